@@ -1,0 +1,124 @@
+# sgcluster: plain GNU make. `make`, `make test`, `make check`, `make bench`, `make fuzz`, `make demo`.
+# Every top-level target first makes sure the Debian packages are there (deploy/deps.sh),
+# then re-enters make so that pkg-config runs only once the libraries exist.
+
+SHARED  ?= $(abspath ../shared)
+PREFIX  ?= /usr/local
+DESTDIR ?=
+
+PUBLIC_TARGETS = all test check bench fuzz demo install unit integration
+.PHONY: $(PUBLIC_TARGETS) deps clean _all _test _unit _integration _bench _fuzz _demo _install _check _fuzzbuild
+
+all: ; @deploy/deps.sh check >/dev/null 2>&1 || deploy/deps.sh install; $(MAKE) --no-print-directory _all
+test unit integration bench fuzz demo install:
+	@deploy/deps.sh check >/dev/null 2>&1 || deploy/deps.sh install
+	@$(MAKE) --no-print-directory _$@
+check:
+	@deploy/deps.sh check >/dev/null 2>&1 || deploy/deps.sh install
+	@$(MAKE) --no-print-directory SAN=1 _test
+	@$(MAKE) --no-print-directory _cppcheck
+deps:
+	deploy/deps.sh install
+
+# ---- build configuration --------------------------------------------------
+CC      ?= cc
+PKGS     = libczmq libzmq msgpack libpcre2-8 libnftnl libmnl libsodium inih
+WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. $(shell pkg-config --cflags $(PKGS))
+LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm
+ifeq ($(SAN),1)
+  BUILD  ?= build-san
+  BIN    ?= $(BUILD)/bin
+  CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=address,undefined
+else
+  BUILD  ?= build
+  BIN    ?= bin
+endif
+
+# Every .c in the four code folders goes into one static library, except the programs' mains.
+MAINS    = agent/sgagent_main.c agent/sgcluster_main.c
+LIB_SRCS = $(filter-out $(MAINS), $(wildcard detect/*.c gossip/*.c enforce/*.c agent/*.c))
+LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB      = $(BUILD)/libsg.a
+BINS     = $(patsubst agent/%_main.c,$(BIN)/%,$(wildcard $(MAINS)))
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
+BENCH_SRCS = $(wildcard tests/bench/bench_*.c)
+BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/tests/%)
+
+.SECONDARY:
+
+_all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN)/%: $(BUILD)/agent/%_main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+# Fuzz targets are replayed over their seed corpus by `make test` without libFuzzer.
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/bench_%: $(BUILD)/tests/bench/bench_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+TEST_ENV = SG_BIN=$(abspath $(BIN)) SG_BUILD=$(abspath $(BUILD)) SG_SHARED=$(SHARED) SG_ROOT=$(CURDIR)
+
+_unit: $(BINS) $(UNIT_BINS) $(REPLAY_BINS)
+	@$(TEST_ENV) tests/run.sh unit $(UNIT_BINS) -- $(REPLAY_BINS)
+
+_integration: $(BINS)
+	@$(TEST_ENV) tests/run.sh integration $(sort $(wildcard tests/integration/*.sh))
+
+_test: $(BINS) $(UNIT_BINS) $(REPLAY_BINS)
+	@$(TEST_ENV) tests/run.sh all $(UNIT_BINS) -- $(REPLAY_BINS) -- $(sort $(wildcard tests/integration/*.sh))
+
+_bench: $(BINS) $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do $(TEST_ENV) $$b || exit 1; done
+	@for s in $(sort $(wildcard tests/bench/*.sh)); do $(TEST_ENV) sh $$s || exit 1; done
+
+_cppcheck:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	  --inline-suppr --suppress=missingIncludeSystem --std=c11 -I. \
+	  detect gossip enforce agent tests/unit tests/fuzz
+
+# libFuzzer: each target runs for FUZZ_SECONDS on its corpus (clang only).
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -I. -fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags $(PKGS))
+_fuzz:
+	@mkdir -p build-fuzz
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  clang $(FUZZ_CFLAGS) -o build-fuzz/$$n $$f $(LIB_SRCS) $(LDLIBS) || exit 1; \
+	  mkdir -p build-fuzz/corpus-$$n; \
+	  build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
+_demo: $(BINS)
+	@$(TEST_ENV) tests/demo.sh
+
+_install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/sgcluster/rules.d
+	install -m 0755 $(BIN)/sgagent $(DESTDIR)$(PREFIX)/sbin/sgagent
+	install -m 0755 $(BIN)/sgcluster $(DESTDIR)$(PREFIX)/bin/sgcluster
+	install -m 0644 detect/rules.d/*.conf $(DESTDIR)/etc/sgcluster/rules.d/
+
+clean:
+	rm -rf build build-san build-fuzz bin
+
+-include $(LIB_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
