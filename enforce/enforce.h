@@ -1,0 +1,166 @@
+/* enforce.h: the ban enforcement interface (nftables backend or dry-run) and the never-ban guard. */
+#ifndef SG_ENFORCE_H
+#define SG_ENFORCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- addresses and prefixes ------------------------------------------------------------- */
+
+/* One address or prefix. family is AF_INET or AF_INET6; addr is in network byte order (an IPv4
+ * address in the first 4 bytes, the rest zero); len is the prefix length (32 or 128 for one
+ * address). Host bits past len are always zero in a value made by enforce_prefix_parse. */
+struct enforce_prefix {
+    uint8_t family;
+    uint8_t len;
+    uint8_t addr[16];
+};
+
+/* Longest text form: an IPv6 address, "/128" and the NUL. */
+#define ENFORCE_PREFIX_STRLEN 48
+
+/* Parses "203.0.113.7", "203.0.113.0/24", "2001:db8::/64" into *out (out-parameter).
+ * Host bits past the length are cleared ("10.0.0.5/24" gives 10.0.0.0/24); an IPv4-mapped IPv6
+ * address (::ffff:a.b.c.d, length >= 96) becomes the IPv4 one, as the kernel sees IPv4 headers.
+ * Returns 0, or -1 on bad text (nothing logged: the caller counts and logs). */
+int enforce_prefix_parse(const char *text, struct enforce_prefix *out);
+/* Writes the canonical text ("203.0.113.7" for a /32, "2001:db8::/64") into buf (>= ENFORCE_PREFIX_STRLEN). */
+const char *enforce_prefix_format(const struct enforce_prefix *p, char *buf, size_t size);
+/* True when outer covers inner (same family, outer->len <= inner->len, same leading bits). */
+bool enforce_prefix_contains(const struct enforce_prefix *outer, const struct enforce_prefix *inner);
+/* Orders by family, then address bytes, then length (shorter first): a prefix sorts before
+ * everything it covers, which the backends use to fold covered bans. */
+int enforce_prefix_cmp(const struct enforce_prefix *a, const struct enforce_prefix *b);
+
+/* ---- the never-ban guard (enforce/guard.c) ---------------------------------------------- */
+
+/* Refuses bans that could lock out the operator or the cluster itself. A ban is refused when it
+ * overlaps (covers, or lies inside) loopback (127.0.0.0/8, ::1), the unspecified address,
+ * an allowlisted network or one of the cluster's own node addresses, or when its prefix is
+ * shorter than the minimum for its family. Defaults: min /24 for IPv4, /48 for IPv6 (the
+ * detection subjects are /32, /24, /128, /64; anything wider is a mistake or a hostile peer). */
+#define ENFORCE_GUARD_MIN4_DEFAULT 24
+#define ENFORCE_GUARD_MIN6_DEFAULT 48
+
+struct enforce_guard;
+/* Returns a guard with the defaults above and the built-in loopback rules. Owned by the caller. */
+struct enforce_guard *enforce_guard_new(void);
+void enforce_guard_destroy(struct enforce_guard **gp);
+/* Adds an allowlisted network ("192.0.2.0/24", "2001:db8:1::/48") or one own node address.
+ * Returns 0, or -1 on bad text (logged). */
+int enforce_guard_allow(struct enforce_guard *g, const char *cidr);
+int enforce_guard_add_node(struct enforce_guard *g, const char *addr);
+/* Minimum prefix lengths (0..32, 0..128); returns -1 when out of range. */
+int enforce_guard_set_min_prefix(struct enforce_guard *g, int min4, int min6);
+/* NULL when the ban may go in, else a static reason for the log line ("loopback",
+ * "allowlisted 192.0.2.0/24" style text lives in buf when given: buf may be NULL). */
+const char *enforce_guard_check(const struct enforce_guard *g, const struct enforce_prefix *p,
+                                char *buf, size_t size);
+
+/* ---- the backend ----------------------------------------------------------------------- */
+
+enum enforce_backend { ENFORCE_BACKEND_NFT = 0, ENFORCE_BACKEND_DRYRUN = 1 };
+enum enforce_verdict { ENFORCE_DROP = 0, ENFORCE_REJECT = 1 };   /* reject = TCP reset */
+
+#define ENFORCE_MAX_PORTS 64
+#define ENFORCE_TABLE_DEFAULT "sgcluster"
+/* Postfix 25/465/587, Dovecot POP3 110/995, IMAP 143/993, ManageSieve 4190. */
+#define ENFORCE_PORTS_DEFAULT {25, 465, 587, 110, 995, 143, 993, 4190}
+
+/* Everything enforce_new needs; copied, so the caller may free it afterwards. Zero-initialise
+ * it and set what you need: zero/NULL fields take the defaults. */
+struct enforce_config {
+    enum enforce_backend backend;
+    const char *table;            /* NULL = "sgcluster" (table family is always inet) */
+    uint16_t ports[ENFORCE_MAX_PORTS];
+    size_t nports;                /* 0 = ENFORCE_PORTS_DEFAULT */
+    enum enforce_verdict verdict; /* drop (default) or reject with a TCP reset */
+    int priority;                 /* input hook priority; 0 = -10 (before the usual filter chains) */
+    /* The guard: */
+    const char *const *allow;     /* allowlisted CIDRs, nallow of them */
+    size_t nallow;
+    const char *const *nodes;     /* the cluster's own node addresses */
+    size_t nnodes;
+    int min_prefix4;              /* 0 = ENFORCE_GUARD_MIN4_DEFAULT */
+    int min_prefix6;              /* 0 = ENFORCE_GUARD_MIN6_DEFAULT */
+};
+
+/* One wanted ban for enforce_reconcile: timeout_s is the time left, in seconds (>= 1). */
+struct enforce_ban {
+    struct enforce_prefix prefix;
+    uint32_t timeout_s;
+};
+
+/* Counters since enforce_new; all monotonic. */
+struct enforce_stats {
+    uint64_t applied;             /* ban elements the kernel accepted (adds, incl. refreshes) */
+    uint64_t removed;             /* unbans the kernel accepted */
+    uint64_t refused_by_guard;    /* bans refused by the never-ban rules */
+    uint64_t covered;             /* bans skipped because a wider banned prefix covers them */
+    uint64_t failed;              /* single elements the kernel refused even alone */
+    uint64_t bad_input;           /* unparsable address text */
+    uint64_t reconciled_added;    /* elements reconcile put back */
+    uint64_t reconciled_removed;  /* stale elements reconcile deleted */
+    uint64_t reconciled_retimed;  /* elements reconcile re-added to fix their timeout */
+    uint64_t transactions;        /* netlink batches sent (incl. retries) */
+    uint64_t retries;             /* batches re-sent after a failed chunk was split */
+};
+
+/* What the kernel holds now (queried on each call, so not for every tick). */
+struct enforce_kernel {
+    bool table_present;
+    size_t set4, set6;            /* ban elements (one per address or prefix) */
+    uint64_t drop_packets4, drop_bytes4, drop_packets6, drop_bytes6; /* rule counters */
+};
+
+struct enforce;
+
+/* Opens the backend (nft: one netlink socket; no kernel change yet). The table, sets and chain
+ * are created or repaired by enforce_setup, which commit and reconcile call when needed.
+ * Returns NULL on bad config or when netlink cannot be opened (logged). Owned by the caller. */
+struct enforce *enforce_new(const struct enforce_config *cfg);
+void enforce_destroy(struct enforce **ep);
+
+/* Creates (idempotently) table inet <table>, sets ban4/ban6 (flags interval, timeout), the
+ * ports set and chain input with its rules (flushed and rewritten, so config changes apply).
+ * Existing ban elements are kept. Returns 0 or -1. */
+int enforce_setup(struct enforce *e);
+
+/* Queue a ban / an unban for the next commit. The guard runs here: a refused ban returns -1,
+ * is logged with its reason and counted. timeout_s is clamped to 1 s .. 365 days (a ban never
+ * goes in without a timeout, so it lapses even if the agent is gone). Returns 0 when queued,
+ * -1 when refused or on bad text (counted bad_input). Queue order matters: the last change
+ * queued for one prefix wins. */
+int enforce_ban(struct enforce *e, const struct enforce_prefix *p, uint32_t timeout_s);
+int enforce_ban_text(struct enforce *e, const char *text, uint32_t timeout_s);
+int enforce_unban(struct enforce *e, const struct enforce_prefix *p);
+int enforce_unban_text(struct enforce *e, const char *text);
+/* Number of changes waiting for commit. */
+size_t enforce_pending(const struct enforce *e);
+
+/* Applies every queued change in one netlink transaction (chunked into messages of at most a
+ * few thousand elements). If the kernel refuses a chunk, the good chunks go in again and the bad
+ * one is retried by halves down to single elements, which are then logged and counted as
+ * failed, so one bad element cannot block the rest. Overlaps: a ban inside an already banned
+ * wider prefix is skipped (counted "covered"); a prefix ban first deletes the narrower elements
+ * it covers, in the same transaction. A ban of an element already present is re-added with the
+ * new timeout. Returns 0 when everything queued went in (or was skipped), -1 when some failed. */
+int enforce_commit(struct enforce *e);
+
+/* Makes the kernel sets equal to wanted (n entries): adds what is missing, deletes what is not
+ * wanted (incl. elements added by hand), re-adds entries whose timeout differs by more than
+ * max(5 s, 1 %). Guard and overlap rules apply as for commit; discards the pending queue
+ * (wanted is the whole truth). Returns 0 or -1. */
+int enforce_reconcile(struct enforce *e, const struct enforce_ban *wanted, size_t n);
+
+/* Deletes the table and everything in it (no error if it is absent). Returns 0 or -1. */
+int enforce_remove_table(struct enforce *e);
+
+void enforce_get_stats(const struct enforce *e, struct enforce_stats *out);
+/* Fills *out from the kernel (dry-run: from its simulated sets). Returns 0 or -1. */
+int enforce_get_kernel(struct enforce *e, struct enforce_kernel *out);
+/* The guard in use (owned by e), e.g. for the agent to check a ban before deciding it. */
+const struct enforce_guard *enforce_guard(const struct enforce *e);
+
+#endif
