@@ -1,0 +1,83 @@
+/* event.c: event kind names and the address normaliser every rule's `ip` capture goes through. */
+#include "detect/event.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static const char *const kind_names[SG_EV__COUNT] = {
+    [SG_EV_AUTH_FAIL] = "auth_fail", [SG_EV_AUTH_OK] = "auth_ok", [SG_EV_RELAY_DENIED] = "relay_denied",
+    [SG_EV_REJECTED] = "rejected",   [SG_EV_CONN] = "conn",       [SG_EV_SENT] = "sent",
+};
+
+const char *detect_kind_name(enum sg_event_kind k)
+{
+    return ((unsigned)k < SG_EV__COUNT) ? kind_names[k] : "?";
+}
+
+int detect_kind_parse(const char *name, enum sg_event_kind *out)
+{
+    for (int k = 0; k < SG_EV__COUNT; k++)
+        if (!strcmp(name, kind_names[k])) {
+            *out = (enum sg_event_kind)k;
+            return 0;
+        }
+    return -1;
+}
+
+bool detect_kind_is_abuse(enum sg_event_kind k)
+{
+    return k == SG_EV_AUTH_FAIL || k == SG_EV_RELAY_DENIED || k == SG_EV_REJECTED;
+}
+
+/* Dotted quad with decimal octets; leading zeros are read as decimal (as fail2ban and sshd print them),
+ * not octal as inet_aton would. */
+static int parse_v4(const char *s, size_t len, uint8_t out[4])
+{
+    size_t i = 0;
+    for (int part = 0; part < 4; part++) {
+        unsigned v = 0, digits = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            v = v * 10 + (unsigned)(s[i] - '0');
+            if (++digits > 3 || v > 255) return -1;
+            i++;
+        }
+        if (!digits) return -1;
+        out[part] = (uint8_t)v;
+        if (part < 3) {
+            if (i >= len || s[i] != '.') return -1;
+            i++;
+        }
+    }
+    return i == len ? 0 : -1;
+}
+
+int detect_ip_parse(const char *s, size_t len, int *family, uint8_t addr[16], char *text)
+{
+    char buf[64];
+    uint8_t a[16];
+    if (len >= 2 && s[0] == '[' && s[len - 1] == ']') { s++; len -= 2; }
+    if (len == 0 || len >= sizeof buf) return -1;
+    memset(a, 0, sizeof a);
+    if (parse_v4(s, len, a) == 0) {
+        *family = AF_INET;
+    } else {
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        char *pct = strchr(buf, '%');   /* zone index: meaningless off-host, dropped */
+        if (pct) *pct = '\0';
+        struct in6_addr in6;
+        if (inet_pton(AF_INET6, buf, &in6) != 1) return -1;
+        if (IN6_IS_ADDR_V4MAPPED(&in6)) {
+            memcpy(a, in6.s6_addr + 12, 4);
+            *family = AF_INET;
+        } else {
+            memcpy(a, in6.s6_addr, 16);
+            *family = AF_INET6;
+        }
+    }
+    memcpy(addr, a, 16);
+    if (text && !inet_ntop(*family, a, text, 46)) text[0] = '\0';
+    return 0;
+}
