@@ -1,0 +1,151 @@
+/* state.h: the replicated state of one node: windowed G-counters, windowed distinct sketches and
+ * the last-writer-wins ban map, with delta collection, partition digests for sync and snapshots.
+ *
+ * Counters: (key, bucket) -> {(origin, epoch) -> count}. Only this node writes its own slots
+ *   (origin = self, epoch = this boot); deltas carry absolute slot values; merge is max.
+ * Distinct: (key, bucket) -> sketch, merged by union.
+ * Bans: key -> gossip_ban, last writer wins by (hlc, author), ties broken by signature bytes.
+ *   An unban is a record (tombstone). Every record is dropped once expires_at <= now.
+ * Windows: a bucket starts at a multiple of bucket_ms. A window of W ms covers the ceil(W/bucket_ms)
+ *   buckets ending with the bucket that holds now: an event at time t counts while
+ *   now < bucket_start(t) + ceil(W/bucket_ms) * bucket_ms.
+ * Bounds: buckets older than window_max_ms are dropped by gossip_state_expire(); counter keys and
+ *   sketch keys are each capped at max_keys: adding a new key when full evicts, among 8 sampled keys,
+ *   the one whose newest bucket is oldest (approximate LRU, as Redis does).
+ * Nothing here reads a clock: every call takes now_ms. Not thread-safe (one reactor thread). */
+#ifndef GOSSIP_STATE_H
+#define GOSSIP_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gossip/hlc.h"
+#include "gossip/keyring.h"
+#include "gossip/sketch.h"
+#include "gossip/wire.h"
+
+#define GOSSIP_PARTITIONS 64
+
+struct gossip_state_config {
+    int64_t bucket_ms;        /* default 10000 */
+    int64_t window_max_ms;    /* largest window any scenario uses; default 3600000 */
+    size_t max_keys;          /* per table (counters, sketches); default 1000000; bans: same cap */
+    int64_t max_skew_ms;      /* HLC and bucket future limit; default 60000 */
+};
+/* Fills the defaults. */
+void gossip_state_config_default(struct gossip_state_config *cfg);
+
+struct gossip_state;
+
+/* self: this node's identity (borrowed, signs local bans). kr: keyring (borrowed) that verifies
+ * remote ban records; self's key should be in it. epoch: this boot's epoch (> 0). */
+struct gossip_state *gossip_state_new(const struct gossip_state_config *cfg, const struct gossip_identity *self,
+                                      const struct gossip_keyring *kr, uint32_t epoch);
+void gossip_state_destroy(struct gossip_state **pst);
+
+uint64_t gossip_state_origin(const struct gossip_state *st);
+uint32_t gossip_state_epoch(const struct gossip_state *st);
+/* The node's clock; the transport observes frame stamps through it (gossip_hlc_observe). */
+struct gossip_hlc *gossip_state_hlc(struct gossip_state *st);
+int64_t gossip_state_bucket_of(const struct gossip_state *st, int64_t t_ms);
+
+/* ---- counters ---- */
+/* Adds n to this node's slot of (key, bucket of now). -1 for a bad key (empty, too long). */
+int gossip_state_counter_add(struct gossip_state *st, const char *key, uint64_t n, int64_t now_ms);
+/* Sum over all slots of the buckets inside the window ending at now. 0 for an unknown key. */
+uint64_t gossip_state_counter_total(const struct gossip_state *st, const char *key, int64_t window_ms,
+                                    int64_t now_ms);
+
+/* ---- distinct counts ---- */
+int gossip_state_distinct_add(struct gossip_state *st, const char *key, const void *item, size_t len,
+                              int64_t now_ms);
+/* Estimated distinct items over the buckets inside the window (exact up to GOSSIP_SKETCH_EXACT_MAX). */
+uint64_t gossip_state_distinct_count(const struct gossip_state *st, const char *key, int64_t window_ms,
+                                     int64_t now_ms);
+
+/* ---- bans ---- */
+struct gossip_ban_spec {
+    const char *key;
+    uint8_t action;           /* enum gossip_ban_action */
+    uint8_t kind;             /* enum gossip_ban_kind (ignored for unban; kept from the cancelled ban) */
+    int64_t expires_at;       /* unix ms; for an unban 0 means "when the cancelled ban would expire" */
+    uint32_t level;
+    const char *reason;       /* may be NULL; truncated to GOSSIP_REASON_MAX */
+    const char *scenario;     /* may be NULL; truncated to GOSSIP_SCENARIO_MAX */
+};
+/* Writes a local record: stamped by the HLC, author = self, signed, stored, queued for the next delta,
+ * and reported to the ban callback. *out (may be NULL) receives a copy. -1 on invalid spec. */
+int gossip_state_ban_put(struct gossip_state *st, const struct gossip_ban_spec *spec, int64_t now_ms,
+                         struct gossip_ban *out);
+/* Current record for key (ban or tombstone), borrowed until the next state change; NULL if none. */
+const struct gossip_ban *gossip_state_ban_get(const struct gossip_state *st, const char *key);
+/* The record when it is an action=ban not yet expired at now_ms, else NULL. */
+const struct gossip_ban *gossip_state_ban_active(const struct gossip_state *st, const char *key, int64_t now_ms);
+/* Calls fn for every stored record (bans and tombstones), in no particular order. */
+void gossip_state_ban_foreach(const struct gossip_state *st, void (*fn)(const struct gossip_ban *b, void *arg),
+                              void *arg);
+/* Called whenever a record is stored (local write or a remote one that won), so the agent can enforce it. */
+typedef void (*gossip_ban_cb)(const struct gossip_ban *b, void *arg);
+void gossip_state_set_ban_cb(struct gossip_state *st, gossip_ban_cb cb, void *arg);
+
+/* ---- merge ---- */
+enum gossip_merge_flags {
+    /* DELTA frames: accept counter slots only when slot origin == sender (a node writes only its own). */
+    GOSSIP_MERGE_SENDER_SLOTS_ONLY = 1,
+};
+struct gossip_merge_result {
+    size_t changed;           /* entries that changed something */
+    size_t bans_changed;      /* of which ban records (each reported to the ban callback) */
+    size_t ignored;           /* duplicates, older data */
+    size_t rejected;          /* refused: see the counters below */
+    size_t rej_ban_sig;       /* ban record: unknown author or bad signature */
+    size_t rej_future;        /* hlc or bucket too far ahead of now */
+    size_t rej_expired;       /* bucket outside window_max or ban already expired */
+    size_t rej_foreign;       /* slot not written by the sender, or claiming our own current slot */
+};
+/* Merges a decoded body. sender = frame origin. res may be NULL. Returns 0. */
+int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uint64_t sender, unsigned flags,
+                       int64_t now_ms, struct gossip_merge_result *res);
+
+/* ---- delta collection ---- */
+/* Appends to w the entries changed locally since the last call (own slots, own sketch buckets,
+ * ban records written or newly learned) while w's size stays <= max_bytes, and forgets them.
+ * Returns the number of entries appended; what did not fit stays queued. */
+size_t gossip_state_take_delta(struct gossip_state *st, struct gossip_writer *w, size_t max_bytes);
+/* How many entries wait for the next delta. */
+size_t gossip_state_pending(const struct gossip_state *st);
+
+/* ---- sync support ---- */
+/* Partition of a key: siphash(key) % GOSSIP_PARTITIONS. */
+unsigned gossip_state_partition(const char *key);
+/* Order-independent digest per partition (sum of hashes of each entry's encoding) over counters,
+ * sketches and bans. out: GOSSIP_PARTITIONS values. */
+void gossip_state_digest(const struct gossip_state *st, uint64_t out[GOSSIP_PARTITIONS]);
+/* Exports the entries of the partitions in part_mask (bit p = partition p) into w, up to max_bytes.
+ * *cursor starts at 0; returns 1 when more remains (call again with the same cursor), 0 when done.
+ * A table resize between calls may repeat or skip entries; the next sync mends that. */
+int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint64_t *cursor,
+                        struct gossip_writer *w, size_t max_bytes);
+
+/* ---- housekeeping, snapshots, introspection ---- */
+/* Drops buckets older than window_max and records with expires_at <= now. Returns entries dropped. */
+size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms);
+/* Canonical encoding of the whole state: every entry, sorted, as a body (see wire.h).
+ * Two states are equal iff their canonical encodings are. Caller frees *out with free(). */
+int gossip_state_encode(const struct gossip_state *st, uint8_t **out, size_t *len);
+/* Snapshot: canonical encoding written to path.tmp, fsync'd, renamed over path. */
+int gossip_state_save(const struct gossip_state *st, const char *path);
+/* Merges a snapshot (own records too; ban signatures are checked). Returns 0, -1 on I/O or format error. */
+int gossip_state_load(struct gossip_state *st, const char *path, int64_t now_ms);
+
+struct gossip_state_stats {
+    size_t counter_keys, counter_cells;   /* cells = (bucket, origin, epoch) slots */
+    size_t sketch_keys, sketch_buckets;
+    size_t bans, tombstones;
+    size_t evicted;                       /* keys evicted by the cap since start */
+    size_t mem_bytes;                     /* heap held by the tables and entries (measured) */
+};
+void gossip_state_stats(const struct gossip_state *st, struct gossip_state_stats *out);
+
+#endif

@@ -1,0 +1,163 @@
+/* wire.h: signed frames (fixed big-endian header, msgpack body, Ed25519 signature) and the
+ * body codec for counter slots, sketch updates and ban records.
+ *
+ * Frame: header (36 bytes) | body (body_len bytes of msgpack) | signature (64 bytes over header+body)
+ *   header: u8 type, u8 version (1), u16 reserved (0), u32 body_len, u64 origin, u32 epoch,
+ *           u64 seq, u64 hlc
+ * Body (DELTA and SYNC_DATA): a sequence of msgpack arrays, one per entry, no outer count:
+ *   [1, key, bucket_ms, origin, epoch, count]                         counter slot (absolute value)
+ *   [2, key, bucket_ms, [hash...] | bin(1024 registers)]              distinct sketch of one bucket
+ *   [3, key, hlc, author, action, kind, expires_at_ms, level, reason, scenario, bin(64 sig)]  ban
+ * Receive order: size, type and version; origin in keyring; signature; only then the body is
+ * unpacked, each entry pre-scanned so no declared count exceeds the bytes that remain. */
+#ifndef GOSSIP_WIRE_H
+#define GOSSIP_WIRE_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gossip/keyring.h"
+#include "gossip/sketch.h"
+
+#define GOSSIP_WIRE_VERSION 1
+#define GOSSIP_WIRE_HEADER_LEN 36
+#define GOSSIP_WIRE_OVERHEAD (GOSSIP_WIRE_HEADER_LEN + GOSSIP_SIG_LEN)
+#define GOSSIP_WIRE_MAX_FRAME (1u << 20)                        /* whole frame, bytes */
+#define GOSSIP_WIRE_MAX_BODY (GOSSIP_WIRE_MAX_FRAME - GOSSIP_WIRE_OVERHEAD)
+#define GOSSIP_WIRE_MAX_ENTRIES 65536                           /* per body */
+
+#define GOSSIP_KEY_MAX 255        /* counter, sketch and ban keys, bytes, no NUL inside */
+#define GOSSIP_REASON_MAX 127
+#define GOSSIP_SCENARIO_MAX 63
+
+enum gossip_frame_type {
+    GOSSIP_FRAME_DELTA = 1,
+    GOSSIP_FRAME_HEARTBEAT = 2,
+    GOSSIP_FRAME_REPAIR_REQ = 3,
+    GOSSIP_FRAME_SYNC_DIGEST = 4,
+    GOSSIP_FRAME_SYNC_DATA = 5,
+};
+#define GOSSIP_FRAME_TYPE_MAX 5
+
+/* Why a frame or body was refused. Each has its own counter in the transport. */
+enum gossip_wire_err {
+    GOSSIP_WIRE_OK = 0,
+    GOSSIP_WIRE_ETRUNCATED,     /* shorter than header + signature, or than body_len says */
+    GOSSIP_WIRE_ETOOBIG,        /* over GOSSIP_WIRE_MAX_FRAME */
+    GOSSIP_WIRE_EVERSION,       /* unknown version or reserved bits set */
+    GOSSIP_WIRE_ETYPE,          /* unknown frame type */
+    GOSSIP_WIRE_ELENGTH,        /* trailing bytes after the signature */
+    GOSSIP_WIRE_EUNKNOWN,       /* origin not in the keyring */
+    GOSSIP_WIRE_EBADSIG,        /* frame signature does not verify */
+    GOSSIP_WIRE_EMALFORMED,     /* body is not well-formed msgpack */
+    GOSSIP_WIRE_ECOUNT,         /* a declared count exceeds the bytes that remain, or a cap */
+    GOSSIP_WIRE_EFIELD,         /* wrong entry shape, field type or value out of range */
+    GOSSIP_WIRE_ERR_MAX
+};
+const char *gossip_wire_strerror(enum gossip_wire_err e);
+
+struct gossip_frame_header {
+    uint8_t type;
+    uint8_t version;
+    uint32_t body_len;
+    uint64_t origin;
+    uint32_t epoch;
+    uint64_t seq;
+    uint64_t hlc;
+};
+
+/* Ban map record. action: ban or unban (a tombstone); kind says what a ban does.
+ * The record is signed by its author over gossip_ban_canonical(); the signature travels with it. */
+enum gossip_ban_action { GOSSIP_BAN_ACTION_BAN = 1, GOSSIP_BAN_ACTION_UNBAN = 2 };
+enum gossip_ban_kind { GOSSIP_BAN_KIND_BLOCK = 1, GOSSIP_BAN_KIND_THROTTLE = 2, GOSSIP_BAN_KIND_HOLD = 3 };
+
+struct gossip_ban {
+    char key[GOSSIP_KEY_MAX + 1];          /* "ip:203.0.113.7", "net:203.0.113.0/24", "user:a@b" */
+    uint64_t hlc;
+    uint64_t author;                       /* origin id of the writer */
+    uint8_t action;                        /* enum gossip_ban_action */
+    uint8_t kind;                          /* enum gossip_ban_kind */
+    int64_t expires_at;                    /* unix ms; an unban keeps the cancelled ban's expiry */
+    uint32_t level;                        /* repeat-offender level */
+    char reason[GOSSIP_REASON_MAX + 1];
+    char scenario[GOSSIP_SCENARIO_MAX + 1];
+    uint8_t sig[GOSSIP_SIG_LEN];
+};
+
+/* Canonical bytes a ban signature covers (fixed binary layout, see wire.c). Returns the length
+ * written into buf, which must hold GOSSIP_BAN_CANON_MAX bytes. */
+#define GOSSIP_BAN_CANON_MAX 512
+size_t gossip_ban_canonical(const struct gossip_ban *b, uint8_t *buf);
+void gossip_ban_sign(struct gossip_ban *b, const struct gossip_identity *id);
+/* True when the author is in the keyring and the signature verifies. */
+bool gossip_ban_verify(const struct gossip_ban *b, const struct gossip_keyring *kr);
+/* Shape check of a record (enums, lengths, NUL termination). */
+bool gossip_ban_valid(const struct gossip_ban *b);
+
+/* ---- frames ---- */
+
+/* Builds header + body + signature into a fresh buffer (caller frees with free()). h->body_len and
+ * h->version are filled in; h->origin must be id->origin. Returns 0, or -1 when too big. */
+int gossip_wire_frame_encode(struct gossip_frame_header *h, const uint8_t *body, size_t body_len,
+                             const struct gossip_identity *id, uint8_t **out, size_t *out_len);
+/* Checks a received frame in the order above without unpacking anything. On success fills *h and
+ * points *body into frame (borrowed). kr may not be NULL. */
+enum gossip_wire_err gossip_wire_frame_verify(const uint8_t *frame, size_t len, const struct gossip_keyring *kr,
+                                              struct gossip_frame_header *h, const uint8_t **body, size_t *body_len);
+/* Header parse alone (no signature check), for diagnostics. */
+enum gossip_wire_err gossip_wire_header_parse(const uint8_t *frame, size_t len, struct gossip_frame_header *h);
+
+/* ---- body writer ---- */
+
+struct gossip_writer {
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    size_t entries;
+};
+void gossip_writer_init(struct gossip_writer *w);
+void gossip_writer_reset(struct gossip_writer *w);   /* empty again, keeps the buffer */
+void gossip_writer_fini(struct gossip_writer *w);
+/* Append one entry. Return 0, or -1 for an invalid key/record (nothing written). */
+int gossip_writer_slot(struct gossip_writer *w, const char *key, int64_t bucket, uint64_t origin, uint32_t epoch,
+                       uint64_t count);
+int gossip_writer_sketch(struct gossip_writer *w, const char *key, int64_t bucket, const struct gossip_sketch *s);
+int gossip_writer_ban(struct gossip_writer *w, const struct gossip_ban *b);
+
+/* ---- decoded body ---- */
+
+struct gossip_slot_entry {
+    const char *key;          /* points into the body's arena */
+    int64_t bucket;           /* bucket start, unix ms */
+    uint64_t origin;
+    uint32_t epoch;
+    uint64_t count;
+};
+struct gossip_sketch_entry {
+    const char *key;
+    int64_t bucket;
+    struct gossip_sketch *sketch;   /* owned by the body */
+};
+struct gossip_body {
+    struct gossip_slot_entry *slots;
+    size_t n_slots;
+    struct gossip_sketch_entry *sketches;
+    size_t n_sketches;
+    struct gossip_ban *bans;
+    size_t n_bans;
+    /* private */
+    size_t cap_slots, cap_sketches, cap_bans;
+    char *arena;
+    size_t arena_len, arena_used;
+};
+
+/* Unpacks a body whose frame was verified. max_entries caps the total (0 = GOSSIP_WIRE_MAX_ENTRIES).
+ * Allocates at most a small constant times len. On error *out is NULL and the reason is returned;
+ * ban signatures are NOT checked here (gossip_state_merge does, against the author's key). */
+enum gossip_wire_err gossip_body_decode(const uint8_t *data, size_t len, size_t max_entries,
+                                        struct gossip_body **out);
+void gossip_body_destroy(struct gossip_body **pb);
+size_t gossip_body_entries(const struct gossip_body *b);
+
+#endif
