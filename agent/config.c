@@ -1,0 +1,374 @@
+/* config.c: reads sgagent.conf and scenario files with libinih, collecting "file:line: message" errors. */
+#include "agent/config.h"
+#include "agent/util.h"
+#include "agent/config_scenario.h"
+
+#include <ini.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* inih reports no line numbers to the handler in Debian's build, so the reader counts them. */
+struct ini_stream {
+    FILE *f;
+    int line;
+    const char *file;
+    struct config *cfg;
+    char section[128];
+    void *cur;          /* current [peer]/[scenario] being filled */
+};
+
+static char *stream_reader(char *str, int num, void *arg)
+{
+    struct ini_stream *s = arg;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, s->f);
+    if (n < 0) { free(line); return NULL; }
+    s->line++;
+    if (n >= num) {
+        config_error(s->cfg, s->file, s->line, "line longer than %d bytes", num - 1);
+        n = num - 1;
+        line[n - 1] = '\n';
+    }
+    memcpy(str, line, (size_t)n);
+    str[n] = '\0';
+    free(line);
+    return str;
+}
+
+void config_error(struct config *cfg, const char *file, int line, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char full[1024];
+    snprintf(full, sizeof full, "%s:%d: %s", file, line, msg);
+    strlist_push(&cfg->errors, full);
+}
+
+void strlist_push(struct strlist *l, const char *s)
+{
+    l->v = sg_xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+    l->v[l->n++] = sg_xstrdup(s);
+}
+
+void strlist_free(struct strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+void strlist_split(struct strlist *l, const char *csv)
+{
+    const char *p = csv;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        const char *e = p;
+        while (*e && *e != ',') e++;
+        const char *t = e;
+        while (t > p && (t[-1] == ' ' || t[-1] == '\t')) t--;
+        if (t > p) {
+            char *item = sg_xstrndup(p, (size_t)(t - p));
+            strlist_push(l, item);
+            free(item);
+        }
+        p = e;
+    }
+}
+
+static void set_str(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = sg_xstrdup(v);
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcasecmp(v, "yes") || !strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcmp(v, "1")) { *out = true; return 0; }
+    if (!strcasecmp(v, "no") || !strcasecmp(v, "off") || !strcasecmp(v, "false") || !strcmp(v, "0")) { *out = false; return 0; }
+    return -1;
+}
+
+static int parse_int(const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) return -1;
+    *out = x;
+    return 0;
+}
+
+static int parse_ports(struct config *cfg, const char *v, const char *file, int line)
+{
+    struct strlist l = {0};
+    strlist_split(&l, v);
+    cfg->nports = 0;
+    int rc = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        int64_t p;
+        if (parse_int(l.v[i], 1, 65535, &p) < 0) {
+            config_error(cfg, file, line, "ports: '%s' is not a port number (1-65535)", l.v[i]);
+            rc = -1;
+        } else if (cfg->nports >= sizeof cfg->ports / sizeof cfg->ports[0]) {
+            config_error(cfg, file, line, "ports: at most %zu ports", sizeof cfg->ports / sizeof cfg->ports[0]);
+            rc = -1;
+            break;
+        } else {
+            cfg->ports[cfg->nports++] = (int)p;
+        }
+    }
+    strlist_free(&l);
+    return rc;
+}
+
+#define BAD(fmt, ...) do { config_error(cfg, s->file, s->line, fmt, __VA_ARGS__); return 1; } while (0)
+
+static int node_key(struct ini_stream *s, const char *name, const char *value)
+{
+    struct config *cfg = s->cfg;
+    int64_t n;
+    if (!strcmp(name, "name")) set_str(&cfg->node_name, value);
+    else if (!strcmp(name, "addresses") || !strcmp(name, "address")) strlist_split(&cfg->node_addrs, value);
+    else if (!strcmp(name, "gossip_bind")) set_str(&cfg->gossip_bind, value);
+    else if (!strcmp(name, "sync_bind")) set_str(&cfg->sync_bind, value);
+    else if (!strcmp(name, "key_dir")) set_str(&cfg->key_dir, value);
+    else if (!strcmp(name, "peer_key_dir")) set_str(&cfg->peer_key_dir, value);
+    else if (!strcmp(name, "state_dir")) set_str(&cfg->state_dir, value);
+    else if (!strcmp(name, "control_socket")) set_str(&cfg->control_socket, value);
+    else if (!strcmp(name, "curve")) {
+        if (parse_bool(value, &cfg->curve) < 0) BAD("curve: expected yes or no, got '%s'", value);
+    } else if (!strcmp(name, "bucket")) {
+        if (sg_parse_duration(value, &n) < 0 || n < 1 || n > 3600) BAD("bucket: expected a duration from 1s to 1h, got '%s'", value);
+        cfg->bucket_s = n;
+    } else if (!strcmp(name, "max_clock_skew")) {
+        if (sg_parse_duration(value, &n) < 0 || n < 1) BAD("max_clock_skew: expected a duration, got '%s'", value);
+        cfg->max_skew_ms = n * 1000;
+    } else if (!strcmp(name, "snapshot_interval")) {
+        if (sg_parse_duration(value, &n) < 0 || n < 1) BAD("snapshot_interval: expected a duration, got '%s'", value);
+        cfg->snapshot_s = n;
+    } else BAD("unknown key '%s' in [node]", name);
+    return 1;
+}
+
+static int detect_key(struct ini_stream *s, const char *name, const char *value)
+{
+    struct config *cfg = s->cfg;
+    if (!strcmp(name, "rules")) set_str(&cfg->rules_dir, value);
+    else if (!strcmp(name, "extra_rules")) strlist_split(&cfg->extra_rules, value);
+    else if (!strcmp(name, "logs") || !strcmp(name, "log")) strlist_split(&cfg->logs, value);
+    else if (!strcmp(name, "scenarios")) set_str(&cfg->scenario_dir, value);
+    else if (!strcmp(name, "from_start")) {
+        if (parse_bool(value, &cfg->from_start) < 0) BAD("from_start: expected yes or no, got '%s'", value);
+    } else BAD("unknown key '%s' in [detect]", name);
+    return 1;
+}
+
+static int enforce_key(struct ini_stream *s, const char *name, const char *value)
+{
+    struct config *cfg = s->cfg;
+    int64_t n;
+    if (!strcmp(name, "backend")) {
+        if (strcmp(value, "nft") && strcmp(value, "dryrun")) BAD("backend: expected nft or dryrun, got '%s'", value);
+        set_str(&cfg->backend, value);
+    } else if (!strcmp(name, "ports")) parse_ports(cfg, value, s->file, s->line);
+    else if (!strcmp(name, "verdict")) {
+        if (!strcmp(value, "drop")) cfg->reject = false;
+        else if (!strcmp(value, "reject")) cfg->reject = true;
+        else BAD("verdict: expected drop or reject, got '%s'", value);
+    } else if (!strcmp(name, "allowlist")) strlist_split(&cfg->allowlist, value);
+    else if (!strcmp(name, "min_prefix4")) {
+        if (parse_int(value, 1, 32, &n) < 0) BAD("min_prefix4: expected 1-32, got '%s'", value);
+        cfg->min_prefix4 = (int)n;
+    } else if (!strcmp(name, "min_prefix6")) {
+        if (parse_int(value, 1, 128, &n) < 0) BAD("min_prefix6: expected 1-128, got '%s'", value);
+        cfg->min_prefix6 = (int)n;
+    } else if (!strcmp(name, "prefix4")) {
+        if (parse_int(value, 8, 32, &n) < 0) BAD("prefix4: expected 8-32, got '%s'", value);
+        cfg->prefix4 = (int)n;
+    } else if (!strcmp(name, "prefix6")) {
+        if (parse_int(value, 16, 128, &n) < 0) BAD("prefix6: expected 16-128, got '%s'", value);
+        cfg->prefix6 = (int)n;
+    } else if (!strcmp(name, "prefix_ban_after")) {
+        if (parse_int(value, 0, 1000000, &n) < 0) BAD("prefix_ban_after: expected a count, got '%s'", value);
+        cfg->prefix_ban_after = n;
+    } else BAD("unknown key '%s' in [enforce]", name);
+    return 1;
+}
+
+static int policy_key(struct ini_stream *s, const char *name, const char *value)
+{
+    struct config *cfg = s->cfg;
+    if (!strcmp(name, "listen")) set_str(&cfg->policy_listen, value);
+    else if (!strcmp(name, "socket")) set_str(&cfg->policy_socket, value);
+    else if (!strcmp(name, "hold_action")) {
+        if (strcmp(value, "REJECT") && strcmp(value, "HOLD")) BAD("hold_action: expected REJECT or HOLD, got '%s'", value);
+        set_str(&cfg->hold_action, value);
+    } else if (!strcmp(name, "user_allowlist")) strlist_split(&cfg->user_allowlist, value);
+    else BAD("unknown key '%s' in [policy]", name);
+    return 1;
+}
+
+static int peer_key(struct ini_stream *s, struct config_peer *p, const char *name, const char *value)
+{
+    struct config *cfg = s->cfg;
+    if (!strcmp(name, "pub")) set_str(&p->pub_endpoint, value);
+    else if (!strcmp(name, "sync")) set_str(&p->sync_endpoint, value);
+    else if (!strcmp(name, "addresses") || !strcmp(name, "address")) strlist_split(&p->addrs, value);
+    else BAD("unknown key '%s' in [peer %s]", name, p->name);
+    return 1;
+}
+
+static int handler(void *arg, const char *section, const char *name, const char *value)
+{
+    struct ini_stream *s = arg;
+    struct config *cfg = s->cfg;
+    if (strcmp(section, s->section)) {
+        /* A new section starts: [peer NAME] and [scenario ID] open a new entry. */
+        snprintf(s->section, sizeof s->section, "%s", section);
+        s->cur = NULL;
+        if (!strncmp(section, "peer ", 5) && section[5]) {
+            cfg->peers = sg_xrealloc(cfg->peers, (cfg->npeers + 1) * sizeof *cfg->peers);
+            struct config_peer *p = &cfg->peers[cfg->npeers++];
+            memset(p, 0, sizeof *p);
+            p->name = sg_xstrdup(section + 5);
+            p->line = s->line;
+            s->cur = p;
+        } else if (!strncmp(section, "scenario ", 9) && section[9]) {
+            s->cur = config_scenario_new(cfg, section + 9, s->file, s->line);
+        }
+    }
+    if (!strcmp(section, "node")) return node_key(s, name, value);
+    if (!strcmp(section, "detect")) return detect_key(s, name, value);
+    if (!strcmp(section, "enforce")) return enforce_key(s, name, value);
+    if (!strcmp(section, "policy")) return policy_key(s, name, value);
+    if (!strncmp(section, "peer ", 5) && s->cur) return peer_key(s, s->cur, name, value);
+    if (!strncmp(section, "scenario ", 9) && s->cur) {
+        char err[256];
+        if (config_scenario_set(s->cur, name, value, err, sizeof err) < 0) BAD("%s", err);
+        return 1;
+    }
+    BAD("unknown section [%s]", section);
+}
+
+static int parse_file(struct config *cfg, const char *file)
+{
+    struct ini_stream s = {.file = file, .cfg = cfg};
+    s.f = fopen(file, "r");
+    if (!s.f) return -1;
+    int rc = ini_parse_stream(stream_reader, &s, handler, &s);
+    if (rc > 0) config_error(cfg, file, rc, "syntax error (expected [section] or key = value)");
+    fclose(s.f);
+    return 0;
+}
+
+static void set_defaults(struct config *cfg)
+{
+    static const int ports[] = {25, 465, 587, 110, 995, 143, 993, 4190};
+    cfg->state_dir = sg_xstrdup("/var/lib/sgcluster");
+    cfg->control_socket = sg_xstrdup("/run/sgcluster/control.sock");
+    cfg->key_dir = sg_xstrdup("/etc/sgcluster/keys");
+    cfg->rules_dir = sg_xstrdup("/etc/sgcluster/rules.d");
+    cfg->backend = sg_xstrdup("nft");
+    cfg->hold_action = sg_xstrdup("REJECT");
+    memcpy(cfg->ports, ports, sizeof ports);
+    cfg->nports = sizeof ports / sizeof ports[0];
+    cfg->min_prefix4 = 16;
+    cfg->min_prefix6 = 32;
+    cfg->prefix4 = 24;
+    cfg->prefix6 = 64;
+    cfg->prefix_ban_after = 5;
+    cfg->bucket_s = 10;
+    cfg->max_skew_ms = 60000;
+    cfg->snapshot_s = 30;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int config_load_scenarios(struct config *cfg, const char *file)
+{
+    return parse_file(cfg, file);
+}
+
+/* Scenario files are read in name order, so "50-local.conf" can follow "10-default.conf". */
+static void load_scenario_dir(struct config *cfg, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        config_error(cfg, cfg->path, 0, "scenarios: cannot open directory %s: %s", dir, strerror(errno));
+        return;
+    }
+    struct strlist names = {0};
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] != '.' && n > 5 && !strcmp(e->d_name + n - 5, ".conf")) strlist_push(&names, e->d_name);
+    }
+    closedir(d);
+    qsort(names.v, names.n, sizeof *names.v, name_cmp);
+    for (size_t i = 0; i < names.n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, names.v[i]);
+        if (parse_file(cfg, path) < 0) config_error(cfg, path, 0, "cannot read: %s", strerror(errno));
+    }
+    strlist_free(&names);
+}
+
+struct config *config_load(const char *file, char **err_out)
+{
+    struct config *cfg = sg_xcalloc(1, sizeof *cfg);
+    cfg->path = sg_xstrdup(file);
+    set_defaults(cfg);
+    if (parse_file(cfg, file) < 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s: cannot open: %s", file, strerror(errno));
+        if (err_out) *err_out = sg_xstrdup(msg);
+        config_destroy(&cfg);
+        return NULL;
+    }
+    if (cfg->scenario_dir) load_scenario_dir(cfg, cfg->scenario_dir);
+    if (!cfg->node_name) config_error(cfg, file, 0, "[node] name is required");
+    if (!cfg->peer_key_dir && cfg->key_dir) cfg->peer_key_dir = sg_xstrdup(cfg->key_dir);
+    for (size_t i = 0; i < cfg->npeers; i++) {
+        struct config_peer *p = &cfg->peers[i];
+        if (!p->pub_endpoint) config_error(cfg, file, p->line, "[peer %s] needs pub = tcp://HOST:PORT", p->name);
+        if (!strcmp(p->name, cfg->node_name ? cfg->node_name : "")) config_error(cfg, file, p->line, "[peer %s] is this node itself", p->name);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(cfg->peers[j].name, p->name)) config_error(cfg, file, p->line, "[peer %s] defined twice", p->name);
+    }
+    config_scenarios_check(cfg);
+    return cfg;
+}
+
+void config_destroy(struct config **pcfg)
+{
+    struct config *cfg = *pcfg;
+    if (!cfg) return;
+    free(cfg->path); free(cfg->node_name); free(cfg->gossip_bind); free(cfg->sync_bind);
+    free(cfg->key_dir); free(cfg->peer_key_dir); free(cfg->state_dir); free(cfg->control_socket);
+    free(cfg->rules_dir); free(cfg->scenario_dir); free(cfg->backend);
+    free(cfg->policy_listen); free(cfg->policy_socket); free(cfg->hold_action);
+    strlist_free(&cfg->node_addrs); strlist_free(&cfg->extra_rules); strlist_free(&cfg->logs);
+    strlist_free(&cfg->allowlist); strlist_free(&cfg->user_allowlist); strlist_free(&cfg->errors);
+    for (size_t i = 0; i < cfg->npeers; i++) {
+        free(cfg->peers[i].name); free(cfg->peers[i].pub_endpoint); free(cfg->peers[i].sync_endpoint);
+        strlist_free(&cfg->peers[i].addrs);
+    }
+    free(cfg->peers);
+    for (size_t i = 0; i < cfg->nscenarios; i++) config_scenario_free(&cfg->scenarios[i]);
+    free(cfg->scenarios);
+    free(cfg);
+    *pcfg = NULL;
+}

@@ -1,0 +1,115 @@
+/* config.h: the agent's configuration (INI, parsed with libinih): node, peers, logs, enforcement,
+ * policy service and scenarios. Errors are collected as "file:line: message", never fatal mid-parse. */
+#ifndef SG_AGENT_CONFIG_H
+#define SG_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#define CONFIG_MAX_LIST 64
+
+struct strlist {
+    char **v;
+    size_t n;
+};
+
+struct config_peer {
+    char *name;
+    char *pub_endpoint;    /* e.g. tcp://10.0.0.2:7946, where its PUB socket is bound */
+    char *sync_endpoint;   /* its ROUTER socket */
+    struct strlist addrs;  /* its addresses: never banned */
+    int line;
+};
+
+enum scenario_subject { SUBJ_IP, SUBJ_PREFIX, SUBJ_USER };
+enum scenario_action { SACT_BAN, SACT_THROTTLE, SACT_HOLD };
+enum scenario_measure { MEAS_COUNT, MEAS_RCPT, MEAS_DISTINCT_USERS, MEAS_DISTINCT_IPS };
+
+struct config_scenario {
+    char *id;
+    struct strlist events;        /* event kind names: auth_fail, auth_ok, relay_denied, rejected, conn, sent */
+    struct strlist services;      /* empty = any service */
+    enum scenario_subject subject;
+    enum scenario_measure measure;
+    int64_t window_s;
+    int64_t threshold;
+    enum scenario_action action;
+    int64_t duration_s;
+    int64_t max_duration_s;       /* repeat offenders double up to this */
+    /* Shared-address weakening: when the address also has successful logins of at least
+     * nat_ok_users other users in the window, and the failures target fewer than
+     * nat_spread_users distinct users, the threshold is multiplied by nat_factor. */
+    int64_t nat_factor;
+    int64_t nat_ok_users;
+    int64_t nat_spread_users;
+    char *file;
+    int line;
+};
+
+struct config {
+    char *path;
+    /* [node] */
+    char *node_name;
+    struct strlist node_addrs;
+    char *gossip_bind;
+    char *sync_bind;
+    char *key_dir;          /* NAME.key / NAME.pub of this node */
+    char *peer_key_dir;     /* peers' *.pub (default: key_dir) */
+    char *state_dir;
+    char *control_socket;
+    bool curve;
+    int64_t bucket_s;
+    int64_t max_skew_ms;
+    int64_t snapshot_s;
+    /* [detect] */
+    char *rules_dir;
+    struct strlist extra_rules;
+    struct strlist logs;
+    bool from_start;
+    char *scenario_dir;
+    /* [enforce] */
+    char *backend;          /* "nft" or "dryrun" */
+    int ports[32];
+    size_t nports;
+    bool reject;
+    struct strlist allowlist;
+    int min_prefix4, min_prefix6;
+    int prefix4, prefix6;   /* prefix length of "prefix" subjects */
+    int64_t prefix_ban_after; /* banned addresses in one prefix that make a prefix ban (0 = never) */
+    /* [policy] */
+    char *policy_listen;
+    char *policy_socket;
+    char *hold_action;      /* REJECT or HOLD */
+    struct strlist user_allowlist;
+    /* peers and scenarios */
+    struct config_peer *peers;
+    size_t npeers;
+    struct config_scenario *scenarios;
+    size_t nscenarios;
+    /* errors, each "file:line: message" */
+    struct strlist errors;
+};
+
+/* Parses FILE and the scenario files it names (scenario_dir/\*.conf). Returns a config even when
+ * it has errors: check cfg->errors.n. Returns NULL only when FILE cannot be opened (errors
+ * printed to the out-param *err_out as one message, caller frees). Caller owns the result. */
+struct config *config_load(const char *file, char **err_out);
+void config_destroy(struct config **cfg);
+
+/* Validation beyond syntax (files exist, keys load, rules compile) is done by the agent's -n;
+ * this adds an error in the config's list. */
+void config_error(struct config *cfg, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Parses one scenario file (or section stream) into cfg->scenarios; used by config_load and tests. */
+int config_load_scenarios(struct config *cfg, const char *file);
+
+void strlist_push(struct strlist *l, const char *s);
+void strlist_free(struct strlist *l);
+/* Splits "a, b ,c" into the list (empty items skipped). */
+void strlist_split(struct strlist *l, const char *csv);
+
+const char *scenario_action_name(enum scenario_action a);
+
+#endif

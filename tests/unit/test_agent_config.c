@@ -1,0 +1,157 @@
+/* test_agent_config.c: sgagent.conf parsing: values, defaults, and errors reported as file:line. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/config.h"
+
+static char *write_tmp(const char *text)
+{
+    char *path = strdup("/tmp/sgcfgXXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static bool has_error(const struct config *cfg, const char *needle)
+{
+    for (size_t i = 0; i < cfg->errors.n; i++)
+        if (strstr(cfg->errors.v[i], needle)) return true;
+    return false;
+}
+
+static void test_good_config(void **state)
+{
+    (void)state;
+    char *p = write_tmp(
+        "[node]\nname = mx1\naddresses = 10.0.0.1, fd00::1\ngossip_bind = tcp://10.0.0.1:7946\n"
+        "[detect]\nlogs = /var/log/mail.log,/var/log/dovecot.log\nfrom_start = yes\n"
+        "[enforce]\nbackend = dryrun\nports = 25, 587\nverdict = reject\nallowlist = 192.0.2.0/24\n"
+        "[peer mx2]\npub = tcp://10.0.0.2:7946\nsync = tcp://10.0.0.2:7947\naddress = 10.0.0.2\n"
+        "[scenario auth]\nevents = auth_fail\nthreshold = 5\nwindow = 2m\nduration = 1h\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_non_null(cfg);
+    for (size_t i = 0; i < cfg->errors.n; i++) fprintf(stderr, "%s\n", cfg->errors.v[i]);
+    assert_int_equal(cfg->errors.n, 0);
+    assert_string_equal(cfg->node_name, "mx1");
+    assert_int_equal(cfg->node_addrs.n, 2);
+    assert_string_equal(cfg->node_addrs.v[1], "fd00::1");
+    assert_int_equal(cfg->logs.n, 2);
+    assert_true(cfg->from_start);
+    assert_string_equal(cfg->backend, "dryrun");
+    assert_int_equal(cfg->nports, 2);
+    assert_int_equal(cfg->ports[1], 587);
+    assert_true(cfg->reject);
+    assert_int_equal(cfg->npeers, 1);
+    assert_string_equal(cfg->peers[0].sync_endpoint, "tcp://10.0.0.2:7947");
+    assert_int_equal(cfg->nscenarios, 1);
+    assert_int_equal(cfg->scenarios[0].window_s, 120);
+    assert_int_equal(cfg->scenarios[0].threshold, 5);
+    /* defaults */
+    assert_string_equal(cfg->state_dir, "/var/lib/sgcluster");
+    assert_int_equal(cfg->prefix4, 24);
+    config_destroy(&cfg);
+    assert_null(cfg);
+    config_destroy(&cfg); /* safe twice */
+    unlink(p);
+    free(p);
+}
+
+static void test_errors_have_lines(void **state)
+{
+    (void)state;
+    char *p = write_tmp(
+        "[node]\n"                 /* 1 */
+        "name = mx1\n"             /* 2 */
+        "curve = maybe\n"          /* 3 */
+        "[enforce]\n"              /* 4 */
+        "ports = 25, 99999\n"      /* 5 */
+        "backend = iptables\n"     /* 6 */
+        "[bogus]\n"                /* 7 */
+        "x = 1\n"                  /* 8 */
+        "[scenario s]\n"           /* 9 */
+        "events = auth_fail, nonsense\n" /* 10 */
+        "window = forever\n"       /* 11 */
+        "[peer mx1]\n"             /* 12 */
+        "pub = tcp://1.2.3.4:1\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_non_null(cfg);
+    char want[256];
+    snprintf(want, sizeof want, "%s:3: curve", p); assert_true(has_error(cfg, want));
+    snprintf(want, sizeof want, "%s:5: ports: '99999'", p); assert_true(has_error(cfg, want));
+    snprintf(want, sizeof want, "%s:6: backend", p); assert_true(has_error(cfg, want));
+    snprintf(want, sizeof want, "%s:8: unknown section [bogus]", p); assert_true(has_error(cfg, want));
+    snprintf(want, sizeof want, "%s:10: scenario s: unknown event 'nonsense'", p); assert_true(has_error(cfg, want));
+    snprintf(want, sizeof want, "%s:11: scenario s: window", p); assert_true(has_error(cfg, want));
+    assert_true(has_error(cfg, "threshold = ... is required"));
+    assert_true(has_error(cfg, "[peer mx1] is this node itself"));
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+}
+
+static void test_missing_file(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    struct config *cfg = config_load("/nonexistent/sgagent.conf", &err);
+    assert_null(cfg);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "cannot open"));
+    free(err);
+}
+
+static void test_scenario_override_and_checks(void **state)
+{
+    (void)state;
+    char *p = write_tmp(
+        "[node]\nname = a\n"
+        "[scenario x]\nevents = sent\nsubject = user\ncount = recipients\nthreshold = 100\naction = hold\n"
+        "[scenario x]\nthreshold = 200\n"
+        "[scenario bad]\nevents = auth_fail\nsubject = ip\naction = hold\nthreshold = 3\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_int_equal(cfg->nscenarios, 2);
+    assert_int_equal(cfg->scenarios[0].threshold, 200);
+    assert_int_equal(cfg->scenarios[0].measure, MEAS_RCPT);
+    assert_true(has_error(cfg, "scenario bad: action hold needs subject = user"));
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+}
+
+static void test_long_line(void **state)
+{
+    (void)state;
+    char big[600];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "[node]\nname = ", 14);
+    big[sizeof big - 2] = '\n';
+    big[sizeof big - 1] = '\0';
+    char *p = write_tmp(big);
+    struct config *cfg = config_load(p, NULL);
+    assert_non_null(cfg);
+    assert_true(has_error(cfg, ":2: line longer than"));
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_config),
+        cmocka_unit_test(test_errors_have_lines),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_scenario_override_and_checks),
+        cmocka_unit_test(test_long_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
