@@ -1,0 +1,16 @@
+/* policy_listen.h: internal to enforce/policy_*: the listening sockets of the policy server. */
+#ifndef SG_ENFORCE_POLICY_LISTEN_H
+#define SG_ENFORCE_POLICY_LISTEN_H
+
+#include <stdbool.h>
+
+/* Binds and listens on a unix stream socket at path with the given mode. A stale socket file is
+ * replaced; a live one (something accepts on it) or a non-socket file is an error. Returns a
+ * non-blocking, close-on-exec fd, or -1 after logging why. */
+int policy_listen_unix(const char *path, unsigned mode);
+
+/* Binds and listens on a numeric "IPv4:port" or "[IPv6]:port". Non-loopback addresses are refused
+ * unless allow_remote. *port (out) is the bound port. Returns a non-blocking fd, or -1 (logged). */
+int policy_listen_tcp(const char *addr, bool allow_remote, int *port);
+
+#endif
