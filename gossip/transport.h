@@ -1,0 +1,149 @@
+/* transport.h: the cluster transport: signed state deltas over ZeroMQ PUB/SUB, repair and sync over
+ * ROUTER/DEALER, heartbeats and peer liveness, all driven by the caller's czmq zloop.
+ *
+ * Sockets (static membership from the configuration):
+ *   PUB    bound at pub_bind: DELTA and HEARTBEAT frames to every peer.
+ *   SUB    connected to every peer's pub endpoint.
+ *   ROUTER bound at sync_bind: answers REPAIR_REQ and SYNC_DIGEST, takes SYNC_DATA.
+ *   DEALER one per peer, connected to its sync endpoint: our repair and sync requests.
+ * Every message is one wire frame (gossip/wire.h), checked in this order: size, type, origin in the
+ * keyring, signature, clock (hlc not more than max_skew ahead), replay (per-origin epoch/seq for
+ * DELTA, per-origin recent stamps for the other types), then unpacked and merged. Each drop is
+ * counted by reason, per peer when the origin is known.
+ *
+ * Loss handling: DELTA frames carry (epoch, seq) per origin; a gap (or a heartbeat announcing a seq
+ * we never got) sends REPAIR_REQ to the origin, which resends the frames it still keeps, else starts
+ * a digest sync with the requester. Every sync_interval_ms a random peer gets our partition digests
+ * and both sides send each other only the partitions that differ. A node that starts (or restarts
+ * with a new epoch) is complete once its first sync has finished (gossip_transport_synced()).
+ *
+ * Bodies of the frame types this file owns (msgpack, after the 36-byte header):
+ *   HEARTBEAT   [wall_ms]                 header seq = last DELTA seq sent in this epoch
+ *   REPAIR_REQ  [epoch, from_seq, to_seq]
+ *   SYNC_DIGEST [role, repair_epoch, repair_through, [64 x u64 digest]]
+ *               role 0 = request (answer with data then a role-1 digest), 1 = answer
+ *   DELTA / SYNC_DATA: the entry codec of wire.h.
+ * Not thread-safe: everything runs on the zloop's thread. */
+#ifndef GOSSIP_TRANSPORT_H
+#define GOSSIP_TRANSPORT_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gossip/keyring.h"
+#include "gossip/state.h"
+
+struct gossip_transport_peer {
+    const char *name;            /* its key name in the keyring (DIR/NAME.pub) */
+    const char *pub_endpoint;    /* e.g. tcp://10.0.0.2:7946 */
+    const char *sync_endpoint;   /* e.g. tcp://10.0.0.2:7947 */
+};
+
+struct gossip_transport_config {
+    const struct gossip_identity *self;        /* signs our frames; borrowed, must outlive the transport */
+    const char *pub_bind;                      /* e.g. tcp://0.0.0.0:7946 */
+    const char *sync_bind;                     /* e.g. tcp://0.0.0.0:7947 */
+    const struct gossip_transport_peer *peers; /* copied by gossip_transport_new() */
+    size_t n_peers;
+    bool curve;                /* CURVE encryption; keys derived from the Ed25519 keys, allowlist = peers */
+    int flush_delay_ms;        /* local deltas wait this long to batch (default 5) */
+    size_t max_frame_bytes;    /* DELTA / SYNC_DATA size cap (default 64 KiB, at most GOSSIP_WIRE_MAX_FRAME) */
+    int heartbeat_ms;          /* default 1000 */
+    int suspect_ms;            /* no message for this long: suspect (default 3000) */
+    int dead_ms;               /* ... and dead (default 10000) */
+    int sync_interval_ms;      /* digest sync with a random peer (default 10000) */
+    int first_sync_ms;         /* delay of the first sync after start (default 200) */
+    size_t repair_keep_frames; /* own DELTA frames kept for repair (default 4096) */
+    size_t repair_keep_bytes;  /* ... and at most this many bytes (default 16 MiB) */
+    int hwm;                   /* send/receive high-water mark in messages (default 20000) */
+    int64_t clock_offset_ms;   /* added to the wall clock; tests only (a node whose clock runs ahead) */
+};
+/* Fills the defaults; endpoints, peers and self stay NULL. */
+void gossip_transport_config_default(struct gossip_transport_config *cfg);
+
+struct gossip_transport;
+
+/* Binds, connects and registers its readers and timers on loop. st and kr are borrowed and must
+ * outlive the transport; the epoch is gossip_state_epoch(st). Returns NULL on error (logged): bad
+ * endpoint, port in use, a peer name not in the keyring. */
+struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state *st, const struct gossip_keyring *kr,
+                                              const struct gossip_transport_config *cfg);
+/* Removes the readers and timers from the loop and closes the sockets. Safe on NULL and twice. */
+void gossip_transport_destroy(struct gossip_transport **pt);
+
+/* The caller wrote local state: schedule a flush (within flush_delay_ms; batches whatever is pending
+ * then, in frames of at most max_frame_bytes). Cheap; call it after every write. */
+void gossip_transport_notify(struct gossip_transport *t);
+
+/* Called after a remote DELTA or SYNC_DATA body was merged. body (borrowed for the call) lists the
+ * entries that came in: body->slots[i].key are the counter keys touched, body->sketches[i].key the
+ * distinct keys; ban records that won were already reported by the state's ban callback.
+ * sender = frame origin. */
+typedef void (*gossip_transport_merge_cb)(const struct gossip_body *body, const struct gossip_merge_result *res,
+                                          uint64_t sender, void *arg);
+void gossip_transport_set_merge_cb(struct gossip_transport *t, gossip_transport_merge_cb cb, void *arg);
+
+/* Starts a digest sync with a random reachable peer now. -1 when no peer is connected. */
+int gossip_transport_sync_now(struct gossip_transport *t);
+/* True once a sync with at least one peer has completed since start (the node holds the cluster state). */
+bool gossip_transport_synced(const struct gossip_transport *t);
+
+/* ---- statistics, for `sgcluster status` ---- */
+
+enum gossip_peer_status { GOSSIP_PEER_ALIVE = 0, GOSSIP_PEER_SUSPECT = 1, GOSSIP_PEER_DEAD = 2 };
+const char *gossip_peer_status_name(enum gossip_peer_status s);
+
+/* Why an incoming frame was dropped (or an outgoing one not sent). */
+enum gossip_drop_reason {
+    GOSSIP_DROP_UNKNOWN_ORIGIN = 0, /* origin not in the keyring */
+    GOSSIP_DROP_BAD_SIGNATURE,
+    GOSSIP_DROP_MALFORMED,          /* truncated, bad version/type/length, bad body */
+    GOSSIP_DROP_OVERSIZE,           /* over GOSSIP_WIRE_MAX_FRAME */
+    GOSSIP_DROP_REPLAY,             /* seq already seen, old epoch, or a repeated stamp */
+    GOSSIP_DROP_CLOCK_AHEAD,        /* header hlc too far ahead of our clock */
+    GOSSIP_DROP_SELF,               /* a frame with our own origin came back */
+    GOSSIP_DROP_UNEXPECTED,         /* a type that does not belong on that socket, or bad framing */
+    GOSSIP_DROP_SEND_FAILED,        /* outgoing: peer not connected or queue full */
+    GOSSIP_DROP_MAX
+};
+const char *gossip_drop_reason_name(enum gossip_drop_reason r);
+
+struct gossip_peer_stats {
+    char name[GOSSIP_NAME_MAX + 1];
+    uint64_t origin;
+    bool configured;                 /* from the peer list (else: a keyring member that wrote to us) */
+    enum gossip_peer_status status;
+    int64_t last_msg_age_ms;         /* -1: never heard */
+    uint32_t epoch;                  /* its current epoch as we know it, 0 if unknown */
+    uint64_t last_seq;               /* highest DELTA seq received in that epoch */
+    uint64_t gaps_seen, gaps_repaired, gaps_abandoned; /* in frames */
+    int64_t clock_offset_ms;         /* its wall clock minus ours, from its last heartbeat */
+    uint64_t frames_in, bytes_in, frames_out, bytes_out; /* out: direct (repair/sync) traffic to it */
+    uint64_t entries_merged, entries_rejected;
+    uint64_t drops[GOSSIP_DROP_MAX];
+};
+
+struct gossip_transport_totals {
+    uint32_t epoch;
+    uint64_t last_seq;               /* our last DELTA seq */
+    uint64_t frames_in, bytes_in, frames_out, bytes_out;
+    uint64_t deltas_flushed;         /* DELTA frames published */
+    uint64_t entries_published;
+    uint64_t syncs_started, syncs_completed;
+    uint64_t repairs_served, repairs_resent; /* requests answered, frames resent */
+    uint64_t drops[GOSSIP_DROP_MAX]; /* every drop, known origin or not */
+    bool synced;
+    bool curve;
+};
+
+size_t gossip_transport_peer_count(const struct gossip_transport *t);
+/* i-th peer (configured ones first, in configuration order). -1 when i is out of range. */
+int gossip_transport_peer_stats(const struct gossip_transport *t, size_t i, struct gossip_peer_stats *out);
+void gossip_transport_totals(const struct gossip_transport *t, struct gossip_transport_totals *out);
+/* One JSON object: {"self":{...},"peers":[{...},...]}. Returns 0, -1 on write error. */
+int gossip_transport_stats_json(const struct gossip_transport *t, FILE *f);
+
+#endif
