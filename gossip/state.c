@@ -1,0 +1,436 @@
+/* state.c: the node's replicated state: tables, windowed counters and distinct sketches, expiry, stats.
+ * Bans live in state_ban.c, deltas/sync/snapshots in state_sync.c. */
+#include "gossip/state_int.h"
+
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/util.h"
+
+#define EVICT_SAMPLES 8
+
+void gossip_state_config_default(struct gossip_state_config *cfg)
+{
+    cfg->bucket_ms = 10000;
+    cfg->window_max_ms = 3600000;
+    cfg->max_keys = 1000000;
+    cfg->max_skew_ms = GOSSIP_HLC_DEFAULT_MAX_SKEW_MS;
+}
+
+static const char *wkey_key(const void *e) { return ((const struct gossip_wkey *)e)->key; }
+static const char *bkey_key(const void *e) { return ((const struct gossip_bkey *)e)->rec.key; }
+static uint64_t head_hash(const void *e) { return ((const struct gossip_entry_head *)e)->hash; }
+
+struct gossip_state *gossip_state_new(const struct gossip_state_config *cfg, const struct gossip_identity *self,
+                                      const struct gossip_keyring *kr, uint32_t epoch)
+{
+    if (!self || !kr || epoch == 0) return NULL;
+    struct gossip_state *st = sg_xcalloc(1, sizeof *st);
+    if (cfg) st->cfg = *cfg;
+    else gossip_state_config_default(&st->cfg);
+    if (st->cfg.bucket_ms <= 0 || st->cfg.window_max_ms < st->cfg.bucket_ms || st->cfg.max_keys == 0) {
+        sg_log(SG_LOG_ERR, "gossip: bad state config (bucket %lld ms, window %lld ms, max_keys %zu)",
+               (long long)st->cfg.bucket_ms, (long long)st->cfg.window_max_ms, st->cfg.max_keys);
+        free(st);
+        return NULL;
+    }
+    if (st->cfg.max_skew_ms <= 0) st->cfg.max_skew_ms = GOSSIP_HLC_DEFAULT_MAX_SKEW_MS;
+    st->self = self;
+    st->kr = kr;
+    st->epoch = epoch;
+    gossip_hlc_init(&st->hlc, st->cfg.max_skew_ms);
+    gossip_table_init(&st->counters, wkey_key, head_hash);
+    gossip_table_init(&st->sketches, wkey_key, head_hash);
+    gossip_table_init(&st->bans, bkey_key, head_hash);
+    st->rng = self->origin | 1;
+    return st;
+}
+
+static void free_ckey(struct gossip_wkey *k)
+{
+    free(k->cells);
+    free(k);
+}
+
+static void free_skey(struct gossip_wkey *k)
+{
+    for (uint32_t i = 0; i < k->n; i++) gossip_sketch_destroy(&k->b[i].sk);
+    free(k->b);
+    free(k);
+}
+
+void gossip_state_destroy(struct gossip_state **pst)
+{
+    if (!pst || !*pst) return;
+    struct gossip_state *st = *pst;
+    for (size_t i = 0; i < st->counters.cap; i++)
+        if (st->counters.slots[i]) free_ckey(st->counters.slots[i]);
+    for (size_t i = 0; i < st->sketches.cap; i++)
+        if (st->sketches.slots[i]) free_skey(st->sketches.slots[i]);
+    for (size_t i = 0; i < st->bans.cap; i++) free(st->bans.slots[i]);
+    gossip_table_fini(&st->counters);
+    gossip_table_fini(&st->sketches);
+    gossip_table_fini(&st->bans);
+    free(st->dirty_c.v);
+    free(st->dirty_s.v);
+    free(st->dirty_b.v);
+    free(st);
+    *pst = NULL;
+}
+
+uint64_t gossip_state_origin(const struct gossip_state *st) { return st->self->origin; }
+uint32_t gossip_state_epoch(const struct gossip_state *st) { return st->epoch; }
+struct gossip_hlc *gossip_state_hlc(struct gossip_state *st) { return &st->hlc; }
+
+int64_t gossip_state_bucket_of(const struct gossip_state *st, int64_t t_ms)
+{
+    int64_t r = t_ms % st->cfg.bucket_ms;
+    if (r < 0) r += st->cfg.bucket_ms;
+    return t_ms - r;
+}
+
+static int64_t window_buckets(const struct gossip_state *st, int64_t window_ms)
+{
+    int64_t n = (window_ms + st->cfg.bucket_ms - 1) / st->cfg.bucket_ms;
+    return n < 1 ? 1 : n;
+}
+
+int64_t gossip_state_oldest_bucket(const struct gossip_state *st, int64_t now_ms)
+{
+    return gossip_state_bucket_of(st, now_ms) - (window_buckets(st, st->cfg.window_max_ms) - 1) * st->cfg.bucket_ms;
+}
+
+int64_t gossip_state_newest_bucket(const struct gossip_state *st, int64_t now_ms)
+{
+    return gossip_state_bucket_of(st, now_ms + st->cfg.max_skew_ms);
+}
+
+void gossip_state_mark(struct gossip_dirty *d, struct gossip_entry_head *h)
+{
+    if (h->dirty_pos) return;
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 64;
+        d->v = sg_xrealloc(d->v, d->cap * sizeof *d->v);
+    }
+    d->v[d->n++] = h;
+    h->dirty_pos = (uint32_t)d->n;
+}
+
+void gossip_state_unmark(struct gossip_dirty *d, struct gossip_entry_head *h)
+{
+    if (!h->dirty_pos) return;
+    d->v[h->dirty_pos - 1] = NULL;
+    h->dirty_pos = 0;
+}
+
+static bool key_ok(const char *key)
+{
+    return key && key[0] && strnlen(key, GOSSIP_KEY_MAX + 1) <= GOSSIP_KEY_MAX;
+}
+
+/* ---- key creation under the cap ---- */
+
+static uint64_t rng_next(struct gossip_state *st)
+{
+    uint64_t x = st->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return st->rng = x;
+}
+
+/* Newest bucket of a key (cells and sketch buckets are both sorted by bucket first). */
+static int64_t ckey_newest(const struct gossip_wkey *k) { return k->n ? k->cells[k->n - 1].bucket : INT64_MIN; }
+static int64_t skey_newest(const struct gossip_wkey *k) { return k->n ? k->b[k->n - 1].bucket : INT64_MIN; }
+
+/* The two windowed tables differ only in these. */
+struct wkind {
+    struct gossip_table *t;
+    struct gossip_dirty *d;
+    int64_t (*newest)(const struct gossip_wkey *k);
+    void (*release)(struct gossip_wkey *k);
+};
+
+static struct wkind wkind_of(struct gossip_state *st, bool sketch)
+{
+    if (sketch) return (struct wkind){&st->sketches, &st->dirty_s, skey_newest, free_skey};
+    return (struct wkind){&st->counters, &st->dirty_c, ckey_newest, free_ckey};
+}
+
+static void drop_wkey(const struct wkind *w, struct gossip_wkey *k)
+{
+    gossip_state_unmark(w->d, &k->h);
+    gossip_table_del(w->t, k);
+    w->release(k);
+}
+
+/* Approximate LRU: of EVICT_SAMPLES random occupied slots, the entry with the oldest newest bucket goes. */
+static struct gossip_wkey *evict_pick(struct gossip_state *st, const struct wkind *w)
+{
+    struct gossip_wkey *victim = NULL;
+    int64_t best = INT64_MAX;
+    size_t mask = w->t->cap - 1;
+    for (int s = 0; s < EVICT_SAMPLES; s++) {
+        size_t i = (size_t)rng_next(st) & mask;
+        while (!w->t->slots[i]) i = (i + 1) & mask;
+        int64_t b = w->newest(w->t->slots[i]);
+        if (b < best) { best = b; victim = w->t->slots[i]; }
+    }
+    st->evicted++;
+    return victim;
+}
+
+static struct gossip_wkey *wkey_get(struct gossip_state *st, bool sketch, const char *key, bool create)
+{
+    struct wkind w = wkind_of(st, sketch);
+    uint64_t h = gossip_table_hash(key);
+    struct gossip_wkey *k = gossip_table_get(w.t, key, h);
+    if (k || !create) return k;
+    if (w.t->n >= st->cfg.max_keys) drop_wkey(&w, evict_pick(st, &w));
+    size_t len = strlen(key);
+    k = sg_xcalloc(1, sizeof *k + len + 1);
+    memcpy(k->key, key, len + 1);
+    k->h.hash = h;
+    gossip_table_put(w.t, k);
+    return k;
+}
+
+/* Opens a hole at pos in a sorted vector of n elements, growing it as needed. */
+static void *vec_insert(void *v, uint32_t *n, uint32_t *cap, size_t elem, uint32_t pos)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 1;
+        v = sg_xrealloc(v, *cap * elem);
+    }
+    char *p = v;
+    memmove(p + (pos + 1) * elem, p + pos * elem, (*n - pos) * elem);
+    (*n)++;
+    return v;
+}
+
+/* ---- counters ---- */
+
+static int cell_cmp(int64_t b, uint64_t o, uint32_t e, const struct gossip_cell *c)
+{
+    if (b != c->bucket) return b < c->bucket ? -1 : 1;
+    if (o != c->origin) return o < c->origin ? -1 : 1;
+    if (e != c->epoch) return e < c->epoch ? -1 : 1;
+    return 0;
+}
+
+/* Finds the cell, or inserts it at its sorted position when insert is set (else NULL). */
+static struct gossip_cell *cell_get(struct gossip_wkey *k, int64_t b, uint64_t o, uint32_t e, bool insert)
+{
+    uint32_t lo = 0, hi = k->n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        int c = cell_cmp(b, o, e, &k->cells[mid]);
+        if (c == 0) return &k->cells[mid];
+        if (c > 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (!insert) return NULL;
+    k->cells = vec_insert(k->cells, &k->n, &k->cap, sizeof *k->cells, lo);
+    k->cells[lo] = (struct gossip_cell){.bucket = b, .origin = o, .epoch = e};
+    return &k->cells[lo];
+}
+
+int gossip_state_counter_add(struct gossip_state *st, const char *key, uint64_t n, int64_t now_ms)
+{
+    if (!key_ok(key)) return -1;
+    if (n == 0) return 0;   /* a zero cell would make equal states encode differently */
+    struct gossip_wkey *k = wkey_get(st, false, key, true);
+    struct gossip_cell *c = cell_get(k, gossip_state_bucket_of(st, now_ms), st->self->origin, st->epoch, true);
+    c->count = c->count + n < c->count ? UINT64_MAX : c->count + n;
+    c->dirty = 1;
+    gossip_state_mark(&st->dirty_c, &k->h);
+    return 0;
+}
+
+/* Looks a windowed key up and the bucket range [*lo, *hi] a window ending at now covers. */
+static const struct gossip_wkey *window_key(const struct gossip_state *st, const struct gossip_table *t,
+                                            const char *key, int64_t window_ms, int64_t now_ms, int64_t *lo,
+                                            int64_t *hi)
+{
+    if (!key_ok(key)) return NULL;
+    *hi = gossip_state_bucket_of(st, now_ms);
+    *lo = *hi - (window_buckets(st, window_ms) - 1) * st->cfg.bucket_ms;
+    return gossip_table_get(t, key, gossip_table_hash(key));
+}
+
+uint64_t gossip_state_counter_total(const struct gossip_state *st, const char *key, int64_t window_ms,
+                                    int64_t now_ms)
+{
+    int64_t lo, hi;
+    const struct gossip_wkey *k = window_key(st, &st->counters, key, window_ms, now_ms, &lo, &hi);
+    if (!k) return 0;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < k->n; i++)
+        if (k->cells[i].bucket >= lo && k->cells[i].bucket <= hi) {
+            uint64_t s = sum + k->cells[i].count;
+            sum = s < sum ? UINT64_MAX : s;
+        }
+    return sum;
+}
+
+/* A remote bucket must be aligned, not ahead of our clock by more than the skew, and still kept. */
+static bool bucket_acceptable(const struct gossip_state *st, int64_t bucket, int64_t now_ms,
+                              struct gossip_merge_result *res)
+{
+    if (bucket % st->cfg.bucket_ms != 0 || bucket > gossip_state_newest_bucket(st, now_ms)) {
+        res->rej_future++;
+        return false;
+    }
+    if (bucket < gossip_state_oldest_bucket(st, now_ms)) {
+        res->rej_expired++;
+        return false;
+    }
+    return true;
+}
+
+int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_entry *e, uint64_t sender,
+                            unsigned flags, int64_t now_ms, struct gossip_merge_result *res)
+{
+    bool own = e->origin == st->self->origin && e->epoch == st->epoch;
+    if (e->count == 0) return 0;
+    if ((flags & GOSSIP_MERGE_SENDER_SLOTS_ONLY) && e->origin != sender) {
+        res->rej_foreign++;
+        return -1;
+    }
+    if (!bucket_acceptable(st, e->bucket, now_ms, res)) return -1;
+    if (own) {
+        /* Nobody else writes our current slots: an echo of our own value is fine, more is a forgery. */
+        struct gossip_wkey *ok = wkey_get(st, false, e->key, false);
+        const struct gossip_cell *oc = ok ? cell_get(ok, e->bucket, e->origin, e->epoch, false) : NULL;
+        if (oc && e->count <= oc->count) return 0;
+        res->rej_foreign++;
+        return -1;
+    }
+    struct gossip_wkey *k = wkey_get(st, false, e->key, true);
+    struct gossip_cell *c = cell_get(k, e->bucket, e->origin, e->epoch, true);
+    if (e->count <= c->count) return 0;
+    c->count = e->count;
+    return 1;
+}
+
+/* ---- distinct sketches ---- */
+
+static struct gossip_skbucket *skb_get(struct gossip_wkey *k, int64_t b)
+{
+    uint32_t lo = 0, hi = k->n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (k->b[mid].bucket == b) return &k->b[mid];
+        if (k->b[mid].bucket < b) lo = mid + 1;
+        else hi = mid;
+    }
+    k->b = vec_insert(k->b, &k->n, &k->cap, sizeof *k->b, lo);
+    k->b[lo] = (struct gossip_skbucket){.bucket = b, .sk = gossip_sketch_new()};
+    return &k->b[lo];
+}
+
+int gossip_state_distinct_add(struct gossip_state *st, const char *key, const void *item, size_t len,
+                              int64_t now_ms)
+{
+    if (!key_ok(key)) return -1;
+    struct gossip_wkey *k = wkey_get(st, true, key, true);
+    struct gossip_skbucket *b = skb_get(k, gossip_state_bucket_of(st, now_ms));
+    if (gossip_sketch_add(b->sk, item, len)) {
+        b->dirty = true;
+        gossip_state_mark(&st->dirty_s, &k->h);
+    }
+    return 0;
+}
+
+uint64_t gossip_state_distinct_count(const struct gossip_state *st, const char *key, int64_t window_ms,
+                                     int64_t now_ms)
+{
+    int64_t lo, hi;
+    const struct gossip_wkey *k = window_key(st, &st->sketches, key, window_ms, now_ms, &lo, &hi);
+    if (!k) return 0;
+    struct gossip_sketch *u = gossip_sketch_new();
+    for (uint32_t i = 0; i < k->n; i++)
+        if (k->b[i].bucket >= lo && k->b[i].bucket <= hi) gossip_sketch_merge(u, k->b[i].sk);
+    uint64_t n = gossip_sketch_count(u);
+    gossip_sketch_destroy(&u);
+    return n;
+}
+
+int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketch_entry *e, int64_t now_ms,
+                              struct gossip_merge_result *res)
+{
+    if (!bucket_acceptable(st, e->bucket, now_ms, res)) return -1;
+    if (gossip_sketch_count(e->sketch) == 0) return 0;
+    struct gossip_wkey *k = wkey_get(st, true, e->key, true);
+    return gossip_sketch_merge(skb_get(k, e->bucket)->sk, e->sketch) ? 1 : 0;
+}
+
+/* ---- expiry and stats ---- */
+
+size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
+{
+    int64_t oldest = gossip_state_oldest_bucket(st, now_ms);
+    size_t dropped = 0;
+    struct wkind wc = wkind_of(st, false), ws = wkind_of(st, true);
+    /* Deleting slot i may shift a later entry into i, so i advances only when nothing was deleted. */
+    for (size_t i = 0; i < st->counters.cap;) {
+        struct gossip_wkey *k = st->counters.slots[i];
+        if (!k) { i++; continue; }
+        uint32_t keep = 0;
+        while (keep < k->n && k->cells[keep].bucket < oldest) keep++;
+        if (keep) {
+            memmove(k->cells, k->cells + keep, (k->n - keep) * sizeof *k->cells);
+            k->n -= keep;
+            dropped += keep;
+        }
+        if (k->n == 0) drop_wkey(&wc, k);
+        else i++;
+    }
+    for (size_t i = 0; i < st->sketches.cap;) {
+        struct gossip_wkey *k = st->sketches.slots[i];
+        if (!k) { i++; continue; }
+        uint32_t keep = 0;
+        while (keep < k->n && k->b[keep].bucket < oldest) gossip_sketch_destroy(&k->b[keep++].sk);
+        if (keep) {
+            memmove(k->b, k->b + keep, (k->n - keep) * sizeof *k->b);
+            k->n -= keep;
+            dropped += keep;
+        }
+        if (k->n == 0) drop_wkey(&ws, k);
+        else i++;
+    }
+    return dropped + gossip_state_expire_bans(st, now_ms);
+}
+
+void gossip_state_stats(const struct gossip_state *st, struct gossip_state_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t mem = malloc_usable_size((void *)st) + gossip_table_mem(&st->counters) + gossip_table_mem(&st->sketches) +
+                 gossip_table_mem(&st->bans);
+    for (size_t i = 0; i < st->counters.cap; i++) {
+        const struct gossip_wkey *k = st->counters.slots[i];
+        if (!k) continue;
+        out->counter_keys++;
+        out->counter_cells += k->n;
+        mem += malloc_usable_size((void *)k) + (k->cells ? malloc_usable_size(k->cells) : 0);
+    }
+    for (size_t i = 0; i < st->sketches.cap; i++) {
+        const struct gossip_wkey *k = st->sketches.slots[i];
+        if (!k) continue;
+        out->sketch_keys++;
+        out->sketch_buckets += k->n;
+        mem += malloc_usable_size((void *)k) + (k->b ? malloc_usable_size(k->b) : 0);
+        for (uint32_t j = 0; j < k->n; j++) mem += gossip_sketch_mem(k->b[j].sk);
+    }
+    for (size_t i = 0; i < st->bans.cap; i++) {
+        const struct gossip_bkey *k = st->bans.slots[i];
+        if (!k) continue;
+        if (k->rec.action == GOSSIP_BAN_ACTION_BAN) out->bans++;
+        else out->tombstones++;
+        mem += malloc_usable_size((void *)k);
+    }
+    mem += st->dirty_c.cap * sizeof(void *) + st->dirty_s.cap * sizeof(void *) + st->dirty_b.cap * sizeof(void *);
+    out->evicted = st->evicted;
+    out->mem_bytes = mem;
+}

@@ -1,0 +1,162 @@
+/* state_ban.c: the last-writer-wins ban map: local writes (stamped, signed), remote merges
+ * (verified against the author's key), tombstones and their collection. */
+#include "gossip/state_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/util.h"
+
+/* Total order on records of one key: hlc, then author, then signature bytes, so that two replicas
+ * holding different records always pick the same winner. */
+static int ban_order(const struct gossip_ban *a, const struct gossip_ban *b)
+{
+    if (a->hlc != b->hlc) return a->hlc < b->hlc ? -1 : 1;
+    if (a->author != b->author) return a->author < b->author ? -1 : 1;
+    return memcmp(a->sig, b->sig, GOSSIP_SIG_LEN);
+}
+
+static struct gossip_bkey *bkey_find(const struct gossip_state *st, const char *key)
+{
+    return gossip_table_get(&st->bans, key, gossip_table_hash(key));
+}
+
+static void drop_bkey(struct gossip_state *st, struct gossip_bkey *k)
+{
+    gossip_state_unmark(&st->dirty_b, &k->h);
+    gossip_table_del(&st->bans, k);
+    free(k);
+}
+
+/* Ban map full: the record expiring first goes (a tombstone before a ban when they tie). */
+static void evict_ban(struct gossip_state *st)
+{
+    struct gossip_bkey *victim = NULL;
+    for (size_t i = 0; i < st->bans.cap; i++) {
+        struct gossip_bkey *k = st->bans.slots[i];
+        if (k && (!victim || k->rec.expires_at < victim->rec.expires_at ||
+                  (k->rec.expires_at == victim->rec.expires_at && k->rec.action == GOSSIP_BAN_ACTION_UNBAN)))
+            victim = k;
+    }
+    if (victim) {
+        drop_bkey(st, victim);
+        st->evicted++;
+    }
+}
+
+/* Stores rec as the key's record (it already won), queues it for the next delta and reports it. */
+static void store(struct gossip_state *st, struct gossip_bkey *k, const struct gossip_ban *rec)
+{
+    if (!k) {
+        if (st->bans.n >= st->cfg.max_keys) evict_ban(st);
+        k = sg_xcalloc(1, sizeof *k);
+        k->rec = *rec;
+        k->h.hash = gossip_table_hash(rec->key);
+        gossip_table_put(&st->bans, k);
+    } else {
+        k->rec = *rec;
+    }
+    gossip_state_mark(&st->dirty_b, &k->h);
+    if (st->ban_cb) st->ban_cb(&k->rec, st->ban_cb_arg);
+}
+
+int gossip_state_ban_put(struct gossip_state *st, const struct gossip_ban_spec *spec, int64_t now_ms,
+                         struct gossip_ban *out)
+{
+    if (!spec || !spec->key || !spec->key[0] || strlen(spec->key) > GOSSIP_KEY_MAX) return -1;
+    if (spec->action != GOSSIP_BAN_ACTION_BAN && spec->action != GOSSIP_BAN_ACTION_UNBAN) return -1;
+    struct gossip_bkey *k = bkey_find(st, spec->key);
+    struct gossip_ban r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.key, sizeof r.key, "%s", spec->key);
+    snprintf(r.reason, sizeof r.reason, "%s", spec->reason ? spec->reason : "");
+    snprintf(r.scenario, sizeof r.scenario, "%s", spec->scenario ? spec->scenario : "");
+    r.action = spec->action;
+    r.level = spec->level;
+    if (spec->action == GOSSIP_BAN_ACTION_BAN) {
+        if (spec->kind < GOSSIP_BAN_KIND_BLOCK || spec->kind > GOSSIP_BAN_KIND_HOLD || spec->expires_at <= now_ms)
+            return -1;
+        r.kind = spec->kind;
+        r.expires_at = spec->expires_at;
+    } else {
+        /* The tombstone must outlive the ban it cancels, or a late copy of that ban would come back. */
+        r.kind = k ? k->rec.kind : GOSSIP_BAN_KIND_BLOCK;
+        int64_t exp = spec->expires_at;
+        if (k && k->rec.expires_at > exp) exp = k->rec.expires_at;
+        if (exp <= now_ms) exp = now_ms + st->cfg.window_max_ms;
+        r.expires_at = exp;
+    }
+    r.hlc = gossip_hlc_now(&st->hlc, now_ms);
+    gossip_ban_sign(&r, st->self);
+    store(st, k, &r);
+    if (out) *out = r;
+    return 0;
+}
+
+int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, int64_t now_ms,
+                           struct gossip_merge_result *res)
+{
+    if (b->expires_at <= now_ms) {
+        res->rej_expired++;
+        return -1;
+    }
+    if (!gossip_hlc_acceptable(&st->hlc, b->hlc, now_ms)) {
+        res->rej_future++;
+        return -1;
+    }
+    struct gossip_bkey *k = bkey_find(st, b->key);
+    /* Compare first: duplicates and losers cost no signature check. */
+    if (k && ban_order(b, &k->rec) <= 0) return 0;
+    if (!gossip_ban_verify(b, st->kr)) {
+        res->rej_ban_sig++;
+        return -1;
+    }
+    gossip_hlc_observe(&st->hlc, b->hlc, now_ms);
+    store(st, k, b);
+    res->bans_changed++;
+    return 1;
+}
+
+size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms)
+{
+    size_t dropped = 0;
+    for (size_t i = 0; i < st->bans.cap;) {
+        struct gossip_bkey *k = st->bans.slots[i];
+        if (k && k->rec.expires_at <= now_ms) {
+            drop_bkey(st, k);
+            dropped++;
+        } else {
+            i++;
+        }
+    }
+    return dropped;
+}
+
+const struct gossip_ban *gossip_state_ban_get(const struct gossip_state *st, const char *key)
+{
+    if (!key || strnlen(key, GOSSIP_KEY_MAX + 1) > GOSSIP_KEY_MAX) return NULL;
+    const struct gossip_bkey *k = bkey_find(st, key);
+    return k ? &k->rec : NULL;
+}
+
+const struct gossip_ban *gossip_state_ban_active(const struct gossip_state *st, const char *key, int64_t now_ms)
+{
+    const struct gossip_ban *b = gossip_state_ban_get(st, key);
+    return b && b->action == GOSSIP_BAN_ACTION_BAN && b->expires_at > now_ms ? b : NULL;
+}
+
+void gossip_state_ban_foreach(const struct gossip_state *st, void (*fn)(const struct gossip_ban *b, void *arg),
+                              void *arg)
+{
+    for (size_t i = 0; i < st->bans.cap; i++) {
+        const struct gossip_bkey *k = st->bans.slots[i];
+        if (k) fn(&k->rec, arg);
+    }
+}
+
+void gossip_state_set_ban_cb(struct gossip_state *st, gossip_ban_cb cb, void *arg)
+{
+    st->ban_cb = cb;
+    st->ban_cb_arg = arg;
+}

@@ -1,0 +1,83 @@
+/* state_int.h: internal layout of gossip/state, shared by state.c, state_ban.c and state_sync.c only. */
+#ifndef GOSSIP_STATE_INT_H
+#define GOSSIP_STATE_INT_H
+
+#include "gossip/state.h"
+#include "gossip/table.h"
+
+/* One (bucket, origin, epoch) slot of a counter key. Cells are kept sorted by that triple. */
+struct gossip_cell {
+    int64_t bucket;
+    uint64_t origin;
+    uint64_t count;
+    uint32_t epoch;
+    uint32_t dirty;          /* own slot changed since the last delta */
+};
+
+/* Common head of the three kinds of entries: the table and the dirty lists use it. */
+struct gossip_entry_head {
+    uint64_t hash;           /* gossip_table_hash(key) */
+    uint32_t dirty_pos;      /* 1 + index in its dirty list, 0 when not queued */
+};
+
+struct gossip_skbucket {
+    int64_t bucket;
+    struct gossip_sketch *sk;
+    bool dirty;
+};
+
+/* A windowed key: a counter key holds cells, a sketch key holds per-bucket sketches, both sorted. */
+struct gossip_wkey {
+    struct gossip_entry_head h;
+    uint32_t n, cap;
+    union {
+        struct gossip_cell *cells;
+        struct gossip_skbucket *b;
+    };
+    char key[];
+};
+
+struct gossip_bkey {
+    struct gossip_entry_head h;
+    struct gossip_ban rec;
+};
+
+/* Entries queued for the next delta; slots of removed entries are set to NULL. */
+struct gossip_dirty {
+    void **v;
+    size_t n, cap;
+};
+
+struct gossip_state {
+    struct gossip_state_config cfg;
+    const struct gossip_identity *self;
+    const struct gossip_keyring *kr;
+    uint32_t epoch;
+    struct gossip_hlc hlc;
+    struct gossip_table counters, sketches, bans;
+    struct gossip_dirty dirty_c, dirty_s, dirty_b;
+    gossip_ban_cb ban_cb;
+    void *ban_cb_arg;
+    uint64_t rng;
+    size_t evicted;
+};
+
+/* Oldest bucket start still kept at now, and newest accepted (clock skew allowance). */
+int64_t gossip_state_oldest_bucket(const struct gossip_state *st, int64_t now_ms);
+int64_t gossip_state_newest_bucket(const struct gossip_state *st, int64_t now_ms);
+void gossip_state_mark(struct gossip_dirty *d, struct gossip_entry_head *h);
+void gossip_state_unmark(struct gossip_dirty *d, struct gossip_entry_head *h);
+
+/* Counter and sketch merges of one entry; return 1 changed, 0 ignored, -1 rejected (res updated). */
+int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_entry *e, uint64_t sender,
+                            unsigned flags, int64_t now_ms, struct gossip_merge_result *res);
+int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketch_entry *e, int64_t now_ms,
+                              struct gossip_merge_result *res);
+int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, int64_t now_ms,
+                           struct gossip_merge_result *res);
+size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms);
+/* Pack every cell / bucket of an entry into w. */
+void gossip_state_pack_ckey(const struct gossip_wkey *k, struct gossip_writer *w, bool dirty_only);
+void gossip_state_pack_skey(const struct gossip_wkey *k, struct gossip_writer *w, bool dirty_only);
+
+#endif

@@ -1,0 +1,298 @@
+/* state_sync.c: moving state between nodes: merging decoded bodies, collecting deltas, partition
+ * digests and exports for anti-entropy sync, the canonical encoding and snapshots. */
+#include "gossip/state_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/util.h"
+
+int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uint64_t sender, unsigned flags,
+                       int64_t now_ms, struct gossip_merge_result *res)
+{
+    struct gossip_merge_result local;
+    if (!res) res = &local;
+    memset(res, 0, sizeof *res);
+    int r;
+    /* Bans first: they matter most, and their hlc is observed before anything else is stamped. */
+    for (size_t i = 0; i < b->n_bans; i++) {
+        r = gossip_state_merge_ban(st, &b->bans[i], now_ms, res);
+        if (r > 0) res->changed++;
+        else if (r == 0) res->ignored++;
+    }
+    for (size_t i = 0; i < b->n_slots; i++) {
+        r = gossip_state_merge_slot(st, &b->slots[i], sender, flags, now_ms, res);
+        if (r > 0) res->changed++;
+        else if (r == 0) res->ignored++;
+    }
+    for (size_t i = 0; i < b->n_sketches; i++) {
+        r = gossip_state_merge_sketch(st, &b->sketches[i], now_ms, res);
+        if (r > 0) res->changed++;
+        else if (r == 0) res->ignored++;
+    }
+    res->rejected = res->rej_ban_sig + res->rej_future + res->rej_expired + res->rej_foreign;
+    return 0;
+}
+
+void gossip_state_pack_ckey(const struct gossip_wkey *k, struct gossip_writer *w, bool dirty_only)
+{
+    for (uint32_t i = 0; i < k->n; i++) {
+        const struct gossip_cell *c = &k->cells[i];
+        if (!dirty_only || c->dirty) gossip_writer_slot(w, k->key, c->bucket, c->origin, c->epoch, c->count);
+    }
+}
+
+void gossip_state_pack_skey(const struct gossip_wkey *k, struct gossip_writer *w, bool dirty_only)
+{
+    for (uint32_t i = 0; i < k->n; i++)
+        if (!dirty_only || k->b[i].dirty) gossip_writer_sketch(w, k->key, k->b[i].bucket, k->b[i].sk);
+}
+
+enum entry_kind { EK_COUNTER, EK_SKETCH, EK_BAN };
+
+/* Packs an entry (its dirty parts for deltas, all of it for exports). */
+static void pack_entry(enum entry_kind kind, const void *e, struct gossip_writer *w, bool dirty_only)
+{
+    if (kind == EK_COUNTER) gossip_state_pack_ckey(e, w, dirty_only);
+    else if (kind == EK_SKETCH) gossip_state_pack_skey(e, w, dirty_only);
+    else gossip_writer_ban(w, &((const struct gossip_bkey *)e)->rec);
+}
+
+static void clear_dirty(enum entry_kind kind, void *e)
+{
+    if (kind == EK_COUNTER) {
+        struct gossip_wkey *k = e;
+        for (uint32_t i = 0; i < k->n; i++) k->cells[i].dirty = 0;
+    } else if (kind == EK_SKETCH) {
+        struct gossip_wkey *k = e;
+        for (uint32_t i = 0; i < k->n; i++) k->b[i].dirty = false;
+    }
+}
+
+/* Appends queued entries while they fit. An entry that overflows is rolled back (the sbuffer is a
+ * plain byte array, so truncating its size undoes the packing) unless it is alone in the writer. */
+static bool take_list(struct gossip_dirty *d, enum entry_kind kind, struct gossip_writer *w, size_t max_bytes,
+                      size_t *taken)
+{
+    size_t i = 0;
+    bool full = false;
+    for (; i < d->n; i++) {
+        struct gossip_entry_head *h = d->v[i];
+        if (!h) continue;
+        size_t size0 = w->buf.size, entries0 = w->entries;
+        pack_entry(kind, h, w, true);
+        if (w->buf.size > max_bytes && entries0 > 0) {
+            w->buf.size = size0;
+            w->entries = entries0;
+            full = true;
+            break;
+        }
+        *taken += w->entries - entries0;
+        clear_dirty(kind, h);
+        h->dirty_pos = 0;
+    }
+    /* Keep what did not fit, renumbered from the front. */
+    size_t keep = 0;
+    for (size_t j = i; j < d->n; j++) {
+        struct gossip_entry_head *h = d->v[j];
+        if (!h) continue;
+        d->v[keep++] = h;
+        h->dirty_pos = (uint32_t)keep;
+    }
+    d->n = keep;
+    return full;
+}
+
+size_t gossip_state_take_delta(struct gossip_state *st, struct gossip_writer *w, size_t max_bytes)
+{
+    size_t taken = 0;
+    if (!take_list(&st->dirty_b, EK_BAN, w, max_bytes, &taken) &&
+        !take_list(&st->dirty_c, EK_COUNTER, w, max_bytes, &taken))
+        take_list(&st->dirty_s, EK_SKETCH, w, max_bytes, &taken);
+    return taken;
+}
+
+size_t gossip_state_pending(const struct gossip_state *st)
+{
+    size_t n = 0;
+    const struct gossip_dirty *lists[] = {&st->dirty_b, &st->dirty_c, &st->dirty_s};
+    for (int l = 0; l < 3; l++)
+        for (size_t i = 0; i < lists[l]->n; i++) n += lists[l]->v[i] != NULL;
+    return n;
+}
+
+unsigned gossip_state_partition(const char *key)
+{
+    return (unsigned)(gossip_table_hash(key) % GOSSIP_PARTITIONS);
+}
+
+static const struct gossip_table *table_of(const struct gossip_state *st, enum entry_kind kind)
+{
+    return kind == EK_COUNTER ? &st->counters : kind == EK_SKETCH ? &st->sketches : &st->bans;
+}
+
+static const unsigned char digest_key[crypto_shorthash_KEYBYTES] = {'s', 'g', 'c', 'l', 'u', 's', 't', 'e',
+                                                                   'r', '-', 'd', 'i', 'g', 'e', 's', 't'};
+
+/* Each entry's encoding is hashed on its own and the hashes are summed: the digest does not depend
+ * on table order, and two nodes agree on a partition exactly when they hold the same entries. */
+void gossip_state_digest(const struct gossip_state *st, uint64_t out[GOSSIP_PARTITIONS])
+{
+    memset(out, 0, GOSSIP_PARTITIONS * sizeof *out);
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    for (int kind = EK_COUNTER; kind <= EK_BAN; kind++) {
+        const struct gossip_table *t = table_of(st, kind);
+        for (size_t i = 0; i < t->cap; i++) {
+            const struct gossip_entry_head *h = t->slots[i];
+            if (!h) continue;
+            gossip_writer_reset(&w);
+            pack_entry(kind, h, &w, false);
+            unsigned char d[crypto_shorthash_BYTES];
+            crypto_shorthash(d, (const unsigned char *)w.buf.data, w.buf.size, digest_key);
+            uint64_t v;
+            memcpy(&v, d, sizeof v);
+            out[h->hash % GOSSIP_PARTITIONS] += v;
+        }
+    }
+    gossip_writer_fini(&w);
+}
+
+/* Cursor: the entry kind in the top two bits, the table slot index below. */
+int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint64_t *cursor,
+                        struct gossip_writer *w, size_t max_bytes)
+{
+    int kind = (int)(*cursor >> 62);
+    size_t i = (size_t)(*cursor & ((1ULL << 62) - 1));
+    for (; kind <= EK_BAN; kind++, i = 0) {
+        const struct gossip_table *t = table_of(st, kind);
+        for (; i < t->cap; i++) {
+            const struct gossip_entry_head *h = t->slots[i];
+            if (!h || !(part_mask >> (h->hash % GOSSIP_PARTITIONS) & 1)) continue;
+            size_t size0 = w->buf.size, entries0 = w->entries;
+            pack_entry(kind, h, w, false);
+            if (w->buf.size > max_bytes && entries0 > 0) {
+                w->buf.size = size0;
+                w->entries = entries0;
+                *cursor = ((uint64_t)kind << 62) | i;
+                return 1;
+            }
+        }
+    }
+    *cursor = (uint64_t)EK_BAN << 62 | ((1ULL << 62) - 1);
+    return 0;
+}
+
+static int cmp_entry_key(const void *a, const void *b, enum entry_kind kind)
+{
+    const void *x = *(const void *const *)a, *y = *(const void *const *)b;
+    if (kind == EK_COUNTER) return strcmp(((const struct gossip_wkey *)x)->key, ((const struct gossip_wkey *)y)->key);
+    if (kind == EK_SKETCH) return strcmp(((const struct gossip_wkey *)x)->key, ((const struct gossip_wkey *)y)->key);
+    return strcmp(((const struct gossip_bkey *)x)->rec.key, ((const struct gossip_bkey *)y)->rec.key);
+}
+static int cmp_c(const void *a, const void *b) { return cmp_entry_key(a, b, EK_COUNTER); }
+static int cmp_s(const void *a, const void *b) { return cmp_entry_key(a, b, EK_SKETCH); }
+static int cmp_b(const void *a, const void *b) { return cmp_entry_key(a, b, EK_BAN); }
+
+int gossip_state_encode(const struct gossip_state *st, uint8_t **out, size_t *len)
+{
+    int (*const cmps[])(const void *, const void *) = {cmp_c, cmp_s, cmp_b};
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    for (int kind = EK_COUNTER; kind <= EK_BAN; kind++) {
+        const struct gossip_table *t = table_of(st, kind);
+        void **v = sg_xmalloc((t->n ? t->n : 1) * sizeof *v);
+        size_t n = 0;
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->slots[i]) v[n++] = t->slots[i];
+        qsort(v, n, sizeof *v, cmps[kind]);
+        for (size_t i = 0; i < n; i++) pack_entry(kind, v[i], &w, false);
+        free(v);
+    }
+    /* Hand the sbuffer's bytes over; an empty state still gets a valid (empty) buffer. */
+    *len = w.buf.size;
+    *out = w.buf.data ? (uint8_t *)w.buf.data : sg_xmalloc(1);
+    return 0;
+}
+
+int gossip_state_save(const struct gossip_state *st, const char *path)
+{
+    uint8_t *buf;
+    size_t len;
+    gossip_state_encode(st, &buf, &len);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int rc = -1;
+    if (fd < 0) goto fail;
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, buf + off, len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) goto fail;
+        off += (size_t)n;
+    }
+    if (fsync(fd) != 0) goto fail;
+    if (close(fd) != 0) { fd = -1; goto fail; }
+    fd = -1;
+    if (rename(tmp, path) != 0) goto fail;
+    /* The rename is durable only once the directory is synced too. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    int dfd = open(slash ? (dir[0] ? dir : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    rc = 0;
+fail:
+    if (rc != 0) {
+        sg_log(SG_LOG_ERR, "gossip: cannot write snapshot %s: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        unlink(tmp);
+    }
+    free(buf);
+    return rc;
+}
+
+int gossip_state_load(struct gossip_state *st, const char *path, int64_t now_ms)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        sg_log(SG_LOG_ERR, "gossip: cannot open snapshot %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || sb.st_size < 0) {
+        close(fd);
+        return -1;
+    }
+    size_t len = (size_t)sb.st_size, off = 0;
+    uint8_t *buf = sg_xmalloc(len ? len : 1);
+    while (off < len) {
+        ssize_t n = read(fd, buf + off, len - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        off += (size_t)n;
+    }
+    close(fd);
+    struct gossip_body *b = NULL;
+    enum gossip_wire_err e = off == len ? gossip_body_decode(buf, len, SIZE_MAX, &b) : GOSSIP_WIRE_ETRUNCATED;
+    free(buf);
+    if (e != GOSSIP_WIRE_OK) {
+        sg_log(SG_LOG_ERR, "gossip: snapshot %s unreadable: %s", path, gossip_wire_strerror(e));
+        return -1;
+    }
+    struct gossip_merge_result res;
+    gossip_state_merge(st, b, st->self->origin, 0, now_ms, &res);
+    gossip_body_destroy(&b);
+    sg_log(SG_LOG_INFO, "gossip: snapshot %s: %zu entries restored, %zu dropped", path, res.changed, res.rejected);
+    return 0;
+}

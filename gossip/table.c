@@ -1,0 +1,105 @@
+/* table.c: the string-keyed open-addressing hash table behind the state's counters, sketches and bans. */
+#include "gossip/table.h"
+
+#include <malloc.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/util.h"
+
+/* Fixed key: partitions must agree across nodes. Flooding one chain needs the attacker to choose
+ * keys, which are derived from addresses they control only in part; probing stays short at 3/4 load. */
+static const unsigned char table_key[crypto_shorthash_KEYBYTES] = {'s', 'g', 'c', 'l', 'u', 's', 't', 'e',
+                                                                  'r', '-', 't', 'a', 'b', 'l', 'e', '1'};
+
+uint64_t gossip_table_hash(const char *key)
+{
+    unsigned char out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, (const unsigned char *)key, strlen(key), table_key);
+    uint64_t v;
+    memcpy(&v, out, sizeof v);
+    return v;
+}
+
+void gossip_table_init(struct gossip_table *t, const char *(*keyof)(const void *), uint64_t (*hashof)(const void *))
+{
+    memset(t, 0, sizeof *t);
+    t->keyof = keyof;
+    t->hashof = hashof;
+}
+
+void gossip_table_fini(struct gossip_table *t)
+{
+    free(t->slots);
+    t->slots = NULL;
+    t->cap = t->n = 0;
+}
+
+/* The low bits pick the partition; the table index uses higher bits so partitions do not cluster. */
+static size_t home(const struct gossip_table *t, uint64_t hash)
+{
+    return (size_t)(hash >> 16) & (t->cap - 1);
+}
+
+void *gossip_table_get(const struct gossip_table *t, const char *key, uint64_t hash)
+{
+    if (!t->cap) return NULL;
+    for (size_t i = home(t, hash);; i = (i + 1) & (t->cap - 1)) {
+        void *e = t->slots[i];
+        if (!e) return NULL;
+        if (t->hashof(e) == hash && !strcmp(t->keyof(e), key)) return e;
+    }
+}
+
+static void insert_raw(struct gossip_table *t, void *entry)
+{
+    size_t i = home(t, t->hashof(entry));
+    while (t->slots[i]) i = (i + 1) & (t->cap - 1);
+    t->slots[i] = entry;
+}
+
+static void resize(struct gossip_table *t, size_t cap)
+{
+    void **old = t->slots;
+    size_t oldcap = t->cap;
+    t->slots = sg_xcalloc(cap, sizeof *t->slots);
+    t->cap = cap;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i]) insert_raw(t, old[i]);
+    free(old);
+}
+
+void gossip_table_put(struct gossip_table *t, void *entry)
+{
+    if ((t->n + 1) * 4 > t->cap * 3) resize(t, t->cap ? t->cap * 2 : 16);
+    insert_raw(t, entry);
+    t->n++;
+}
+
+size_t gossip_table_del(struct gossip_table *t, const void *entry)
+{
+    if (!t->cap) return (size_t)-1;
+    size_t mask = t->cap - 1, i = home(t, t->hashof(entry));
+    while (t->slots[i] && t->slots[i] != entry) i = (i + 1) & mask;
+    if (!t->slots[i]) return (size_t)-1;
+    size_t at = i;
+    /* Backward shift: pull later members of the probe run into the hole when their home allows it. */
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+        size_t h = home(t, t->hashof(t->slots[j]));
+        /* Entry j may move to hole iff hole lies cyclically in [h, j). */
+        if (((j - h) & mask) >= ((j - hole) & mask)) {
+            t->slots[hole] = t->slots[j];
+            hole = j;
+        }
+    }
+    t->slots[hole] = NULL;
+    t->n--;
+    return at;
+}
+
+size_t gossip_table_mem(const struct gossip_table *t)
+{
+    return t->slots ? malloc_usable_size(t->slots) : 0;
+}
