@@ -5,7 +5,9 @@
 #include <string.h>
 
 /* Subcommands register here, one line each (declared next to the table to keep cli.h stable). */
+int cli_keygen(int argc, char **argv);
 const struct cli_command cli_commands[] = {
+    {"keygen", cli_keygen, "keygen --node NAME DIR      write a node keypair (NAME.key 0600, NAME.pub)"},
     {NULL, NULL, NULL},
 };
 
