@@ -290,6 +290,7 @@ static void set_defaults(struct config *cfg)
     cfg->bucket_s = 10;
     cfg->max_skew_ms = 60000;
     cfg->snapshot_s = 30;
+    cfg->quota_window_s = 3600;
 }
 
 static int name_cmp(const void *a, const void *b)

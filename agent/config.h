@@ -82,6 +82,10 @@ struct config {
     char *policy_socket;
     char *hold_action;      /* REJECT or HOLD */
     struct strlist user_allowlist;
+    int64_t quota_window_s;          /* cluster-wide sending quotas, counted from policy requests */
+    int64_t quota_user_messages;     /* 0 = no quota */
+    int64_t quota_user_recipients;
+    int64_t quota_ip_messages;
     /* peers and scenarios */
     struct config_peer *peers;
     size_t npeers;

@@ -6,8 +6,21 @@
 
 /* Subcommands register here, one line each (declared next to the table to keep cli.h stable). */
 int cli_keygen(int argc, char **argv);
+int cli_parse(int argc, char **argv);
+int cli_replay(int argc, char **argv);
+int cli_ctl(int argc, char **argv);
 const struct cli_command cli_commands[] = {
+    {"status", cli_ctl, "status [--json]             this node, its peers, the cluster's health"},
+    {"peers", cli_ctl, "peers [--json]              gossip peers: state, last message, gaps, drops"},
+    {"bans", cli_ctl, "bans [--all] [--json]       bans, throttles, holds and tombstones (cluster-wide)"},
+    {"ban", cli_ctl, "ban ADDR|PREFIX [--for DURATION] [--reason TEXT]   ban on every node"},
+    {"unban", cli_ctl, "unban ADDR|PREFIX           lift a ban on every node"},
+    {"hold", cli_ctl, "hold USER [--for DURATION] [--reason TEXT]   refuse a user's mail on every node"},
+    {"release", cli_ctl, "release USER                lift a hold"},
+    {"top", cli_ctl, "top [--users] [-n N] [--window DURATION] [--json]   busiest counter keys"},
+    {"replay", cli_replay, "replay -c CONFIG [--rules DIR] [--json] LOGFILE...   decisions the scenarios would take on a log"},
     {"keygen", cli_keygen, "keygen --node NAME DIR      write a node keypair (NAME.key 0600, NAME.pub)"},
+    {"parse", cli_parse, "parse [--rules DIR] [--json] [--stats] [FILE...]  try the detection rules on log lines"},
     {NULL, NULL, NULL},
 };
 

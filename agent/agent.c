@@ -1,0 +1,473 @@
+/* agent.c: sgagent's lifecycle: build from the configuration, restore the snapshot, reconcile the
+ * kernel, run one zloop (logs, gossip, timers, control socket, policy service, signals), reload on
+ * SIGHUP without losing state, snapshot and exit cleanly on SIGTERM. */
+#include "agent/agent.h"
+#include "agent/cli_common.h"
+#include "agent/notify.h"
+#include "agent/util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TICK_MS 50
+#define HOUSEKEEP_MS 1000
+
+static void path_in_state(const struct agent *a, const char *name, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%s", a->cfg->state_dir, name);
+}
+
+/* ---- enforcement of replicated records ---------------------------------------------------- */
+
+/* Every stored record (local or remote) passes here: block bans go to the kernel; throttles and
+ * holds are read by the policy service on each request. The guard runs again inside enforce. */
+static void on_ban_record(const struct gossip_ban *b, void *arg)
+{
+    struct agent *a = arg;
+    int64_t now = sg_now_ms();
+    bool remote = b->author != gossip_state_origin(a->st);
+    if (remote) a->n.records_remote++;
+    const char *addr = NULL;
+    if (!strncmp(b->key, "ip:", 3)) addr = b->key + 3;
+    else if (!strncmp(b->key, "net:", 4)) addr = b->key + 4;
+    const struct gossip_peer_key *who = gossip_keyring_find(a->kr, b->author);
+    const char *author = who ? who->name : "?";
+    if (!strncmp(b->key, "offense:", 8)) return;
+    if (b->action == GOSSIP_BAN_ACTION_BAN && b->expires_at > now) {
+        if (remote)
+            sg_log(SG_LOG_NOTICE, "%s %s for %" PRId64 "s, decided by %s (%s)",
+                   b->kind == GOSSIP_BAN_KIND_HOLD ? "hold" : b->kind == GOSSIP_BAN_KIND_THROTTLE ? "throttle" : "ban",
+                   b->key, (b->expires_at - now) / 1000, author, b->reason);
+        if (addr && b->kind == GOSSIP_BAN_KIND_BLOCK && a->enf) {
+            int64_t left = (b->expires_at - now + 999) / 1000;
+            if (enforce_ban_text(a->enf, addr, (uint32_t)(left > 0 ? left : 1)) < 0) a->n.enforce_refused++;
+        }
+    } else if (b->action == GOSSIP_BAN_ACTION_UNBAN) {
+        sg_log(SG_LOG_NOTICE, "unban %s by %s%s%s", b->key, author, b->reason[0] ? ": " : "", b->reason);
+        if (addr && a->enf) enforce_unban_text(a->enf, addr);
+    }
+}
+
+static void on_decision(const struct decision *d, void *arg)
+{
+    struct agent *a = arg;
+    a->n.decisions++;
+    sg_log(SG_LOG_NOTICE, "decision: %s %s for %" PRId64 "s (level %u), decided here on %s: %s", d->action, d->key,
+           d->duration_s, d->level, a->cfg->node_name, d->reason);
+    agent_gossip_notify(a);
+}
+
+struct wanted {
+    struct enforce_ban *v;
+    size_t n, cap;
+    int64_t now;
+};
+
+static void collect_wanted(const struct gossip_ban *b, void *arg)
+{
+    struct wanted *w = arg;
+    const char *addr = !strncmp(b->key, "ip:", 3) ? b->key + 3 : !strncmp(b->key, "net:", 4) ? b->key + 4 : NULL;
+    if (!addr || b->action != GOSSIP_BAN_ACTION_BAN || b->kind != GOSSIP_BAN_KIND_BLOCK || b->expires_at <= w->now) return;
+    struct enforce_ban eb;
+    if (enforce_prefix_parse(addr, &eb.prefix) < 0) return;
+    int64_t left = (b->expires_at - w->now + 999) / 1000;
+    eb.timeout_s = (uint32_t)(left > 0 ? left : 1);
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 64;
+        w->v = sg_xrealloc(w->v, w->cap * sizeof *w->v);
+    }
+    w->v[w->n++] = eb;
+}
+
+/* Makes the kernel sets equal to the state's active block bans. */
+static int agent_reconcile(struct agent *a)
+{
+    if (!a->enf) return 0;
+    struct wanted w = {.now = sg_now_ms()};
+    gossip_state_ban_foreach(a->st, collect_wanted, &w);
+    int rc = enforce_reconcile(a->enf, w.v, w.n);
+    sg_log(SG_LOG_INFO, "reconciled kernel sets with %zu active bans%s", w.n, rc < 0 ? " (with errors)" : "");
+    free(w.v);
+    return rc;
+}
+
+/* ---- detection ------------------------------------------------------------------------------ */
+
+static void on_event(const struct sg_event *ev, void *arg)
+{
+    struct agent *a = arg;
+    a->n.events++;
+    /* Live logs: count at the wall clock (a line's own stamp has no year or zone in BSD syslog). */
+    scenario_engine_event(a->eng, ev, sg_now_ms());
+}
+
+static void on_line(const char *line, size_t len, void *arg)
+{
+    struct agent *a = arg;
+    detect_parser_line(a->parser, line, len, on_event, a);
+}
+
+static int on_source(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void)loop;
+    struct agent *a = arg;
+    for (size_t i = 0; i < a->nsrc; i++)
+        if (detect_source_fd(a->src[i]) == item->fd) detect_source_read(a->src[i], on_line, a);
+    if (gossip_state_pending(a->st)) agent_gossip_notify(a);
+    return 0;
+}
+
+static void sources_close(struct agent *a)
+{
+    for (size_t i = 0; i < a->nsrc; i++) {
+        zmq_pollitem_t it = {.fd = detect_source_fd(a->src[i]), .events = ZMQ_POLLIN};
+        zloop_poller_end(a->loop, &it);
+        detect_source_destroy(&a->src[i]);
+    }
+    free(a->src);
+    a->src = NULL;
+    a->nsrc = 0;
+}
+
+static int sources_open(struct agent *a)
+{
+    struct detect_source_opts so = {.from_start = a->cfg->from_start};
+    a->src = sg_xcalloc(a->cfg->logs.n ? a->cfg->logs.n : 1, sizeof *a->src);
+    for (size_t i = 0; i < a->cfg->logs.n; i++) {
+        struct detect_source *s = detect_source_new(a->cfg->logs.v[i], &so);
+        if (!s) { sg_log(SG_LOG_ERR, "log %s: cannot follow (inotify)", a->cfg->logs.v[i]); return -1; }
+        a->src[a->nsrc++] = s;
+    }
+    char cur[4096];
+    path_in_state(a, "cursors", cur, sizeof cur);
+    if (detect_state_load(cur, a->src, a->nsrc) < 0) sg_log(SG_LOG_WARN, "%s: unreadable, logs start at their end", cur);
+    for (size_t i = 0; i < a->nsrc; i++) {
+        zmq_pollitem_t it = {.fd = detect_source_fd(a->src[i]), .events = ZMQ_POLLIN};
+        zloop_poller(a->loop, &it, on_source, a);
+        detect_source_check(a->src[i], on_line, a);
+    }
+    return 0;
+}
+
+static int detection_build(struct agent *a, const struct config *cfg, struct detect_rules **rules,
+                           struct detect_parser **parser)
+{
+    if (cli_load_rules(cfg, NULL, rules) < 0) return -1;
+    *parser = detect_parser_new(*rules, NULL);
+    return *parser ? 0 : -1;
+    (void)a;
+}
+
+/* ---- enforcement setup ---------------------------------------------------------------------- */
+
+static struct enforce *enforce_from_config(const struct config *cfg)
+{
+    struct enforce_config ec = {0};
+    ec.backend = strcmp(cfg->backend, "dryrun") ? ENFORCE_BACKEND_NFT : ENFORCE_BACKEND_DRYRUN;
+    for (size_t i = 0; i < cfg->nports && i < ENFORCE_MAX_PORTS; i++) ec.ports[ec.nports++] = (uint16_t)cfg->ports[i];
+    ec.verdict = cfg->reject ? ENFORCE_REJECT : ENFORCE_DROP;
+    ec.allow = (const char *const *)cfg->allowlist.v;
+    ec.nallow = cfg->allowlist.n;
+    /* Own and peer addresses: never banned, whoever asks. */
+    size_t nn = cfg->node_addrs.n;
+    for (size_t p = 0; p < cfg->npeers; p++) nn += cfg->peers[p].addrs.n;
+    const char **nodes = sg_xcalloc(nn ? nn : 1, sizeof *nodes);
+    size_t k = 0;
+    for (size_t i = 0; i < cfg->node_addrs.n; i++) nodes[k++] = cfg->node_addrs.v[i];
+    for (size_t p = 0; p < cfg->npeers; p++)
+        for (size_t i = 0; i < cfg->peers[p].addrs.n; i++) nodes[k++] = cfg->peers[p].addrs.v[i];
+    ec.nodes = nodes;
+    ec.nnodes = k;
+    ec.min_prefix4 = cfg->min_prefix4;
+    ec.min_prefix6 = cfg->min_prefix6;
+    struct enforce *e = enforce_new(&ec);
+    free(nodes);
+    if (e && enforce_setup(e) < 0) enforce_destroy(&e);
+    return e;
+}
+
+static int policy_start(struct agent *a)
+{
+    if (!a->cfg->policy_listen && !a->cfg->policy_socket) return 0;
+    struct policy_config pc;
+    policy_config_defaults(&pc);
+    pc.tcp_addr = a->cfg->policy_listen;
+    pc.unix_path = a->cfg->policy_socket;
+    a->policy = policy_server_new(a->loop, &pc, agent_policy_decide, a);
+    if (!a->policy) { sg_log(SG_LOG_ERR, "policy service: cannot listen"); return -1; }
+    return 0;
+}
+
+/* ---- timers and signals --------------------------------------------------------------------- */
+
+static int snapshot(struct agent *a)
+{
+    char path[4096];
+    path_in_state(a, "state.snap", path, sizeof path);
+    int rc = gossip_state_save(a->st, path);
+    path_in_state(a, "cursors", path, sizeof path);
+    if (detect_state_save(path, a->src, a->nsrc) < 0) rc = -1;
+    if (rc < 0) { a->n.snapshot_errors++; sg_log(SG_LOG_WARN, "snapshot to %s failed: %s", a->cfg->state_dir, strerror(errno)); }
+    else a->n.snapshots++;
+    return rc;
+}
+
+static int on_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop; (void)timer_id;
+    struct agent *a = arg;
+    int64_t now = sg_mono_ms();
+    if (a->tick_expected_ms) {
+        a->loop_lag_ms = now - a->tick_expected_ms;
+        if (a->loop_lag_ms < 0) a->loop_lag_ms = 0;
+        if (a->loop_lag_ms > a->loop_lag_max_ms) a->loop_lag_max_ms = a->loop_lag_ms;
+    }
+    a->tick_expected_ms = now + TICK_MS;
+    /* One kernel transaction per tick, whatever accumulated. */
+    if (a->enf && enforce_pending(a->enf)) enforce_commit(a->enf);
+    return 0;
+}
+
+static int on_housekeep(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop; (void)timer_id;
+    struct agent *a = arg;
+    for (size_t i = 0; i < a->nsrc; i++) detect_source_check(a->src[i], on_line, a);
+    gossip_state_expire(a->st, sg_now_ms());
+    if (gossip_state_pending(a->st)) agent_gossip_notify(a);
+    if (a->watchdog_ms) notify_send("WATCHDOG=1");
+    return 0;
+}
+
+static int on_snapshot(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop; (void)timer_id;
+    snapshot(arg);
+    return 0;
+}
+
+static int agent_reload(struct agent *a);
+
+static int on_signal(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void)loop; (void)item;
+    struct agent *a = arg;
+    struct signalfd_siginfo si;
+    while (read(a->sigfd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            agent_reload(a);
+        } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            sg_log(SG_LOG_INFO, "signal %u: stopping", si.ssi_signo);
+            a->stopping = true;
+            return -1;   /* ends zloop_start */
+        }
+    }
+    return 0;
+}
+
+static int signals_setup(struct agent *a)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (a->sigfd < 0) return -1;
+    zmq_pollitem_t it = {.fd = a->sigfd, .events = ZMQ_POLLIN};
+    return zloop_poller(a->loop, &it, on_signal, a);
+}
+
+/* ---- build, reload, run --------------------------------------------------------------------- */
+
+static int ensure_dir(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) == 0 || errno == EEXIST) return 0;
+    sg_log(SG_LOG_ERR, "cannot create %s: %s", path, strerror(errno));
+    return -1;
+}
+
+static struct config *load_checked(const char *path)
+{
+    char *err = NULL;
+    struct config *cfg = config_load(path, &err);
+    if (!cfg) { sg_log(SG_LOG_ERR, "%s", err); free(err); return NULL; }
+    if (cfg->errors.n) {
+        for (size_t i = 0; i < cfg->errors.n; i++) sg_log(SG_LOG_ERR, "%s", cfg->errors.v[i]);
+        config_destroy(&cfg);
+    }
+    return cfg;
+}
+
+struct agent *agent_new(const char *cfg_path)
+{
+    /* czmq's own SIGINT/SIGTERM handler would make zmq_poll fail with EINTR and end the loop on
+     * SIGHUP too: signals are read from a signalfd instead. */
+    zsys_handler_set(NULL);
+    struct agent *a = sg_xcalloc(1, sizeof *a);
+    a->sigfd = -1;
+    a->cfg_path = sg_xstrdup(cfg_path);
+    a->started_ms = sg_now_ms();
+    a->epoch = (uint32_t)(a->started_ms / 1000);
+    if (!(a->cfg = load_checked(cfg_path))) goto fail;
+    struct config *cfg = a->cfg;
+    if (ensure_dir(cfg->state_dir, 0750) < 0) goto fail;
+    if (!(a->id = gossip_identity_load(cfg->key_dir, cfg->node_name))) goto fail;
+    a->kr = gossip_keyring_new();
+    gossip_keyring_add_identity(a->kr, a->id);
+    if (gossip_keyring_load_dir(a->kr, cfg->peer_key_dir) < 0) goto fail;
+    for (size_t i = 0; i < cfg->npeers; i++)
+        if (!gossip_keyring_find_name(a->kr, cfg->peers[i].name)) {
+            sg_log(SG_LOG_ERR, "peer %s: no public key %s/%s.pub", cfg->peers[i].name, cfg->peer_key_dir, cfg->peers[i].name);
+            goto fail;
+        }
+    struct gossip_state_config sc;
+    gossip_state_config_default(&sc);
+    sc.bucket_ms = cfg->bucket_s * 1000;
+    sc.window_max_ms = scenario_engine_max_window_ms(cfg);
+    sc.max_skew_ms = cfg->max_skew_ms;
+    a->st = gossip_state_new(&sc, a->id, a->kr, a->epoch);
+    char snap[4096];
+    path_in_state(a, "state.snap", snap, sizeof snap);
+    if (access(snap, F_OK) == 0) {
+        if (gossip_state_load(a->st, snap, sg_now_ms()) < 0) sg_log(SG_LOG_WARN, "%s: unreadable snapshot ignored", snap);
+        else sg_log(SG_LOG_INFO, "restored state from %s", snap);
+    }
+    if (!(a->enf = enforce_from_config(cfg))) { sg_log(SG_LOG_ERR, "enforcement backend %s failed to start", cfg->backend); goto fail; }
+    gossip_state_set_ban_cb(a->st, on_ban_record, a);
+    agent_reconcile(a);
+    if (detection_build(a, cfg, &a->rules, &a->parser) < 0) goto fail;
+    a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
+    a->loop = zloop_new();
+    if (signals_setup(a) < 0) goto fail;
+    if (sources_open(a) < 0) goto fail;
+    if (agent_gossip_start(a) < 0) goto fail;
+    if (policy_start(a) < 0) goto fail;
+    if (!(a->ctl = control_new(a->loop, cfg->control_socket, agent_control, a))) goto fail;
+    zloop_timer(a->loop, TICK_MS, 0, on_tick, a);
+    zloop_timer(a->loop, HOUSEKEEP_MS, 0, on_housekeep, a);
+    zloop_timer(a->loop, (size_t)cfg->snapshot_s * 1000, 0, on_snapshot, a);
+    a->watchdog_ms = notify_watchdog_ms();
+    return a;
+fail:
+    agent_destroy(&a);
+    return NULL;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* True when the new configuration needs other gossip sockets (binds, peers, CURVE). */
+static bool gossip_changed(const struct config *o, const struct config *n)
+{
+    if (!same_str(o->gossip_bind, n->gossip_bind) || !same_str(o->sync_bind, n->sync_bind) || o->curve != n->curve ||
+        o->npeers != n->npeers)
+        return true;
+    for (size_t i = 0; i < o->npeers; i++)
+        if (!same_str(o->peers[i].name, n->peers[i].name) || !same_str(o->peers[i].pub_endpoint, n->peers[i].pub_endpoint) ||
+            !same_str(o->peers[i].sync_endpoint, n->peers[i].sync_endpoint))
+            return true;
+    return false;
+}
+
+/* SIGHUP: a new configuration and new rules; the state (every counter and ban) is kept. A
+ * configuration with errors is refused and the running one stays. */
+static int agent_reload(struct agent *a)
+{
+    notify_send("RELOADING=1");
+    struct config *cfg = load_checked(a->cfg_path);
+    struct detect_rules *rules = NULL;
+    struct detect_parser *parser = NULL;
+    if (!cfg || detection_build(a, cfg, &rules, &parser) < 0) {
+        a->n.reload_errors++;
+        sg_log(SG_LOG_ERR, "reload refused: configuration has errors; still running the previous one");
+        config_destroy(&cfg);
+        notify_send("READY=1");
+        return -1;
+    }
+    struct enforce *enf = enforce_from_config(cfg);
+    if (!enf) {
+        a->n.reload_errors++;
+        sg_log(SG_LOG_ERR, "reload refused: enforcement backend failed");
+        detect_parser_destroy(&parser);
+        detect_rules_destroy(&rules);
+        config_destroy(&cfg);
+        notify_send("READY=1");
+        return -1;
+    }
+    snapshot(a);                 /* log cursors, so the new followers resume exactly */
+    sources_close(a);
+    bool regossip = gossip_changed(a->cfg, cfg);
+    if (regossip) agent_gossip_stop(a);
+    scenario_engine_destroy(&a->eng);
+    detect_parser_destroy(&a->parser);
+    detect_rules_destroy(&a->rules);
+    enforce_destroy(&a->enf);
+    config_destroy(&a->cfg);
+    a->cfg = cfg;
+    a->rules = rules;
+    a->parser = parser;
+    a->enf = enf;
+    agent_reconcile(a);
+    a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
+    sources_open(a);
+    /* The transport keeps running (and its peers' sequence state) unless its settings changed; a
+     * socket just closed may hold its port for a moment, so binding is retried briefly. */
+    for (int i = 0; regossip && i < 20; i++) {
+        if (agent_gossip_start(a) == 0) break;
+        zclock_sleep(100);
+    }
+    if (regossip && !a->tr && a->cfg->gossip_bind) {
+        a->n.reload_errors++;
+        sg_log(SG_LOG_ERR, "reload: gossip transport could not start; this node is cut off until the next reload");
+    }
+    a->n.reloads++;
+    sg_log(SG_LOG_INFO, "reloaded %s: %zu rules, %zu scenarios, %zu logs, %zu peers", a->cfg_path,
+           detect_rules_count(rules), cfg->nscenarios, cfg->logs.n, cfg->npeers);
+    notify_send("READY=1");
+    return 0;
+}
+
+int agent_run(struct agent *a)
+{
+    sg_log(SG_LOG_INFO, "sgagent %s started: epoch %u, %zu peers, %zu logs, %zu scenarios, backend %s", a->cfg->node_name,
+           a->epoch, a->cfg->npeers, a->cfg->logs.n, a->cfg->nscenarios, a->cfg->backend);
+    notify_send("READY=1");
+    zloop_start(a->loop);
+    notify_send("STOPPING=1");
+    return 0;
+}
+
+void agent_destroy(struct agent **pa)
+{
+    struct agent *a = *pa;
+    if (!a) return;
+    if (a->st && a->cfg && a->loop) snapshot(a);
+    control_destroy(&a->ctl);
+    policy_server_destroy(&a->policy);
+    agent_gossip_stop(a);
+    if (a->loop) sources_close(a);
+    scenario_engine_destroy(&a->eng);
+    detect_parser_destroy(&a->parser);
+    detect_rules_destroy(&a->rules);
+    if (a->enf && enforce_pending(a->enf)) enforce_commit(a->enf);
+    enforce_destroy(&a->enf);
+    gossip_state_destroy(&a->st);
+    gossip_keyring_destroy(&a->kr);
+    gossip_identity_destroy(&a->id);
+    zloop_destroy(&a->loop);
+    if (a->sigfd >= 0) close(a->sigfd);
+    config_destroy(&a->cfg);
+    free(a->cfg_path);
+    free(a);
+    *pa = NULL;
+}

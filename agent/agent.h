@@ -1,0 +1,88 @@
+/* agent.h: the sgagent daemon: one zloop wiring log followers, the scenario engine, the replicated
+ * state and its transport, enforcement, the policy service, the control socket and signals. */
+#ifndef SG_AGENT_AGENT_H
+#define SG_AGENT_AGENT_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent/config.h"
+#include "agent/control.h"
+#include "agent/scenario.h"
+#include "detect/detect.h"
+#include "enforce/enforce.h"
+#include "enforce/policy.h"
+#include "gossip/keyring.h"
+#include "gossip/state.h"
+
+struct gossip_transport;
+
+struct agent_counters {
+    uint64_t decisions;           /* decided here */
+    uint64_t records_remote;      /* ban records learned from peers */
+    uint64_t enforce_refused;     /* bans the guard refused at enforcement */
+    uint64_t reloads, reload_errors;
+    uint64_t snapshots, snapshot_errors;
+    uint64_t events;
+};
+
+struct agent {
+    struct config *cfg;
+    char *cfg_path;
+    zloop_t *loop;
+    int64_t started_ms;
+    uint32_t epoch;
+    /* detection */
+    struct detect_rules *rules;
+    struct detect_parser *parser;
+    struct detect_source **src;
+    size_t nsrc;
+    /* state and cluster */
+    struct gossip_identity *id;
+    struct gossip_keyring *kr;
+    struct gossip_state *st;
+    struct gossip_transport *tr;
+    struct scenario_engine *eng;
+    /* enforcement */
+    struct enforce *enf;
+    policy_server_t *policy;
+    struct control *ctl;
+    /* loop health */
+    int sigfd;
+    int64_t tick_expected_ms;
+    int64_t loop_lag_ms, loop_lag_max_ms;
+    int64_t watchdog_ms;
+    bool stopping;
+    struct agent_counters n;
+};
+
+/* Builds everything from the configuration and restores the snapshot. NULL on failure (logged). */
+struct agent *agent_new(const char *cfg_path);
+/* Runs the loop until SIGTERM/SIGINT; returns the exit code. */
+int agent_run(struct agent *a);
+/* Writes the final snapshot and releases everything. */
+void agent_destroy(struct agent **pa);
+
+/* Checks a configuration completely (keys, rules, logs' directories, peers) without starting:
+ * prints every error as file:line: message, or "configuration OK". Returns 0 or 1. */
+int agent_check_config(const char *cfg_path);
+
+/* Control commands (agent_control.c). */
+int agent_control(int argc, char **argv, bool json, FILE *out, void *arg);
+
+/* Busiest counter keys (agent_top.c). */
+int agent_top(struct agent *a, int argc, char **argv, bool json, FILE *out);
+
+/* Policy decisions (agent_policy.c). */
+int agent_policy_decide(const struct policy_request *req, char *action, size_t size, void *arg);
+
+/* Gossip wiring (agent_gossip.c). */
+int agent_gossip_start(struct agent *a);
+void agent_gossip_stop(struct agent *a);
+void agent_gossip_notify(struct agent *a);
+/* Peers as JSON array (for status and peers) and whether every peer is alive. */
+void agent_gossip_peers_json(struct agent *a, FILE *out, bool *all_alive, size_t *alive);
+void agent_gossip_peers_table(struct agent *a, FILE *out);
+
+#endif

@@ -1,0 +1,119 @@
+/* agent_gossip.c: wires the cluster transport into the agent: peers from the configuration, remote
+ * counter keys fed back to the scenario engine, and the peer view of `status` and `peers`. */
+#include "agent/agent.h"
+#include "agent/json.h"
+#include "agent/util.h"
+#include "gossip/transport.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+/* A threshold may be crossed by peers' increments alone: re-evaluate what came in. */
+static void on_merge(const struct gossip_body *body, const struct gossip_merge_result *res, uint64_t sender, void *arg)
+{
+    (void)res; (void)sender;
+    struct agent *a = arg;
+    int64_t now = sg_now_ms();
+    const char *last = NULL;
+    for (size_t i = 0; i < body->n_slots; i++) {
+        const char *k = body->slots[i].key;
+        if (last && !strcmp(last, k)) continue;   /* slots of one key come together */
+        scenario_engine_touch(a->eng, k, now);
+        last = k;
+    }
+    for (size_t i = 0; i < body->n_sketches; i++) scenario_engine_touch(a->eng, body->sketches[i].key, now);
+    if (gossip_state_pending(a->st)) gossip_transport_notify(a->tr);
+}
+
+int agent_gossip_start(struct agent *a)
+{
+    const struct config *cfg = a->cfg;
+    if (!cfg->gossip_bind) {
+        if (cfg->npeers) { sg_log(SG_LOG_ERR, "[node] gossip_bind is required when peers are configured"); return -1; }
+        return 0;   /* a single node: nothing to gossip */
+    }
+    struct gossip_transport_peer *peers = sg_xcalloc(cfg->npeers ? cfg->npeers : 1, sizeof *peers);
+    for (size_t i = 0; i < cfg->npeers; i++)
+        peers[i] = (struct gossip_transport_peer){cfg->peers[i].name, cfg->peers[i].pub_endpoint, cfg->peers[i].sync_endpoint};
+    struct gossip_transport_config tc;
+    gossip_transport_config_default(&tc);
+    tc.self = a->id;
+    tc.pub_bind = cfg->gossip_bind;
+    tc.sync_bind = cfg->sync_bind;
+    tc.peers = peers;
+    tc.n_peers = cfg->npeers;
+    tc.curve = cfg->curve;
+    a->tr = gossip_transport_new(a->loop, a->st, a->kr, &tc);
+    free(peers);
+    if (!a->tr) return -1;
+    gossip_transport_set_merge_cb(a->tr, on_merge, a);
+    return 0;
+}
+
+void agent_gossip_stop(struct agent *a)
+{
+    gossip_transport_destroy(&a->tr);
+}
+
+void agent_gossip_notify(struct agent *a)
+{
+    if (a->tr) gossip_transport_notify(a->tr);
+}
+
+void agent_gossip_peers_json(struct agent *a, FILE *out, bool *all_alive, size_t *alive)
+{
+    *all_alive = true;
+    *alive = 0;
+    fputc('[', out);
+    bool first = true;
+    size_t n = a->tr ? gossip_transport_peer_count(a->tr) : 0;
+    for (size_t i = 0; i < n; i++) {
+        struct gossip_peer_stats ps;
+        if (gossip_transport_peer_stats(a->tr, i, &ps) < 0) break;
+        if (!ps.configured) continue;
+        if (ps.status == GOSSIP_PEER_ALIVE) (*alive)++;
+        else *all_alive = false;
+        fprintf(out, "%s{\"name\":", first ? "" : ",");
+        first = false;
+        json_str(out, ps.name);
+        fprintf(out, ",\"state\":\"%s\",\"last_seen_ms\":%" PRId64 ",\"epoch\":%u,\"seq\":%" PRIu64
+                     ",\"gaps_seen\":%" PRIu64 ",\"gaps_repaired\":%" PRIu64 ",\"clock_offset_ms\":%" PRId64
+                     ",\"frames_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"entries_merged\":%" PRIu64
+                     ",\"entries_rejected\":%" PRIu64 ",\"drops\":{",
+                gossip_peer_status_name(ps.status), ps.last_msg_age_ms, ps.epoch, ps.last_seq, ps.gaps_seen,
+                ps.gaps_repaired, ps.clock_offset_ms, ps.frames_in, ps.bytes_in, ps.entries_merged,
+                ps.entries_rejected);
+        for (int d = 0; d < GOSSIP_DROP_MAX; d++)
+            fprintf(out, "%s\"%s\":%" PRIu64, d ? "," : "", gossip_drop_reason_name((enum gossip_drop_reason)d), ps.drops[d]);
+        fputs("}}", out);
+    }
+    fputc(']', out);
+}
+
+void agent_gossip_peers_table(struct agent *a, FILE *out)
+{
+    if (!a->tr || !a->cfg->npeers) { fprintf(out, "gossip    no peers configured (single node)\n"); return; }
+    struct gossip_transport_totals tt;
+    gossip_transport_totals(a->tr, &tt);
+    uint64_t drops = 0;
+    for (int d = 0; d < GOSSIP_DROP_MAX; d++) drops += tt.drops[d];
+    fprintf(out, "gossip    epoch %u, seq %" PRIu64 ", %s, curve %s, %" PRIu64 " frames in, %" PRIu64
+                 " out, %" PRIu64 " dropped, syncs %" PRIu64 "/%" PRIu64 "\n",
+            tt.epoch, tt.last_seq, tt.synced ? "synced" : "NOT YET SYNCED", tt.curve ? "on" : "off", tt.frames_in,
+            tt.frames_out, drops, tt.syncs_completed, tt.syncs_started);
+    fprintf(out, "%-16s %-8s %9s %10s %9s %9s %8s %9s %7s\n", "PEER", "STATE", "LAST", "SEQ", "GAPS", "REPAIRED",
+            "OFFSET", "MERGED", "DROPS");
+    size_t n = gossip_transport_peer_count(a->tr);
+    for (size_t i = 0; i < n; i++) {
+        struct gossip_peer_stats ps;
+        if (gossip_transport_peer_stats(a->tr, i, &ps) < 0) break;
+        uint64_t pd = 0;
+        for (int d = 0; d < GOSSIP_DROP_MAX; d++) pd += ps.drops[d];
+        char last[32];
+        if (ps.last_msg_age_ms < 0) snprintf(last, sizeof last, "never");
+        else snprintf(last, sizeof last, "%" PRId64 "ms", ps.last_msg_age_ms);
+        fprintf(out, "%-16s %-8s %9s %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %6" PRId64 "ms %9" PRIu64 " %7" PRIu64 "%s\n",
+                ps.name, gossip_peer_status_name(ps.status), last, ps.last_seq, ps.gaps_seen, ps.gaps_repaired,
+                ps.clock_offset_ms, ps.entries_merged, pd, ps.configured ? "" : "  (not configured)");
+    }
+}

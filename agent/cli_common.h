@@ -1,0 +1,18 @@
+/* cli_common.h: helpers shared by sgcluster subcommands and the agent: rules from the config,
+ * the never-ban guard from the config, reading a log file line by line, control-socket calls. */
+#ifndef SG_AGENT_CLI_COMMON_H
+#define SG_AGENT_CLI_COMMON_H
+
+#include "agent/config.h"
+#include "detect/detect.h"
+#include "enforce/enforce.h"
+
+/* Loads cfg's rules (rules_dir overrides cfg->rules_dir when not NULL, then cfg->extra_rules).
+ * Prints the error and returns -1 on failure; *out is owned by the caller. */
+int cli_load_rules(const struct config *cfg, const char *rules_dir, struct detect_rules **out);
+/* The guard the agent's enforcement uses: allowlist, own and peer addresses, minimum prefixes. */
+struct enforce_guard *cli_guard_from_config(const struct config *cfg);
+/* Calls fn for every line of path ("-" = stdin). Returns 0, or -1 when it cannot be read (printed). */
+int cli_read_lines(const char *path, void (*fn)(const char *line, size_t len, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,11 @@
+/* json.h: the few JSON writing helpers the CLI and the control socket need (output only). */
+#ifndef SG_AGENT_JSON_H
+#define SG_AGENT_JSON_H
+
+#include <stdio.h>
+
+/* Writes s as a JSON string literal (quotes included); NULL writes null. Bytes that are not valid
+ * UTF-8 are written as \u00XX escapes so the output stays valid JSON whatever a log line held. */
+void json_str(FILE *out, const char *s);
+
+#endif

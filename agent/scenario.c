@@ -1,0 +1,290 @@
+/* scenario.c: counts events into the replicated state and decides bans, throttles and holds when a
+ * cluster-wide count crosses a scenario's threshold (with shared-address weakening, repeat-offender
+ * escalation and prefix escalation). */
+#include "agent/scenario.h"
+#include "agent/util.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Formats a state key into buf (GOSSIP_KEY_MAX + 1 bytes); -1 when it would not fit. */
+static int keyf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int keyf(char *buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, GOSSIP_KEY_MAX + 1, fmt, ap);
+    va_end(ap);
+    return n < 0 || n > GOSSIP_KEY_MAX ? -1 : 0;
+}
+
+struct compiled {
+    const struct config_scenario *sc;
+    unsigned kinds;
+};
+
+struct scenario_engine {
+    const struct config *cfg;
+    struct gossip_state *st;
+    const struct enforce_guard *guard;
+    scenario_decision_fn *on_decision;
+    void *arg;
+    struct compiled *sc;
+    size_t n;
+    int64_t max_window_ms;
+    struct scenario_stats stats;
+};
+
+int64_t scenario_engine_max_window_ms(const struct config *cfg)
+{
+    int64_t w = 3600;
+    for (size_t i = 0; i < cfg->nscenarios; i++)
+        if (cfg->scenarios[i].window_s > w) w = cfg->scenarios[i].window_s;
+    return w * 1000;
+}
+
+struct scenario_engine *scenario_engine_new(const struct config *cfg, struct gossip_state *st,
+                                            const struct enforce_guard *guard,
+                                            scenario_decision_fn *on_decision, void *arg)
+{
+    struct scenario_engine *e = sg_xcalloc(1, sizeof *e);
+    e->cfg = cfg;
+    e->st = st;
+    e->guard = guard;
+    e->on_decision = on_decision;
+    e->arg = arg;
+    e->sc = sg_xcalloc(cfg->nscenarios ? cfg->nscenarios : 1, sizeof *e->sc);
+    for (size_t i = 0; i < cfg->nscenarios; i++) {
+        struct compiled *c = &e->sc[e->n++];
+        c->sc = &cfg->scenarios[i];
+        for (size_t k = 0; k < c->sc->events.n; k++) {
+            enum sg_event_kind kind;
+            if (detect_kind_parse(c->sc->events.v[k], &kind) == 0) c->kinds |= 1u << kind;
+        }
+    }
+    e->max_window_ms = scenario_engine_max_window_ms(cfg);
+    return e;
+}
+
+void scenario_engine_destroy(struct scenario_engine **pe)
+{
+    struct scenario_engine *e = *pe;
+    if (!e) return;
+    free(e->sc);
+    free(e);
+    *pe = NULL;
+}
+
+void scenario_engine_stats(const struct scenario_engine *e, struct scenario_stats *out)
+{
+    *out = e->stats;
+}
+
+int scenario_subject(const struct config *cfg, enum scenario_subject s, const struct sg_event *ev,
+                     char *buf, size_t size)
+{
+    if (s == SUBJ_USER) {
+        if (!ev->user[0]) return -1;
+        int n = snprintf(buf, size, "user:%s", ev->user);
+        return n < 0 || (size_t)n >= size ? -1 : 0;
+    }
+    if (!ev->family) return -1;
+    if (s == SUBJ_IP) {
+        snprintf(buf, size, "ip:%s", ev->ip);
+        return 0;
+    }
+    /* Prefix: mask the host bits of the event's address. */
+    uint8_t a[16];
+    memcpy(a, ev->addr, sizeof a);
+    int len = ev->family == AF_INET ? cfg->prefix4 : cfg->prefix6;
+    int bytes = ev->family == AF_INET ? 4 : 16;
+    for (int i = 0; i < bytes; i++) {
+        int keep = len - i * 8;
+        if (keep >= 8) continue;
+        a[i] &= keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
+    }
+    char txt[INET6_ADDRSTRLEN];
+    inet_ntop(ev->family, a, txt, sizeof txt);
+    snprintf(buf, size, "net:%s/%d", txt, len);
+    return 0;
+}
+
+static bool services_match(const struct config_scenario *sc, const char *service)
+{
+    if (!sc->services.n) return true;
+    for (size_t i = 0; i < sc->services.n; i++)
+        if (!strcmp(sc->services.v[i], service)) return true;
+    return false;
+}
+
+static bool user_allowlisted(const struct config *cfg, const char *user)
+{
+    for (size_t i = 0; i < cfg->user_allowlist.n; i++)
+        if (!strcmp(cfg->user_allowlist.v[i], user)) return true;
+    return false;
+}
+
+/* The never-ban guard, applied at decision time too (and again where bans are enforced). */
+static const char *guard_refuses(const struct scenario_engine *e, const char *subject, char *why, size_t size)
+{
+    const char *colon = strchr(subject, ':');
+    if (!e->guard || !colon || !strncmp(subject, "user:", 5)) return NULL;
+    struct enforce_prefix p;
+    if (enforce_prefix_parse(colon + 1, &p) < 0) return "unparsable address";
+    return enforce_guard_check(e->guard, &p, why, size);
+}
+
+static void decide(struct scenario_engine *e, const char *scen_id, enum scenario_action act, const char *subject,
+                   int64_t duration_s, int64_t max_duration_s, const char *why, int64_t now_ms);
+
+/* After an address ban: count banned addresses per prefix; enough of them ban the prefix. */
+static void prefix_escalate(struct scenario_engine *e, const char *subject, int64_t duration_s, int64_t now_ms)
+{
+    const struct config *cfg = e->cfg;
+    if (cfg->prefix_ban_after <= 0 || strncmp(subject, "ip:", 3)) return;
+    struct enforce_prefix p;
+    if (enforce_prefix_parse(subject + 3, &p) < 0) return;
+    p.len = p.family == AF_INET ? (uint8_t)cfg->prefix4 : (uint8_t)cfg->prefix6;
+    struct enforce_prefix masked;
+    char txt[ENFORCE_PREFIX_STRLEN], key[GOSSIP_KEY_MAX + 1], net[GOSSIP_KEY_MAX + 1];
+    enforce_prefix_format(&p, txt, sizeof txt);
+    if (enforce_prefix_parse(txt, &masked) < 0) return;
+    enforce_prefix_format(&masked, txt, sizeof txt);
+    if (keyf(net, "net:%s", txt) < 0 || keyf(key, "banned|%s", net) < 0) return;
+    gossip_state_distinct_add(e->st, key, subject, strlen(subject), now_ms);
+    uint64_t n = gossip_state_distinct_count(e->st, key, e->max_window_ms, now_ms);
+    if ((int64_t)n < cfg->prefix_ban_after) return;
+    char why[GOSSIP_REASON_MAX + 1];
+    snprintf(why, sizeof why, "%" PRIu64 " addresses of %s banned", n, txt);
+    decide(e, "prefix-escalation", SACT_BAN, net, duration_s * 2, 30LL * 86400, why, now_ms);
+}
+
+static void decide(struct scenario_engine *e, const char *scen_id, enum scenario_action act, const char *subject,
+                   int64_t duration_s, int64_t max_duration_s, const char *why, int64_t now_ms)
+{
+    char bankey[GOSSIP_KEY_MAX + 1];
+    if (keyf(bankey, "%s%s", act == SACT_THROTTLE ? "throttle:" : "", subject) < 0) return;
+    /* Already acted on, or cancelled by an operator (the tombstone outlives the ban it cancels). */
+    const struct gossip_ban *cur = gossip_state_ban_get(e->st, bankey);
+    if (cur && cur->expires_at > now_ms) return;
+    char gwhy[128];
+    const char *refused = guard_refuses(e, subject, gwhy, sizeof gwhy);
+    if (refused) {
+        e->stats.refused_guard++;
+        /* Log the first refusal per key only: evidence keeps coming while the address is protected. */
+        if (e->stats.refused_guard < 100 || e->stats.refused_guard % 1000 == 0)
+            sg_log(SG_LOG_NOTICE, "refused %s %s (%s): never-ban rule: %s", scenario_action_name(act), subject, scen_id, refused);
+        return;
+    }
+    if (act == SACT_HOLD && user_allowlisted(e->cfg, subject + 5)) {
+        e->stats.refused_allowlisted_user++;
+        return;
+    }
+    char offkey[GOSSIP_KEY_MAX + 1];
+    if (keyf(offkey, "offense:%s", subject) < 0) return;
+    const struct gossip_ban *off = gossip_state_ban_get(e->st, offkey);
+    uint32_t level = (off && off->action == GOSSIP_BAN_ACTION_BAN && off->expires_at > now_ms) ? off->level + 1 : 0;
+    int64_t dur = duration_s;
+    for (uint32_t i = 0; i < level && dur < max_duration_s; i++) dur *= 2;
+    if (dur > max_duration_s) dur = max_duration_s;
+
+    struct decision d = {.time_ms = now_ms, .scenario = scen_id, .action = scenario_action_name(act),
+                         .duration_s = dur, .level = level};
+    snprintf(d.key, sizeof d.key, "%s", bankey);
+    snprintf(d.reason, sizeof d.reason, "%s: %s", scen_id, why);
+    struct gossip_ban_spec spec = {
+        .key = bankey, .action = GOSSIP_BAN_ACTION_BAN,
+        .kind = act == SACT_BAN ? GOSSIP_BAN_KIND_BLOCK : act == SACT_THROTTLE ? GOSSIP_BAN_KIND_THROTTLE : GOSSIP_BAN_KIND_HOLD,
+        .expires_at = now_ms + dur * 1000, .level = level, .reason = d.reason, .scenario = scen_id,
+    };
+    if (gossip_state_ban_put(e->st, &spec, now_ms, NULL) < 0) return;
+    struct gossip_ban_spec mem = {
+        .key = offkey, .action = GOSSIP_BAN_ACTION_BAN, .kind = GOSSIP_BAN_KIND_BLOCK,
+        .expires_at = now_ms + SCENARIO_OFFENSE_MEMORY_MS, .level = level, .reason = "offense memory",
+        .scenario = scen_id,
+    };
+    gossip_state_ban_put(e->st, &mem, now_ms, NULL);
+    e->stats.decisions++;
+    if (e->on_decision) e->on_decision(&d, e->arg);
+    if (act == SACT_BAN) prefix_escalate(e, subject, duration_s, now_ms);
+}
+
+static void evaluate(struct scenario_engine *e, const struct config_scenario *sc, const char *subject,
+                     const char *key, int64_t now_ms)
+{
+    int64_t win = sc->window_s * 1000;
+    bool distinct = sc->measure == MEAS_DISTINCT_USERS || sc->measure == MEAS_DISTINCT_IPS;
+    uint64_t v = distinct ? gossip_state_distinct_count(e->st, key, win, now_ms)
+                          : gossip_state_counter_total(e->st, key, win, now_ms);
+    int64_t thr = sc->threshold;
+    bool shared = false;
+    if (sc->nat_factor > 1 && !strncmp(subject, "ip:", 3)) {
+        /* Failures from an address where other users log in fine, aimed at few users, are a
+         * shared address (office NAT, webmail) with one stale password, not an attack. */
+        char k[GOSSIP_KEY_MAX + 1];
+        uint64_t ok = keyf(k, "okusers|%s", subject) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
+        uint64_t fu = keyf(k, "failusers|%s", subject) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
+        if ((int64_t)ok >= sc->nat_ok_users && (int64_t)fu < sc->nat_spread_users) {
+            thr *= sc->nat_factor;
+            shared = true;
+        }
+    }
+    if ((int64_t)v < thr) return;
+    static const char *const what[] = {"events", "recipients", "distinct users", "distinct addresses"};
+    char why[GOSSIP_REASON_MAX + 1];
+    snprintf(why, sizeof why, "%" PRIu64 " %s in %" PRId64 "s >= %" PRId64 "%s (cluster-wide)", v,
+             what[sc->measure], sc->window_s, thr, shared ? " (shared address)" : "");
+    decide(e, sc->id, sc->action, subject, sc->duration_s, sc->max_duration_s, why, now_ms);
+}
+
+void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
+{
+    e->stats.events++;
+    if (ev->dup) return;
+    char subject[GOSSIP_KEY_MAX + 1], key[GOSSIP_KEY_MAX + 1];
+    if (ev->family && ev->user[0] && (ev->kind == SG_EV_AUTH_OK || ev->kind == SG_EV_AUTH_FAIL)) {
+        if (keyf(key, "%s|ip:%s", ev->kind == SG_EV_AUTH_OK ? "okusers" : "failusers", ev->ip) == 0)
+            gossip_state_distinct_add(e->st, key, ev->user, strlen(ev->user), now_ms);
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        const struct config_scenario *sc = e->sc[i].sc;
+        if (!(e->sc[i].kinds & (1u << ev->kind)) || !services_match(sc, ev->service)) continue;
+        if (scenario_subject(e->cfg, sc->subject, ev, subject, sizeof subject) < 0) continue;
+        if (keyf(key, "%s|%s", sc->id, subject) < 0) continue;
+        int rc = 0;
+        switch (sc->measure) {
+        case MEAS_COUNT: rc = gossip_state_counter_add(e->st, key, ev->count ? ev->count : 1, now_ms); break;
+        case MEAS_RCPT: rc = gossip_state_counter_add(e->st, key, ev->nrcpt ? ev->nrcpt : 1, now_ms); break;
+        case MEAS_DISTINCT_USERS:
+            if (!ev->user[0]) continue;
+            rc = gossip_state_distinct_add(e->st, key, ev->user, strlen(ev->user), now_ms);
+            break;
+        case MEAS_DISTINCT_IPS:
+            if (!ev->family) continue;
+            rc = gossip_state_distinct_add(e->st, key, ev->ip, strlen(ev->ip), now_ms);
+            break;
+        }
+        if (rc < 0) continue;
+        e->stats.counted++;
+        evaluate(e, sc, subject, key, now_ms);
+    }
+}
+
+void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t now_ms)
+{
+    const char *bar = strchr(key, '|');
+    if (!bar) return;
+    size_t idlen = (size_t)(bar - key);
+    for (size_t i = 0; i < e->n; i++) {
+        const struct config_scenario *sc = e->sc[i].sc;
+        if (strlen(sc->id) == idlen && !strncmp(sc->id, key, idlen)) {
+            evaluate(e, sc, bar + 1, key, now_ms);
+            return;
+        }
+    }
+}

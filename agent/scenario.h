@@ -1,0 +1,65 @@
+/* scenario.h: the scenario engine: turns detected events into cluster-wide counter increments and,
+ * when a merged (cluster-wide) count crosses a scenario's threshold, into signed ban records.
+ *
+ * Keys it writes in the replicated state:
+ *   counters  "SCENARIO|SUBJECT"          e.g. "auth-ip|ip:203.0.113.7"
+ *   sketches  "SCENARIO|SUBJECT"          for distinct_users / distinct_ips scenarios
+ *             "okusers|ip:X", "failusers|ip:X"  (shared-address evidence)
+ *             "banned|net:P"              addresses banned inside a prefix (prefix escalation)
+ *   bans      "ip:X", "net:P" (kind block), "throttle:ip:X" (throttle), "user:U" (hold),
+ *             "offense:SUBJECT" (memory of past bans for escalation; never enforced) */
+#ifndef SG_AGENT_SCENARIO_H
+#define SG_AGENT_SCENARIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "agent/config.h"
+#include "detect/event.h"
+#include "enforce/enforce.h"
+#include "gossip/state.h"
+
+#define SCENARIO_OFFENSE_MEMORY_MS (7LL * 86400 * 1000)
+
+/* One decision, as logged and as printed by `sgcluster replay`. */
+struct decision {
+    int64_t time_ms;
+    const char *scenario;
+    const char *action;       /* "ban", "throttle", "hold" */
+    char key[GOSSIP_KEY_MAX + 1];
+    int64_t duration_s;
+    uint32_t level;
+    char reason[GOSSIP_REASON_MAX + 1];
+};
+typedef void (scenario_decision_fn)(const struct decision *d, void *arg);
+
+struct scenario_engine;
+
+/* cfg, st and guard are borrowed and must outlive the engine. guard may be NULL (no never-ban
+ * check at decision time; enforcement still checks). on_decision (may be NULL) is told of each
+ * decision after its record was written into st. */
+struct scenario_engine *scenario_engine_new(const struct config *cfg, struct gossip_state *st,
+                                            const struct enforce_guard *guard,
+                                            scenario_decision_fn *on_decision, void *arg);
+void scenario_engine_destroy(struct scenario_engine **pe);
+
+/* Counts one event (dups are skipped) at now_ms and evaluates the scenarios it touches. */
+void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms);
+/* Re-evaluates a counter or sketch key written by a peer (the transport reports them), so a
+ * threshold crossed by remote increments alone is acted on too. Unknown keys are ignored. */
+void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t now_ms);
+
+/* Largest window any scenario uses (ms); the state keeps buckets that long. */
+int64_t scenario_engine_max_window_ms(const struct config *cfg);
+
+struct scenario_stats {
+    uint64_t events, counted, decisions, refused_guard, refused_allowlisted_user;
+};
+void scenario_engine_stats(const struct scenario_engine *e, struct scenario_stats *out);
+
+/* Subject text for an event: "ip:X", "net:P/len" or "user:U"; returns -1 when the event lacks it. */
+int scenario_subject(const struct config *cfg, enum scenario_subject s, const struct sg_event *ev,
+                     char *buf, size_t size);
+
+#endif
