@@ -1,0 +1,82 @@
+/* transport_int.h: the transport's private state, shared by transport.c (sockets, timers, sending),
+ * transport_recv.c (receive path, repair, sync) and transport_stats.c. Not a public header. */
+#ifndef GOSSIP_TRANSPORT_INT_H
+#define GOSSIP_TRANSPORT_INT_H
+
+#include <czmq.h>
+
+#include "gossip/peer.h"
+#include "gossip/transport.h"
+
+/* Replay window for non-DELTA frames: a stamp more than this behind the newest from its origin is old. */
+#define TP_REPLAY_WINDOW_MS 60000
+#define TP_REPAIR_RETRY_MS 1000
+#define TP_REPAIR_TRIES 5
+#define TP_SYNC_TIMEOUT_MS 3000
+#define TP_SYNC_FRAME_BYTES (256u * 1024u)
+#define TP_FLUSH_FRAMES_PER_TICK 64   /* under load, yield to the loop between bursts */
+#define TP_RECV_BURST 256             /* messages read per reader callback */
+
+struct tp_sent {                      /* one of our DELTA frames kept for repair */
+    uint64_t seq;
+    uint8_t *data;
+    size_t len;
+};
+
+/* Where a received frame came from, so an answer goes back the same way. */
+struct tp_route {
+    zsock_t *sock;                    /* ROUTER (answer with rid), DEALER, or SUB (no answers) */
+    const uint8_t *rid;
+    size_t rid_len;
+    bool can_answer;
+    bool quiet;                       /* a failed send is expected (probing): not counted */
+};
+
+struct gossip_transport {
+    zloop_t *loop;
+    struct gossip_state *st;
+    const struct gossip_keyring *kr;
+    struct gossip_transport_config cfg;   /* string pointers below are our copies */
+    char *pub_bind, *sync_bind;
+    zsock_t *pub, *sub, *router, *zap;
+    struct gossip_peer **peers;
+    size_t n_peers, n_configured, cap_peers;
+    int flush_timer, hb_timer, tick_timer;
+    int64_t next_sync_mono;
+    struct gossip_peer *sync_peer;        /* the sync in flight, if any */
+    int64_t sync_sent_mono;
+    uint64_t seq;                         /* our last DELTA seq */
+    struct tp_sent *ring;
+    size_t ring_cap, ring_head, ring_n, ring_bytes;
+    struct gossip_writer w;
+    gossip_transport_merge_cb cb;
+    void *cb_arg;
+    struct gossip_transport_totals tot;
+    uint8_t curve_pk[32], curve_sk[32];
+};
+
+int64_t tp_now(const struct gossip_transport *t);
+/* Signs a frame of the given type; caller frees *out. -1 when too big. */
+int tp_frame(struct gossip_transport *t, uint8_t type, uint64_t seq, const uint8_t *body, size_t len,
+             uint8_t **out, size_t *out_len);
+/* Sends one frame on a route (ROUTER with routing id, or DEALER). 0, or -1 counted as send_failed. */
+int tp_send_route(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, const uint8_t *data,
+                  size_t len);
+/* A route to a configured peer's ROUTER through our DEALER. */
+struct tp_route tp_route_to(const struct gossip_peer *p);
+struct gossip_peer *tp_peer_by_origin(const struct gossip_transport *t, uint64_t origin);
+/* The kept frame with this seq, or NULL when it is gone. */
+const struct tp_sent *tp_ring_find(const struct gossip_transport *t, uint64_t seq);
+void tp_count_drop(struct gossip_transport *t, struct gossip_peer *p, enum gossip_drop_reason r);
+
+/* transport_recv.c */
+int tp_on_sub(zloop_t *loop, zsock_t *sock, void *arg);
+int tp_on_router(zloop_t *loop, zsock_t *sock, void *arg);
+int tp_on_dealer(zloop_t *loop, zsock_t *sock, void *arg);
+/* Sends SYNC_DIGEST (role 0 = request) with optional repair marker over route r. */
+int tp_send_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, int role,
+                   uint32_t repair_epoch, uint64_t repair_through);
+/* Asks p for the frames of every gap that is due. */
+void tp_request_repairs(struct gossip_transport *t, struct gossip_peer *p, int64_t now_mono);
+
+#endif

@@ -1,0 +1,485 @@
+/* transport_recv.c: the receive path (checks in order, replay and clock, merge), gap repair and the
+ * digest sync, for frames from the SUB, the ROUTER and the per-peer DEALERs. */
+#include "gossip/transport_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/util.h"
+#include "gossip/hlc.h"
+
+/* ---- small fixed-shape bodies ----
+ * msgpack-c reserves memory for whatever element count an array header declares, so the transport's
+ * own bodies (a fixarray of integers and at most one bin) are read field by field with this strict
+ * reader instead of being unpacked: anything else is malformed. They are written with msgpack. */
+struct rd {
+    const uint8_t *p, *end;
+};
+
+static bool rd_be(struct rd *r, size_t n, uint64_t *out)
+{
+    if ((size_t)(r->end - r->p) < n)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | r->p[i];
+    r->p += n;
+    *out = v;
+    return true;
+}
+
+/* An integer of any msgpack width; negative values are returned as int64 bits. */
+static bool rd_int(struct rd *r, int64_t *out)
+{
+    if (r->p >= r->end)
+        return false;
+    uint8_t b = *r->p++;
+    uint64_t v;
+    if (b <= 0x7f) {
+        *out = b;
+        return true;
+    }
+    if (b >= 0xe0) {
+        *out = (int8_t)b;
+        return true;
+    }
+    static const size_t widths[] = { 1, 2, 4, 8 };
+    if (b >= 0xcc && b <= 0xcf) {           /* uint 8..64 */
+        if (!rd_be(r, widths[b - 0xcc], &v))
+            return false;
+        *out = (int64_t)v;
+        return true;
+    }
+    if (b >= 0xd0 && b <= 0xd3) {           /* int 8..64 */
+        size_t w = widths[b - 0xd0];
+        if (!rd_be(r, w, &v))
+            return false;
+        if (w < 8 && (v >> (8 * w - 1)) & 1)
+            v |= ~0ULL << (8 * w);          /* sign-extend */
+        *out = (int64_t)v;
+        return true;
+    }
+    return false;
+}
+
+static bool rd_uint(struct rd *r, uint64_t max, uint64_t *out)
+{
+    int64_t v;
+    if (!rd_int(r, &v) || v < 0 || (uint64_t)v > max)
+        return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+static bool rd_array(struct rd *r, unsigned n)
+{
+    return r->p < r->end && *r->p++ == (uint8_t)(0x90 | n);   /* fixarray of exactly n */
+}
+
+/* A bin of exactly n bytes (bin 8 or bin 16). */
+static const uint8_t *rd_bin(struct rd *r, size_t n)
+{
+    uint64_t len;
+    if (r->p >= r->end)
+        return NULL;
+    uint8_t b = *r->p++;
+    if (!(b == 0xc4 && rd_be(r, 1, &len)) && !(b == 0xc5 && rd_be(r, 2, &len)))
+        return NULL;
+    if (len != n || (size_t)(r->end - r->p) < n)
+        return NULL;
+    const uint8_t *d = r->p;
+    r->p += n;
+    return d;
+}
+
+/* ---- peers ---- */
+
+/* A keyring member that is not in our peer list may still talk to our ROUTER (a node being added):
+ * it gets an entry for its counters, without sockets. */
+static struct gossip_peer *peer_for(struct gossip_transport *t, uint64_t origin)
+{
+    struct gossip_peer *p = tp_peer_by_origin(t, origin);
+    if (p)
+        return p;
+    const struct gossip_peer_key *k = gossip_keyring_find(t->kr, origin);
+    if (!k)
+        return NULL;
+    if (t->n_peers == t->cap_peers) {
+        t->cap_peers *= 2;
+        t->peers = sg_xrealloc(t->peers, t->cap_peers * sizeof *t->peers);
+    }
+    p = gossip_peer_new(k->name, k->pk, NULL, NULL);
+    t->peers[t->n_peers++] = p;
+    return p;
+}
+
+/* One log line per drop reason at counts 1, 2, 4, 8...: visible, but a flood cannot fill the log. */
+static void drop(struct gossip_transport *t, struct gossip_peer *p, enum gossip_drop_reason r, const char *why)
+{
+    tp_count_drop(t, p, r);
+    uint64_t n = t->tot.drops[r];
+    if ((n & (n - 1)) == 0)
+        sg_log(SG_LOG_WARN, "transport: dropped a frame from %s: %s (%s; %llu so far)", p ? p->st.name : "?",
+               gossip_drop_reason_name(r), why, (unsigned long long)n);
+}
+
+static enum gossip_drop_reason reason_of(enum gossip_wire_err e)
+{
+    switch (e) {
+    case GOSSIP_WIRE_EUNKNOWN: return GOSSIP_DROP_UNKNOWN_ORIGIN;
+    case GOSSIP_WIRE_EBADSIG: return GOSSIP_DROP_BAD_SIGNATURE;
+    case GOSSIP_WIRE_ETOOBIG: return GOSSIP_DROP_OVERSIZE;
+    default: return GOSSIP_DROP_MALFORMED;
+    }
+}
+
+/* ---- repair ---- */
+
+static int send_repair_req(struct gossip_transport *t, struct gossip_peer *p, const struct gossip_gap *g)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_uint32(&pk, p->st.epoch);
+    msgpack_pack_uint64(&pk, g->from);
+    msgpack_pack_uint64(&pk, g->to);
+    uint8_t *frame;
+    size_t len;
+    int rc = -1;
+    if (tp_frame(t, GOSSIP_FRAME_REPAIR_REQ, 0, (const uint8_t *)sb.data, sb.size, &frame, &len) == 0) {
+        struct tp_route r = tp_route_to(p);
+        rc = tp_send_route(t, &r, p, frame, len);
+        free(frame);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+void tp_request_repairs(struct gossip_transport *t, struct gossip_peer *p, int64_t now_mono)
+{
+    if (!p->dealer)
+        return;
+    size_t i = 0;
+    while (i < p->n_gaps) {
+        struct gossip_gap *g = &p->gaps[i];
+        if (g->asked_mono && now_mono - g->asked_mono < TP_REPAIR_RETRY_MS) {
+            i++;
+            continue;
+        }
+        if (g->tries >= TP_REPAIR_TRIES) {
+            /* the origin does not answer: the periodic sync with any peer will bring the data */
+            gossip_peer_gap_abandon(p, i);
+            continue;
+        }
+        g->tries++;
+        g->asked_mono = now_mono;
+        send_repair_req(t, p, g);
+        i++;
+    }
+}
+
+/* REPAIR_REQ [epoch, from, to]: resend what we keep; for what is gone (or another epoch), start a
+ * digest sync with the requester that says it covers the range. */
+static void on_repair_req(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p,
+                          const uint8_t *body, size_t blen)
+{
+    struct rd rd = { body, body + blen };
+    uint64_t epoch, from, to;
+    if (!rd_array(&rd, 3) || !rd_uint(&rd, UINT32_MAX, &epoch) || !rd_uint(&rd, UINT64_MAX, &from) ||
+        !rd_uint(&rd, UINT64_MAX, &to) || from > to) {
+        drop(t, p, GOSSIP_DROP_MALFORMED, "bad REPAIR_REQ body");
+        return;
+    }
+    t->tot.repairs_served++;
+    bool gone = epoch != gossip_state_epoch(t->st);
+    if (to > t->seq)
+        to = t->seq;   /* it cannot miss what we never sent */
+    for (uint64_t s = from; !gone && s <= to; s++) {
+        const struct tp_sent *k = tp_ring_find(t, s);
+        if (!k) {
+            gone = true;
+            break;
+        }
+        if (tp_send_route(t, r, p, k->data, k->len) < 0)
+            return;   /* queue full: it will ask again */
+        t->tot.repairs_resent++;
+    }
+    if (gone)
+        tp_send_digest(t, r, p, 0, (uint32_t)epoch, to);
+}
+
+/* ---- sync ---- */
+
+int tp_send_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, int role,
+                   uint32_t repair_epoch, uint64_t repair_through)
+{
+    uint64_t dg[GOSSIP_PARTITIONS];
+    uint8_t bin[GOSSIP_PARTITIONS * 8];
+    gossip_state_digest(t->st, dg);
+    for (size_t i = 0; i < GOSSIP_PARTITIONS; i++)
+        for (int b = 0; b < 8; b++)
+            bin[i * 8 + b] = (uint8_t)(dg[i] >> (56 - 8 * b));
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, role);
+    msgpack_pack_uint32(&pk, repair_epoch);
+    msgpack_pack_uint64(&pk, repair_through);
+    msgpack_pack_bin(&pk, sizeof bin);
+    msgpack_pack_bin_body(&pk, bin, sizeof bin);
+    uint8_t *frame;
+    size_t len;
+    int rc = -1;
+    if (tp_frame(t, GOSSIP_FRAME_SYNC_DIGEST, 0, (const uint8_t *)sb.data, sb.size, &frame, &len) == 0) {
+        rc = tp_send_route(t, r, p, frame, len);
+        free(frame);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+/* Sends our entries of the partitions in mask as SYNC_DATA frames. */
+static int send_partitions(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, uint64_t mask)
+{
+    uint64_t cursor = 0;
+    int more = mask != 0;
+    while (more) {
+        gossip_writer_reset(&t->w);
+        more = gossip_state_export(t->st, mask, &cursor, &t->w, TP_SYNC_FRAME_BYTES - GOSSIP_WIRE_OVERHEAD);
+        if (t->w.entries == 0)
+            break;
+        uint8_t *frame;
+        size_t len;
+        if (tp_frame(t, GOSSIP_FRAME_SYNC_DATA, 0, (const uint8_t *)t->w.buf.data, t->w.buf.size, &frame, &len) < 0)
+            return -1;
+        int rc = tp_send_route(t, r, p, frame, len);
+        free(frame);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* SYNC_DIGEST [role, repair_epoch, repair_through, bin(64 x u64)]. Role 0: send the partitions that
+ * differ, then our digest as role 1; role 1 (the answer, after its data): send what still differs. */
+static void on_sync_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p,
+                           const uint8_t *body, size_t blen)
+{
+    struct rd rd = { body, body + blen };
+    uint64_t role, repair_epoch, repair_through;
+    const uint8_t *bin;
+    if (!rd_array(&rd, 4) || !rd_uint(&rd, 1, &role) || !rd_uint(&rd, UINT32_MAX, &repair_epoch) ||
+        !rd_uint(&rd, UINT64_MAX, &repair_through) || !(bin = rd_bin(&rd, GOSSIP_PARTITIONS * 8)) ||
+        rd.p != rd.end) {
+        drop(t, p, GOSSIP_DROP_MALFORMED, "bad SYNC_DIGEST body");
+        return;
+    }
+    uint64_t mine[GOSSIP_PARTITIONS], mask = 0;
+    gossip_state_digest(t->st, mine);
+    for (size_t i = 0; i < GOSSIP_PARTITIONS; i++) {
+        uint64_t theirs = 0;
+        for (int b = 0; b < 8; b++)
+            theirs = theirs << 8 | bin[i * 8 + b];
+        if (theirs != mine[i])
+            mask |= 1ULL << i;
+    }
+    if (role == 0) {
+        if (repair_epoch)   /* the origin could not resend: this sync stands for the frames */
+            gossip_peer_gaps_covered(p, (uint32_t)repair_epoch, repair_through);
+        if (send_partitions(t, r, p, mask) == 0)
+            tp_send_digest(t, r, p, 1, 0, 0);
+        return;
+    }
+    /* role 1: the answer to our request; its data came before it on the same connection */
+    send_partitions(t, r, p, mask);
+    if (t->sync_peer == p) {
+        t->sync_peer = NULL;
+        t->tot.syncs_completed++;
+        if (!t->tot.synced)
+            sg_log(SG_LOG_INFO, "transport: first sync complete (with %s, %d partitions differed)", p->st.name,
+                   __builtin_popcountll(mask));
+        t->tot.synced = true;
+    }
+}
+
+/* ---- the receive path ---- */
+
+static void merge_body(struct gossip_transport *t, struct gossip_peer *p, const struct gossip_frame_header *h,
+                       const uint8_t *body, size_t blen)
+{
+    struct gossip_body *b = NULL;
+    enum gossip_wire_err e = gossip_body_decode(body, blen, 0, &b);
+    if (e != GOSSIP_WIRE_OK) {
+        drop(t, p, GOSSIP_DROP_MALFORMED, gossip_wire_strerror(e));
+        return;
+    }
+    struct gossip_merge_result res;
+    /* a DELTA comes from its origin, which writes only its own counter slots; SYNC_DATA relays all */
+    unsigned flags = h->type == GOSSIP_FRAME_DELTA ? GOSSIP_MERGE_SENDER_SLOTS_ONLY : 0;
+    gossip_state_merge(t->st, b, h->origin, flags, tp_now(t), &res);
+    p->st.entries_merged += res.changed;
+    p->st.entries_rejected += res.rejected;
+    if (t->cb)
+        t->cb(b, &res, h->origin, t->cb_arg);
+    gossip_body_destroy(&b);
+}
+
+static void on_heartbeat(struct gossip_transport *t, struct gossip_peer *p, const struct gossip_frame_header *h,
+                         const uint8_t *body, size_t blen)
+{
+    struct rd rd = { body, body + blen };
+    int64_t wall;
+    if (!rd_array(&rd, 1) || !rd_int(&rd, &wall)) {
+        drop(t, p, GOSSIP_DROP_MALFORMED, "bad HEARTBEAT body");
+        return;
+    }
+    p->st.clock_offset_ms = wall - tp_now(t);
+    if (gossip_peer_announce(p, h->epoch, h->seq))
+        tp_request_repairs(t, p, sg_mono_ms());
+}
+
+static void handle(struct gossip_transport *t, const struct tp_route *r, const uint8_t *data, size_t len)
+{
+    t->tot.frames_in++;
+    t->tot.bytes_in += len;
+    if (len > GOSSIP_WIRE_MAX_FRAME) {
+        drop(t, NULL, GOSSIP_DROP_OVERSIZE, "over the frame size limit");
+        return;
+    }
+    struct gossip_frame_header h;
+    const uint8_t *body;
+    size_t blen;
+    enum gossip_wire_err e = gossip_wire_frame_verify(data, len, t->kr, &h, &body, &blen);
+    if (e != GOSSIP_WIRE_OK) {
+        drop(t, NULL, reason_of(e), gossip_wire_strerror(e));
+        return;
+    }
+    if (h.origin == t->cfg.self->origin) {
+        drop(t, NULL, GOSSIP_DROP_SELF, "our own origin");
+        return;
+    }
+    struct gossip_peer *p = peer_for(t, h.origin);
+    if (!p) {   /* verify found it in the keyring, so this does not happen */
+        drop(t, NULL, GOSSIP_DROP_UNKNOWN_ORIGIN, "not in the keyring");
+        return;
+    }
+    p->st.frames_in++;
+    p->st.bytes_in += len;
+    int64_t now = tp_now(t);
+    if (!gossip_hlc_acceptable(gossip_state_hlc(t->st), h.hlc, now)) {
+        drop(t, p, GOSSIP_DROP_CLOCK_AHEAD, "stamp too far in the future");
+        return;
+    }
+    /* only the SUB carries broadcast types; the sync channels carry requests, answers and resent deltas */
+    bool from_sub = !r->can_answer;
+    if (from_sub ? (h.type != GOSSIP_FRAME_DELTA && h.type != GOSSIP_FRAME_HEARTBEAT)
+                 : h.type == GOSSIP_FRAME_HEARTBEAT) {
+        drop(t, p, GOSSIP_DROP_UNEXPECTED, "frame type not expected on this socket");
+        return;
+    }
+    enum gossip_seq_verdict v = GOSSIP_SEQ_OK;
+    if (h.type == GOSSIP_FRAME_DELTA) {
+        v = gossip_peer_seq_check(p, h.epoch, h.seq);
+        if (v == GOSSIP_SEQ_REPLAY) {
+            drop(t, p, GOSSIP_DROP_REPLAY, "sequence number already seen or old epoch");
+            return;
+        }
+    } else if (!gossip_peer_stamp_fresh(p, h.hlc, TP_REPLAY_WINDOW_MS)) {
+        drop(t, p, GOSSIP_DROP_REPLAY, "stamp already seen or too old");
+        return;
+    }
+    gossip_hlc_observe(gossip_state_hlc(t->st), h.hlc, now);
+    p->last_msg_mono = sg_mono_ms();
+    switch (h.type) {
+    case GOSSIP_FRAME_DELTA:
+        merge_body(t, p, &h, body, blen);
+        if (v == GOSSIP_SEQ_GAP)
+            tp_request_repairs(t, p, p->last_msg_mono);
+        break;
+    case GOSSIP_FRAME_SYNC_DATA:
+        merge_body(t, p, &h, body, blen);
+        break;
+    case GOSSIP_FRAME_HEARTBEAT:
+        on_heartbeat(t, p, &h, body, blen);
+        break;
+    case GOSSIP_FRAME_REPAIR_REQ:
+        on_repair_req(t, r, p, body, blen);
+        break;
+    case GOSSIP_FRAME_SYNC_DIGEST:
+        on_sync_digest(t, r, p, body, blen);
+        break;
+    default:
+        drop(t, p, GOSSIP_DROP_UNEXPECTED, "unknown frame type");
+    }
+}
+
+/* Reads up to a burst of messages; ROUTER messages are [routing id][frame]. */
+static void read_burst(struct gossip_transport *t, zsock_t *sock, bool router, bool can_answer)
+{
+    void *s = zsock_resolve(sock);
+    for (int n = 0; n < TP_RECV_BURST; n++) {
+        zmq_msg_t rid, msg;
+        zmq_msg_init(&rid);
+        zmq_msg_init(&msg);
+        bool ok = true;
+        if (router && zmq_msg_recv(&rid, s, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&rid);
+            zmq_msg_close(&msg);
+            return;
+        }
+        if (zmq_msg_recv(router ? &msg : &rid, s, router ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&rid);
+            zmq_msg_close(&msg);
+            return;
+        }
+        zmq_msg_t *frame = router ? &msg : &rid;
+        /* anything but exactly one frame (after the routing id) is not ours: drain it and count it */
+        bool more = zmq_msg_more(frame);
+        while (more) {
+            zmq_msg_t junk;
+            zmq_msg_init(&junk);
+            more = zmq_msg_recv(&junk, s, 0) >= 0 && zmq_msg_more(&junk);
+            zmq_msg_close(&junk);
+            ok = false;
+        }
+        if (ok) {
+            struct tp_route r = { .sock = sock, .can_answer = can_answer };
+            if (router) {
+                r.rid = zmq_msg_data(&rid);
+                r.rid_len = zmq_msg_size(&rid);
+            }
+            handle(t, &r, zmq_msg_data(frame), zmq_msg_size(frame));
+        } else {
+            t->tot.frames_in++;
+            drop(t, NULL, GOSSIP_DROP_UNEXPECTED, "multi-part message");
+        }
+        zmq_msg_close(&rid);
+        zmq_msg_close(&msg);
+    }
+}
+
+int tp_on_sub(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    read_burst(arg, sock, false, false);
+    return 0;
+}
+
+int tp_on_router(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    read_burst(arg, sock, true, true);
+    return 0;
+}
+
+int tp_on_dealer(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    (void)loop;
+    read_burst(arg, sock, false, true);
+    return 0;
+}
