@@ -1,0 +1,92 @@
+/* join.c: fixed-size tables with time-to-live, used to join and de-duplicate related log lines. */
+#include "detect/join.h"
+
+#include "agent/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PROBE 8
+
+void detect_join_init(struct detect_join *j, size_t slots_pow2, int64_t ttl_ms)
+{
+    j->v = sg_xcalloc(slots_pow2, sizeof *j->v);
+    j->mask = slots_pow2 - 1;
+    j->ttl_ms = ttl_ms;
+    j->evictions = 0;
+}
+
+void detect_join_free(struct detect_join *j)
+{
+    free(j->v);
+    j->v = NULL;
+}
+
+/* Log time can go backwards (several files, old lines replayed); an entry is live when it was touched
+ * within ttl of now in either direction. */
+static bool live(const struct detect_join *j, const struct detect_join_entry *e, int64_t now)
+{
+    int64_t d = now - e->t;
+    return e->key && (d < 0 ? -d : d) <= j->ttl_ms;
+}
+
+struct detect_join_entry *detect_join_find(struct detect_join *j, uint64_t key, int64_t now)
+{
+    for (size_t i = 0; i < PROBE; i++) {
+        struct detect_join_entry *e = &j->v[(key + i) & j->mask];
+        if (e->key == key) {
+            if (!live(j, e, now)) return NULL;
+            e->t = now;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+struct detect_join_entry *detect_join_get(struct detect_join *j, uint64_t key, int64_t now)
+{
+    /* Scan the whole window for the key; meanwhile pick a free or stale slot, else the oldest. */
+    struct detect_join_entry *victim = NULL;
+    for (size_t i = 0; i < PROBE; i++) {
+        struct detect_join_entry *e = &j->v[(key + i) & j->mask];
+        if (e->key == key) {
+            if (live(j, e, now)) {
+                e->t = now;
+                return e;
+            }
+            victim = e;
+            break;
+        }
+        if (!live(j, e, now)) {
+            if (!victim || live(j, victim, now)) victim = e;
+        } else if (!victim || (live(j, victim, now) && e->t < victim->t)) {
+            victim = e;
+        }
+    }
+    if (victim->key != key && live(j, victim, now)) j->evictions++;
+    memset(victim, 0, sizeof *victim);
+    victim->key = key;
+    victim->t = now;
+    return victim;
+}
+
+void detect_join_drop(struct detect_join_entry *e)
+{
+    e->key = 0;
+}
+
+static uint64_t fnv(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL;
+}
+
+uint64_t detect_join_key(char domain, const char *a, size_t an, const char *b, size_t bn, const char *c, size_t cn)
+{
+    uint64_t h = 1469598103934665603ULL;
+    h = fnv(h, &domain, 1);
+    h = fnv(h, a, an);
+    h = fnv(h, b, bn);
+    h = fnv(h, c, cn);
+    return h ? h : 1;
+}

@@ -1,0 +1,374 @@
+/* parser.c: one raw log line in, 0..N events out: header, program filter, literal prefilter, regex, joins.
+ *
+ * Cost per line is kept flat: the header is read by hand, the set of rules that can apply to a program
+ * is cached, one pass over the line finds every rule literal, and only the rules whose program and
+ * literal both match run their (JIT-compiled) pattern, first match wins. Nothing is allocated per line. */
+#include "detect/header.h"
+#include "detect/join.h"
+#include "detect/rules_int.h"
+
+#include "agent/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PROG_CACHE 64
+
+struct prog_cache_entry {
+    uint64_t hash;
+    uint64_t mask[DETECT_MASK_WORDS];
+};
+
+struct detect_parser {
+    const struct detect_rules *rules;
+    struct detect_clock clock;
+    size_t max_line;
+    int64_t now;                       /* log clock: last line time seen, for the joins' ttl */
+    pcre2_match_data *md;
+    struct detect_stats st;
+    uint64_t *hits;
+    struct prog_cache_entry cache[PROG_CACHE];
+    struct detect_join sessions;       /* Dovecot session id -> auth lines (a), login attempts (b) */
+    struct detect_join addrs;          /* address -> Dovecot auth lines (a), Postfix SASL failures (b) */
+    struct detect_join smtpd;          /* Postfix smtpd pid+address -> SASL failures seen (a) */
+    struct detect_join qids;           /* Postfix queue id -> submitting user and address; a=2 once sent */
+    struct detect_join sshd;           /* sshd pid -> address; b = a failure waiting for the address */
+};
+
+struct detect_parser *detect_parser_new(const struct detect_rules *rules, const struct detect_parser_opts *opts)
+{
+    if (!rules || !rules->compiled) return NULL;
+    struct detect_parser *p = sg_xcalloc(1, sizeof *p);
+    p->rules = rules;
+    detect_clock_init(&p->clock, opts ? opts->ref_ms : 0);
+    p->max_line = (opts && opts->max_line) ? opts->max_line : 8192;
+    p->md = pcre2_match_data_create(rules->max_groups, NULL);
+    if (!p->md) sg_oom();
+    p->hits = sg_xcalloc(rules->n ? rules->n : 1, sizeof *p->hits);
+    detect_join_init(&p->sessions, 4096, 10 * 60 * 1000);
+    detect_join_init(&p->addrs, 4096, 30 * 1000);
+    detect_join_init(&p->smtpd, 4096, 60 * 60 * 1000);
+    detect_join_init(&p->qids, 8192, 24 * 60 * 60 * 1000);
+    detect_join_init(&p->sshd, 2048, 10 * 60 * 1000);
+    return p;
+}
+
+void detect_parser_destroy(struct detect_parser **pp)
+{
+    if (!pp || !*pp) return;
+    struct detect_parser *p = *pp;
+    pcre2_match_data_free(p->md);
+    free(p->hits);
+    detect_join_free(&p->sessions);
+    detect_join_free(&p->addrs);
+    detect_join_free(&p->smtpd);
+    detect_join_free(&p->qids);
+    detect_join_free(&p->sshd);
+    free(p);
+    *pp = NULL;
+}
+
+void detect_parser_note_oversized(struct detect_parser *p)
+{
+    p->st.lines++;
+    p->st.oversized++;
+}
+
+void detect_parser_stats(const struct detect_parser *p, struct detect_stats *out)
+{
+    *out = p->st;
+}
+
+uint64_t detect_parser_rule_hits(const struct detect_parser *p, size_t i)
+{
+    return i < p->rules->n ? p->hits[i] : 0;
+}
+
+/* True when s is valid UTF-8 without NUL bytes. ASCII is checked eight bytes at a time. */
+static bool clean_text(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            /* no high bit and no zero byte in the word: skip it whole */
+            if (!(w & 0x8080808080808080ULL) && !((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned char c = s[i];
+        if (c == 0) return false;
+        if (c < 0x80) { i++; continue; }
+        size_t need = (c >= 0xc2 && c <= 0xdf) ? 1 : (c >= 0xe0 && c <= 0xef) ? 2 : (c >= 0xf0 && c <= 0xf4) ? 3 : 9;
+        if (need == 9 || need > n - i - 1) return false;
+        for (size_t k = 1; k <= need; k++)
+            if ((s[i + k] & 0xc0) != 0x80) return false;
+        if (c == 0xe0 && s[i + 1] < 0xa0) return false;   /* overlong */
+        if (c == 0xed && s[i + 1] > 0x9f) return false;   /* surrogates */
+        if (c == 0xf0 && s[i + 1] < 0x90) return false;
+        if (c == 0xf4 && s[i + 1] > 0x8f) return false;
+        i += need + 1;
+    }
+    return true;
+}
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h | 1;
+}
+
+/* The rules whose program filter accepts this program, cached by program name. */
+static const uint64_t *prog_mask(struct detect_parser *p, const char *prog, size_t n)
+{
+    uint64_t h = hash_bytes(prog, n);
+    struct prog_cache_entry *c = &p->cache[h & (PROG_CACHE - 1)];
+    if (c->hash == h) return c->mask;
+    c->hash = h;
+    memset(c->mask, 0, sizeof c->mask);
+    for (size_t i = 0; i < p->rules->n; i++) {
+        const struct detect_rule *r = &p->rules->v[i];
+        if (r->enabled && detect_rule_prog_match(r, prog, n)) c->mask[i >> 6] |= 1ULL << (i & 63);
+    }
+    return c->mask;
+}
+
+/* Maps what a tag or a capture says to a service name; NULL when it names none. */
+static const char *service_of(const char *s, size_t n)
+{
+    static const struct { const char *word; const char *service; } map[] = {
+        {"submission", "submission"}, {"smtps", "submission"}, {"sieve", "sieve"}, {"imap", "imap"},
+        {"pop3", "pop3"},             {"pop", "pop3"},         {"ssh", "ssh"},     {"smtp", "smtp"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (memmem(s, n, map[i].word, strlen(map[i].word))) return map[i].service;
+    return NULL;
+}
+
+static void copy_trunc(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+/* Captured group g of the last match, or false when unset. */
+static bool cap(const struct detect_parser *p, const char *subj, int g, const char **s, size_t *n)
+{
+    if (g < 0) return false;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(p->md);
+    if (ov[2 * g] == PCRE2_UNSET) return false;
+    *s = subj + ov[2 * g];
+    *n = ov[2 * g + 1] - ov[2 * g];
+    return true;
+}
+
+static uint32_t cap_uint(const struct detect_parser *p, const char *subj, int g, uint32_t dflt)
+{
+    const char *s;
+    size_t n;
+    if (!cap(p, subj, g, &s, &n) || !n) return dflt;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n && i < 9; i++) {
+        if (s[i] < '0' || s[i] > '9') return dflt;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return (uint32_t)v;
+}
+
+static void remember_addr(struct detect_join_entry *e, const struct sg_event *ev)
+{
+    e->family = ev->family;
+    memcpy(e->addr, ev->addr, 16);
+    memcpy(e->ip, ev->ip, sizeof e->ip);
+}
+
+static void recall_addr(struct sg_event *ev, const struct detect_join_entry *e)
+{
+    ev->family = e->family;
+    memcpy(ev->addr, e->addr, 16);
+    memcpy(ev->ip, e->ip, sizeof ev->ip);
+}
+
+/* Applies the rule's join role. Returns false when the line gives no event after all. */
+static bool apply_role(struct detect_parser *p, const struct detect_rule *r, const struct detect_header *h,
+                       const char *subj, struct sg_event *ev)
+{
+    const char *s = "", *pid = h->pid ? h->pid : "";
+    size_t n = 0, hl = h->host_len;
+    const char *host = h->host ? h->host : "";
+    int64_t now = p->now;
+    struct detect_join_entry *e, *f;
+    switch (r->role) {
+    case DETECT_ROLE_NONE:
+        return true;
+    case DETECT_ROLE_DOVECOT_AUTH:
+        if (cap(p, subj, r->g_session, &s, &n) && n) {
+            e = detect_join_get(&p->sessions, detect_join_key('s', host, hl, s, n, "", 0), now);
+            e->a++;
+            ev->dup = e->a <= e->b;   /* the login line already counted this attempt */
+        } else {
+            e = detect_join_get(&p->addrs, detect_join_key('a', host, hl, ev->ip, strlen(ev->ip), "", 0), now);
+            if (e->b > 0) { e->b--; ev->dup = true; }   /* Postfix already reported this SASL attempt */
+            else e->a++;
+        }
+        return true;
+    case DETECT_ROLE_DOVECOT_LOGIN: {
+        uint32_t total = ev->count, covered = 0;
+        if (cap(p, subj, r->g_session, &s, &n) && n) {
+            e = detect_join_get(&p->sessions, detect_join_key('s', host, hl, s, n, "", 0), now);
+            covered = e->a > 0 ? ((uint32_t)e->a < total ? (uint32_t)e->a : total) : 0;
+            if ((int32_t)total > e->b) e->b = (int32_t)total;
+        }
+        if (covered < total && (f = detect_join_find(&p->addrs, detect_join_key('a', host, hl, ev->ip, strlen(ev->ip), "", 0), now)) && f->a > 0) {
+            uint32_t take = total - covered < (uint32_t)f->a ? total - covered : (uint32_t)f->a;
+            f->a -= (int32_t)take;
+            covered += take;
+        }
+        if (covered >= total) ev->dup = true;
+        else ev->count = total - covered;
+        return true;
+    }
+    case DETECT_ROLE_SMTP_SASL:
+        e = detect_join_get(&p->addrs, detect_join_key('a', host, hl, ev->ip, strlen(ev->ip), "", 0), now);
+        if (e->a > 0) { e->a--; ev->dup = true; }   /* Dovecot's auth line already counted it */
+        else e->b++;
+        f = detect_join_get(&p->smtpd, detect_join_key('p', host, hl, pid, h->pid_len, ev->ip, strlen(ev->ip)), now);
+        f->a++;
+        return true;
+    case DETECT_ROLE_SMTP_DISCONNECT: {
+        uint32_t ok = cap_uint(p, subj, r->g_ok, 0), total = ev->count;
+        if (total <= ok) return false;   /* every AUTH succeeded */
+        uint32_t fails = total - ok, seen = 0;
+        e = detect_join_find(&p->smtpd, detect_join_key('p', host, hl, pid, h->pid_len, ev->ip, strlen(ev->ip)), now);
+        if (e) {
+            seen = (uint32_t)e->a;
+            detect_join_drop(e);
+        }
+        if (seen >= fails) { ev->dup = true; ev->count = fails; }
+        else ev->count = fails - seen;
+        return true;
+    }
+    case DETECT_ROLE_SUBMISSION:
+        if (!cap(p, subj, r->g_qid, &s, &n)) return true;
+        e = detect_join_get(&p->qids, detect_join_key('q', host, hl, s, n, "", 0), now);
+        if (e->a == 0) {
+            e->a = 1;
+            remember_addr(e, ev);
+            memcpy(e->user, ev->user, sizeof e->user);
+            memcpy(e->service, ev->service, sizeof e->service);
+        }
+        return true;
+    case DETECT_ROLE_QMGR:
+        if (!cap(p, subj, r->g_qid, &s, &n)) return false;
+        e = detect_join_find(&p->qids, detect_join_key('q', host, hl, s, n, "", 0), now);
+        if (!e || e->a != 1) return false;   /* not an authenticated submission, or already counted */
+        e->a = 2;
+        recall_addr(ev, e);
+        memcpy(ev->user, e->user, sizeof ev->user);
+        memcpy(ev->service, e->service, sizeof ev->service);
+        ev->nrcpt = cap_uint(p, subj, r->g_nrcpt, 1);
+        ev->count = 1;
+        return true;
+    case DETECT_ROLE_SSHD_CONNECT:
+        if (!h->pid_len || !ev->family) return true;
+        e = detect_join_get(&p->sshd, detect_join_key('h', host, hl, pid, h->pid_len, "", 0), now);
+        remember_addr(e, ev);
+        return true;
+    case DETECT_ROLE_SSHD_PID:
+        if (!h->pid_len) return false;
+        e = detect_join_get(&p->sshd, detect_join_key('h', host, hl, pid, h->pid_len, "", 0), now);
+        if (e->family) { recall_addr(ev, e); return true; }
+        e->b = 1;   /* the address comes with the disconnect line */
+        return false;
+    case DETECT_ROLE_SSHD_CLOSED:
+        if (h->pid_len && (e = detect_join_find(&p->sshd, detect_join_key('h', host, hl, pid, h->pid_len, "", 0), now)) &&
+            e->b > 0) {
+            e->b = 0;
+            ev->kind = SG_EV_AUTH_FAIL;
+            return true;
+        }
+        ev->kind = SG_EV_CONN;
+        return true;
+    }
+    return true;
+}
+
+/* Builds the event for a match of rule r; returns 1 when it was delivered. */
+static int emit(struct detect_parser *p, size_t ri, const struct detect_header *h, const char *subj,
+                detect_event_fn fn, void *arg)
+{
+    const struct detect_rule *r = &p->rules->v[ri];
+    struct sg_event ev;
+    const char *s;
+    size_t n;
+    ev.time_ms = h->time_ms;
+    copy_trunc(ev.host, sizeof ev.host, h->host ? h->host : "", h->host_len);
+    const char *svc = NULL;
+    if (cap(p, subj, r->g_service, &s, &n)) svc = service_of(s, n);
+    if (!svc && r->service_from_tag && h->tag) svc = service_of(h->tag, h->tag_len);
+    copy_trunc(ev.service, sizeof ev.service, svc ? svc : r->service, strlen(svc ? svc : r->service));
+    ev.kind = r->kind;
+    ev.family = 0;
+    memset(ev.addr, 0, sizeof ev.addr);
+    ev.ip[0] = '\0';
+    if (cap(p, subj, r->g_ip, &s, &n) && detect_ip_parse(s, n, &ev.family, ev.addr, ev.ip)) ev.family = 0;
+    ev.user[0] = '\0';
+    if (cap(p, subj, r->g_user, &s, &n)) copy_trunc(ev.user, sizeof ev.user, s, n);
+    memcpy(ev.rule, r->id, sizeof ev.rule);
+    ev.count = cap_uint(p, subj, r->g_count, 1);
+    if (ev.count == 0) ev.count = 1;
+    if (ev.count > 100000) ev.count = 100000;
+    ev.nrcpt = 0;
+    ev.dup = false;
+    if (!apply_role(p, r, h, subj, &ev)) return 0;
+    if (r->always_dup) ev.dup = true;
+    p->st.events++;
+    if (ev.dup) p->st.dups++;
+    if (fn) fn(&ev, arg);
+    return 1;
+}
+
+int detect_parser_line(struct detect_parser *p, const char *line, size_t len, detect_event_fn fn, void *arg)
+{
+    p->st.lines++;
+    if (len > p->max_line) {
+        p->st.oversized++;
+        return 0;
+    }
+    if (!clean_text((const unsigned char *)line, len)) p->st.invalid++;
+    struct detect_header h;
+    detect_header_parse(&p->clock, line, len, &h);
+    if (h.bad_time) p->st.bad_time++;
+    if (h.time_ms) p->now = h.time_ms;
+    else if (!p->now) p->now = sg_now_ms();
+    const uint64_t *pm = h.prog_len ? prog_mask(p, h.prog, h.prog_len) : p->rules->any_prog;
+    uint64_t any = 0;
+    for (int w = 0; w < DETECT_MASK_WORDS; w++) any |= pm[w];
+    if (!any) return 0;
+    const char *scan = h.tag ? h.tag : h.msg;
+    size_t scan_len = (size_t)(line + len - scan);
+    uint64_t lm[DETECT_MASK_WORDS];
+    detect_lit_scan(&p->rules->lits, scan, scan_len, lm);
+    for (int w = 0; w < DETECT_MASK_WORDS; w++) {
+        uint64_t cand = pm[w] & lm[w];
+        while (cand) {
+            size_t ri = (size_t)w * 64 + (size_t)__builtin_ctzll(cand);
+            cand &= cand - 1;
+            const struct detect_rule *r = &p->rules->v[ri];
+            const char *subj = (r->subject_tag && h.tag) ? h.tag : h.msg;
+            size_t sn = (size_t)(line + len - subj);
+            int rc = r->jit ? pcre2_jit_match(r->re, (PCRE2_SPTR)subj, sn, 0, 0, p->md, NULL)
+                            : pcre2_match(r->re, (PCRE2_SPTR)subj, sn, 0, 0, p->md, NULL);
+            if (rc <= 0) continue;   /* no match, or a match limit hit: either way not this rule */
+            p->hits[ri]++;
+            int got = emit(p, ri, &h, subj, fn, arg);
+            if (got) p->st.matched++;
+            return got;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,82 @@
+/* rules_int.h (internal to detect/): the compiled form of a rule set, shared by rules.c, literal.c, parser.c. */
+#ifndef SG_DETECT_RULES_INT_H
+#define SG_DETECT_RULES_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "detect/detect.h"
+
+#include <pcre2.h>
+
+#define DETECT_MAX_RULES 256
+#define DETECT_MASK_WORDS (DETECT_MAX_RULES / 64)
+#define DETECT_LIT_BITS 12
+
+/* What a rule's match means beyond "one event": the joins and de-duplication of parser.c/join.c. */
+enum detect_role {
+    DETECT_ROLE_NONE = 0,
+    DETECT_ROLE_DOVECOT_AUTH,     /* auth process failure: one attempt, keyed by session or address */
+    DETECT_ROLE_DOVECOT_LOGIN,    /* login process summary "(auth failed, N attempts)": N attempts */
+    DETECT_ROLE_SMTP_SASL,        /* Postfix SASL failure: the same attempt as a session-less auth line */
+    DETECT_ROLE_SMTP_DISCONNECT,  /* Postfix "disconnect ... auth=A/B": B-A failures, most already seen */
+    DETECT_ROLE_SUBMISSION,       /* Postfix "QID: client=..., sasl_username=U": auth_ok, remembers QID */
+    DETECT_ROLE_QMGR,             /* Postfix qmgr "QID: from=<>, size=, nrcpt=K": one `sent` per QID */
+    DETECT_ROLE_SSHD_CONNECT,     /* sshd "Connection from IP": remembers the address of the pid */
+    DETECT_ROLE_SSHD_PID,         /* sshd line without address: takes the pid's address, or waits for it */
+    DETECT_ROLE_SSHD_CLOSED,      /* sshd "Connection closed by IP [preauth]": releases a waiting failure */
+};
+
+struct detect_rule {
+    char id[SG_EV_RULE_MAX];
+    char *file;                   /* where it was defined, for error messages */
+    int line;
+    char **progs;                 /* program filter; "x*" is a prefix; empty = any program */
+    size_t n_progs;
+    char *literal;                /* must occur in the subject before the regex runs (>= 4 bytes) */
+    char *pattern;
+    int pattern_line;
+    enum sg_event_kind kind;
+    char service[SG_EV_SERVICE_MAX];
+    bool service_from_tag;        /* "postfix/submission/smtpd" -> submission, "imap-login" -> imap */
+    bool subject_tag;             /* match from the program tag on, not only the message */
+    bool always_dup;              /* the line always accompanies another that is counted */
+    bool enabled;
+    enum detect_role role;
+    pcre2_code *re;
+    bool jit;
+    int g_ip, g_user, g_count, g_session, g_qid, g_service, g_nrcpt, g_ok;   /* group numbers or -1 */
+};
+
+struct detect_lit {
+    uint32_t first4;              /* the literal's first four bytes, as loaded from memory */
+    uint16_t next;                /* next entry in the bucket, +1; 0 ends */
+    uint16_t rule;
+    const char *text;
+    size_t len;
+};
+
+/* Multi-literal prefilter: one pass over the line looks up every 4-byte window in a bitmap of the
+ * literals' first four bytes; only the few windows that hit are compared in full. */
+struct detect_litset {
+    uint64_t bloom[(1u << DETECT_LIT_BITS) / 64];
+    uint16_t head[1u << DETECT_LIT_BITS];
+    struct detect_lit *e;
+    size_t n;
+};
+
+struct detect_rules {
+    struct detect_rule *v;
+    size_t n, cap;
+    struct detect_litset lits;
+    uint64_t any_prog[DETECT_MASK_WORDS];   /* rules with no program filter */
+    uint32_t max_groups;
+    bool compiled;
+};
+
+void detect_lit_build(struct detect_litset *ls, const struct detect_rules *r);
+void detect_lit_free(struct detect_litset *ls);
+/* Sets bit i of out[] for every rule i whose literal occurs in s[0..n). out is cleared first. */
+void detect_lit_scan(const struct detect_litset *ls, const char *s, size_t n, uint64_t out[DETECT_MASK_WORDS]);
+/* True when rule r's program filter accepts prog[0..n). */
+bool detect_rule_prog_match(const struct detect_rule *r, const char *prog, size_t n);
+
+#endif
