@@ -1,0 +1,316 @@
+/* test_agent_scenario.c: the scenario engine on a real replicated state: cluster-wide thresholds,
+ * shared-address weakening, repeat-offender escalation, prefix escalation, the never-ban guard,
+ * holds of users, and operator tombstones. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/config.h"
+#include "agent/config_scenario.h"
+#include "agent/scenario.h"
+#include "agent/util.h"
+
+#define T0 1795838400000LL
+
+struct fixture {
+    struct config cfg;
+    struct gossip_identity *id[2];
+    struct gossip_keyring *kr;
+    struct gossip_state *st[2];
+    struct enforce_guard *guard;
+    struct scenario_engine *eng[2];
+    int decisions;
+    struct decision last;
+};
+
+static void on_decision(const struct decision *d, void *arg)
+{
+    struct fixture *f = arg;
+    f->decisions++;
+    f->last = *d;
+}
+
+static void add_scenario(struct config *cfg, const char *id, const char *const kv[][2])
+{
+    struct config_scenario *sc = config_scenario_new(cfg, id, "test", 1);
+    char err[256];
+    for (int i = 0; kv[i][0]; i++) assert_int_equal(config_scenario_set(sc, kv[i][0], kv[i][1], err, sizeof err), 0);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = sg_xcalloc(1, sizeof *f);
+    f->cfg.prefix4 = 24;
+    f->cfg.prefix6 = 64;
+    f->cfg.prefix_ban_after = 3;
+    strlist_push(&f->cfg.allowlist, "198.51.100.0/24");
+    strlist_push(&f->cfg.user_allowlist, "boss@example.jp");
+    static const char *const auth[][2] = {{"events", "auth_fail"}, {"threshold", "10"}, {"window", "10m"},
+                                          {"duration", "1h"}, {"max_duration", "4h"},
+                                          {"shared_address_factor", "5"}, {NULL, NULL}};
+    static const char *const acct[][2] = {{"events", "sent"}, {"subject", "user"}, {"count", "recipients"},
+                                          {"threshold", "100"}, {"action", "hold"}, {NULL, NULL}};
+    add_scenario(&f->cfg, "auth-ip", auth);
+    add_scenario(&f->cfg, "acct", acct);
+    config_scenarios_check(&f->cfg);
+    assert_int_equal(f->cfg.errors.n, 0);
+    f->kr = gossip_keyring_new();
+    for (int i = 0; i < 2; i++) {
+        uint8_t seed[32];
+        memset(seed, i + 1, sizeof seed);
+        f->id[i] = gossip_identity_from_seed(i ? "b" : "a", seed);
+        gossip_keyring_add_identity(f->kr, f->id[i]);
+    }
+    f->guard = enforce_guard_new();
+    enforce_guard_allow(f->guard, "198.51.100.0/24");
+    for (int i = 0; i < 2; i++) {
+        struct gossip_state_config sc;
+        gossip_state_config_default(&sc);
+        f->st[i] = gossip_state_new(&sc, f->id[i], f->kr, 1);
+        f->eng[i] = scenario_engine_new(&f->cfg, f->st[i], f->guard, on_decision, f);
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 0; i < 2; i++) {
+        scenario_engine_destroy(&f->eng[i]);
+        gossip_state_destroy(&f->st[i]);
+        gossip_identity_destroy(&f->id[i]);
+    }
+    gossip_keyring_destroy(&f->kr);
+    enforce_guard_destroy(&f->guard);
+    strlist_free(&f->cfg.allowlist);
+    strlist_free(&f->cfg.user_allowlist);
+    for (size_t i = 0; i < f->cfg.nscenarios; i++) config_scenario_free(&f->cfg.scenarios[i]);
+    free(f->cfg.scenarios);
+    strlist_free(&f->cfg.errors);
+    free(f);
+    return 0;
+}
+
+static struct sg_event ev(enum sg_event_kind k, const char *ip, const char *user, const char *service)
+{
+    struct sg_event e = {0};
+    e.kind = k;
+    e.count = 1;
+    if (ip) {
+        e.family = strchr(ip, ':') ? AF_INET6 : AF_INET;
+        inet_pton(e.family, ip, e.addr);
+        snprintf(e.ip, sizeof e.ip, "%s", ip);
+    }
+    if (user) snprintf(e.user, sizeof e.user, "%s", user);
+    snprintf(e.service, sizeof e.service, "%s", service);
+    return e;
+}
+
+/* Ships every pending delta of one state into the other, as the transport would. */
+static void exchange(struct gossip_state *from, struct gossip_state *to, uint64_t sender, int64_t now)
+{
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    gossip_state_take_delta(from, &w, 1 << 20);
+    struct gossip_body *b = NULL;
+    assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &b), GOSSIP_WIRE_OK);
+    gossip_state_merge(to, b, sender, GOSSIP_MERGE_SENDER_SLOTS_ONLY, now, NULL);
+    gossip_body_destroy(&b);
+    gossip_writer_fini(&w);
+}
+
+static void test_threshold_is_cluster_wide(void **state)
+{
+    struct fixture *f = *state;
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.7", "alice", "imap");
+    /* 6 failures on node a, 3 on node b: neither alone reaches 10. */
+    for (int i = 0; i < 6; i++) scenario_engine_event(f->eng[0], &e, T0 + i * 1000);
+    e = ev(SG_EV_AUTH_FAIL, "203.0.113.7", "bob", "smtp");
+    for (int i = 0; i < 3; i++) scenario_engine_event(f->eng[1], &e, T0 + i * 1000);
+    assert_int_equal(f->decisions, 0);
+    exchange(f->st[0], f->st[1], gossip_state_origin(f->st[0]), T0 + 7000);
+    /* Node b now sees 9 cluster-wide: the 10th attempt, on another protocol, crosses. */
+    e = ev(SG_EV_AUTH_FAIL, "203.0.113.7", "carol", "pop3");
+    scenario_engine_event(f->eng[1], &e, T0 + 8000);
+    assert_int_equal(f->decisions, 1);
+    assert_string_equal(f->last.key, "ip:203.0.113.7");
+    assert_string_equal(f->last.action, "ban");
+    assert_int_equal(f->last.duration_s, 3600);
+    const struct gossip_ban *b = gossip_state_ban_active(f->st[1], "ip:203.0.113.7", T0 + 8000);
+    assert_non_null(b);
+    assert_int_equal(b->kind, GOSSIP_BAN_KIND_BLOCK);
+    /* Further events do not decide again while the ban holds. */
+    scenario_engine_event(f->eng[1], &e, T0 + 9000);
+    assert_int_equal(f->decisions, 1);
+}
+
+static void test_dups_and_window(void **state)
+{
+    struct fixture *f = *state;
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.8", "alice", "imap");
+    e.dup = true;
+    for (int i = 0; i < 50; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
+    assert_int_equal(f->decisions, 0);
+    e.dup = false;
+    /* 9 now, 9 more 11 minutes later: never 10 inside one 10-minute window. */
+    for (int i = 0; i < 9; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
+    for (int i = 0; i < 9; i++) scenario_engine_event(f->eng[0], &e, T0 + 11 * 60000 + i);
+    assert_int_equal(f->decisions, 0);
+    /* "3 attempts" lines count 3. */
+    e.count = 3;
+    scenario_engine_event(f->eng[0], &e, T0 + 11 * 60000 + 100);
+    assert_int_equal(f->decisions, 1);
+}
+
+static void test_shared_address_needs_more(void **state)
+{
+    struct fixture *f = *state;
+    const char *ip = "203.0.113.50";
+    /* Two other users log in fine from this address: an office behind NAT. */
+    struct sg_event ok1 = ev(SG_EV_AUTH_OK, ip, "u1", "imap"), ok2 = ev(SG_EV_AUTH_OK, ip, "u2", "imap");
+    scenario_engine_event(f->eng[0], &ok1, T0);
+    scenario_engine_event(f->eng[0], &ok2, T0);
+    struct sg_event bad = ev(SG_EV_AUTH_FAIL, ip, "phone-user", "imap");
+    for (int i = 0; i < 30; i++) scenario_engine_event(f->eng[0], &bad, T0 + 1000 + i);
+    assert_int_equal(f->decisions, 0);   /* 30 < 10 x 5 */
+    for (int i = 0; i < 20; i++) scenario_engine_event(f->eng[0], &bad, T0 + 2000 + i);
+    assert_int_equal(f->decisions, 1);   /* 50: even a shared address has a limit */
+    assert_non_null(strstr(f->last.reason, "shared address"));
+}
+
+static void test_spread_users_not_weakened(void **state)
+{
+    struct fixture *f = *state;
+    const char *ip = "203.0.113.51";
+    struct sg_event ok1 = ev(SG_EV_AUTH_OK, ip, "u1", "imap"), ok2 = ev(SG_EV_AUTH_OK, ip, "u2", "imap");
+    scenario_engine_event(f->eng[0], &ok1, T0);
+    scenario_engine_event(f->eng[0], &ok2, T0);
+    const char *users[] = {"x1", "x2", "x3", "x4", "x5"};
+    for (int i = 0; i < 10; i++) {
+        struct sg_event bad = ev(SG_EV_AUTH_FAIL, ip, users[i % 5], "imap");
+        scenario_engine_event(f->eng[0], &bad, T0 + 1000 + i);
+    }
+    assert_int_equal(f->decisions, 1);   /* many target users: the normal threshold */
+}
+
+static void test_repeat_offender_and_prefix(void **state)
+{
+    struct fixture *f = *state;
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.9", "a", "imap");
+    for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
+    assert_int_equal(f->last.duration_s, 3600);
+    assert_int_equal(f->last.level, 0);
+    /* After the ban expires, the address comes back: level 1, double duration. */
+    int64_t t1 = T0 + 3601 * 1000LL;
+    for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[0], &e, t1 + i);
+    assert_int_equal(f->last.level, 1);
+    assert_int_equal(f->last.duration_s, 7200);
+    int64_t t2 = t1 + 7201 * 1000LL;
+    for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[0], &e, t2 + i);
+    assert_int_equal(f->last.duration_s, 14400);   /* capped at max_duration 4h */
+    int64_t t3 = t2 + 14401 * 1000LL;
+    for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[0], &e, t3 + i);
+    assert_int_equal(f->last.duration_s, 14400);
+    /* Three banned addresses in one /24 ban the /24. */
+    const char *ips[] = {"192.0.2.1", "192.0.2.2", "192.0.2.3"};
+    for (int k = 0; k < 3; k++) {
+        struct sg_event x = ev(SG_EV_AUTH_FAIL, ips[k], "a", "smtp");
+        for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[0], &x, t3 + 100 + i);
+    }
+    assert_string_equal(f->last.key, "net:192.0.2.0/24");
+    assert_string_equal(f->last.scenario, "prefix-escalation");
+    assert_non_null(gossip_state_ban_active(f->st[0], "net:192.0.2.0/24", t3 + 200));
+}
+
+static void test_allowlist_wins(void **state)
+{
+    struct fixture *f = *state;
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "198.51.100.7", "a", "imap");
+    for (int i = 0; i < 100; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
+    e = ev(SG_EV_AUTH_FAIL, "127.0.0.1", "a", "imap");
+    for (int i = 0; i < 100; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
+    assert_int_equal(f->decisions, 0);
+    assert_null(gossip_state_ban_get(f->st[0], "ip:198.51.100.7"));
+    struct scenario_stats ss;
+    scenario_engine_stats(f->eng[0], &ss);
+    assert_true(ss.refused_guard >= 2);
+}
+
+static void test_hold_user_and_allowlist(void **state)
+{
+    struct fixture *f = *state;
+    struct sg_event s = ev(SG_EV_SENT, "203.0.113.20", "spammer@example.jp", "submission");
+    s.nrcpt = 40;
+    scenario_engine_event(f->eng[0], &s, T0);
+    scenario_engine_event(f->eng[0], &s, T0 + 1);
+    assert_int_equal(f->decisions, 0);
+    scenario_engine_event(f->eng[0], &s, T0 + 2);   /* 120 recipients >= 100 */
+    assert_int_equal(f->decisions, 1);
+    assert_string_equal(f->last.key, "user:spammer@example.jp");
+    assert_string_equal(f->last.action, "hold");
+    const struct gossip_ban *b = gossip_state_ban_active(f->st[0], "user:spammer@example.jp", T0 + 3);
+    assert_non_null(b);
+    assert_int_equal(b->kind, GOSSIP_BAN_KIND_HOLD);
+    struct sg_event boss = ev(SG_EV_SENT, "203.0.113.21", "boss@example.jp", "submission");
+    boss.nrcpt = 500;
+    scenario_engine_event(f->eng[0], &boss, T0);
+    assert_int_equal(f->decisions, 1);
+}
+
+static void test_operator_unban_is_respected(void **state)
+{
+    struct fixture *f = *state;
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.30", "a", "imap");
+    for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
+    assert_int_equal(f->decisions, 1);
+    struct gossip_ban_spec un = {.key = "ip:203.0.113.30", .action = GOSSIP_BAN_ACTION_UNBAN};
+    assert_int_equal(gossip_state_ban_put(f->st[0], &un, T0 + 100, NULL), 0);
+    for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[0], &e, T0 + 200 + i);
+    assert_int_equal(f->decisions, 1);   /* the tombstone holds until the cancelled ban would end */
+}
+
+static void test_remote_touch_decides(void **state)
+{
+    struct fixture *f = *state;
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.40", "a", "imap");
+    for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
+    assert_int_equal(f->decisions, 1);
+    /* Node b learns the counts (not the ban: drop it from the delta by re-creating b's view). */
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    gossip_state_take_delta(f->st[0], &w, 1 << 20);
+    struct gossip_body *body = NULL;
+    assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &body), GOSSIP_WIRE_OK);
+    body->n_bans = 0;
+    gossip_state_merge(f->st[1], body, gossip_state_origin(f->st[0]), GOSSIP_MERGE_SENDER_SLOTS_ONLY, T0 + 20, NULL);
+    scenario_engine_touch(f->eng[1], "auth-ip|ip:203.0.113.40", T0 + 20);
+    assert_int_equal(f->decisions, 2);
+    scenario_engine_touch(f->eng[1], "no-such-scenario|ip:1.2.3.4", T0 + 20);
+    scenario_engine_touch(f->eng[1], "garbage", T0 + 20);
+    assert_int_equal(f->decisions, 2);
+    gossip_body_destroy(&body);
+    gossip_writer_fini(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_threshold_is_cluster_wide, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dups_and_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shared_address_needs_more, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spread_users_not_weakened, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeat_offender_and_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_allowlist_wins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_user_and_allowlist, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_unban_is_respected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remote_touch_decides, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
