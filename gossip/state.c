@@ -16,6 +16,7 @@ void gossip_state_config_default(struct gossip_state_config *cfg)
     cfg->window_max_ms = 3600000;
     cfg->max_keys = 1000000;
     cfg->max_skew_ms = GOSSIP_HLC_DEFAULT_MAX_SKEW_MS;
+    cfg->ban_grace_ms = 3600000;
 }
 
 static const char *wkey_key(const void *e) { return ((const struct gossip_wkey *)e)->key; }
@@ -36,6 +37,7 @@ struct gossip_state *gossip_state_new(const struct gossip_state_config *cfg, con
         return NULL;
     }
     if (st->cfg.max_skew_ms <= 0) st->cfg.max_skew_ms = GOSSIP_HLC_DEFAULT_MAX_SKEW_MS;
+    if (st->cfg.ban_grace_ms < 0) st->cfg.ban_grace_ms = 0;
     st->self = self;
     st->kr = kr;
     st->epoch = epoch;

@@ -5,7 +5,10 @@
  *   (origin = self, epoch = this boot); deltas carry absolute slot values; merge is max.
  * Distinct: (key, bucket) -> sketch, merged by union.
  * Bans: key -> gossip_ban, last writer wins by (hlc, author), ties broken by signature bytes.
- *   An unban is a record (tombstone). Every record is dropped once expires_at <= now.
+ *   An unban is a record (tombstone) whose expires_at is that of the ban it cancels. A record stays
+ *   stored (not enforced) until ban_grace_ms after the latest expiry among it and the records it beat
+ *   or that lost to it, so a late copy of a superseded record cannot come back; records expired
+ *   longer than the grace are refused on merge.
  * Windows: a bucket starts at a multiple of bucket_ms. A window of W ms covers the ceil(W/bucket_ms)
  *   buckets ending with the bucket that holds now: an event at time t counts while
  *   now < bucket_start(t) + ceil(W/bucket_ms) * bucket_ms.
@@ -32,6 +35,7 @@ struct gossip_state_config {
     int64_t window_max_ms;    /* largest window any scenario uses; default 3600000 */
     size_t max_keys;          /* per table (counters, sketches); default 1000000; bans: same cap */
     int64_t max_skew_ms;      /* HLC and bucket future limit; default 60000 */
+    int64_t ban_grace_ms;     /* how long expired records and tombstones are kept; default 3600000 */
 };
 /* Fills the defaults. */
 void gossip_state_config_default(struct gossip_state_config *cfg);
@@ -129,7 +133,7 @@ int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint6
                         struct gossip_writer *w, size_t max_bytes);
 
 /* ---- housekeeping, snapshots, introspection ---- */
-/* Drops buckets older than window_max and records with expires_at <= now. Returns entries dropped. */
+/* Drops buckets older than window_max and ban records past their grace. Returns entries dropped. */
 size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms);
 /* Canonical encoding of the whole state: every entry, sorted, as a body (see wire.h).
  * Two states are equal iff their canonical encodings are. Caller frees *out with free(). */

@@ -29,7 +29,8 @@ static void drop_bkey(struct gossip_state *st, struct gossip_bkey *k)
     free(k);
 }
 
-/* Ban map full: the record expiring first goes (a tombstone before a ban when they tie). */
+/* Ban map full: the record expiring first goes (a tombstone before a ban when they tie). O(n), but
+ * only when max_keys records exist, which the agent's own limits should never reach. */
 static void evict_ban(struct gossip_state *st)
 {
     struct gossip_bkey *victim = NULL;
@@ -52,10 +53,12 @@ static void store(struct gossip_state *st, struct gossip_bkey *k, const struct g
         if (st->bans.n >= st->cfg.max_keys) evict_ban(st);
         k = sg_xcalloc(1, sizeof *k);
         k->rec = *rec;
+        k->keep_until = rec->expires_at;
         k->h.hash = gossip_table_hash(rec->key);
         gossip_table_put(&st->bans, k);
     } else {
         k->rec = *rec;
+        if (rec->expires_at > k->keep_until) k->keep_until = rec->expires_at;
     }
     gossip_state_mark(&st->dirty_b, &k->h);
     if (st->ban_cb) st->ban_cb(&k->rec, st->ban_cb_arg);
@@ -97,7 +100,8 @@ int gossip_state_ban_put(struct gossip_state *st, const struct gossip_ban_spec *
 int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, int64_t now_ms,
                            struct gossip_merge_result *res)
 {
-    if (b->expires_at <= now_ms) {
+    /* An expired record is still taken within the grace: it may supersede a live one elsewhere. */
+    if (b->expires_at + st->cfg.ban_grace_ms <= now_ms) {
         res->rej_expired++;
         return -1;
     }
@@ -106,8 +110,12 @@ int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, 
         return -1;
     }
     struct gossip_bkey *k = bkey_find(st, b->key);
-    /* Compare first: duplicates and losers cost no signature check. */
-    if (k && ban_order(b, &k->rec) <= 0) return 0;
+    /* Compare first: duplicates and losers cost no signature check. A loser that outlives the winner
+     * extends how long the winner is kept, so the loser cannot win later by outliving it. */
+    if (k && ban_order(b, &k->rec) <= 0) {
+        if (b->expires_at > k->keep_until && gossip_ban_verify(b, st->kr)) k->keep_until = b->expires_at;
+        return 0;
+    }
     if (!gossip_ban_verify(b, st->kr)) {
         res->rej_ban_sig++;
         return -1;
@@ -123,7 +131,7 @@ size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms)
     size_t dropped = 0;
     for (size_t i = 0; i < st->bans.cap;) {
         struct gossip_bkey *k = st->bans.slots[i];
-        if (k && k->rec.expires_at <= now_ms) {
+        if (k && k->keep_until + st->cfg.ban_grace_ms <= now_ms) {
             drop_bkey(st, k);
             dropped++;
         } else {

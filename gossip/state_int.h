@@ -39,6 +39,7 @@ struct gossip_wkey {
 
 struct gossip_bkey {
     struct gossip_entry_head h;
+    int64_t keep_until;      /* latest expires_at among this record and those it met; + grace = collection */
     struct gossip_ban rec;
 };
 
