@@ -123,8 +123,8 @@ void config_scenarios_check(struct config *cfg)
             config_error(cfg, sc->file, sc->line, "scenario %s: subject user can only be held (action = hold)", sc->id);
         if (sc->measure == MEAS_DISTINCT_USERS && sc->subject == SUBJ_USER)
             config_error(cfg, sc->file, sc->line, "scenario %s: count distinct_users needs an ip or prefix subject", sc->id);
-        if (sc->measure == MEAS_DISTINCT_IPS && sc->subject != SUBJ_USER)
-            config_error(cfg, sc->file, sc->line, "scenario %s: count distinct_ips needs subject = user", sc->id);
+        if (sc->measure == MEAS_DISTINCT_IPS && sc->subject == SUBJ_IP)
+            config_error(cfg, sc->file, sc->line, "scenario %s: count distinct_ips needs subject = user or prefix", sc->id);
     }
 }
 

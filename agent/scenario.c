@@ -242,11 +242,23 @@ static void evaluate(struct scenario_engine *e, const struct config_scenario *sc
     decide(e, sc->id, sc->action, subject, sc->duration_s, sc->max_duration_s, why, now_ms);
 }
 
+/* True when the event's address is already blocked (alone or by its prefix): what it still does
+ * is the tail of connections opened before the ban, not new evidence. */
+static bool source_blocked(const struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
+{
+    char subj[GOSSIP_KEY_MAX + 1];
+    if (!ev->family) return false;
+    if (scenario_subject(e->cfg, SUBJ_IP, ev, subj, sizeof subj) == 0 && gossip_state_ban_active(e->st, subj, now_ms))
+        return true;
+    return scenario_subject(e->cfg, SUBJ_PREFIX, ev, subj, sizeof subj) == 0 && gossip_state_ban_active(e->st, subj, now_ms);
+}
+
 void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
 {
     e->stats.events++;
     if (ev->dup) return;
     char subject[GOSSIP_KEY_MAX + 1], key[GOSSIP_KEY_MAX + 1];
+    bool blocked = source_blocked(e, ev, now_ms);
     if (ev->family && ev->user[0] && (ev->kind == SG_EV_AUTH_OK || ev->kind == SG_EV_AUTH_FAIL)) {
         if (keyf(key, "%s|ip:%s", ev->kind == SG_EV_AUTH_OK ? "okusers" : "failusers", ev->ip) == 0)
             gossip_state_distinct_add(e->st, key, ev->user, strlen(ev->user), now_ms);
@@ -254,6 +266,7 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
     for (size_t i = 0; i < e->n; i++) {
         const struct config_scenario *sc = e->sc[i].sc;
         if (!(e->sc[i].kinds & (1u << ev->kind)) || !services_match(sc, ev->service)) continue;
+        if (blocked && sc->subject != SUBJ_USER) continue;
         if (scenario_subject(e->cfg, sc->subject, ev, subject, sizeof subject) < 0) continue;
         if (keyf(key, "%s|%s", sc->id, subject) < 0) continue;
         int rc = 0;
