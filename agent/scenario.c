@@ -38,6 +38,7 @@ struct scenario_engine {
     size_t n;
     int64_t max_window_ms;
     struct scenario_stats stats;
+    uint64_t refused_seen[64];   /* hashes of keys whose refusal was logged lately */
 };
 
 int64_t scenario_engine_max_window_ms(const struct config *cfg)
@@ -176,9 +177,13 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
     const char *refused = guard_refuses(e, subject, gwhy, sizeof gwhy);
     if (refused) {
         e->stats.refused_guard++;
-        /* Log the first refusal per key only: evidence keeps coming while the address is protected. */
-        if (e->stats.refused_guard < 100 || e->stats.refused_guard % 1000 == 0)
+        /* Evidence keeps coming while an address is protected: log a key's refusal once, not per event. */
+        uint64_t h = gossip_sketch_hash(bankey, strlen(bankey));
+        uint64_t *slot = &e->refused_seen[h % (sizeof e->refused_seen / sizeof e->refused_seen[0])];
+        if (*slot != h) {
+            *slot = h;
             sg_log(SG_LOG_NOTICE, "refused %s %s (%s): never-ban rule: %s", scenario_action_name(act), subject, scen_id, refused);
+        }
         return;
     }
     if (act == SACT_HOLD && user_allowlisted(e->cfg, subject + 5)) {
