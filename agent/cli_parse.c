@@ -21,55 +21,132 @@
 struct parse_run {
     struct detect_parser *parser;
     bool json;
+    bool quiet;                /* counters only (with --stats): no per-event output */
     const char *file;          /* shown when several files are read */
     uint64_t lineno;
+    int64_t time_sec;          /* second whose text is cached in time_txt */
+    char time_txt[40];
 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: sgcluster parse [--rules DIR] [--extra DIR]... [--json] [--stats] [--now EPOCH] [FILE...]\n"
+    fprintf(out, "usage: sgcluster parse [--rules DIR] [--extra DIR]... [--json] [--stats] [--quiet] [--now EPOCH] [FILE...]\n"
                  "  Reads FILEs (stdin without FILE) and prints the events the rules find.\n"
                  "  --rules DIR   rule directory (default /etc/sgcluster/rules.d, else the source tree's)\n"
                  "  --extra DIR   operator rules on top, overriding by id (repeatable)\n"
                  "  --json        one JSON object per event on stdout\n"
                  "  --stats       lines read, matches per rule and lines/s on stderr\n"
+                 "  --quiet       no per-event output (with --stats: counters only)\n"
                  "  --now EPOCH   reference time for the year of BSD timestamps (default: now)\n");
 }
 
-static void fmt_time(char *buf, size_t n, int64_t ms)
+/* Event output is the hot path of `parse` on big files, so each JSON object is assembled in one buffer
+ * and written with one fwrite: strings that need no escaping (nearly all) are copied as they are, the
+ * time text is reused while the second does not change, and only the rare string with quotes, control
+ * bytes or non-ASCII goes through json_str. */
+struct outbuf {
+    char b[1024];
+    size_t n;
+};
+
+static void ob_flush(struct outbuf *o)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (!ms || !gmtime_r(&t, &tm)) { snprintf(buf, n, "-"); return; }
-    size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + k, n - k, ".%03dZ", (int)(ms % 1000));
+    fwrite(o->b, 1, o->n, stdout);
+    o->n = 0;
+}
+
+static void ob_lit(struct outbuf *o, const char *s, size_t n)
+{
+    if (o->n + n > sizeof o->b) ob_flush(o);
+    memcpy(o->b + o->n, s, n);
+    o->n += n;
+}
+#define OB_LIT(o, s) ob_lit((o), (s), sizeof(s) - 1)
+
+static void ob_str(struct outbuf *o, const char *s)
+{
+    if (!s) { OB_LIT(o, "null"); return; }
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') p++;
+    if (*p) {
+        ob_flush(o);
+        json_str(stdout, s);
+        return;
+    }
+    size_t n = (size_t)(p - (const unsigned char *)s);
+    if (o->n + n + 2 > sizeof o->b) ob_flush(o);
+    o->b[o->n++] = '"';
+    ob_lit(o, s, n);
+    o->b[o->n++] = '"';
+}
+
+static void ob_u64(struct outbuf *o, uint64_t v)
+{
+    char t[24];
+    size_t k = sizeof t;
+    do { t[--k] = (char)('0' + v % 10); v /= 10; } while (v);
+    ob_lit(o, t + k, sizeof t - k);
+}
+
+static const char *fmt_time(struct parse_run *r, int64_t ms)
+{
+    if (!ms) return NULL;
+    int64_t sec = ms / 1000;
+    if (sec != r->time_sec || !r->time_txt[0]) {
+        time_t t = (time_t)sec;
+        struct tm tm;
+        if (!gmtime_r(&t, &tm)) return NULL;
+        strftime(r->time_txt, sizeof r->time_txt, "%Y-%m-%dT%H:%M:%S", &tm);
+        r->time_sec = sec;
+    }
+    int f = (int)(ms % 1000);
+    char *q = r->time_txt + 19;
+    q[0] = '.';
+    q[1] = (char)('0' + f / 100);
+    q[2] = (char)('0' + f / 10 % 10);
+    q[3] = (char)('0' + f % 10);
+    q[4] = 'Z';
+    q[5] = '\0';
+    return r->time_txt;
 }
 
 static void on_event(const struct sg_event *ev, void *arg)
 {
     struct parse_run *r = arg;
-    char ts[40];
-    fmt_time(ts, sizeof ts, ev->time_ms);
-    if (r->json) {
-        printf("{\"line\":%" PRIu64 ",", r->lineno);
-        if (r->file) { printf("\"file\":"); json_str(stdout, r->file); putchar(','); }
-        printf("\"rule\":");
-        json_str(stdout, ev->rule);
-        printf(",\"service\":\"%s\",\"kind\":\"%s\",\"ip\":", ev->service, detect_kind_name(ev->kind));
-        json_str(stdout, ev->family ? ev->ip : NULL);
-        printf(",\"user\":");
-        json_str(stdout, ev->user[0] ? ev->user : NULL);
-        printf(",\"time\":");
-        json_str(stdout, ev->time_ms ? ts : NULL);
-        printf(",\"host\":");
-        json_str(stdout, ev->host[0] ? ev->host : NULL);
-        printf(",\"count\":%" PRIu32 ",\"nrcpt\":%" PRIu32 ",\"dup\":%s}\n", ev->count, ev->nrcpt,
-               ev->dup ? "true" : "false");
+    if (r->quiet) return;
+    const char *ts = fmt_time(r, ev->time_ms);
+    if (!r->json) {
+        printf("%-7" PRIu64 " %-24s %-12s %-10s %-26s %-24.24s %-24s %3" PRIu32 "%s\n", r->lineno, ts ? ts : "-",
+               detect_kind_name(ev->kind), ev->service, ev->family ? ev->ip : "-", ev->user[0] ? ev->user : "-",
+               ev->rule, ev->count, ev->dup ? " dup" : "");
         return;
     }
-    printf("%-7" PRIu64 " %-24s %-12s %-10s %-26s %-24.24s %-24s %3" PRIu32 "%s\n", r->lineno, ts,
-           detect_kind_name(ev->kind), ev->service, ev->family ? ev->ip : "-", ev->user[0] ? ev->user : "-", ev->rule,
-           ev->count, ev->dup ? " dup" : "");
+    struct outbuf o;
+    o.n = 0;
+    OB_LIT(&o, "{\"line\":");
+    ob_u64(&o, r->lineno);
+    if (r->file) { OB_LIT(&o, ",\"file\":"); ob_str(&o, r->file); }
+    OB_LIT(&o, ",\"rule\":");
+    ob_str(&o, ev->rule);
+    OB_LIT(&o, ",\"service\":");
+    ob_str(&o, ev->service);
+    OB_LIT(&o, ",\"kind\":");
+    ob_str(&o, detect_kind_name(ev->kind));
+    OB_LIT(&o, ",\"ip\":");
+    ob_str(&o, ev->family ? ev->ip : NULL);
+    OB_LIT(&o, ",\"user\":");
+    ob_str(&o, ev->user[0] ? ev->user : NULL);
+    OB_LIT(&o, ",\"time\":");
+    ob_str(&o, ts);
+    OB_LIT(&o, ",\"host\":");
+    ob_str(&o, ev->host[0] ? ev->host : NULL);
+    OB_LIT(&o, ",\"count\":");
+    ob_u64(&o, ev->count);
+    OB_LIT(&o, ",\"nrcpt\":");
+    ob_u64(&o, ev->nrcpt);
+    if (ev->dup) OB_LIT(&o, ",\"dup\":true}\n");
+    else OB_LIT(&o, ",\"dup\":false}\n");
+    ob_flush(&o);
 }
 
 /* Splits a stream into lines with one fixed buffer; a line longer than the buffer is counted as
@@ -151,7 +228,8 @@ int cli_parse(int argc, char **argv)
     static const struct option longopts[] = {
         {"rules", required_argument, NULL, 'r'}, {"extra", required_argument, NULL, 'e'},
         {"json", no_argument, NULL, 'j'},        {"stats", no_argument, NULL, 's'},
-        {"now", required_argument, NULL, 'n'},   {"help", no_argument, NULL, 'h'},
+        {"now", required_argument, NULL, 'n'},   {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *dirs[MAX_EXTRA + 2] = {NULL};
@@ -162,7 +240,7 @@ int cli_parse(int argc, char **argv)
     char defbuf[PATH_MAX];
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:e:jsn:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:e:jsqn:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'r': dirs[0] = optarg; break;
         case 'e':
@@ -171,6 +249,7 @@ int cli_parse(int argc, char **argv)
             break;
         case 'j': r.json = true; break;
         case 's': stats = true; break;
+        case 'q': r.quiet = true; break;
         case 'n': {
             char *end;
             long long v = strtoll(optarg, &end, 10);

@@ -78,6 +78,17 @@ int detect_ip_parse(const char *s, size_t len, int *family, uint8_t addr[16], ch
         }
     }
     memcpy(addr, a, 16);
-    if (text && !inet_ntop(*family, a, text, 46)) text[0] = '\0';
+    if (text && *family == AF_INET) {   /* by hand: glibc's inet_ntop goes through sprintf */
+        char *q = text;
+        for (int i = 0; i < 4; i++) {
+            unsigned v = a[i];
+            if (v >= 100) *q++ = (char)('0' + v / 100);
+            if (v >= 10) *q++ = (char)('0' + v / 10 % 10);
+            *q++ = (char)('0' + v % 10);
+            *q++ = i < 3 ? '.' : '\0';
+        }
+    } else if (text && !inet_ntop(*family, a, text, 46)) {
+        text[0] = '\0';
+    }
     return 0;
 }

@@ -34,8 +34,10 @@ static int64_t year_of_days(int64_t z)
 void detect_clock_init(struct detect_clock *c, int64_t ref_ms)
 {
     c->ref_ms = ref_ms;
+    c->now_ms = 0;
     c->cached_hour = -1;
     c->cached_off = 0;
+    c->bsd_mon = 0;
 }
 
 /* Seconds east of UTC for a local wall-clock time given as if it were UTC. */
@@ -111,15 +113,23 @@ static const char *parse_bsd(struct detect_clock *c, const char *p, const char *
     int ms = frac_ms(&q, end);
     if (q < end && *q != ' ') return NULL;
     if (day < 1 || day > 31 || !valid_hms(hh, mi, ss)) { h->bad_time = true; return q; }
-    int64_t ref = c->ref_ms ? c->ref_ms : sg_now_ms();
-    int64_t ref_s = ref / 1000, best = 0, best_d = INT64_MAX;
-    int64_t y0 = year_of_days(ref_s / 86400);
-    for (int64_t y = y0 - 1; y <= y0 + 1; y++) {
-        int64_t naive = detect_days_from_civil(y, (unsigned)mon, (unsigned)day) * 86400 + hh * 3600 + mi * 60 + ss;
-        int64_t t = naive - local_offset(c, naive);
-        int64_t d = t > ref_s ? t - ref_s : ref_s - t;
-        if (d < best_d) { best_d = d; best = t; }
+    /* The year is chosen per date (consecutive lines share it), comparing whole days; the time of day
+     * cannot change which of three candidate years is nearest. */
+    int64_t ref = c->ref_ms ? c->ref_ms : c->now_ms ? c->now_ms : sg_now_ms();
+    int64_t ref_day = ref / 86400000;
+    if (mon != c->bsd_mon || day != c->bsd_day || ref_day != c->bsd_ref_day) {
+        int64_t y0 = year_of_days(ref_day), best_d = INT64_MAX;
+        for (int64_t y = y0 - 1; y <= y0 + 1; y++) {
+            int64_t days = detect_days_from_civil(y, (unsigned)mon, (unsigned)day);
+            int64_t d = days > ref_day ? days - ref_day : ref_day - days;
+            if (d < best_d) { best_d = d; c->bsd_days = days; }
+        }
+        c->bsd_mon = mon;
+        c->bsd_day = day;
+        c->bsd_ref_day = ref_day;
     }
+    int64_t naive = c->bsd_days * 86400 + hh * 3600 + mi * 60 + ss;
+    int64_t best = naive - local_offset(c, naive);
     h->time_ms = best * 1000 + ms;
     return q;
 }

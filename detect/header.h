@@ -25,8 +25,11 @@ struct detect_header {
  * looked up once per hour of log time so that the per-line cost stays a few additions. */
 struct detect_clock {
     int64_t ref_ms;         /* fixed "now" for year inference; 0 = wall clock */
+    int64_t now_ms;         /* wall clock as last refreshed by the parser (every few thousand lines) */
     int64_t cached_hour;    /* hour (epoch/3600) whose offset is cached, -1 when none */
     int64_t cached_off;     /* seconds east of UTC */
+    int bsd_mon, bsd_day;   /* last BSD date seen, and the day number the year inference gave it */
+    int64_t bsd_ref_day, bsd_days;
 };
 
 void detect_clock_init(struct detect_clock *c, int64_t ref_ms);

@@ -3,6 +3,7 @@
 
 #include "agent/util.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,8 @@
 
 void detect_join_init(struct detect_join *j, size_t slots_pow2, int64_t ttl_ms)
 {
+    j->keys = sg_xcalloc(slots_pow2, sizeof *j->keys);
+    j->t = sg_xcalloc(slots_pow2, sizeof *j->t);
     j->v = sg_xcalloc(slots_pow2, sizeof *j->v);
     j->mask = slots_pow2 - 1;
     j->ttl_ms = ttl_ms;
@@ -18,26 +21,30 @@ void detect_join_init(struct detect_join *j, size_t slots_pow2, int64_t ttl_ms)
 
 void detect_join_free(struct detect_join *j)
 {
+    free(j->keys);
+    free(j->t);
     free(j->v);
+    j->keys = NULL;
+    j->t = NULL;
     j->v = NULL;
 }
 
 /* Log time can go backwards (several files, old lines replayed); an entry is live when it was touched
  * within ttl of now in either direction. */
-static bool live(const struct detect_join *j, const struct detect_join_entry *e, int64_t now)
+static bool live(const struct detect_join *j, size_t i, int64_t now)
 {
-    int64_t d = now - e->t;
-    return e->key && (d < 0 ? -d : d) <= j->ttl_ms;
+    int64_t d = now - j->t[i];
+    return j->keys[i] && (d < 0 ? -d : d) <= j->ttl_ms;
 }
 
 struct detect_join_entry *detect_join_find(struct detect_join *j, uint64_t key, int64_t now)
 {
-    for (size_t i = 0; i < PROBE; i++) {
-        struct detect_join_entry *e = &j->v[(key + i) & j->mask];
-        if (e->key == key) {
-            if (!live(j, e, now)) return NULL;
-            e->t = now;
-            return e;
+    for (size_t k = 0; k < PROBE; k++) {
+        size_t i = (key + k) & j->mask;
+        if (j->keys[i] == key) {
+            if (!live(j, i, now)) return NULL;
+            j->t[i] = now;
+            return &j->v[i];
         }
     }
     return NULL;
@@ -46,33 +53,33 @@ struct detect_join_entry *detect_join_find(struct detect_join *j, uint64_t key, 
 struct detect_join_entry *detect_join_get(struct detect_join *j, uint64_t key, int64_t now)
 {
     /* Scan the whole window for the key; meanwhile pick a free or stale slot, else the oldest. */
-    struct detect_join_entry *victim = NULL;
-    for (size_t i = 0; i < PROBE; i++) {
-        struct detect_join_entry *e = &j->v[(key + i) & j->mask];
-        if (e->key == key) {
-            if (live(j, e, now)) {
-                e->t = now;
-                return e;
+    size_t victim = SIZE_MAX;
+    for (size_t k = 0; k < PROBE; k++) {
+        size_t i = (key + k) & j->mask;
+        if (j->keys[i] == key) {
+            if (live(j, i, now)) {
+                j->t[i] = now;
+                return &j->v[i];
             }
-            victim = e;
+            victim = i;
             break;
         }
-        if (!live(j, e, now)) {
-            if (!victim || live(j, victim, now)) victim = e;
-        } else if (!victim || (live(j, victim, now) && e->t < victim->t)) {
-            victim = e;
+        if (!live(j, i, now)) {
+            if (victim == SIZE_MAX || live(j, victim, now)) victim = i;
+        } else if (victim == SIZE_MAX || (live(j, victim, now) && j->t[i] < j->t[victim])) {
+            victim = i;
         }
     }
-    if (victim->key != key && live(j, victim, now)) j->evictions++;
-    memset(victim, 0, sizeof *victim);
-    victim->key = key;
-    victim->t = now;
-    return victim;
+    if (j->keys[victim] != key && live(j, victim, now)) j->evictions++;
+    memset(&j->v[victim], 0, sizeof j->v[victim]);
+    j->keys[victim] = key;
+    j->t[victim] = now;
+    return &j->v[victim];
 }
 
-void detect_join_drop(struct detect_join_entry *e)
+void detect_join_drop(struct detect_join *j, struct detect_join_entry *e)
 {
-    e->key = 0;
+    j->keys[e - j->v] = 0;
 }
 
 static uint64_t fnv(uint64_t h, const char *s, size_t n)

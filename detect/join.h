@@ -9,8 +9,6 @@
 
 /* One remembered session, address, queue id or pid. What a and b count depends on the table. */
 struct detect_join_entry {
-    uint64_t key;                   /* 0 = free slot */
-    int64_t t;                      /* last touch, ms of log time */
     int32_t a, b;
     int family;
     uint8_t addr[16];
@@ -22,6 +20,8 @@ struct detect_join_entry {
 /* Open addressing with a short probe window; when the window is full the oldest entry goes, so memory
  * is fixed at creation and an attacker flooding sessions only shortens how long entries live. */
 struct detect_join {
+    uint64_t *keys;                 /* probed apart from the payload: one cache line per lookup */
+    int64_t *t;                     /* last touch, ms of log time */
     struct detect_join_entry *v;
     size_t mask;
     int64_t ttl_ms;
@@ -34,7 +34,7 @@ void detect_join_free(struct detect_join *j);
 struct detect_join_entry *detect_join_find(struct detect_join *j, uint64_t key, int64_t now);
 /* The live entry for key, created zeroed when absent. Never NULL. */
 struct detect_join_entry *detect_join_get(struct detect_join *j, uint64_t key, int64_t now);
-void detect_join_drop(struct detect_join_entry *e);
+void detect_join_drop(struct detect_join *j, struct detect_join_entry *e);
 
 /* FNV-1a over several byte strings, each followed by a separator; never 0. */
 uint64_t detect_join_key(char domain, const char *a, size_t an, const char *b, size_t bn, const char *c, size_t cn);

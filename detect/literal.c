@@ -3,6 +3,7 @@
 
 #include "agent/util.h"
 
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,17 +76,16 @@ void detect_lit_scan(const struct detect_litset *ls, const char *s, size_t n, ui
     }
 }
 
+/* Program filters are shell patterns ("postfix" star "/smtpd"); they run only when a program name is first
+ * seen, the parser caches the result. */
 bool detect_rule_prog_match(const struct detect_rule *r, const char *prog, size_t n)
 {
     if (!r->n_progs) return true;
-    for (size_t i = 0; i < r->n_progs; i++) {
-        const char *f = r->progs[i];
-        size_t fl = strlen(f);
-        if (fl && f[fl - 1] == '*') {
-            if (n >= fl - 1 && !memcmp(prog, f, fl - 1)) return true;
-        } else if (fl == n && !memcmp(prog, f, n)) {
-            return true;
-        }
-    }
+    char name[256];
+    if (n >= sizeof name) n = sizeof name - 1;
+    memcpy(name, prog, n);
+    name[n] = '\0';
+    for (size_t i = 0; i < r->n_progs; i++)
+        if (fnmatch(r->progs[i], name, 0) == 0) return true;
     return false;
 }

@@ -12,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROG_CACHE 64
+#define PROG_CACHE 256  /* indexed by the top 8 bits of the hash, 4 slots probed */
 
 struct prog_cache_entry {
     uint64_t hash;
     uint64_t mask[DETECT_MASK_WORDS];
+    const char *service;               /* what the program name says about the service, or NULL */
+    bool tag_rules;                    /* some rule in mask matches from the tag on */
 };
 
 struct detect_parser {
@@ -114,26 +116,23 @@ static bool clean_text(const unsigned char *s, size_t n)
     return true;
 }
 
+/* Hash of a program name, eight bytes at a time (it runs on every line). */
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h | 1;
-}
-
-/* The rules whose program filter accepts this program, cached by program name. */
-static const uint64_t *prog_mask(struct detect_parser *p, const char *prog, size_t n)
-{
-    uint64_t h = hash_bytes(prog, n);
-    struct prog_cache_entry *c = &p->cache[h & (PROG_CACHE - 1)];
-    if (c->hash == h) return c->mask;
-    c->hash = h;
-    memset(c->mask, 0, sizeof c->mask);
-    for (size_t i = 0; i < p->rules->n; i++) {
-        const struct detect_rule *r = &p->rules->v[i];
-        if (r->enabled && detect_rule_prog_match(r, prog, n)) c->mask[i >> 6] |= 1ULL << (i & 63);
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
     }
-    return c->mask;
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    return h | 1;
 }
 
 /* Maps what a tag or a capture says to a service name; NULL when it names none. */
@@ -146,6 +145,33 @@ static const char *service_of(const char *s, size_t n)
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (memmem(s, n, map[i].word, strlen(map[i].word))) return map[i].service;
     return NULL;
+}
+
+/* The rules whose program filter accepts this program, and the service its name implies, cached by
+ * program name (a log has a handful of programs, so this is a hit for nearly every line). */
+static const struct prog_cache_entry *prog_lookup(struct detect_parser *p, const char *prog, size_t n)
+{
+    uint64_t h = hash_bytes(prog, n);
+    size_t at = (size_t)(h >> 56);
+    struct prog_cache_entry *c = NULL;
+    for (size_t i = 0; i < 4; i++) {
+        struct prog_cache_entry *e = &p->cache[(at + i) & (PROG_CACHE - 1)];
+        if (e->hash == h) return e;
+        if (!c && !e->hash) c = e;
+    }
+    if (!c) c = &p->cache[at];   /* all four taken: a log with this many programs recomputes sometimes */
+    c->hash = h;
+    memset(c->mask, 0, sizeof c->mask);
+    c->tag_rules = false;
+    for (size_t i = 0; i < p->rules->n; i++) {
+        const struct detect_rule *r = &p->rules->v[i];
+        if (r->enabled && detect_rule_prog_match(r, prog, n)) {
+            c->mask[i >> 6] |= 1ULL << (i & 63);
+            c->tag_rules |= r->subject_tag;
+        }
+    }
+    c->service = service_of(prog, n);
+    return c;
 }
 
 static void copy_trunc(char *dst, size_t cap, const char *s, size_t n)
@@ -246,7 +272,7 @@ static bool apply_role(struct detect_parser *p, const struct detect_rule *r, con
         e = detect_join_find(&p->smtpd, detect_join_key('p', host, hl, pid, h->pid_len, ev->ip, strlen(ev->ip)), now);
         if (e) {
             seen = (uint32_t)e->a;
-            detect_join_drop(e);
+            detect_join_drop(&p->smtpd, e);
         }
         if (seen >= fails) { ev->dup = true; ev->count = fails; }
         else ev->count = fails - seen;
@@ -298,8 +324,8 @@ static bool apply_role(struct detect_parser *p, const struct detect_rule *r, con
 }
 
 /* Builds the event for a match of rule r; returns 1 when it was delivered. */
-static int emit(struct detect_parser *p, size_t ri, const struct detect_header *h, const char *subj,
-                detect_event_fn fn, void *arg)
+static int emit(struct detect_parser *p, size_t ri, const struct detect_header *h, const char *prog_service,
+                const char *subj, detect_event_fn fn, void *arg)
 {
     const struct detect_rule *r = &p->rules->v[ri];
     struct sg_event ev;
@@ -309,7 +335,7 @@ static int emit(struct detect_parser *p, size_t ri, const struct detect_header *
     copy_trunc(ev.host, sizeof ev.host, h->host ? h->host : "", h->host_len);
     const char *svc = NULL;
     if (cap(p, subj, r->g_service, &s, &n)) svc = service_of(s, n);
-    if (!svc && r->service_from_tag && h->tag) svc = service_of(h->tag, h->tag_len);
+    if (!svc && r->service_from_tag) svc = prog_service;
     copy_trunc(ev.service, sizeof ev.service, svc ? svc : r->service, strlen(svc ? svc : r->service));
     ev.kind = r->kind;
     ev.family = 0;
@@ -340,16 +366,20 @@ int detect_parser_line(struct detect_parser *p, const char *line, size_t len, de
         return 0;
     }
     if (!clean_text((const unsigned char *)line, len)) p->st.invalid++;
+    if (!p->clock.ref_ms && (p->st.lines & 1023) == 1) p->clock.now_ms = sg_now_ms();   /* year inference */
     struct detect_header h;
     detect_header_parse(&p->clock, line, len, &h);
     if (h.bad_time) p->st.bad_time++;
     if (h.time_ms) p->now = h.time_ms;
     else if (!p->now) p->now = sg_now_ms();
-    const uint64_t *pm = h.prog_len ? prog_mask(p, h.prog, h.prog_len) : p->rules->any_prog;
+    const struct prog_cache_entry *pc = h.prog_len ? prog_lookup(p, h.prog, h.prog_len) : NULL;
+    const uint64_t *pm = pc ? pc->mask : p->rules->any_prog;
     uint64_t any = 0;
     for (int w = 0; w < DETECT_MASK_WORDS; w++) any |= pm[w];
     if (!any) return 0;
-    const char *scan = h.tag ? h.tag : h.msg;
+    /* Only rules that match from the tag need the tag scanned; their literal must be in the message
+     * part anyway for every shipped rule, but an operator's may not. */
+    const char *scan = (h.tag && pc && pc->tag_rules) ? h.tag : h.msg;
     size_t scan_len = (size_t)(line + len - scan);
     uint64_t lm[DETECT_MASK_WORDS];
     detect_lit_scan(&p->rules->lits, scan, scan_len, lm);
@@ -365,7 +395,7 @@ int detect_parser_line(struct detect_parser *p, const char *line, size_t len, de
                             : pcre2_match(r->re, (PCRE2_SPTR)subj, sn, 0, 0, p->md, NULL);
             if (rc <= 0) continue;   /* no match, or a match limit hit: either way not this rule */
             p->hits[ri]++;
-            int got = emit(p, ri, &h, subj, fn, arg);
+            int got = emit(p, ri, &h, pc ? pc->service : NULL, subj, fn, arg);
             if (got) p->st.matched++;
             return got;
         }

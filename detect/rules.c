@@ -5,7 +5,7 @@
  * as comments, and a value is taken verbatim up to the end of the line.
  *
  *   [rule-id]
- *   program = postfix/smtpd dovecot   ; program names, '*' suffix for a prefix; "*" or absent = any
+ *   program = postfix/smtpd dovecot   ; program names as shell patterns; "*" or absent = any
  *   literal = authentication failed   ; '|' separates alternatives, each >= 4 bytes
  *   pattern = ^warning: [^\[]*\[(?<ip>[^\]]+)\].*SASL \S+ authentication failed
  *   kind = auth_fail              ; auth_fail auth_ok relay_denied rejected conn sent

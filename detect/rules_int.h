@@ -29,7 +29,7 @@ struct detect_rule {
     char id[SG_EV_RULE_MAX];
     char *file;                   /* where it was defined, for error messages */
     int line;
-    char **progs;                 /* program filter; "x*" is a prefix; empty = any program */
+    char **progs;                 /* program filter: shell patterns such as postfix-star/smtpd; empty = any */
     size_t n_progs;
     char *literal;                /* must occur in the subject before the regex runs (>= 4 bytes) */
     char *pattern;
