@@ -201,6 +201,19 @@ static int on_heartbeat(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p)
+{
+    struct tp_route r = tp_route_to(p);
+    r.quiet = true;   /* not connected (yet) is normal when probing: the caller tries another */
+    if (tp_send_digest(t, &r, p, 0, 0, 0) < 0)
+        return -1;
+    p->want_sync = false;
+    t->sync_peer = p;
+    t->sync_sent_mono = sg_mono_ms();
+    t->tot.syncs_started++;
+    return 0;
+}
+
 /* Peers in random order, alive ones first: where a sync is most likely to be answered. */
 int gossip_transport_sync_now(struct gossip_transport *t)
 {
@@ -213,16 +226,8 @@ int gossip_transport_sync_now(struct gossip_transport *t)
         for (size_t k = 0; k < n; k++) {
             struct gossip_peer *p = t->peers[(start + k) % n];
             bool alive = gossip_peer_status_at(p, now, t->cfg.suspect_ms, t->cfg.dead_ms) == GOSSIP_PEER_ALIVE;
-            if (alive != (pass == 0))
-                continue;
-            struct tp_route r = tp_route_to(p);
-            r.quiet = true;   /* not connected (yet) is normal here: try the next one */
-            if (tp_send_digest(t, &r, p, 0, 0, 0) == 0) {
-                t->sync_peer = p;
-                t->sync_sent_mono = now;
-                t->tot.syncs_started++;
+            if (alive == (pass == 0) && tp_sync_with(t, p) == 0)
                 return 0;
-            }
         }
     }
     return -1;
@@ -241,6 +246,10 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
         t->sync_peer = NULL;
         t->next_sync_mono = now;
     }
+    /* a peer we just heard of for the first time may hold writes from before our SUB was connected */
+    for (size_t i = 0; i < t->n_configured && !t->sync_peer; i++)
+        if (t->peers[i]->want_sync)
+            tp_sync_with(t, t->peers[i]);
     if (!t->sync_peer && now >= t->next_sync_mono) {
         /* until the first sync is done, retry soon: the node is not complete before it */
         if (gossip_transport_sync_now(t) == 0)
@@ -273,7 +282,7 @@ static void sock_common(const struct gossip_transport *t, zsock_t *s)
      * a peer sending more than that is disconnected by libzmq before we allocate it */
     zsock_set_maxmsgsize(s, 2 * (int)GOSSIP_WIRE_MAX_FRAME);
     zsock_set_reconnect_ivl(s, 100);
-    zsock_set_reconnect_ivl_max(s, 2000);
+    zsock_set_reconnect_ivl_max(s, 1000);
     zsock_set_tcp_keepalive(s, 1);
     zsock_set_tcp_keepalive_idle(s, 30);
     zsock_set_tcp_keepalive_intvl(s, 10);

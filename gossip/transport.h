@@ -60,6 +60,8 @@ struct gossip_transport_config {
     size_t repair_keep_bytes;  /* ... and at most this many bytes (default 16 MiB) */
     int hwm;                   /* send/receive high-water mark in messages (default 20000) */
     int64_t clock_offset_ms;   /* added to the wall clock; tests only (a node whose clock runs ahead) */
+    unsigned test_loss_permille; /* tests only: discard this share of frames read from the SUB, as PUB/SUB
+                                  * does at its high-water mark, so that gap repair is exercised */
 };
 /* Fills the defaults; endpoints, peers and self stay NULL. */
 void gossip_transport_config_default(struct gossip_transport_config *cfg);

@@ -67,6 +67,8 @@ struct tp_route tp_route_to(const struct gossip_peer *p);
 struct gossip_peer *tp_peer_by_origin(const struct gossip_transport *t, uint64_t origin);
 /* The kept frame with this seq, or NULL when it is gone. */
 const struct tp_sent *tp_ring_find(const struct gossip_transport *t, uint64_t seq);
+/* Starts a digest sync with p (request through our DEALER). -1 when not connected. */
+int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p);
 void tp_count_drop(struct gossip_transport *t, struct gossip_peer *p, enum gossip_drop_reason r);
 
 /* transport_recv.c */

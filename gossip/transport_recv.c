@@ -3,6 +3,7 @@
 #include "gossip/transport_int.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -382,6 +383,8 @@ static void handle(struct gossip_transport *t, const struct tp_route *r, const u
         drop(t, p, GOSSIP_DROP_UNEXPECTED, "frame type not expected on this socket");
         return;
     }
+    if (p->st.epoch == 0 && p->dealer && (h.type == GOSSIP_FRAME_DELTA || h.type == GOSSIP_FRAME_HEARTBEAT))
+        p->want_sync = true;
     enum gossip_seq_verdict v = GOSSIP_SEQ_OK;
     if (h.type == GOSSIP_FRAME_DELTA) {
         v = gossip_peer_seq_check(p, h.epoch, h.seq);
@@ -439,7 +442,7 @@ static void read_burst(struct gossip_transport *t, zsock_t *sock, bool router, b
         }
         zmq_msg_t *frame = router ? &msg : &rid;
         /* anything but exactly one frame (after the routing id) is not ours: drain it and count it */
-        bool more = zmq_msg_more(frame);
+        bool more = zmq_msg_more(frame), more_parts = more;
         while (more) {
             zmq_msg_t junk;
             zmq_msg_init(&junk);
@@ -447,14 +450,17 @@ static void read_burst(struct gossip_transport *t, zsock_t *sock, bool router, b
             zmq_msg_close(&junk);
             ok = false;
         }
-        if (ok) {
+        if (ok && !router && !can_answer && t->cfg.test_loss_permille &&
+            randombytes_uniform(1000) < t->cfg.test_loss_permille) {
+            ok = false;   /* simulated PUB/SUB loss: not counted, as the real one is not seen either */
+        } else if (ok) {
             struct tp_route r = { .sock = sock, .can_answer = can_answer };
             if (router) {
                 r.rid = zmq_msg_data(&rid);
                 r.rid_len = zmq_msg_size(&rid);
             }
             handle(t, &r, zmq_msg_data(frame), zmq_msg_size(frame));
-        } else {
+        } else if (more_parts) {
             t->tot.frames_in++;
             drop(t, NULL, GOSSIP_DROP_UNEXPECTED, "multi-part message");
         }

@@ -4,7 +4,8 @@
  * The figures of `make bench` come from bench_gossip_mesh, which starts 16 of these.
  *
  *   bench_meshnode keygen DIR N              keys node0..node<N-1> in DIR/keys, a stranger in DIR/stranger
- *   bench_meshnode node --dir DIR --index I --nodes N --base-port P [options]
+ *   bench_meshnode node --dir DIR --index I --nodes N --base-port P [--count C --rate R --loss PERMILLE
+ *                  --clock-offset MS --curve --sync-ms MS --duration MS --name NAME --epoch E --with-skew]
  *   bench_meshnode inject --dir DIR --target-port Q        frames signed by the stranger's key
  *   bench_meshnode replay --source-port P --target-port Q  replays a captured DELTA, then tampers with it
  * Ports: node i binds PUB on P+2i and ROUTER on P+2i+1. SIGUSR1 makes a node write one more burst. */
@@ -26,6 +27,7 @@
 #include "gossip/wire.h"
 
 #define WINDOW_MS 3600000
+#define FLOOD_MAX 1000000
 
 struct opts {
     const char *dir, *name;
@@ -38,6 +40,8 @@ struct opts {
     int64_t start_at_ms;              /* unix ms when the first burst starts (0: now) */
     bool lat;                         /* bench: keys carry their write time */
     int flood;                        /* bench: write this many deltas as fast as the loop allows */
+    unsigned loss;                    /* per mille of PUB frames discarded on arrival */
+    bool with_skew;                   /* the "skew" node (index N) is a configured peer too */
 };
 
 struct node {
@@ -50,15 +54,20 @@ struct node {
     struct gossip_transport *t;
     uint64_t written, burst_left;
     FILE *lat;                        /* bench: "writer seq latency_us" per merged lat| key */
-    uint64_t flood_seen;
-    int64_t flood_first_us, flood_last_us, flood_write_us;
+    uint64_t flood_seen;              /* distinct flood keys merged (syncs bring some again) */
+    uint8_t *flood_bits;
+    int64_t flood_first_us, flood_last_us, flood_start_us, flood_write_us;
 };
 
-static volatile sig_atomic_t g_burst;
-static void on_usr1(int sig)
+/* SIGUSR1 is blocked and polled from the write timer: a handler would interrupt zmq_poll, and zloop
+ * ends on EINTR. */
+static bool burst_requested(void)
 {
-    (void)sig;
-    g_burst = 1;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    struct timespec zero = { 0, 0 };
+    return sigtimedwait(&set, NULL, &zero) == SIGUSR1;
 }
 
 static int64_t node_now(const struct node *n)
@@ -112,8 +121,7 @@ static int on_write(zloop_t *loop, int timer_id, void *arg)
     (void)loop;
     (void)timer_id;
     struct node *n = arg;
-    if (g_burst) {
-        g_burst = 0;
+    if (burst_requested()) {
         n->burst_left += (uint64_t)n->o.count;
     }
     if (n->o.start_at_ms && sg_now_ms() < n->o.start_at_ms)
@@ -133,6 +141,8 @@ static int on_flood(zloop_t *loop, int timer_id, void *arg)
         return 0;
     char key[64];
     int64_t now = node_now(n);
+    if (!n->flood_start_us)
+        n->flood_start_us = mono_us();
     for (int i = 0; i < 1000 && n->written < (uint64_t)n->o.flood; i++) {
         snprintf(key, sizeof key, "flood|%d|%" PRIu64, n->o.index, n->written++);
         gossip_state_counter_add(n->st, key, 1, now);
@@ -158,7 +168,9 @@ static void on_merged(const struct gossip_body *b, const struct gossip_merge_res
         int64_t at;
         if (n->lat && sscanf(k, "lat|%d|%" SCNu64 "|%" SCNd64, &writer, &seq, &at) == 3)
             fprintf(n->lat, "%d %" PRIu64 " %" PRId64 "\n", writer, seq, now - at);
-        else if (strncmp(k, "flood|", 6) == 0) {
+        else if (sscanf(k, "flood|%d|%" SCNu64, &writer, &seq) == 2 && seq < FLOOD_MAX &&
+                 !(n->flood_bits[seq / 8] >> (seq % 8) & 1)) {
+            n->flood_bits[seq / 8] |= (uint8_t)(1u << (seq % 8));
             if (n->flood_seen++ == 0)
                 n->flood_first_us = now;
             n->flood_last_us = now;
@@ -206,8 +218,9 @@ static int on_status(zloop_t *loop, int timer_id, void *arg)
             gossip_state_counter_total(n->st, "probe|stranger", WINDOW_MS, now), seen, repaired);
     for (int r = 0; r < GOSSIP_DROP_MAX; r++)
         fprintf(f, "drop_%s %" PRIu64 "\n", gossip_drop_reason_name(r), tot.drops[r]);
-    fprintf(f, "flood_seen %" PRIu64 "\nflood_first_us %" PRId64 "\nflood_last_us %" PRId64 "\nflood_write_us %" PRId64 "\n",
-            n->flood_seen, n->flood_first_us, n->flood_last_us, n->flood_write_us);
+    fprintf(f, "flood_seen %" PRIu64 "\nflood_first_us %" PRId64 "\nflood_last_us %" PRId64 "\n", n->flood_seen,
+            n->flood_first_us, n->flood_last_us);
+    fprintf(f, "flood_start_us %" PRId64 "\nflood_write_us %" PRId64 "\n", n->flood_start_us, n->flood_write_us);
     fputs("json ", f);
     gossip_transport_stats_json(n->t, f);
     if (fclose(f) == 0)
@@ -240,14 +253,17 @@ static int run_node(struct opts *o)
     gossip_state_config_default(&sc);
     n.st = gossip_state_new(&sc, n.id, n.kr, o->epoch ? o->epoch : (uint32_t)(sg_now_ms() / 1000));
     n.loop = zloop_new();
-    struct gossip_transport_peer *peers = sg_xcalloc((size_t)o->nodes, sizeof *peers);
-    char (*names)[16] = sg_xcalloc((size_t)o->nodes, 16), (*pubs)[64] = sg_xcalloc((size_t)o->nodes, 64),
-         (*syncs)[64] = sg_xcalloc((size_t)o->nodes, 64);
+    size_t total = (size_t)o->nodes + 1;
+    struct gossip_transport_peer *peers = sg_xcalloc(total, sizeof *peers);
+    char (*names)[16] = sg_xcalloc(total, 16), (*pubs)[64] = sg_xcalloc(total, 64), (*syncs)[64] = sg_xcalloc(total, 64);
     size_t np = 0;
-    for (int i = 0; i < o->nodes; i++) {
+    for (int i = 0; i < o->nodes + (o->with_skew ? 1 : 0); i++) {
         if (i == o->index)
             continue;
-        snprintf(names[np], 16, "node%d", i);
+        if (i == o->nodes)
+            snprintf(names[np], 16, "skew");
+        else
+            snprintf(names[np], 16, "node%d", i);
         snprintf(pubs[np], 64, "tcp://127.0.0.1:%d", o->base_port + 2 * i);
         snprintf(syncs[np], 64, "tcp://127.0.0.1:%d", o->base_port + 2 * i + 1);
         peers[np] = (struct gossip_transport_peer){ names[np], pubs[np], syncs[np] };
@@ -265,6 +281,7 @@ static int run_node(struct opts *o)
     tc.curve = o->curve;
     tc.sync_interval_ms = o->sync_ms;
     tc.clock_offset_ms = o->clock_offset_ms;
+    tc.test_loss_permille = o->loss;
     n.t = gossip_transport_new(n.loop, n.st, n.kr, &tc);
     if (!n.t)
         goto out_peers;
@@ -275,7 +292,13 @@ static int run_node(struct opts *o)
         n.lat = fopen(p, "w");
     }
     n.burst_left = (uint64_t)o->count;
-    signal(SIGUSR1, on_usr1);
+    n.flood_bits = sg_xcalloc(FLOOD_MAX / 8, 1);
+    if (o->flood > FLOOD_MAX)
+        n.o.flood = FLOOD_MAX;
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, NULL);
     zloop_timer(n.loop, o->rate >= 100 ? 10 : (size_t)(1000 / (o->rate > 0 ? o->rate : 1)), 0, on_write, &n);
     if (o->flood)
         zloop_timer(n.loop, 1, 0, on_flood, &n);
@@ -290,6 +313,7 @@ out_peers:
 out:
     if (n.lat)
         fclose(n.lat);
+    free(n.flood_bits);
     gossip_transport_destroy(&n.t);
     zloop_destroy(&n.loop);
     gossip_state_destroy(&n.st);
@@ -417,13 +441,15 @@ int main(int argc, char **argv)
     if (strcmp(mode, "keygen") == 0)
         return argc == 4 ? keygen(argv[2], atoi(argv[3])) : 2;
     struct opts o = { .rate = 100, .sync_ms = 2000, .status_ms = 200, .index = -1 };
+    bool bench = false;
     int src_port = 0, dst_port = 0;
     static const struct option lo[] = {
         { "dir", 1, 0, 'd' }, { "index", 1, 0, 'i' }, { "nodes", 1, 0, 'n' }, { "base-port", 1, 0, 'p' },
         { "rate", 1, 0, 'r' }, { "count", 1, 0, 'c' }, { "clock-offset", 1, 0, 'k' }, { "epoch", 1, 0, 'e' },
         { "curve", 0, 0, 'C' }, { "sync-ms", 1, 0, 's' }, { "duration", 1, 0, 'D' }, { "name", 1, 0, 'N' },
         { "start-at", 1, 0, 'S' }, { "lat", 0, 0, 'L' }, { "flood", 1, 0, 'F' }, { "source-port", 1, 0, 'P' },
-        { "target-port", 1, 0, 'T' }, { 0, 0, 0, 0 },
+        { "target-port", 1, 0, 'T' }, { "loss", 1, 0, 'l' },
+        { "with-skew", 0, 0, 'W' }, { 0, 0, 0, 0 },
     };
     int c;
     optind = 2;
@@ -442,13 +468,17 @@ int main(int argc, char **argv)
         case 'D': o.duration_ms = atoi(optarg); break;
         case 'N': o.name = optarg; break;
         case 'S': o.start_at_ms = atoll(optarg); break;
-        case 'L': o.lat = true; break;
-        case 'F': o.flood = atoi(optarg); break;
+        case 'L': o.lat = bench = true; break;
+        case 'F': o.flood = atoi(optarg), bench = true; break;
         case 'P': src_port = atoi(optarg); break;
         case 'T': dst_port = atoi(optarg); break;
+        case 'l': o.loss = (unsigned)atoi(optarg); break;
+        case 'W': o.with_skew = true; break;
         default: return 2;
         }
     }
+    if (bench)
+        o.status_ms = 1000;   /* the status file encodes the whole state: not while measuring */
     if (strcmp(mode, "node") == 0) {
         if (!o.dir || o.index < 0 || o.nodes < 1 || o.base_port <= 0 || o.rate <= 0 || o.sync_ms <= 0) {
             fprintf(stderr, "node: --dir, --index, --nodes, --base-port are required\n");
