@@ -1,0 +1,150 @@
+# cluster.sh: start a cluster of real sgagent processes for integration tests and the demo.
+# Sourced by bash scripts. Nodes run on loopback (distinct ports) or, with CLUSTER_NETNS=1, one per
+# network namespace made by lib/netns.sh (node I at node_ip I).
+#
+#   cluster_init N DIR          keys and configurations for nodes 1..N under DIR
+#   cluster_conf I KEY VALUE... append "KEY = VALUE" lines to a section of node I's config
+#                               (e.g. cluster_conf 2 enforce "allowlist = 203.0.113.0/24")
+#   cluster_start I             start node I's agent (inside its namespace with CLUSTER_NETNS=1)
+#   cluster_kill I [SIGNAL]     signal node I's agent (default TERM) and wait for it
+#   sgc I ARGS...               sgcluster ARGS against node I's control socket
+#   cluster_healthy I           node I reports healthy (all peers alive)
+#   cluster_has_ban I KEY       node I's ban map holds an active ban for KEY
+# Variables: CLUSTER_BACKEND (dryrun|nft, default dryrun), CLUSTER_PORT (first port, loopback mode),
+# CLUSTER_LOGS_I (log files node I follows; default DIR/nI/mail.log).
+
+CLUSTER_N=0
+CLUSTER_DIR=
+CLUSTER_BACKEND=${CLUSTER_BACKEND:-dryrun}
+CLUSTER_NETNS=${CLUSTER_NETNS:-0}
+CLUSTER_PORT=${CLUSTER_PORT:-$((20000 + ($$ % 20000)))}
+declare -A CLUSTER_PID=()
+
+_cluster_addr() { # I -> address the node binds
+    if [ "$CLUSTER_NETNS" = 1 ]; then node_ip "$1"; else echo 127.0.0.1; fi
+}
+_cluster_port() { # I pub|sync
+    local off=0
+    [ "$2" = sync ] && off=1
+    if [ "$CLUSTER_NETNS" = 1 ]; then echo $((7946 + off)); else echo $((CLUSTER_PORT + 2 * $1 + off)); fi
+}
+
+cluster_init() { # N DIR
+    CLUSTER_N=$1
+    CLUSTER_DIR=$2
+    local i j d
+    mkdir -p "$CLUSTER_DIR/peers"
+    for i in $(seq 1 "$CLUSTER_N"); do
+        d=$CLUSTER_DIR/n$i
+        mkdir -p "$d/keys" "$d/state"
+        "$SG_BIN/sgcluster" keygen --node "n$i" "$d/keys" >/dev/null || return 1
+        cp "$d/keys/n$i.pub" "$CLUSTER_DIR/peers/"
+    done
+    for i in $(seq 1 "$CLUSTER_N"); do
+        d=$CLUSTER_DIR/n$i
+        local logs_var="CLUSTER_LOGS_$i"
+        local logs=${!logs_var:-$d/mail.log}
+        local addrs
+        addrs=$(_cluster_addr "$i")
+        [ "$CLUSTER_NETNS" = 1 ] && addrs="$addrs, $(node_ip6 "$i")"
+        {
+            echo "[node]"
+            echo "name = n$i"
+            echo "addresses = $addrs"
+            echo "gossip_bind = tcp://$(_cluster_addr "$i"):$(_cluster_port "$i" pub)"
+            echo "sync_bind = tcp://$(_cluster_addr "$i"):$(_cluster_port "$i" sync)"
+            echo "key_dir = $d/keys"
+            echo "peer_key_dir = $CLUSTER_DIR/peers"
+            echo "state_dir = $d/state"
+            echo "control_socket = $d/ctl.sock"
+            echo "snapshot_interval = 2s"
+            echo "[detect]"
+            echo "rules = $SG_ROOT/detect/rules.d"
+            echo "scenarios = $SG_ROOT/agent/scenarios.d"
+            echo "logs = $logs"
+            echo "[enforce]"
+            echo "backend = $CLUSTER_BACKEND"
+            for j in $(seq 1 "$CLUSTER_N"); do
+                [ "$j" = "$i" ] && continue
+                echo "[peer n$j]"
+                echo "pub = tcp://$(_cluster_addr "$j"):$(_cluster_port "$j" pub)"
+                echo "sync = tcp://$(_cluster_addr "$j"):$(_cluster_port "$j" sync)"
+                if [ "$CLUSTER_NETNS" = 1 ]; then echo "addresses = $(node_ip "$j"), $(node_ip6 "$j")"; fi
+            done
+        } > "$d/sgagent.conf"
+    done
+}
+
+# Adds lines to a section of node I's configuration (the section is appended if absent).
+cluster_conf() { # I SECTION LINE...
+    local f=$CLUSTER_DIR/n$1/sgagent.conf sec=$2
+    shift 2
+    python3 - "$f" "$sec" "$@" <<'PY'
+import sys
+f, sec, lines = sys.argv[1], sys.argv[2], sys.argv[3:]
+text = open(f).read().split("\n")
+hdr = "[%s]" % sec
+if hdr in text:
+    i = text.index(hdr) + 1
+    text[i:i] = lines
+else:
+    text += [hdr] + lines
+open(f, "w").write("\n".join(text))
+PY
+}
+
+cluster_start() { # I
+    local i=$1 d=$CLUSTER_DIR/n$1
+    if [ "$CLUSTER_NETNS" = 1 ]; then
+        nsexec "node$i" "$SG_BIN/sgagent" -c "$d/sgagent.conf" >> "$d/agent.log" 2>&1 &
+    else
+        "$SG_BIN/sgagent" -c "$d/sgagent.conf" >> "$d/agent.log" 2>&1 &
+    fi
+    CLUSTER_PID[$i]=$!
+    local n=0
+    until sgc "$i" status >/dev/null 2>&1; do
+        n=$((n + 1))
+        if [ $n -gt 150 ] || ! kill -0 "${CLUSTER_PID[$i]}" 2>/dev/null; then
+            echo "cluster: agent n$i did not start:" >&2
+            tail -20 "$d/agent.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+cluster_kill() { # I [SIGNAL]
+    local pid=${CLUSTER_PID[$1]:-}
+    [ -n "$pid" ] || return 0
+    kill -"${2:-TERM}" "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    unset "CLUSTER_PID[$1]"
+}
+
+cluster_stop_all() {
+    local i
+    for i in "${!CLUSTER_PID[@]}"; do cluster_kill "$i" TERM; done
+}
+
+sgc() { # I ARGS...
+    local i=$1
+    shift
+    "$SG_BIN/sgcluster" "$@" -s "$CLUSTER_DIR/n$i/ctl.sock"
+}
+
+cluster_healthy() { # I
+    sgc "$1" status --json 2>/dev/null | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["healthy"] else 1)'
+}
+
+cluster_has_ban() { # I KEY
+    sgc "$1" bans --json 2>/dev/null | python3 -c '
+import json, sys, time
+k = sys.argv[1]
+now = time.time() * 1000
+sys.exit(0 if any(b["key"] == k and b["action"] == "ban" and b["expires_at"] > now for b in json.load(sys.stdin)) else 1)' "$2"
+}
+
+# A JSON field of node I's status, e.g. cluster_status_field 2 'd["kernel"]["set4"]'.
+cluster_status_field() { # I PYEXPR
+    sgc "$1" status --json | python3 -c "import json,sys; d=json.load(sys.stdin); print($2)"
+}
