@@ -1,0 +1,152 @@
+/* enforce_nft.h: internals of enforce/: the element model, the kernel mirror and planner, the
+ * netlink message codec, and the backend vtable that the nft and dry-run backends fill in. */
+#ifndef SG_ENFORCE_NFT_H
+#define SG_ENFORCE_NFT_H
+
+#include "enforce/enforce.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct nftnl_batch;
+struct nlmsghdr;
+
+/* Elements per NEWSETELEM/DELSETELEM message: the element list is one netlink attribute whose
+ * length is 16 bits, so 512 intervals (start + end elements, ~96 bytes each for IPv6) fit. */
+#define ENFORCE_NFT_CHUNK 512
+/* Longest timeout we set (the kernel takes u64 ms; a year is plenty and keeps sums safe). */
+#define ENFORCE_NFT_MAX_TIMEOUT_S (365u * 86400u)
+/* A prefix length that marks an interval that is no prefix (only ever added by hand). */
+#define ENFORCE_NFT_RANGE 0xff
+
+/* One ban element as the kernel holds it: the interval [p.addr, end) in ban4 or ban6. */
+struct enforce_nft_elem {
+    struct enforce_prefix p;   /* start address; p.len = prefix length or ENFORCE_NFT_RANGE */
+    uint8_t end[16];           /* exclusive end when has_end */
+    bool has_end;              /* false when the interval runs to the top of the address space */
+    bool dead;                 /* mirror bookkeeping: deleted, to be compacted */
+    uint64_t timeout_ms;       /* timeout to set (adds) or as reported (0 = none) */
+    int64_t expires_ms;        /* monotonic ms when the kernel drops it; 0 = never */
+};
+
+/* One change for a transaction. status is written by the backend's apply. */
+enum enforce_nft_kind { ENFORCE_NFT_DEL = 0, ENFORCE_NFT_ADD = 1 };
+enum enforce_nft_status { ENFORCE_NFT_PENDING = 0, ENFORCE_NFT_OK, ENFORCE_NFT_GONE, ENFORCE_NFT_FAILED };
+struct enforce_nft_op {
+    struct enforce_nft_elem el;
+    uint8_t kind;              /* enum enforce_nft_kind */
+    uint8_t status;            /* enum enforce_nft_status */
+    int err;                   /* errno from the kernel when FAILED */
+};
+
+/* ---- element helpers (enforce_nft_elem.c) ---- */
+/* Fills el from a prefix: start, exclusive end (none when it reaches the top), timeout. */
+void enforce_nft_elem_from_prefix(struct enforce_nft_elem *el, const struct enforce_prefix *p,
+                                  uint64_t timeout_ms);
+/* From a raw interval [start, end) (has_end false: to the top) sets el->p.len to the prefix
+ * length, or ENFORCE_NFT_RANGE when the interval is not one aligned prefix. */
+void enforce_nft_elem_classify(struct enforce_nft_elem *el);
+/* Text for logs: the prefix, or "a-b" for a range. */
+const char *enforce_nft_elem_format(const struct enforce_nft_elem *el, char *buf, size_t size);
+
+/* ---- the kernel mirror and the planner (enforce_nft_plan.c) ---- */
+/* What we believe the kernel sets hold, sorted by enforce_prefix_cmp; kept current by every
+ * transaction's results and replaced by each reconcile's dump. */
+struct enforce_nft_mirror {
+    struct enforce_nft_elem *v;
+    size_t n, cap;
+    uint32_t lens[2][129];     /* [v4, v6][prefix length]: how many live entries have it */
+};
+/* One queued change from the front end. */
+struct enforce_nft_change {
+    struct enforce_prefix p;
+    uint32_t timeout_s;
+    uint8_t kind;              /* enum enforce_nft_kind */
+    uint64_t seq;              /* queue order: the last change for one prefix wins */
+};
+/* Plan counters, added to the front end's stats. */
+struct enforce_nft_plan_stats {
+    uint64_t covered, retimed, added, removed;
+};
+
+void enforce_nft_mirror_init(struct enforce_nft_mirror *m);
+void enforce_nft_mirror_free(struct enforce_nft_mirror *m);
+/* Takes ownership of elems (from a dump): the mirror becomes exactly that. */
+void enforce_nft_mirror_replace(struct enforce_nft_mirror *m, struct enforce_nft_elem *elems, size_t n);
+/* Folds the results of a transaction in (OK and GONE deletes go, OK adds come in). */
+void enforce_nft_mirror_apply(struct enforce_nft_mirror *m, const struct enforce_nft_op *ops, size_t n,
+                              int64_t now_ms);
+/* Exact entry for p, or NULL. */
+struct enforce_nft_elem *enforce_nft_mirror_find(const struct enforce_nft_mirror *m, const struct enforce_prefix *p);
+size_t enforce_nft_mirror_count(const struct enforce_nft_mirror *m, int family, int64_t now_ms);
+
+/* Turns queued changes (sorted and deduplicated in place) into ops against the mirror: deletes
+ * first, then adds, each grouped by family. Returns the number of ops (*ops owned by the caller). */
+size_t enforce_nft_plan_commit(const struct enforce_nft_mirror *m, struct enforce_nft_change *q, size_t nq,
+                               int64_t now_ms, struct enforce_nft_op **ops, struct enforce_nft_plan_stats *st);
+/* Ops that make the mirror (fresh from a dump) equal to wanted (n bans, sorted in place). */
+size_t enforce_nft_plan_reconcile(const struct enforce_nft_mirror *m, struct enforce_ban *wanted, size_t n,
+                                  int64_t now_ms, struct enforce_nft_op **ops, struct enforce_nft_plan_stats *st);
+
+/* ---- netlink messages, no socket (enforce_nft_msg.c) ---- */
+struct enforce_nft_layout {
+    const char *table;
+    const uint16_t *ports;
+    size_t nports;
+    enum enforce_verdict verdict;
+    int priority;
+};
+/* Appends the messages that create or repair the table, sets, ports and chain (rules flushed and
+ * rewritten) to batch, with sequence numbers from *seq on; advances *seq. */
+void enforce_nft_msg_setup(struct nftnl_batch *b, uint32_t *seq, const struct enforce_nft_layout *lay);
+/* Appends one NEWSETELEM (adds) or DELSETELEM (deletes) message for ops[0..n), which share kind
+ * and family, with NLM_F_ACK and sequence seq. */
+void enforce_nft_msg_elems(struct nftnl_batch *b, uint32_t seq, const char *table,
+                           const struct enforce_nft_op *ops, size_t n);
+/* Appends DELTABLE. */
+void enforce_nft_msg_deltable(struct nftnl_batch *b, uint32_t seq, const char *table);
+/* A GETSETELEM dump request for set ("ban4"/"ban6") into buf; returns the header. */
+struct nlmsghdr *enforce_nft_msg_getelems(char *buf, uint32_t seq, const char *table, const char *set);
+struct nlmsghdr *enforce_nft_msg_getrules(char *buf, uint32_t seq, const char *table);
+struct nlmsghdr *enforce_nft_msg_gettable(char *buf, uint32_t seq, const char *table);
+
+/* Raw elements as parsed from messages (start and end elements separate). */
+struct enforce_nft_raw {
+    uint8_t key[16];
+    uint32_t flags;            /* NFT_SET_ELEM_INTERVAL_END */
+    uint64_t timeout_ms, expiration_ms;
+};
+struct enforce_nft_rawlist {
+    struct enforce_nft_raw *v;
+    size_t n, cap;
+    int family;                /* AF_INET or AF_INET6: decides the key length */
+};
+/* Appends the elements of one set-element message (dump reply or NEWSETELEM). Returns 0 or -1. */
+int enforce_nft_msg_parse_elems(const struct nlmsghdr *nlh, struct enforce_nft_rawlist *out);
+/* Pairs start and end elements into intervals (owned by the caller); expiration turned into
+ * monotonic expiry from now_ms. Returns the number written to *elems. */
+size_t enforce_nft_raw_pair(struct enforce_nft_rawlist *raw, int64_t now_ms, struct enforce_nft_elem **elems);
+/* From one rule message: its counter, and whether it matches IPv4 (1) or IPv6 (2) sources (0: neither). */
+int enforce_nft_msg_parse_rule(const struct nlmsghdr *nlh, uint64_t *packets, uint64_t *bytes);
+
+/* ---- backends ---- */
+struct enforce_backend_ops {
+    const char *name;
+    int (*setup)(void *be);
+    /* Applies ops (deletes before adds) as one transaction, retrying failed chunks by halves;
+     * writes each op's status. Returns 0 when every op is OK or GONE, else -1. */
+    int (*apply)(void *be, struct enforce_nft_op *ops, size_t n);
+    /* Reads both ban sets; *elems owned by the caller. */
+    int (*dump)(void *be, struct enforce_nft_elem **elems, size_t *n);
+    int (*remove)(void *be);
+    int (*kernel)(void *be, struct enforce_kernel *out);
+    void (*destroy)(void *be);
+};
+/* Each returns NULL on failure (logged); stats is the front end's, for transactions/retries. */
+void *enforce_nft_backend_new(const struct enforce_config *cfg, struct enforce_stats *stats,
+                              const struct enforce_backend_ops **ops);
+void *enforce_dryrun_backend_new(const struct enforce_config *cfg, struct enforce_stats *stats,
+                                 const struct enforce_backend_ops **ops);
+
+#endif

@@ -1,0 +1,320 @@
+/* enforce_nft_plan.c: the mirror of the kernel ban sets and the planner that turns queued bans,
+ * or a wanted list, into the set-element deletes and adds of one transaction. */
+#include "enforce/enforce_nft.h"
+
+#include "agent/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* An entry is still in the kernel until a little after its computed expiry: our clock and the
+ * kernel's differ by the time a dump took. A delete of one that did expire comes back ENOENT,
+ * which the backend reports as GONE, so erring on "present" is safe. */
+#define MIRROR_SLACK_MS 2000
+/* Reconcile re-adds an element when its expiry differs from the wanted one by more than this
+ * (or 1 % of the timeout): timeouts drift by the time the dump and the plan take. */
+#define RETIME_SLACK_MS 5000
+
+static int fam_idx(int family) { return family == AF_INET ? 0 : 1; }
+
+static bool elem_live(const struct enforce_nft_elem *e, int64_t now_ms)
+{
+    return !e->dead && (e->expires_ms == 0 || e->expires_ms + MIRROR_SLACK_MS > now_ms);
+}
+
+static int elem_cmp(const void *x, const void *y)
+{
+    const struct enforce_nft_elem *a = x, *b = y;
+    return enforce_prefix_cmp(&a->p, &b->p);
+}
+
+void enforce_nft_mirror_init(struct enforce_nft_mirror *m) { memset(m, 0, sizeof *m); }
+
+void enforce_nft_mirror_free(struct enforce_nft_mirror *m)
+{
+    free(m->v);
+    memset(m, 0, sizeof *m);
+}
+
+/* Sorts, drops dead entries and recounts the prefix lengths present. */
+static void mirror_rebuild(struct enforce_nft_mirror *m, bool sort)
+{
+    if (sort && m->n > 1) qsort(m->v, m->n, sizeof *m->v, elem_cmp);
+    size_t w = 0;
+    memset(m->lens, 0, sizeof m->lens);
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->v[i].dead) continue;
+        m->v[w] = m->v[i];
+        if (m->v[w].p.len <= 128) m->lens[fam_idx(m->v[w].p.family)][m->v[w].p.len]++;
+        w++;
+    }
+    m->n = w;
+}
+
+void enforce_nft_mirror_replace(struct enforce_nft_mirror *m, struct enforce_nft_elem *elems, size_t n)
+{
+    free(m->v);
+    m->v = elems;
+    m->n = m->cap = n;
+    mirror_rebuild(m, true);
+}
+
+struct enforce_nft_elem *enforce_nft_mirror_find(const struct enforce_nft_mirror *m, const struct enforce_prefix *p)
+{
+    struct enforce_nft_elem key;
+    key.p = *p;
+    return m->n ? bsearch(&key, m->v, m->n, sizeof *m->v, elem_cmp) : NULL;
+}
+
+/* First index whose key is >= p. */
+static size_t mirror_lower(const struct enforce_nft_mirror *m, const struct enforce_prefix *p)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (enforce_prefix_cmp(&m->v[mid].p, p) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+void enforce_nft_mirror_apply(struct enforce_nft_mirror *m, const struct enforce_nft_op *ops, size_t n,
+                              int64_t now_ms)
+{
+    size_t sorted = m->n;
+    bool appended = false;
+    for (int pass = 0; pass < 2; pass++) {       /* deletes first: a refresh is delete + add */
+        for (size_t i = 0; i < n; i++) {
+            const struct enforce_nft_op *o = &ops[i];
+            if (o->kind != (pass ? ENFORCE_NFT_ADD : ENFORCE_NFT_DEL)) continue;
+            if (o->status != ENFORCE_NFT_OK && o->status != ENFORCE_NFT_GONE) continue;
+            struct enforce_nft_elem key;
+            key.p = o->el.p;
+            struct enforce_nft_elem *e = sorted ? bsearch(&key, m->v, sorted, sizeof *m->v, elem_cmp) : NULL;
+            if (!pass) {
+                if (e) e->dead = true;
+                continue;
+            }
+            struct enforce_nft_elem nv = o->el;
+            nv.dead = false;
+            nv.expires_ms = nv.timeout_ms ? now_ms + (int64_t)nv.timeout_ms : 0;
+            if (e) {
+                *e = nv;
+                continue;
+            }
+            if (m->n == m->cap) {
+                m->cap = m->cap ? m->cap * 2 : 256;
+                m->v = sg_xrealloc(m->v, m->cap * sizeof *m->v);
+            }
+            m->v[m->n++] = nv;
+            appended = true;
+        }
+    }
+    mirror_rebuild(m, appended);
+}
+
+size_t enforce_nft_mirror_count(const struct enforce_nft_mirror *m, int family, int64_t now_ms)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->v[i].p.family == family && elem_live(&m->v[i], now_ms)) c++;
+    return c;
+}
+
+/* ---- planning ---- */
+
+struct oplist {
+    struct enforce_nft_op *v;
+    size_t n, cap;
+};
+
+static void op_push(struct oplist *l, uint8_t kind, const struct enforce_nft_elem *el)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = sg_xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    struct enforce_nft_op *o = &l->v[l->n++];
+    memset(o, 0, sizeof *o);
+    o->el = *el;
+    o->el.dead = false;
+    o->kind = kind;
+}
+
+static void op_add(struct oplist *l, const struct enforce_prefix *p, uint32_t timeout_s)
+{
+    struct enforce_nft_elem el;
+    uint64_t t = timeout_s < 1 ? 1 : timeout_s > ENFORCE_NFT_MAX_TIMEOUT_S ? ENFORCE_NFT_MAX_TIMEOUT_S : timeout_s;
+    enforce_nft_elem_from_prefix(&el, p, t * 1000u);
+    op_push(l, ENFORCE_NFT_ADD, &el);
+}
+
+/* Deletes first, then adds; IPv4 before IPv6 inside each, so that chunks share kind and set. */
+static int op_order(const void *x, const void *y)
+{
+    const struct enforce_nft_op *a = x, *b = y;
+    if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
+    if (a->el.p.family != b->el.p.family) return a->el.p.family < b->el.p.family ? -1 : 1;
+    return enforce_prefix_cmp(&a->el.p, &b->el.p);
+}
+
+static size_t oplist_finish(struct oplist *l, struct enforce_nft_op **ops)
+{
+    if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, op_order);
+    /* A covered element may be scheduled for deletion twice (two refreshes): keep one. */
+    size_t w = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (w && l->v[w - 1].kind == l->v[i].kind && !enforce_prefix_cmp(&l->v[w - 1].el.p, &l->v[i].el.p))
+            continue;
+        l->v[w++] = l->v[i];
+    }
+    *ops = l->v;
+    return w;
+}
+
+/* q is sorted by prefix and holds one change per prefix. */
+static int change_key_cmp(const void *x, const void *y)
+{
+    const struct enforce_nft_change *a = x, *b = y;
+    return enforce_prefix_cmp(&a->p, &b->p);
+}
+
+/* Is p covered by a live, wider entry of the mirror? skip_unbanned: a queue of changes whose
+ * unbans lift their prefix in this same transaction (may be NULL). */
+static bool mirror_covered(const struct enforce_nft_mirror *m, const struct enforce_prefix *p, int64_t now_ms,
+                           const struct enforce_nft_change *q, size_t nq)
+{
+    const uint32_t *lens = m->lens[fam_idx(p->family)];
+    for (unsigned l = 0; l < p->len; l++) {
+        if (!lens[l]) continue;
+        struct enforce_prefix a = *p;
+        a.len = (uint8_t)l;
+        /* Clear the host bits past l: the ancestor's key as the mirror holds it. */
+        for (unsigned i = 0; i < 16; i++) {
+            unsigned bit = i * 8;
+            if (bit >= l) a.addr[i] = 0;
+            else if (bit + 8 > l) a.addr[i] &= (uint8_t)(0xff << (8 - (l - bit)));
+        }
+        const struct enforce_nft_elem *e = enforce_nft_mirror_find(m, &a);
+        if (!e || !elem_live(e, now_ms)) continue;
+        struct enforce_nft_change key = {.p = a};
+        const struct enforce_nft_change *u = nq ? bsearch(&key, q, nq, sizeof *q, change_key_cmp) : NULL;
+        if (!u || u->kind != ENFORCE_NFT_DEL) return true;
+    }
+    return false;
+}
+
+/* Deletes for the live entries strictly inside p (a new wider ban replaces them). */
+static void delete_covered(const struct enforce_nft_mirror *m, const struct enforce_prefix *p, int64_t now_ms,
+                           struct oplist *l)
+{
+    const uint32_t *lens = m->lens[fam_idx(p->family)];
+    bool any = false;
+    for (unsigned k = p->len + 1u; k <= 128 && !any; k++) any = lens[k] != 0;
+    if (!any) return;
+    for (size_t i = mirror_lower(m, p); i < m->n && enforce_prefix_contains(p, &m->v[i].p); i++) {
+        if (m->v[i].p.len == p->len || !elem_live(&m->v[i], now_ms)) continue;
+        op_push(l, ENFORCE_NFT_DEL, &m->v[i]);
+    }
+}
+
+static int change_cmp(const void *x, const void *y)
+{
+    const struct enforce_nft_change *a = x, *b = y;
+    int c = enforce_prefix_cmp(&a->p, &b->p);
+    if (c) return c;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+size_t enforce_nft_plan_commit(const struct enforce_nft_mirror *m, struct enforce_nft_change *q, size_t nq,
+                               int64_t now_ms, struct enforce_nft_op **ops, struct enforce_nft_plan_stats *st)
+{
+    struct oplist l = {0};
+    /* Sort by prefix then queue order, and keep the last change for each prefix. */
+    if (nq > 1) qsort(q, nq, sizeof *q, change_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < nq; i++) {
+        if (w && !enforce_prefix_cmp(&q[w - 1].p, &q[i].p)) q[w - 1] = q[i];
+        else q[w++] = q[i];
+    }
+    nq = w;
+    /* Unbans of entries we hold. One we do not hold is gone already (expired, or never in). */
+    for (size_t i = 0; i < nq; i++) {
+        if (q[i].kind != ENFORCE_NFT_DEL) continue;
+        const struct enforce_nft_elem *e = enforce_nft_mirror_find(m, &q[i].p);
+        if (e && elem_live(e, now_ms)) op_push(&l, ENFORCE_NFT_DEL, e);
+    }
+    /* Bans in prefix order: a prefix sorts before everything it covers, so one "current"
+     * interval is enough to fold covered bans inside this batch. */
+    const struct enforce_prefix *cur = NULL;
+    for (size_t i = 0; i < nq; i++) {
+        if (q[i].kind != ENFORCE_NFT_ADD) continue;
+        const struct enforce_prefix *p = &q[i].p;
+        if ((cur && enforce_prefix_contains(cur, p)) || mirror_covered(m, p, now_ms, q, nq)) {
+            st->covered++;
+            continue;
+        }
+        cur = p;
+        delete_covered(m, p, now_ms, &l);
+        const struct enforce_nft_elem *e = enforce_nft_mirror_find(m, p);
+        if (e && elem_live(e, now_ms)) op_push(&l, ENFORCE_NFT_DEL, e);   /* refresh the timeout */
+        op_add(&l, p, q[i].timeout_s);
+    }
+    return oplist_finish(&l, ops);
+}
+
+static int ban_cmp(const void *x, const void *y)
+{
+    const struct enforce_ban *a = x, *b = y;
+    int c = enforce_prefix_cmp(&a->prefix, &b->prefix);
+    if (c) return c;
+    return a->timeout_s > b->timeout_s ? -1 : a->timeout_s < b->timeout_s;   /* longest first */
+}
+
+size_t enforce_nft_plan_reconcile(const struct enforce_nft_mirror *m, struct enforce_ban *wanted, size_t n,
+                                  int64_t now_ms, struct enforce_nft_op **ops, struct enforce_nft_plan_stats *st)
+{
+    struct oplist l = {0};
+    if (n > 1) qsort(wanted, n, sizeof *wanted, ban_cmp);
+    /* Fold duplicates (keep the longest) and bans covered by a wider wanted prefix. */
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (w && enforce_prefix_contains(&wanted[w - 1].prefix, &wanted[i].prefix)) {
+            if (enforce_prefix_cmp(&wanted[w - 1].prefix, &wanted[i].prefix)) st->covered++;
+            continue;
+        }
+        wanted[w++] = wanted[i];
+    }
+    n = w;
+    /* Merge walk of two sorted lists: the wanted bans and the kernel's entries. */
+    size_t i = 0, j = 0;
+    while (i < n || j < m->n) {
+        const struct enforce_nft_elem *e = j < m->n ? &m->v[j] : NULL;
+        const struct enforce_ban *b = i < n ? &wanted[i] : NULL;
+        int c = !e ? -1 : !b ? 1 : enforce_prefix_cmp(&b->prefix, &e->p);
+        if (c < 0) {
+            op_add(&l, &b->prefix, b->timeout_s);
+            st->added++;
+            i++;
+        } else if (c > 0) {
+            op_push(&l, ENFORCE_NFT_DEL, e);
+            st->removed++;
+            j++;
+        } else {
+            int64_t want = now_ms + (int64_t)b->timeout_s * 1000;
+            int64_t diff = e->expires_ms ? want - e->expires_ms : INT64_MAX;
+            if (diff < 0) diff = -diff;
+            int64_t slack = (int64_t)b->timeout_s * 10;   /* 1 % in ms */
+            if (slack < RETIME_SLACK_MS) slack = RETIME_SLACK_MS;
+            if (diff > slack) {
+                op_push(&l, ENFORCE_NFT_DEL, e);
+                op_add(&l, &b->prefix, b->timeout_s);
+                st->retimed++;
+            }
+            i++;
+            j++;
+        }
+    }
+    return oplist_finish(&l, ops);
+}

@@ -1,0 +1,229 @@
+/* bench_nft.c: `make bench` figures for the nft backend (100,000 bans in one transaction vs one
+ * `nft` process per ban, as fail2ban and sshguard do), and a small CLI over the enforce API that
+ * the integration tests run inside their network namespaces (ban/unban/reconcile/remove/status). */
+#include "enforce/enforce.h"
+
+#include "agent/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BENCH_BANS 100000
+#define PEER_BANS 1000
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: bench_nft [OPTIONS] [COMMAND ARGS...]\n"
+            "  (no command)              run the benchmark in a private network namespace\n"
+            "  ban ADDR[/LEN] SECONDS... queue bans and commit them in one transaction\n"
+            "  unban ADDR[/LEN]...       queue unbans and commit\n"
+            "  reconcile [ADDR=SECONDS]...  make the sets equal to this list\n"
+            "  remove                    delete the table\n"
+            "  status                    print kernel set sizes and drop counters\n"
+            "options: --table NAME --reject --dry-run --ports P,P,... --allow CIDR --node ADDR\n"
+            "         --min4 N --min6 N --bans N (benchmark size)\n");
+}
+
+static void print_stats(const struct enforce *e)
+{
+    struct enforce_stats s;
+    enforce_get_stats(e, &s);
+    printf("stats: applied=%llu removed=%llu refused=%llu covered=%llu failed=%llu bad=%llu "
+           "reconciled_added=%llu reconciled_removed=%llu reconciled_retimed=%llu transactions=%llu retries=%llu\n",
+           (unsigned long long)s.applied, (unsigned long long)s.removed, (unsigned long long)s.refused_by_guard,
+           (unsigned long long)s.covered, (unsigned long long)s.failed, (unsigned long long)s.bad_input,
+           (unsigned long long)s.reconciled_added, (unsigned long long)s.reconciled_removed,
+           (unsigned long long)s.reconciled_retimed, (unsigned long long)s.transactions,
+           (unsigned long long)s.retries);
+}
+
+/* 198.18.0.0/15 is the benchmarking range (RFC 2544): 131,072 addresses, never real hosts. */
+static void bench_addr(uint32_t i, struct enforce_prefix *p)
+{
+    memset(p, 0, sizeof *p);
+    p->family = AF_INET;
+    p->len = 32;
+    uint32_t a = htonl((198u << 24 | 18u << 16) + i);
+    memcpy(p->addr, &a, 4);
+}
+
+/* One `nft add element` process per ban, the way fail2ban's and sshguard's nftables actions
+ * work; returns the elapsed ns for n bans, or -1. */
+static int64_t peer_per_process(uint32_t first, uint32_t n)
+{
+    if (system("nft add table inet bench_peer && nft add set inet bench_peer ban4 "
+               "'{ type ipv4_addr; flags interval, timeout; }'") != 0)
+        return -1;
+    int64_t t0 = sg_mono_ns();
+    for (uint32_t i = 0; i < n; i++) {
+        struct enforce_prefix p;
+        char a[ENFORCE_PREFIX_STRLEN], el[96];
+        bench_addr(first + i, &p);
+        snprintf(el, sizeof el, "{ %s timeout 3600s }", enforce_prefix_format(&p, a, sizeof a));
+        pid_t pid = fork();
+        if (pid < 0) return -1;
+        if (pid == 0) {
+            execlp("nft", "nft", "add", "element", "inet", "bench_peer", "ban4", el, (char *)NULL);
+            _exit(127);
+        }
+        int st;
+        if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
+    }
+    return sg_mono_ns() - t0;
+}
+
+static int run_bench(struct enforce_config *cfg, uint32_t nbans)
+{
+    /* A private network namespace: the host's firewall is never touched, and everything we
+     * made disappears with this process. */
+    if (unshare(CLONE_NEWNET) < 0) {
+        printf("note: bench_nft skipped: unshare(CLONE_NEWNET): %s (needs root)\n", strerror(errno));
+        return 0;
+    }
+    struct enforce *e = enforce_new(cfg);
+    if (!e || enforce_setup(e) < 0) {
+        printf("note: bench_nft skipped: nftables unavailable\n");
+        enforce_destroy(&e);
+        return 0;
+    }
+    struct enforce_prefix p;
+    int64_t t0 = sg_mono_ns();
+    for (uint32_t i = 0; i < nbans; i++) {
+        bench_addr(i, &p);
+        enforce_ban(e, &p, 3600);
+    }
+    int rc = enforce_commit(e);
+    int64_t batch_ns = sg_mono_ns() - t0;
+    struct enforce_kernel k;
+    if (rc < 0 || enforce_get_kernel(e, &k) < 0 || k.set4 != nbans) {
+        fprintf(stderr, "bench_nft: commit failed or set holds %zu of %u\n", k.set4, nbans);
+        enforce_destroy(&e);
+        return 1;
+    }
+    double batch_ms = (double)batch_ns / 1e6, batch_rate = nbans / ((double)batch_ns / 1e9);
+
+    /* Reconcile of the same list: a dump of nbans elements and no changes. */
+    struct enforce_ban *w = sg_xcalloc(nbans, sizeof *w);
+    for (uint32_t i = 0; i < nbans; i++) {
+        bench_addr(i, &w[i].prefix);
+        w[i].timeout_s = 3600;
+    }
+    t0 = sg_mono_ns();
+    rc = enforce_reconcile(e, w, nbans);
+    double rec_ms = (double)(sg_mono_ns() - t0) / 1e6;
+    free(w);
+
+    /* The peer runs on a clean namespace: nft loads the whole ruleset for each command, so our
+     * 100k elements left in place would slow every one of its processes down. */
+    enforce_remove_table(e);
+    int64_t peer_ns = peer_per_process(nbans, PEER_BANS);
+    if (peer_ns < 0) {
+        fprintf(stderr, "bench_nft: the per-process peer (nft add element) failed\n");
+        enforce_destroy(&e);
+        return 1;
+    }
+    double peer_rate = PEER_BANS / ((double)peer_ns / 1e9);
+    double peer_ms_scaled = (double)peer_ns / 1e6 * ((double)nbans / PEER_BANS);
+    printf("bench: nft_batch_%uk_bans_ms %.1f ms vs=nft-per-process ratio=%.0f\n", nbans / 1000, batch_ms,
+           peer_ms_scaled / batch_ms);
+    printf("bench: nft_batch_bans_per_s %.0f bans/s vs=nft-per-process ratio=%.0f\n", batch_rate,
+           batch_rate / peer_rate);
+    printf("bench: nft_per_process_bans_per_s %.0f bans/s (%u timed, scaled: %.0f ms for %u)\n", peer_rate,
+           PEER_BANS, peer_ms_scaled, nbans);
+    printf("bench: nft_reconcile_%uk_unchanged_ms %.1f ms%s\n", nbans / 1000, rec_ms, rc < 0 ? " (failed)" : "");
+    enforce_destroy(&e);
+    return 0;
+}
+
+static int parse_ports(const char *s, struct enforce_config *cfg)
+{
+    cfg->nports = 0;
+    char *dup = sg_xstrdup(s), *save = NULL;
+    for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        long v = strtol(t, NULL, 10);
+        if (v < 1 || v > 65535 || cfg->nports == ENFORCE_MAX_PORTS) {
+            free(dup);
+            return -1;
+        }
+        cfg->ports[cfg->nports++] = (uint16_t)v;
+    }
+    free(dup);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct enforce_config cfg;
+    const char *allow[16], *nodes[16];
+    uint32_t nbans = BENCH_BANS;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.allow = allow;
+    cfg.nodes = nodes;
+    int i = 1;
+    for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(o, "--reject")) cfg.verdict = ENFORCE_REJECT;
+        else if (!strcmp(o, "--dry-run")) cfg.backend = ENFORCE_BACKEND_DRYRUN;
+        else if (!v) { usage(); return 2; }
+        else if (!strcmp(o, "--table")) cfg.table = argv[++i];
+        else if (!strcmp(o, "--ports")) { if (parse_ports(argv[++i], &cfg) < 0) { usage(); return 2; } }
+        else if (!strcmp(o, "--allow") && cfg.nallow < 16) allow[cfg.nallow++] = argv[++i];
+        else if (!strcmp(o, "--node") && cfg.nnodes < 16) nodes[cfg.nnodes++] = argv[++i];
+        else if (!strcmp(o, "--min4")) cfg.min_prefix4 = atoi(argv[++i]);
+        else if (!strcmp(o, "--min6")) cfg.min_prefix6 = atoi(argv[++i]);
+        else if (!strcmp(o, "--bans")) nbans = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else { usage(); return 2; }
+    }
+    if (i >= argc) {
+        if (nbans < 1 || nbans > 131072) { usage(); return 2; }
+        return run_bench(&cfg, nbans);
+    }
+    const char *cmd = argv[i++];
+    struct enforce *e = enforce_new(&cfg);
+    if (!e) return 1;
+    int rc = 0, refused = 0;
+    if (!strcmp(cmd, "ban")) {
+        for (; i + 1 < argc; i += 2)
+            if (enforce_ban_text(e, argv[i], (uint32_t)strtoul(argv[i + 1], NULL, 10)) < 0) refused = 1;
+        if (i != argc) { usage(); rc = 2; }
+        else if (enforce_commit(e) < 0) rc = 1;
+    } else if (!strcmp(cmd, "unban")) {
+        for (; i < argc; i++)
+            if (enforce_unban_text(e, argv[i]) < 0) refused = 1;
+        if (enforce_commit(e) < 0) rc = 1;
+    } else if (!strcmp(cmd, "reconcile")) {
+        struct enforce_ban *w = sg_xcalloc((size_t)argc, sizeof *w);
+        size_t n = 0;
+        for (; i < argc; i++) {
+            char *eq = strchr(argv[i], '=');
+            if (eq) *eq = '\0';
+            if (!eq || enforce_prefix_parse(argv[i], &w[n].prefix) < 0) { refused = 1; continue; }
+            w[n++].timeout_s = (uint32_t)strtoul(eq + 1, NULL, 10);
+        }
+        if (enforce_reconcile(e, w, n) < 0) rc = 1;
+        free(w);
+    } else if (!strcmp(cmd, "remove")) {
+        if (enforce_remove_table(e) < 0) rc = 1;
+    } else if (!strcmp(cmd, "status")) {
+        struct enforce_kernel k;
+        if (enforce_get_kernel(e, &k) < 0) rc = 1;
+        else printf("kernel: table=%s set4=%zu set6=%zu drop4=%llu/%lluB drop6=%llu/%lluB\n",
+                    k.table_present ? "yes" : "no", k.set4, k.set6, (unsigned long long)k.drop_packets4,
+                    (unsigned long long)k.drop_bytes4, (unsigned long long)k.drop_packets6,
+                    (unsigned long long)k.drop_bytes6);
+    } else {
+        usage();
+        rc = 2;
+    }
+    print_stats(e);
+    enforce_destroy(&e);
+    return rc ? rc : refused ? 3 : 0;
+}
