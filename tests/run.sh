@@ -28,8 +28,8 @@ run_unit() {
 }
 run_replay() {
     for t in "$@"; do
-        n=$(basename "$t"); c=${SG_ROOT:-.}/tests/fuzz/corpus/${n#replay_}
-        "$t" "$c" > "$log_dir/$n.log" 2>&1; rc=$?
+        n=$(basename "$t"); corpus=${SG_ROOT:-.}/tests/fuzz/corpus/${n#replay_}
+        "$t" "$corpus" > "$log_dir/$n.log" 2>&1; rc=$?
         [ $rc -ne 0 ] && tail -30 "$log_dir/$n.log"
         record "$n" $rc
     done
