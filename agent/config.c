@@ -20,6 +20,7 @@ struct ini_stream {
     struct config *cfg;
     char section[128];
     void *cur;          /* current [peer]/[scenario] being filled */
+    enum { PASS_ALL, PASS_NO_SCENARIOS, PASS_SCENARIOS } pass;
 };
 
 static char *stream_reader(char *str, int num, void *arg)
@@ -31,7 +32,7 @@ static char *stream_reader(char *str, int num, void *arg)
     if (n < 0) { free(line); return NULL; }
     s->line++;
     if (n >= num) {
-        config_error(s->cfg, s->file, s->line, "line longer than %d bytes", num - 1);
+        if (s->pass != PASS_SCENARIOS) config_error(s->cfg, s->file, s->line, "line longer than %d bytes", num - 1);
         n = num - 1;
         line[n - 1] = '\n';
     }
@@ -232,6 +233,8 @@ static int handler(void *arg, const char *section, const char *name, const char 
 {
     struct ini_stream *s = arg;
     struct config *cfg = s->cfg;
+    bool is_scenario = !strncmp(section, "scenario ", 9);
+    if ((s->pass == PASS_NO_SCENARIOS && is_scenario) || (s->pass == PASS_SCENARIOS && !is_scenario)) return 1;
     if (strcmp(section, s->section)) {
         /* A new section starts: [peer NAME] and [scenario ID] open a new entry. */
         snprintf(s->section, sizeof s->section, "%s", section);
@@ -260,15 +263,20 @@ static int handler(void *arg, const char *section, const char *name, const char 
     BAD("unknown section [%s]", section);
 }
 
-static int parse_file(struct config *cfg, const char *file)
+static int parse_file_pass(struct config *cfg, const char *file, int pass)
 {
-    struct ini_stream s = {.file = file, .cfg = cfg};
+    struct ini_stream s = {.file = file, .cfg = cfg, .pass = pass};
     s.f = fopen(file, "r");
     if (!s.f) return -1;
     int rc = ini_parse_stream(stream_reader, &s, handler, &s);
-    if (rc > 0) config_error(cfg, file, rc, "syntax error (expected [section] or key = value)");
+    if (rc > 0 && pass != PASS_SCENARIOS) config_error(cfg, file, rc, "syntax error (expected [section] or key = value)");
     fclose(s.f);
     return 0;
+}
+
+static int parse_file(struct config *cfg, const char *file)
+{
+    return parse_file_pass(cfg, file, PASS_ALL);
 }
 
 static void set_defaults(struct config *cfg)
@@ -332,7 +340,9 @@ struct config *config_load(const char *file, char **err_out)
     struct config *cfg = sg_xcalloc(1, sizeof *cfg);
     cfg->path = sg_xstrdup(file);
     set_defaults(cfg);
-    if (parse_file(cfg, file) < 0) {
+    /* The main file's own [scenario] sections are read after the scenario directory, so that
+     * they override the shipped scenarios key by key. */
+    if (parse_file_pass(cfg, file, PASS_NO_SCENARIOS) < 0) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s: cannot open: %s", file, strerror(errno));
         if (err_out) *err_out = sg_xstrdup(msg);
@@ -340,6 +350,7 @@ struct config *config_load(const char *file, char **err_out)
         return NULL;
     }
     if (cfg->scenario_dir) load_scenario_dir(cfg, cfg->scenario_dir);
+    parse_file_pass(cfg, file, PASS_SCENARIOS);
     if (!cfg->node_name) config_error(cfg, file, 0, "[node] name is required");
     if (!cfg->peer_key_dir && cfg->key_dir) cfg->peer_key_dir = sg_xstrdup(cfg->key_dir);
     for (size_t i = 0; i < cfg->npeers; i++) {

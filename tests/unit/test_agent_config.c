@@ -127,6 +127,33 @@ static void test_scenario_override_and_checks(void **state)
     free(p);
 }
 
+static void test_main_file_overrides_scenario_dir(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sgscXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/10-default.conf", dir);
+    FILE *f = fopen(path, "w");
+    fputs("[scenario auth]\nevents = auth_fail\nthreshold = 10\nwindow = 10m\n", f);
+    fclose(f);
+    char text[512];
+    snprintf(text, sizeof text, "[node]\nname = a\n[scenario auth]\nthreshold = 3\n[detect]\nscenarios = %s\n"
+             "bad line\n", dir);
+    char *p = write_tmp(text);
+    struct config *cfg = config_load(p, NULL);
+    assert_int_equal(cfg->nscenarios, 1);
+    assert_int_equal(cfg->scenarios[0].threshold, 3);      /* the operator's value wins */
+    assert_int_equal(cfg->scenarios[0].window_s, 600);     /* the rest comes from the shipped file */
+    assert_int_equal(cfg->errors.n, 1);                    /* the syntax error once, not per pass */
+    assert_non_null(strstr(cfg->errors.v[0], ":7: syntax error"));
+    config_destroy(&cfg);
+    unlink(p);
+    unlink(path);
+    rmdir(dir);
+    free(p);
+}
+
 static void test_long_line(void **state)
 {
     (void)state;
@@ -152,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_scenario_override_and_checks),
         cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_main_file_overrides_scenario_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
