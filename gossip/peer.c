@@ -81,62 +81,61 @@ static bool gap_fill(struct gossip_peer *p, uint64_t seq)
     return false;
 }
 
+static void advance(struct gossip_peer *p, uint64_t seq)
+{
+    p->next_seq = seq + 1;
+    p->st.last_seq = seq;
+}
+
 static void epoch_reset(struct gossip_peer *p, uint32_t epoch)
 {
     for (size_t i = 0; i < p->n_gaps; i++)
         p->st.gaps_abandoned += p->gaps[i].to - p->gaps[i].from + 1;
     p->n_gaps = 0;
     p->st.epoch = epoch;
-    p->st.last_seq = 0;
-    p->next_seq = 1;
+    advance(p, 0);
+}
+
+/* What DELTAs and heartbeats share: the first word from an origin is adopted (no history to demand:
+ * the first sync brings it), an older epoch is refused, a newer one (a restart) resets the tracking.
+ * Returns 1 when seq was adopted, -1 for an older epoch, 0 to go on. */
+static int epoch_step(struct gossip_peer *p, uint32_t epoch, uint64_t seq)
+{
+    if (p->st.epoch == 0 || p->next_seq == 0) {
+        p->st.epoch = epoch;
+        advance(p, seq);
+        return 1;
+    }
+    if (epoch < p->st.epoch)
+        return -1;
+    if (epoch > p->st.epoch)
+        epoch_reset(p, epoch);
+    return 0;
 }
 
 enum gossip_seq_verdict gossip_peer_seq_check(struct gossip_peer *p, uint32_t epoch, uint64_t seq)
 {
     if (seq == 0)
         return GOSSIP_SEQ_REPLAY;   /* DELTA seqs start at 1; 0 never comes from a sane origin */
-    if (p->st.epoch == 0 || p->next_seq == 0) {
-        /* first word from this origin: no history to demand, the first sync brings it */
-        p->st.epoch = epoch;
-        p->next_seq = seq + 1;
-        p->st.last_seq = seq;
-        return GOSSIP_SEQ_OK;
-    }
-    if (epoch < p->st.epoch)
-        return GOSSIP_SEQ_REPLAY;
-    if (epoch > p->st.epoch)
-        epoch_reset(p, epoch);
-    if (seq == p->next_seq) {
-        p->next_seq++;
-        p->st.last_seq = seq;
-        return GOSSIP_SEQ_OK;
-    }
-    if (seq > p->next_seq) {
-        gap_add(p, p->next_seq, seq - 1);
-        p->next_seq = seq + 1;
-        p->st.last_seq = seq;
-        return GOSSIP_SEQ_GAP;
+    int e = epoch_step(p, epoch, seq);
+    if (e != 0)
+        return e > 0 ? GOSSIP_SEQ_OK : GOSSIP_SEQ_REPLAY;
+    if (seq >= p->next_seq) {
+        bool gap = seq > p->next_seq;
+        if (gap)
+            gap_add(p, p->next_seq, seq - 1);
+        advance(p, seq);
+        return gap ? GOSSIP_SEQ_GAP : GOSSIP_SEQ_OK;
     }
     return gap_fill(p, seq) ? GOSSIP_SEQ_REPAIRED : GOSSIP_SEQ_REPLAY;
 }
 
 bool gossip_peer_announce(struct gossip_peer *p, uint32_t epoch, uint64_t last_seq)
 {
-    if (p->st.epoch == 0 || p->next_seq == 0) {
-        p->st.epoch = epoch;
-        p->next_seq = last_seq + 1;
-        p->st.last_seq = last_seq;
-        return false;
-    }
-    if (epoch < p->st.epoch)
-        return false;
-    if (epoch > p->st.epoch)
-        epoch_reset(p, epoch);
-    if (last_seq < p->next_seq)
+    if (epoch_step(p, epoch, last_seq) != 0 || last_seq < p->next_seq)
         return false;
     gap_add(p, p->next_seq, last_seq);
-    p->next_seq = last_seq + 1;
-    p->st.last_seq = last_seq;
+    advance(p, last_seq);
     return true;
 }
 

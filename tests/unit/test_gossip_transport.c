@@ -1,0 +1,365 @@
+/* test_gossip_transport.c: the transport's per-origin bookkeeping (sequence gaps, repair accounting,
+ * epochs, replay stamps, liveness), then two transports in one process over real TCP loopback
+ * sockets: a delta arrives, losses are repaired, and hostile frames (lying msgpack counts, garbage,
+ * a replay, an unknown key) are dropped and counted without changing the state. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/util.h"
+#include "gossip/peer.h"
+#include "gossip/transport.h"
+
+static struct gossip_peer *mkpeer(void)
+{
+    uint8_t pk[GOSSIP_PK_LEN];
+    memset(pk, 7, sizeof pk);
+    return gossip_peer_new("p", pk, "tcp://127.0.0.1:1", "tcp://127.0.0.1:2");
+}
+
+static void test_seq_in_order_gap_repair_replay(void **state)
+{
+    (void)state;
+    struct gossip_peer *p = mkpeer();
+    /* first word: adopted without demanding history */
+    assert_int_equal(gossip_peer_seq_check(p, 10, 5), GOSSIP_SEQ_OK);
+    assert_int_equal(gossip_peer_seq_check(p, 10, 6), GOSSIP_SEQ_OK);
+    assert_int_equal(p->n_gaps, 0);
+    /* 7..9 lost */
+    assert_int_equal(gossip_peer_seq_check(p, 10, 10), GOSSIP_SEQ_GAP);
+    assert_int_equal(p->n_gaps, 1);
+    assert_int_equal(p->gaps[0].from, 7);
+    assert_int_equal(p->gaps[0].to, 9);
+    assert_int_equal(p->st.gaps_seen, 3);
+    /* the middle one arrives: the gap splits */
+    assert_int_equal(gossip_peer_seq_check(p, 10, 8), GOSSIP_SEQ_REPAIRED);
+    assert_int_equal(p->n_gaps, 2);
+    assert_int_equal(gossip_peer_seq_check(p, 10, 7), GOSSIP_SEQ_REPAIRED);
+    assert_int_equal(gossip_peer_seq_check(p, 10, 9), GOSSIP_SEQ_REPAIRED);
+    assert_int_equal(p->n_gaps, 0);
+    assert_int_equal(p->st.gaps_repaired, 3);
+    /* everything seen before is a replay now, and so is seq 0 */
+    for (uint64_t s = 5; s <= 10; s++)
+        assert_int_equal(gossip_peer_seq_check(p, 10, s), GOSSIP_SEQ_REPLAY);
+    assert_int_equal(gossip_peer_seq_check(p, 10, 0), GOSSIP_SEQ_REPLAY);
+    assert_int_equal(p->st.gaps_repaired, 3);
+    gossip_peer_destroy(&p);
+    gossip_peer_destroy(&p);   /* safe twice */
+}
+
+static void test_seq_epochs(void **state)
+{
+    (void)state;
+    struct gossip_peer *p = mkpeer();
+    gossip_peer_seq_check(p, 10, 1);
+    assert_int_equal(gossip_peer_seq_check(p, 10, 4), GOSSIP_SEQ_GAP);   /* 2..3 missing */
+    /* restart: the old epoch's gaps are abandoned, the new one starts at 1, so seq 3 leaves 1..2 */
+    assert_int_equal(gossip_peer_seq_check(p, 11, 3), GOSSIP_SEQ_GAP);
+    assert_int_equal(p->st.gaps_abandoned, 2);
+    assert_int_equal(p->st.epoch, 11);
+    assert_int_equal(p->n_gaps, 1);
+    assert_int_equal(p->gaps[0].from, 1);
+    assert_int_equal(p->gaps[0].to, 2);
+    /* frames of the old epoch are replays */
+    assert_int_equal(gossip_peer_seq_check(p, 10, 5), GOSSIP_SEQ_REPLAY);
+    /* a sync standing for the range covers it */
+    gossip_peer_gaps_covered(p, 11, 2);
+    assert_int_equal(p->n_gaps, 0);
+    assert_int_equal(p->st.gaps_repaired, 2);
+    gossip_peer_destroy(&p);
+}
+
+static void test_announce_and_fold(void **state)
+{
+    (void)state;
+    struct gossip_peer *p = mkpeer();
+    assert_false(gossip_peer_announce(p, 3, 100));   /* first word */
+    assert_false(gossip_peer_announce(p, 3, 100));   /* nothing new */
+    assert_true(gossip_peer_announce(p, 3, 104));    /* tail 101..104 never came */
+    assert_int_equal(p->gaps[0].from, 101);
+    assert_int_equal(p->gaps[0].to, 104);
+    /* many disjoint gaps fold into the last slot instead of growing without bound */
+    uint64_t s = 105;
+    for (int i = 0; i < 3 * GOSSIP_PEER_MAX_GAPS; i++, s += 2)
+        gossip_peer_seq_check(p, 3, s + 1);
+    assert_int_equal(p->n_gaps, GOSSIP_PEER_MAX_GAPS);
+    assert_true(p->gaps[GOSSIP_PEER_MAX_GAPS - 1].to == s - 2);
+    gossip_peer_gap_abandon(p, 0);
+    assert_int_equal(p->n_gaps, GOSSIP_PEER_MAX_GAPS - 1);
+    assert_int_equal(p->st.gaps_abandoned, 4);
+    gossip_peer_destroy(&p);
+}
+
+static void test_stamps_and_status(void **state)
+{
+    (void)state;
+    struct gossip_peer *p = mkpeer();
+    uint64_t base = (uint64_t)1700000000000LL << 16;
+    assert_true(gossip_peer_stamp_fresh(p, base + 5, 60000));
+    assert_false(gossip_peer_stamp_fresh(p, base + 5, 60000));        /* same stamp again */
+    assert_true(gossip_peer_stamp_fresh(p, base + 3, 60000));         /* reordered, still new */
+    assert_false(gossip_peer_stamp_fresh(p, base - (61000ULL << 16), 60000));   /* too old */
+    for (uint64_t i = 0; i < GOSSIP_PEER_RECENT; i++)
+        assert_true(gossip_peer_stamp_fresh(p, base + 100 + i, 60000));
+    assert_false(gossip_peer_stamp_fresh(p, base + 4, 60000));        /* below all remembered: refused */
+    assert_int_equal(gossip_peer_status_at(p, 1000, 3000, 10000), GOSSIP_PEER_DEAD);   /* never heard */
+    p->last_msg_mono = 1000;
+    assert_int_equal(gossip_peer_status_at(p, 3500, 3000, 10000), GOSSIP_PEER_ALIVE);
+    assert_int_equal(gossip_peer_status_at(p, 5000, 3000, 10000), GOSSIP_PEER_SUSPECT);
+    assert_int_equal(gossip_peer_status_at(p, 12000, 3000, 10000), GOSSIP_PEER_DEAD);
+    gossip_peer_destroy(&p);
+}
+
+/* ---- two transports over loopback ---- */
+
+struct rig {
+    zloop_t *loop;
+    struct gossip_identity *id[3];   /* a, b, and a stranger outside the keyring */
+    struct gossip_keyring *kr;
+    struct gossip_state *st[2];
+    struct gossip_transport *t[2];
+    int port;
+    size_t merged;
+};
+
+static void on_merged(const struct gossip_body *b, const struct gossip_merge_result *res, uint64_t sender, void *arg)
+{
+    (void)b;
+    (void)sender;
+    ((struct rig *)arg)->merged += res->changed;
+}
+
+static void rig_up(struct rig *r, unsigned loss_b)
+{
+    memset(r, 0, sizeof *r);
+    r->kr = gossip_keyring_new();
+    for (int i = 0; i < 3; i++) {
+        uint8_t seed[32];
+        char name[16];
+        memset(seed, 0x40 + i, sizeof seed);
+        snprintf(name, sizeof name, "n%d", i);
+        r->id[i] = gossip_identity_from_seed(name, seed);
+        if (i < 2)
+            gossip_keyring_add_identity(r->kr, r->id[i]);
+    }
+    r->loop = zloop_new();
+    r->port = 30000 + (int)(sg_mono_ns() / 1000 % 20000);
+    char ep[4][64];
+    for (int i = 0; i < 4; i++)
+        snprintf(ep[i], sizeof ep[i], "tcp://127.0.0.1:%d", r->port + i);
+    for (int i = 0; i < 2; i++) {
+        struct gossip_state_config sc;
+        gossip_state_config_default(&sc);
+        r->st[i] = gossip_state_new(&sc, r->id[i], r->kr, 1000 + (uint32_t)i);
+        struct gossip_transport_peer peer = { r->id[1 - i]->name, ep[2 * (1 - i)], ep[2 * (1 - i) + 1] };
+        struct gossip_transport_config tc;
+        gossip_transport_config_default(&tc);
+        tc.self = r->id[i];
+        tc.pub_bind = ep[2 * i];
+        tc.sync_bind = ep[2 * i + 1];
+        tc.peers = &peer;
+        tc.n_peers = 1;
+        tc.heartbeat_ms = 100;
+        tc.sync_interval_ms = 60000;   /* repair, not sync, must do the work */
+        tc.test_loss_permille = i == 1 ? loss_b : 0;
+        r->t[i] = gossip_transport_new(r->loop, r->st[i], r->kr, &tc);
+        assert_non_null(r->t[i]);
+    }
+    gossip_transport_set_merge_cb(r->t[1], on_merged, r);
+}
+
+static void rig_down(struct rig *r)
+{
+    for (int i = 0; i < 2; i++) {
+        gossip_transport_destroy(&r->t[i]);
+        gossip_transport_destroy(&r->t[i]);
+        gossip_state_destroy(&r->st[i]);
+    }
+    zloop_destroy(&r->loop);
+    for (int i = 0; i < 3; i++)
+        gossip_identity_destroy(&r->id[i]);
+    gossip_keyring_destroy(&r->kr);
+}
+
+static int stop_loop(zloop_t *loop, int id, void *arg)
+{
+    (void)loop, (void)id, (void)arg;
+    return -1;
+}
+
+/* Runs the loop for ms milliseconds. */
+static void run_for(struct rig *r, int ms)
+{
+    zloop_timer(r->loop, (size_t)ms, 1, stop_loop, NULL);
+    zloop_start(r->loop);
+}
+
+static bool same_state(struct rig *r)
+{
+    uint8_t *a, *b;
+    size_t la, lb;
+    gossip_state_encode(r->st[0], &a, &la);
+    gossip_state_encode(r->st[1], &b, &lb);
+    bool eq = la == lb && memcmp(a, b, la) == 0;
+    free(a), free(b);
+    return eq;
+}
+
+static void test_loopback_delta_and_repair(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, 400);   /* b loses 40% of what its SUB reads */
+    run_for(&r, 400);  /* connect */
+    int64_t now = sg_now_ms();
+    for (int i = 0; i < 300; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "k|%d", i);
+        gossip_state_counter_add(r.st[0], key, 1, now);
+        gossip_transport_notify(r.t[0]);
+        if (i % 10 == 9)
+            run_for(&r, 20);   /* several frames, so that some are lost */
+    }
+    for (int i = 0; i < 40 && !same_state(&r); i++)
+        run_for(&r, 100);
+    assert_true(same_state(&r));
+    assert_true(r.merged >= 300);
+    struct gossip_peer_stats ps;
+    assert_int_equal(gossip_transport_peer_stats(r.t[1], 0, &ps), 0);
+    assert_string_equal(ps.name, "n0");
+    assert_true(ps.gaps_seen > 0);
+    assert_int_equal(ps.gaps_seen, ps.gaps_repaired);
+    assert_int_equal(ps.status, GOSSIP_PEER_ALIVE);
+    struct gossip_transport_totals tot;
+    gossip_transport_totals(r.t[0], &tot);
+    assert_true(tot.repairs_resent > 0);
+    assert_int_equal(gossip_transport_peer_stats(r.t[1], 5, &ps), -1);
+    char *buf = NULL;
+    size_t blen = 0;
+    FILE *f = open_memstream(&buf, &blen);
+    assert_int_equal(gossip_transport_stats_json(r.t[1], f), 0);
+    fclose(f);
+    assert_non_null(strstr(buf, "\"name\":\"n0\""));
+    assert_non_null(strstr(buf, "\"state\":\"alive\""));
+    free(buf);
+    rig_down(&r);
+}
+
+/* Sends raw frames to b's ROUTER from a plain DEALER. */
+static void send_raw(struct rig *r, const uint8_t *const *frames, const size_t *lens, size_t n)
+{
+    zsock_t *d = zsock_new(ZMQ_DEALER);
+    zsock_set_linger(d, 1000);
+    zsock_connect(d, "tcp://127.0.0.1:%d", r->port + 3);
+    for (size_t i = 0; i < n; i++)
+        zmq_send(zsock_resolve(d), frames[i], lens[i], 0);
+    run_for(r, 300);
+    zsock_destroy(&d);
+}
+
+static uint8_t *signed_frame(struct rig *r, int who, uint8_t type, uint64_t seq, const uint8_t *body, size_t blen,
+                             size_t *len)
+{
+    static uint16_t logical;   /* every frame of one origin has its own stamp, or it is a replay */
+    struct gossip_frame_header h = { .type = type, .origin = r->id[who]->origin, .epoch = 1000 + (uint32_t)who,
+                                     .seq = seq, .hlc = (uint64_t)sg_now_ms() << 16 | ++logical };
+    uint8_t *out = NULL;
+    assert_int_equal(gossip_wire_frame_encode(&h, body, blen, r->id[who], &out, len), 0);
+    return out;
+}
+
+static void test_loopback_hostile_frames(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, 0);
+    run_for(&r, 300);
+    gossip_state_counter_add(r.st[0], "x", 1, sg_now_ms());
+    gossip_transport_notify(r.t[0]);
+    for (int i = 0; i < 20 && !same_state(&r); i++)
+        run_for(&r, 50);
+    assert_true(same_state(&r));
+    /* a REPAIR_REQ whose body declares a 4-billion element array; a SYNC_DIGEST with a short digest;
+     * 50 bytes of noise; a DELTA a's seq 1 again (replay); a correctly signed delta from a stranger */
+    static const uint8_t lying[] = { 0xdd, 0xff, 0xff, 0xff, 0xff, 0x01 };
+    static const uint8_t short_digest[] = { 0x94, 0x00, 0x00, 0x00, 0xc4, 0x02, 0x01, 0x02 };
+    uint8_t noise[50];
+    memset(noise, 0xa5, sizeof noise);
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    gossip_writer_slot(&w, "stranger", sg_now_ms() / 10000 * 10000, r.id[2]->origin, 1, 99);
+    size_t lens[5];
+    uint8_t *frames[5];
+    frames[0] = signed_frame(&r, 0, GOSSIP_FRAME_REPAIR_REQ, 0, lying, sizeof lying, &lens[0]);
+    frames[1] = signed_frame(&r, 0, GOSSIP_FRAME_SYNC_DIGEST, 0, short_digest, sizeof short_digest, &lens[1]);
+    frames[2] = noise, lens[2] = sizeof noise;
+    frames[3] = signed_frame(&r, 0, GOSSIP_FRAME_DELTA, 1, (const uint8_t *)w.buf.data, w.buf.size, &lens[3]);
+    frames[4] = signed_frame(&r, 2, GOSSIP_FRAME_DELTA, 1, (const uint8_t *)w.buf.data, w.buf.size, &lens[4]);
+    send_raw(&r, (const uint8_t *const *)frames, lens, 5);
+    struct gossip_transport_totals tot;
+    gossip_transport_totals(r.t[1], &tot);
+    assert_int_equal(tot.drops[GOSSIP_DROP_MALFORMED], 3);
+    assert_int_equal(tot.drops[GOSSIP_DROP_REPLAY], 1);
+    assert_int_equal(tot.drops[GOSSIP_DROP_UNKNOWN_ORIGIN], 1);
+    assert_int_equal(gossip_state_counter_total(r.st[1], "stranger", 60000, sg_now_ms()), 0);
+    assert_true(same_state(&r));
+    free(frames[0]), free(frames[1]), free(frames[3]), free(frames[4]);
+    gossip_writer_fini(&w);
+    rig_down(&r);
+}
+
+static void test_bad_config(void **state)
+{
+    (void)state;
+    struct rig r;
+    memset(&r, 0, sizeof r);
+    uint8_t seed[32] = { 1 };
+    struct gossip_identity *id = gossip_identity_from_seed("solo", seed);
+    struct gossip_keyring *kr = gossip_keyring_new();
+    gossip_keyring_add_identity(kr, id);
+    struct gossip_state_config sc;
+    gossip_state_config_default(&sc);
+    struct gossip_state *st = gossip_state_new(&sc, id, kr, 1);
+    zloop_t *loop = zloop_new();
+    struct gossip_transport_config tc;
+    gossip_transport_config_default(&tc);
+    tc.self = id;
+    tc.pub_bind = "tcp://127.0.0.1:*";
+    tc.sync_bind = "tcp://127.0.0.1:*";
+    struct gossip_transport_peer unknown = { "nobody", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2" };
+    tc.peers = &unknown;
+    tc.n_peers = 1;
+    assert_null(gossip_transport_new(loop, st, kr, &tc));   /* a peer without a key */
+    tc.n_peers = 0;
+    tc.pub_bind = "nonsense";
+    assert_null(gossip_transport_new(loop, st, kr, &tc));   /* a bad endpoint */
+    tc.pub_bind = "tcp://127.0.0.1:*";
+    tc.dead_ms = 1;
+    assert_null(gossip_transport_new(loop, st, kr, &tc));   /* dead before suspect */
+    gossip_transport_destroy(NULL);
+    zloop_destroy(&loop);
+    gossip_state_destroy(&st);
+    gossip_keyring_destroy(&kr);
+    gossip_identity_destroy(&id);
+}
+
+int main(void)
+{
+    zsys_handler_set(NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seq_in_order_gap_repair_replay),
+        cmocka_unit_test(test_seq_epochs),
+        cmocka_unit_test(test_announce_and_fold),
+        cmocka_unit_test(test_stamps_and_status),
+        cmocka_unit_test(test_loopback_delta_and_repair),
+        cmocka_unit_test(test_loopback_hostile_frames),
+        cmocka_unit_test(test_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
