@@ -33,6 +33,7 @@ struct detect_source {
     bool pending;                    /* a saved cursor waits to be applied at the next open */
     struct detect_cursor saved;
     bool opened_once;                /* some file has been open under this path since we started */
+    bool was_missing;                /* the path did not exist when we first looked: it is all new */
     bool from_start;
     bool skipping;                   /* dropping the rest of an oversized line */
     size_t max_line;
@@ -130,6 +131,8 @@ static int deliver(struct detect_source *s, detect_line_fn fn, void *arg)
         size_t n = (size_t)(nl - (s->buf + start));
         if (s->skipping) {
             s->skipping = false;   /* end of an oversized line: counted when it began */
+        } else if (n > s->max_line) {
+            s->cnt.oversized++;
         } else {
             if (fn) fn(s->buf + start, n, arg);
             lines++;
@@ -217,7 +220,10 @@ static int read_rotated_copy(struct detect_source *s, uint64_t hash, off_t off, 
 static int open_current(struct detect_source *s, detect_line_fn fn, void *arg)
 {
     int fd = open(s->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;   /* not there (yet): waited for, not an error */
+    if (fd < 0) {   /* not there (yet): waited for, not an error */
+        if (!s->opened_once) s->was_missing = true;
+        return 0;
+    }
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
@@ -238,7 +244,7 @@ static int open_current(struct detect_source *s, detect_line_fn fn, void *arg)
             lines += read_rotated_copy(s, s->saved.head_hash, s->saved.offset, st.st_dev, st.st_ino, fn, arg);
             start = 0;
         }
-    } else if (!s->opened_once) {
+    } else if (!s->opened_once && !s->was_missing) {
         start = s->from_start ? 0 : st.st_size;
     } else {
         start = 0;   /* created after we started: every line of it is new */
@@ -255,6 +261,8 @@ static int open_current(struct detect_source *s, detect_line_fn fn, void *arg)
     return lines;
 }
 
+/* Truncation is checked before reading, so that bytes written after a truncation are never read as
+ * the continuation of the old content; a rename is checked after, so that the old file is drained. */
 static int pump(struct detect_source *s, detect_line_fn fn, void *arg)
 {
     int lines = 0;
@@ -263,30 +271,25 @@ static int pump(struct detect_source *s, detect_line_fn fn, void *arg)
         lines += open_current(s, fn, arg);
         if (s->fd < 0) return lines;
     }
-    lines += drain(s, s->fd, fn, arg);
     struct stat now, cur;
     if (fstat(s->fd, &cur) < 0) return lines;
-    if (stat(s->path, &now) < 0) return lines;   /* renamed away, new file not there yet: keep the old one */
-    if (now.st_dev != s->cur.dev || now.st_ino != s->cur.ino) {
-        /* Rename-and-create: the old file is drained (above, and once more for a last write). */
-        lines += drain(s, s->fd, fn, arg);
-        s->cnt.rotations++;
-        lines += open_current(s, fn, arg);
-        lines += drain(s, s->fd, fn, arg);
-        return lines;
-    }
     uint64_t h = s->cur.head_hash ? head_hash(s->fd) : 0;
     if (cur.st_size < s->read_off || (s->cur.head_hash && h != s->cur.head_hash)) {
         /* copytruncate: what we had not read yet was copied away before the truncation. */
         s->cnt.truncations++;
-        uint64_t old = s->cur.head_hash;
-        off_t off = s->cur.offset;
-        lines += read_rotated_copy(s, old, off, s->cur.dev, s->cur.ino, fn, arg);
+        lines += read_rotated_copy(s, s->cur.head_hash, s->cur.offset, s->cur.dev, s->cur.ino, fn, arg);
         s->cur.head_hash = head_hash(s->fd);
         reset_buffer(s, 0);
+    }
+    lines += drain(s, s->fd, fn, arg);
+    if (!s->cur.head_hash) s->cur.head_hash = head_hash(s->fd);   /* the first line was not complete at open */
+    if (stat(s->path, &now) < 0) return lines;   /* renamed away, new file not there yet: keep the old one */
+    if (now.st_dev != s->cur.dev || now.st_ino != s->cur.ino) {
+        /* Rename-and-create: drain the old file once more for a last write, then the new one. */
         lines += drain(s, s->fd, fn, arg);
-    } else if (!s->cur.head_hash) {
-        s->cur.head_hash = head_hash(s->fd);   /* the first line was not complete at open */
+        s->cnt.rotations++;
+        lines += open_current(s, fn, arg);
+        lines += drain(s, s->fd, fn, arg);
     }
     return lines;
 }
