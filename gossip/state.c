@@ -117,6 +117,7 @@ void gossip_state_mark(struct gossip_dirty *d, struct gossip_entry_head *h)
     }
     d->v[d->n++] = h;
     h->dirty_pos = (uint32_t)d->n;
+    d->live++;
 }
 
 void gossip_state_unmark(struct gossip_dirty *d, struct gossip_entry_head *h)
@@ -124,6 +125,7 @@ void gossip_state_unmark(struct gossip_dirty *d, struct gossip_entry_head *h)
     if (!h->dirty_pos) return;
     d->v[h->dirty_pos - 1] = NULL;
     h->dirty_pos = 0;
+    d->live--;
 }
 
 static bool key_ok(const char *key)

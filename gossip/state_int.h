@@ -47,6 +47,7 @@ struct gossip_bkey {
 struct gossip_dirty {
     void **v;
     size_t n, cap;
+    size_t live;             /* non-NULL entries among the n */
 };
 
 struct gossip_state {

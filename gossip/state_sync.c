@@ -105,7 +105,7 @@ static bool take_list(struct gossip_dirty *d, enum entry_kind kind, struct gossi
         d->v[keep++] = h;
         h->dirty_pos = (uint32_t)keep;
     }
-    d->n = keep;
+    d->n = d->live = keep;
     return full;
 }
 
@@ -120,11 +120,7 @@ size_t gossip_state_take_delta(struct gossip_state *st, struct gossip_writer *w,
 
 size_t gossip_state_pending(const struct gossip_state *st)
 {
-    size_t n = 0;
-    const struct gossip_dirty *lists[] = {&st->dirty_b, &st->dirty_c, &st->dirty_s};
-    for (int l = 0; l < 3; l++)
-        for (size_t i = 0; i < lists[l]->n; i++) n += lists[l]->v[i] != NULL;
-    return n;
+    return st->dirty_b.live + st->dirty_c.live + st->dirty_s.live;
 }
 
 unsigned gossip_state_partition(const char *key)
