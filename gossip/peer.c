@@ -169,8 +169,15 @@ void gossip_peer_gap_abandon(struct gossip_peer *p, size_t i)
     gap_remove(p, i);
 }
 
-bool gossip_peer_stamp_fresh(struct gossip_peer *p, uint64_t hlc, int64_t window_ms)
+bool gossip_peer_stamp_fresh(struct gossip_peer *p, uint32_t epoch, uint64_t hlc, int64_t window_ms)
 {
+    if (epoch < p->stamp_epoch)
+        return false;
+    if (epoch > p->stamp_epoch) {
+        p->stamp_epoch = epoch;
+        p->n_recent = 0;
+        p->newest_stamp = 0;
+    }
     uint64_t window = (uint64_t)window_ms << 16;
     if (p->newest_stamp > window && hlc < p->newest_stamp - window)
         return false;

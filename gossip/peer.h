@@ -33,6 +33,7 @@ struct gossip_peer {
     uint64_t recent[GOSSIP_PEER_RECENT];
     size_t n_recent;
     uint64_t newest_stamp;
+    uint32_t stamp_epoch;            /* the epoch the remembered stamps belong to */
 };
 
 enum gossip_seq_verdict {
@@ -60,10 +61,11 @@ void gossip_peer_gaps_covered(struct gossip_peer *p, uint32_t epoch, uint64_t th
 /* Drops gap i (given up): counted as abandoned. */
 void gossip_peer_gap_abandon(struct gossip_peer *p, size_t i);
 
-/* Replay check for non-DELTA frames, whose stamps (hlc) are unique and rising per origin: refuses a
- * stamp seen before, one older than window_ms behind the newest, or one below all remembered
- * stamps when the memory is full. Remembers accepted stamps. */
-bool gossip_peer_stamp_fresh(struct gossip_peer *p, uint64_t hlc, int64_t window_ms);
+/* Replay check for non-DELTA frames, whose stamps (hlc) are unique and rising per origin and boot:
+ * refuses an older epoch, a stamp seen before, one older than window_ms behind the newest, or one
+ * below all remembered stamps when the memory is full. Remembers accepted stamps. A newer epoch
+ * (a restart, perhaps with a clock stepped back) starts a fresh memory. */
+bool gossip_peer_stamp_fresh(struct gossip_peer *p, uint32_t epoch, uint64_t hlc, int64_t window_ms);
 
 enum gossip_peer_status gossip_peer_status_at(const struct gossip_peer *p, int64_t now_mono, int suspect_ms,
                                               int dead_ms);

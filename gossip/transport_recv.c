@@ -328,6 +328,9 @@ static void merge_body(struct gossip_transport *t, struct gossip_peer *p, const 
     if (t->cb)
         t->cb(b, &res, h->origin, t->cb_arg);
     gossip_body_destroy(&b);
+    /* ban records learned here are queued for relay by the state: they go out with the next flush */
+    if (gossip_state_pending(t->st) > 0)
+        gossip_transport_notify(t);
 }
 
 static void on_heartbeat(struct gossip_transport *t, struct gossip_peer *p, const struct gossip_frame_header *h,
@@ -392,7 +395,7 @@ static void handle(struct gossip_transport *t, const struct tp_route *r, const u
             drop(t, p, GOSSIP_DROP_REPLAY, "sequence number already seen or old epoch");
             return;
         }
-    } else if (!gossip_peer_stamp_fresh(p, h.hlc, TP_REPLAY_WINDOW_MS)) {
+    } else if (!gossip_peer_stamp_fresh(p, h.epoch, h.hlc, TP_REPLAY_WINDOW_MS)) {
         drop(t, p, GOSSIP_DROP_REPLAY, "stamp already seen or too old");
         return;
     }
