@@ -100,10 +100,13 @@ static int split_host_port(const char *addr, char *host, size_t hsize, char *por
     memcpy(host, h, hlen);
     host[hlen] = '\0';
     memcpy(port, colon + 1, plen + 1);
-    for (const char *p = port; *p; p++)
+    long v = 0;
+    for (const char *p = port; *p; p++) {
         if (*p < '0' || *p > '9')
             return -1;
-    return 0;
+        v = v * 10 + (*p - '0');
+    }
+    return v <= 65535 ? 0 : -1;
 }
 
 static bool is_loopback(const struct sockaddr *sa)

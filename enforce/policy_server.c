@@ -30,9 +30,11 @@ struct conn {
     int64_t last_active_ms;             /* last byte received or sent */
     int64_t request_start_ms;           /* first byte of the pending request, 0 when none */
     int64_t close_deadline_ms;          /* set once closing */
+    int64_t blocked_since_ms;           /* when the output last blocked */
     bool want_out;                      /* blocked on send: polled for POLLOUT only */
     bool closing;                       /* answered an error: flush, shut down, drain to EOF */
-    bool shut;                          /* shut down by the timer; the handler finishes it */
+    bool shut;                          /* shut down by the timer; the handler finishes it with
+                                           a reset, freeing the kernel's buffers at once */
 };
 
 struct listener {
@@ -119,6 +121,10 @@ static void conn_close(struct conn *c)
     struct policy_server *s = c->srv;
     zmq_pollitem_t item = {.socket = NULL, .fd = c->fd, .events = 0, .revents = 0};
     zloop_poller_end(s->loop, &item);
+    if (c->shut) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
     close(c->fd);
     list_unlink(s, c);
     s->nconns--;
@@ -147,6 +153,7 @@ static int conn_flush(struct conn *c)
              * answers make us buffer without bound. */
             if (!c->want_out) {
                 c->want_out = true;
+                c->blocked_since_ms = sg_mono_ms();
                 if (conn_poll(c, ZMQ_POLLOUT) != 0)
                     return -1;
             }
@@ -429,7 +436,9 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
             else if (!c->close_deadline_ms && now - c->last_active_ms > s->cfg.request_timeout_ms)
                 expire = true;
         } else if (c->want_out || c->in_len > c->in_head) {
-            int64_t since = c->want_out ? c->last_active_ms : c->request_start_ms;
+            /* Blocked output counts from when it blocked, not from the last byte that got
+             * through: a client reading a byte now and then must not hold us forever. */
+            int64_t since = c->want_out ? c->blocked_since_ms : c->request_start_ms;
             if (now - since > s->cfg.request_timeout_ms) {
                 expire = true;
                 s->st.timeouts++;
@@ -505,9 +514,9 @@ policy_server_t *policy_server_new(zloop_t *loop, const struct policy_config *cf
     s->timer_id = zloop_timer(loop, (size_t)t, 0, on_tick, s);
     if (s->timer_id < 0)
         goto fail;
-    sg_log(SG_LOG_INFO, "policy: listening%s%s%s%s", s->unix_path ? " on unix:" : "",
+    sg_log(SG_LOG_INFO, "policy: listening%s%s%s%s (port %d)", s->unix_path ? " on unix:" : "",
            s->unix_path ? s->unix_path : "", s->tcp_addr ? " on inet:" : "",
-           s->tcp_addr ? s->tcp_addr : "");
+           s->tcp_addr ? s->tcp_addr : "", s->tcp_port);
     return s;
 fail:
     policy_server_destroy(&s);
