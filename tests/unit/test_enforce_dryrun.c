@@ -1,0 +1,156 @@
+/* test_enforce_dryrun.c: the public enforce API end to end over the dry-run backend: guard at
+ * queue time, one commit per tick, overlap folding, reconcile, counters, bad input, removal. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "agent/util.h"
+#include "enforce/enforce.h"
+
+static struct enforce *dry_new(void)
+{
+    static const char *const allow[] = {"192.0.2.0/24"};
+    static const char *const nodes[] = {"198.51.100.10", "2001:db8:2::10"};
+    struct enforce_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.backend = ENFORCE_BACKEND_DRYRUN;
+    cfg.allow = allow;
+    cfg.nallow = 1;
+    cfg.nodes = nodes;
+    cfg.nnodes = 2;
+    struct enforce *e = enforce_new(&cfg);
+    assert_non_null(e);
+    return e;
+}
+
+static void test_ban_commit_counts(void **state)
+{
+    (void)state;
+    struct enforce *e = dry_new();
+    struct enforce_stats st;
+    struct enforce_kernel k;
+    assert_int_equal(enforce_ban_text(e, "203.0.113.7", 3600), 0);
+    assert_int_equal(enforce_ban_text(e, "203.0.113.0/24", 600), 0);
+    assert_int_equal(enforce_ban_text(e, "2001:db8:9::/64", 600), 0);
+    assert_int_equal(enforce_ban_text(e, "127.0.0.1", 600), -1);        /* loopback */
+    assert_int_equal(enforce_ban_text(e, "192.0.2.9", 600), -1);        /* allowlisted */
+    assert_int_equal(enforce_ban_text(e, "198.51.100.10", 600), -1);    /* a node */
+    assert_int_equal(enforce_ban_text(e, "10.0.0.0/8", 600), -1);       /* too wide */
+    assert_int_equal(enforce_ban_text(e, "300.1.1.1", 600), -1);        /* bad text */
+    assert_int_equal(enforce_ban_text(e, NULL, 600), -1);
+    assert_int_equal(enforce_pending(e), 3);
+    assert_int_equal(enforce_commit(e), 0);
+    assert_int_equal(enforce_pending(e), 0);
+    enforce_get_stats(e, &st);
+    assert_int_equal(st.applied, 2);             /* the address folded into its /24 */
+    assert_int_equal(st.covered, 1);
+    assert_int_equal(st.refused_by_guard, 4);
+    assert_int_equal(st.bad_input, 2);
+    assert_int_equal(st.transactions, 1);
+    assert_int_equal(enforce_get_kernel(e, &k), 0);
+    assert_true(k.table_present);
+    assert_int_equal(k.set4, 1);
+    assert_int_equal(k.set6, 1);
+
+    /* An empty tick sends nothing. */
+    assert_int_equal(enforce_commit(e), 0);
+    enforce_get_stats(e, &st);
+    assert_int_equal(st.transactions, 1);
+
+    /* Unban, and a ban inside the banned /24 while it stands. */
+    assert_int_equal(enforce_unban_text(e, "2001:db8:9::/64"), 0);
+    assert_int_equal(enforce_ban_text(e, "203.0.113.99", 60), 0);
+    assert_int_equal(enforce_commit(e), 0);
+    enforce_get_stats(e, &st);
+    assert_int_equal(st.removed, 1);
+    assert_int_equal(st.covered, 2);
+    assert_int_equal(enforce_get_kernel(e, &k), 0);
+    assert_int_equal(k.set4, 1);
+    assert_int_equal(k.set6, 0);
+
+    assert_int_equal(enforce_remove_table(e), 0);
+    assert_int_equal(enforce_get_kernel(e, &k), 0);
+    assert_false(k.table_present);
+    assert_int_equal(k.set4, 0);
+    enforce_destroy(&e);
+    assert_null(e);
+    enforce_destroy(&e);
+}
+
+static void test_reconcile(void **state)
+{
+    (void)state;
+    struct enforce *e = dry_new();
+    struct enforce_stats st;
+    struct enforce_kernel k;
+    assert_int_equal(enforce_ban_text(e, "203.0.113.1", 600), 0);
+    assert_int_equal(enforce_ban_text(e, "203.0.113.2", 600), 0);
+    assert_int_equal(enforce_commit(e), 0);
+    struct enforce_ban want[3];
+    memset(want, 0, sizeof want);
+    assert_int_equal(enforce_prefix_parse("203.0.113.1", &want[0].prefix), 0);
+    want[0].timeout_s = 600;
+    assert_int_equal(enforce_prefix_parse("2001:db8:7::/64", &want[1].prefix), 0);
+    want[1].timeout_s = 600;
+    assert_int_equal(enforce_prefix_parse("::1", &want[2].prefix), 0);   /* refused here too */
+    want[2].timeout_s = 600;
+    assert_int_equal(enforce_ban_text(e, "203.0.113.50", 600), 0);       /* dropped: wanted is the truth */
+    assert_int_equal(enforce_reconcile(e, want, 3), 0);
+    assert_int_equal(enforce_pending(e), 0);
+    enforce_get_stats(e, &st);
+    assert_int_equal(st.reconciled_added, 1);
+    assert_int_equal(st.reconciled_removed, 1);
+    assert_int_equal(st.reconciled_retimed, 0);
+    assert_int_equal(st.refused_by_guard, 1);
+    assert_int_equal(enforce_get_kernel(e, &k), 0);
+    assert_int_equal(k.set4, 1);
+    assert_int_equal(k.set6, 1);
+    /* Again: nothing to do. */
+    assert_int_equal(enforce_reconcile(e, want, 2), 0);
+    enforce_get_stats(e, &st);
+    assert_int_equal(st.reconciled_added, 1);
+    assert_int_equal(st.reconciled_removed, 1);
+    enforce_destroy(&e);
+}
+
+static void test_bad_config(void **state)
+{
+    (void)state;
+    struct enforce_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.backend = ENFORCE_BACKEND_DRYRUN;
+    cfg.verdict = (enum enforce_verdict)7;
+    assert_null(enforce_new(&cfg));
+    cfg.verdict = ENFORCE_REJECT;
+    cfg.nports = 1;
+    cfg.ports[0] = 0;
+    assert_null(enforce_new(&cfg));
+    cfg.nports = ENFORCE_MAX_PORTS + 1;
+    assert_null(enforce_new(&cfg));
+    cfg.nports = 0;
+    cfg.min_prefix4 = 40;
+    assert_null(enforce_new(&cfg));
+    cfg.min_prefix4 = 0;
+    const char *bad[] = {"nonsense"};
+    cfg.allow = bad;
+    cfg.nallow = 1;
+    assert_null(enforce_new(&cfg));
+    cfg.nallow = 0;
+    cfg.table = "";
+    assert_null(enforce_new(&cfg));
+    assert_null(enforce_new(NULL));
+}
+
+int main(void)
+{
+    sg_log_set_level(SG_LOG_ERR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ban_commit_counts),
+        cmocka_unit_test(test_reconcile),
+        cmocka_unit_test(test_bad_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
