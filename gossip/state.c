@@ -298,7 +298,7 @@ int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_en
 {
     bool own = e->origin == st->self->origin && e->epoch == st->epoch;
     if (e->count == 0) return 0;
-    if ((flags & GOSSIP_MERGE_SENDER_SLOTS_ONLY) && e->origin != sender) {
+    if (((flags & GOSSIP_MERGE_SENDER_SLOTS_ONLY) && e->origin != sender) || !gossip_keyring_find(st->kr, e->origin)) {
         res->rej_foreign++;
         return -1;
     }
@@ -311,7 +311,12 @@ int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_en
         res->rej_foreign++;
         return -1;
     }
-    struct gossip_wkey *k = wkey_get(st, false, e->key, true);
+    struct gossip_wkey *k = wkey_get(st, false, e->key, false);
+    if (k && k->n >= GOSSIP_STATE_MAX_CELLS && !cell_get(k, e->bucket, e->origin, e->epoch, false)) {
+        res->rej_cap++;
+        return -1;
+    }
+    if (!k) k = wkey_get(st, false, e->key, true);
     struct gossip_cell *c = cell_get(k, e->bucket, e->origin, e->epoch, true);
     if (e->count <= c->count) return 0;
     c->count = e->count;

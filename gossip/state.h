@@ -29,6 +29,9 @@
 #include "gossip/wire.h"
 
 #define GOSSIP_PARTITIONS 64
+/* Slots per counter key: buckets x origins x epochs. Origins are bounded by the keyring and buckets by
+ * the window, epochs only by this cap (a peer inventing epochs cannot grow a key without end). */
+#define GOSSIP_STATE_MAX_CELLS 16384
 
 struct gossip_state_config {
     int64_t bucket_ms;        /* default 10000 */
@@ -106,7 +109,8 @@ struct gossip_merge_result {
     size_t rej_ban_sig;       /* ban record: unknown author or bad signature */
     size_t rej_future;        /* hlc or bucket too far ahead of now */
     size_t rej_expired;       /* bucket outside window_max or ban already expired */
-    size_t rej_foreign;       /* slot not written by the sender, or claiming our own current slot */
+    size_t rej_foreign;       /* slot of an origin not in the keyring or not the sender, or our own current slot */
+    size_t rej_cap;           /* a counter key already holds GOSSIP_STATE_MAX_CELLS slots */
 };
 /* Merges a decoded body. sender = frame origin. res may be NULL. Returns 0. */
 int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uint64_t sender, unsigned flags,

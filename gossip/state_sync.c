@@ -36,7 +36,7 @@ int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uin
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
     }
-    res->rejected = res->rej_ban_sig + res->rej_future + res->rej_expired + res->rej_foreign;
+    res->rejected = res->rej_ban_sig + res->rej_future + res->rej_expired + res->rej_foreign + res->rej_cap;
     return 0;
 }
 

@@ -351,20 +351,48 @@ static void test_merge_rejections(void **state)
     gossip_writer_slot(&w, "k", b - WMAX, ids[1]->origin, 101, 3);           /* outside the window */
     gossip_writer_slot(&w, "k", b + 1, ids[1]->origin, 101, 3);              /* not bucket-aligned */
     gossip_writer_slot(&w, "k", b, ids[1]->origin, 101, 4);                  /* fine */
+    gossip_writer_slot(&w, "k", b, 0x1234, 101, 4);                          /* origin not in the keyring */
     struct gossip_body *body = NULL;
     assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &body), GOSSIP_WIRE_OK);
     struct gossip_merge_result res;
     gossip_state_merge(a, body, ids[1]->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY, now, &res);
     assert_int_equal(res.changed, 1);
-    assert_int_equal(res.rej_foreign, 2);
+    assert_int_equal(res.rej_foreign, 3);
     assert_int_equal(res.rej_future, 2);
     assert_int_equal(res.rej_expired, 1);
-    assert_int_equal(res.rejected, 5);
+    assert_int_equal(res.rejected, 6);
     assert_int_equal(gossip_state_counter_total(a, "k", 60000, now), 9);
     /* Same body again: nothing changes. */
     gossip_state_merge(a, body, ids[1]->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY, now, &res);
     assert_int_equal(res.changed, 0);
     assert_int_equal(res.ignored, 1);
+    gossip_body_destroy(&body);
+    gossip_writer_fini(&w);
+    gossip_state_destroy(&a);
+}
+
+static void test_cells_cap(void **state)
+{
+    (void)state;
+    struct gossip_state *a = mk(0, 0);
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    /* A peer inventing epochs: one key, one bucket, GOSSIP_STATE_MAX_CELLS + 10 slots. */
+    int64_t b = gossip_state_bucket_of(a, T0);
+    for (uint32_t e = 1; e <= GOSSIP_STATE_MAX_CELLS + 10; e++) gossip_writer_slot(&w, "k", b, ids[1]->origin, e, 1);
+    struct gossip_body *body = NULL;
+    assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, SIZE_MAX, &body), GOSSIP_WIRE_OK);
+    struct gossip_merge_result res;
+    gossip_state_merge(a, body, ids[1]->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY, T0, &res);
+    assert_int_equal(res.changed, GOSSIP_STATE_MAX_CELLS);
+    assert_int_equal(res.rej_cap, 10);
+    /* Slots already held still merge. */
+    gossip_writer_reset(&w);
+    gossip_writer_slot(&w, "k", b, ids[1]->origin, 1, 5);
+    gossip_body_destroy(&body);
+    assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &body), GOSSIP_WIRE_OK);
+    gossip_state_merge(a, body, ids[1]->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY, T0, &res);
+    assert_int_equal(res.changed, 1);
     gossip_body_destroy(&body);
     gossip_writer_fini(&w);
     gossip_state_destroy(&a);
@@ -481,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_merge_algebra),
         cmocka_unit_test(test_window_edges),
         cmocka_unit_test(test_merge_rejections),
+        cmocka_unit_test(test_cells_cap),
         cmocka_unit_test(test_delta_limits_and_export_chunks),
         cmocka_unit_test(test_key_cap_evicts_oldest),
         cmocka_unit_test(test_snapshot_roundtrip),
