@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "agent/util.h"
 #include "gossip/peer.h"
@@ -152,28 +153,35 @@ static void rig_up(struct rig *r, unsigned loss_b)
             gossip_keyring_add_identity(r->kr, r->id[i]);
     }
     r->loop = zloop_new();
-    r->port = 30000 + (int)(sg_mono_ns() / 1000 % 20000);
-    char ep[4][64];
-    for (int i = 0; i < 4; i++)
-        snprintf(ep[i], sizeof ep[i], "tcp://127.0.0.1:%d", r->port + i);
     for (int i = 0; i < 2; i++) {
         struct gossip_state_config sc;
         gossip_state_config_default(&sc);
         r->st[i] = gossip_state_new(&sc, r->id[i], r->kr, 1000 + (uint32_t)i);
-        struct gossip_transport_peer peer = { r->id[1 - i]->name, ep[2 * (1 - i)], ep[2 * (1 - i) + 1] };
-        struct gossip_transport_config tc;
-        gossip_transport_config_default(&tc);
-        tc.self = r->id[i];
-        tc.pub_bind = ep[2 * i];
-        tc.sync_bind = ep[2 * i + 1];
-        tc.peers = &peer;
-        tc.n_peers = 1;
-        tc.heartbeat_ms = 100;
-        tc.sync_interval_ms = 60000;   /* repair, not sync, must do the work */
-        tc.test_loss_permille = i == 1 ? loss_b : 0;
-        r->t[i] = gossip_transport_new(r->loop, r->st[i], r->kr, &tc);
-        assert_non_null(r->t[i]);
     }
+    /* random ports; another process may hold one, so a failed bind means: try other ports */
+    for (int attempt = 0; attempt < 10 && !r->t[1]; attempt++) {
+        gossip_transport_destroy(&r->t[0]);
+        r->port = 20000 + (int)randombytes_uniform(40000);
+        char ep[4][64];
+        for (int i = 0; i < 4; i++)
+            snprintf(ep[i], sizeof ep[i], "tcp://127.0.0.1:%d", r->port + i);
+        for (int i = 0; i < 2 && (i == 0 || r->t[0]); i++) {
+            struct gossip_transport_peer peer = { r->id[1 - i]->name, ep[2 * (1 - i)], ep[2 * (1 - i) + 1] };
+            struct gossip_transport_config tc;
+            gossip_transport_config_default(&tc);
+            tc.self = r->id[i];
+            tc.pub_bind = ep[2 * i];
+            tc.sync_bind = ep[2 * i + 1];
+            tc.peers = &peer;
+            tc.n_peers = 1;
+            tc.heartbeat_ms = 100;
+            tc.sync_interval_ms = 60000;   /* repair, not sync, must do the work */
+            tc.test_loss_permille = i == 1 ? loss_b : 0;
+            r->t[i] = gossip_transport_new(r->loop, r->st[i], r->kr, &tc);
+        }
+    }
+    assert_non_null(r->t[0]);
+    assert_non_null(r->t[1]);
     gossip_transport_set_merge_cb(r->t[1], on_merged, r);
 }
 
