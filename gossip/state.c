@@ -55,9 +55,16 @@ static void free_ckey(struct gossip_wkey *k)
     free(k);
 }
 
+static void free_skbucket(struct gossip_skbucket *b)
+{
+    gossip_sketch_destroy(&b->sk);
+    free(b->pend);
+    b->pend = NULL;
+}
+
 static void free_skey(struct gossip_wkey *k)
 {
-    for (uint32_t i = 0; i < k->n; i++) gossip_sketch_destroy(&k->b[i].sk);
+    for (uint32_t i = 0; i < k->n; i++) free_skbucket(&k->b[i]);
     free(k->b);
     free(k);
 }
@@ -345,10 +352,15 @@ int gossip_state_distinct_add(struct gossip_state *st, const char *key, const vo
     if (!key_ok(key)) return -1;
     struct gossip_wkey *k = wkey_get(st, true, key, true);
     struct gossip_skbucket *b = skb_get(k, gossip_state_bucket_of(st, now_ms));
-    if (gossip_sketch_add(b->sk, item, len)) {
-        b->dirty = true;
-        gossip_state_mark(&st->dirty_s, &k->h);
+    uint64_t h = gossip_sketch_hash(item, len);
+    if (!gossip_sketch_add_hash(b->sk, h)) return 0;
+    if (!b->full) {
+        if (!b->pend) b->pend = sg_xmalloc(GOSSIP_SKETCH_EXACT_MAX * sizeof *b->pend);
+        if (b->npend < GOSSIP_SKETCH_EXACT_MAX) b->pend[b->npend++] = h;
+        else b->full = true;
     }
+    b->dirty = true;
+    gossip_state_mark(&st->dirty_s, &k->h);
     return 0;
 }
 
@@ -400,7 +412,7 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
         struct gossip_wkey *k = st->sketches.slots[i];
         if (!k) { i++; continue; }
         uint32_t keep = 0;
-        while (keep < k->n && k->b[keep].bucket < oldest) gossip_sketch_destroy(&k->b[keep++].sk);
+        while (keep < k->n && k->b[keep].bucket < oldest) free_skbucket(&k->b[keep++]);
         if (keep) {
             memmove(k->b, k->b + keep, (k->n - keep) * sizeof *k->b);
             k->n -= keep;
@@ -430,7 +442,8 @@ void gossip_state_stats(const struct gossip_state *st, struct gossip_state_stats
         out->sketch_keys++;
         out->sketch_buckets += k->n;
         mem += malloc_usable_size((void *)k) + (k->b ? malloc_usable_size(k->b) : 0);
-        for (uint32_t j = 0; j < k->n; j++) mem += gossip_sketch_mem(k->b[j].sk);
+        for (uint32_t j = 0; j < k->n; j++)
+            mem += gossip_sketch_mem(k->b[j].sk) + (k->b[j].pend ? malloc_usable_size(k->b[j].pend) : 0);
     }
     for (size_t i = 0; i < st->bans.cap; i++) {
         const struct gossip_bkey *k = st->bans.slots[i];

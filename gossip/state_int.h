@@ -20,10 +20,16 @@ struct gossip_entry_head {
     uint32_t dirty_pos;      /* 1 + index in its dirty list, 0 when not queued */
 };
 
+/* A sketch bucket. Items added here since the last delta are remembered (up to the exact cap) so
+ * that a delta carries a few hashes instead of a whole 1 KiB HyperLogLog; past the cap the delta
+ * carries the whole sketch. */
 struct gossip_skbucket {
     int64_t bucket;
     struct gossip_sketch *sk;
-    bool dirty;
+    uint64_t *pend;          /* GOSSIP_SKETCH_EXACT_MAX slots once used */
+    uint16_t npend;
+    bool dirty;              /* own additions not yet sent */
+    bool full;               /* send the whole sketch */
 };
 
 /* A windowed key: a counter key holds cells, a sketch key holds per-bucket sketches, both sorted. */

@@ -50,8 +50,12 @@ void gossip_state_pack_ckey(const struct gossip_wkey *k, struct gossip_writer *w
 
 void gossip_state_pack_skey(const struct gossip_wkey *k, struct gossip_writer *w, bool dirty_only)
 {
-    for (uint32_t i = 0; i < k->n; i++)
-        if (!dirty_only || k->b[i].dirty) gossip_writer_sketch(w, k->key, k->b[i].bucket, k->b[i].sk);
+    for (uint32_t i = 0; i < k->n; i++) {
+        const struct gossip_skbucket *b = &k->b[i];
+        if (!dirty_only) gossip_writer_sketch(w, k->key, b->bucket, b->sk);
+        else if (b->dirty && b->full) gossip_writer_sketch(w, k->key, b->bucket, b->sk);
+        else if (b->dirty) gossip_writer_sketch_hashes(w, k->key, b->bucket, b->pend, b->npend);
+    }
 }
 
 enum entry_kind { EK_COUNTER, EK_SKETCH, EK_BAN };
@@ -71,7 +75,10 @@ static void clear_dirty(enum entry_kind kind, void *e)
         for (uint32_t i = 0; i < k->n; i++) k->cells[i].dirty = 0;
     } else if (kind == EK_SKETCH) {
         struct gossip_wkey *k = e;
-        for (uint32_t i = 0; i < k->n; i++) k->b[i].dirty = false;
+        for (uint32_t i = 0; i < k->n; i++) {
+            k->b[i].dirty = k->b[i].full = false;
+            k->b[i].npend = 0;
+        }
     }
 }
 

@@ -210,23 +210,35 @@ int gossip_writer_slot(struct gossip_writer *w, const char *key, int64_t bucket,
     return 0;
 }
 
-int gossip_writer_sketch(struct gossip_writer *w, const char *key, int64_t bucket, const struct gossip_sketch *s)
+static void pack_sketch_head(struct gossip_writer *w, const char *key, int64_t bucket)
 {
-    if (!key_ok(key) || bucket < 0) return -1;
     msgpack_pack_array(&w->pk, 4);
     msgpack_pack_uint8(&w->pk, 2);
     pack_str(&w->pk, key);
     msgpack_pack_int64(&w->pk, bucket);
+}
+
+int gossip_writer_sketch_hashes(struct gossip_writer *w, const char *key, int64_t bucket, const uint64_t *h,
+                                size_t n)
+{
+    if (!key_ok(key) || bucket < 0 || n > GOSSIP_SKETCH_EXACT_MAX) return -1;
+    pack_sketch_head(w, key, bucket);
+    msgpack_pack_array(&w->pk, n);
+    for (size_t i = 0; i < n; i++) msgpack_pack_uint64(&w->pk, h[i]);
+    w->entries++;
+    return 0;
+}
+
+int gossip_writer_sketch(struct gossip_writer *w, const char *key, int64_t bucket, const struct gossip_sketch *s)
+{
     size_t n;
     const uint64_t *h = gossip_sketch_hashes(s, &n);
     const uint8_t *reg = gossip_sketch_registers(s);
-    if (reg) {
-        msgpack_pack_bin(&w->pk, GOSSIP_SKETCH_HLL_M);
-        msgpack_pack_bin_body(&w->pk, reg, GOSSIP_SKETCH_HLL_M);
-    } else {
-        msgpack_pack_array(&w->pk, n);
-        for (size_t i = 0; i < n; i++) msgpack_pack_uint64(&w->pk, h[i]);
-    }
+    if (!reg) return gossip_writer_sketch_hashes(w, key, bucket, h, n);
+    if (!key_ok(key) || bucket < 0) return -1;
+    pack_sketch_head(w, key, bucket);
+    msgpack_pack_bin(&w->pk, GOSSIP_SKETCH_HLL_M);
+    msgpack_pack_bin_body(&w->pk, reg, GOSSIP_SKETCH_HLL_M);
     w->entries++;
     return 0;
 }

@@ -124,6 +124,10 @@ int gossip_writer_slot(struct gossip_writer *w, const char *key, int64_t bucket,
                        uint64_t count);
 int gossip_writer_sketch(struct gossip_writer *w, const char *key, int64_t bucket, const struct gossip_sketch *s);
 int gossip_writer_ban(struct gossip_writer *w, const struct gossip_ban *b);
+/* A sketch entry carrying only some item hashes (n <= GOSSIP_SKETCH_EXACT_MAX): merged as a union,
+ * it is how a delta sends the items added since the last one. */
+int gossip_writer_sketch_hashes(struct gossip_writer *w, const char *key, int64_t bucket, const uint64_t *h,
+                                size_t n);
 
 /* ---- decoded body ---- */
 

@@ -452,6 +452,49 @@ static void test_delta_limits_and_export_chunks(void **state)
     gossip_state_destroy(&b);
 }
 
+/* Takes one delta from a and merges it into b; returns the body's size. */
+static size_t one_delta(struct gossip_state *a, struct gossip_state *b, bool *had_registers)
+{
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    gossip_state_take_delta(a, &w, 65536);
+    struct gossip_body *body = NULL;
+    assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &body), GOSSIP_WIRE_OK);
+    *had_registers = body->n_sketches && gossip_sketch_registers(body->sketches[0].sketch);
+    gossip_state_merge(b, body, 0, 0, T0, NULL);
+    gossip_body_destroy(&body);
+    size_t n = w.buf.size;
+    gossip_writer_fini(&w);
+    return n;
+}
+
+static void test_sketch_deltas_carry_new_items(void **state)
+{
+    (void)state;
+    struct gossip_state *a = mk(0, 0), *b = mk(1, 0);
+    char item[32];
+    bool reg;
+    /* 40 new items since the last delta: past the cap, the whole HyperLogLog goes. */
+    for (int i = 0; i < 40; i++) {
+        snprintf(item, sizeof item, "user%d", i);
+        gossip_state_distinct_add(a, "users|ip:203.0.113.7", item, strlen(item), T0);
+    }
+    assert_true(one_delta(a, b, &reg) > GOSSIP_SKETCH_HLL_M);
+    assert_true(reg);
+    /* Then 3 more: only their hashes travel, and b still ends equal to a. */
+    for (int i = 40; i < 43; i++) {
+        snprintf(item, sizeof item, "user%d", i);
+        gossip_state_distinct_add(a, "users|ip:203.0.113.7", item, strlen(item), T0);
+    }
+    gossip_state_distinct_add(a, "users|ip:203.0.113.7", "user1", 5, T0);   /* no change, not sent */
+    assert_true(one_delta(a, b, &reg) < 64);
+    assert_false(reg);
+    assert_same(a, b);
+    assert_int_equal(gossip_state_pending(a), 0);
+    gossip_state_destroy(&a);
+    gossip_state_destroy(&b);
+}
+
 static void test_key_cap_evicts_oldest(void **state)
 {
     (void)state;
@@ -511,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_merge_rejections),
         cmocka_unit_test(test_cells_cap),
         cmocka_unit_test(test_delta_limits_and_export_chunks),
+        cmocka_unit_test(test_sketch_deltas_carry_new_items),
         cmocka_unit_test(test_key_cap_evicts_oldest),
         cmocka_unit_test(test_snapshot_roundtrip),
     };
