@@ -359,6 +359,15 @@ static void test_bad_config(void **state)
     tc.pub_bind = "tcp://127.0.0.1:*";
     tc.dead_ms = 1;
     assert_null(gossip_transport_new(loop, st, kr, &tc));   /* dead before suspect */
+    /* CURVE takes the process's one ZAP endpoint: a reload (destroy, new) must get it back */
+    tc.dead_ms = 10000;
+    tc.curve = true;
+    for (int i = 0; i < 3; i++) {
+        struct gossip_transport *t = gossip_transport_new(loop, st, kr, &tc);
+        assert_non_null(t);
+        gossip_transport_destroy(&t);
+        assert_null(t);
+    }
     gossip_transport_destroy(NULL);
     zloop_destroy(&loop);
     gossip_state_destroy(&st);
