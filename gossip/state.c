@@ -305,7 +305,8 @@ int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_en
 {
     bool own = e->origin == st->self->origin && e->epoch == st->epoch;
     if (e->count == 0) return 0;
-    if (((flags & GOSSIP_MERGE_SENDER_SLOTS_ONLY) && e->origin != sender) || !gossip_keyring_find(st->kr, e->origin)) {
+    if (((flags & GOSSIP_MERGE_SENDER_SLOTS_ONLY) && e->origin != sender) ||
+        (e->origin != st->self->origin && !gossip_keyring_find(st->kr, e->origin))) {
         res->rej_foreign++;
         return -1;
     }

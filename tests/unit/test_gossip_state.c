@@ -539,6 +539,14 @@ static void test_snapshot_roundtrip(void **state)
     gossip_state_counter_add(again, ckeys[0], 1, now);
     assert_int_equal(gossip_state_counter_total(again, ckeys[0], WMAX, now), expect[0] + 1);
     assert_int_equal(gossip_state_load(again, "/nonexistent/x", now), -1);
+    /* A keyring without our own key still restores our own slots and records. */
+    struct gossip_keyring *peers = gossip_keyring_new();
+    for (int i = 1; i <= MAXR; i++) gossip_keyring_add_identity(peers, ids[i]);
+    struct gossip_state *alone = gossip_state_new(&cfg, ids[0], peers, 1000);
+    assert_int_equal(gossip_state_load(alone, path, now), 0);
+    assert_same(r[0], alone);
+    gossip_state_destroy(&alone);
+    gossip_keyring_destroy(&peers);
     unlink(path);
     rmdir(dir);
     gossip_state_destroy(&again);
