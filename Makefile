@@ -112,11 +112,20 @@ _fuzz:
 _demo: $(BINS)
 	@$(TEST_ENV) tests/demo.sh
 
+# The unit's paths follow PREFIX; it goes where systemd looks for local units.
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= /etc/systemd/system
 _install: $(BINS)
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/sgcluster/rules.d
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/sgcluster/rules.d \
+	  $(DESTDIR)/etc/sgcluster/scenarios.d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(BIN)/sgagent $(DESTDIR)$(PREFIX)/sbin/sgagent
 	install -m 0755 $(BIN)/sgcluster $(DESTDIR)$(PREFIX)/bin/sgcluster
 	install -m 0644 detect/rules.d/*.conf $(DESTDIR)/etc/sgcluster/rules.d/
+	install -m 0644 agent/scenarios.d/*.conf $(DESTDIR)/etc/sgcluster/scenarios.d/
+	install -m 0644 deploy/man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 deploy/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' deploy/systemd/sgagent.service > $(DESTDIR)$(UNITDIR)/sgagent.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sgagent.service
 
 clean:
 	rm -rf build build-san build-fuzz bin
