@@ -16,6 +16,7 @@
 #define ZMQ_ZAP_ENFORCE_DOMAIN 93
 #endif
 #define TP_ZAP_DOMAIN "sgcluster"
+#define TP_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define TP_TICK_MS 50
 
 void gossip_transport_config_default(struct gossip_transport_config *cfg)
@@ -420,7 +421,7 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
         }
         /* the handler must exist before the first CURVE handshake; one per process (libzmq's rule) */
         t->zap = zsock_new(ZMQ_REP);
-        if (!t->zap || zsock_bind(t->zap, "inproc://zeromq.zap.01") < 0) {
+        if (!t->zap || zsock_bind(t->zap, TP_ZAP_ENDPOINT) < 0) {
             sg_log(SG_LOG_ERR, "transport: cannot bind the ZAP handler (another transport in this process?)");
             goto fail;
         }
@@ -501,6 +502,10 @@ void gossip_transport_destroy(struct gossip_transport **pt)
     sock_close(t, &t->pub);
     sock_close(t, &t->sub);
     sock_close(t, &t->router);
+    /* unbind now: a closed socket leaves its inproc name taken until libzmq's reaper gets to it,
+     * and a reload creates the next transport at once */
+    if (t->zap)
+        zsock_unbind(t->zap, TP_ZAP_ENDPOINT);
     sock_close(t, &t->zap);
     for (size_t i = 0; i < t->n_peers; i++) {
         zsock_t *d = t->peers[i]->dealer;
