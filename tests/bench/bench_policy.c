@@ -1,0 +1,335 @@
+/* bench_policy.c: `bench_policy` measures policy requests per second and latency percentiles over
+ * loopback with a few concurrent connections; `bench_policy serve ...` runs a standalone policy
+ * server (fake verdicts by user name) for the integration tests, until SIGTERM. */
+#include "enforce/policy.h"
+#include "agent/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define BENCH_CONNS 4
+#define BENCH_PER_CONN 50000
+#define BENCH_SECONDS 5
+#define PIPE_BATCH 64
+
+/* Verdicts by user-name prefix: "held*" is held, "fast*" is throttled, "trouble" fails. The
+ * request that counts for quotas is looked at too, as the agent's decide() will. */
+static int fake_decide(const struct policy_request *req, char *action, size_t size, void *arg)
+{
+    const struct policy_action_cfg *cfg = arg;
+    uint32_t rcpts = 0;
+    bool counts = policy_request_counts(req, POLICY_COUNT_END_OF_MESSAGE, &rcpts);
+    if (!strcmp(req->sasl_username, "trouble"))
+        return -1;
+    struct policy_verdict v = {.held = !strncmp(req->sasl_username, "held", 4),
+                               .throttled = !strncmp(req->sasl_username, "fast", 4),
+                               .reason = counts ? "counted" : NULL};
+    return policy_action_format(action, size, &v, cfg);
+}
+
+/* ---- the loop thread ------------------------------------------------------------------- */
+
+static int stop_pipe[2] = {-1, -1};
+
+static int on_stop(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void)loop; (void)item; (void)arg;
+    return -1;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (write(stop_pipe[1], "x", 1) < 0) {}
+    errno = saved;
+}
+
+static void *loop_main(void *arg)
+{
+    zloop_start(arg);
+    return NULL;
+}
+
+/* ---- serve mode ------------------------------------------------------------------------ */
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: bench_policy                      run the benchmark\n"
+                    "       bench_policy serve [--tcp ADDR] [--unix PATH] [--port-file F]\n"
+                    "            [--max-conns N] [--max-line N] [--max-request N] [--max-attrs N]\n"
+                    "            [--request-timeout MS] [--idle-timeout MS] [--hold-action reject|hold]\n");
+    return 2;
+}
+
+static void print_stats(FILE *out, const struct policy_stats *st)
+{
+    fprintf(out, "stats: requests=%lu dunno=%lu defer=%lu reject=%lu hold=%lu decide_errors=%lu "
+            "malformed=%lu oversized=%lu timeouts=%lu accepted=%lu refused=%lu dropped=%lu open=%lu\n",
+            (unsigned long)st->requests, (unsigned long)st->answers[POLICY_CLASS_DUNNO],
+            (unsigned long)st->answers[POLICY_CLASS_DEFER], (unsigned long)st->answers[POLICY_CLASS_REJECT],
+            (unsigned long)st->answers[POLICY_CLASS_HOLD], (unsigned long)st->decide_errors,
+            (unsigned long)st->malformed, (unsigned long)st->oversized, (unsigned long)st->timeouts,
+            (unsigned long)st->conns_accepted, (unsigned long)st->conns_refused,
+            (unsigned long)st->conns_dropped, (unsigned long)st->conns_open);
+}
+
+static int serve(int argc, char **argv)
+{
+    struct policy_config cfg;
+    policy_config_defaults(&cfg);
+    struct policy_action_cfg acfg = {.hold_action = POLICY_HOLD_REJECT};
+    const char *port_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            return usage();
+        i++;
+        if (!strcmp(o, "--tcp")) cfg.tcp_addr = v;
+        else if (!strcmp(o, "--unix")) cfg.unix_path = v;
+        else if (!strcmp(o, "--port-file")) port_file = v;
+        else if (!strcmp(o, "--max-conns")) cfg.max_conns = strtoul(v, NULL, 10);
+        else if (!strcmp(o, "--max-line")) cfg.max_line = strtoul(v, NULL, 10);
+        else if (!strcmp(o, "--max-request")) cfg.max_request = strtoul(v, NULL, 10);
+        else if (!strcmp(o, "--max-attrs")) cfg.max_attrs = strtoul(v, NULL, 10);
+        else if (!strcmp(o, "--request-timeout")) cfg.request_timeout_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(o, "--idle-timeout")) cfg.idle_timeout_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(o, "--hold-action")) acfg.hold_action = !strcmp(v, "hold") ? POLICY_HOLD_HOLD : POLICY_HOLD_REJECT;
+        else return usage();
+    }
+    zloop_t *loop = zloop_new();
+    policy_server_t *srv = policy_server_new(loop, &cfg, fake_decide, &acfg);
+    if (!srv) {
+        zloop_destroy(&loop);
+        return 1;
+    }
+    if (pipe(stop_pipe) != 0)
+        return 1;
+    zmq_pollitem_t it = {.socket = NULL, .fd = stop_pipe[0], .events = ZMQ_POLLIN, .revents = 0};
+    zloop_poller(loop, &it, on_stop, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    if (port_file) {
+        /* Written to a temporary name and renamed, so a reader never sees half a number. */
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
+        FILE *f = fopen(tmp, "w");
+        if (!f || fprintf(f, "%d\n", policy_server_tcp_port(srv)) < 0 || fclose(f) != 0 ||
+            rename(tmp, port_file) != 0) {
+            perror(port_file);
+            return 1;
+        }
+    }
+    zloop_start(loop);
+    struct policy_stats st;
+    policy_server_stats(srv, &st);
+    print_stats(stdout, &st);
+    policy_server_destroy(&srv);
+    zloop_destroy(&loop);
+    return 0;
+}
+
+/* ---- bench mode ------------------------------------------------------------------------ */
+
+static const char bench_req[] =
+    "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n"
+    "helo_name=client.example.org\nqueue_id=8045F2AB23\nsender=alice@example.org\n"
+    "recipient=bob@example.net\nrecipient_count=0\nclient_address=192.0.2.10\n"
+    "client_name=client.example.org\nreverse_client_name=client.example.org\ninstance=123.456.7\n"
+    "sasl_method=plain\nsasl_username=alice\nsasl_sender=\nsize=12345\nccert_subject=\n"
+    "ccert_issuer=\nccert_fingerprint=\nencryption_protocol=TLSv1.3\n"
+    "encryption_cipher=TLS_AES_256_GCM_SHA384\nencryption_keysize=256\netrn_domain=\nstress=\n"
+    "client_port=41234\npolicy_context=\nserver_address=10.3.2.1\nserver_port=587\n\n";
+
+struct client {
+    int port;
+    int64_t *lat_ns;
+    size_t n;
+    size_t failed;
+};
+
+static int connect_port(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Reads until `answers` complete answers ("\n\n") have arrived. Returns 0 or -1. */
+static int read_answers(int fd, int answers)
+{
+    char buf[8192];
+    int seen = 0;
+    char last = 0;
+    while (seen < answers) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0)
+            return -1;
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] == '\n' && last == '\n')
+                seen++;
+            last = buf[i];
+        }
+    }
+    return 0;
+}
+
+/* One request at a time, as one Postfix smtpd process does. */
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    int fd = connect_port(c->port);
+    if (fd < 0) {
+        c->failed = 1;
+        return NULL;
+    }
+    int64_t deadline = sg_mono_ms() + BENCH_SECONDS * 1000;
+    for (size_t i = 0; i < BENCH_PER_CONN && sg_mono_ms() < deadline; i++) {
+        int64_t t0 = sg_mono_ns();
+        if (send(fd, bench_req, sizeof bench_req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof bench_req - 1) ||
+            read_answers(fd, 1) != 0) {
+            c->failed++;
+            break;
+        }
+        c->lat_ns[c->n++] = sg_mono_ns() - t0;
+    }
+    close(fd);
+    return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Batches of PIPE_BATCH requests in one write, then their answers. Returns requests/s or -1. */
+static double bench_pipelined(int port)
+{
+    int fd = connect_port(port);
+    if (fd < 0)
+        return -1;
+    size_t one = sizeof bench_req - 1;
+    char *batch = sg_xmalloc(one * PIPE_BATCH);
+    for (int i = 0; i < PIPE_BATCH; i++)
+        memcpy(batch + (size_t)i * one, bench_req, one);
+    size_t done = 0;
+    int64_t t0 = sg_mono_ns(), deadline = sg_mono_ms() + 2000;
+    while (done < 100000 && sg_mono_ms() < deadline) {
+        size_t off = 0;
+        while (off < one * PIPE_BATCH) {
+            ssize_t n = send(fd, batch + off, one * PIPE_BATCH - off, MSG_NOSIGNAL);
+            if (n <= 0)
+                goto fail;
+            off += (size_t)n;
+        }
+        if (read_answers(fd, PIPE_BATCH) != 0)
+            goto fail;
+        done += PIPE_BATCH;
+    }
+    double secs = (double)(sg_mono_ns() - t0) / 1e9;
+    free(batch);
+    close(fd);
+    return (double)done / secs;
+fail:
+    free(batch);
+    close(fd);
+    return -1;
+}
+
+static int bench(void)
+{
+    sg_log_set_level(SG_LOG_WARN);
+    struct policy_config cfg;
+    policy_config_defaults(&cfg);
+    cfg.tcp_addr = "127.0.0.1:0";
+    struct policy_action_cfg acfg = {.hold_action = POLICY_HOLD_REJECT};
+    zloop_t *loop = zloop_new();
+    policy_server_t *srv = policy_server_new(loop, &cfg, fake_decide, &acfg);
+    if (!srv || pipe(stop_pipe) != 0) {
+        fprintf(stderr, "bench_policy: cannot start the server\n");
+        return 1;
+    }
+    zmq_pollitem_t it = {.socket = NULL, .fd = stop_pipe[0], .events = ZMQ_POLLIN, .revents = 0};
+    zloop_poller(loop, &it, on_stop, NULL);
+    pthread_t lt;
+    pthread_create(&lt, NULL, loop_main, loop);
+    int port = policy_server_tcp_port(srv);
+
+    struct client cl[BENCH_CONNS];
+    pthread_t th[BENCH_CONNS];
+    int64_t t0 = sg_mono_ns();
+    for (int i = 0; i < BENCH_CONNS; i++) {
+        cl[i] = (struct client){.port = port, .lat_ns = sg_xcalloc(BENCH_PER_CONN, sizeof(int64_t))};
+        pthread_create(&th[i], NULL, client_main, &cl[i]);
+    }
+    size_t total = 0, failed = 0;
+    for (int i = 0; i < BENCH_CONNS; i++) {
+        pthread_join(th[i], NULL);
+        total += cl[i].n;
+        failed += cl[i].failed;
+    }
+    double secs = (double)(sg_mono_ns() - t0) / 1e9;
+    int64_t *all = sg_xcalloc(total ? total : 1, sizeof(int64_t));
+    size_t k = 0;
+    for (int i = 0; i < BENCH_CONNS; i++) {
+        memcpy(all + k, cl[i].lat_ns, cl[i].n * sizeof(int64_t));
+        k += cl[i].n;
+        free(cl[i].lat_ns);
+    }
+    qsort(all, total, sizeof(int64_t), cmp_i64);
+    double piped = bench_pipelined(port);
+
+    if (write(stop_pipe[1], "x", 1) < 0) {}
+    pthread_join(lt, NULL);
+    struct policy_stats st;
+    policy_server_stats(srv, &st);
+    policy_server_destroy(&srv);
+    zloop_destroy(&loop);
+    if (failed || total == 0 || piped < 0 || st.malformed || st.oversized) {
+        fprintf(stderr, "bench_policy: %zu client failures, %zu requests answered\n", failed, total);
+        free(all);
+        return 1;
+    }
+    printf("bench: policy_requests_per_sec %.0f req/s (%d connections, one request in flight each, %zu requests)\n",
+           (double)total / secs, BENCH_CONNS, total);
+    printf("bench: policy_latency_p50 %.1f us\n", (double)all[total / 2] / 1e3);
+    printf("bench: policy_latency_p99 %.1f us\n", (double)all[total * 99 / 100] / 1e3);
+    printf("bench: policy_latency_max %.1f us\n", (double)all[total - 1] / 1e3);
+    printf("bench: policy_pipelined_requests_per_sec %.0f req/s (1 connection, batches of %d)\n",
+           piped, PIPE_BATCH);
+    free(all);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "serve"))
+        return serve(argc - 1, argv + 1);
+    if (argc != 1)
+        return usage();
+    return bench();
+}
