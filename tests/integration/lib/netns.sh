@@ -213,19 +213,22 @@ netns_down() {
 # namespace they sit in (a deleted namespace lives on while a process holds it) and by the run
 # directory in their command line.
 netns_leftovers() {
-    local found=0 p ino link args
+    local found=0 pid link ino f
     if [ -n "$(_netns_list)" ]; then echo "leftover namespaces: $(_netns_list | tr '\n' ' ')"; found=1; fi
-    for p in /proc/[0-9]*; do
-        link=$(readlink "$p/ns/net" 2>/dev/null) || continue
+    # One find and one grep for the whole process table (a fork per process takes seconds).
+    while read -r pid link; do
         ino=${link#net:[}; ino=${ino%]}
         case " $NETNS_INODES " in
-        *" $ino "*) echo "leftover process ${p#/proc/}: $(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)"; found=1; continue ;;
+        *" $ino "*) echo "leftover process ${pid#/proc/}: $(tr '\0' ' ' < "$pid/cmdline" 2>/dev/null)"; found=1 ;;
         esac
-        if [ -n "$NETNS_DIR" ]; then
-            args=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)
-            case $args in *"$NETNS_DIR"*) echo "leftover process ${p#/proc/}: $args"; found=1 ;; esac
-        fi
-    done
+    done < <(find /proc -mindepth 3 -maxdepth 3 -path '/proc/[0-9]*/ns/net' -printf '%h %l\n' 2>/dev/null |
+             sed 's|/ns | |')
+    if [ -n "$NETNS_DIR" ]; then
+        # The pattern comes from a file so that grep's own command line does not match it.
+        while read -r f; do
+            echo "leftover process $(basename "$(dirname "$f")"): $(tr '\0' ' ' < "$f" 2>/dev/null)"; found=1
+        done < <(grep -lFf <(printf '%s\n' "$NETNS_DIR") /proc/[0-9]*/cmdline 2>/dev/null)
+    fi
     if [ -n "$NETNS_DIR" ] && [ -e "$NETNS_DIR" ] && [ -z "${NETNS_KEEP:-}" ]; then
         echo "leftover directory $NETNS_DIR"; found=1
     fi
