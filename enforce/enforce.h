@@ -63,7 +63,7 @@ const char *enforce_guard_check(const struct enforce_guard *g, const struct enfo
 enum enforce_backend { ENFORCE_BACKEND_NFT = 0, ENFORCE_BACKEND_DRYRUN = 1 };
 enum enforce_verdict { ENFORCE_DROP = 0, ENFORCE_REJECT = 1 };   /* reject = TCP reset */
 
-#define ENFORCE_MAX_PORTS 64
+#define ENFORCE_MAX_PORTS 32   /* as many as agent/config.h holds */
 #define ENFORCE_TABLE_DEFAULT "sgcluster"
 /* Postfix 25/465/587, Dovecot POP3 110/995, IMAP 143/993, ManageSieve 4190. */
 #define ENFORCE_PORTS_DEFAULT {25, 465, 587, 110, 995, 143, 993, 4190}

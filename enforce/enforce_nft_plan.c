@@ -62,8 +62,7 @@ void enforce_nft_mirror_replace(struct enforce_nft_mirror *m, struct enforce_nft
 
 struct enforce_nft_elem *enforce_nft_mirror_find(const struct enforce_nft_mirror *m, const struct enforce_prefix *p)
 {
-    struct enforce_nft_elem key;
-    key.p = *p;
+    struct enforce_nft_elem key = {.p = *p};
     return m->n ? bsearch(&key, m->v, m->n, sizeof *m->v, elem_cmp) : NULL;
 }
 
@@ -89,8 +88,7 @@ void enforce_nft_mirror_apply(struct enforce_nft_mirror *m, const struct enforce
             const struct enforce_nft_op *o = &ops[i];
             if (o->kind != (pass ? ENFORCE_NFT_ADD : ENFORCE_NFT_DEL)) continue;
             if (o->status != ENFORCE_NFT_OK && o->status != ENFORCE_NFT_GONE) continue;
-            struct enforce_nft_elem key;
-            key.p = o->el.p;
+            struct enforce_nft_elem key = {.p = o->el.p};
             struct enforce_nft_elem *e = sorted ? bsearch(&key, m->v, sorted, sizeof *m->v, elem_cmp) : NULL;
             if (!pass) {
                 if (e) e->dead = true;

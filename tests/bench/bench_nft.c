@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define BENCH_BANS 100000
-#define PEER_BANS 1000
+#define PEER_BANS 1000u
 
 static void usage(void)
 {

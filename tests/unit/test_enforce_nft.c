@@ -98,11 +98,15 @@ static void test_intervals(void **state)
  * its parser, like every kernel reply, wants NFTA_LIST_ELEM on each: renumber as a reply would. */
 static void as_kernel_reply(const struct nlmsghdr *nlh)
 {
-    struct nlattr *a;
-    mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+    size_t off = mnl_nlmsg_size(sizeof(struct nfgenmsg)) - mnl_nlmsg_size(0);
+    struct nlattr *a = (struct nlattr *)((char *)mnl_nlmsg_get_payload(nlh) + off);
+    int left = (int)((const char *)mnl_nlmsg_get_payload_tail(nlh) - (const char *)a);
+    for (; mnl_attr_ok(a, left); left -= (int)MNL_ALIGN(a->nla_len), a = mnl_attr_next(a)) {
         if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS) continue;
-        struct nlattr *el;
-        mnl_attr_for_each_nested(el, a) el->nla_type = (uint16_t)((el->nla_type & ~NLA_TYPE_MASK) | NFTA_LIST_ELEM);
+        struct nlattr *el = mnl_attr_get_payload(a);
+        int in = (int)mnl_attr_get_payload_len(a);
+        for (; mnl_attr_ok(el, in); in -= (int)MNL_ALIGN(el->nla_len), el = mnl_attr_next(el))
+            el->nla_type = (uint16_t)((el->nla_type & ~NLA_TYPE_MASK) | NFTA_LIST_ELEM);
     }
 }
 
