@@ -24,6 +24,9 @@ struct parse_run {
     bool quiet;                /* counters only (with --stats): no per-event output */
     const char *file;          /* shown when several files are read */
     uint64_t lineno;
+    uint64_t kinds[SG_EV__COUNT];   /* events per kind, for --stats */
+    uint64_t abuse_lines;      /* lines that gave an abuse event (counted or dup) */
+    uint64_t last_abuse_line;
     int64_t time_sec;          /* second whose text is cached in time_txt */
     char time_txt[40];
 };
@@ -113,6 +116,11 @@ static const char *fmt_time(struct parse_run *r, int64_t ms)
 static void on_event(const struct sg_event *ev, void *arg)
 {
     struct parse_run *r = arg;
+    r->kinds[ev->kind < SG_EV__COUNT ? ev->kind : 0]++;
+    if (detect_kind_is_abuse(ev->kind) && r->last_abuse_line != r->lineno) {
+        r->last_abuse_line = r->lineno;
+        r->abuse_lines++;
+    }
     if (r->quiet) return;
     const char *ts = fmt_time(r, ev->time_ms);
     if (!r->json) {
@@ -207,7 +215,8 @@ static const char *default_rules(char *buf, size_t n)
     return "detect/rules.d";
 }
 
-static void print_stats(const struct detect_rules *rules, const struct detect_parser *p, double secs)
+static void print_stats(const struct parse_run *r, const struct detect_rules *rules, const struct detect_parser *p,
+                        double secs)
 {
     struct detect_stats st;
     detect_parser_stats(p, &st);
@@ -215,6 +224,9 @@ static void print_stats(const struct detect_rules *rules, const struct detect_pa
             st.lines, st.matched, st.events, st.dups);
     fprintf(stderr, "oversized:    %" PRIu64 "\ninvalid:      %" PRIu64 "\nbad time:     %" PRIu64 "\n", st.oversized,
             st.invalid, st.bad_time);
+    fprintf(stderr, "abuse lines:  %" PRIu64 "\nevents per kind:\n", r->abuse_lines);
+    for (int k = 0; k < SG_EV__COUNT; k++)
+        fprintf(stderr, "  %-40s %" PRIu64 "\n", detect_kind_name((enum sg_event_kind)k), r->kinds[k]);
     fprintf(stderr, "matched per rule:\n");
     for (size_t i = 0; i < detect_rules_count(rules); i++) {
         uint64_t h = detect_parser_rule_hits(p, i);
@@ -283,11 +295,12 @@ int cli_parse(int argc, char **argv)
         }
         r.file = argc - optind > 1 ? argv[i] : NULL;
         r.lineno = 0;
+        r.last_abuse_line = 0;
         if (read_stream(&r, fd, 8192) < 0) { fprintf(stderr, "sgcluster parse: %s: %s\n", argv[i], strerror(errno)); rc = 1; }
         close(fd);
     }
     fflush(stdout);
-    if (stats) print_stats(rules, r.parser, (double)(sg_mono_ns() - t0) / 1e9);
+    if (stats) print_stats(&r, rules, r.parser, (double)(sg_mono_ns() - t0) / 1e9);
     detect_parser_destroy(&r.parser);
     detect_rules_destroy(&rules);
     return rc;

@@ -53,6 +53,45 @@ static int parse_v4(const char *s, size_t len, uint8_t out[4])
     return i == len ? 0 : -1;
 }
 
+/* RFC 5952 text of an IPv6 address, as inet_ntop writes it but without its sprintf per group: lower-case
+ * hex, leading zeros dropped, the longest run (first on a tie) of two or more zero groups as "::".
+ * Addresses whose first 96 bits are zero keep inet_ntop's own form (it writes a dotted quad there). */
+static void v6_text(const uint8_t a[16], char *text)
+{
+    static const uint8_t zero12[12] = {0};
+    if (!memcmp(a, zero12, 12)) {
+        if (!inet_ntop(AF_INET6, a, text, 46)) text[0] = '\0';
+        return;
+    }
+    unsigned g[8];
+    for (int i = 0; i < 8; i++) g[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+    int best = -1, best_len = 0;
+    for (int i = 0; i < 8;) {
+        if (g[i]) { i++; continue; }
+        int j = i;
+        while (j < 8 && !g[j]) j++;
+        if (j - i > best_len && j - i >= 2) { best = i; best_len = j - i; }
+        i = j;
+    }
+    static const char hex[] = "0123456789abcdef";
+    char *q = text;
+    for (int i = 0; i < 8; i++) {
+        if (i == best) {
+            *q++ = ':';
+            if (i == 0) *q++ = ':';
+            i += best_len - 1;
+            continue;
+        }
+        bool lead = true;
+        for (int sh = 12; sh >= 0; sh -= 4) {
+            unsigned d = (g[i] >> sh) & 15;
+            if (d || !lead || sh == 0) { *q++ = hex[d]; lead = false; }
+        }
+        if (i < 7) *q++ = ':';
+    }
+    *q = '\0';
+}
+
 int detect_ip_parse(const char *s, size_t len, int *family, uint8_t addr[16], char *text)
 {
     char buf[64];
@@ -87,8 +126,8 @@ int detect_ip_parse(const char *s, size_t len, int *family, uint8_t addr[16], ch
             *q++ = (char)('0' + v % 10);
             *q++ = i < 3 ? '.' : '\0';
         }
-    } else if (text && !inet_ntop(*family, a, text, 46)) {
-        text[0] = '\0';
+    } else if (text) {
+        v6_text(a, text);
     }
     return 0;
 }

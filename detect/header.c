@@ -67,10 +67,21 @@ static int num(const char *p, int n)
 
 static int month_of(const char *p)
 {
-    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    for (int i = 0; i < 12; i++)
-        if (p[0] == names[i * 3] && p[1] == names[i * 3 + 1] && p[2] == names[i * 3 + 2]) return i + 1;
-    return 0;
+    switch ((unsigned)(unsigned char)p[0] << 16 | (unsigned)(unsigned char)p[1] << 8 | (unsigned char)p[2]) {
+    case 'J' << 16 | 'a' << 8 | 'n': return 1;
+    case 'F' << 16 | 'e' << 8 | 'b': return 2;
+    case 'M' << 16 | 'a' << 8 | 'r': return 3;
+    case 'A' << 16 | 'p' << 8 | 'r': return 4;
+    case 'M' << 16 | 'a' << 8 | 'y': return 5;
+    case 'J' << 16 | 'u' << 8 | 'n': return 6;
+    case 'J' << 16 | 'u' << 8 | 'l': return 7;
+    case 'A' << 16 | 'u' << 8 | 'g': return 8;
+    case 'S' << 16 | 'e' << 8 | 'p': return 9;
+    case 'O' << 16 | 'c' << 8 | 't': return 10;
+    case 'N' << 16 | 'o' << 8 | 'v': return 11;
+    case 'D' << 16 | 'e' << 8 | 'c': return 12;
+    default: return 0;
+    }
 }
 
 static bool valid_hms(int hh, int mi, int ss) { return hh >= 0 && hh < 24 && mi >= 0 && mi < 60 && ss >= 0 && ss <= 60; }
@@ -186,8 +197,24 @@ static const char *skip_spaces(const char *p, const char *end)
     return p;
 }
 
+/* SWAR: a word with a zero byte where w had byte c (eight bytes per step on the hot path). */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+static inline uint64_t has_byte(uint64_t w, unsigned char c)
+{
+    uint64_t x = w ^ (ONES * c);
+    return (x - ONES) & ~x & HIGHS;
+}
+
 static const char *token_end(const char *p, const char *end)
 {
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t m = has_byte(w, ' ');
+        if (m) return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
     while (p < end && *p != ' ') p++;
     return p;
 }
@@ -201,7 +228,15 @@ static void set_tag(struct detect_header *h, const char *t, size_t n)
     h->tag = t;
     h->tag_len = n;
     size_t i = 0;
+    while (n - i >= 8) {
+        uint64_t w;
+        memcpy(&w, t + i, 8);
+        uint64_t m = has_byte(w, '[') | has_byte(w, '(') | has_byte(w, '<');
+        if (m) { i += (size_t)__builtin_ctzll(m) >> 3; goto found; }
+        i += 8;
+    }
     while (i < n && t[i] != '[' && t[i] != '(' && t[i] != '<') i++;
+found:
     h->prog = t;
     h->prog_len = i;
     if (i < n) {

@@ -11,6 +11,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define PROG_CACHE 256  /* indexed by the top 8 bits of the hash, 4 slots probed */
 
@@ -90,6 +93,15 @@ uint64_t detect_parser_rule_hits(const struct detect_parser *p, size_t i)
 static bool clean_text(const unsigned char *s, size_t n)
 {
     size_t i = 0;
+#ifdef __SSE2__
+    /* Sixteen bytes per step: a set high bit (non-ASCII) or a zero byte sends us to the exact loop. */
+    const __m128i zero = _mm_setzero_si128();
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        if (_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, zero)))) break;
+        i += 16;
+    }
+#endif
     while (i < n) {
         if (i + 8 <= n) {
             uint64_t w;
@@ -323,6 +335,16 @@ static bool apply_role(struct detect_parser *p, const struct detect_rule *r, con
     return true;
 }
 
+/* qmgr lines start with the queue id; only those of authenticated submissions matter, so the table is
+ * asked before the pattern runs. */
+static bool qid_known(struct detect_parser *p, const struct detect_header *h)
+{
+    const char *c = memchr(h->msg, ':', h->msg_len);
+    if (!c) return false;
+    return detect_join_find(&p->qids, detect_join_key('q', h->host ? h->host : "", h->host_len, h->msg,
+                                                       (size_t)(c - h->msg), "", 0), p->now) != NULL;
+}
+
 /* Builds the event for a match of rule r; returns 1 when it was delivered. */
 static int emit(struct detect_parser *p, size_t ri, const struct detect_header *h, const char *prog_service,
                 const char *subj, detect_event_fn fn, void *arg)
@@ -389,6 +411,7 @@ int detect_parser_line(struct detect_parser *p, const char *line, size_t len, de
             size_t ri = (size_t)w * 64 + (size_t)__builtin_ctzll(cand);
             cand &= cand - 1;
             const struct detect_rule *r = &p->rules->v[ri];
+            if (r->role == DETECT_ROLE_QMGR && !qid_known(p, &h)) continue;   /* most queue ids: no regex */
             const char *subj = (r->subject_tag && h.tag) ? h.tag : h.msg;
             size_t sn = (size_t)(line + len - subj);
             int rc = r->jit ? pcre2_jit_match(r->re, (PCRE2_SPTR)subj, sn, 0, 0, p->md, NULL)

@@ -5,7 +5,8 @@
  * as comments, and a value is taken verbatim up to the end of the line.
  *
  *   [rule-id]
- *   program = postfix/smtpd dovecot   ; program names as shell patterns; "*" or absent = any
+ *   program = postfix/smtpd dovecot   ; program names as shell patterns; "-" = lines without a program
+ *                                     ; tag (Exim's own log file); "*" or absent = any line
  *   literal = authentication failed   ; '|' separates alternatives, each >= 4 bytes
  *   pattern = ^warning: [^\[]*\[(?<ip>[^\]]+)\].*SASL \S+ authentication failed
  *   kind = auth_fail              ; auth_fail auth_ok relay_denied rejected conn sent
@@ -73,12 +74,15 @@ static void set_progs(struct detect_rule *r, const char *v)
     free(r->progs);
     r->progs = NULL;
     r->n_progs = 0;
+    r->untagged = false;
     const char *p = v;
     while (*p) {
         while (*p == ' ' || *p == '\t' || *p == ',') p++;
         const char *q = p;
         while (*q && *q != ' ' && *q != '\t' && *q != ',') q++;
-        if (q > p && !(q - p == 1 && *p == '*')) {
+        if (q - p == 1 && *p == '-') {
+            r->untagged = true;
+        } else if (q > p && !(q - p == 1 && *p == '*')) {
             r->progs = sg_xrealloc(r->progs, (r->n_progs + 1) * sizeof *r->progs);
             r->progs[r->n_progs++] = sg_xstrndup(p, (size_t)(q - p));
         }
@@ -319,7 +323,7 @@ int detect_rules_compile(struct detect_rules *rs, char *err, size_t errlen)
         uint32_t cc = 0;
         pcre2_pattern_info(r->re, PCRE2_INFO_CAPTURECOUNT, &cc);
         if (cc + 1 > rs->max_groups) rs->max_groups = cc + 1;
-        if (!r->n_progs) rs->any_prog[i >> 6] |= 1ULL << (i & 63);
+        if (!r->n_progs || r->untagged) rs->any_prog[i >> 6] |= 1ULL << (i & 63);
     }
     detect_lit_build(&rs->lits, rs);
     rs->compiled = true;

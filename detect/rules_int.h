@@ -31,6 +31,7 @@ struct detect_rule {
     int line;
     char **progs;                 /* program filter: shell patterns such as postfix-star/smtpd; empty = any */
     size_t n_progs;
+    bool untagged;                /* "-" in the filter: also lines without a program tag (Exim's own log) */
     char *literal;                /* must occur in the subject before the regex runs (>= 4 bytes) */
     char *pattern;
     int pattern_line;
@@ -47,27 +48,31 @@ struct detect_rule {
 };
 
 struct detect_lit {
-    uint32_t first4;              /* the literal's first four bytes, as loaded from memory */
+    uint32_t gram;                /* four bytes of the literal at offset off, as loaded from memory */
     uint16_t next;                /* next entry in the bucket, +1; 0 ends */
     uint16_t rule;
+    uint8_t off;
     const char *text;
     size_t len;
 };
 
-/* Multi-literal prefilter: one pass over the line looks up every 4-byte window in a bitmap of the
- * literals' first four bytes; only the few windows that hit are compared in full. */
+/* Multi-literal prefilter, one pass over the line. Every literal is at least `stride + 3` bytes long,
+ * so looking up only the 4-byte windows at multiples of `stride` cannot miss one: each literal is
+ * entered under its windows at offsets 0..stride-1. A byte per hash bucket filters the lookups; only
+ * the few windows that hit are compared in full. */
 struct detect_litset {
-    uint64_t bloom[(1u << DETECT_LIT_BITS) / 64];
+    uint8_t bloom[1u << DETECT_LIT_BITS];
     uint16_t head[1u << DETECT_LIT_BITS];
     struct detect_lit *e;
     size_t n;
+    size_t stride;
 };
 
 struct detect_rules {
     struct detect_rule *v;
     size_t n, cap;
     struct detect_litset lits;
-    uint64_t any_prog[DETECT_MASK_WORDS];   /* rules with no program filter */
+    uint64_t any_prog[DETECT_MASK_WORDS];   /* rules for lines without a program tag */
     uint32_t max_groups;
     bool compiled;
 };
