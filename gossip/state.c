@@ -157,20 +157,23 @@ static int64_t skey_newest(const struct gossip_wkey *k) { return k->n ? k->b[k->
 
 /* The two windowed tables differ only in these. */
 struct wkind {
+    struct gossip_state *st;
     struct gossip_table *t;
     struct gossip_dirty *d;
     int64_t (*newest)(const struct gossip_wkey *k);
     void (*release)(struct gossip_wkey *k);
+    uint64_t (*digest)(const struct gossip_wkey *k);
 };
 
 static struct wkind wkind_of(struct gossip_state *st, bool sketch)
 {
-    if (sketch) return (struct wkind){&st->sketches, &st->dirty_s, skey_newest, free_skey};
-    return (struct wkind){&st->counters, &st->dirty_c, ckey_newest, free_ckey};
+    if (sketch) return (struct wkind){st, &st->sketches, &st->dirty_s, skey_newest, free_skey, gossip_state_skey_hash};
+    return (struct wkind){st, &st->counters, &st->dirty_c, ckey_newest, free_ckey, gossip_state_ckey_hash};
 }
 
 static void drop_wkey(const struct wkind *w, struct gossip_wkey *k)
 {
+    gossip_state_digest_adjust(w->st, k->h.hash, w->digest(k), 0);
     gossip_state_unmark(w->d, &k->h);
     gossip_table_del(w->t, k);
     w->release(k);
@@ -253,7 +256,9 @@ int gossip_state_counter_add(struct gossip_state *st, const char *key, uint64_t 
     if (n == 0) return 0;   /* a zero cell would make equal states encode differently */
     struct gossip_wkey *k = wkey_get(st, false, key, true);
     struct gossip_cell *c = cell_get(k, gossip_state_bucket_of(st, now_ms), st->self->origin, st->epoch, true);
+    uint64_t before = gossip_state_cell_hash(k->h.hash, c);
     c->count = c->count + n < c->count ? UINT64_MAX : c->count + n;
+    gossip_state_digest_adjust(st, k->h.hash, before, gossip_state_cell_hash(k->h.hash, c));
     c->dirty = 1;
     gossip_state_mark(&st->dirty_c, &k->h);
     return 0;
@@ -327,7 +332,9 @@ int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_en
     if (!k) k = wkey_get(st, false, e->key, true);
     struct gossip_cell *c = cell_get(k, e->bucket, e->origin, e->epoch, true);
     if (e->count <= c->count) return 0;
+    uint64_t before = gossip_state_cell_hash(k->h.hash, c);
     c->count = e->count;
+    gossip_state_digest_adjust(st, k->h.hash, before, gossip_state_cell_hash(k->h.hash, c));
     return 1;
 }
 
@@ -353,8 +360,9 @@ int gossip_state_distinct_add(struct gossip_state *st, const char *key, const vo
     if (!key_ok(key)) return -1;
     struct gossip_wkey *k = wkey_get(st, true, key, true);
     struct gossip_skbucket *b = skb_get(k, gossip_state_bucket_of(st, now_ms));
-    uint64_t h = gossip_sketch_hash(item, len);
+    uint64_t h = gossip_sketch_hash(item, len), before = gossip_state_skb_hash(k->h.hash, b);
     if (!gossip_sketch_add_hash(b->sk, h)) return 0;
+    gossip_state_digest_adjust(st, k->h.hash, before, gossip_state_skb_hash(k->h.hash, b));
     if (!b->full) {
         if (!b->pend) b->pend = sg_xmalloc(GOSSIP_SKETCH_EXACT_MAX * sizeof *b->pend);
         if (b->npend < GOSSIP_SKETCH_EXACT_MAX) b->pend[b->npend++] = h;
@@ -385,7 +393,11 @@ int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketc
     if (!bucket_acceptable(st, e->bucket, now_ms, res)) return -1;
     if (gossip_sketch_count(e->sketch) == 0) return 0;
     struct gossip_wkey *k = wkey_get(st, true, e->key, true);
-    return gossip_sketch_merge(skb_get(k, e->bucket)->sk, e->sketch) ? 1 : 0;
+    struct gossip_skbucket *b = skb_get(k, e->bucket);
+    uint64_t before = gossip_state_skb_hash(k->h.hash, b);
+    if (!gossip_sketch_merge(b->sk, e->sketch)) return 0;
+    gossip_state_digest_adjust(st, k->h.hash, before, gossip_state_skb_hash(k->h.hash, b));
+    return 1;
 }
 
 /* ---- expiry and stats ---- */
@@ -400,7 +412,10 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
         struct gossip_wkey *k = st->counters.slots[i];
         if (!k) { i++; continue; }
         uint32_t keep = 0;
-        while (keep < k->n && k->cells[keep].bucket < oldest) keep++;
+        uint64_t gone = 0;
+        for (; keep < k->n && k->cells[keep].bucket < oldest; keep++)
+            gone += gossip_state_cell_hash(k->h.hash, &k->cells[keep]);
+        gossip_state_digest_adjust(st, k->h.hash, gone, 0);
         if (keep) {
             memmove(k->cells, k->cells + keep, (k->n - keep) * sizeof *k->cells);
             k->n -= keep;
@@ -413,7 +428,12 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
         struct gossip_wkey *k = st->sketches.slots[i];
         if (!k) { i++; continue; }
         uint32_t keep = 0;
-        while (keep < k->n && k->b[keep].bucket < oldest) free_skbucket(&k->b[keep++]);
+        uint64_t gone = 0;
+        for (; keep < k->n && k->b[keep].bucket < oldest; keep++) {
+            gone += gossip_state_skb_hash(k->h.hash, &k->b[keep]);
+            free_skbucket(&k->b[keep]);
+        }
+        gossip_state_digest_adjust(st, k->h.hash, gone, 0);
         if (keep) {
             memmove(k->b, k->b + keep, (k->n - keep) * sizeof *k->b);
             k->n -= keep;

@@ -34,6 +34,7 @@ static struct gossip_bkey *bkey_find(const struct gossip_state *st, const char *
 
 static void drop_bkey(struct gossip_state *st, struct gossip_bkey *k)
 {
+    gossip_state_digest_adjust(st, k->h.hash, gossip_state_ban_hash(&k->rec), 0);
     gossip_state_unmark(&st->dirty_b, &k->h);
     gossip_table_del(&st->bans, k);
     free(k);
@@ -66,7 +67,9 @@ static void store(struct gossip_state *st, struct gossip_bkey *k, const struct g
         k->keep_until = rec->expires_at;
         k->h.hash = gossip_table_hash(rec->key);
         gossip_table_put(&st->bans, k);
+        gossip_state_digest_adjust(st, k->h.hash, 0, gossip_state_ban_hash(rec));
     } else {
+        gossip_state_digest_adjust(st, k->h.hash, gossip_state_ban_hash(&k->rec), gossip_state_ban_hash(rec));
         k->rec = *rec;
         if (rec->expires_at > k->keep_until) k->keep_until = rec->expires_at;
     }

@@ -68,6 +68,7 @@ struct gossip_state {
     void *ban_cb_arg;
     uint64_t rng;
     size_t evicted;
+    uint64_t digest[GOSSIP_PARTITIONS];   /* kept current by every change, see state_digest.c */
 };
 
 /* Oldest bucket start still kept at now, and newest accepted (clock skew allowance). */
@@ -87,5 +88,16 @@ size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms);
 /* Pack every cell / bucket of an entry into w. */
 void gossip_state_pack_ckey(const struct gossip_wkey *k, struct gossip_writer *w, bool dirty_only);
 void gossip_state_pack_skey(const struct gossip_wkey *k, struct gossip_writer *w, bool dirty_only);
+
+/* Digest contributions (0 for an empty cell or sketch) and their upkeep (state_digest.c). */
+uint64_t gossip_state_cell_hash(uint64_t keyhash, const struct gossip_cell *c);
+uint64_t gossip_state_skb_hash(uint64_t keyhash, const struct gossip_skbucket *b);
+uint64_t gossip_state_ban_hash(const struct gossip_ban *b);
+uint64_t gossip_state_ckey_hash(const struct gossip_wkey *k);
+uint64_t gossip_state_skey_hash(const struct gossip_wkey *k);
+/* The partition of keyhash now contributes now_h instead of old_h. */
+void gossip_state_digest_adjust(struct gossip_state *st, uint64_t keyhash, uint64_t old_h, uint64_t now_h);
+/* Recomputed from scratch: what the kept digest must always equal. */
+void gossip_state_digest_full(const struct gossip_state *st, uint64_t out[GOSSIP_PARTITIONS]);
 
 #endif

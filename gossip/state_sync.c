@@ -140,69 +140,6 @@ static const struct gossip_table *table_of(const struct gossip_state *st, enum e
     return kind == EK_COUNTER ? &st->counters : kind == EK_SKETCH ? &st->sketches : &st->bans;
 }
 
-static const unsigned char digest_key[crypto_shorthash_KEYBYTES] = {'s', 'g', 'c', 'l', 'u', 's', 't', 'e',
-                                                                   'r', '-', 'd', 'i', 'g', 'e', 's', 't'};
-
-static uint64_t dhash(const void *p, size_t n)
-{
-    unsigned char d[crypto_shorthash_BYTES];
-    crypto_shorthash(d, p, n, digest_key);
-    uint64_t v;
-    memcpy(&v, d, sizeof v);
-    return v;
-}
-
-/* Hash of one counter cell or sketch bucket: the key's hash and the fields, laid out explicitly
- * (never a struct with padding or local flags). */
-static uint64_t cell_hash(uint64_t keyhash, const struct gossip_cell *c)
-{
-    uint64_t v[5] = {keyhash, (uint64_t)c->bucket, c->origin, c->count, c->epoch};
-    return dhash(v, sizeof v);
-}
-
-static uint64_t skb_hash(uint64_t keyhash, const struct gossip_skbucket *b)
-{
-    uint8_t buf[16 + GOSSIP_SKETCH_HLL_M];
-    size_t n;
-    const uint64_t *h = gossip_sketch_hashes(b->sk, &n);
-    const uint8_t *reg = gossip_sketch_registers(b->sk);
-    uint64_t head[2] = {keyhash, (uint64_t)b->bucket};
-    memcpy(buf, head, sizeof head);
-    size_t len = reg ? GOSSIP_SKETCH_HLL_M : n * sizeof *h;
-    if (len) memcpy(buf + sizeof head, reg ? (const void *)reg : (const void *)h, len);
-    return dhash(buf, sizeof head + len);
-}
-
-/* Each cell, sketch bucket and ban record is hashed on its own and the hashes are summed: the
- * digest does not depend on table order, and two nodes agree on a partition exactly when (but for
- * hash collisions) they hold the same entries. Cost is linear in the state; see the bench. */
-void gossip_state_digest(const struct gossip_state *st, uint64_t out[GOSSIP_PARTITIONS])
-{
-    memset(out, 0, GOSSIP_PARTITIONS * sizeof *out);
-    for (size_t i = 0; i < st->counters.cap; i++) {
-        const struct gossip_wkey *k = st->counters.slots[i];
-        if (!k) continue;
-        uint64_t sum = 0;
-        for (uint32_t j = 0; j < k->n; j++) sum += cell_hash(k->h.hash, &k->cells[j]);
-        out[k->h.hash % GOSSIP_PARTITIONS] += sum;
-    }
-    for (size_t i = 0; i < st->sketches.cap; i++) {
-        const struct gossip_wkey *k = st->sketches.slots[i];
-        if (!k) continue;
-        uint64_t sum = 0;
-        for (uint32_t j = 0; j < k->n; j++) sum += skb_hash(k->h.hash, &k->b[j]);
-        out[k->h.hash % GOSSIP_PARTITIONS] += sum;
-    }
-    for (size_t i = 0; i < st->bans.cap; i++) {
-        const struct gossip_bkey *k = st->bans.slots[i];
-        if (!k) continue;
-        uint8_t buf[GOSSIP_BAN_CANON_MAX + GOSSIP_SIG_LEN];
-        size_t n = gossip_ban_canonical(&k->rec, buf);
-        memcpy(buf + n, k->rec.sig, GOSSIP_SIG_LEN);
-        out[k->h.hash % GOSSIP_PARTITIONS] += dhash(buf, n + GOSSIP_SIG_LEN);
-    }
-}
-
 /* Cursor: the entry kind in the top two bits, the table slot index below. */
 int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint64_t *cursor,
                         struct gossip_writer *w, size_t max_bytes)

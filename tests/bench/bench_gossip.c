@@ -155,7 +155,7 @@ int main(void)
     t = sg_mono_ns();
     uint64_t parts[GOSSIP_PARTITIONS];
     gossip_state_digest(m, parts);
-    printf("bench: gossip_digest_1M_keys %.0f ms\n", secs_since(t) * 1000);
+    printf("bench: gossip_digest_1M_keys %.1f us (kept current on every change)\n", secs_since(t) * 1e6);
     t = sg_mono_ns();
     gossip_state_expire(m, T0 + 1000);
     printf("bench: gossip_expire_scan_1M_keys %.0f ms\n", secs_since(t) * 1000);

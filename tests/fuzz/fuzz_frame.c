@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gossip/state.h"
+#include "gossip/state_int.h"   /* gossip_state_digest_full */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,6 +55,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (gossip_body_decode(enc, elen, SIZE_MAX, &again) != GOSSIP_WIRE_OK) abort();
             gossip_body_destroy(&again);
             free(enc);
+            /* The digest kept on every change must equal the one recomputed. */
+            uint64_t kept[GOSSIP_PARTITIONS], full[GOSSIP_PARTITIONS];
+            gossip_state_digest(st, kept);
+            gossip_state_digest_full(st, full);
+            if (memcmp(kept, full, sizeof kept) != 0) abort();
             gossip_state_expire(st, NOW + 7200000);
             gossip_state_destroy(&st);
             gossip_body_destroy(&b);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gossip/state.h"
+#include "gossip/state_int.h"   /* gossip_state_digest_full */
 
 #define T0 1700000000000LL
 #define GRACE 600000
@@ -176,8 +177,15 @@ static void test_tombstone_collected_when_due(void **state)
     assert_null(gossip_state_ban_active(c, "ip:192.0.2.1", T0 + 40000));
     gossip_state_expire(c, T0 + 20000 + GRACE);
     assert_non_null(gossip_state_ban_get(c, "ip:192.0.2.1"));
+    uint64_t kept[GOSSIP_PARTITIONS], full[GOSSIP_PARTITIONS];
+    gossip_state_digest(c, kept);
+    gossip_state_digest_full(c, full);
+    assert_memory_equal(kept, full, sizeof kept);
     gossip_state_expire(c, T0 + 500000 + GRACE);
     assert_null(gossip_state_ban_get(c, "ip:192.0.2.1"));
+    gossip_state_digest(c, kept);
+    memset(full, 0, sizeof full);
+    assert_memory_equal(kept, full, sizeof kept);
     gossip_state_destroy(&a);
     gossip_state_destroy(&b);
     gossip_state_destroy(&c);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "gossip/state.h"
+#include "gossip/state_int.h"   /* gossip_state_digest_full: the definition the kept digest must match */
 
 #define MAXR 5
 #define T0 1700000000000LL
@@ -127,6 +128,15 @@ static bool same_encoding(struct gossip_state *a, struct gossip_state *b)
     return same;
 }
 
+/* The digest kept up to date by every change equals the one recomputed from scratch. */
+static void assert_digest_kept(const struct gossip_state *st)
+{
+    uint64_t kept[GOSSIP_PARTITIONS], full[GOSSIP_PARTITIONS];
+    gossip_state_digest(st, kept);
+    gossip_state_digest_full(st, full);
+    assert_memory_equal(kept, full, sizeof kept);
+}
+
 static void assert_same(struct gossip_state *a, struct gossip_state *b)
 {
     uint8_t *ea, *eb;
@@ -137,9 +147,13 @@ static void assert_same(struct gossip_state *a, struct gossip_state *b)
     assert_memory_equal(ea, eb, la);
     free(ea);
     free(eb);
-    uint64_t da[GOSSIP_PARTITIONS], db[GOSSIP_PARTITIONS];
+    uint64_t da[GOSSIP_PARTITIONS], db[GOSSIP_PARTITIONS], fa[GOSSIP_PARTITIONS], fb[GOSSIP_PARTITIONS];
     gossip_state_digest(a, da);
     gossip_state_digest(b, db);
+    gossip_state_digest_full(a, fa);
+    gossip_state_digest_full(b, fb);
+    assert_memory_equal(da, fa, sizeof da);
+    assert_memory_equal(db, fb, sizeof db);
     assert_memory_equal(da, db, sizeof da);
 }
 
@@ -327,12 +341,17 @@ static void test_window_edges(void **state)
     assert_int_equal(gossip_state_distinct_count(a, "u", 20000, b0 + 30000), 0);
     /* Buckets older than the largest window are dropped, and empty keys with them. */
     struct gossip_state_stats s;
+    assert_digest_kept(a);
     gossip_state_expire(a, b0 + WMAX - 1);
     gossip_state_stats(a, &s);
     assert_int_equal(s.counter_cells, 2);
+    assert_digest_kept(a);
     gossip_state_expire(a, b0 + WMAX + 10000);
     gossip_state_stats(a, &s);
     assert_int_equal(s.counter_keys + s.counter_cells + s.sketch_keys, 0);
+    uint64_t zero[GOSSIP_PARTITIONS] = {0}, d[GOSSIP_PARTITIONS];
+    gossip_state_digest(a, d);
+    assert_memory_equal(d, zero, sizeof d);
     gossip_state_destroy(&a);
 }
 
@@ -508,6 +527,7 @@ static void test_key_cap_evicts_oldest(void **state)
     gossip_state_stats(a, &s);
     assert_int_equal(s.counter_keys, 100);
     assert_int_equal(s.evicted, 50);
+    assert_digest_kept(a);
     assert_true(s.mem_bytes > 100 * 40);
     /* Sampling evicts old keys: the newest ten always survive. */
     for (int i = 140; i < 150; i++) {
