@@ -170,6 +170,12 @@ for mode in rename copytruncate; do
 done
 ls "$(dirname "$(maild_log node1 dovecot)")"/dovecot.log.2 >/dev/null 2>&1 || bad "rotated dovecot.log.1/.2 missing"
 
+# A node's daemons restart in place, here with Dovecot lines shaped like syslog's.
+maild_stop node3
+if MAILD_LOG_STYLE=syslog maild_start node3; then ok "node3 restarted"; else bad "node3 restart"; fi
+expect 0 "node3 imap good login after restart" imap_login "$(node_ip 3)" alice alice-pw
+logged node3 dovecot "syslog-style line" "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} node3 dovecot: imap-login: Info: Login: user=<alice>"
+
 # Stopping a node's daemons leaves nothing of them in its namespace.
 t5=$(now_ms)
 maild_stop node2
