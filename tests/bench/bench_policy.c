@@ -21,18 +21,25 @@
 #define BENCH_SECONDS 5
 #define PIPE_BATCH 64
 
-/* Verdicts by user-name prefix: "held*" is held, "fast*" is throttled, "trouble" fails. The
- * request that counts for quotas is looked at too, as the agent's decide() will. */
+/* Messages and recipients seen in the requests that count for quotas (serve mode prints them). */
+static unsigned long counted_msgs, counted_rcpts;
+
+/* Verdicts by user-name prefix: "held*" is held, "fast*" is throttled, "eod*" is throttled only
+ * at the request that counts (END-OF-MESSAGE), "trouble" fails. */
 static int fake_decide(const struct policy_request *req, char *action, size_t size, void *arg)
 {
     const struct policy_action_cfg *cfg = arg;
     uint32_t rcpts = 0;
     bool counts = policy_request_counts(req, POLICY_COUNT_END_OF_MESSAGE, &rcpts);
+    if (counts) {
+        counted_msgs++;
+        counted_rcpts += rcpts;
+    }
     if (!strcmp(req->sasl_username, "trouble"))
         return -1;
     struct policy_verdict v = {.held = !strncmp(req->sasl_username, "held", 4),
-                               .throttled = !strncmp(req->sasl_username, "fast", 4),
-                               .reason = counts ? "counted" : NULL};
+                               .throttled = !strncmp(req->sasl_username, "fast", 4) ||
+                                            (counts && !strncmp(req->sasl_username, "eod", 3))};
     return policy_action_format(action, size, &v, cfg);
 }
 
@@ -74,13 +81,14 @@ static int usage(void)
 static void print_stats(FILE *out, const struct policy_stats *st)
 {
     fprintf(out, "stats: requests=%lu dunno=%lu defer=%lu reject=%lu hold=%lu decide_errors=%lu "
-            "malformed=%lu oversized=%lu timeouts=%lu accepted=%lu refused=%lu dropped=%lu open=%lu\n",
+            "malformed=%lu oversized=%lu timeouts=%lu accepted=%lu refused=%lu dropped=%lu open=%lu "
+            "counted_msgs=%lu counted_rcpts=%lu\n",
             (unsigned long)st->requests, (unsigned long)st->answers[POLICY_CLASS_DUNNO],
             (unsigned long)st->answers[POLICY_CLASS_DEFER], (unsigned long)st->answers[POLICY_CLASS_REJECT],
             (unsigned long)st->answers[POLICY_CLASS_HOLD], (unsigned long)st->decide_errors,
             (unsigned long)st->malformed, (unsigned long)st->oversized, (unsigned long)st->timeouts,
             (unsigned long)st->conns_accepted, (unsigned long)st->conns_refused,
-            (unsigned long)st->conns_dropped, (unsigned long)st->conns_open);
+            (unsigned long)st->conns_dropped, (unsigned long)st->conns_open, counted_msgs, counted_rcpts);
 }
 
 static int serve(int argc, char **argv)
