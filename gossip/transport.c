@@ -202,38 +202,6 @@ static int on_heartbeat(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p)
-{
-    struct tp_route r = tp_route_to(p);
-    r.quiet = true;   /* not connected (yet) is normal when probing: the caller tries another */
-    if (tp_send_digest(t, &r, p, 0, 0, 0) < 0)
-        return -1;
-    p->want_sync = false;
-    t->sync_peer = p;
-    t->sync_sent_mono = sg_mono_ms();
-    t->tot.syncs_started++;
-    return 0;
-}
-
-/* Peers in random order, alive ones first: where a sync is most likely to be answered. */
-int gossip_transport_sync_now(struct gossip_transport *t)
-{
-    size_t n = t->n_configured;
-    if (n == 0)
-        return -1;
-    int64_t now = sg_mono_ms();
-    size_t start = randombytes_uniform((uint32_t)n);
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t k = 0; k < n; k++) {
-            struct gossip_peer *p = t->peers[(start + k) % n];
-            bool alive = gossip_peer_status_at(p, now, t->cfg.suspect_ms, t->cfg.dead_ms) == GOSSIP_PEER_ALIVE;
-            if (alive == (pass == 0) && tp_sync_with(t, p) == 0)
-                return 0;
-        }
-    }
-    return -1;
-}
-
 static int on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
@@ -387,7 +355,7 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
     t->st = st;
     t->kr = kr;
     t->cfg = *cfg;
-    t->flush_timer = t->hb_timer = t->tick_timer = -1;
+    t->flush_timer = t->hb_timer = t->tick_timer = t->export_timer = -1;
     gossip_writer_init(&t->w);
     t->pub_bind = sg_xstrdup(cfg->pub_bind);
     t->sync_bind = sg_xstrdup(cfg->sync_bind);
@@ -495,7 +463,7 @@ void gossip_transport_destroy(struct gossip_transport **pt)
     if (!pt || !*pt)
         return;
     struct gossip_transport *t = *pt;
-    int *timers[] = { &t->flush_timer, &t->hb_timer, &t->tick_timer };
+    int *timers[] = { &t->flush_timer, &t->hb_timer, &t->tick_timer, &t->export_timer };
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
         if (*timers[i] != -1)
             zloop_timer_end(t->loop, *timers[i]);

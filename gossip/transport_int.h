@@ -16,6 +16,8 @@
 #define TP_SYNC_FRAME_BYTES (256u * 1024u)
 #define TP_FLUSH_FRAMES_PER_TICK 64   /* under load, yield to the loop between bursts */
 #define TP_RECV_BURST 256             /* messages read per reader callback */
+#define TP_EXPORT_JOBS 8              /* sync answers being sent at once; more requests wait for a retry */
+#define TP_EXPORT_FRAMES_PER_TURN 2   /* a big export is spread over loop turns, deltas keep flowing */
 
 struct tp_sent {                      /* one of our DELTA frames kept for repair */
     uint64_t seq;
@@ -32,6 +34,20 @@ struct tp_route {
     bool quiet;                       /* a failed send is expected (probing): not counted */
 };
 
+/* A sync answer being sent: our entries of the partitions in mask, a few frames per loop turn,
+ * then (for a request) our digest as the answer. The route is copied: the ROUTER's routing id
+ * lives in a message that is gone by then. */
+struct tp_export {
+    zsock_t *sock;
+    uint8_t rid[256];
+    size_t rid_len;
+    bool has_rid;
+    struct gossip_peer *p;
+    uint64_t mask, cursor;
+    bool digest_after;
+    uint64_t digest[GOSSIP_PARTITIONS];
+};
+
 struct gossip_transport {
     zloop_t *loop;
     struct gossip_state *st;
@@ -41,7 +57,9 @@ struct gossip_transport {
     zsock_t *pub, *sub, *router, *zap;
     struct gossip_peer **peers;
     size_t n_peers, n_configured, cap_peers;
-    int flush_timer, hb_timer, tick_timer;
+    int flush_timer, hb_timer, tick_timer, export_timer;
+    struct tp_export jobs[TP_EXPORT_JOBS];
+    size_t n_jobs;
     int64_t next_sync_mono;
     struct gossip_peer *sync_peer;        /* the sync in flight, if any */
     int64_t sync_sent_mono;
@@ -75,9 +93,14 @@ void tp_count_drop(struct gossip_transport *t, struct gossip_peer *p, enum gossi
 int tp_on_sub(zloop_t *loop, zsock_t *sock, void *arg);
 int tp_on_router(zloop_t *loop, zsock_t *sock, void *arg);
 int tp_on_dealer(zloop_t *loop, zsock_t *sock, void *arg);
-/* Sends SYNC_DIGEST (role 0 = request) with optional repair marker over route r. */
+/* transport_sync.c */
+/* Sends SYNC_DIGEST (role 0 = request) with optional repair marker over route r; dg = our digests,
+ * or NULL to compute them. */
 int tp_send_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, int role,
-                   uint32_t repair_epoch, uint64_t repair_through);
+                   uint32_t repair_epoch, uint64_t repair_through, const uint64_t *dg);
+/* A peer's digests arrived (role 0: its request; 1: the answer to ours). */
+void tp_sync_on_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, int role,
+                       uint32_t repair_epoch, uint64_t repair_through, const uint64_t theirs[GOSSIP_PARTITIONS]);
 /* Asks p for the frames of every gap that is due. */
 void tp_request_repairs(struct gossip_transport *t, struct gossip_peer *p, int64_t now_mono);
 

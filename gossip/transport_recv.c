@@ -209,65 +209,11 @@ static void on_repair_req(struct gossip_transport *t, const struct tp_route *r, 
         t->tot.repairs_resent++;
     }
     if (gone)
-        tp_send_digest(t, r, p, 0, (uint32_t)epoch, to);
+        tp_send_digest(t, r, p, 0, (uint32_t)epoch, to, NULL);
 }
 
-/* ---- sync ---- */
-
-int tp_send_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, int role,
-                   uint32_t repair_epoch, uint64_t repair_through)
-{
-    uint64_t dg[GOSSIP_PARTITIONS];
-    uint8_t bin[GOSSIP_PARTITIONS * 8];
-    gossip_state_digest(t->st, dg);
-    for (size_t i = 0; i < GOSSIP_PARTITIONS; i++)
-        for (int b = 0; b < 8; b++)
-            bin[i * 8 + b] = (uint8_t)(dg[i] >> (56 - 8 * b));
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_int(&pk, role);
-    msgpack_pack_uint32(&pk, repair_epoch);
-    msgpack_pack_uint64(&pk, repair_through);
-    msgpack_pack_bin(&pk, sizeof bin);
-    msgpack_pack_bin_body(&pk, bin, sizeof bin);
-    uint8_t *frame;
-    size_t len;
-    int rc = -1;
-    if (tp_frame(t, GOSSIP_FRAME_SYNC_DIGEST, 0, (const uint8_t *)sb.data, sb.size, &frame, &len) == 0) {
-        rc = tp_send_route(t, r, p, frame, len);
-        free(frame);
-    }
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
-}
-
-/* Sends our entries of the partitions in mask as SYNC_DATA frames. */
-static int send_partitions(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, uint64_t mask)
-{
-    uint64_t cursor = 0;
-    int more = mask != 0;
-    while (more) {
-        gossip_writer_reset(&t->w);
-        more = gossip_state_export(t->st, mask, &cursor, &t->w, TP_SYNC_FRAME_BYTES - GOSSIP_WIRE_OVERHEAD);
-        if (t->w.entries == 0)
-            break;
-        uint8_t *frame;
-        size_t len;
-        if (tp_frame(t, GOSSIP_FRAME_SYNC_DATA, 0, (const uint8_t *)t->w.buf.data, t->w.buf.size, &frame, &len) < 0)
-            return -1;
-        int rc = tp_send_route(t, r, p, frame, len);
-        free(frame);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* SYNC_DIGEST [role, repair_epoch, repair_through, bin(64 x u64)]. Role 0: send the partitions that
- * differ, then our digest as role 1; role 1 (the answer, after its data): send what still differs. */
+/* SYNC_DIGEST [role, repair_epoch, repair_through, bin(64 x u64 big-endian)]: parsed here, acted on
+ * in transport_sync.c. */
 static void on_sync_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p,
                            const uint8_t *body, size_t blen)
 {
@@ -280,32 +226,13 @@ static void on_sync_digest(struct gossip_transport *t, const struct tp_route *r,
         drop(t, p, GOSSIP_DROP_MALFORMED, "bad SYNC_DIGEST body");
         return;
     }
-    uint64_t mine[GOSSIP_PARTITIONS], mask = 0;
-    gossip_state_digest(t->st, mine);
+    uint64_t theirs[GOSSIP_PARTITIONS];
     for (size_t i = 0; i < GOSSIP_PARTITIONS; i++) {
-        uint64_t theirs = 0;
-        for (int b = 0; b < 8; b++)
-            theirs = theirs << 8 | bin[i * 8 + b];
-        if (theirs != mine[i])
-            mask |= 1ULL << i;
+        theirs[i] = 0;
+        for (int k = 0; k < 8; k++)
+            theirs[i] = theirs[i] << 8 | bin[i * 8 + k];
     }
-    if (role == 0) {
-        if (repair_epoch)   /* the origin could not resend: this sync stands for the frames */
-            gossip_peer_gaps_covered(p, (uint32_t)repair_epoch, repair_through);
-        if (send_partitions(t, r, p, mask) == 0)
-            tp_send_digest(t, r, p, 1, 0, 0);
-        return;
-    }
-    /* role 1: the answer to our request; its data came before it on the same connection */
-    send_partitions(t, r, p, mask);
-    if (t->sync_peer == p) {
-        t->sync_peer = NULL;
-        t->tot.syncs_completed++;
-        if (!t->tot.synced)
-            sg_log(SG_LOG_INFO, "transport: first sync complete (with %s, %d partitions differed)", p->st.name,
-                   __builtin_popcountll(mask));
-        t->tot.synced = true;
-    }
+    tp_sync_on_digest(t, r, p, (int)role, (uint32_t)repair_epoch, repair_through, theirs);
 }
 
 /* ---- the receive path ---- */

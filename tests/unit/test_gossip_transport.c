@@ -268,6 +268,29 @@ static void test_loopback_delta_and_repair(void **state)
     rig_down(&r);
 }
 
+/* b arrives to find 30000 keys at a, never flushed: b's first sync brings them, in several
+ * SYNC_DATA frames sent over several loop turns. */
+static void test_loopback_sync_large_state(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, 0);
+    int64_t now = sg_now_ms();
+    for (int i = 0; i < 30000; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "auth-ip|ip:10.0.%d.%d", i / 256, i % 256);
+        gossip_state_counter_add(r.st[0], key, 1 + (uint64_t)(i % 3), now);
+    }
+    for (int i = 0; i < 50 && !same_state(&r); i++)
+        run_for(&r, 100);
+    assert_true(same_state(&r));
+    assert_true(gossip_transport_synced(r.t[1]));
+    struct gossip_transport_totals tot;
+    gossip_transport_totals(r.t[0], &tot);
+    assert_true(tot.bytes_out > 3 * 256 * 1024);   /* several full SYNC_DATA frames */
+    rig_down(&r);
+}
+
 /* Sends raw frames to b's ROUTER from a plain DEALER. */
 static void send_raw(struct rig *r, const uint8_t *const *frames, const size_t *lens, size_t n)
 {
@@ -385,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_stamps_and_status),
         cmocka_unit_test(test_loopback_delta_and_repair),
         cmocka_unit_test(test_loopback_hostile_frames),
+        cmocka_unit_test(test_loopback_sync_large_state),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
