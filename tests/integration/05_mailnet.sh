@@ -44,7 +44,7 @@ logged() {
 }
 esc() { printf '%s' "${1//./\\.}"; } # addresses into EREs: only the dots matter
 
-# A throwaway policy server: answers every query with REJECT and a marker text.
+# A throwaway policy server: answers every query with REJECT and what it was asked.
 policy_server() { # NODE PORT
     # Braces: the stderr of the background subshell, which reports the server's death by SIGTERM.
     { nsexec "$1" "$CLIENT_PY" -c '
@@ -61,7 +61,8 @@ class H(socketserver.StreamRequestHandler):
                 attrs[k] = v
             else:
                 return
-            self.wfile.write(b"action=REJECT sgtest policy hook for " + attrs.get("sasl_username", "").encode() + b"\n\n")
+            said = "%s %s %s" % (attrs.get("sasl_username"), attrs.get("protocol_state"), attrs.get("recipient_count"))
+            self.wfile.write(("action=REJECT sgtest policy hook: %s\n\n" % said).encode())
 socketserver.TCPServer.allow_reuse_address = True
 socketserver.TCPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 ' "$2"; } 2>/dev/null &
@@ -139,15 +140,18 @@ if wait_for 5 has_mail node2 bob; then ok "local delivery to a maildir"; else ba
 expect 1 "unauthenticated relay on 25" smtp_send -p 25 "$(node_ip 2)" "" "" 1
 logged node2 postfix "relay denied" "NOQUEUE: reject: RCPT from unknown\[$(esc "$cli")\]: 554 5.7.1 <rcpt1@example.invalid>: Relay access denied"
 
-# The policy hook: Postfix on node3 asks a policy server in node3's namespace.
+# The policy hooks: Postfix on node3 asks a policy server in node3's own namespace.
 policy_server node3 10031
-policy_try() { smtp_send "$(node_ip 3)" carol carol-pw 1; [ $? = 1 ] && grep -q "sgtest policy hook for carol" "$CLIENT_OUT"; }
-if wait_for 5 tcp_probe -n node3 127.0.0.1 10031 &&
-   maild_policy node3 "check_policy_service inet:127.0.0.1:10031" && wait_for 10 policy_try; then
-    ok "check_policy_service hook reaches the node's policy server"
-else
-    bad "policy hook"
-fi
+policy="check_policy_service inet:127.0.0.1:10031"
+policy_try() { # NRCPT EXPECTED_ANSWER
+    smtp_send "$(node_ip 3)" carol carol-pw "$1"
+    [ $? = 1 ] && grep -q "sgtest policy hook: $2" "$CLIENT_OUT"
+}
+wait_for 5 tcp_probe -n node3 127.0.0.1 10031 || bad "policy server did not start"
+if maild_policy node3 "$policy" && wait_for 10 policy_try 1 "carol RCPT 0"; then
+    ok "policy hook at RCPT"; else bad "policy hook at RCPT"; fi
+if maild_policy node3 "" "" "$policy" && wait_for 10 policy_try 3 "carol END-OF-MESSAGE 3"; then
+    ok "policy hook at END-OF-MESSAGE, with the recipient count"; else bad "policy hook at END-OF-MESSAGE"; fi
 
 # Cutting a node off and putting it back.
 expect 0 "node3 reachable" tcp_probe "$(node_ip 3)" 143
@@ -170,11 +174,13 @@ for mode in rename copytruncate; do
 done
 ls "$(dirname "$(maild_log node1 dovecot)")"/dovecot.log.2 >/dev/null 2>&1 || bad "rotated dovecot.log.1/.2 missing"
 
-# A node's daemons restart in place, here with Dovecot lines shaped like syslog's.
+# A node's daemons restart in place, here with Dovecot lines shaped like syslog's and the
+# policy hook at DATA set from the start.
 maild_stop node3
-if MAILD_LOG_STYLE=syslog maild_start node3; then ok "node3 restarted"; else bad "node3 restart"; fi
+if MAILD_LOG_STYLE=syslog MAILD_POLICY_DATA=$policy maild_start node3; then ok "node3 restarted"; else bad "node3 restart"; fi
 expect 0 "node3 imap good login after restart" imap_login "$(node_ip 3)" alice alice-pw
 logged node3 dovecot "syslog-style line" "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8} node3 dovecot: imap-login: Info: Login: user=<alice>"
+if policy_try 2 "carol DATA 2"; then ok "policy hook at DATA, set at start"; else bad "policy hook at DATA"; fi
 
 # Stopping a node's daemons leaves nothing of them in its namespace.
 t5=$(now_ms)

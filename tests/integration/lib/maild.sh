@@ -11,13 +11,16 @@
 #   maild_log NODE dovecot|postfix       path of the log file the node's agent should follow
 #   maild_dir NODE                the node's directory (config, queue, mailboxes, logs)
 #   maild_password USER           the test password of USER
-#   maild_policy NODE RCPT [EOD]  set smtpd_recipient_restrictions (and end-of-data ones), reload
+#   maild_policy NODE RCPT [DATA [EOD]]   set smtpd_recipient_, smtpd_data_ and
+#                                 smtpd_end_of_data_restrictions, then reload Postfix
 #   maild_logrotate NODE rename|copytruncate [dovecot|postfix|both]   rotate, like logrotate(8) does
 #   maild_wait_log NODE dovecot|postfix ERE [SECONDS]                 wait until a line matches
 #   maild_mailbox_count NODE USER number of messages delivered to USER's maildir on NODE
 #
 # Knobs (set before maild_start): MAILD_USERS ("user:password ..."), MAILD_DOMAIN,
-# MAILD_POLICY / MAILD_POLICY_EOD (restriction lists, e.g. "check_policy_service inet:127.0.0.1:10031"),
+# MAILD_POLICY / MAILD_POLICY_DATA / MAILD_POLICY_EOD (restriction lists at RCPT, DATA and
+# END-OF-MESSAGE, e.g. "check_policy_service inet:127.0.0.1:10040": the agent listens in the
+# node's own namespace, so 127.0.0.1 is that node's agent),
 # MAILD_AUTH_FAILURE_DELAY (Dovecot's, default 0 s), MAILD_AUTH_PENALTY (yes: keep Dovecot's
 # growing per-address delay after failures; default no, it would slow every test), MAILD_LOG_STYLE (native: what Dovecot writes
 # to log_path; syslog: "Mon dd hh:mm:ss NODE dovecot: " like a syslog daemon would).
@@ -25,6 +28,7 @@
 MAILD_USERS=${MAILD_USERS:-"alice:alice-pw bob:bob-pw carol:carol-pw"}
 MAILD_DOMAIN=${MAILD_DOMAIN:-sgtest.invalid}
 MAILD_POLICY=${MAILD_POLICY:-}
+MAILD_POLICY_DATA=${MAILD_POLICY_DATA:-}
 MAILD_POLICY_EOD=${MAILD_POLICY_EOD:-}
 MAILD_AUTH_FAILURE_DELAY=${MAILD_AUTH_FAILURE_DELAY:-0}
 MAILD_AUTH_PENALTY=${MAILD_AUTH_PENALTY:-no}
@@ -140,7 +144,7 @@ maild_start() {
     _maild_render "$MAILD_TEMPLATES/postfix/main.cf.in" "$d/postfix/etc/main.cf" \
         "QUEUE_DIR=$d/postfix/spool" "DATA_DIR=$d/postfix/data" "HOST=$node" \
         "DOMAIN=$MAILD_DOMAIN" "INET_PROTOCOLS=$inet" "LOG=$d/log/postfix.log" "LOG_DIR=$d/log/" \
-        "POLICY_RCPT=$MAILD_POLICY" "POLICY_EOD=$MAILD_POLICY_EOD" "MAILBOX_DIR=$d/mailboxes" \
+        "POLICY_RCPT=$MAILD_POLICY" "POLICY_DATA=$MAILD_POLICY_DATA" "POLICY_EOD=$MAILD_POLICY_EOD" "MAILBOX_DIR=$d/mailboxes" \
         "MAILBOX_MAP=${map%,}" "MAIL_UID=$mail_uid" "MAIL_GID=$mail_gid" || return 1
     _maild_render "$MAILD_TEMPLATES/postfix/master.cf.in" "$d/postfix/etc/master.cf" || return 1
     # Postfix takes a main.cf younger than a second for one being edited, and waits 300 ms
@@ -214,10 +218,13 @@ maild_stop_all() {
     return $rc
 }
 
-maild_policy() { # NODE RCPT_RESTRICTIONS [EOD_RESTRICTIONS]
+# Postfix applies a reload to new sessions only once the running smtpd processes have gone
+# (they exit when idle after the reload): a caller checks the effect with wait_for.
+maild_policy() { # NODE RCPT [DATA [EOD]]
     local etc
     etc=$(maild_dir "$1")/postfix/etc
-    postconf -c "$etc" -e "smtpd_recipient_restrictions = $2" "smtpd_end_of_data_restrictions = ${3:-}" &&
+    postconf -c "$etc" -e "smtpd_recipient_restrictions = $2" "smtpd_data_restrictions = ${3:-}" \
+        "smtpd_end_of_data_restrictions = ${4:-}" &&
         postfix -c "$etc" reload >/dev/null 2>&1
 }
 
