@@ -132,6 +132,8 @@ unsigned gossip_state_partition(const char *key);
 void gossip_state_digest(const struct gossip_state *st, uint64_t out[GOSSIP_PARTITIONS]);
 /* Exports the entries of the partitions in part_mask (bit p = partition p) into w, up to max_bytes.
  * *cursor starts at 0; returns 1 when more remains (call again with the same cursor), 0 when done.
+ * A key with many slots or buckets is split across calls, so w stays <= max_bytes whenever
+ * max_bytes holds at least one entry (about 300 bytes, 1.3 KiB for a HyperLogLog bucket).
  * A table resize between calls may repeat or skip entries; the next sync mends that. */
 int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint64_t *cursor,
                         struct gossip_writer *w, size_t max_bytes);

@@ -140,28 +140,53 @@ static const struct gossip_table *table_of(const struct gossip_state *st, enum e
     return kind == EK_COUNTER ? &st->counters : kind == EK_SKETCH ? &st->sketches : &st->bans;
 }
 
-/* Cursor: the entry kind in the top two bits, the table slot index below. */
+/* Packs part j of an entry (a cell, a sketch bucket, or the one ban record). Returns false past the end. */
+static bool pack_part(enum entry_kind kind, const struct gossip_entry_head *h, uint32_t j, struct gossip_writer *w)
+{
+    if (kind == EK_BAN) {
+        if (j > 0) return false;
+        gossip_writer_ban(w, &((const struct gossip_bkey *)h)->rec);
+        return true;
+    }
+    const struct gossip_wkey *k = (const struct gossip_wkey *)h;
+    if (j >= k->n) return false;
+    if (kind == EK_COUNTER) {
+        const struct gossip_cell *c = &k->cells[j];
+        gossip_writer_slot(w, k->key, c->bucket, c->origin, c->epoch, c->count);
+    } else {
+        gossip_writer_sketch(w, k->key, k->b[j].bucket, k->b[j].sk);
+    }
+    return true;
+}
+
+/* Cursor: entry kind (2 bits) | table slot (40 bits) | part within the entry (22 bits), so that even
+ * a key with GOSSIP_STATE_MAX_CELLS long slots is split across frames rather than overflowing one. */
+#define CUR_PART_BITS 22
+#define CUR_SLOT_BITS 40
 int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint64_t *cursor,
                         struct gossip_writer *w, size_t max_bytes)
 {
     int kind = (int)(*cursor >> 62);
-    size_t i = (size_t)(*cursor & ((1ULL << 62) - 1));
+    size_t i = (size_t)((*cursor >> CUR_PART_BITS) & ((1ULL << CUR_SLOT_BITS) - 1));
+    uint32_t j = (uint32_t)(*cursor & ((1ULL << CUR_PART_BITS) - 1));
     for (; kind <= EK_BAN; kind++, i = 0) {
         const struct gossip_table *t = table_of(st, kind);
-        for (; i < t->cap; i++) {
+        for (; i < t->cap; i++, j = 0) {
             const struct gossip_entry_head *h = t->slots[i];
             if (!h || !(part_mask >> (h->hash % GOSSIP_PARTITIONS) & 1)) continue;
-            size_t size0 = w->buf.size, entries0 = w->entries;
-            pack_entry(kind, h, w, false);
-            if (w->buf.size > max_bytes && entries0 > 0) {
-                w->buf.size = size0;
-                w->entries = entries0;
-                *cursor = ((uint64_t)kind << 62) | i;
-                return 1;
+            for (;; j++) {
+                size_t size0 = w->buf.size, entries0 = w->entries;
+                if (!pack_part(kind, h, j, w)) break;
+                if (w->buf.size > max_bytes && entries0 > 0) {
+                    w->buf.size = size0;
+                    w->entries = entries0;
+                    *cursor = (uint64_t)kind << 62 | (uint64_t)i << CUR_PART_BITS | j;
+                    return 1;
+                }
             }
         }
     }
-    *cursor = (uint64_t)EK_BAN << 62 | ((1ULL << 62) - 1);
+    *cursor = (uint64_t)3 << 62;   /* kind 3: nothing left */
     return 0;
 }
 

@@ -413,6 +413,19 @@ static void test_cells_cap(void **state)
     gossip_state_merge(a, body, ids[1]->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY, T0, &res);
     assert_int_equal(res.changed, 1);
     gossip_body_destroy(&body);
+    /* Exporting that key splits it across chunks instead of overflowing one. */
+    uint64_t cursor = 0;
+    size_t got = 0, chunks = 0;
+    int more;
+    do {
+        gossip_writer_reset(&w);
+        more = gossip_state_export(a, UINT64_MAX, &cursor, &w, 4096);
+        assert_true(w.buf.size <= 4096);
+        got += w.entries;
+        chunks++;
+    } while (more);
+    assert_int_equal(got, GOSSIP_STATE_MAX_CELLS);
+    assert_true(chunks > 10);
     gossip_writer_fini(&w);
     gossip_state_destroy(&a);
 }
