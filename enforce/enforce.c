@@ -294,6 +294,15 @@ int enforce_remove_table(struct enforce *e)
 
 void enforce_get_stats(const struct enforce *e, struct enforce_stats *out) { *out = e->stats; }
 
-int enforce_get_kernel(struct enforce *e, struct enforce_kernel *out) { return e->ops->kernel(e->be, out); }
+int enforce_get_kernel(struct enforce *e, struct enforce_kernel *out)
+{
+    if (!e->synced) return e->ops->kernel(e->be, out, true);
+    if (e->ops->kernel(e->be, out, false) < 0) return -1;
+    if (!out->table_present) return 0;
+    int64_t now = sg_mono_ms();
+    out->set4 = enforce_nft_mirror_count(&e->mirror, AF_INET, now);
+    out->set6 = enforce_nft_mirror_count(&e->mirror, AF_INET6, now);
+    return 0;
+}
 
 const struct enforce_guard *enforce_guard(const struct enforce *e) { return e->guard; }

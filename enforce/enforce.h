@@ -107,7 +107,10 @@ struct enforce_stats {
     uint64_t retries;             /* batches re-sent after a failed chunk was split */
 };
 
-/* What the kernel holds now (queried on each call, so not for every tick). */
+/* What the kernel holds now. The table and the rule counters are read on each call; the set
+ * sizes come from the mirror of the sets (what we put in, minus what has expired) once a commit
+ * or reconcile has read them, because dumping an interval set costs the kernel O(n^2) (each
+ * dump message walks the tree from the start: ~3 s at 100k elements). Reconcile re-reads them. */
 struct enforce_kernel {
     bool table_present;
     size_t set4, set6;            /* ban elements (one per address or prefix) */

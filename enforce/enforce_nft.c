@@ -377,7 +377,7 @@ static int rules_cb(const struct nlmsghdr *nlh, void *data)
     return 0;
 }
 
-static int nft_kernel(void *vbe, struct enforce_kernel *out)
+static int nft_kernel(void *vbe, struct enforce_kernel *out, bool count_sets)
 {
     struct nft_be *be = vbe;
     char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -391,6 +391,7 @@ static int nft_kernel(void *vbe, struct enforce_kernel *out)
     req = enforce_nft_msg_getrules(buf, be->seq++, be->table);
     req->nlmsg_flags &= (uint16_t)~NLM_F_ACK;
     if (dump_run(be, req, rules_cb, &acc, NULL) < 0) return -1;
+    if (!count_sets) return 0;
     struct enforce_nft_elem *els = NULL;
     size_t n = 0;
     if (nft_dump(be, &els, &n) < 0) return -1;

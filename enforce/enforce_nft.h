@@ -140,7 +140,8 @@ struct enforce_backend_ops {
     /* Reads both ban sets; *elems owned by the caller. */
     int (*dump)(void *be, struct enforce_nft_elem **elems, size_t *n);
     int (*remove)(void *be);
-    int (*kernel)(void *be, struct enforce_kernel *out);
+    /* Table presence and rule counters; the set sizes too when count_sets (a full dump). */
+    int (*kernel)(void *be, struct enforce_kernel *out, bool count_sets);
     void (*destroy)(void *be);
 };
 /* Each returns NULL on failure (logged); stats is the front end's, for transactions/retries. */

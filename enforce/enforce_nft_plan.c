@@ -159,7 +159,19 @@ static int op_order(const void *x, const void *y)
 
 static size_t oplist_finish(struct oplist *l, struct enforce_nft_op **ops)
 {
-    if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, op_order);
+    /* The planners emit adds in prefix order already: a stable split (deletes, then adds)
+     * usually leaves nothing to sort, which matters for 100k-ban ticks. */
+    if (l->n > 1) {
+        struct enforce_nft_op *v = sg_xmalloc(l->n * sizeof *v);
+        size_t next_del = 0, next_add = 0;
+        for (size_t i = 0; i < l->n; i++) next_add += l->v[i].kind == ENFORCE_NFT_DEL;
+        for (size_t i = 0; i < l->n; i++) v[l->v[i].kind == ENFORCE_NFT_DEL ? next_del++ : next_add++] = l->v[i];
+        free(l->v);
+        l->v = v;
+        bool sorted = true;
+        for (size_t i = 1; i < l->n && sorted; i++) sorted = op_order(&v[i - 1], &v[i]) <= 0;
+        if (!sorted) qsort(l->v, l->n, sizeof *l->v, op_order);
+    }
     /* A covered element may be scheduled for deletion twice (two refreshes): keep one. */
     size_t w = 0;
     for (size_t i = 0; i < l->n; i++) {
@@ -230,7 +242,9 @@ size_t enforce_nft_plan_commit(const struct enforce_nft_mirror *m, struct enforc
 {
     struct oplist l = {0};
     /* Sort by prefix then queue order, and keep the last change for each prefix. */
-    if (nq > 1) qsort(q, nq, sizeof *q, change_cmp);
+    bool sorted = true;
+    for (size_t i = 1; i < nq && sorted; i++) sorted = change_cmp(&q[i - 1], &q[i]) < 0;
+    if (!sorted) qsort(q, nq, sizeof *q, change_cmp);
     size_t w = 0;
     for (size_t i = 0; i < nq; i++) {
         if (w && !enforce_prefix_cmp(&q[w - 1].p, &q[i].p)) q[w - 1] = q[i];

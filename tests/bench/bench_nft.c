@@ -120,6 +120,15 @@ static int run_bench(struct enforce_config *cfg, uint32_t nbans)
     rc = enforce_reconcile(e, w, nbans);
     double rec_ms = (double)(sg_mono_ns() - t0) / 1e6;
     free(w);
+    /* The reconcile read the sets back from the kernel: nothing missing, nothing extra. */
+    struct enforce_stats st;
+    enforce_get_stats(e, &st);
+    if (rc < 0 || st.reconciled_added || st.reconciled_removed) {
+        fprintf(stderr, "bench_nft: the kernel does not hold the %u bans (%llu missing, %llu extra)\n", nbans,
+                (unsigned long long)st.reconciled_added, (unsigned long long)st.reconciled_removed);
+        enforce_destroy(&e);
+        return 1;
+    }
 
     /* The peer runs on a clean namespace: nft loads the whole ruleset for each command, so our
      * 100k elements left in place would slow every one of its processes down. */
