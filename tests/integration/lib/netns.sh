@@ -10,6 +10,7 @@
 #   netns_add_addrs NAME K             give attacker or client K more addresses (a "botnet")
 #   netns_ip NAME [K] / netns_ip6 NAME [K] / node_ip I / node_ip6 I     addresses
 #   netns_on_down CMD...  run CMD first when netns_down runs (stop daemons cleanly)
+#   netns_gc              remove namespaces and directories of dead runs (netns_up does it first)
 #   netns_leftovers       after netns_down: print what survived (namespace, process, dir); 1 if any
 #   wait_for SECONDS CMD...            poll CMD until it succeeds; 1 (and a message) on timeout
 #   now_ms                wall clock in milliseconds, without a fork
@@ -103,10 +104,29 @@ _netns_add_member() { # NAME
     ip -n "$ns" link set eth0 up
 }
 
+# netns_gc: remove what runs killed by SIGKILL left: namespaces named sgtPID-* and directories
+# /tmp/sgtPID.* whose PID no longer runs (their processes are killed first).
+netns_gc() {
+    local ns pid p
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^sgt[0-9]+-'); do
+        pid=${ns#sgt}; pid=${pid%%-*}
+        kill -0 "$pid" 2>/dev/null && continue
+        for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+        ip netns del "$ns" 2>/dev/null
+    done
+    for p in /tmp/sgt[0-9]*.*; do
+        [ -d "$p" ] || continue
+        pid=${p#/tmp/sgt}; pid=${pid%%.*}
+        case $pid in *[!0-9]*) continue ;; esac
+        kill -0 "$pid" 2>/dev/null || rm -rf "$p"
+    done
+}
+
 # netns_up N: the whole topology. Fails (1) without leaving anything behind.
 netns_up() {
     local n=${1:-3} i m
     if [ -n "$NETNS_MEMBERS" ]; then echo "netns_up: already up" >&2; return 1; fi
+    netns_gc
     if [ "$n" -lt 1 ] || [ "$n" -gt 49 ]; then echo "netns_up: 1..49 nodes" >&2; return 1; fi
     # shellcheck disable=SC2034 # for the scripts: how many nodes this run has
     NETNS_NODES=$n
