@@ -30,6 +30,28 @@ static struct nlmsghdr *msg_hdr(struct nftnl_batch *b, uint16_t type, uint16_t f
     return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(b), type, NFPROTO_INET, flags, seq);
 }
 
+static void msg_table(struct nftnl_batch *b, uint16_t type, uint16_t flags, uint32_t seq, const char *table)
+{
+    struct nftnl_table *t = nftnl_table_alloc();
+    if (!t) sg_oom();
+    nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+    nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+    nftnl_table_nlmsg_build_payload(msg_hdr(b, type, flags, seq), t);
+    nftnl_table_free(t);
+    nftnl_batch_update(b);
+}
+
+/* A rule object of our chain; the caller adds expressions (or none, to flush the chain). */
+static struct nftnl_rule *rule_new(const char *table)
+{
+    struct nftnl_rule *r = nftnl_rule_alloc();
+    if (!r) sg_oom();
+    nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, "input");
+    nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+    return r;
+}
+
 static void msg_set(struct nftnl_batch *b, uint32_t *seq, const char *table, const char *name,
                     uint32_t id, uint32_t keytype, uint32_t keylen, uint32_t flags)
 {
@@ -90,11 +112,7 @@ static void rule_payload_lookup(struct nftnl_rule *r, uint32_t base, uint32_t of
 /* meta nfproto ipvX meta l4proto tcp tcp dport @ports ipX saddr @banX counter drop|reject */
 static void msg_rule(struct nftnl_batch *b, uint32_t *seq, const struct enforce_nft_layout *lay, bool v6)
 {
-    struct nftnl_rule *r = nftnl_rule_alloc();
-    if (!r) sg_oom();
-    nftnl_rule_set_str(r, NFTNL_RULE_TABLE, lay->table);
-    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, "input");
-    nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+    struct nftnl_rule *r = rule_new(lay->table);
     rule_meta_cmp(r, NFT_META_NFPROTO, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
     rule_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
     rule_payload_lookup(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, "ports", SET_ID_PORTS);
@@ -131,14 +149,7 @@ void enforce_nft_msg_setup(struct nftnl_batch *b, uint32_t *seq, const struct en
 {
     struct nlmsghdr *nlh;
 
-    struct nftnl_table *t = nftnl_table_alloc();
-    if (!t) sg_oom();
-    nftnl_table_set_str(t, NFTNL_TABLE_NAME, lay->table);
-    nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-    nlh = msg_hdr(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_ACK, (*seq)++);
-    nftnl_table_nlmsg_build_payload(nlh, t);
-    nftnl_table_free(t);
-    nftnl_batch_update(b);
+    msg_table(b, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_ACK, (*seq)++, lay->table);
 
     msg_set(b, seq, lay->table, "ports", SET_ID_PORTS, NFT_TYPE_INET_SERVICE, 2, 0);
     msg_set(b, seq, lay->table, "ban4", SET_ID_BAN4, NFT_TYPE_IPADDR, 4, NFT_SET_INTERVAL | NFT_SET_TIMEOUT);
@@ -160,11 +171,7 @@ void enforce_nft_msg_setup(struct nftnl_batch *b, uint32_t *seq, const struct en
 
     /* Flush our chain's rules and the ports set, then write them again: a restart with a new
      * port list or verdict converges, and the rules are never doubled. Ban sets are kept. */
-    struct nftnl_rule *r = nftnl_rule_alloc();
-    if (!r) sg_oom();
-    nftnl_rule_set_str(r, NFTNL_RULE_TABLE, lay->table);
-    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, "input");
-    nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+    struct nftnl_rule *r = rule_new(lay->table);
     nlh = msg_hdr(b, NFT_MSG_DELRULE, NLM_F_ACK, (*seq)++);
     nftnl_rule_nlmsg_build_payload(nlh, r);
     nftnl_rule_free(r);
@@ -233,14 +240,7 @@ void enforce_nft_msg_elems(struct nftnl_batch *b, uint32_t seq, const char *tabl
 
 void enforce_nft_msg_deltable(struct nftnl_batch *b, uint32_t seq, const char *table)
 {
-    struct nftnl_table *t = nftnl_table_alloc();
-    if (!t) sg_oom();
-    nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
-    nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-    struct nlmsghdr *nlh = msg_hdr(b, NFT_MSG_DELTABLE, NLM_F_ACK, seq);
-    nftnl_table_nlmsg_build_payload(nlh, t);
-    nftnl_table_free(t);
-    nftnl_batch_update(b);
+    msg_table(b, NFT_MSG_DELTABLE, NLM_F_ACK, seq, table);
 }
 
 struct nlmsghdr *enforce_nft_msg_getelems(char *buf, uint32_t seq, const char *table, const char *set)

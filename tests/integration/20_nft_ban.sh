@@ -4,18 +4,9 @@
 # prefix; other ports stay open; an entry expires on its own; reject answers with a reset;
 # unban reopens; the guard refuses the node's own address. Everything runs in namespaces made here.
 set -u
-[ "$(id -u)" = 0 ] || { echo "skip: needs root for network namespaces"; exit 77; }
-command -v nft >/dev/null && command -v ip >/dev/null && command -v python3 >/dev/null ||
-    { echo "skip: needs nft, ip and python3"; exit 77; }
-ROOT=${SG_ROOT:-$(pwd)}
-BUILD=${SG_BUILD:-$ROOT/build}
-HELPER=$BUILD/tests/bench_nft
+. "${SG_ROOT:-$(pwd)}/tests/integration/lib/nft.sh"
+nft_require python3
 PROBE=$ROOT/tests/bench/nft_probe.py
-# The helper is a bench program; build it when the test target did not.
-if [ ! -x "$HELPER" ]; then
-    san=; nm "$BUILD/libsg.a" 2>/dev/null | grep -q __asan && san=SAN=1
-    make -C "$ROOT" --no-print-directory $san BUILD="$BUILD" "$HELPER" >/dev/null || { echo "FAIL: cannot build $HELPER"; exit 1; }
-fi
 
 N=sgn$$; NODE=${N}n; BAD=${N}b; GOOD=${N}g
 LPID=

@@ -4,15 +4,8 @@
 # batch is isolated by the halving retries while the rest goes in; other tables are untouched
 # before and after; removing the table leaves no trace. Runs in a namespace made here.
 set -u
-[ "$(id -u)" = 0 ] || { echo "skip: needs root for network namespaces"; exit 77; }
-command -v nft >/dev/null && command -v ip >/dev/null || { echo "skip: needs nft and ip"; exit 77; }
-ROOT=${SG_ROOT:-$(pwd)}
-BUILD=${SG_BUILD:-$ROOT/build}
-HELPER=$BUILD/tests/bench_nft
-if [ ! -x "$HELPER" ]; then
-    san=; nm "$BUILD/libsg.a" 2>/dev/null | grep -q __asan && san=SAN=1
-    make -C "$ROOT" --no-print-directory $san BUILD="$BUILD" "$HELPER" >/dev/null || { echo "FAIL: cannot build $HELPER"; exit 1; }
-fi
+. "${SG_ROOT:-$(pwd)}/tests/integration/lib/nft.sh"
+nft_require
 NS=sgr$$
 trap 'ip netns del $NS 2>/dev/null' EXIT INT TERM
 ip netns add $NS || { echo "skip: ip netns add failed"; exit 77; }

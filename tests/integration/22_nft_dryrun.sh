@@ -1,15 +1,8 @@
 #!/bin/sh
 # 22_nft_dryrun.sh: the dry-run backend logs each change it would make and leaves the kernel alone.
 set -u
-[ "$(id -u)" = 0 ] || { echo "skip: needs root for network namespaces"; exit 77; }
-command -v nft >/dev/null && command -v ip >/dev/null || { echo "skip: needs nft and ip"; exit 77; }
-ROOT=${SG_ROOT:-$(pwd)}
-BUILD=${SG_BUILD:-$ROOT/build}
-HELPER=$BUILD/tests/bench_nft
-if [ ! -x "$HELPER" ]; then
-    san=; nm "$BUILD/libsg.a" 2>/dev/null | grep -q __asan && san=SAN=1
-    make -C "$ROOT" --no-print-directory $san BUILD="$BUILD" "$HELPER" >/dev/null || { echo "FAIL: cannot build $HELPER"; exit 1; }
-fi
+. "${SG_ROOT:-$(pwd)}/tests/integration/lib/nft.sh"
+nft_require
 NS=sgd$$
 trap 'ip netns del $NS 2>/dev/null' EXIT INT TERM
 ip netns add $NS || { echo "skip: ip netns add failed"; exit 77; }

@@ -1,0 +1,18 @@
+# nft.sh: sourced by the 2*_nft_*.sh tests: checks root and tools (exit 77 to skip) and makes sure
+# the bench_nft helper (a bench program the test targets do not build) exists. Sets ROOT, HELPER.
+# Usage: . "$SG_ROOT/tests/integration/lib/nft.sh"; nft_require TOOL...
+nft_require() {
+    [ "$(id -u)" = 0 ] || { echo "skip: needs root for network namespaces"; exit 77; }
+    for tool in nft ip "$@"; do
+        command -v "$tool" >/dev/null || { echo "skip: needs $tool"; exit 77; }
+    done
+    ROOT=${SG_ROOT:-$(pwd)}
+    build=${SG_BUILD:-$ROOT/build}
+    HELPER=$build/tests/bench_nft
+    [ -x "$HELPER" ] && return 0
+    # Same flags as the library it links: a sanitizer build dir gets a sanitizer helper.
+    san=
+    nm "$build/libsg.a" 2>/dev/null | grep -q __asan && san=SAN=1
+    make -C "$ROOT" --no-print-directory $san BUILD="$build" "$HELPER" >/dev/null ||
+        { echo "FAIL: cannot build $HELPER"; exit 1; }
+}
