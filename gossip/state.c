@@ -51,7 +51,7 @@ struct gossip_state *gossip_state_new(const struct gossip_state_config *cfg, con
 
 static void free_ckey(struct gossip_wkey *k)
 {
-    free(k->cells);
+    if (!k->h.inline_cells) free(k->cells);
     free(k);
 }
 
@@ -203,9 +203,17 @@ static struct gossip_wkey *wkey_get(struct gossip_state *st, bool sketch, const 
     if (k || !create) return k;
     if (w.t->n >= st->cfg.max_keys) drop_wkey(&w, evict_pick(st, &w));
     size_t len = strlen(key);
-    k = sg_xcalloc(1, sizeof *k + len + 1);
+    /* Most counter keys (one address, one bucket) never hold more than one cell: it lives in the
+     * key's own allocation, after the key, which saves a malloc per key (see bench_gossip). */
+    size_t keyspace = (len + 1 + 7) & ~(size_t)7;
+    k = sg_xcalloc(1, sizeof *k + keyspace + (sketch ? 0 : sizeof(struct gossip_cell)));
     memcpy(k->key, key, len + 1);
     k->h.hash = h;
+    if (!sketch) {
+        k->cells = (struct gossip_cell *)(void *)((char *)k + sizeof *k + keyspace);
+        k->cap = 1;
+        k->h.inline_cells = 1;
+    }
     gossip_table_put(w.t, k);
     return k;
 }
@@ -245,6 +253,14 @@ static struct gossip_cell *cell_get(struct gossip_wkey *k, int64_t b, uint64_t o
         else hi = mid;
     }
     if (!insert) return NULL;
+    if (k->h.inline_cells && k->n == k->cap) {
+        /* Outgrowing the inline cell: move to an array of its own (the inline space stays unused). */
+        struct gossip_cell *v = sg_xmalloc(2 * k->cap * sizeof *v);
+        memcpy(v, k->cells, k->n * sizeof *v);
+        k->cells = v;
+        k->cap *= 2;
+        k->h.inline_cells = 0;
+    }
     k->cells = vec_insert(k->cells, &k->n, &k->cap, sizeof *k->cells, lo);
     k->cells[lo] = (struct gossip_cell){.bucket = b, .origin = o, .epoch = e};
     return &k->cells[lo];
@@ -455,7 +471,7 @@ void gossip_state_stats(const struct gossip_state *st, struct gossip_state_stats
         if (!k) continue;
         out->counter_keys++;
         out->counter_cells += k->n;
-        mem += malloc_usable_size((void *)k) + (k->cells ? malloc_usable_size(k->cells) : 0);
+        mem += malloc_usable_size((void *)k) + (k->h.inline_cells ? 0 : malloc_usable_size(k->cells));
     }
     for (size_t i = 0; i < st->sketches.cap; i++) {
         const struct gossip_wkey *k = st->sketches.slots[i];

@@ -18,6 +18,7 @@ struct gossip_cell {
 struct gossip_entry_head {
     uint64_t hash;           /* gossip_table_hash(key) */
     uint32_t dirty_pos;      /* 1 + index in its dirty list, 0 when not queued */
+    uint32_t inline_cells;   /* counter key: cells still point into the key's own allocation */
 };
 
 /* A sketch bucket. Items added here since the last delta are remembered (up to the exact cap) so
