@@ -31,6 +31,9 @@ static int fake_decide(const struct policy_request *req, char *action, size_t si
     const struct policy_action_cfg *cfg = arg;
     uint32_t rcpts = 0;
     bool counts = policy_request_counts(req, POLICY_COUNT_END_OF_MESSAGE, &rcpts);
+    if (getenv("SG_POLICY_TRACE"))
+        fprintf(stderr, "trace: request=%s state=%s user=%s rcpts=%u counts=%d\n", req->request,
+                req->protocol_state, req->sasl_username, req->recipient_count, counts);
     if (counts) {
         counted_msgs++;
         counted_rcpts += rcpts;
