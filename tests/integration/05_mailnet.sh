@@ -152,7 +152,7 @@ policy_try() { # NRCPT EXPECTED_ANSWER
 wait_for 5 tcp_probe -n node3 127.0.0.1 10031 || bad "policy server did not start"
 if maild_policy node3 "$policy_rcpt" && wait_for 10 policy_try 1 "carol RCPT 0"; then
     ok "policy hook at RCPT"; else bad "policy hook at RCPT"; fi
-if maild_policy node3 "" "" "$policy" && wait_for 10 policy_try 3 "carol END-OF-MESSAGE 3"; then
+if maild_policy node3 "" "$policy" && wait_for 10 policy_try 3 "carol END-OF-MESSAGE 3"; then
     ok "policy hook at END-OF-MESSAGE, with the recipient count"; else bad "policy hook at END-OF-MESSAGE"; fi
 
 # Cutting a node off and putting it back.

@@ -11,8 +11,8 @@
 #   maild_log NODE dovecot|postfix       path of the log file the node's agent should follow
 #   maild_dir NODE                the node's directory (config, queue, mailboxes, logs)
 #   maild_password USER           the test password of USER
-#   maild_policy NODE RCPT [DATA [EOD]]   set smtpd_recipient_, smtpd_data_ and
-#                                 smtpd_end_of_data_restrictions, then reload Postfix
+#   maild_policy NODE RCPT [EOD [DATA]]   set smtpd_recipient_, smtpd_end_of_data_ (and
+#                                 smtpd_data_) restrictions, then reload Postfix
 #   maild_logrotate NODE rename|copytruncate [dovecot|postfix|both]   rotate, like logrotate(8) does
 #   maild_wait_log NODE dovecot|postfix ERE [SECONDS]                 wait until a line matches
 #   maild_mailbox_count NODE USER number of messages delivered to USER's maildir on NODE
@@ -220,11 +220,11 @@ maild_stop_all() {
 
 # Postfix applies a reload to new sessions only once the running smtpd processes have gone
 # (they exit when idle after the reload): a caller checks the effect with wait_for.
-maild_policy() { # NODE RCPT [DATA [EOD]]
+maild_policy() { # NODE RCPT [EOD [DATA]]
     local etc
     etc=$(maild_dir "$1")/postfix/etc
-    postconf -c "$etc" -e "smtpd_recipient_restrictions = $2" "smtpd_data_restrictions = ${3:-}" \
-        "smtpd_end_of_data_restrictions = ${4:-}" &&
+    postconf -c "$etc" -e "smtpd_recipient_restrictions = $2" "smtpd_end_of_data_restrictions = ${3:-}" \
+        "smtpd_data_restrictions = ${4:-}" &&
         postfix -c "$etc" reload >/dev/null 2>&1
 }
 
