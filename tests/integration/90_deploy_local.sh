@@ -78,9 +78,30 @@ grep -q "^ExecStart=$P/usr/local/sbin/sgagent -c $CONF\$" "$UNIT" || fail "unit 
 grep -q "^User=$SGUSER\$" "$UNIT" || fail "unit User= not set"
 "$P/usr/local/sbin/sgagent" -n -c "$CONF" | grep -q "configuration OK" || fail "installed config does not check"
 
-# 2. Start the agent as systemd would (RuntimeDirectory= made by hand), in the namespace.
+# 2. Start the agent as systemd would (RuntimeDirectory= made by hand), in the namespace, with
+# a notify socket and a watchdog interval: Type=notify and WatchdogSec= must work.
 install -d -o "$SGUSER" -g "$SGUSER" -m 0750 "$P/run/sgcluster"
-"$PB/../systemd/run-unit.sh" "$UNIT" ip netns exec "$NS" > "$T/agent.log" 2>&1 &
+python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o666)
+with open(sys.argv[2], "ab", 0) as f:
+    while True:
+        f.write(s.recv(4096).replace(b"\n", b" ") + b"\n")' "$T/notify.sock" "$T/notify.log" &
+NOTIFYD=$!   # shellcheck disable=SC2034 # used by the cleanup hook below
+deploy_on_cleanup 'kill "$NOTIFYD"'
+notified() { # PATTERN [COUNT]: the agent sent PATTERN at least COUNT times
+    [ "$(grep -c "$1" "$T/notify.log" 2>/dev/null)" -ge "${2:-1}" ]
+}
+waitfor() { # TENTHS CMD...
+    local n=$1
+    shift
+    while ! "$@"; do n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.1; done
+}
+waitfor 50 test -S "$T/notify.sock" || fail "notify listener did not start"
+NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=1000000 \
+    "$PB/../systemd/run-unit.sh" "$UNIT" ip netns exec "$NS" > "$T/agent.log" 2>&1 &
 AGENT=$!
 ok=0
 for _ in $(seq 1 100); do
@@ -100,6 +121,14 @@ EOT
 grep -q '^CapEff:[[:space:]]*0000000000001000$' "/proc/$AGENT/status" || fail "agent has capabilities other than CAP_NET_ADMIN"
 ip netns exec "$NS" nft list table inet sgcluster >/dev/null 2>&1 || fail "agent made no nft table"
 echo "measured: agent from the unit's command line answers status as $SGUSER with CapEff=CAP_NET_ADMIN"
+waitfor 50 notified READY=1 || fail "no READY=1 on \$NOTIFY_SOCKET (Type=notify)"
+waitfor 50 notified WATCHDOG=1 2 || fail "no WATCHDOG=1 pings with WATCHDOG_USEC=1s"
+# systemctl reload (the role's handler) is SIGHUP: RELOADING=1, then READY=1 again.
+kill -HUP "$AGENT"
+waitfor 50 notified RELOADING=1 || fail "no RELOADING=1 after SIGHUP"
+waitfor 50 notified READY=1 2 || fail "no READY=1 after the reload"
+"$P/usr/local/bin/sgcluster" status --json -s "$SOCK" | grep -q '"reloads":1,"reload_errors":0' || fail "reload not counted by status"
+echo "measured: notify protocol READY=1, WATCHDOG=1 every <=1s, SIGHUP -> RELOADING=1 + READY=1"
 
 # 3. Second run: nothing may change (what molecule's idempotence step checks).
 play "$T/run2.log" "$PB/site.yml" --skip-tags service || { tail -40 "$T/run2.log"; fail "second run failed"; }
@@ -109,8 +138,9 @@ case $r in *" changed=0 "*" failed=0 "*) ;; *) grep -B2 -A6 '^changed:' "$T/run2
 
 # 4. Removal: the agent is stopped (systemd would; here we do), then remove.yml.
 kill -TERM "$AGENT"
-wait "$AGENT" 2>/dev/null
+wait "$AGENT" || fail "agent exited with status $? on SIGTERM"
 AGENT=""
+notified STOPPING=1 || fail "no STOPPING=1 on SIGTERM"
 play "$T/remove.log" "$PB/remove.yml" --skip-tags service || { tail -40 "$T/remove.log"; fail "remove.yml failed"; }
 echo "measured: removal $(recap "$T/remove.log")"
 ip netns exec "$NS" nft list table inet sgcluster >/dev/null 2>&1 && fail "nft table inet sgcluster left behind"
