@@ -270,7 +270,9 @@ static void test_frame_every_bit_flip_rejected(void **state)
     int seen[GOSSIP_WIRE_ERR_MAX] = {0};
     for (size_t bit = 0; bit < flen * 8; bit++) {
         f[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        alloc_start();
         enum gossip_wire_err e = gossip_wire_frame_verify(f, flen, kr, &h, &body, &blen);
+        assert_true(alloc_peak() == 0);   /* refusing a frame allocates nothing at all */
         assert_int_not_equal(e, GOSSIP_WIRE_OK);
         seen[e]++;
         f[bit / 8] ^= (uint8_t)(1u << (bit % 8));
