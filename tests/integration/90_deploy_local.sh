@@ -89,7 +89,8 @@ os.chmod(sys.argv[1], 0o666)
 with open(sys.argv[2], "ab", 0) as f:
     while True:
         f.write(s.recv(4096).replace(b"\n", b" ") + b"\n")' "$T/notify.sock" "$T/notify.log" &
-NOTIFYD=$!   # shellcheck disable=SC2034 # used by the cleanup hook below
+# shellcheck disable=SC2034 # NOTIFYD is used by the cleanup hook
+NOTIFYD=$!
 deploy_on_cleanup 'kill "$NOTIFYD"'
 notified() { # PATTERN [COUNT]: the agent sent PATTERN at least COUNT times
     [ "$(grep -c "$1" "$T/notify.log" 2>/dev/null)" -ge "${2:-1}" ]
