@@ -160,7 +160,8 @@ bool policy_request_counts(const struct policy_request *req, enum policy_count_s
 
 /* ---- the server ------------------------------------------------------------------------ */
 
-/* Called once per complete request, on the loop's thread. Writes the action text without the
+/* Called once per complete request, on the loop's thread; it must not block (every other client
+ * waits meanwhile): it reads the agent's in-memory state and nothing else. Writes the action text without the
  * "action=" prefix (e.g. via policy_action_format) into action[size] (size == POLICY_ACTION_MAX)
  * and returns 0. Returning -1 means "trouble": as the protocol asks, the server sends no answer
  * and closes the connection, and Postfix applies its default_action. An action containing a
@@ -192,7 +193,8 @@ typedef struct policy_server policy_server_t;
 policy_server_t *policy_server_new(zloop_t *loop, const struct policy_config *cfg,
                                    policy_decide_fn *decide, void *arg);
 
-/* Closes every connection and listener, removes the unix socket file; safe twice, NULLs *sp. */
+/* Closes every connection and listener, removes the unix socket file; safe twice, NULLs *sp.
+ * Not from inside decide(): the server is still using the request then. */
 void policy_server_destroy(policy_server_t **sp);
 
 /* Copies the counters into *out. */

@@ -58,6 +58,7 @@ struct policy_server {
     size_t nconns;
     int timer_id;
     int64_t last_accept_log_ms;
+    int64_t last_refuse_log_ms;         /* bad requests are logged at most every 10 s */
     struct policy_stats st;
     struct policy_request req;          /* scratch, reused for every request */
 };
@@ -196,6 +197,12 @@ static void conn_fail(struct conn *c, enum policy_err err)
         s->st.malformed++;
     else
         s->st.oversized++;
+    int64_t now = sg_mono_ms();
+    if (now - s->last_refuse_log_ms > 10000) {
+        s->last_refuse_log_ms = now;
+        sg_log(SG_LOG_WARN, "policy: refused a request: %s (so far: %lu malformed, %lu oversized)",
+               policy_err_str(err), (unsigned long)s->st.malformed, (unsigned long)s->st.oversized);
+    }
     char action[128];
     snprintf(action, sizeof action, "DEFER_IF_PERMIT 4.3.0 Policy request refused: %s",
              policy_err_str(err));
