@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@ static void usage(void)
             "  reconcile [ADDR=SECONDS]...  make the sets equal to this list\n"
             "  remove                    delete the table\n"
             "  status                    print kernel set sizes and drop counters\n"
+            "  script                    commands from stdin in one process (ban/unban queue,\n"
+            "                            commit, reconcile, status, stats, sh CMD, sleep S)\n"
             "options: --table NAME --reject --dry-run --ports P,P,... --allow CIDR --node ADDR\n"
             "         --min4 N --min6 N --bans N (benchmark size)\n");
 }
@@ -168,6 +171,84 @@ static int parse_ports(const char *s, struct enforce_config *cfg)
     return 0;
 }
 
+/* One command over the API. Returns 0, 1 (the API call failed), 2 (usage), 3 (a ban refused or
+ * bad input). With commit, ban and unban commit at once; in a script they only queue. */
+static int run_cmd(struct enforce *e, int argc, char **argv, bool commit)
+{
+    const char *cmd = argv[0];
+    int i = 1, rc = 0, refused = 0;
+    if (!strcmp(cmd, "ban")) {
+        for (; i + 1 < argc; i += 2)
+            if (enforce_ban_text(e, argv[i], (uint32_t)strtoul(argv[i + 1], NULL, 10)) < 0) refused = 1;
+        if (i != argc) return 2;
+        if (commit && enforce_commit(e) < 0) rc = 1;
+    } else if (!strcmp(cmd, "unban")) {
+        for (; i < argc; i++)
+            if (enforce_unban_text(e, argv[i]) < 0) refused = 1;
+        if (commit && enforce_commit(e) < 0) rc = 1;
+    } else if (!strcmp(cmd, "commit")) {
+        if (enforce_commit(e) < 0) rc = 1;
+    } else if (!strcmp(cmd, "reconcile")) {
+        struct enforce_ban *w = sg_xcalloc((size_t)argc, sizeof *w);
+        size_t n = 0;
+        for (; i < argc; i++) {
+            char *eq = strchr(argv[i], '=');
+            if (eq) *eq = '\0';
+            if (!eq || enforce_prefix_parse(argv[i], &w[n].prefix) < 0) {
+                refused = 1;
+                continue;
+            }
+            w[n++].timeout_s = (uint32_t)strtoul(eq + 1, NULL, 10);
+        }
+        if (enforce_reconcile(e, w, n) < 0) rc = 1;
+        free(w);
+    } else if (!strcmp(cmd, "remove")) {
+        if (enforce_remove_table(e) < 0) rc = 1;
+    } else if (!strcmp(cmd, "status")) {
+        struct enforce_kernel k;
+        if (enforce_get_kernel(e, &k) < 0) rc = 1;
+        else printf("kernel: table=%s set4=%zu set6=%zu drop4=%llu/%lluB drop6=%llu/%lluB\n",
+                    k.table_present ? "yes" : "no", k.set4, k.set6, (unsigned long long)k.drop_packets4,
+                    (unsigned long long)k.drop_bytes4, (unsigned long long)k.drop_packets6,
+                    (unsigned long long)k.drop_bytes6);
+    } else if (!strcmp(cmd, "stats")) {
+        print_stats(e);
+    } else {
+        return 2;
+    }
+    return rc ? rc : refused ? 3 : 0;
+}
+
+/* Commands from stdin, one per line, in one process: the agent's view (a mirror kept across
+ * ticks). Extra commands: "sh CMD" runs a shell command, "sleep SECONDS". Each line answers
+ * "> LINE = RC". Returns 0 when every line ran (the answers carry the results). */
+static int run_script(struct enforce *e)
+{
+    char line[65536];
+    while (fgets(line, sizeof line, stdin)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!line[0] || line[0] == '#') continue;
+        int rc;
+        if (!strncmp(line, "sh ", 3)) {
+            fflush(stdout);
+            rc = system(line + 3);
+            rc = rc == -1 ? 1 : WEXITSTATUS(rc);
+        } else if (!strncmp(line, "sleep ", 6)) {
+            rc = 0;
+            usleep((useconds_t)(atof(line + 6) * 1e6));
+        } else {
+            char copy[sizeof line], *args[4096], *save = NULL;
+            int n = 0;
+            strcpy(copy, line);
+            for (char *t = strtok_r(copy, " ", &save); t && n < 4096; t = strtok_r(NULL, " ", &save)) args[n++] = t;
+            rc = run_cmd(e, n, args, false);
+        }
+        printf("> %s = %d\n", line, rc);
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct enforce_config cfg;
@@ -195,44 +276,13 @@ int main(int argc, char **argv)
         if (nbans < 1 || nbans > 131072) { usage(); return 2; }
         return run_bench(&cfg, nbans);
     }
-    const char *cmd = argv[i++];
     struct enforce *e = enforce_new(&cfg);
     if (!e) return 1;
-    int rc = 0, refused = 0;
-    if (!strcmp(cmd, "ban")) {
-        for (; i + 1 < argc; i += 2)
-            if (enforce_ban_text(e, argv[i], (uint32_t)strtoul(argv[i + 1], NULL, 10)) < 0) refused = 1;
-        if (i != argc) { usage(); rc = 2; }
-        else if (enforce_commit(e) < 0) rc = 1;
-    } else if (!strcmp(cmd, "unban")) {
-        for (; i < argc; i++)
-            if (enforce_unban_text(e, argv[i]) < 0) refused = 1;
-        if (enforce_commit(e) < 0) rc = 1;
-    } else if (!strcmp(cmd, "reconcile")) {
-        struct enforce_ban *w = sg_xcalloc((size_t)argc, sizeof *w);
-        size_t n = 0;
-        for (; i < argc; i++) {
-            char *eq = strchr(argv[i], '=');
-            if (eq) *eq = '\0';
-            if (!eq || enforce_prefix_parse(argv[i], &w[n].prefix) < 0) { refused = 1; continue; }
-            w[n++].timeout_s = (uint32_t)strtoul(eq + 1, NULL, 10);
-        }
-        if (enforce_reconcile(e, w, n) < 0) rc = 1;
-        free(w);
-    } else if (!strcmp(cmd, "remove")) {
-        if (enforce_remove_table(e) < 0) rc = 1;
-    } else if (!strcmp(cmd, "status")) {
-        struct enforce_kernel k;
-        if (enforce_get_kernel(e, &k) < 0) rc = 1;
-        else printf("kernel: table=%s set4=%zu set6=%zu drop4=%llu/%lluB drop6=%llu/%lluB\n",
-                    k.table_present ? "yes" : "no", k.set4, k.set6, (unsigned long long)k.drop_packets4,
-                    (unsigned long long)k.drop_bytes4, (unsigned long long)k.drop_packets6,
-                    (unsigned long long)k.drop_bytes6);
-    } else {
-        usage();
-        rc = 2;
-    }
+    int rc;
+    if (!strcmp(argv[i], "script")) rc = run_script(e);
+    else rc = run_cmd(e, argc - i, argv + i, true);
+    if (rc == 2) usage();
     print_stats(e);
     enforce_destroy(&e);
-    return rc ? rc : refused ? 3 : 0;
+    return rc;
 }
