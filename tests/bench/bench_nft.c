@@ -175,6 +175,7 @@ static int parse_ports(const char *s, struct enforce_config *cfg)
  * bad input). With commit, ban and unban commit at once; in a script they only queue. */
 static int run_cmd(struct enforce *e, int argc, char **argv, bool commit)
 {
+    if (argc < 1) return 2;
     const char *cmd = argv[0];
     int i = 1, rc = 0, refused = 0;
     if (!strcmp(cmd, "ban")) {
@@ -241,7 +242,7 @@ static int run_script(struct enforce *e)
             int n = 0;
             strcpy(copy, line);
             for (char *t = strtok_r(copy, " ", &save); t && n < 4096; t = strtok_r(NULL, " ", &save)) args[n++] = t;
-            rc = run_cmd(e, n, args, false);
+            rc = n ? run_cmd(e, n, args, false) : 2;
         }
         printf("> %s = %d\n", line, rc);
         fflush(stdout);
