@@ -47,6 +47,8 @@ UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 REPLAY_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
+TOOL_SRCS = $(wildcard tests/tools/*.c)
+TOOL_BINS = $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tool_%)
 BENCH_SRCS = $(wildcard tests/bench/bench_*.c)
 BENCH_BINS = $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/tests/%)
 
@@ -75,6 +77,11 @@ $(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Helper programs of the integration tests (a hostile peer, ...).
+$(BUILD)/tests/tool_%: $(BUILD)/tests/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/bench_%: $(BUILD)/tests/bench/bench_%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -84,10 +91,10 @@ TEST_ENV = SG_BIN=$(abspath $(BIN)) SG_BUILD=$(abspath $(BUILD)) SG_SHARED=$(SHA
 _unit: $(BINS) $(UNIT_BINS) $(REPLAY_BINS)
 	@$(TEST_ENV) tests/run.sh unit $(UNIT_BINS) -- $(REPLAY_BINS)
 
-_integration: $(BINS)
+_integration: $(BINS) $(TOOL_BINS) $(BENCH_BINS)
 	@$(TEST_ENV) tests/run.sh integration $(sort $(wildcard tests/integration/*.sh))
 
-_test: $(BINS) $(UNIT_BINS) $(REPLAY_BINS)
+_test: $(BINS) $(UNIT_BINS) $(REPLAY_BINS) $(TOOL_BINS) $(BENCH_BINS)
 	@$(TEST_ENV) tests/run.sh all $(UNIT_BINS) -- $(REPLAY_BINS) -- $(sort $(wildcard tests/integration/*.sh))
 
 _bench: $(BINS) $(BENCH_BINS)

@@ -16,6 +16,7 @@
 
 #define TICK_MS 50
 #define HOUSEKEEP_MS 1000
+#define RECONCILE_AFTER_MS 30000   /* full reconcile at the latest this long after start, synced or not */
 
 static void path_in_state(const struct agent *a, const char *name, char *buf, size_t size)
 {
@@ -84,14 +85,25 @@ static void collect_wanted(const struct gossip_ban *b, void *arg)
     w->v[w->n++] = eb;
 }
 
-/* Makes the kernel sets equal to the state's active block bans. */
-static int agent_reconcile(struct agent *a)
+/* Makes the kernel sets equal to the state's active block bans. Until the state is complete
+ * (restored from a snapshot that may be a little old, then synced with a peer), it only adds:
+ * an element the kernel holds that the snapshot does not know is most likely a ban learned just
+ * before a crash, and it expires by itself anyway. The full reconcile runs once synced. */
+static int agent_reconcile(struct agent *a, bool full)
 {
     if (!a->enf) return 0;
     struct wanted w = {.now = sg_now_ms()};
     gossip_state_ban_foreach(a->st, collect_wanted, &w);
-    int rc = enforce_reconcile(a->enf, w.v, w.n);
-    sg_log(SG_LOG_INFO, "reconciled kernel sets with %zu active bans%s", w.n, rc < 0 ? " (with errors)" : "");
+    int rc = 0;
+    if (full) {
+        rc = enforce_reconcile(a->enf, w.v, w.n);
+        a->reconciled = true;
+    } else {
+        for (size_t i = 0; i < w.n; i++) enforce_ban(a->enf, &w.v[i].prefix, w.v[i].timeout_s);
+        rc = enforce_commit(a->enf);
+    }
+    sg_log(SG_LOG_INFO, "%s kernel sets with %zu active bans%s", full ? "reconciled" : "restored", w.n,
+           rc < 0 ? " (with errors)" : "");
     free(w.v);
     return rc;
 }
@@ -239,6 +251,8 @@ static int on_housekeep(zloop_t *loop, int timer_id, void *arg)
     struct agent *a = arg;
     for (size_t i = 0; i < a->nsrc; i++) detect_source_check(a->src[i], on_line, a);
     gossip_state_expire(a->st, sg_now_ms());
+    if (!a->reconciled && (agent_gossip_synced(a) || sg_mono_ms() - a->started_mono_ms > RECONCILE_AFTER_MS))
+        agent_reconcile(a, true);
     if (gossip_state_pending(a->st)) agent_gossip_notify(a);
     if (a->watchdog_ms) notify_send("WATCHDOG=1");
     return 0;
@@ -315,6 +329,7 @@ struct agent *agent_new(const char *cfg_path)
     a->sigfd = -1;
     a->cfg_path = sg_xstrdup(cfg_path);
     a->started_ms = sg_now_ms();
+    a->started_mono_ms = sg_mono_ms();
     a->epoch = (uint32_t)(a->started_ms / 1000);
     if (!(a->cfg = load_checked(cfg_path))) goto fail;
     struct config *cfg = a->cfg;
@@ -342,7 +357,7 @@ struct agent *agent_new(const char *cfg_path)
     }
     if (!(a->enf = enforce_from_config(cfg))) { sg_log(SG_LOG_ERR, "enforcement backend %s failed to start", cfg->backend); goto fail; }
     gossip_state_set_ban_cb(a->st, on_ban_record, a);
-    agent_reconcile(a);
+    agent_reconcile(a, false);
     if (detection_build(a, cfg, &a->rules, &a->parser) < 0) goto fail;
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
     a->loop = zloop_new();
@@ -417,7 +432,7 @@ static int agent_reload(struct agent *a)
     a->rules = rules;
     a->parser = parser;
     a->enf = enf;
-    agent_reconcile(a);
+    agent_reconcile(a, true);
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
     sources_open(a);
     /* The transport keeps running (and its peers' sequence state) unless its settings changed; a

@@ -31,7 +31,8 @@ struct agent {
     struct config *cfg;
     char *cfg_path;
     zloop_t *loop;
-    int64_t started_ms;
+    int64_t started_ms, started_mono_ms;
+    bool reconciled;              /* the full kernel reconcile ran (after the first sync) */
     uint32_t epoch;
     /* detection */
     struct detect_rules *rules;
@@ -81,8 +82,12 @@ int agent_policy_decide(const struct policy_request *req, char *action, size_t s
 int agent_gossip_start(struct agent *a);
 void agent_gossip_stop(struct agent *a);
 void agent_gossip_notify(struct agent *a);
+/* True once the state was completed by a sync with a peer, or when there are no peers. */
+bool agent_gossip_synced(struct agent *a);
 /* Peers as JSON array (for status and peers) and whether every peer is alive. */
 void agent_gossip_peers_json(struct agent *a, FILE *out, bool *all_alive, size_t *alive);
 void agent_gossip_peers_table(struct agent *a, FILE *out);
+/* Transport totals (frames, bytes, syncs, drops by reason) as one JSON object. */
+void agent_gossip_totals_json(struct agent *a, FILE *out);
 
 #endif

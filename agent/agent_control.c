@@ -78,6 +78,8 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                      ",\"loop_lag_max_ms\":%" PRId64 ",\"healthy\":%s,\"peers\":%s",
                 SG_VERSION, a->epoch, (now - a->started_ms) / 1000, a->loop_lag_ms, a->loop_lag_max_ms,
                 healthy ? "true" : "false", peers);
+        fputs(",\"gossip\":", out);
+        agent_gossip_totals_json(a, out);
         fprintf(out, ",\"bans\":%zu,\"tombstones\":%zu,\"counter_keys\":%zu,\"sketch_keys\":%zu,\"memory_bytes\":%zu",
                 ss.bans, ss.tombstones, ss.counter_keys, ss.sketch_keys, ss.mem_bytes);
         fprintf(out, ",\"kernel\":{\"backend\":\"%s\",\"table\":%s,\"set4\":%zu,\"set6\":%zu,\"dropped_packets\":%" PRIu64 "}",

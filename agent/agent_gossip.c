@@ -60,6 +60,11 @@ void agent_gossip_notify(struct agent *a)
     if (a->tr) gossip_transport_notify(a->tr);
 }
 
+bool agent_gossip_synced(struct agent *a)
+{
+    return !a->tr || !a->cfg->npeers || gossip_transport_synced(a->tr);
+}
+
 void agent_gossip_peers_json(struct agent *a, FILE *out, bool *all_alive, size_t *alive)
 {
     *all_alive = true;
@@ -116,4 +121,18 @@ void agent_gossip_peers_table(struct agent *a, FILE *out)
                 ps.name, gossip_peer_status_name(ps.status), last, ps.last_seq, ps.gaps_seen, ps.gaps_repaired,
                 ps.clock_offset_ms, ps.entries_merged, pd, ps.configured ? "" : "  (not configured)");
     }
+}
+
+void agent_gossip_totals_json(struct agent *a, FILE *out)
+{
+    struct gossip_transport_totals tt = {0};
+    if (a->tr) gossip_transport_totals(a->tr, &tt);
+    fprintf(out, "{\"epoch\":%u,\"seq\":%" PRIu64 ",\"synced\":%s,\"curve\":%s,\"frames_in\":%" PRIu64
+                 ",\"bytes_in\":%" PRIu64 ",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64
+                 ",\"syncs_completed\":%" PRIu64 ",\"repairs_served\":%" PRIu64 ",\"drops\":{",
+            tt.epoch, tt.last_seq, tt.synced ? "true" : "false", tt.curve ? "true" : "false", tt.frames_in,
+            tt.bytes_in, tt.frames_out, tt.bytes_out, tt.syncs_completed, tt.repairs_served);
+    for (int d = 0; d < GOSSIP_DROP_MAX; d++)
+        fprintf(out, "%s\"%s\":%" PRIu64, d ? "," : "", gossip_drop_reason_name((enum gossip_drop_reason)d), tt.drops[d]);
+    fputs("}}", out);
 }

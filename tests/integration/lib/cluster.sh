@@ -96,7 +96,8 @@ PY
 cluster_start() { # I
     local i=$1 d=$CLUSTER_DIR/n$1
     if [ "$CLUSTER_NETNS" = 1 ]; then
-        nsexec "node$i" "$SG_BIN/sgagent" -c "$d/sgagent.conf" >> "$d/agent.log" 2>&1 &
+        # ip netns exec execs the agent: $! is the agent itself, so signals reach it.
+        ip netns exec "$(netns_name "node$i")" "$SG_BIN/sgagent" -c "$d/sgagent.conf" >> "$d/agent.log" 2>&1 &
     else
         "$SG_BIN/sgagent" -c "$d/sgagent.conf" >> "$d/agent.log" 2>&1 &
     fi
