@@ -21,9 +21,10 @@
 # MAILD_POLICY / MAILD_POLICY_DATA / MAILD_POLICY_EOD (restriction lists at RCPT, DATA and
 # END-OF-MESSAGE, e.g. "check_policy_service inet:127.0.0.1:10040": the agent listens in the
 # node's own namespace, so 127.0.0.1 is that node's agent),
-# MAILD_AUTH_FAILURE_DELAY (Dovecot's, default 0 s), MAILD_AUTH_PENALTY (yes: keep Dovecot's
-# growing per-address delay after failures; default no, it would slow every test), MAILD_LOG_STYLE (native: what Dovecot writes
-# to log_path; syslog: "Mon dd hh:mm:ss NODE dovecot: " like a syslog daemon would).
+# MAILD_AUTH_FAILURE_DELAY (Dovecot's, default 0 s; Dovecot still answers a failure only at its
+# next 500 ms tick), MAILD_AUTH_PENALTY (yes: keep Dovecot's growing per-address delay after
+# failures; default no, it would slow every test), MAILD_LOG_STYLE (native: what Dovecot writes
+# to log_path; syslog: "Mon dd hh:mm:ss NODE dovecot: " as a syslog daemon would).
 
 MAILD_USERS=${MAILD_USERS:-"alice:alice-pw bob:bob-pw carol:carol-pw"}
 MAILD_DOMAIN=${MAILD_DOMAIN:-sgtest.invalid}
@@ -138,14 +139,14 @@ maild_start() {
     _maild_render "$MAILD_TEMPLATES/dovecot/sgtest.conf.in" "$d/dovecot/dovecot.conf" \
         "INSTANCE=$(netns_name "$node")" "RUN_DIR=$d/dovecot/run" "STATE_DIR=$d/dovecot/state" \
         "LISTEN=$listen" "LOG=$d/log/dovecot.log" "LOG_TIMESTAMP=$stamp" \
-        "AUTH_FAILURE_DELAY=$MAILD_AUTH_FAILURE_DELAY" "PENALTY_SOCKET_MODE=$penalty" "USERS_FILE=$d/dovecot/users" \
-        "MAIL_UID=$mail_uid" "MAIL_GID=$mail_gid" "MAIL_DIR=$d/mail" \
+        "AUTH_FAILURE_DELAY=$MAILD_AUTH_FAILURE_DELAY" "PENALTY_SOCKET_MODE=$penalty" \
+        "USERS_FILE=$d/dovecot/users" "MAIL_UID=$mail_uid" "MAIL_GID=$mail_gid" "MAIL_DIR=$d/mail" \
         "AUTH_SOCKET=$d/postfix/spool/private/auth" || return 1
     _maild_render "$MAILD_TEMPLATES/postfix/main.cf.in" "$d/postfix/etc/main.cf" \
         "QUEUE_DIR=$d/postfix/spool" "DATA_DIR=$d/postfix/data" "HOST=$node" \
         "DOMAIN=$MAILD_DOMAIN" "INET_PROTOCOLS=$inet" "LOG=$d/log/postfix.log" "LOG_DIR=$d/log/" \
-        "POLICY_RCPT=$MAILD_POLICY" "POLICY_DATA=$MAILD_POLICY_DATA" "POLICY_EOD=$MAILD_POLICY_EOD" "MAILBOX_DIR=$d/mailboxes" \
-        "MAILBOX_MAP=${map%,}" "MAIL_UID=$mail_uid" "MAIL_GID=$mail_gid" || return 1
+        "POLICY_RCPT=$MAILD_POLICY" "POLICY_DATA=$MAILD_POLICY_DATA" "POLICY_EOD=$MAILD_POLICY_EOD" \
+        "MAILBOX_DIR=$d/mailboxes" "MAILBOX_MAP=${map%,}" "MAIL_UID=$mail_uid" "MAIL_GID=$mail_gid" || return 1
     _maild_render "$MAILD_TEMPLATES/postfix/master.cf.in" "$d/postfix/etc/master.cf" || return 1
     # Postfix takes a main.cf younger than a second for one being edited, and waits 300 ms
     # before each of its ~10 reads during start.
