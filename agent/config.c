@@ -215,7 +215,18 @@ static int policy_key(struct ini_stream *s, const char *name, const char *value)
         if (strcmp(value, "REJECT") && strcmp(value, "HOLD")) BAD("hold_action: expected REJECT or HOLD, got '%s'", value);
         set_str(&cfg->hold_action, value);
     } else if (!strcmp(name, "user_allowlist")) strlist_split(&cfg->user_allowlist, value);
-    else BAD("unknown key '%s' in [policy]", name);
+    else if (!strcmp(name, "quota_window")) {
+        int64_t n;
+        if (sg_parse_duration(value, &n) < 0 || n < 1) BAD("quota_window: expected a duration, got '%s'", value);
+        cfg->quota_window_s = n;
+    } else if (!strcmp(name, "quota_user_messages") || !strcmp(name, "quota_user_recipients") ||
+               !strcmp(name, "quota_ip_messages")) {
+        int64_t n;
+        if (parse_int(value, 0, INT64_MAX, &n) < 0) BAD("%s: expected a count (0 = no quota), got '%s'", name, value);
+        if (!strcmp(name, "quota_user_messages")) cfg->quota_user_messages = n;
+        else if (!strcmp(name, "quota_user_recipients")) cfg->quota_user_recipients = n;
+        else cfg->quota_ip_messages = n;
+    } else BAD("unknown key '%s' in [policy]", name);
     return 1;
 }
 

@@ -154,6 +154,24 @@ static void test_main_file_overrides_scenario_dir(void **state)
     free(p);
 }
 
+/* The shipped example must stay in step with the parser: its only errors are the files it names. */
+static void test_shipped_example_parses(void **state)
+{
+    (void)state;
+    struct config *cfg = config_load("deploy/examples/sgagent.conf", NULL);
+    assert_non_null(cfg);
+    for (size_t i = 0; i < cfg->errors.n; i++) {
+        fprintf(stderr, "%s\n", cfg->errors.v[i]);
+        assert_non_null(strstr(cfg->errors.v[i], "cannot open directory /etc/sgcluster/scenarios.d"));
+    }
+    assert_string_equal(cfg->node_name, "mx1");
+    assert_int_equal(cfg->npeers, 2);
+    assert_int_equal(cfg->quota_user_messages, 500);
+    assert_int_equal(cfg->quota_window_s, 3600);
+    assert_int_equal(cfg->nports, 8);
+    config_destroy(&cfg);
+}
+
 static void test_long_line(void **state)
 {
     (void)state;
@@ -179,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_scenario_override_and_checks),
         cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_shipped_example_parses),
         cmocka_unit_test(test_main_file_overrides_scenario_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
