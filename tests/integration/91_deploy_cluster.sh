@@ -39,6 +39,8 @@ deploy_on_cleanup 'for p in "${PIDS[@]}"; do kill "$p"; done; for p in "${PIDS[@
     echo "    sgcluster_build_bin_dir: $BIN"
     echo "    sgcluster_source_dir: $ROOT"
     echo "    sgcluster_policy_listen: ''"
+    # CURVE on: the cluster must also come up encrypted with keys only the role distributed.
+    echo "    sgcluster_curve: true"
 } > "$T/hosts.yml"
 
 # The build was made by `make` (SG_BIN); packages and systemd are not this test's business.
@@ -53,6 +55,7 @@ for ((i = 1; i <= N; i++)); do
     C=$T/mx$i/etc/sgcluster/sgagent.conf
     grep -q "^name = mx$i\$" "$C" || fail "mx$i: wrong node name"
     grep -q "^gossip_bind = tcp://$(node_ip "$i"):7946\$" "$C" || fail "mx$i: gossip_bind"
+    grep -q "^curve = yes\$" "$C" || fail "mx$i: curve not switched on"
     grep -q "^\[peer mx$i\]" "$C" && fail "mx$i lists itself as a peer"
     [ "$(grep -c '^\[peer ' "$C")" = $((N - 1)) ] || fail "mx$i: not $((N - 1)) peers"
     [ "$(find "$T/mx$i/etc/sgcluster/keys/peers" -name '*.pub' | wc -l)" = $((N - 1)) ] || fail "mx$i: not $((N - 1)) peer keys"
@@ -94,7 +97,9 @@ if ! wait_for 30 all_healthy; then
     fail "the three agents did not form a healthy cluster"
 fi
 echo "measured: $N agents from the rendered files healthy after $(( $(now_ms) - t0 )) ms"
-"$BIN/sgcluster" status -s "$T/mx1/run/sgcluster/control.sock" | sed -n 1,2p
+"$BIN/sgcluster" status -s "$T/mx1/run/sgcluster/control.sock" > "$T/status1.txt"
+sed -n 1,2p "$T/status1.txt"
+grep -q 'curve on' "$T/status1.txt" || fail "mx1 does not report CURVE on"
 
 # A ban given on one node shows on the others: the keyring the role distributed carries it.
 "$BIN/sgcluster" ban 203.0.113.7 --for 10m --reason deploy-test -s "$T/mx1/run/sgcluster/control.sock" >/dev/null \
