@@ -119,8 +119,12 @@ for i in 1 2 3; do
 done
 
 # IPv6 works end to end.
-expect 0 "node1 imap over IPv6" imap_login "$(node_ip6 1)" alice alice-pw
-logged node1 dovecot "IPv6 client address" "Login: user=<alice>, method=PLAIN, rip=$(netns_ip6 client), lip=$(node_ip6 1)"
+if [ "$NETNS_IPV6" = 1 ]; then
+    expect 0 "node1 imap over IPv6" imap_login "$(node_ip6 1)" alice alice-pw
+    logged node1 dovecot "IPv6 client address" "Login: user=<alice>, method=PLAIN, rip=$(netns_ip6 client), lip=$(node_ip6 1)"
+else
+    echo "note: no IPv6 in this kernel, IPv6 checks left out"
+fi
 
 # A botnet: extra attacker addresses, each seen as itself.
 netns_add_addrs attacker 2 || bad "netns_add_addrs"

@@ -123,6 +123,7 @@ maild_start() {
     if [ -z "$NETNS_DIR" ] || ! _netns_list | grep -qx "$(netns_name "$node")"; then
         echo "maild_start: no namespace for $node (netns_up first)" >&2; return 1
     fi
+    [ "${NETNS_IPV6:-1}" = 1 ] || { inet=ipv4; listen="*"; }
     mail_uid=$(id -u nobody) && mail_gid=$(getent group nogroup | cut -d: -f3) || return 1
     mkdir -p "$d"/{dovecot/run,dovecot/state,log,mail,mailboxes,postfix/etc} || return 1
     chown nobody:nogroup "$d/mail" "$d/mailboxes" || return 1

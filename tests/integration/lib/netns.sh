@@ -15,7 +15,8 @@
 #   wait_for SECONDS CMD...            poll CMD until it succeeds; 1 (and a message) on timeout
 #   now_ms                wall clock in milliseconds, without a fork
 #
-# After netns_up: NETNS_DIR (the run's scratch directory, 0755), NETNS_NODES, NETNS_PREFIX.
+# After netns_up: NETNS_DIR (the run's scratch directory, 0755), NETNS_NODES, NETNS_PREFIX,
+# NETNS_IPV6 (0 when the kernel has no IPv6: then only IPv4 addresses are set).
 # Addressing (IPv4 10.77.0.0/24, IPv6 fd77::/64, both only inside the run's namespaces):
 #   nodeI .I (I = 1..49), attacker .100 (+ .101-.149 extra), client .200 (+ .201-.249 extra).
 # Nothing is ever configured in the caller's namespace: the bridge lives in its own namespace and
@@ -30,6 +31,9 @@ NETNS_NODES=0
 NETNS_MEMBERS=""
 NETNS_DOWN_HOOKS=()
 NETNS_INODES=""
+# A kernel booted without IPv6 gets an IPv4-only net (and daemons listening on IPv4 only).
+NETNS_IPV6=1
+[ -d /proc/sys/net/ipv6 ] || NETNS_IPV6=0
 _NETNS_EXTRA_attacker=0
 _NETNS_EXTRA_client=0
 
@@ -97,7 +101,7 @@ _netns_add_member() { # NAME
     ip -n "$ns" link set lo up || return 1
     ip -n "$ns" addr add "$NETNS_NET4.$h/24" dev eth0 || return 1
     # nodad: the address is usable at once instead of after duplicate detection (~1 s).
-    if ! ip -n "$ns" -6 addr add "$NETNS_NET6:$h/64" dev eth0 nodad 2>/dev/null; then
+    if [ "$NETNS_IPV6" = 1 ] && ! ip -n "$ns" -6 addr add "$NETNS_NET6:$h/64" dev eth0 nodad 2>/dev/null; then
         ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.eth0.disable_ipv6=0 \
             && ip -n "$ns" -6 addr add "$NETNS_NET6:$h/64" dev eth0 nodad || return 1
     fi
@@ -164,7 +168,8 @@ netns_add_addrs() {
     if [ $((from + k)) -gt 49 ]; then echo "netns_add_addrs: at most 49 extra" >&2; return 1; fi
     for ((j = from + 1; j <= from + k; j++)); do
         ip -n "${NETNS_PREFIX}$name" addr add "$(netns_ip "$name" "$j")/24" dev eth0 || return 1
-        ip -n "${NETNS_PREFIX}$name" -6 addr add "$(netns_ip6 "$name" "$j")/64" dev eth0 nodad || return 1
+        [ "$NETNS_IPV6" = 0 ] ||
+            ip -n "${NETNS_PREFIX}$name" -6 addr add "$(netns_ip6 "$name" "$j")/64" dev eth0 nodad || return 1
     done
     printf -v "$var" '%d' $((from + k))
 }
