@@ -231,7 +231,11 @@ static void recall_addr(struct sg_event *ev, const struct detect_join_entry *e)
     memcpy(ev->ip, e->ip, sizeof ev->ip);
 }
 
-/* Applies the rule's join role. Returns false when the line gives no event after all. */
+/* Applies the rule's join role. Returns false when the line gives no event after all.
+ * The address join ('a') pairs Dovecot's auth process with Postfix's SASL warning for one attempt.
+ * They are often written to different files in different formats (Dovecot's own log_path names no
+ * host, Postfix's syslog line does), so the host is not part of that key: an agent reads the logs
+ * of its own node only. */
 static bool apply_role(struct detect_parser *p, const struct detect_rule *r, const struct detect_header *h,
                        const char *subj, struct sg_event *ev)
 {
@@ -249,7 +253,7 @@ static bool apply_role(struct detect_parser *p, const struct detect_rule *r, con
             e->a++;
             ev->dup = e->a <= e->b;   /* the login line already counted this attempt */
         } else {
-            e = detect_join_get(&p->addrs, detect_join_key('a', host, hl, ev->ip, strlen(ev->ip), "", 0), now);
+            e = detect_join_get(&p->addrs, detect_join_key('a', "", 0, ev->ip, strlen(ev->ip), "", 0), now);
             if (e->b > 0) { e->b--; ev->dup = true; }   /* Postfix already reported this SASL attempt */
             else e->a++;
         }
@@ -261,7 +265,7 @@ static bool apply_role(struct detect_parser *p, const struct detect_rule *r, con
             covered = e->a > 0 ? ((uint32_t)e->a < total ? (uint32_t)e->a : total) : 0;
             if ((int32_t)total > e->b) e->b = (int32_t)total;
         }
-        if (covered < total && (f = detect_join_find(&p->addrs, detect_join_key('a', host, hl, ev->ip, strlen(ev->ip), "", 0), now)) && f->a > 0) {
+        if (covered < total && (f = detect_join_find(&p->addrs, detect_join_key('a', "", 0, ev->ip, strlen(ev->ip), "", 0), now)) && f->a > 0) {
             uint32_t take = total - covered < (uint32_t)f->a ? total - covered : (uint32_t)f->a;
             f->a -= (int32_t)take;
             covered += take;
@@ -271,7 +275,7 @@ static bool apply_role(struct detect_parser *p, const struct detect_rule *r, con
         return true;
     }
     case DETECT_ROLE_SMTP_SASL:
-        e = detect_join_get(&p->addrs, detect_join_key('a', host, hl, ev->ip, strlen(ev->ip), "", 0), now);
+        e = detect_join_get(&p->addrs, detect_join_key('a', "", 0, ev->ip, strlen(ev->ip), "", 0), now);
         if (e->a > 0) { e->a--; ev->dup = true; }   /* Dovecot's auth line already counted it */
         else e->b++;
         f = detect_join_get(&p->smtpd, detect_join_key('p', host, hl, pid, h->pid_len, ev->ip, strlen(ev->ip)), now);
