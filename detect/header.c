@@ -159,7 +159,7 @@ static const char *parse_iso(struct detect_clock *c, const char *p, const char *
     bool zoned = false;
     int64_t off = 0;
     if (q < end && *q == 'Z') { zoned = true; q++; }
-    else if (q < end && (*q == '+' || *q == '-') && end - q >= 5) {
+    else if (q < end && (*q == '+' || *q == '-') && end - q >= 5 && (q[3] != ':' || end - q >= 6)) {
         int oh = num(q + 1, 2), om = q[3] == ':' ? num(q + 4, 2) : num(q + 3, 2);
         if (oh >= 0 && om >= 0) {
             off = (oh * 3600 + om * 60) * (*q == '-' ? -1 : 1);
@@ -186,7 +186,10 @@ static const char *parse_tai64n(const char *p, const char *end, struct detect_he
         if (i <= 16) s = s << 4 | v;
         else ns = ns << 4 | v;
     }
-    if (s < (1ULL << 62)) { h->bad_time = true; return p + 25; }
+    if (s < (1ULL << 62) + 10 || s - (1ULL << 62) > 253402300799ULL) {   /* before 1970 or after 9999 */
+        h->bad_time = true;
+        return p + 25;
+    }
     h->time_ms = (int64_t)(s - (1ULL << 62) - 10) * 1000 + (int64_t)(ns / 1000000); /* TAI is 10 s ahead */
     return p + 25;
 }
