@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -473,6 +474,39 @@ static void test_max_conns(void **state)
     }
 }
 
+/* Out of descriptors, accept() fails with the connection still queued: the server must pause
+ * its listener (not spin on it), count the failure, and take the connection once fds free up. */
+static void test_accept_out_of_fds(void **state)
+{
+    (void)state;
+    struct policy_config cfg;
+    tcp_cfg(&cfg);
+    struct fixture fx;
+    fixture_start(&fx, &cfg);
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int probe = dup(0);                 /* lowest free descriptor: every one below is in use */
+    assert_true(probe >= 0);
+    close(probe);
+    /* Room for exactly three more: two clients and the server's side of the first one. */
+    struct rlimit low = {.rlim_cur = (rlim_t)probe + 3, .rlim_max = old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int a = connect_tcp(fx.port);
+    send_all(a, req_alice, strlen(req_alice));
+    expect_answer(a, "action=DUNNO\n\n");
+    int b = connect_tcp(fx.port);       /* queued by the kernel; accept() gets EMFILE */
+    send_all(b, req_alice, strlen(req_alice));
+    usleep(300000);
+    close(a);                           /* frees our fd and, once the server sees EOF, its fd */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    expect_answer(b, "action=DUNNO\n\n");  /* taken at a later tick */
+    close(b);
+    fixture_stop(&fx);
+    /* A few failed retries (one per tick), not thousands of a spinning loop. */
+    assert_true(fx.st.accept_errors >= 1 && fx.st.accept_errors <= 10);
+    assert_int_equal(fx.st.conns_accepted, 2);
+}
+
 static void test_unix_socket(void **state)
 {
     (void)state;
@@ -560,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_slow_client_times_out),
         cmocka_unit_test(test_non_reader_is_bounded),
         cmocka_unit_test(test_max_conns),
+        cmocka_unit_test(test_accept_out_of_fds),
         cmocka_unit_test(test_unix_socket),
         cmocka_unit_test(test_bad_configs),
     };
