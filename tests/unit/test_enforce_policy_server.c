@@ -183,6 +183,21 @@ static void expect_answer(int fd, const char *want)
     assert_string_equal(buf, want);
 }
 
+/* The everyday request on fd: answered DUNNO. */
+static void ask_dunno(int fd)
+{
+    send_all(fd, req_alice, strlen(req_alice));
+    expect_answer(fd, "action=DUNNO\n\n");
+}
+
+/* A fresh connection is served: the server is still up and answering. */
+static void fresh_client_served(int port)
+{
+    int fd = connect_tcp(port);
+    ask_dunno(fd);
+    close(fd);
+}
+
 static void test_answers_by_verdict(void **state)
 {
     (void)state;
@@ -193,8 +208,7 @@ static void test_answers_by_verdict(void **state)
     assert_true(fx.port > 0);
     int fd = connect_tcp(fx.port);
     /* One connection, many requests: Postfix reuses its policy connection. */
-    send_all(fd, req_alice, strlen(req_alice));
-    expect_answer(fd, "action=DUNNO\n\n");
+    ask_dunno(fd);
     send_all(fd, req_held, strlen(req_held));
     expect_answer(fd, "action=REJECT 5.7.1 held (quota)\n\n");
     send_all(fd, req_fast, strlen(req_fast));
@@ -263,10 +277,7 @@ static void bad_request_case(const char *bad, size_t len, bool want_answer, stru
     }
     assert_true(peer_closed(fd));
     close(fd);
-    fd = connect_tcp(fx.port);
-    send_all(fd, req_alice, strlen(req_alice));
-    expect_answer(fd, "action=DUNNO\n\n");
-    close(fd);
+    fresh_client_served(fx.port);
     fixture_stop(&fx);
     *st = fx.st;
 }
@@ -324,10 +335,7 @@ static void test_truncated_then_close_counted(void **state)
     send_all(fd, "request=smtpd_access_policy\nsender=a", 36);
     usleep(50000);
     close(fd);
-    fd = connect_tcp(fx.port);
-    send_all(fd, req_alice, strlen(req_alice));
-    expect_answer(fd, "action=DUNNO\n\n");
-    close(fd);
+    fresh_client_served(fx.port);
     fixture_stop(&fx);
     assert_int_equal(fx.st.malformed, 1);
 }
@@ -368,8 +376,7 @@ static void test_slow_client_times_out(void **state)
     int idle = connect_tcp(fx.port);                            /* never sends */
     int busy = connect_tcp(fx.port);
     /* While the slow one hangs, others are served at once. */
-    send_all(busy, req_alice, strlen(req_alice));
-    expect_answer(busy, "action=DUNNO\n\n");
+    ask_dunno(busy);
     assert_true(peer_closed(slow));
     assert_true(peer_closed(idle));
     close(slow);
@@ -421,10 +428,7 @@ static void test_non_reader_is_bounded(void **state)
         usleep(2000);
         if (!served_other) {
             /* Meanwhile another client is served at once. */
-            int other = connect_tcp(fx.port);
-            send_all(other, req_alice, strlen(req_alice));
-            expect_answer(other, "action=DUNNO\n\n");
-            close(other);
+            fresh_client_served(fx.port);
             served_other = true;
         }
     }
@@ -447,23 +451,19 @@ static void test_max_conns(void **state)
         struct fixture fx;
         fixture_start(&fx, &cfg);
         int a = connect_tcp(fx.port);
-        send_all(a, req_alice, strlen(req_alice));
-        expect_answer(a, "action=DUNNO\n\n");
+        ask_dunno(a);
         usleep(20000);
         int b = connect_tcp(fx.port);
-        send_all(b, req_alice, strlen(req_alice));
-        expect_answer(b, "action=DUNNO\n\n");
+        ask_dunno(b);
         int c = connect_tcp(fx.port);
         send(c, req_alice, strlen(req_alice), MSG_NOSIGNAL);
         if (mode == 0) {
             expect_answer(c, "action=DUNNO\n\n");           /* room made ... */
             assert_true(peer_closed(a));                    /* ... by dropping the oldest idle */
-            send_all(b, req_alice, strlen(req_alice));
-            expect_answer(b, "action=DUNNO\n\n");
+            ask_dunno(b);
         } else {
             assert_true(peer_closed(c));
-            send_all(a, req_alice, strlen(req_alice));
-            expect_answer(a, "action=DUNNO\n\n");
+            ask_dunno(a);
         }
         close(a);
         close(b);
@@ -492,8 +492,7 @@ static void test_accept_out_of_fds(void **state)
     struct rlimit low = {.rlim_cur = (rlim_t)probe + 3, .rlim_max = old.rlim_max};
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
     int a = connect_tcp(fx.port);
-    send_all(a, req_alice, strlen(req_alice));
-    expect_answer(a, "action=DUNNO\n\n");
+    ask_dunno(a);
     int b = connect_tcp(fx.port);       /* queued by the kernel; accept() gets EMFILE */
     send_all(b, req_alice, strlen(req_alice));
     usleep(300000);
