@@ -194,7 +194,9 @@ policy_server_t *policy_server_new(zloop_t *loop, const struct policy_config *cf
                                    policy_decide_fn *decide, void *arg);
 
 /* Closes every connection and listener, removes the unix socket file; safe twice, NULLs *sp.
- * Not from inside decide(): the server is still using the request then. */
+ * Not from inside decide(): the server is still using the request then. Call it from a loop
+ * handler or once the loop has stopped (or before destroying a loop that never ran): zloop
+ * drops a cancelled timer only at the end of a loop round. */
 void policy_server_destroy(policy_server_t **sp);
 
 /* Copies the counters into *out. */
