@@ -20,21 +20,23 @@ static bool active_kind(struct agent *a, const char *prefix, const char *subject
     return true;
 }
 
-/* Adds to a quota counter and tells whether the cluster-wide total is now over the limit. */
-static bool over_quota(struct agent *a, const char *what, const char *subject, uint64_t add, int64_t limit, int64_t now)
+struct quota {
+    char key[GOSSIP_KEY_MAX + 1];
+    uint64_t add;
+    int64_t limit;
+    const char *why;
+};
+
+/* Fills q for "quota-WHAT|SUBJECT"; false when there is no such quota or no subject. */
+static bool quota_key(struct quota *q, const char *what, const char *subject, uint64_t add, int64_t limit, const char *why)
 {
     if (limit <= 0 || !subject || !*subject) return false;
-    char key[GOSSIP_KEY_MAX + 1];
-    int n = snprintf(key, sizeof key, "quota-%s|%s", what, subject);
+    int n = snprintf(q->key, sizeof q->key, "quota-%s|%s", what, subject);
     if (n < 0 || n > GOSSIP_KEY_MAX) return false;
-    int64_t win = a->cfg->quota_window_s * 1000;
-    uint64_t total = gossip_state_counter_total(a->st, key, win, now);
-    if (add) {
-        gossip_state_counter_add(a->st, key, add, now);
-        total += add;
-        agent_gossip_notify(a);
-    }
-    return (int64_t)total > limit;
+    q->add = add;
+    q->limit = limit;
+    q->why = why;
+    return true;
 }
 
 int agent_policy_decide(const struct policy_request *req, char *action, size_t size, void *arg)
@@ -56,22 +58,32 @@ int agent_policy_decide(const struct policy_request *req, char *action, size_t s
                (!allow_user && active_kind(a, "throttle:user:", user, GOSSIP_BAN_KIND_THROTTLE, now, &why))) {
         v.throttled = true;
     } else {
-        /* Quotas count each message once, at the stage that knows its recipients. */
+        /* Quotas count each message once, at the stage that knows its recipients, and only
+         * when it is accepted: a deferred message that Postfix retries is not counted twice. */
         uint32_t rcpts = 0;
         bool counts = policy_request_counts(req, POLICY_COUNT_END_OF_MESSAGE, &rcpts);
         uint64_t msgs = counts ? 1 : 0;
         bool has_user = user && *user && !allow_user;
-        if (has_user && over_quota(a, "msg", usubj, msgs, a->cfg->quota_user_messages, now)) {
-            v.throttled = true;
-            why = "user message quota";
+        struct quota q[3];
+        size_t nq = 0;
+        const struct config *c = a->cfg;
+        if (has_user && quota_key(&q[nq], "msg", usubj, msgs, c->quota_user_messages, "user message quota")) nq++;
+        if (has_user && quota_key(&q[nq], "rcpt", usubj, counts ? rcpts : 0, c->quota_user_recipients, "user recipient quota")) nq++;
+        if (quota_key(&q[nq], "msg", req->client_address && *req->client_address ? ipsubj : NULL, msgs,
+                      c->quota_ip_messages, "client message quota")) nq++;
+        int64_t win = c->quota_window_s * 1000;
+        for (size_t i = 0; i < nq && !v.throttled; i++) {
+            uint64_t total = gossip_state_counter_total(a->st, q[i].key, win, now);
+            /* At RCPT (nothing to add) a sender at its limit is already deferred. */
+            if ((int64_t)(total + (q[i].add ? q[i].add : 1)) > q[i].limit) {
+                v.throttled = true;
+                why = q[i].why;
+            }
         }
-        if (has_user && over_quota(a, "rcpt", usubj, counts ? rcpts : 0, a->cfg->quota_user_recipients, now)) {
-            v.throttled = true;
-            why = "user recipient quota";
-        }
-        if (req->client_address && over_quota(a, "msg", ipsubj, msgs, a->cfg->quota_ip_messages, now)) {
-            v.throttled = true;
-            why = "client message quota";
+        if (!v.throttled && counts) {
+            for (size_t i = 0; i < nq; i++)
+                if (q[i].add) gossip_state_counter_add(a->st, q[i].key, q[i].add, now);
+            agent_gossip_notify(a);
         }
     }
     v.reason = why;
