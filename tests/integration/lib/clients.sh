@@ -12,7 +12,8 @@
 #              or to the listed ones (USER@sgtest.invalid: that user's maildir); USER "" sends
 #              without AUTH; 0 accepted, 1 refused (AUTH, MAIL, RCPT or DATA), 2 no session
 #   tcp_probe  [-n NS] [-s SRC] [-t SECONDS] IP PORT  0 if a TCP connection opens (default 2 s)
-# The last client's output is in $CLIENT_OUT (a file) for a failing test to show.
+# The last client's output is in $CLIENT_OUT (a file) for a failing test to show; clients run
+# side by side (background jobs) each set CLIENT_OUT="" first to get a file of their own.
 
 CLIENT_NS=${CLIENT_NS:-client}
 CLIENT_TIMEOUT=${CLIENT_TIMEOUT:-5}
@@ -71,8 +72,9 @@ _client_swaks() { # SWAKS_ARGS...
     local rc src=()
     [ -n "$_c_src" ] && src=(--local-interface "$_c_src")
     _client_out
-    nsexec "$_c_ns" swaks --timeout "$CLIENT_TIMEOUT" --helo "$_c_ns.sgtest.invalid" \
-        "${src[@]}" "$@" > "$CLIENT_OUT" 2>&1
+    # swaks bounds each read; the outer timeout bounds the whole session.
+    nsexec "$_c_ns" timeout -k 1 $((CLIENT_TIMEOUT * 3)) swaks --timeout "$CLIENT_TIMEOUT" \
+        --helo "$_c_ns.sgtest.invalid" "${src[@]}" "$@" > "$CLIENT_OUT" 2>&1
     rc=$?
     case $rc in 0) return 0 ;; 23|24|25|26|28) return 1 ;; *) return 2 ;; esac
 }
