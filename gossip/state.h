@@ -141,7 +141,8 @@ int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint6
 /* ---- housekeeping, snapshots, introspection ---- */
 /* Drops buckets older than window_max and ban records past their grace. Returns entries dropped. */
 size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms);
-/* Canonical encoding of the whole state: every entry, sorted, as a body (see wire.h).
+/* Canonical encoding of the whole state: every entry as a body (see wire.h), counters, then sketches,
+ * then bans, each sorted by key hash then key, cells and buckets in their stored (sorted) order.
  * Two states are equal iff their canonical encodings are. Caller frees *out with free(). */
 int gossip_state_encode(const struct gossip_state *st, uint8_t **out, size_t *len);
 /* Snapshot: canonical encoding written to path.tmp, fsync'd, renamed over path. */

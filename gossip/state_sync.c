@@ -190,30 +190,35 @@ int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint6
     return 0;
 }
 
-static int cmp_entry_key(const void *a, const void *b, enum entry_kind kind)
+/* Canonical order: by key hash, then by key (the hash is deterministic on every node, and sorting
+ * on an integer kept beside the pointer avoids chasing a pointer and a string per comparison). */
+struct sort_item {
+    uint64_t hash;
+    const struct gossip_entry_head *e;
+    const char *key;
+};
+
+static int cmp_item(const void *a, const void *b)
 {
-    const void *x = *(const void *const *)a, *y = *(const void *const *)b;
-    if (kind == EK_COUNTER) return strcmp(((const struct gossip_wkey *)x)->key, ((const struct gossip_wkey *)y)->key);
-    if (kind == EK_SKETCH) return strcmp(((const struct gossip_wkey *)x)->key, ((const struct gossip_wkey *)y)->key);
-    return strcmp(((const struct gossip_bkey *)x)->rec.key, ((const struct gossip_bkey *)y)->rec.key);
+    const struct sort_item *x = a, *y = b;
+    if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
+    return strcmp(x->key, y->key);
 }
-static int cmp_c(const void *a, const void *b) { return cmp_entry_key(a, b, EK_COUNTER); }
-static int cmp_s(const void *a, const void *b) { return cmp_entry_key(a, b, EK_SKETCH); }
-static int cmp_b(const void *a, const void *b) { return cmp_entry_key(a, b, EK_BAN); }
 
 int gossip_state_encode(const struct gossip_state *st, uint8_t **out, size_t *len)
 {
-    int (*const cmps[])(const void *, const void *) = {cmp_c, cmp_s, cmp_b};
     struct gossip_writer w;
     gossip_writer_init(&w);
     for (int kind = EK_COUNTER; kind <= EK_BAN; kind++) {
         const struct gossip_table *t = table_of(st, kind);
-        void **v = sg_xmalloc((t->n ? t->n : 1) * sizeof *v);
+        struct sort_item *v = sg_xmalloc((t->n ? t->n : 1) * sizeof *v);
         size_t n = 0;
-        for (size_t i = 0; i < t->cap; i++)
-            if (t->slots[i]) v[n++] = t->slots[i];
-        qsort(v, n, sizeof *v, cmps[kind]);
-        for (size_t i = 0; i < n; i++) pack_entry(kind, v[i], &w, false);
+        for (size_t i = 0; i < t->cap; i++) {
+            const struct gossip_entry_head *h = t->slots[i];
+            if (h) v[n++] = (struct sort_item){h->hash, h, t->keyof(h)};
+        }
+        qsort(v, n, sizeof *v, cmp_item);
+        for (size_t i = 0; i < n; i++) pack_entry(kind, v[i].e, &w, false);
         free(v);
     }
     /* Hand the sbuffer's bytes over; an empty state still gets a valid (empty) buffer. */
