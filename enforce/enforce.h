@@ -95,7 +95,7 @@ struct enforce_ban {
 /* Counters since enforce_new; all monotonic. */
 struct enforce_stats {
     uint64_t applied;             /* ban elements the kernel accepted (adds, incl. refreshes) */
-    uint64_t removed;             /* unbans the kernel accepted */
+    uint64_t removed;             /* elements deleted: unbans, and those a refresh or a wider ban replaced */
     uint64_t refused_by_guard;    /* bans refused by the never-ban rules */
     uint64_t covered;             /* bans skipped because a wider banned prefix covers them */
     uint64_t failed;              /* single elements the kernel refused even alone */

@@ -81,6 +81,7 @@ case $st in *"drop6=0/"*) bad "no IPv6 drops counted: $st" ;; esac
 # Reject instead of drop: the same ban now answers with a TCP reset at once.
 node --reject ban 10.200.1.2 120 >/dev/null || bad "re-setup with --reject"
 expect $BAD 10.200.1.2 10.200.1.1 25 refused
+expect $BAD fd00:1::2 fd00:1::1 25 refused
 node ban 10.200.1.2 120 >/dev/null
 expect $BAD 10.200.1.2 10.200.1.1 25 timeout
 rules=$(ip netns exec $NODE nft -a list chain inet sgcluster input | grep -c "saddr @ban")
