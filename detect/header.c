@@ -126,7 +126,9 @@ static const char *parse_bsd(struct detect_clock *c, const char *p, const char *
     if (day < 1 || day > 31 || !valid_hms(hh, mi, ss)) { h->bad_time = true; return q; }
     /* The year is chosen per date (consecutive lines share it), comparing whole days; the time of day
      * cannot change which of three candidate years is nearest. */
-    int64_t ref = c->ref_ms ? c->ref_ms : c->now_ms ? c->now_ms : sg_now_ms();
+    if (!c->ref_ms && (!c->now_ms || mon != c->bsd_mon || day != c->bsd_day))
+        c->now_ms = sg_now_ms();   /* a new date in the log: "now" may be stale on a quiet log */
+    int64_t ref = c->ref_ms ? c->ref_ms : c->now_ms;
     int64_t ref_day = ref / 86400000;
     if (mon != c->bsd_mon || day != c->bsd_day || ref_day != c->bsd_ref_day) {
         int64_t y0 = year_of_days(ref_day), best_d = INT64_MAX;
