@@ -89,10 +89,13 @@ int gossip_state_ban_put(struct gossip_state *st, const struct gossip_ban_spec *
 const struct gossip_ban *gossip_state_ban_get(const struct gossip_state *st, const char *key);
 /* The record when it is an action=ban not yet expired at now_ms, else NULL. */
 const struct gossip_ban *gossip_state_ban_active(const struct gossip_state *st, const char *key, int64_t now_ms);
-/* Calls fn for every stored record (bans and tombstones), in no particular order. */
+/* Calls fn for every stored record (bans and tombstones), in no particular order. fn must not change
+ * the state (collect what to do, then do it). */
 void gossip_state_ban_foreach(const struct gossip_state *st, void (*fn)(const struct gossip_ban *b, void *arg),
                               void *arg);
-/* Called whenever a record is stored (local write or a remote one that won), so the agent can enforce it. */
+/* Called whenever a record is stored (local write or a remote one that won), so the agent can enforce it.
+ * The record is borrowed for the call. The callback may write other records (gossip_state_ban_put, e.g.
+ * a prefix escalation) but must not destroy the state. */
 typedef void (*gossip_ban_cb)(const struct gossip_ban *b, void *arg);
 void gossip_state_set_ban_cb(struct gossip_state *st, gossip_ban_cb cb, void *arg);
 
