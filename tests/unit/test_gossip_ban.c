@@ -242,6 +242,39 @@ static void test_refused_records(void **state)
     gossip_state_destroy(&x);
 }
 
+/* A callback that escalates: an address ban makes it write a prefix ban, from inside the merge. */
+static struct gossip_state *escalating;
+static void escalate(const struct gossip_ban *b, void *arg)
+{
+    (void)arg;
+    if (strncmp(b->key, "ip:", 3) || b->action != GOSSIP_BAN_ACTION_BAN) return;
+    struct gossip_ban_spec sp = {.key = "net:203.0.113.0/24", .action = GOSSIP_BAN_ACTION_BAN,
+                                 .kind = GOSSIP_BAN_KIND_BLOCK, .expires_at = b->expires_at, .reason = "escalation"};
+    assert_int_equal(gossip_state_ban_put(escalating, &sp, T0, NULL), 0);
+}
+
+static void test_callback_may_write(void **state)
+{
+    (void)state;
+    struct gossip_state *a = mk(ida), *b = mk(idb);
+    struct gossip_ban r[8];
+    char key[32];
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof key, "ip:203.0.113.%d", i + 1);
+        r[i] = put(a, key, GOSSIP_BAN_ACTION_BAN, T0 + 60000, T0);
+    }
+    escalating = b;
+    gossip_state_set_ban_cb(b, escalate, NULL);
+    struct gossip_merge_result res = merge(b, r, 8, T0);
+    assert_int_equal(res.bans_changed, 8);
+    for (int i = 0; i < 8; i++) assert_non_null(gossip_state_ban_active(b, r[i].key, T0));
+    const struct gossip_ban *net = gossip_state_ban_active(b, "net:203.0.113.0/24", T0);
+    assert_non_null(net);
+    assert_true(net->author == idb->origin);
+    gossip_state_destroy(&a);
+    gossip_state_destroy(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_tie_is_deterministic),
         cmocka_unit_test(test_tombstone_collected_when_due),
         cmocka_unit_test(test_refused_records),
+        cmocka_unit_test(test_callback_may_write),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
