@@ -2,7 +2,9 @@
  * late creation and restarts, delivering each complete line exactly once.
  *
  * The cursor is the start of the first line not yet delivered. On rotation by rename the old file is
- * drained through the descriptor still open on it before the new file is read from its start. On
+ * drained through the descriptor still open on it before the new file is read from its start, and it
+ * stays open, drained at every look, until it has been quiet for a few seconds: a daemon keeps writing
+ * to its old file until it reopens its log. On
  * copytruncate (same inode, smaller, or a different first line) the lines written between our last read
  * and the truncation live only in the copy: it is found beside the file by the hash of its first line
  * and read from the cursor on. The same search resumes a file that was rotated while we were stopped. */
@@ -23,22 +25,33 @@
 
 #define HEAD_BYTES 256
 #define READ_CHUNK 65536
+#define OLD_GRACE_MS 5000   /* a renamed-away file is followed until quiet this long */
+
+/* One open file being read: the bytes of an incomplete last line wait in buf. */
+struct reader {
+    int fd;                          /* -1 when closed */
+    off_t consumed;                  /* file offset of the first line not yet delivered */
+    off_t read_off;                  /* file offset of the end of buf */
+    char *buf;
+    size_t len;
+    bool skipping;                   /* dropping the rest of an oversized line */
+};
 
 struct detect_source {
     char *path, *dir, *base;
-    int ifd, wd_dir, wd_file;
-    int fd;                          /* the file being read, or -1 */
-    struct detect_cursor cur;        /* of fd */
-    off_t read_off;                  /* file offset of the end of buf */
+    int ifd, wd_dir, wd_file, wd_old;
+    struct reader cur;               /* the file now at path */
+    struct reader old;               /* the file renamed away, followed until it stays quiet */
+    int64_t old_quiet_since;         /* monotonic ms of the old file's last growth */
+    dev_t dev;                       /* identity and first-line hash of cur */
+    ino_t ino;
+    uint64_t head_hash;
     bool pending;                    /* a saved cursor waits to be applied at the next open */
     struct detect_cursor saved;
     bool opened_once;                /* some file has been open under this path since we started */
     bool was_missing;                /* the path did not exist when we first looked: it is all new */
     bool from_start;
-    bool skipping;                   /* dropping the rest of an oversized line */
-    size_t max_line;
-    char *buf;
-    size_t len, cap;
+    size_t max_line, cap;
     struct detect_source_counters cnt;
 };
 
@@ -60,6 +73,21 @@ static uint64_t head_hash(int fd)
     return fnv_head(b, nl ? (size_t)(nl - b) : (size_t)n);
 }
 
+static void reader_reset(struct reader *r, off_t off)
+{
+    r->len = 0;
+    r->skipping = false;
+    r->consumed = off;
+    r->read_off = off;
+}
+
+static void reader_close(struct reader *r)
+{
+    if (r->fd >= 0) close(r->fd);
+    r->fd = -1;
+    reader_reset(r, 0);
+}
+
 struct detect_source *detect_source_new(const char *path, const struct detect_source_opts *opts)
 {
     int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -72,12 +100,13 @@ struct detect_source *detect_source_new(const char *path, const struct detect_so
     free(d);
     free(b);
     s->ifd = ifd;
-    s->wd_dir = s->wd_file = -1;
-    s->fd = -1;
+    s->wd_dir = s->wd_file = s->wd_old = -1;
     s->from_start = opts && opts->from_start;
     s->max_line = (opts && opts->max_line) ? opts->max_line : 8192;
     s->cap = s->max_line + 1 > READ_CHUNK ? s->max_line + 1 : READ_CHUNK;
-    s->buf = sg_xmalloc(s->cap);
+    s->cur.fd = s->old.fd = -1;
+    s->cur.buf = sg_xmalloc(s->cap);
+    s->old.buf = sg_xmalloc(s->cap);
     return s;
 }
 
@@ -85,12 +114,14 @@ void detect_source_destroy(struct detect_source **p)
 {
     if (!p || !*p) return;
     struct detect_source *s = *p;
-    if (s->fd >= 0) close(s->fd);
+    reader_close(&s->cur);
+    reader_close(&s->old);
     close(s->ifd);
     free(s->path);
     free(s->dir);
     free(s->base);
-    free(s->buf);
+    free(s->cur.buf);
+    free(s->old.buf);
     free(s);
     *p = NULL;
 }
@@ -100,12 +131,15 @@ int detect_source_fd(const struct detect_source *s) { return s->ifd; }
 
 int detect_source_get_cursor(const struct detect_source *s, struct detect_cursor *out)
 {
-    if (s->fd < 0) {
+    if (s->cur.fd < 0) {
         if (!s->pending) return -1;
         *out = s->saved;   /* not reopened yet: what was loaded is still the truth */
         return 0;
     }
-    *out = s->cur;
+    out->dev = s->dev;
+    out->ino = s->ino;
+    out->offset = s->cur.consumed;
+    out->head_hash = s->head_hash;
     return 0;
 }
 
@@ -120,61 +154,52 @@ void detect_source_counters(const struct detect_source *s, struct detect_source_
     *out = s->cnt;
 }
 
-/* Delivers the complete lines in buf and keeps the tail. */
-static int deliver(struct detect_source *s, detect_line_fn fn, void *arg)
+/* Delivers the complete lines in r's buffer and keeps the tail. */
+static int deliver(struct detect_source *s, struct reader *r, detect_line_fn fn, void *arg)
 {
     int lines = 0;
     size_t start = 0;
     for (;;) {
-        char *nl = memchr(s->buf + start, '\n', s->len - start);
+        char *nl = memchr(r->buf + start, '\n', r->len - start);
         if (!nl) break;
-        size_t n = (size_t)(nl - (s->buf + start));
-        if (s->skipping) {
-            s->skipping = false;   /* end of an oversized line: counted when it began */
+        size_t n = (size_t)(nl - (r->buf + start));
+        if (r->skipping) {
+            r->skipping = false;   /* end of an oversized line: counted when it began */
         } else if (n > s->max_line) {
             s->cnt.oversized++;
         } else {
-            if (fn) fn(s->buf + start, n, arg);
+            if (fn) fn(r->buf + start, n, arg);
             lines++;
             s->cnt.lines++;
         }
         start += n + 1;
     }
-    s->cur.offset += (off_t)start;
-    memmove(s->buf, s->buf + start, s->len - start);
-    s->len -= start;
-    if (s->len >= s->max_line) {   /* no newline within max_line bytes: drop it and skip to the next one */
-        if (!s->skipping) s->cnt.oversized++;
-        s->skipping = true;
-        s->cur.offset += (off_t)s->len;
-        s->len = 0;
+    r->consumed += (off_t)start;
+    memmove(r->buf, r->buf + start, r->len - start);
+    r->len -= start;
+    if (r->len >= s->max_line) {   /* no newline within max_line bytes: drop it and skip to the next one */
+        if (!r->skipping) s->cnt.oversized++;
+        r->skipping = true;
+        r->consumed += (off_t)r->len;
+        r->len = 0;
     }
     return lines;
 }
 
-/* Reads fd from read_off to its end, delivering lines. */
-static int drain(struct detect_source *s, int fd, detect_line_fn fn, void *arg)
+/* Reads r's file from read_off to its end, delivering lines. */
+static int drain(struct detect_source *s, struct reader *r, detect_line_fn fn, void *arg)
 {
     int lines = 0;
     for (;;) {
-        size_t room = s->cap - s->len;
-        ssize_t n = pread(fd, s->buf + s->len, room, s->read_off);
+        ssize_t n = pread(r->fd, r->buf + r->len, s->cap - r->len, r->read_off);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
-        s->len += (size_t)n;
-        s->read_off += n;
+        r->len += (size_t)n;
+        r->read_off += n;
         s->cnt.bytes += (uint64_t)n;
-        lines += deliver(s, fn, arg);
+        lines += deliver(s, r, fn, arg);
     }
     return lines;
-}
-
-static void reset_buffer(struct detect_source *s, off_t off)
-{
-    s->len = 0;
-    s->skipping = false;
-    s->cur.offset = off;
-    s->read_off = off;
 }
 
 static void watch_dir(struct detect_source *s)
@@ -184,7 +209,8 @@ static void watch_dir(struct detect_source *s)
 }
 
 /* Looks beside the file for a rotated copy ("mail.log.1", "mail.log-20261128") whose first line hashes
- * to hash and which holds at least off bytes, and delivers its lines from off on. */
+ * to hash and which holds at least off bytes, and delivers its lines from off on (through the spare
+ * reader, which is free whenever this runs: at open, and at a truncation). */
 static int read_rotated_copy(struct detect_source *s, uint64_t hash, off_t off, dev_t skip_dev, ino_t skip_ino,
                              detect_line_fn fn, void *arg)
 {
@@ -205,8 +231,9 @@ static int read_rotated_copy(struct detect_source *s, uint64_t hash, off_t off, 
         struct stat st;
         if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !(st.st_dev == skip_dev && st.st_ino == skip_ino) &&
             st.st_size >= off && head_hash(fd) == hash) {
-            reset_buffer(s, off);
-            lines = drain(s, fd, fn, arg);
+            struct reader r = {.fd = fd, .buf = s->old.buf};
+            reader_reset(&r, off);
+            lines = drain(s, &r, fn, arg);
             close(fd);
             break;
         }
@@ -216,7 +243,7 @@ static int read_rotated_copy(struct detect_source *s, uint64_t hash, off_t off, 
     return lines;
 }
 
-/* Opens the file now at path; decides where to start (saved cursor, end for a first sight, else 0). */
+/* Opens the file now at path as cur; decides where to start (saved cursor, end at first sight, else 0). */
 static int open_current(struct detect_source *s, detect_line_fn fn, void *arg)
 {
     int fd = open(s->path, O_RDONLY | O_CLOEXEC);
@@ -241,7 +268,8 @@ static int open_current(struct detect_source *s, detect_line_fn fn, void *arg)
             start = s->saved.offset;
         } else {
             /* Rotated (or truncated) while we were stopped: finish the old file from its copy first. */
-            lines += read_rotated_copy(s, s->saved.head_hash, s->saved.offset, st.st_dev, st.st_ino, fn, arg);
+            if (s->old.fd < 0)
+                lines += read_rotated_copy(s, s->saved.head_hash, s->saved.offset, st.st_dev, st.st_ino, fn, arg);
             start = 0;
         }
     } else if (!s->opened_once && !s->was_missing) {
@@ -249,15 +277,32 @@ static int open_current(struct detect_source *s, detect_line_fn fn, void *arg)
     } else {
         start = 0;   /* created after we started: every line of it is new */
     }
-    if (s->fd >= 0) close(s->fd);
-    s->fd = fd;
+    reader_close(&s->cur);
+    s->cur.fd = fd;
+    reader_reset(&s->cur, start);
     s->opened_once = true;
-    s->cur.dev = st.st_dev;
-    s->cur.ino = st.st_ino;
-    s->cur.head_hash = h;
-    reset_buffer(s, start);
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    s->head_hash = h;
     if (s->wd_file >= 0) inotify_rm_watch(s->ifd, s->wd_file);
     s->wd_file = inotify_add_watch(s->ifd, s->path, IN_MODIFY);
+    return lines;
+}
+
+/* The renamed-away file: drained at every look, closed once quiet for OLD_GRACE_MS. */
+static int follow_old(struct detect_source *s, detect_line_fn fn, void *arg)
+{
+    if (s->old.fd < 0) return 0;
+    off_t before = s->old.read_off;
+    int lines = drain(s, &s->old, fn, arg);
+    int64_t now = sg_mono_ms();
+    if (s->old.read_off != before) {
+        s->old_quiet_since = now;
+    } else if (now - s->old_quiet_since >= OLD_GRACE_MS) {
+        reader_close(&s->old);
+        if (s->wd_old >= 0) inotify_rm_watch(s->ifd, s->wd_old);
+        s->wd_old = -1;
+    }
     return lines;
 }
 
@@ -265,31 +310,44 @@ static int open_current(struct detect_source *s, detect_line_fn fn, void *arg)
  * the continuation of the old content; a rename is checked after, so that the old file is drained. */
 static int pump(struct detect_source *s, detect_line_fn fn, void *arg)
 {
-    int lines = 0;
+    int lines = follow_old(s, fn, arg);
     watch_dir(s);
-    if (s->fd < 0) {
+    if (s->cur.fd < 0) {
         lines += open_current(s, fn, arg);
-        if (s->fd < 0) return lines;
+        if (s->cur.fd < 0) return lines;
     }
     struct stat now, cur;
-    if (fstat(s->fd, &cur) < 0) return lines;
-    uint64_t h = s->cur.head_hash ? head_hash(s->fd) : 0;
-    if (cur.st_size < s->read_off || (s->cur.head_hash && h != s->cur.head_hash)) {
+    if (fstat(s->cur.fd, &cur) < 0) return lines;
+    uint64_t h = s->head_hash ? head_hash(s->cur.fd) : 0;
+    if (cur.st_size < s->cur.read_off || (s->head_hash && h != s->head_hash)) {
         /* copytruncate: what we had not read yet was copied away before the truncation. */
         s->cnt.truncations++;
-        lines += read_rotated_copy(s, s->cur.head_hash, s->cur.offset, s->cur.dev, s->cur.ino, fn, arg);
-        s->cur.head_hash = head_hash(s->fd);
-        reset_buffer(s, 0);
+        if (s->old.fd < 0) lines += read_rotated_copy(s, s->head_hash, s->cur.consumed, s->dev, s->ino, fn, arg);
+        s->head_hash = head_hash(s->cur.fd);
+        reader_reset(&s->cur, 0);
     }
-    lines += drain(s, s->fd, fn, arg);
-    if (!s->cur.head_hash) s->cur.head_hash = head_hash(s->fd);   /* the first line was not complete at open */
-    if (stat(s->path, &now) < 0) return lines;   /* renamed away, new file not there yet: keep the old one */
-    if (now.st_dev != s->cur.dev || now.st_ino != s->cur.ino) {
-        /* Rename-and-create: drain the old file once more for a last write, then the new one. */
-        lines += drain(s, s->fd, fn, arg);
+    lines += drain(s, &s->cur, fn, arg);
+    if (!s->head_hash) s->head_hash = head_hash(s->cur.fd);   /* the first line was not complete at open */
+    if (stat(s->path, &now) < 0) return lines;   /* renamed away, new file not there yet: keep reading it */
+    if (now.st_dev != s->dev || now.st_ino != s->ino) {
+        /* Rename-and-create: the current file becomes the old one (a previous old one is finished
+         * first), followed until quiet; the new file is read from its start. */
         s->cnt.rotations++;
+        if (s->old.fd >= 0) {
+            lines += drain(s, &s->old, fn, arg);
+            reader_close(&s->old);
+        }
+        if (s->wd_old >= 0) inotify_rm_watch(s->ifd, s->wd_old);
+        s->wd_old = s->wd_file;   /* the watch follows the inode: writes to the old file still wake us */
+        s->wd_file = -1;
+        struct reader t = s->old;
+        s->old = s->cur;
+        s->cur = t;
+        s->cur.fd = -1;
+        s->old_quiet_since = sg_mono_ms();
+        lines += drain(s, &s->old, fn, arg);
         lines += open_current(s, fn, arg);
-        lines += drain(s, s->fd, fn, arg);
+        if (s->cur.fd >= 0) lines += drain(s, &s->cur, fn, arg);
     }
     return lines;
 }

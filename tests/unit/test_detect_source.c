@@ -142,6 +142,9 @@ static void test_rotate_rename(void **state)
     assert_string_equal(l.buf, "b|c|d|e|");
     append(logp, "f\n");
     assert_string_equal(pump(s).buf, "f|");
+    /* The daemon has not reopened its log yet: its writes to the renamed file still arrive. */
+    append(old, "late\n");
+    assert_string_equal(pump(s).buf, "late|");
     struct detect_source_counters c;
     detect_source_counters(s, &c);
     assert_int_equal(c.rotations, 1);
