@@ -170,7 +170,7 @@ static const char *parse_iso(struct detect_clock *c, const char *p, const char *
         }
     }
     if (q < end && *q != ' ') return NULL;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || !valid_hms(hh, mi, ss)) { h->bad_time = true; return q; }
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || !valid_hms(hh, mi, ss)) { h->bad_time = true; return q; }
     int64_t naive = detect_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + hh * 3600 + mi * 60 + ss;
     h->time_ms = (naive - (zoned ? off : local_offset(c, naive))) * 1000 + ms;
     return q;
