@@ -133,9 +133,10 @@ static bool guard_refuses(struct enforce *e, const struct enforce_prefix *p)
     return true;
 }
 
-int enforce_ban(struct enforce *e, const struct enforce_prefix *p, uint32_t timeout_s)
+int enforce_ban(struct enforce *e, const struct enforce_prefix *in, uint32_t timeout_s)
 {
-    if (p->family != AF_INET && p->family != AF_INET6) {
+    struct enforce_prefix pp, *p = &pp;
+    if (enforce_prefix_check(in, p) < 0) {
         e->stats.bad_input++;
         return -1;
     }
@@ -157,13 +158,14 @@ int enforce_ban_text(struct enforce *e, const char *text, uint32_t timeout_s)
     return enforce_ban(e, &p, timeout_s);
 }
 
-int enforce_unban(struct enforce *e, const struct enforce_prefix *p)
+int enforce_unban(struct enforce *e, const struct enforce_prefix *in)
 {
-    if (p->family != AF_INET && p->family != AF_INET6) {
+    struct enforce_prefix p;
+    if (enforce_prefix_check(in, &p) < 0) {
         e->stats.bad_input++;
         return -1;
     }
-    queue_push(e, p, 0, ENFORCE_NFT_DEL);
+    queue_push(e, &p, 0, ENFORCE_NFT_DEL);
     return 0;
 }
 
@@ -246,19 +248,20 @@ int enforce_reconcile(struct enforce *e, const struct enforce_ban *wanted, size_
     struct enforce_ban *w = sg_xcalloc(n ? n : 1, sizeof *w);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct enforce_prefix *p = &wanted[i].prefix;
-        if (p->family != AF_INET && p->family != AF_INET6) {
+        w[m] = wanted[i];
+        if (enforce_prefix_check(&wanted[i].prefix, &w[m].prefix) < 0) {
             e->stats.bad_input++;
             continue;
         }
-        if (guard_refuses(e, p)) continue;
-        w[m] = wanted[i];
+        if (guard_refuses(e, &w[m].prefix)) continue;
         if (w[m].timeout_s < 1) w[m].timeout_s = 1;
         if (w[m].timeout_s > ENFORCE_NFT_MAX_TIMEOUT_S) w[m].timeout_s = ENFORCE_NFT_MAX_TIMEOUT_S;
         m++;
     }
     e->nq = 0;            /* the wanted list is the whole truth */
-    e->synced = false;    /* always start from what the kernel holds now */
+    /* Always start from what the kernel holds now, with the table, chain and rules set up
+     * again (idempotent, one small transaction): a reconcile also repairs hand edits to them. */
+    e->synced = e->ready = false;
     int rc = -1;
     if (ensure(e) < 0) goto out;
     struct enforce_nft_op *ops = NULL;

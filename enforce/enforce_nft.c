@@ -256,8 +256,8 @@ done:
 
 /* Runs a dump request and hands each reply message to cb. ENOENT (no table or set) is an
  * empty result, reported through *absent. Returns 0 or -1. */
-static int dump_run(struct nft_be *be, struct nlmsghdr *req, int (*cb)(const struct nlmsghdr *, void *),
-                    void *data, bool *absent)
+static int dump_once(struct nft_be *be, struct nlmsghdr *req, int (*cb)(const struct nlmsghdr *, void *),
+                     void *data, bool *absent, bool *intr)
 {
     uint32_t seq = req->nlmsg_seq;
     if (absent) *absent = false;
@@ -281,6 +281,9 @@ static int dump_run(struct nft_be *be, struct nlmsghdr *req, int (*cb)(const str
         int left = (int)len;
         for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
             if (nlh->nlmsg_seq != seq) continue;
+            /* The ruleset changed while the dump ran: its pages may disagree. Say so; the
+             * caller dumps again. */
+            if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) *intr = true;
             if (nlh->nlmsg_type == NLMSG_DONE) return 0;
             if (nlh->nlmsg_type == NLMSG_ERROR) {
                 const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
@@ -297,6 +300,15 @@ static int dump_run(struct nft_be *be, struct nlmsghdr *req, int (*cb)(const str
     }
 }
 
+static int dump_run(struct nft_be *be, struct nlmsghdr *req, int (*cb)(const struct nlmsghdr *, void *),
+                    void *data, bool *absent)
+{
+    bool intr = false;
+    int rc = dump_once(be, req, cb, data, absent, &intr);
+    if (rc == 0 && intr) sg_log(SG_LOG_WARN, "enforce: nft: the ruleset changed during a dump; results may be stale");
+    return rc;
+}
+
 static int elems_cb(const struct nlmsghdr *nlh, void *data)
 {
     return enforce_nft_msg_parse_elems(nlh, data);
@@ -306,9 +318,17 @@ static int dump_set(struct nft_be *be, const char *set, int family, struct enfor
 {
     char buf[MNL_SOCKET_BUFFER_SIZE];
     raw->family = family;
-    struct nlmsghdr *req = enforce_nft_msg_getelems(buf, be->seq++, be->table, set);
-    req->nlmsg_flags &= (uint16_t)~NLM_F_ACK;
-    return dump_run(be, req, elems_cb, raw, NULL);
+    /* An interrupted dump (someone changed the ruleset meanwhile) is read again, twice at most. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        bool intr = false;
+        raw->n = 0;
+        struct nlmsghdr *req = enforce_nft_msg_getelems(buf, be->seq++, be->table, set);
+        req->nlmsg_flags &= (uint16_t)~NLM_F_ACK;
+        if (dump_once(be, req, elems_cb, raw, NULL, &intr) < 0) return -1;
+        if (!intr) return 0;
+    }
+    sg_log(SG_LOG_WARN, "enforce: nft: set %s kept changing during the dump; using the last one", set);
+    return 0;
 }
 
 static int nft_dump(void *vbe, struct enforce_nft_elem **elems, size_t *n)

@@ -40,6 +40,10 @@ struct enforce_nft_op {
     int err;                   /* errno from the kernel when FAILED */
 };
 
+/* A prefix handed in as a struct (not parsed by us): -1 for a bad family or length, else *out
+ * is the same prefix with its host bits cleared (enforce_prefix.c). */
+int enforce_prefix_check(const struct enforce_prefix *in, struct enforce_prefix *out);
+
 /* ---- element helpers (enforce_nft_elem.c) ---- */
 /* Fills el from a prefix: start, exclusive end (none when it reaches the top), timeout. */
 void enforce_nft_elem_from_prefix(struct enforce_nft_elem *el, const struct enforce_prefix *p,

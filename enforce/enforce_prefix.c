@@ -8,6 +8,16 @@
 #include <sys/socket.h>
 
 /* Clears every bit past p->len, so equal prefixes compare equal byte for byte. */
+static void prefix_mask(struct enforce_prefix *p);
+
+int enforce_prefix_check(const struct enforce_prefix *in, struct enforce_prefix *out)
+{
+    if ((in->family != AF_INET || in->len > 32) && (in->family != AF_INET6 || in->len > 128)) return -1;
+    *out = *in;
+    prefix_mask(out);
+    return 0;
+}
+
 static void prefix_mask(struct enforce_prefix *p)
 {
     unsigned alen = p->family == AF_INET ? 4 : 16;

@@ -116,6 +116,33 @@ static void test_reconcile(void **state)
     enforce_destroy(&e);
 }
 
+static void test_struct_prefixes(void **state)
+{
+    (void)state;
+    struct enforce *e = dry_new();
+    struct enforce_stats st;
+    struct enforce_prefix p;
+    memset(&p, 0, sizeof p);
+    p.family = 2;                       /* AF_INET */
+    p.len = 40;
+    assert_int_equal(enforce_ban(e, &p, 60), -1);
+    assert_int_equal(enforce_unban(e, &p), -1);
+    p.family = 99;
+    p.len = 24;
+    assert_int_equal(enforce_ban(e, &p, 60), -1);
+    /* Host bits in a struct handed in are cleared: both name the same /24. */
+    assert_int_equal(enforce_prefix_parse("203.0.113.77", &p), 0);
+    p.len = 24;
+    assert_int_equal(enforce_ban(e, &p, 60), 0);
+    assert_int_equal(enforce_ban_text(e, "203.0.113.0/24", 60), 0);
+    assert_int_equal(enforce_commit(e), 0);
+    enforce_get_stats(e, &st);
+    assert_int_equal(st.bad_input, 3);
+    assert_int_equal(st.applied, 1);
+    assert_int_equal(st.covered, 0);
+    enforce_destroy(&e);
+}
+
 static void test_bad_config(void **state)
 {
     (void)state;
@@ -150,6 +177,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ban_commit_counts),
         cmocka_unit_test(test_reconcile),
+        cmocka_unit_test(test_struct_prefixes),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
