@@ -231,13 +231,14 @@ static void recall_addr(struct sg_event *ev, const struct detect_join_entry *e)
     memcpy(ev->ip, e->ip, sizeof ev->ip);
 }
 
-/* Applies the rule's join role. Returns false when the line gives no event after all.
+/* Applies the rule's join role. Returns false when the line gives no event after all. *also_fail is
+ * set when the line is, besides its own event, a failure (an accepted login after another user's).
  * The address join ('a') pairs Dovecot's auth process with Postfix's SASL warning for one attempt.
  * They are often written to different files in different formats (Dovecot's own log_path names no
  * host, Postfix's syslog line does), so the host is not part of that key: an agent reads the logs
  * of its own node only. */
 static bool apply_role(struct detect_parser *p, const struct detect_rule *r, const struct detect_header *h,
-                       const char *subj, struct sg_event *ev)
+                       const char *subj, struct sg_event *ev, bool *also_fail)
 {
     const char *s = "", *pid = h->pid ? h->pid : "";
     size_t n = 0, hl = h->host_len;
@@ -335,6 +336,33 @@ static bool apply_role(struct detect_parser *p, const struct detect_rule *r, con
         }
         ev->kind = SG_EV_CONN;
         return true;
+    case DETECT_ROLE_SM_NOUSER:
+        if (cap(p, subj, r->g_qid, &s, &n)) detect_join_get(&p->qids, detect_join_key('m', host, hl, s, n, "", 0), now)->a = 1;
+        return false;   /* judged with the queue id's from= line, which names the client */
+    case DETECT_ROLE_SM_FROM:
+        if (!cap(p, subj, r->g_qid, &s, &n)) return false;
+        e = detect_join_find(&p->qids, detect_join_key('m', host, hl, s, n, "", 0), now);
+        if (!e || e->a != 1) return false;   /* a message with no refused recipient: not a probe */
+        e->a = 2;
+        return true;
+    case DETECT_ROLE_SSHD_PAM:
+        /* The user is user= when PAM names it, else ruser=; the first one failed is kept. */
+        if (!h->pid_len) return true;
+        e = detect_join_get(&p->sshd, detect_join_key('h', host, hl, pid, h->pid_len, "", 0), now);
+        if (ev->family && !e->family) remember_addr(e, ev);
+        if (!e->a) {
+            e->a = 1;
+            if (ev->user[0]) memcpy(e->user, ev->user, sizeof e->user);
+            else if (cap(p, subj, r->g_ruser, &s, &n)) copy_trunc(e->user, sizeof e->user, s, n);
+        }
+        return true;
+    case DETECT_ROLE_SSHD_ACCEPTED:
+        /* Names tried and failed in the connection, then a login as another one: the failures were
+         * guesses (fail2ban counts this line as a failure too). */
+        if (h->pid_len && (e = detect_join_find(&p->sshd, detect_join_key('h', host, hl, pid, h->pid_len, "", 0), now)) &&
+            e->a && strcmp(e->user, ev->user))
+            *also_fail = true;
+        return true;
     }
     return true;
 }
@@ -376,12 +404,19 @@ static int emit(struct detect_parser *p, size_t ri, const struct detect_header *
     if (ev.count > 100000) ev.count = 100000;
     ev.nrcpt = 0;
     ev.dup = false;
-    if (!apply_role(p, r, h, subj, &ev)) return 0;
+    bool also_fail = false;
+    if (!apply_role(p, r, h, subj, &ev, &also_fail)) return 0;
     if (r->always_dup) ev.dup = true;
     p->st.events++;
     if (ev.dup) p->st.dups++;
     if (fn) fn(&ev, arg);
-    return 1;
+    if (!also_fail) return 1;
+    ev.kind = SG_EV_AUTH_FAIL;
+    ev.count = 1;
+    ev.dup = false;
+    p->st.events++;
+    if (fn) fn(&ev, arg);
+    return 2;
 }
 
 int detect_parser_line(struct detect_parser *p, const char *line, size_t len, detect_event_fn fn, void *arg)
@@ -422,7 +457,7 @@ int detect_parser_line(struct detect_parser *p, const char *line, size_t len, de
                             : pcre2_match(r->re, (PCRE2_SPTR)subj, sn, 0, 0, p->md, NULL);
             if (rc <= 0) continue;   /* no match, or a match limit hit: either way not this rule */
             p->hits[ri]++;
-            int got = emit(p, ri, &h, pc ? pc->service : NULL, subj, fn, arg);
+            int got = emit(p, ri, &h, pc ? pc->service : NULL, subj, fn, arg);   /* events: 0, 1 or 2 */
             if (got) p->st.matched++;
             return got;
         }

@@ -38,6 +38,10 @@ static const struct { const char *name; enum detect_role role; } role_names[] = 
     {"sshd-connect", DETECT_ROLE_SSHD_CONNECT},
     {"sshd-pid", DETECT_ROLE_SSHD_PID},
     {"sshd-closed", DETECT_ROLE_SSHD_CLOSED},
+    {"sshd-pam", DETECT_ROLE_SSHD_PAM},
+    {"sshd-accepted", DETECT_ROLE_SSHD_ACCEPTED},
+    {"sendmail-nouser", DETECT_ROLE_SM_NOUSER},
+    {"sendmail-from", DETECT_ROLE_SM_FROM},
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -309,10 +313,12 @@ int detect_rules_compile(struct detect_rules *rs, char *err, size_t errlen)
         r->g_service = group(r->re, "service");
         r->g_nrcpt = group(r->re, "nrcpt");
         r->g_ok = group(r->re, "ok");
-        bool needs_ip = r->role != DETECT_ROLE_SSHD_PID && r->role != DETECT_ROLE_QMGR;
+        r->g_ruser = group(r->re, "ruser");
+        bool needs_ip = r->role != DETECT_ROLE_SSHD_PID && r->role != DETECT_ROLE_QMGR && r->role != DETECT_ROLE_SM_NOUSER;
         const char *missing = needs_ip && r->g_ip < 0 ? "ip"
             : (r->role == DETECT_ROLE_QMGR && (r->g_qid < 0 || r->g_nrcpt < 0)) ? "qid and nrcpt"
             : (r->role == DETECT_ROLE_SUBMISSION && (r->g_qid < 0 || r->g_user < 0)) ? "qid and user"
+            : ((r->role == DETECT_ROLE_SM_NOUSER || r->role == DETECT_ROLE_SM_FROM) && r->g_qid < 0) ? "qid"
             : (r->role == DETECT_ROLE_SMTP_DISCONNECT && (r->g_ok < 0 || r->g_count < 0)) ? "ok and count"
             : NULL;
         if (missing) {

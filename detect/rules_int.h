@@ -23,6 +23,10 @@ enum detect_role {
     DETECT_ROLE_SSHD_CONNECT,     /* sshd "Connection from IP": remembers the address of the pid */
     DETECT_ROLE_SSHD_PID,         /* sshd line without address: takes the pid's address, or waits for it */
     DETECT_ROLE_SSHD_CLOSED,      /* sshd "Connection closed by IP [preauth]": releases a waiting failure */
+    DETECT_ROLE_SSHD_PAM,         /* sshd's PAM failure line: remembers the pid's address and user name */
+    DETECT_ROLE_SSHD_ACCEPTED,    /* sshd "Accepted": also a failure when the pid failed for another user */
+    DETECT_ROLE_SM_NOUSER,        /* sendmail "QID: <rcpt>... No such user here": remembers the queue id */
+    DETECT_ROLE_SM_FROM,          /* sendmail "QID: from=..., relay=[ip]": an event only after SM_NOUSER */
 };
 
 struct detect_rule {
@@ -44,7 +48,7 @@ struct detect_rule {
     enum detect_role role;
     pcre2_code *re;
     bool jit;
-    int g_ip, g_user, g_count, g_session, g_qid, g_service, g_nrcpt, g_ok;   /* group numbers or -1 */
+    int g_ip, g_user, g_count, g_session, g_qid, g_service, g_nrcpt, g_ok, g_ruser;   /* group numbers or -1 */
 };
 
 struct detect_lit {

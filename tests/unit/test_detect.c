@@ -362,6 +362,17 @@ static void test_sshd_pid_context(void **state)
     assert_string_equal(g.v[0].ip, "61.0.0.1");
     g = parse1(p, "Nov 23 21:50:38 h sshd[9999]: Connection closed by 61.0.0.2 [preauth]");
     assert_int_equal(g.v[0].kind, SG_EV_CONN);   /* nothing pending for that pid */
+    /* PAM failures for one name, then a login as another in the same connection: also a failure. */
+    g = parse1(p, "Mar  7 18:53:22 h sshd[1558]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser=root rhost=192.0.2.114");
+    assert_true(g.v[0].dup);
+    g = parse1(p, "Mar  7 18:53:24 h sshd[1558]: Accepted password for known from 192.0.2.114 port 52100 ssh2");
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.v[0].kind, SG_EV_AUTH_OK);
+    assert_int_equal(g.v[1].kind, SG_EV_AUTH_FAIL);
+    assert_false(g.v[1].dup);
+    g = parse1(p, "Mar  7 18:53:25 h sshd[1556]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.113  user=rda");
+    g = parse1(p, "Mar  7 18:53:26 h sshd[1556]: Accepted password for rda from 192.0.2.113 port 52100 ssh2");
+    assert_int_equal(g.n, 1);   /* a typo, then the right password: just a login */
     /* A user name built to look like the tail of the line does not move the address. */
     g = parse1(p, "Nov 11 08:04:52 h sshd[2737]: Failed password for invalid user test from 10.10.1.2 port 55555 ssh2 from 127.0.0.1 port 58946 ssh2");
     assert_string_equal(g.v[0].ip, "127.0.0.1");

@@ -46,13 +46,6 @@ static const char *const cs_filters[] = {"postfix", "dovecot", "exim", "sshd"};
 static const struct { const char *id; const char *reason; } exceptions[] = {
     {"38e1c010352d0423", "postfix: the same CRAM-MD5 line is labelled false for mode auth and true for "
                          "aggressive (the record beside it); we count it, as aggressive does"},
-    {"dd49a27b400f81e3", "sendmail-reject: true only through earlier 'No such user here' lines of the same "
-                         "queue id; sendmail queue-id joins are not implemented"},
-    {"afd0748eb7f4fa40", "sshd: fail2ban counts an accepted login after failures for other user names in "
-                         "the same session; we report it as auth_ok"},
-    {"945a8cfe468bc695", "sshd: as above (accepted login after another user's failures)"},
-    {"dc30822fa4882d45", "sshd: as above, journal-style copy of the line"},
-    {"6dcf148081e6c179", "sshd: as above, journal-style copy of the line"},
     {"38f9f4c1ce41c2b1", "sshd: 'Disconnected from authenticating user' is false in fail2ban's normal mode "
                          "but true in CrowdSec's fixtures (6 lines) and fail2ban's extra mode; we count it"},
     {"05060f8ea56ecf48", "sshd (crowdsec): 'Connection closed by IP port N [preauth]' alone is true for "
