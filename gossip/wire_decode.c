@@ -112,10 +112,11 @@ static const char *get_str(struct gossip_body *b, const msgpack_object *o, size_
 {
     if (o->type != MSGPACK_OBJECT_STR) return NULL;
     size_t n = o->via.str.size;
-    if (n > max || (!may_be_empty && n == 0) || memchr(o->via.str.ptr, 0, n)) return NULL;
+    /* msgpack-c may leave ptr NULL for an empty string: no mem* call on it then. */
+    if (n > max || (!may_be_empty && n == 0) || (n && memchr(o->via.str.ptr, 0, n))) return NULL;
     if (b->arena_used + n + 1 > b->arena_len) return NULL;
     char *s = b->arena + b->arena_used;
-    memcpy(s, o->via.str.ptr, n);
+    if (n) memcpy(s, o->via.str.ptr, n);
     s[n] = 0;
     b->arena_used += n + 1;
     return s;

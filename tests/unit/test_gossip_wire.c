@@ -174,6 +174,20 @@ static void test_ban_signature_covers_every_field(void **state)
     t = b; t.reason[0] = 'X'; assert_false(gossip_ban_verify(&t, kr));
     t = b; t.scenario[0] = 'X'; assert_false(gossip_ban_verify(&t, kr));
     t = b; t.sig[5] ^= 1; assert_false(gossip_ban_verify(&t, kr));
+    /* Empty reason and scenario survive the round trip (msgpack-c hands empty strings over as NULL). */
+    t = b;
+    memset(t.reason, 0, sizeof t.reason);
+    memset(t.scenario, 0, sizeof t.scenario);
+    gossip_ban_sign(&t, ida);
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    assert_int_equal(gossip_writer_ban(&w, &t), 0);
+    struct gossip_body *body = NULL;
+    assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &body), GOSSIP_WIRE_OK);
+    assert_memory_equal(&body->bans[0], &t, sizeof t);
+    assert_true(gossip_ban_verify(&body->bans[0], kr));
+    gossip_body_destroy(&body);
+    gossip_writer_fini(&w);
     /* Author not in the keyring. */
     make_ban(&t, "user:alice@example.jp", 99, idb);
     assert_false(gossip_ban_verify(&t, kr));
