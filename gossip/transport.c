@@ -145,7 +145,9 @@ static int on_flush(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
-    struct gossip_transport *t = arg;
+    struct gossip_transport *t = tp_live(arg);
+    if (!t)
+        return 0;
     t->flush_timer = -1;
     size_t cap = t->cfg.max_frame_bytes - GOSSIP_WIRE_OVERHEAD;
     for (int frames = 0; frames < TP_FLUSH_FRAMES_PER_TICK && gossip_state_pending(t->st) > 0; frames++) {
@@ -170,7 +172,7 @@ static int on_flush(zloop_t *loop, int timer_id, void *arg)
     }
     /* more than a burst is pending: come back after the loop has served its sockets */
     if (gossip_state_pending(t->st) > 0)
-        t->flush_timer = zloop_timer(t->loop, 1, 1, on_flush, t);
+        t->flush_timer = zloop_timer(t->loop, 1, 1, on_flush, t->handle);
     return 0;
 }
 
@@ -178,14 +180,16 @@ void gossip_transport_notify(struct gossip_transport *t)
 {
     if (!t || t->flush_timer != -1)
         return;
-    t->flush_timer = zloop_timer(t->loop, (size_t)t->cfg.flush_delay_ms, 1, on_flush, t);
+    t->flush_timer = zloop_timer(t->loop, (size_t)t->cfg.flush_delay_ms, 1, on_flush, t->handle);
 }
 
 static int on_heartbeat(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
-    struct gossip_transport *t = arg;
+    struct gossip_transport *t = tp_live(arg);
+    if (!t)
+        return 0;
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
@@ -206,7 +210,9 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
-    struct gossip_transport *t = arg;
+    struct gossip_transport *t = tp_live(arg);
+    if (!t)
+        return 0;
     int64_t now = sg_mono_ms();
     for (size_t i = 0; i < t->n_configured; i++)
         tp_request_repairs(t, t->peers[i], now);
@@ -288,7 +294,9 @@ static void curve_client(struct gossip_transport *t, zsock_t *s, const struct go
 static int on_zap(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
-    struct gossip_transport *t = arg;
+    struct gossip_transport *t = tp_live(arg);
+    if (!t)
+        return 0;
     zmsg_t *req = zmsg_recv(sock);
     if (!req)
         return 0;
@@ -357,6 +365,10 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
     t->cfg = *cfg;
     t->flush_timer = t->hb_timer = t->tick_timer = t->export_timer = -1;
     gossip_writer_init(&t->w);
+    if (!(t->handle = tp_live_add(t))) {
+        sg_log(SG_LOG_ERR, "transport: too many transports in this process");
+        goto fail;
+    }
     t->pub_bind = sg_xstrdup(cfg->pub_bind);
     t->sync_bind = sg_xstrdup(cfg->sync_bind);
     t->cfg.pub_bind = t->pub_bind;
@@ -393,7 +405,7 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
             sg_log(SG_LOG_ERR, "transport: cannot bind the ZAP handler (another transport in this process?)");
             goto fail;
         }
-        zloop_reader(loop, t->zap, on_zap, t);
+        zloop_reader(loop, t->zap, on_zap, t->handle);
     }
 
     t->pub = zsock_new(ZMQ_PUB);
@@ -435,12 +447,12 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
             sg_log(SG_LOG_ERR, "transport: bad endpoint %s for peer %s", p->sync_endpoint, p->st.name);
             goto fail;
         }
-        zloop_reader(loop, d, tp_on_dealer, t);
+        zloop_reader(loop, d, tp_on_dealer, t->handle);
     }
-    zloop_reader(loop, t->sub, tp_on_sub, t);
-    zloop_reader(loop, t->router, tp_on_router, t);
-    t->hb_timer = zloop_timer(loop, (size_t)t->cfg.heartbeat_ms, 0, on_heartbeat, t);
-    t->tick_timer = zloop_timer(loop, TP_TICK_MS, 0, on_tick, t);
+    zloop_reader(loop, t->sub, tp_on_sub, t->handle);
+    zloop_reader(loop, t->router, tp_on_router, t->handle);
+    t->hb_timer = zloop_timer(loop, (size_t)t->cfg.heartbeat_ms, 0, on_heartbeat, t->handle);
+    t->tick_timer = zloop_timer(loop, TP_TICK_MS, 0, on_tick, t->handle);
     t->next_sync_mono = sg_mono_ms() + t->cfg.first_sync_ms;
     sg_log(SG_LOG_INFO, "transport: epoch %u, PUB %s, ROUTER %s, %zu peers%s", t->tot.epoch, t->pub_bind,
            t->sync_bind, t->n_configured, cfg->curve ? ", CURVE" : "");
@@ -463,6 +475,7 @@ void gossip_transport_destroy(struct gossip_transport **pt)
     if (!pt || !*pt)
         return;
     struct gossip_transport *t = *pt;
+    tp_live_remove(t);   /* a callback zloop still runs for us finds nothing */
     int *timers[] = { &t->flush_timer, &t->hb_timer, &t->tick_timer, &t->export_timer };
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++)
         if (*timers[i] != -1)

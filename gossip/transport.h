@@ -136,6 +136,7 @@ struct gossip_transport_totals {
     uint64_t entries_published;
     uint64_t syncs_started, syncs_completed;
     uint64_t repairs_served, repairs_resent; /* requests answered, frames resent */
+    uint64_t repairs_synced;         /* requests for frames no longer kept: answered by a digest sync */
     uint64_t drops[GOSSIP_DROP_MAX]; /* every drop, known origin or not */
     bool synced;
     bool curve;

@@ -12,6 +12,7 @@
 #define TP_REPLAY_WINDOW_MS 60000
 #define TP_REPAIR_RETRY_MS 1000
 #define TP_REPAIR_TRIES 5
+#define TP_REPAIR_MAX_FRAMES 512      /* a longer range is answered by a digest sync */
 #define TP_SYNC_TIMEOUT_MS 3000
 #define TP_SYNC_FRAME_BYTES (256u * 1024u)
 #define TP_FLUSH_FRAMES_PER_TICK 64   /* under load, yield to the loop between bursts */
@@ -50,6 +51,7 @@ struct tp_export {
 
 struct gossip_transport {
     zloop_t *loop;
+    void *handle;                         /* what our zloop callbacks get: see transport_live.c */
     struct gossip_state *st;
     const struct gossip_keyring *kr;
     struct gossip_transport_config cfg;   /* string pointers below are our copies */
@@ -72,6 +74,12 @@ struct gossip_transport {
     struct gossip_transport_totals tot;
     uint8_t curve_pk[32], curve_sk[32];
 };
+
+/* transport_live.c: NULL when 64 transports are alive already. */
+void *tp_live_add(struct gossip_transport *t);
+/* The transport of a callback's handle, NULL when it was destroyed. */
+struct gossip_transport *tp_live(void *handle);
+void tp_live_remove(struct gossip_transport *t);
 
 int64_t tp_now(const struct gossip_transport *t);
 /* Signs a frame of the given type; caller frees *out. -1 when too big. */

@@ -195,9 +195,13 @@ static void on_repair_req(struct gossip_transport *t, const struct tp_route *r, 
         return;
     }
     t->tot.repairs_served++;
-    bool gone = epoch != gossip_state_epoch(t->st);
-    if (to > t->seq)
+    bool this_boot = epoch == gossip_state_epoch(t->st);
+    if (this_boot && to > t->seq)
         to = t->seq;   /* it cannot miss what we never sent */
+    if (from > to)
+        return;
+    /* another boot's frames are gone; past a few hundred frames a digest sync is cheaper anyway */
+    bool gone = !this_boot || to - from >= TP_REPAIR_MAX_FRAMES;
     for (uint64_t s = from; !gone && s <= to; s++) {
         const struct tp_sent *k = tp_ring_find(t, s);
         if (!k) {
@@ -208,8 +212,8 @@ static void on_repair_req(struct gossip_transport *t, const struct tp_route *r, 
             return;   /* queue full: it will ask again */
         t->tot.repairs_resent++;
     }
-    if (gone)
-        tp_send_digest(t, r, p, 0, (uint32_t)epoch, to, NULL);
+    if (gone && tp_send_digest(t, r, p, 0, (uint32_t)epoch, to, NULL) == 0)
+        t->tot.repairs_synced++;
 }
 
 /* SYNC_DIGEST [role, repair_epoch, repair_through, bin(64 x u64 big-endian)]: parsed here, acted on
@@ -335,6 +339,8 @@ static void handle(struct gossip_transport *t, const struct tp_route *r, const u
             tp_request_repairs(t, p, p->last_msg_mono);
         break;
     case GOSSIP_FRAME_SYNC_DATA:
+        if (p == t->sync_peer)
+            t->sync_sent_mono = p->last_msg_mono;   /* a large answer is under way: no timeout */
         merge_body(t, p, &h, body, blen);
         break;
     case GOSSIP_FRAME_HEARTBEAT:
@@ -402,20 +408,26 @@ static void read_burst(struct gossip_transport *t, zsock_t *sock, bool router, b
 int tp_on_sub(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
-    read_burst(arg, sock, false, false);
+    struct gossip_transport *t = tp_live(arg);
+    if (t)
+        read_burst(t, sock, false, false);
     return 0;
 }
 
 int tp_on_router(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
-    read_burst(arg, sock, true, true);
+    struct gossip_transport *t = tp_live(arg);
+    if (t)
+        read_burst(t, sock, true, true);
     return 0;
 }
 
 int tp_on_dealer(zloop_t *loop, zsock_t *sock, void *arg)
 {
     (void)loop;
-    read_burst(arg, sock, false, true);
+    struct gossip_transport *t = tp_live(arg);
+    if (t)
+        read_burst(t, sock, false, true);
     return 0;
 }

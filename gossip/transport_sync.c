@@ -82,7 +82,9 @@ static int on_export(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     (void)timer_id;
-    struct gossip_transport *t = arg;
+    struct gossip_transport *t = tp_live(arg);
+    if (!t)
+        return 0;
     size_t i = 0;
     while (i < t->n_jobs) {
         if (job_step(t, &t->jobs[i], TP_EXPORT_FRAMES_PER_TURN) == 1) {
@@ -124,7 +126,7 @@ static int export_start(struct gossip_transport *t, const struct tp_route *r, st
         return 0;
     t->n_jobs++;
     if (t->export_timer == -1)
-        t->export_timer = zloop_timer(t->loop, 1, 0, on_export, t);
+        t->export_timer = zloop_timer(t->loop, 1, 0, on_export, t->handle);
     return 0;
 }
 
@@ -147,14 +149,14 @@ void tp_sync_on_digest(struct gossip_transport *t, const struct tp_route *r, str
     }
     if (mask)
         export_start(t, r, p, mask, false, NULL);
-    if (t->sync_peer == p) {
+    /* an answer that comes after our timeout still completes a sync: we hold what p held */
+    if (t->sync_peer == p)
         t->sync_peer = NULL;
-        t->tot.syncs_completed++;
-        if (!t->tot.synced)
-            sg_log(SG_LOG_INFO, "transport: first sync complete (with %s, %d partitions differed)", p->st.name,
-                   __builtin_popcountll(mask));
-        t->tot.synced = true;
-    }
+    t->tot.syncs_completed++;
+    if (!t->tot.synced)
+        sg_log(SG_LOG_INFO, "transport: first sync complete (with %s, %d partitions differed)", p->st.name,
+               __builtin_popcountll(mask));
+    t->tot.synced = true;
 }
 
 int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p)

@@ -190,6 +190,15 @@ int main(int argc, char **argv)
     int st = 1;
     if (kp > 0)
         waitpid(kp, &st, 0);
+    /* the figures move with whatever else the machine runs: say how busy it was */
+    double load = -1;
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la) {
+        if (fscanf(la, "%lf", &load) != 1)
+            load = -1;
+        fclose(la);
+    }
+    printf("bench: mesh_host_loadavg_1m %.2f load cpus=%ld\n", load, sysconf(_SC_NPROCESSORS_ONLN));
     int rc = 1;
     srand((unsigned)(sg_now_ms() ^ getpid()));
     int base = 20000 + rand() % 30000;
