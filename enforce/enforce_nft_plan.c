@@ -78,11 +78,32 @@ static size_t mirror_lower(const struct enforce_nft_mirror *m, const struct enfo
     return lo;
 }
 
+static void lens_add(struct enforce_nft_mirror *m, const struct enforce_nft_elem *e, int d)
+{
+    if (e->p.len <= 128) m->lens[fam_idx(e->p.family)][e->p.len] += (uint32_t)d;
+}
+
+/* Merges the unsorted tail v[sorted..n) into the sorted head, from the back, so that a tick
+ * with a few new bans moves only the entries after them, not the whole mirror. */
+static void mirror_merge_tail(struct enforce_nft_mirror *m, size_t sorted)
+{
+    size_t k = m->n - sorted;
+    if (!k) return;
+    struct enforce_nft_elem *tail = sg_xmalloc(k * sizeof *tail);
+    memcpy(tail, m->v + sorted, k * sizeof *tail);
+    if (k > 1) qsort(tail, k, sizeof *tail, elem_cmp);
+    size_t i = sorted, j = k, w = m->n;
+    while (j > 0) {
+        if (i > 0 && elem_cmp(&m->v[i - 1], &tail[j - 1]) > 0) m->v[--w] = m->v[--i];
+        else m->v[--w] = tail[--j];
+    }
+    free(tail);
+}
+
 void enforce_nft_mirror_apply(struct enforce_nft_mirror *m, const struct enforce_nft_op *ops, size_t n,
                               int64_t now_ms)
 {
-    size_t sorted = m->n;
-    bool appended = false;
+    size_t sorted = m->n, dead = 0;
     for (int pass = 0; pass < 2; pass++) {       /* deletes first: a refresh is delete + add */
         for (size_t i = 0; i < n; i++) {
             const struct enforce_nft_op *o = &ops[i];
@@ -91,14 +112,21 @@ void enforce_nft_mirror_apply(struct enforce_nft_mirror *m, const struct enforce
             struct enforce_nft_elem key = {.p = o->el.p};
             struct enforce_nft_elem *e = sorted ? bsearch(&key, m->v, sorted, sizeof *m->v, elem_cmp) : NULL;
             if (!pass) {
-                if (e) e->dead = true;
+                if (e && !e->dead) {
+                    e->dead = true;
+                    lens_add(m, e, -1);
+                    dead++;
+                }
                 continue;
             }
             struct enforce_nft_elem nv = o->el;
             nv.dead = false;
             nv.expires_ms = nv.timeout_ms ? now_ms + (int64_t)nv.timeout_ms : 0;
             if (e) {
+                if (e->dead) dead--;
+                else lens_add(m, e, -1);
                 *e = nv;
+                lens_add(m, e, 1);
                 continue;
             }
             if (m->n == m->cap) {
@@ -106,10 +134,11 @@ void enforce_nft_mirror_apply(struct enforce_nft_mirror *m, const struct enforce
                 m->v = sg_xrealloc(m->v, m->cap * sizeof *m->v);
             }
             m->v[m->n++] = nv;
-            appended = true;
+            lens_add(m, &nv, 1);
         }
     }
-    mirror_rebuild(m, appended);
+    mirror_merge_tail(m, sorted);
+    if (dead) mirror_rebuild(m, false);
 }
 
 size_t enforce_nft_mirror_count(const struct enforce_nft_mirror *m, int family, int64_t now_ms)

@@ -83,6 +83,32 @@ static int64_t peer_per_process(uint32_t first, uint32_t n)
     return sg_mono_ns() - t0;
 }
 
+#define TICKS 21
+
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median time of TICKS commits of per_tick new bans each (addresses from first on). */
+static double bench_ticks(struct enforce *e, uint32_t first, uint32_t per_tick)
+{
+    double t[TICKS];
+    for (int k = 0; k < TICKS; k++) {
+        int64_t t0 = sg_mono_ns();
+        for (uint32_t i = 0; i < per_tick; i++) {
+            struct enforce_prefix p;
+            bench_addr(first + (uint32_t)k * per_tick + i, &p);
+            enforce_ban(e, &p, 3600);
+        }
+        enforce_commit(e);
+        t[k] = (double)(sg_mono_ns() - t0) / 1e6;
+    }
+    qsort(t, TICKS, sizeof t[0], dbl_cmp);
+    return t[TICKS / 2];
+}
+
 static int run_bench(struct enforce_config *cfg, uint32_t nbans)
 {
     /* A private network namespace: the host's firewall is never touched, and everything we
@@ -113,6 +139,9 @@ static int run_bench(struct enforce_config *cfg, uint32_t nbans)
     }
     double batch_ms = (double)batch_ns / 1e6, batch_rate = nbans / ((double)batch_ns / 1e9);
 
+    /* A tick on top of what is held: the latency of one ban, and of 100, from queue to ACK. */
+    double tick1 = bench_ticks(e, nbans, 1), tick100 = bench_ticks(e, nbans + 1000, 100);
+
     /* Reconcile of the same list: a dump of nbans elements and no changes. */
     struct enforce_ban *w = sg_xcalloc(nbans, sizeof *w);
     for (uint32_t i = 0; i < nbans; i++) {
@@ -126,7 +155,7 @@ static int run_bench(struct enforce_config *cfg, uint32_t nbans)
     /* The reconcile read the sets back from the kernel: nothing missing, nothing extra. */
     struct enforce_stats st;
     enforce_get_stats(e, &st);
-    if (rc < 0 || st.reconciled_added || st.reconciled_removed) {
+    if (rc < 0 || st.reconciled_added || st.reconciled_removed != TICKS * 101) {
         fprintf(stderr, "bench_nft: the kernel does not hold the %u bans (%llu missing, %llu extra)\n", nbans,
                 (unsigned long long)st.reconciled_added, (unsigned long long)st.reconciled_removed);
         enforce_destroy(&e);
@@ -150,6 +179,8 @@ static int run_bench(struct enforce_config *cfg, uint32_t nbans)
            batch_rate / peer_rate);
     printf("bench: nft_per_process_bans_per_s %.0f bans/s (%u timed, scaled: %.0f ms for %u)\n", peer_rate,
            PEER_BANS, peer_ms_scaled, nbans);
+    printf("bench: nft_tick_1_ban_ms %.2f ms (median of %d, %uk held)\n", tick1, TICKS, nbans / 1000);
+    printf("bench: nft_tick_100_bans_ms %.2f ms (median of %d, %uk held)\n", tick100, TICKS, nbans / 1000);
     printf("bench: nft_reconcile_%uk_unchanged_ms %.1f ms%s\n", nbans / 1000, rec_ms, rc < 0 ? " (failed)" : "");
     enforce_destroy(&e);
     return 0;
@@ -274,7 +305,7 @@ int main(int argc, char **argv)
         else { usage(); return 2; }
     }
     if (i >= argc) {
-        if (nbans < 1 || nbans > 131072) { usage(); return 2; }
+        if (nbans < 1 || nbans > 120000) { usage(); return 2; }
         return run_bench(&cfg, nbans);
     }
     struct enforce *e = enforce_new(&cfg);

@@ -14,6 +14,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -431,6 +432,61 @@ static void test_plan_reconcile(void **state)
     enforce_nft_mirror_free(&m);
 }
 
+/* Random transactions folded into the mirror must leave exactly what a naive model holds,
+ * sorted, with the per-length counts right (the merge and compaction paths are incremental). */
+static void test_mirror_random(void **state)
+{
+    (void)state;
+    enum { KEYS = 64 };
+    struct enforce_nft_mirror m;
+    enforce_nft_mirror_init(&m);
+    bool model[KEYS] = {false};
+    uint64_t timeout[KEYS] = {0};
+    srand(7);
+    for (int round = 0; round < 400; round++) {
+        struct enforce_nft_op ops[12];
+        size_t n = (size_t)(rand() % 12);
+        bool used[KEYS] = {false};
+        for (size_t i = 0; i < n; i++) {
+            int k;
+            do k = rand() % KEYS; while (used[k]);
+            used[k] = true;
+            char a[32];
+            /* Keys of two lengths and two families, so the counts per length are exercised. */
+            if (k % 4 == 3) snprintf(a, sizeof a, "2001:db8:%x::/64", k);
+            else if (k % 4 == 2) snprintf(a, sizeof a, "10.%d.0.0/24", k);
+            else snprintf(a, sizeof a, "10.0.0.%d", k);
+            ops[i] = OP(rand() % 2 ? ENFORCE_NFT_ADD : ENFORCE_NFT_DEL, a, (uint64_t)(rand() % 1000 + 1) * 1000);
+            int r = rand() % 4;
+            ops[i].status = r == 0 ? ENFORCE_NFT_FAILED : r == 1 && ops[i].kind == ENFORCE_NFT_DEL ? ENFORCE_NFT_GONE
+                                                                                                 : ENFORCE_NFT_OK;
+            if (ops[i].status == ENFORCE_NFT_FAILED) continue;
+            model[k] = ops[i].kind == ENFORCE_NFT_ADD;
+            timeout[k] = ops[i].el.timeout_ms;
+        }
+        enforce_nft_mirror_apply(&m, ops, n, 0);
+        size_t want = 0;
+        for (int k = 0; k < KEYS; k++) want += model[k];
+        assert_int_equal(m.n, want);
+        uint32_t lens = 0;
+        for (int f = 0; f < 2; f++)
+            for (int l = 0; l <= 128; l++) lens += m.lens[f][l];
+        assert_int_equal(lens, want);
+        for (size_t i = 1; i < m.n; i++) assert_true(enforce_prefix_cmp(&m.v[i - 1].p, &m.v[i].p) < 0);
+        for (size_t i = 0; i < m.n; i++) {
+            assert_false(m.v[i].dead);
+            assert_int_equal(m.v[i].expires_ms, (int64_t)m.v[i].timeout_ms);
+        }
+        for (int k = 0; k < KEYS; k++) {
+            if (!model[k]) continue;
+            bool found = false;
+            for (size_t i = 0; i < m.n && !found; i++) found = m.v[i].timeout_ms == timeout[k];
+            assert_true(found);
+        }
+    }
+    enforce_nft_mirror_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_setup_messages),
         cmocka_unit_test(test_plan_overlaps),
         cmocka_unit_test(test_plan_reconcile),
+        cmocka_unit_test(test_mirror_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
