@@ -85,7 +85,8 @@ static int read_b64_file(const char *path, uint8_t *bin, size_t want, bool priva
     buf[n] = 0;
     size_t len = strcspn(buf, "\r\n");
     size_t got = 0;
-    int rc = sodium_base642bin(bin, want, buf, len, NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL);
+    /* Blanks around or inside the line (a hand-edited or pasted key) are skipped. */
+    int rc = sodium_base642bin(bin, want, buf, len, " \t", &got, NULL, sodium_base64_VARIANT_ORIGINAL);
     sodium_memzero(buf, sizeof buf);
     if (rc != 0 || got != want) {
         sg_log(SG_LOG_ERR, "gossip: %s: expected one base64 line of %zu bytes", path, want);

@@ -132,6 +132,26 @@ static void test_keyring_dir(void **state)
     }
     assert_string_equal(k->name, "mx3");
     gossip_identity_destroy(&id);
+    /* A pasted key with blanks and a CRLF line end is fine. */
+    char pasted[256], line[128];
+    path_of(pasted, sizeof pasted, "mx3", "pub");
+    FILE *in = fopen(pasted, "r");
+    assert_non_null(fgets(line, sizeof line, in));
+    fclose(in);
+    line[strcspn(line, "\n")] = 0;
+    struct gossip_keyring *kr2 = gossip_keyring_new();
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(pasted, sizeof pasted, "%s/pasted.pub", sub);
+    FILE *o = fopen(pasted, "w");
+    fprintf(o, "  %s \r\n", line);
+    fclose(o);
+    assert_int_equal(gossip_keyring_load_dir(kr2, sub), 1);
+    assert_memory_equal(gossip_keyring_find_name(kr2, "pasted")->pk, k->pk, GOSSIP_PK_LEN);
+    gossip_keyring_destroy(&kr2);
+    unlink(pasted);
+    rmdir(sub);
     /* A malformed .pub makes the load fail (and says so). */
     char bad[256];
     path_of(bad, sizeof bad, "broken", "pub");
