@@ -1,7 +1,8 @@
 #!/bin/sh
 # 23_nft_ticks.sh: one long-lived process, as the agent runs it: commits tick after tick against
 # its mirror of the kernel sets; heals when the table is deleted under it; a re-ban racing the
-# kernel's own expiry still lands; a ban overlapping a hand-made element fails alone and counted.
+# kernel's own expiry still lands; a re-ban of a live element takes its new timeout; a ban
+# overlapping a hand-made element fails alone and is counted.
 set -u
 . "${SG_ROOT:-$(pwd)}/tests/integration/lib/nft.sh"
 nft_require
@@ -20,6 +21,9 @@ ban 203.0.113.2 600 198.51.100.1 600
 commit
 status
 sh nft list set inet sgcluster ban4 | grep -q '198.51.100.1 timeout'
+ban 198.51.100.1 1200
+commit
+sh nft list set inet sgcluster ban4 | grep -q '198.51.100.1 timeout 20m'
 ban 192.0.2.7 2
 commit
 sleep 2.5
@@ -45,6 +49,7 @@ want "covered=2"                                       # .1 in the first tick, .
 want "> sh nft delete table inet sgcluster = 0"
 want "kernel: table=yes set4=2 set6=0"                 # set up again, only this tick's bans
 want "> sh nft list set inet sgcluster ban4 | grep -q '198.51.100.1 timeout' = 0"
+want "> sh nft list set inet sgcluster ban4 | grep -q '198.51.100.1 timeout 20m' = 0"   # live refresh
 want "> sh nft list set inet sgcluster ban4 | grep -q '192.0.2.7 timeout 10m' = 0"
 want "> commit = 1"                                    # the overlapping ban failed...
 want "> sh nft list set inet sgcluster ban4 | grep -q '10.8.0.5 timeout' = 0"   # ...alone
