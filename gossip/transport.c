@@ -342,6 +342,10 @@ static struct gossip_peer *add_configured_peer(struct gossip_transport *t, const
         sg_log(SG_LOG_ERR, "transport: peer %s has this node's own key", cp->name);
         return NULL;
     }
+    if (tp_peer_by_origin(t, k->origin)) {
+        sg_log(SG_LOG_ERR, "transport: peer %s is listed twice", cp->name);
+        return NULL;
+    }
     struct gossip_peer *p = gossip_peer_new(cp->name, k->pk, cp->pub_endpoint, cp->sync_endpoint);
     t->peers[t->n_peers++] = p;
     if (t->cfg.curve && crypto_sign_ed25519_pk_to_curve25519(p->curve_pk, k->pk) != 0) {

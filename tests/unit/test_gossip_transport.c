@@ -392,6 +392,20 @@ static void test_bad_config(void **state)
     tc.peers = &unknown;
     tc.n_peers = 1;
     assert_null(gossip_transport_new(loop, st, kr, &tc));   /* a peer without a key */
+    /* a peer listed twice, and this node itself as a peer */
+    uint8_t seed2[32] = { 2 };
+    struct gossip_identity *other = gossip_identity_from_seed("other", seed2);
+    gossip_keyring_add_identity(kr, other);
+    struct gossip_transport_peer twice[2] = { { "other", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2" },
+                                              { "other", "tcp://127.0.0.1:3", "tcp://127.0.0.1:4" } };
+    tc.peers = twice;
+    tc.n_peers = 2;
+    assert_null(gossip_transport_new(loop, st, kr, &tc));
+    struct gossip_transport_peer self_peer = { "solo", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2" };
+    tc.peers = &self_peer;
+    tc.n_peers = 1;
+    assert_null(gossip_transport_new(loop, st, kr, &tc));
+    gossip_identity_destroy(&other);
     tc.n_peers = 0;
     tc.pub_bind = "nonsense";
     assert_null(gossip_transport_new(loop, st, kr, &tc));   /* a bad endpoint */
