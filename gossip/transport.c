@@ -396,6 +396,7 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
         if (!add_configured_peer(t, &cfg->peers[i]))
             goto fail;
     t->n_configured = t->n_peers;
+    t->tot.synced = t->n_configured == 0;   /* alone, it holds all there is */
 
     if (cfg->curve) {
         if (crypto_sign_ed25519_pk_to_curve25519(t->curve_pk, cfg->self->pk) != 0 ||
