@@ -307,6 +307,8 @@ static void handle(struct gossip_transport *t, const struct tp_route *r, const u
     p->st.bytes_in += len;
     int64_t now = tp_now(t);
     if (!gossip_hlc_acceptable(gossip_state_hlc(t->st), h.hlc, now)) {
+        /* signed by the peer, so its stamp says how far ahead its clock is: worth showing */
+        p->st.clock_offset_ms = GOSSIP_HLC_MS(h.hlc) - now;
         drop(t, p, GOSSIP_DROP_CLOCK_AHEAD, "stamp too far in the future");
         return;
     }

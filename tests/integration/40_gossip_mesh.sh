@@ -137,7 +137,9 @@ for n in $ALL; do
 done
 converged 20 $ALL || fail "no convergence after the injections"
 [ "$DIGEST" = "$before" ] || fail "the injections changed the state"
-echo "measured: node0 drops: unknown_origin $(val node0 drop_unknown_origin), clock_ahead $(val node0 drop_clock_ahead)"
+off=$(val node0 json | grep -o '"name":"skew"[^}]*' | grep -o '"clock_offset_ms":[0-9-]*' | cut -d: -f2)
+[ -n "$off" ] && [ "$off" -gt 500000 ] || fail "node0 shows the skewed peer's clock offset as '$off' ms"
+echo "measured: node0 drops: unknown_origin $(val node0 drop_unknown_origin), clock_ahead $(val node0 drop_clock_ahead); skew offset ${off} ms"
 for n in $ALL skew; do kill "$(pid $n)" 2>/dev/null; done
 sleep 0.5
 
