@@ -171,6 +171,30 @@ static void test_elems_roundtrip(void **state)
     free(r6.v);
 }
 
+static void test_adjacent_pairing(void **state)
+{
+    (void)state;
+    /* 10.0.0.0/25 ends where 10.0.0.128/25 starts: at that key an end and a start share it. */
+    struct enforce_nft_op ops[] = {OP(ENFORCE_NFT_ADD, "10.0.0.128/25", 1000), OP(ENFORCE_NFT_ADD, "10.0.0.0/25", 2000),
+                                   OP(ENFORCE_NFT_ADD, "10.0.1.0/24", 3000)};
+    struct nftnl_batch *b = nftnl_batch_alloc(1 << 16, 1 << 16);
+    enforce_nft_msg_elems(b, 7, "sgcluster", ops, 3);
+    struct enforce_nft_rawlist raw = {.family = AF_INET};
+    batch_walk(b, collect_elems, &raw);
+    nftnl_batch_free(b);
+    struct enforce_nft_elem *els = NULL;
+    size_t n = enforce_nft_raw_pair(&raw, 0, &els);
+    free(raw.v);
+    assert_int_equal(n, 3);
+    char buf[96];
+    assert_string_equal(enforce_nft_elem_format(&els[0], buf, sizeof buf), "10.0.0.0/25");
+    assert_int_equal(els[0].timeout_ms, 2000);
+    assert_string_equal(enforce_nft_elem_format(&els[1], buf, sizeof buf), "10.0.0.128/25");
+    assert_int_equal(els[1].timeout_ms, 1000);
+    assert_string_equal(enforce_nft_elem_format(&els[2], buf, sizeof buf), "10.0.1.0/24");
+    free(els);
+}
+
 static void test_chunk_fits(void **state)
 {
     (void)state;
@@ -492,6 +516,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_elems_roundtrip),
+        cmocka_unit_test(test_adjacent_pairing),
         cmocka_unit_test(test_chunk_fits),
         cmocka_unit_test(test_setup_messages),
         cmocka_unit_test(test_plan_overlaps),
