@@ -18,10 +18,16 @@
 
 #define MAX_EXTRA 16
 
+struct outbuf {
+    char b[65536];
+    size_t n;
+};
+
 struct parse_run {
     struct detect_parser *parser;
     bool json;
     bool quiet;                /* counters only (with --stats): no per-event output */
+    struct outbuf *out;        /* JSON being assembled; written out in large pieces */
     const char *file;          /* shown when several files are read */
     uint64_t lineno;
     uint64_t kinds[SG_EV__COUNT];   /* events per kind, for --stats */
@@ -47,10 +53,6 @@ static void usage(FILE *out)
  * and written with one fwrite: strings that need no escaping (nearly all) are copied as they are, the
  * time text is reused while the second does not change, and only the rare string with quotes, control
  * bytes or non-ASCII goes through json_str. */
-struct outbuf {
-    char b[1024];
-    size_t n;
-};
 
 static void ob_flush(struct outbuf *o)
 {
@@ -129,32 +131,31 @@ static void on_event(const struct sg_event *ev, void *arg)
                ev->rule, ev->count, ev->dup ? " dup" : "");
         return;
     }
-    struct outbuf o;
-    o.n = 0;
-    OB_LIT(&o, "{\"line\":");
-    ob_u64(&o, r->lineno);
-    if (r->file) { OB_LIT(&o, ",\"file\":"); ob_str(&o, r->file); }
-    OB_LIT(&o, ",\"rule\":");
-    ob_str(&o, ev->rule);
-    OB_LIT(&o, ",\"service\":");
-    ob_str(&o, ev->service);
-    OB_LIT(&o, ",\"kind\":");
-    ob_str(&o, detect_kind_name(ev->kind));
-    OB_LIT(&o, ",\"ip\":");
-    ob_str(&o, ev->family ? ev->ip : NULL);
-    OB_LIT(&o, ",\"user\":");
-    ob_str(&o, ev->user[0] ? ev->user : NULL);
-    OB_LIT(&o, ",\"time\":");
-    ob_str(&o, ts);
-    OB_LIT(&o, ",\"host\":");
-    ob_str(&o, ev->host[0] ? ev->host : NULL);
-    OB_LIT(&o, ",\"count\":");
-    ob_u64(&o, ev->count);
-    OB_LIT(&o, ",\"nrcpt\":");
-    ob_u64(&o, ev->nrcpt);
-    if (ev->dup) OB_LIT(&o, ",\"dup\":true}\n");
-    else OB_LIT(&o, ",\"dup\":false}\n");
-    ob_flush(&o);
+    struct outbuf *o = r->out;
+    OB_LIT(o, "{\"line\":");
+    ob_u64(o, r->lineno);
+    if (r->file) { OB_LIT(o, ",\"file\":"); ob_str(o, r->file); }
+    OB_LIT(o, ",\"rule\":");
+    ob_str(o, ev->rule);
+    OB_LIT(o, ",\"service\":");
+    ob_str(o, ev->service);
+    OB_LIT(o, ",\"kind\":");
+    ob_str(o, detect_kind_name(ev->kind));
+    OB_LIT(o, ",\"ip\":");
+    ob_str(o, ev->family ? ev->ip : NULL);
+    OB_LIT(o, ",\"user\":");
+    ob_str(o, ev->user[0] ? ev->user : NULL);
+    OB_LIT(o, ",\"time\":");
+    ob_str(o, ts);
+    OB_LIT(o, ",\"host\":");
+    ob_str(o, ev->host[0] ? ev->host : NULL);
+    OB_LIT(o, ",\"count\":");
+    ob_u64(o, ev->count);
+    OB_LIT(o, ",\"nrcpt\":");
+    ob_u64(o, ev->nrcpt);
+    if (ev->dup) OB_LIT(o, ",\"dup\":true}\n");
+    else OB_LIT(o, ",\"dup\":false}\n");
+    if (o->n > sizeof o->b - 4096) ob_flush(o);   /* one write per ~60 kB, not per event */
 }
 
 /* Splits a stream into lines with one fixed buffer; a line longer than the buffer is counted as
@@ -281,6 +282,7 @@ int cli_parse(int argc, char **argv)
         return 1;
     }
     r.parser = detect_parser_new(rules, &po);
+    r.out = sg_xcalloc(1, sizeof *r.out);
     int rc = 0;
     int64_t t0 = sg_mono_ns();
     if (optind == argc) {
@@ -299,6 +301,8 @@ int cli_parse(int argc, char **argv)
         if (read_stream(&r, fd, 8192) < 0) { fprintf(stderr, "sgcluster parse: %s: %s\n", argv[i], strerror(errno)); rc = 1; }
         close(fd);
     }
+    ob_flush(r.out);
+    free(r.out);
     fflush(stdout);
     if (stats) print_stats(&r, rules, r.parser, (double)(sg_mono_ns() - t0) / 1e9);
     detect_parser_destroy(&r.parser);
