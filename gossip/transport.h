@@ -20,10 +20,11 @@
  * Bodies of the frame types this file owns (msgpack, after the 36-byte header):
  *   HEARTBEAT   [wall_ms]                 header seq = last DELTA seq sent in this epoch
  *   REPAIR_REQ  [epoch, from_seq, to_seq]
- *   SYNC_DIGEST [role, repair_epoch, repair_through, [64 x u64 digest]]
+ *   SYNC_DIGEST [role, repair_epoch, repair_through, bin(64 x u64 big-endian partition digests)]
  *               role 0 = request (answer with data then a role-1 digest), 1 = answer
  *   DELTA / SYNC_DATA: the entry codec of wire.h.
- * Not thread-safe: everything runs on the zloop's thread. */
+ * The transport's own bodies are read field by field (never msgpack_unpack: msgpack-c reserves what
+ * an array header declares). Not thread-safe: everything runs on the zloop's thread. */
 #ifndef GOSSIP_TRANSPORT_H
 #define GOSSIP_TRANSPORT_H
 
