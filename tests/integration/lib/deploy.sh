@@ -2,8 +2,9 @@
 # a throwaway system user, ansible settings for local runs, and a cleanup that undoes them.
 # Sourced by bash scripts after setting DEPLOY_USER (a short unique user name).
 #
-#   deploy_setup PREFIX      checks (exit 77 with a reason), makes $T (mktemp, 0755), exports the
-#                            ansible settings, installs the EXIT/INT/TERM trap
+#   deploy_setup PREFIX      checks (exit 77 with a reason), makes $T (mktemp, 0755; PREFIX is a
+#                            name under /tmp, or a path), exports the ansible settings, installs
+#                            the EXIT/INT/TERM trap
 #   deploy_on_cleanup CMD    run CMD first at exit (stop agents, delete namespaces)
 #   deploy_recap LOG HOST    the PLAY RECAP line of HOST
 #   fail MESSAGE             print and exit 1
@@ -26,7 +27,10 @@ deploy_setup() { # PREFIX
     [ "$(id -u)" = 0 ] || { echo "skip: needs root (system user, network namespaces, nft)"; exit 77; }
     command -v ansible-playbook >/dev/null || { echo "skip: ansible-playbook not installed (apt-get install ansible)"; exit 77; }
     command -v setpriv >/dev/null || { echo "skip: setpriv (util-linux) not installed"; exit 77; }
-    T=$(mktemp -d "/tmp/$1.XXXXXX") || exit 1
+    case $1 in
+    */*) mkdir -p "$(dirname "$1")"; T=$(mktemp -d "$1.XXXXXX") || exit 1 ;;
+    *) T=$(mktemp -d "/tmp/$1.XXXXXX") || exit 1 ;;
+    esac
     # The agent's user must reach the files under it.
     chmod 755 "$T"
     mkdir -p "$T/tmp"
