@@ -8,39 +8,13 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-skip() { echo "skip: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, nft, mail daemons)"
-for b in ip nft dovecot postfix swaks curl python3; do command -v "$b" >/dev/null 2>&1 || skip "missing $b"; done
-SG_BIN=${SG_BIN:?}; SG_ROOT=${SG_ROOT:?}
-. "$here/lib/netns.sh"
-. "$here/lib/maild.sh"
-. "$here/lib/clients.sh"
-. "$here/lib/cluster.sh"
+. "$here/lib/e2e.sh"
+e2e_require
 
-fail() {
-    echo "FAIL: $*"
-    for i in 1 2 3; do echo "--- agent n$i"; tail -12 "$CLUSTER_DIR/n$i/agent.log" 2>/dev/null; done
-    exit 1
-}
-ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
-in_kernel() { nsexec "node$1" nft list set inet sgcluster ban4 2>/dev/null | grep -qw "$2"; }
-
+# A lower recipient threshold than the shipped 500, so the test sends a few messages, not hundreds.
+low_rcpt() { cluster_conf "$1" "scenario account-rcpt" "threshold = 30"; }
 t0=$(ms)
-netns_up 3 || fail "netns_up"
-netns_on_down cluster_stop_all
-maild_start_nodes node1 node2 node3 || fail "mail daemons did not start"
-CLUSTER_NETNS=1
-CLUSTER_BACKEND=nft
-for i in 1 2 3; do
-    eval "CLUSTER_LOGS_$i=\"$(maild_log "node$i" dovecot), $(maild_log "node$i" postfix)\""
-done
-cluster_init 3 "$NETNS_DIR/cluster" || fail "cluster_init"
-for i in 1 2 3; do
-    # A lower recipient threshold than the shipped 500, so the test sends a few messages, not hundreds.
-    cluster_conf $i "scenario account-rcpt" "threshold = 30"
-done
-for i in 1 2 3; do cluster_start $i || fail "agent n$i"; done
-wait_for 20 cluster_healthy 1 && wait_for 10 cluster_healthy 2 && wait_for 10 cluster_healthy 3 || fail "cluster not healthy"
+e2e_up 3 low_rcpt
 echo "measured: 3 mail nodes + agents up in $(( $(ms) - t0 )) ms"
 
 A=$(netns_ip attacker)

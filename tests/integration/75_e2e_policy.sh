@@ -8,22 +8,8 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-skip() { echo "skip: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, mail daemons)"
-for b in ip dovecot postfix swaks python3; do command -v "$b" >/dev/null 2>&1 || skip "missing $b"; done
-SG_BIN=${SG_BIN:?}; SG_ROOT=${SG_ROOT:?}
-. "$here/lib/netns.sh"
-. "$here/lib/maild.sh"
-. "$here/lib/clients.sh"
-. "$here/lib/cluster.sh"
-
-fail() {
-    echo "FAIL: $*"
-    [ -n "$CLIENT_OUT" ] && [ -s "$CLIENT_OUT" ] && tail -6 "$CLIENT_OUT" | sed 's/^/    | /'
-    for i in 1 2 3; do echo "--- agent n$i"; tail -8 "$CLUSTER_DIR/n$i/agent.log" 2>/dev/null; done
-    exit 1
-}
-ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+. "$here/lib/e2e.sh"
+e2e_require
 # send NODE USER: 0 accepted, 4 deferred (4xx), 5 rejected (5xx), 2 no session
 send() {
     smtp_send -n client "$(node_ip "$1")" "$2" "$(maild_password "$2")" 2
@@ -38,18 +24,8 @@ send() {
 POLICY="check_policy_service { inet:127.0.0.1:10040, timeout=10s, default_action=DUNNO }"
 MAILD_POLICY="permit_mynetworks, $POLICY, permit_sasl_authenticated, reject_unauth_destination"
 MAILD_POLICY_EOD="$POLICY"
-netns_up 3 || fail "netns_up"
-netns_on_down cluster_stop_all
-maild_start_nodes node1 node2 node3 || fail "mail daemons did not start"
-CLUSTER_NETNS=1
-CLUSTER_BACKEND=nft
-for i in 1 2 3; do eval "CLUSTER_LOGS_$i=\"$(maild_log "node$i" dovecot), $(maild_log "node$i" postfix)\""; done
-cluster_init 3 "$NETNS_DIR/cluster" || fail "cluster_init"
-for i in 1 2 3; do
-    cluster_conf $i policy "listen = 127.0.0.1:10040" "quota_window = 1h" "quota_user_messages = 5"
-done
-for i in 1 2 3; do cluster_start $i || fail "agent n$i"; done
-for i in 1 2 3; do wait_for 20 cluster_healthy $i || fail "cluster not healthy"; done
+quota() { cluster_conf "$1" policy "listen = 127.0.0.1:10040" "quota_window = 1h" "quota_user_messages = 5"; }
+e2e_up 3 quota
 
 # alice sends round-robin through the three nodes: 5 accepted in all, then deferred everywhere.
 for k in 1 2 3 4 5; do
