@@ -46,8 +46,11 @@ struct detect_parser *detect_parser_new(const struct detect_rules *rules, const 
 void detect_parser_destroy(struct detect_parser **p);
 
 typedef void (*detect_event_fn)(const struct sg_event *ev, void *arg);
-/* Parses one line; calls fn for each event (ev is only valid during the call). Returns the number of
- * events delivered. Garbled input (NUL bytes, invalid UTF-8, oversize) is counted, never fatal. */
+/* Parses one line; calls fn for each event (ev is only valid during the call). The first rule whose
+ * program, literal and pattern match decides; a line gives 0, 1 or (an sshd login after another
+ * user's failures: auth_ok then auth_fail) 2 events. Returns the number delivered. Garbled input
+ * (NUL bytes, invalid UTF-8, oversize) is counted, never fatal. Times without a zone (BSD syslog,
+ * Exim) are local time (TZ). */
 int detect_parser_line(struct detect_parser *p, const char *line, size_t len, detect_event_fn fn, void *arg);
 /* Counts a line that was too long to be read whole (the reader dropped it). */
 void detect_parser_note_oversized(struct detect_parser *p);
@@ -91,7 +94,8 @@ int detect_source_fd(const struct detect_source *s);
 /* Drains inotify and delivers every complete line now available. Returns lines delivered, or -1. */
 int detect_source_read(struct detect_source *s, detect_line_fn fn, void *arg);
 /* Periodic check: opens a file that appeared, follows a rename or a truncation (reading what is left of
- * the old file first). Also reads new lines. Returns lines delivered, or -1. */
+ * the old file first; a renamed-away file is followed until quiet for 5 s). Also reads new lines.
+ * Returns lines delivered, or -1. */
 int detect_source_check(struct detect_source *s, detect_line_fn fn, void *arg);
 
 struct detect_cursor {
