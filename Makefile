@@ -108,7 +108,7 @@ _cppcheck:
 
 # libFuzzer: each target runs for FUZZ_SECONDS on its corpus (clang only).
 FUZZ_SECONDS ?= 60
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -I. -fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags $(PKGS))
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS))
 _fuzz:
 	@mkdir -p build-fuzz
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
