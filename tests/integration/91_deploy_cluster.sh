@@ -30,6 +30,8 @@ deploy_on_cleanup 'for p in "${PIDS[@]}"; do kill "$p"; done; for p in "${PIDS[@
         echo "      sgcluster_prefix: $T/mx$i"
         echo "      sgcluster_address: $(node_ip "$i")"
         echo "      sgcluster_logs: [$T/mx$i/var/log/mail.log]"
+        # The last node in dry-run: it gossips and decides like the others, and touches no nft.
+        [ $i = $N ] && echo "      sgcluster_dry_run: true"
     done
     echo "  vars:"
     echo "    ansible_connection: local"
@@ -41,6 +43,7 @@ deploy_on_cleanup 'for p in "${PIDS[@]}"; do kill "$p"; done; for p in "${PIDS[@
     echo "    sgcluster_policy_listen: ''"
     # CURVE on: the cluster must also come up encrypted with keys only the role distributed.
     echo "    sgcluster_curve: true"
+    echo "    sgcluster_ports: [25, 587, 993]"
 } > "$T/hosts.yml"
 
 # The build was made by `make` (SG_BIN); packages and systemd are not this test's business.
@@ -56,6 +59,9 @@ for ((i = 1; i <= N; i++)); do
     grep -q "^name = mx$i\$" "$C" || fail "mx$i: wrong node name"
     grep -q "^gossip_bind = tcp://$(node_ip "$i"):7946\$" "$C" || fail "mx$i: gossip_bind"
     grep -q "^curve = yes\$" "$C" || fail "mx$i: curve not switched on"
+    grep -q "^ports = 25, 587, 993\$" "$C" || fail "mx$i: ports not templated"
+    if [ $i = $N ]; then b=dryrun; else b=nft; fi
+    grep -q "^backend = $b\$" "$C" || fail "mx$i: backend is not $b"
     grep -q "^\[peer mx$i\]" "$C" && fail "mx$i lists itself as a peer"
     [ "$(grep -c '^\[peer ' "$C")" = $((N - 1)) ] || fail "mx$i: not $((N - 1)) peers"
     [ "$(find "$T/mx$i/etc/sgcluster/keys/peers" -name '*.pub' | wc -l)" = $((N - 1)) ] || fail "mx$i: not $((N - 1)) peer keys"
@@ -100,6 +106,13 @@ echo "measured: $N agents from the rendered files healthy after $(( $(now_ms) - 
 "$BIN/sgcluster" status -s "$T/mx1/run/sgcluster/control.sock" > "$T/status1.txt"
 sed -n 1,2p "$T/status1.txt"
 grep -q 'curve on' "$T/status1.txt" || fail "mx1 does not report CURVE on"
+# The ports variable reaches the kernel; the dry-run node has no table at all.
+nsexec node1 nft list table inet sgcluster > "$T/nft1.txt" || fail "mx1 has no nft table"
+grep -q 993 "$T/nft1.txt" && grep -q 587 "$T/nft1.txt" && ! grep -qw 110 "$T/nft1.txt" \
+    || { cat "$T/nft1.txt"; fail "mx1's table does not filter exactly the configured ports"; }
+nsexec "node$N" nft list table inet sgcluster >/dev/null 2>&1 && fail "dry-run mx$N made an nft table"
+"$BIN/sgcluster" status --json -s "$T/mx$N/run/sgcluster/control.sock" | grep -q '"backend":"dryrun"' \
+    || fail "mx$N does not report the dry-run backend"
 
 # A ban given on one node shows on the others: the keyring the role distributed carries it.
 "$BIN/sgcluster" ban 203.0.113.7 --for 10m --reason deploy-test -s "$T/mx1/run/sgcluster/control.sock" >/dev/null \
