@@ -135,6 +135,17 @@ grep -q '"node":"mx1"' "$T/status.json" || fail "status: wrong node"
 grep -q '"healthy":true' "$T/status.json" || { cat "$T/status.json"; fail "status: not healthy"; }
 inside nft list table inet sgcluster > /dev/null || fail "no nft table in the test namespace"
 echo "measured: sgagent active under systemd (Type=notify), uid $SGUSER, CapEff=CAP_NET_ADMIN, NoNewPrivs, seccomp"
+# Under systemd stderr is a journal stream: "<N>" prefixes must become priorities, not text.
+# A ban is logged at notice, the start line at info.
+inside "$P/usr/local/bin/sgcluster" ban 203.0.113.9 --for 5m --reason journal-test >/dev/null || fail "ban refused"
+notice() { inside journalctl -u sgagent.service -p notice -o cat --no-pager > "$T/notice.txt" && grep -q 203.0.113.9 "$T/notice.txt"; }
+for _ in $(seq 1 30); do notice && break; sleep 0.1; done
+notice || fail "the ban's notice line is not in the journal at priority notice"
+inside journalctl -u sgagent.service -o cat --no-pager > "$T/journal.txt"
+grep -q 'started' "$T/journal.txt" || { cat "$T/journal.txt"; fail "the agent's start is not in the journal"; }
+grep -q 'started' "$T/notice.txt" && fail "the info-level start line was logged above info"
+grep -q '^<[0-7]>' "$T/journal.txt" && fail "journal lines carry raw <N> prefixes"
+echo "measured: journal priorities from the agent's <N> prefixes (ban at notice, start at info)"
 SEC=$(inside systemd-analyze security sgagent.service 2>/dev/null | sed -n 's/.*exposure level for [^:]*: \([0-9.]* [A-Z]*\).*/\1/p')
 echo "measured: systemd-analyze security of the running unit: $SEC"
 
