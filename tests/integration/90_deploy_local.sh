@@ -28,29 +28,14 @@ tar -C "$ROOT" -cf - Makefile agent detect gossip enforce deploy | tar -C "$T/sr
 PB=$T/src/deploy/ansible
 deploy_log_file "$P/var/log/mail.log"
 
-cat > "$T/hosts.yml" <<EOT
-sgcluster:
-  hosts:
-    mx1:
-      ansible_connection: local
-      ansible_become: false
-      ansible_python_interpreter: /usr/bin/python3
-      sgcluster_prefix: $P
-      sgcluster_address: 127.0.0.1
-      sgcluster_user: $SGUSER
-      sgcluster_logs: [$P/var/log/mail.log]
-      sgcluster_source_tar: $T/cache/src.tar
-      sgcluster_allowlist: [198.51.100.0/24]
-      sgcluster_policy_listen: 127.0.0.1:10040
-      sgcluster_scenarios:
-        auth-ip: {threshold: 7, duration: 2h}
+deploy_inventory1 "$T/hosts.yml" "$P" <<EOT
+sgcluster_source_tar: $T/cache/src.tar
+sgcluster_allowlist: [198.51.100.0/24]
+sgcluster_scenarios:
+  auth-ip: {threshold: 7, duration: 2h}
 EOT
-
-play() { # LOG PLAYBOOK ARGS...
-    local log=$1
-    shift
-    ip netns exec "$NS" ansible-playbook -i "$T/hosts.yml" "$@" > "$log" 2>&1
-}
+DEPLOY_WRAP=(ip netns exec "$NS")
+play() { deploy_play "$@"; }
 recap() { deploy_recap "$1" mx1; }
 
 # 1. First run: everything but the systemd steps (no systemd here).

@@ -89,29 +89,15 @@ for _ in $(seq 1 100); do running && break; sleep 0.1; done
 running || { cat "$T/systemd.log"; echo "skip: systemd does not boot in a namespace here"; exit 77; }
 echo "measured: systemd $(inside systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') is PID 1 of the test namespaces"
 
-cat > "$T/hosts.yml" <<EOT
-sgcluster:
-  hosts:
-    mx1:
-      ansible_connection: local
-      ansible_become: false
-      ansible_python_interpreter: /usr/bin/python3
-      sgcluster_prefix: $P
-      sgcluster_address: 127.0.0.1
-      sgcluster_user: $SGUSER
-      sgcluster_logs: [$P/var/log/mail.log]
-      sgcluster_build_bin_dir: $BIN
-      sgcluster_source_dir: $ROOT
-      sgcluster_policy_listen: 127.0.0.1:10040
-      # systemd's own places (tmpfs in the test namespaces)
-      sgcluster_unit_dir: /etc/systemd/system
-      sgcluster_control_socket: /run/sgcluster/control.sock
+deploy_inventory1 "$T/hosts.yml" "$P" <<EOT
+sgcluster_build_bin_dir: $BIN
+sgcluster_source_dir: $ROOT
+# systemd's own places (tmpfs in the test namespaces)
+sgcluster_unit_dir: /etc/systemd/system
+sgcluster_control_socket: /run/sgcluster/control.sock
 EOT
-play() { # LOG PLAYBOOK ARGS...
-    local log=$1
-    shift
-    inside ansible-playbook -i "$T/hosts.yml" "$@" > "$log" 2>&1
-}
+DEPLOY_WRAP=(nsenter -t "$SD" -m -p -n -u -i)
+play() { deploy_play "$@"; }
 prop() { inside systemctl show -P "$1" sgagent.service; }
 
 # 1. First run, service steps included.

@@ -52,3 +52,25 @@ deploy_log_file() {
     chown root:adm "$1"
     chmod 0640 "$1"
 }
+
+# deploy_inventory1 FILE PREFIX: a one-node inventory (mx1, local connection, no become) whose
+# paths hang off PREFIX; more host variables come on stdin, written as at the left margin.
+deploy_inventory1() {
+    {
+        printf 'sgcluster:\n  hosts:\n    mx1:\n'
+        printf '      %s\n' "ansible_connection: local" "ansible_become: false" \
+            "ansible_python_interpreter: /usr/bin/python3" "sgcluster_prefix: $2" \
+            "sgcluster_address: 127.0.0.1" "sgcluster_user: $DEPLOY_USER" \
+            "sgcluster_logs: [$2/var/log/mail.log]" "sgcluster_policy_listen: 127.0.0.1:10040"
+        sed 's/^/      /'
+    } > "$1"
+}
+
+# deploy_play LOG ARGS...: ansible-playbook -i $T/hosts.yml ARGS, run under the command in the
+# array DEPLOY_WRAP (e.g. ip netns exec NS), output to LOG.
+DEPLOY_WRAP=()
+deploy_play() {
+    local log=$1
+    shift
+    "${DEPLOY_WRAP[@]}" ansible-playbook -i "$T/hosts.yml" "$@" > "$log" 2>&1
+}
