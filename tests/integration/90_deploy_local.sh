@@ -34,6 +34,7 @@ sgcluster_allowlist: [198.51.100.0/24]
 sgcluster_scenarios:
   auth-ip: {threshold: 7, duration: 2h}
 EOT
+# shellcheck disable=SC2034 # DEPLOY_WRAP is read by deploy_play (lib/deploy.sh)
 DEPLOY_WRAP=(ip netns exec "$NS")
 play() { deploy_play "$@"; }
 recap() { deploy_recap "$1" mx1; }
