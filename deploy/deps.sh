@@ -10,9 +10,10 @@ BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev cppcheck \
 # Tests and demo: real kernels, real daemons, real clients.
 TEST_PKGS="nftables iproute2 procps python3 curl swaks postfix dovecot-imapd dovecot-pop3d \
  util-linux psmisc"
-# Benchmarks run the peers side by side; deployment tests need Ansible.
+# Benchmarks run the peers side by side; deployment tests need Ansible, systemd (a real PID 1 in a
+# namespace) and groff (the man pages are checked).
 BENCH_PKGS="sshguard fail2ban time"
-DEPLOY_PKGS="ansible ansible-lint"
+DEPLOY_PKGS="ansible ansible-lint systemd groff-base"
 ALL="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS $DEPLOY_PKGS"
 
 missing() {
