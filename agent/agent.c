@@ -166,13 +166,11 @@ static int sources_open(struct agent *a)
     return 0;
 }
 
-static int detection_build(struct agent *a, const struct config *cfg, struct detect_rules **rules,
-                           struct detect_parser **parser)
+static int detection_build(const struct config *cfg, struct detect_rules **rules, struct detect_parser **parser)
 {
     if (cli_load_rules(cfg, NULL, rules) < 0) return -1;
     *parser = detect_parser_new(*rules, NULL);
     return *parser ? 0 : -1;
-    (void)a;
 }
 
 /* ---- enforcement setup ---------------------------------------------------------------------- */
@@ -358,7 +356,7 @@ struct agent *agent_new(const char *cfg_path)
     if (!(a->enf = enforce_from_config(cfg))) { sg_log(SG_LOG_ERR, "enforcement backend %s failed to start", cfg->backend); goto fail; }
     gossip_state_set_ban_cb(a->st, on_ban_record, a);
     agent_reconcile(a, false);
-    if (detection_build(a, cfg, &a->rules, &a->parser) < 0) goto fail;
+    if (detection_build(cfg, &a->rules, &a->parser) < 0) goto fail;
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
     a->loop = zloop_new();
     if (signals_setup(a) < 0) goto fail;
@@ -402,7 +400,7 @@ static int agent_reload(struct agent *a)
     struct config *cfg = load_checked(a->cfg_path);
     struct detect_rules *rules = NULL;
     struct detect_parser *parser = NULL;
-    if (!cfg || detection_build(a, cfg, &rules, &parser) < 0) {
+    if (!cfg || detection_build(cfg, &rules, &parser) < 0) {
         a->n.reload_errors++;
         sg_log(SG_LOG_ERR, "reload refused: configuration has errors; still running the previous one");
         config_destroy(&cfg);

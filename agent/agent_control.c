@@ -42,6 +42,22 @@ static const char *author_name(const struct agent *a, uint64_t origin)
 
 /* ---- status ---- */
 
+struct ban_census {
+    int64_t now;
+    size_t block, throttle, hold, tombstones, memory;
+};
+
+static void count_ban(const struct gossip_ban *b, void *arg)
+{
+    struct ban_census *c = arg;
+    if (!strncmp(b->key, "offense:", 8)) c->memory++;
+    else if (b->action == GOSSIP_BAN_ACTION_UNBAN) c->tombstones++;
+    else if (b->expires_at <= c->now) return;
+    else if (b->kind == GOSSIP_BAN_KIND_HOLD) c->hold++;
+    else if (b->kind == GOSSIP_BAN_KIND_THROTTLE) c->throttle++;
+    else c->block++;
+}
+
 static bool kernel_ok(struct agent *a, struct enforce_kernel *k)
 {
     memset(k, 0, sizeof *k);
@@ -62,6 +78,8 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
     detect_parser_stats(a->parser, &ds);
     struct scenario_stats sc;
     scenario_engine_stats(a->eng, &sc);
+    struct ban_census bc = {.now = now};
+    gossip_state_ban_foreach(a->st, count_ban, &bc);
     bool all_alive = true;
     size_t alive = 0;
     char *peers = NULL;
@@ -80,8 +98,9 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                 healthy ? "true" : "false", peers);
         fputs(",\"gossip\":", out);
         agent_gossip_totals_json(a, out);
-        fprintf(out, ",\"bans\":%zu,\"tombstones\":%zu,\"counter_keys\":%zu,\"sketch_keys\":%zu,\"memory_bytes\":%zu",
-                ss.bans, ss.tombstones, ss.counter_keys, ss.sketch_keys, ss.mem_bytes);
+        fprintf(out, ",\"bans\":%zu,\"throttles\":%zu,\"holds\":%zu,\"tombstones\":%zu,\"offense_records\":%zu"
+                     ",\"counter_keys\":%zu,\"sketch_keys\":%zu,\"memory_bytes\":%zu",
+                bc.block, bc.throttle, bc.hold, bc.tombstones, bc.memory, ss.counter_keys, ss.sketch_keys, ss.mem_bytes);
         fprintf(out, ",\"kernel\":{\"backend\":\"%s\",\"table\":%s,\"set4\":%zu,\"set6\":%zu,\"dropped_packets\":%" PRIu64 "}",
                 a->cfg->backend, k.table_present ? "true" : "false", k.set4, k.set6, k.drop_packets4 + k.drop_packets6);
         fprintf(out, ",\"enforce\":{\"applied\":%" PRIu64 ",\"removed\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
@@ -101,8 +120,8 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                 a->cfg->node_name, SG_VERSION, a->epoch, up, a->loop_lag_ms, a->loop_lag_max_ms);
         fprintf(out, "cluster   %s: %zu of %zu peers alive%s\n", healthy ? "HEALTHY" : "DEGRADED", alive,
                 a->cfg->npeers, kok ? "" : "; nft table missing");
-        fprintf(out, "state     %zu bans, %zu tombstones, %zu counter keys, %zu sketch keys, %zu KiB\n", ss.bans,
-                ss.tombstones, ss.counter_keys, ss.sketch_keys, ss.mem_bytes / 1024);
+        fprintf(out, "state     %zu bans, %zu throttles, %zu holds, %zu tombstones; %zu counter keys, %zu sketch keys, %zu KiB\n",
+                bc.block, bc.throttle, bc.hold, bc.tombstones, ss.counter_keys, ss.sketch_keys, ss.mem_bytes / 1024);
         fprintf(out, "kernel    %s: table %s, %zu IPv4 + %zu IPv6 elements, %" PRIu64 " packets dropped\n",
                 a->cfg->backend, k.table_present ? "present" : "ABSENT", k.set4, k.set6,
                 k.drop_packets4 + k.drop_packets6);
@@ -241,7 +260,7 @@ static int cmd_put(struct agent *a, int argc, char **argv, FILE *out)
     if (gossip_state_ban_put(a->st, &spec, now, &rec) < 0) { fprintf(out, "could not write the record\n"); return 1; }
     sg_log(SG_LOG_NOTICE, "operator %s %s: %s", cmd, key, reason);
     agent_gossip_notify(a);
-    fprintf(out, "%s %s%s\n", cmd, key, cancel ? "" : "");
+    fprintf(out, "%s %s\n", cmd, key);
     return 0;
 }
 

@@ -94,6 +94,7 @@ assert b["user:spam@example.jp"]["kind"] == "hold"
 PY
 expect 0 "$SG" release spam@example.jp $S
 "$SG" bans $S --json | grep -q '"key":"user:spam@example.jp","action":"unban"' || fail "release left no tombstone"
+"$SG" status $S --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert (d["bans"], d["holds"], d["tombstones"]) == (2, 0, 1), d' || fail "status counts of bans, holds, tombstones"
 
 # Detection: 12 real Dovecot failure lines from one address -> banned by auth-ip at the 10th
 # (the 2 after it come from a blocked source and are not counted);
