@@ -18,8 +18,9 @@ SD=""
 CG=sgdeploy$$
 # shellcheck source=lib/deploy.sh
 . "$ROOT/tests/integration/lib/deploy.sh"
-# Not under /tmp: the unit's PrivateTmp= would hide it from the agent.
-deploy_setup "$BUILD/sgdeploysd"
+# Not under /tmp or /var/tmp (the unit's PrivateTmp= would hide it from the agent), and not under
+# the build directory either, which may itself be in /tmp (a clone there, as CI may make).
+deploy_setup /srv/sgdeploysd
 [ -x "$BIN/sgagent" ] && [ -x "$BIN/sgcluster" ] || { echo "skip: no sgagent/sgcluster in $BIN (run make first)"; exit 77; }
 [ -x /lib/systemd/systemd ] || { echo "skip: systemd is not installed"; exit 77; }
 for h in systemd unified; do
@@ -42,6 +43,17 @@ cat > "$T/boot.sh" <<'EOT'
 #!/bin/bash
 # Runs as PID 1 of the new namespaces, then becomes systemd.
 set -e
+# The checkout and the test's own directory may lie under a directory replaced by tmpfs below
+# (a clone in /tmp, as CI may make): they are held on a namespace-local tmpfs over /mnt and bound
+# back to the same paths afterwards.
+keep=()
+while IFS= read -r p; do
+    case $p in /run/*|/tmp/*|/var/tmp/*|/var/lib/*|/var/log/*) keep+=("$p") ;; esac
+done < "$(dirname "$0")/keep-paths"
+if [ ${#keep[@]} -gt 0 ]; then
+    mount -t tmpfs -o mode=755 tmpfs /mnt
+    for i in "${!keep[@]}"; do mkdir -p "/mnt/k$i"; mount --bind "${keep[$i]}" "/mnt/k$i"; done
+fi
 # Everything systemd or the unit would write outside the test's prefix lands in tmpfs: the
 # runtime and state directories, PrivateTmp's directories, the journal, unit links.
 mount -t tmpfs -o mode=755 tmpfs /run
@@ -54,6 +66,7 @@ mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
 mkdir /sys/fs/cgroup/systemd /sys/fs/cgroup/unified
 mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
 mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
+for i in "${!keep[@]}"; do mkdir -p "${keep[$i]}"; mount --bind "/mnt/k$i" "${keep[$i]}"; done
 mkdir -p /run/systemd/system
 printf '[Unit]\nDescription=sgcluster deployment test\nDefaultDependencies=no\nWants=systemd-journald.socket\n' \
     > /run/systemd/system/sgtest.target
@@ -70,6 +83,8 @@ ip link set lo up
 exec env -i container=sgtest PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     /lib/systemd/systemd --system --unit=sgtest.target --log-target=console --show-status=no
 EOT
+# What must stay visible inside (parents first, so a nested path is bound over its parent).
+printf '%s\n' "$ROOT" "$BUILD" "$BIN" "$T" > "$T/keep-paths"
 mkdir "/sys/fs/cgroup/systemd/$CG" "/sys/fs/cgroup/unified/$CG" || fail "cannot make cgroups"
 (
     echo "$BASHPID" > "/sys/fs/cgroup/systemd/$CG/cgroup.procs"
