@@ -25,6 +25,21 @@ static void path_in_state(const struct agent *a, const char *name, char *buf, si
 
 /* ---- enforcement of replicated records ---------------------------------------------------- */
 
+/* The address or prefix a record's key names ("ip:X", "net:P"), or NULL for users and the rest. */
+static const char *record_addr(const struct gossip_ban *b)
+{
+    if (!strncmp(b->key, "ip:", 3)) return b->key + 3;
+    if (!strncmp(b->key, "net:", 4)) return b->key + 4;
+    return NULL;
+}
+
+/* Seconds the record has left, rounded up, at least 1 (the kernel timeout of its element). */
+static uint32_t record_timeout_s(const struct gossip_ban *b, int64_t now)
+{
+    int64_t left = (b->expires_at - now + 999) / 1000;
+    return (uint32_t)(left > 0 ? left : 1);
+}
+
 /* Every stored record (local or remote) passes here: block bans go to the kernel; throttles and
  * holds are read by the policy service on each request. The guard runs again inside enforce. */
 static void on_ban_record(const struct gossip_ban *b, void *arg)
@@ -33,21 +48,18 @@ static void on_ban_record(const struct gossip_ban *b, void *arg)
     int64_t now = sg_now_ms();
     bool remote = b->author != gossip_state_origin(a->st);
     if (remote) a->n.records_remote++;
-    const char *addr = NULL;
-    if (!strncmp(b->key, "ip:", 3)) addr = b->key + 3;
-    else if (!strncmp(b->key, "net:", 4)) addr = b->key + 4;
+    if (!strncmp(b->key, "offense:", 8)) return;
+    const char *addr = record_addr(b);
     const struct gossip_peer_key *who = gossip_keyring_find(a->kr, b->author);
     const char *author = who ? who->name : "?";
-    if (!strncmp(b->key, "offense:", 8)) return;
     if (b->action == GOSSIP_BAN_ACTION_BAN && b->expires_at > now) {
         if (remote)
             sg_log(SG_LOG_NOTICE, "%s %s for %" PRId64 "s, decided by %s (%s)",
                    b->kind == GOSSIP_BAN_KIND_HOLD ? "hold" : b->kind == GOSSIP_BAN_KIND_THROTTLE ? "throttle" : "ban",
                    b->key, (b->expires_at - now) / 1000, author, b->reason);
-        if (addr && b->kind == GOSSIP_BAN_KIND_BLOCK && a->enf) {
-            int64_t left = (b->expires_at - now + 999) / 1000;
-            if (enforce_ban_text(a->enf, addr, (uint32_t)(left > 0 ? left : 1)) < 0) a->n.enforce_refused++;
-        }
+        if (addr && b->kind == GOSSIP_BAN_KIND_BLOCK && a->enf &&
+            enforce_ban_text(a->enf, addr, record_timeout_s(b, now)) < 0)
+            a->n.enforce_refused++;
     } else if (b->action == GOSSIP_BAN_ACTION_UNBAN) {
         sg_log(SG_LOG_NOTICE, "unban %s by %s%s%s", b->key, author, b->reason[0] ? ": " : "", b->reason);
         if (addr && a->enf) enforce_unban_text(a->enf, addr);
@@ -72,12 +84,11 @@ struct wanted {
 static void collect_wanted(const struct gossip_ban *b, void *arg)
 {
     struct wanted *w = arg;
-    const char *addr = !strncmp(b->key, "ip:", 3) ? b->key + 3 : !strncmp(b->key, "net:", 4) ? b->key + 4 : NULL;
+    const char *addr = record_addr(b);
     if (!addr || b->action != GOSSIP_BAN_ACTION_BAN || b->kind != GOSSIP_BAN_KIND_BLOCK || b->expires_at <= w->now) return;
     struct enforce_ban eb;
     if (enforce_prefix_parse(addr, &eb.prefix) < 0) return;
-    int64_t left = (b->expires_at - w->now + 999) / 1000;
-    eb.timeout_s = (uint32_t)(left > 0 ? left : 1);
+    eb.timeout_s = record_timeout_s(b, w->now);
     if (w->n == w->cap) {
         w->cap = w->cap ? w->cap * 2 : 64;
         w->v = sg_xrealloc(w->v, w->cap * sizeof *w->v);
