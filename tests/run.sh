@@ -3,36 +3,39 @@
 # Usage: run.sh unit UNIT... -- REPLAY...
 #        run.sh integration SCRIPT...
 #        run.sh all UNIT... -- REPLAY... -- SCRIPT...
-# An integration script exits 0 (pass), 77 (skip: says why) or anything else (fail).
+# A unit binary or a replay passes on exit 0 and fails on anything else (a cmocka binary exits with
+# the number of failed tests: 77 there is 77 failures, never a skip). An integration script exits
+# 0 (pass), 77 (skip; its last output line says why) or anything else (fail).
+# SG_NO_SKIP=1 (as CI runs): a skip counts as a failure, and the summary still counts it as skipped.
 set -u
 mode=$1; shift
 pass=0; fail=0; skip=0; failed=""
+no_skip=${SG_NO_SKIP:-0}
 log_dir=${SG_BUILD:-build}/test-logs
 mkdir -p "$log_dir"
 
-record() { # name rc
-    case $2 in
-    0) pass=$((pass + 1)); echo "PASS  $1" ;;
-    77) skip=$((skip + 1)); echo "SKIP  $1" ;;
-    *) fail=$((fail + 1)); failed="$failed $1"; echo "FAIL  $1 (exit $2)" ;;
-    esac
+pass() { pass=$((pass + 1)); echo "PASS  $1"; }
+fail() { fail=$((fail + 1)); failed="$failed $1"; echo "FAIL  $1 ($2)"; }
+skip() { # NAME WHY
+    skip=$((skip + 1))
+    if [ "$no_skip" = 1 ]; then fail "$1" "skipped, and SG_NO_SKIP=1 makes a skip a failure: $2"
+    else echo "SKIP  $1 ($2)"; fi
 }
 
+# A unit binary or a replay: exit 0 passes, anything else fails.
+run_bin() { # LOGLINES BINARY ARGS...
+    lines=$1; t=$2; shift 2
+    n=$(basename "$t")
+    "$t" "$@" > "$log_dir/$n.log" 2>&1; rc=$?
+    if [ $rc -eq 0 ]; then pass "$n"; return; fi
+    tail -n "$lines" "$log_dir/$n.log"
+    fail "$n" "exit $rc"
+}
 run_unit() {
-    for t in "$@"; do
-        n=$(basename "$t")
-        "$t" > "$log_dir/$n.log" 2>&1; rc=$?
-        [ $rc -ne 0 ] && cat "$log_dir/$n.log"
-        record "$n" $rc
-    done
+    for t in "$@"; do run_bin 100000 "$t"; done
 }
 run_replay() {
-    for t in "$@"; do
-        n=$(basename "$t"); corpus=${SG_ROOT:-.}/tests/fuzz/corpus/${n#replay_}
-        "$t" "$corpus" > "$log_dir/$n.log" 2>&1; rc=$?
-        [ $rc -ne 0 ] && tail -30 "$log_dir/$n.log"
-        record "$n" $rc
-    done
+    for t in "$@"; do run_bin 30 "$t" "${SG_ROOT:-.}/tests/fuzz/corpus/$(basename "$t" | sed 's/^replay_//')"; done
 }
 run_integration() {
     for t in "$@"; do
@@ -40,9 +43,11 @@ run_integration() {
         echo "----  $n"
         # Each script is bounded by its own timeouts; this is a last guard against a hang.
         timeout -k 10 900 sh "$t" > "$log_dir/$n.log" 2>&1; rc=$?
-        if [ $rc -ne 0 ]; then tail -60 "$log_dir/$n.log"; else grep -E '^(bench|measured|note):' "$log_dir/$n.log"; fi
-        [ $rc -eq 77 ] && tail -1 "$log_dir/$n.log"
-        record "$n" $rc
+        case $rc in
+        0) grep -E '^(bench|measured|note):' "$log_dir/$n.log"; pass "$n" ;;
+        77) skip "$n" "$(tail -n 1 "$log_dir/$n.log")" ;;
+        *) tail -n 60 "$log_dir/$n.log"; fail "$n" "exit $rc" ;;
+        esac
     done
 }
 
