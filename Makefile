@@ -1,24 +1,39 @@
 # sgcluster: plain GNU make. `make`, `make test`, `make check`, `make bench`, `make fuzz`, `make demo`.
-# Every top-level target first makes sure the Debian packages are there (deploy/deps.sh),
-# then re-enters make so that pkg-config runs only once the libraries exist.
+# Every top-level target first makes sure the Debian packages of its groups are there
+# (deploy/deps.sh), then re-enters make so that pkg-config runs only once the libraries exist.
 
 SHARED  ?= $(abspath ../shared)
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
+# The deps.sh groups each target needs: a build never installs a daemon, only `make bench`
+# installs the peers it compares against (their packages start system services).
+DEPS_all     = build
+DEPS_install = build
+DEPS_test    = build test deploy
+DEPS_unit    = build test
+DEPS_integration = build test deploy
+DEPS_check   = build test deploy
+DEPS_demo    = build test
+DEPS_fuzz    = build fuzz
+DEPS_bench   = build test bench
+deps_for = @deploy/deps.sh check $(DEPS_$(1)) >/dev/null 2>&1 || deploy/deps.sh install $(DEPS_$(1))
+
 PUBLIC_TARGETS = all test check bench fuzz demo install unit integration
 .PHONY: $(PUBLIC_TARGETS) deps clean _all _test _unit _integration _bench _fuzz _demo _install _check _fuzzbuild
 
-all: ; @deploy/deps.sh check >/dev/null 2>&1 || deploy/deps.sh install; $(MAKE) --no-print-directory _all
+all: ; $(call deps_for,all); $(MAKE) --no-print-directory _all
 test unit integration bench fuzz demo install:
-	@deploy/deps.sh check >/dev/null 2>&1 || deploy/deps.sh install
+	$(call deps_for,$@)
 	@$(MAKE) --no-print-directory _$@
 check:
-	@deploy/deps.sh check >/dev/null 2>&1 || deploy/deps.sh install
+	$(call deps_for,check)
 	@$(MAKE) --no-print-directory SAN=1 _test
 	@$(MAKE) --no-print-directory _cppcheck
+# Every group (DEPS_GROUPS=build for fewer): what all the targets together need.
+DEPS_GROUPS ?=
 deps:
-	deploy/deps.sh install
+	deploy/deps.sh install $(DEPS_GROUPS)
 
 # ---- build configuration --------------------------------------------------
 CC      ?= cc
@@ -86,7 +101,10 @@ $(BUILD)/tests/bench_%: $(BUILD)/tests/bench/bench_%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-TEST_ENV = SG_BIN=$(abspath $(BIN)) SG_BUILD=$(abspath $(BUILD)) SG_SHARED=$(SHARED) SG_ROOT=$(CURDIR)
+# SG_NO_SKIP=1 (from the environment or `make test SG_NO_SKIP=1`): a skipped test fails the run.
+SG_NO_SKIP ?= 0
+TEST_ENV = SG_BIN=$(abspath $(BIN)) SG_BUILD=$(abspath $(BUILD)) SG_SHARED=$(SHARED) SG_ROOT=$(CURDIR) \
+  SG_NO_SKIP=$(SG_NO_SKIP)
 
 _unit: $(BINS) $(UNIT_BINS) $(REPLAY_BINS)
 	@$(TEST_ENV) tests/run.sh unit $(UNIT_BINS) -- $(REPLAY_BINS)

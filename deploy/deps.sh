@@ -1,28 +1,53 @@
 #!/bin/sh
-# deps.sh: install (or check for) every Debian package sgcluster needs to build, test, bench and demo.
-# Usage: deploy/deps.sh check   -> exit 0 when everything is present, 1 otherwise (prints what is missing)
-#        deploy/deps.sh install -> apt-get install what is missing (root; idempotent)
+# deps.sh: install (or check for) the Debian packages sgcluster needs, by group, so that each make
+# target installs what it needs and no more.
+# Usage: deploy/deps.sh check GROUP...   -> exit 0 when every package of the groups is present,
+#                                           1 otherwise (prints what is missing)
+#        deploy/deps.sh install GROUP... -> apt-get install what is missing (root; idempotent)
+#        deploy/deps.sh list GROUP...    -> the packages of the groups, one a line
+# No GROUP means every group. The Makefile names the groups of each target: `make` build;
+# `make test`, `make check`, `make demo` build test deploy; `make fuzz` build fuzz;
+# `make bench` build test bench.
 set -u
-# Build: compiler, pkg-config and the libraries named in the README.
-BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev cppcheck \
+# To add a package, add it to the group whose targets need it; a new group is one more
+# variable here and one more word in the Makefile's DEPS_* line of the targets that need it.
+# build: compiler, pkg-config and the libraries named in the README (what `make` links).
+DEPS_build="build-essential pkg-config \
  libzmq3-dev libczmq-dev libmsgpack-dev libpcre2-dev libnftnl-dev libmnl-dev \
- libsodium-dev libinih-dev libcmocka-dev"
-# Tests and demo: real kernels, real daemons, real clients.
-TEST_PKGS="nftables iproute2 procps python3 curl swaks postfix dovecot-imapd dovecot-pop3d \
- util-linux psmisc"
-# Benchmarks run the peers side by side; deployment tests need Ansible, systemd (a real PID 1 in a
-# namespace) and groff (the man pages are checked).
-BENCH_PKGS="sshguard fail2ban time"
-DEPLOY_PKGS="ansible ansible-lint systemd groff-base"
-ALL="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS $DEPLOY_PKGS"
+ libsodium-dev libinih-dev"
+# test: the unit test framework and cppcheck, then real kernels, real daemons, real clients.
+DEPS_test="libcmocka-dev cppcheck nftables iproute2 procps python3 curl swaks postfix \
+ dovecot-imapd dovecot-pop3d util-linux psmisc"
+# deploy: the Ansible role and its tests (part of `make test`): Ansible, systemd (a real PID 1 in
+# a namespace) and groff (the man pages are checked).
+DEPS_deploy="ansible ansible-lint systemd groff-base"
+# fuzz: libFuzzer comes with clang.
+DEPS_fuzz="clang libclang-rt-14-dev"
+# bench: the peers compared against. Installing them starts their system services, so only
+# `make bench` asks for this group.
+DEPS_bench="sshguard fail2ban time"
+GROUPS_ALL="build test deploy fuzz bench"
+
+cmd=${1:-check}
+[ $# -gt 0 ] && shift
+groups=${*:-$GROUPS_ALL}
+pkgs=""
+for g in $groups; do
+    case " $GROUPS_ALL " in
+    *" $g "*) eval "pkgs=\"\$pkgs \$DEPS_$g\"" ;;
+    *) echo "deps: no group '$g' (groups: $GROUPS_ALL)" >&2; exit 2 ;;
+    esac
+done
 
 missing() {
-    for p in $ALL; do
+    for p in $pkgs; do
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
     done
 }
 
-case "${1:-check}" in
+case $cmd in
+list)
+    printf '%s\n' $pkgs ;;
 check)
     m=$(missing)
     [ -z "$m" ] && exit 0
@@ -30,10 +55,10 @@ check)
     exit 1 ;;
 install)
     m=$(missing)
-    [ -z "$m" ] && { echo "deps: all packages present"; exit 0; }
+    [ -z "$m" ] && { echo "deps: all packages present ($groups)"; exit 0; }
     if [ "$(id -u)" != 0 ]; then
         echo "deps: missing packages:" $m >&2
-        echo "deps: run 'make deps' as root (or: sudo apt-get install" $m ")" >&2
+        echo "deps: run 'deploy/deps.sh install $groups' as root (or: sudo apt-get install" $m ")" >&2
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
@@ -44,5 +69,5 @@ install)
     apt-get install -y -q $m || exit 1
     echo "deps: installed" $m ;;
 *)
-    echo "usage: $0 check|install" >&2; exit 2 ;;
+    echo "usage: $0 check|install|list [GROUP...]   (groups: $GROUPS_ALL)" >&2; exit 2 ;;
 esac
