@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/util.h"
+#include "tests/support/portblock.h"
 
 #define NODES 16
 #define LAT_RATE 20        /* deltas per second per node */
@@ -200,9 +201,12 @@ int main(int argc, char **argv)
     }
     printf("bench: mesh_host_loadavg_1m %.2f load cpus=%ld\n", load, sysconf(_SC_NPROCESSORS_ONLN));
     int rc = 1;
-    srand((unsigned)(sg_now_ms() ^ getpid()));
-    int base = 20000 + rand() % 30000;
-    if (st == 0 && latency(base) == 0 && throughput(base + 2 * NODES + 2) == 0)
+    /* Both clusters fit in one reserved block: 2 * NODES ports, then 4 more. */
+    _Static_assert(2 * NODES + 2 + 4 <= PORTBLOCK_SIZE, "the clusters' ports fit in one block");
+    int base = portblock_take();
+    if (base < 0)
+        fprintf(stderr, "bench_gossip_mesh: no free block of ports\n");
+    else if (st == 0 && latency(base) == 0 && throughput(base + 2 * NODES + 2) == 0)
         rc = 0;
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf %s", g_dir);

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "agent/util.h"
+#include "tests/support/portblock.h"
 #include "gossip/peer.h"
 #include "gossip/transport.h"
 
@@ -158,10 +159,19 @@ static void rig_up(struct rig *r, unsigned loss_b, size_t keep_a)
         gossip_state_config_default(&sc);
         r->st[i] = gossip_state_new(&sc, r->id[i], r->kr, 1000 + (uint32_t)i);
     }
-    /* random ports; another process may hold one, so a failed bind means: try other ports */
+    /* Each rig takes the next 4 ports of a block this process holds (outside the ephemeral range,
+     * reserved against other test runs); a port that something else binds meanwhile fails the bind:
+     * then a fresh block. */
+    static int block = -1, next;
     for (int attempt = 0; attempt < 10 && !r->t[1]; attempt++) {
         gossip_transport_destroy(&r->t[0]);
-        r->port = 20000 + (int)randombytes_uniform(40000);
+        if (block < 0 || attempt > 0 || next + 4 > PORTBLOCK_SIZE) {
+            block = portblock_take();
+            next = 0;
+            assert_true(block > 0);
+        }
+        r->port = block + next;
+        next += 4;
         char ep[4][64];
         for (int i = 0; i < 4; i++)
             snprintf(ep[i], sizeof ep[i], "tcp://127.0.0.1:%d", r->port + i);

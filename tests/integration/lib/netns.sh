@@ -12,8 +12,7 @@
 #   netns_on_down CMD...  run CMD first when netns_down runs (stop daemons cleanly)
 #   netns_gc              remove namespaces and directories of dead runs (netns_up does it first)
 #   netns_leftovers       after netns_down: print what survived (namespace, process, dir); 1 if any
-#   wait_for SECONDS CMD...            poll CMD until it succeeds; 1 (and a message) on timeout
-#   now_ms                wall clock in milliseconds, without a fork
+#   wait_for SECONDS CMD... / now_ms   from lib/wait.sh, sourced here
 #
 # After netns_up: NETNS_DIR (the run's scratch directory, 0755), NETNS_NODES, NETNS_PREFIX,
 # NETNS_IPV6 (0 when the kernel has no IPv6: then only IPv4 addresses are set).
@@ -37,30 +36,8 @@ NETNS_IPV6=1
 _NETNS_EXTRA_attacker=0
 _NETNS_EXTRA_client=0
 
-now_ms() {
-    local t=${EPOCHREALTIME/./}
-    echo $((t / 1000))
-}
-
-# wait_for SECONDS CMD...: run CMD until it succeeds, sleeping 20 ms growing to 200 ms in between.
-# SECONDS may be fractional (0.5). Returns 0 as soon as CMD succeeds, 1 on timeout.
-wait_for() {
-    local secs=$1 ms whole frac deadline pause=0.02
-    shift
-    whole=${secs%.*}; frac=0
-    case $secs in *.*) frac=${secs#*.}; frac=${frac}000; frac=$((10#${frac:0:3})) ;; esac
-    ms=$(( ${whole:-0} * 1000 + frac ))
-    deadline=$(( $(now_ms) + ms ))
-    while :; do
-        "$@" && return 0
-        if [ "$(now_ms)" -ge "$deadline" ]; then
-            echo "wait_for: timeout after ${secs}s: $*" >&2
-            return 1
-        fi
-        sleep "$pause"
-        case $pause in 0.02) pause=0.05 ;; 0.05) pause=0.1 ;; *) pause=0.2 ;; esac
-    done
-}
+# wait_for and now_ms (see there).
+. "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
 
 netns_name() { echo "${NETNS_PREFIX}$1"; }
 
