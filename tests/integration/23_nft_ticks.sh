@@ -26,7 +26,7 @@ commit
 sh nft list set inet sgcluster ban4 | grep -q '198.51.100.1 timeout 20m'
 ban 192.0.2.7 2
 commit
-sleep 2.5
+sh timeout 5 sh -c 'while nft list set inet sgcluster ban4 | grep -q "192.0.2.7 "; do sleep 0.1; done'
 ban 192.0.2.7 600
 commit
 sh nft list set inet sgcluster ban4 | grep -q '192.0.2.7 timeout 10m'
@@ -50,6 +50,7 @@ want "> sh nft delete table inet sgcluster = 0"
 want "kernel: table=yes set4=2 set6=0"                 # set up again, only this tick's bans
 want "> sh nft list set inet sgcluster ban4 | grep -q '198.51.100.1 timeout' = 0"
 want "> sh nft list set inet sgcluster ban4 | grep -q '198.51.100.1 timeout 20m' = 0"   # live refresh
+want "do sleep 0.1; done' = 0"                               # the kernel let 192.0.2.7 expire (within 5 s)
 want "> sh nft list set inet sgcluster ban4 | grep -q '192.0.2.7 timeout 10m' = 0"
 want "> commit = 1"                                    # the overlapping ban failed...
 want "> sh nft list set inet sgcluster ban4 | grep -q '10.8.0.5 timeout' = 0"   # ...alone

@@ -4,6 +4,7 @@
 # get an answer, an error answer or a close, and the server keeps serving throughout.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
+. "${SG_ROOT:-$(pwd)}/tests/integration/lib/wait.sh"
 ROOT=${SG_ROOT:?}; BUILD=${SG_BUILD:?}; BIN=${SG_BIN:?}
 command -v python3 >/dev/null 2>&1 || { echo "skip: needs python3"; exit 77; }
 
@@ -23,9 +24,12 @@ trap cleanup EXIT
     --max-line 2048 --max-request 16384 --max-attrs 64 --request-timeout 1000 \
     > "$T/serve.out" 2> "$T/serve.err" &
 pid=$!
-for _ in $(seq 50); do [ -s "$T/port" ] && break; sleep 0.1; done
-[ -s "$T/port" ] || { echo "FAIL: server did not start"; cat "$T/serve.err"; exit 1; }
+wait_for 5 test -s "$T/port" || { echo "FAIL: server did not start"; cat "$T/serve.err"; exit 1; }
 port=$(cat "$T/port")
+# The server's sockets before any client: it has closed every connection once it is back to these.
+sockets() { find "/proc/$pid/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
+idle_sockets=$(sockets)
+all_closed() { [ "$(sockets)" -le "$idle_sockets" ]; }
 
 timeout 120 python3 - "$port" "$T/policy.sock" <<'PY'
 import os, socket, sys, time, random
@@ -169,7 +173,7 @@ good("final")
 sys.exit(1 if fails else 0)
 PY
 rc=$?
-sleep 0.5                               # let the server see the clients' last closes
+wait_for 5 all_closed || { echo "FAIL: the server still holds $(( $(sockets) - idle_sockets )) client connections 5 s after the last close"; rc=1; }
 kill -TERM "$pid"
 wait "$pid"
 srv_rc=$?

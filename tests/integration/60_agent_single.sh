@@ -9,6 +9,7 @@ PID=
 cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; [ -n "${SG_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$T/agent.log" ] && tail -20 "$T/agent.log"; exit 1; }
+. "$ROOT/tests/integration/lib/wait.sh"
 SG="$BIN/sgcluster"
 S="-s $T/ctl.sock"
 
@@ -44,11 +45,10 @@ echo "$out" | grep -q "^$T/bad.conf:7: unknown section \[nonsense\]" || fail "no
 start_agent() {
     "$BIN/sgagent" -c "$T/n1.conf" >> "$T/agent.log" 2>&1 &
     PID=$!
-    i=0; until "$SG" status $S >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -gt 100 ] && fail "agent did not answer within 10 s"; sleep 0.1
-        kill -0 $PID 2>/dev/null || fail "agent exited"
-    done
+    wait_for 10 answers_or_died || fail "agent did not answer within 10 s"
+    kill -0 $PID 2>/dev/null || fail "agent exited"
 }
+answers_or_died() { "$SG" status $S >/dev/null 2>&1 || ! kill -0 $PID 2>/dev/null; }
 start_agent
 "$SG" status $S --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["node"]=="n1" and d["healthy"] is True and d["peers"]==[], d' || fail "status --json"
 
@@ -106,8 +106,8 @@ done
 i=0; while [ $i -lt 60 ]; do
   echo "$(now) mx1 dovecot: pop3-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<boss>, method=PLAIN, rip=198.51.100.9, lip=192.0.2.1, session=<t$i>" >> "$T/mail.log"; i=$((i + 1))
 done
-i=0; until "$SG" bans $S | grep -q "^ip:203.0.113.77 .*auth-ip"; do
-  i=$((i + 1)); [ $i -gt 50 ] && fail "no auth-ip ban from the log after 5 s"; sleep 0.1; done
+banned() { "$SG" bans $S | grep -q "^ip:$1 .*$2"; }
+wait_for 5 banned 203.0.113.77 auth-ip || fail "no auth-ip ban from the log after 5 s"
 "$SG" bans $S --all | grep -q "198.51.100.9" && fail "allowlisted address banned by a scenario"
 "$SG" status $S --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["refused_by_guard"]>=1 and d["detect"]["events"]>=72, d' || fail "status counters"
 grep -q "decision: ban ip:203.0.113.77 .*decided here on n1: auth-ip" "$T/agent.log" || fail "no decision log line"
@@ -117,20 +117,23 @@ before=$("$SG" top $S --json)
 # SIGHUP with a changed configuration: state kept, new setting live.
 sed -i 's/^allowlist = .*/allowlist = 198.51.100.0\/24, 203.0.113.200/' "$T/n1.conf"
 kill -HUP $PID
-i=0; until grep -q "reloaded" "$T/agent.log"; do i=$((i + 1)); [ $i -gt 50 ] && fail "no reload"; sleep 0.1; done
+wait_for 5 grep -q "reloaded" "$T/agent.log" || fail "no reload"
 [ "$("$SG" top $S --json)" = "$before" ] || fail "counters changed across reload"
 "$SG" bans $S | grep -q "^ip:203.0.113.77 " || fail "ban lost across reload"
 expect 1 "$SG" ban 203.0.113.200 $S
 # A broken configuration is refused by reload; the agent keeps running the old one.
 cp "$T/n1.conf" "$T/n1.good"; echo "bogus line without equals" >> "$T/n1.conf"
-kill -HUP $PID; sleep 0.5
+kill -HUP $PID
+wait_for 5 grep -q "reload refused" "$T/agent.log" || fail "bad reload not reported"
 kill -0 $PID || fail "agent died on a bad reload"
-grep -q "reload refused" "$T/agent.log" || fail "bad reload not reported"
 cp "$T/n1.good" "$T/n1.conf"
 expect 0 "$SG" status $S
 
-# SIGKILL after the snapshot interval: the restarted agent has every ban and counter.
-sleep 2
+# SIGKILL once a snapshot (every second) was written after the last change: the restarted agent
+# has every ban and counter.
+touch "$T/mark"
+snapped() { [ -n "$(find "$T/state/state.snap" "$T/state/cursors" -newer "$T/mark" 2>/dev/null | sed -n 2p)" ]; }
+wait_for 5 snapped || fail "no snapshot within 5 s (snapshot_interval = 1s)"
 kill -9 $PID; wait $PID 2>/dev/null; PID=
 start_agent
 "$SG" bans $S | grep -q "^ip:203.0.113.77 " || fail "ban lost after SIGKILL"

@@ -81,22 +81,14 @@ deploy_on_cleanup 'kill "$NOTIFYD"'
 notified() { # PATTERN [COUNT]: the agent sent PATTERN at least COUNT times
     [ "$(grep -c "$1" "$T/notify.log" 2>/dev/null)" -ge "${2:-1}" ]
 }
-waitfor() { # TENTHS CMD...
-    local n=$1
-    shift
-    while ! "$@"; do n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.1; done
-}
-waitfor 50 test -S "$T/notify.sock" || fail "notify listener did not start"
+wait_for 5 test -S "$T/notify.sock" || fail "notify listener did not start"
 NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=1000000 \
     "$PB/../systemd/run-unit.sh" "$UNIT" ip netns exec "$NS" > "$T/agent.log" 2>&1 &
 AGENT=$!
-ok=0
-for _ in $(seq 1 100); do
-    if "$P/usr/local/bin/sgcluster" status --json -s "$SOCK" > "$T/status.json" 2>/dev/null; then ok=1; break; fi
-    kill -0 "$AGENT" 2>/dev/null || break
-    sleep 0.1
-done
-[ $ok = 1 ] || { tail -20 "$T/agent.log"; fail "sgcluster status does not answer"; }
+answers_or_died() {
+    "$P/usr/local/bin/sgcluster" status --json -s "$SOCK" > "$T/status.json" 2>/dev/null || ! kill -0 "$AGENT" 2>/dev/null
+}
+wait_for 10 answers_or_died && [ -s "$T/status.json" ] || { tail -20 "$T/agent.log"; fail "sgcluster status does not answer"; }
 python3 - "$T/status.json" <<'EOT' || fail "status does not show the templated node"
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -108,12 +100,12 @@ EOT
 grep -q '^CapEff:[[:space:]]*0000000000001000$' "/proc/$AGENT/status" || fail "agent has capabilities other than CAP_NET_ADMIN"
 ip netns exec "$NS" nft list table inet sgcluster >/dev/null 2>&1 || fail "agent made no nft table"
 echo "measured: agent from the unit's command line answers status as $SGUSER with CapEff=CAP_NET_ADMIN"
-waitfor 50 notified READY=1 || fail "no READY=1 on \$NOTIFY_SOCKET (Type=notify)"
-waitfor 50 notified WATCHDOG=1 2 || fail "no WATCHDOG=1 pings with WATCHDOG_USEC=1s"
+wait_for 5 notified READY=1 || fail "no READY=1 on \$NOTIFY_SOCKET (Type=notify)"
+wait_for 5 notified WATCHDOG=1 2 || fail "no WATCHDOG=1 pings with WATCHDOG_USEC=1s"
 # systemctl reload (the role's handler) is SIGHUP: RELOADING=1, then READY=1 again.
 kill -HUP "$AGENT"
-waitfor 50 notified RELOADING=1 || fail "no RELOADING=1 after SIGHUP"
-waitfor 50 notified READY=1 2 || fail "no READY=1 after the reload"
+wait_for 5 notified RELOADING=1 || fail "no RELOADING=1 after SIGHUP"
+wait_for 5 notified READY=1 2 || fail "no READY=1 after the reload"
 "$P/usr/local/bin/sgcluster" status --json -s "$SOCK" | grep -q '"reloads":1,"reload_errors":0' || fail "reload not counted by status"
 echo "measured: notify protocol READY=1, WATCHDOG=1 every <=1s, SIGHUP -> RELOADING=1 + READY=1"
 

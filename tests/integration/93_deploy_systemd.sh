@@ -27,11 +27,11 @@ for h in systemd unified; do
     [ -d "/sys/fs/cgroup/$h" ] || { echo "skip: needs the cgroup hierarchies /sys/fs/cgroup/systemd and unified"; exit 77; }
 done
 
+sd_gone() { ! kill -0 "$SD" 2>/dev/null; }
 stop_systemd() {
     # SIGKILL to a namespace's PID 1 ends every process in it; then the cgroups go, leaves first.
     [ -n "$SD" ] && kill -KILL "$SD" 2>/dev/null
-
-    for _ in $(seq 1 50); do [ -n "$SD" ] && kill -0 "$SD" 2>/dev/null || break; sleep 0.1; done
+    [ -z "$SD" ] || wait_for 5 sd_gone
     find "/sys/fs/cgroup/systemd/$CG" "/sys/fs/cgroup/unified/$CG" -depth -type d -exec rmdir {} \; 2>/dev/null
     SD=""
 }
@@ -92,16 +92,11 @@ mkdir "/sys/fs/cgroup/systemd/$CG" "/sys/fs/cgroup/unified/$CG" || fail "cannot 
     exec unshare --pid --mount --net --cgroup --uts --ipc --fork --mount-proc bash "$T/boot.sh"
 ) > "$T/systemd.log" 2>&1 &
 UNSHARE=$!
-for _ in $(seq 1 100); do
-    SD=$(pgrep -P "$UNSHARE" 2>/dev/null | head -n 1)
-    [ -n "$SD" ] && break
-    sleep 0.1
-done
-[ -n "$SD" ] || { cat "$T/systemd.log"; fail "systemd did not start"; }
+sd_started() { SD=$(pgrep -P "$UNSHARE" 2>/dev/null | head -n 1); [ -n "$SD" ]; }
+wait_for 10 sd_started || { cat "$T/systemd.log"; fail "systemd did not start"; }
 inside() { nsenter -t "$SD" -m -p -n -u -i "$@"; }
 running() { [ "$(inside systemctl is-system-running 2>/dev/null)" = running ]; }
-for _ in $(seq 1 100); do running && break; sleep 0.1; done
-running || { cat "$T/systemd.log"; echo "skip: systemd does not boot in a namespace here"; exit 77; }
+wait_for 10 running || { cat "$T/systemd.log"; echo "skip: systemd does not boot in a namespace here"; exit 77; }
 echo "measured: systemd $(inside systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') is PID 1 of the test namespaces"
 
 deploy_inventory1 "$T/hosts.yml" "$P" <<EOT
@@ -145,8 +140,7 @@ echo "measured: sgagent active under systemd (Type=notify), uid $SGUSER, CapEff=
 # A ban is logged at notice, the start line at info.
 inside "$P/usr/local/bin/sgcluster" ban 203.0.113.9 --for 5m --reason journal-test >/dev/null || fail "ban refused"
 notice() { inside journalctl -u sgagent.service -p notice -o cat --no-pager > "$T/notice.txt" && grep -q 203.0.113.9 "$T/notice.txt"; }
-for _ in $(seq 1 30); do notice && break; sleep 0.1; done
-notice || fail "the ban's notice line is not in the journal at priority notice"
+wait_for 3 notice || fail "the ban's notice line is not in the journal at priority notice"
 inside journalctl -u sgagent.service -o cat --no-pager > "$T/journal.txt"
 grep -q 'started' "$T/journal.txt" || { cat "$T/journal.txt"; fail "the agent's start is not in the journal"; }
 grep -q 'started' "$T/notice.txt" && fail "the info-level start line was logged above info"
@@ -173,8 +167,7 @@ grep -q 'RUNNING HANDLER \[sgcluster : Reload sgagent\]' "$T/run3.log" || fail "
 reloaded() {
     inside "$P/usr/local/bin/sgcluster" status --json > "$T/status3.json" && grep -q "\"reloads\":$((R0 + 1))," "$T/status3.json"
 }
-for _ in $(seq 1 50); do reloaded && break; sleep 0.1; done
-reloaded || { cat "$T/status3.json"; inside journalctl -u sgagent --no-pager | tail -5; fail "the agent did not reload"; }
+wait_for 5 reloaded || { cat "$T/status3.json"; inside journalctl -u sgagent --no-pager | tail -5; fail "the agent did not reload"; }
 grep -q '"reload_errors":0' "$T/status3.json" || { inside journalctl -u sgagent --no-pager | tail -5; fail "the reload failed"; }
 grep -q '^allowlist = 198.51.100.0/24$' "$P/etc/sgcluster/sgagent.conf" || fail "allowlist not written"
 echo "measured: changed allowlist -> handler reload (SIGHUP), same PID $PID, 0 restarts"

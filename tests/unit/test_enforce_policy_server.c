@@ -28,7 +28,7 @@ struct fixture {
     pthread_t thread;
     int stop[2];
     int port;
-    struct policy_stats st;             /* read once the loop has stopped */
+    struct policy_stats st;             /* read while the loop is stopped (fixture_peek, _stop) */
 };
 
 static const char req_alice[] =
@@ -98,6 +98,30 @@ static void fixture_stop(struct fixture *fx)
     close(fx->stop[0]);
     close(fx->stop[1]);
 }
+
+/* The counters while the server runs: stops its loop, reads them into fx->st, starts it again. */
+static void fixture_peek(struct fixture *fx)
+{
+    char c;
+    assert_int_equal(write(fx->stop[1], "x", 1), 1);
+    pthread_join(fx->thread, NULL);
+    assert_int_equal(read(fx->stop[0], &c, 1), 1);
+    policy_server_stats(fx->srv, &fx->st);
+    assert_int_equal(pthread_create(&fx->thread, NULL, loop_main, fx->loop), 0);
+}
+
+/* Reads the counters until COND (on fx->st) holds; fails naming COND after 5 s. */
+#define WAIT_STATS(fx, cond)                                                                   \
+    do {                                                                                       \
+        struct timespec t0_, t_;                                                               \
+        clock_gettime(CLOCK_MONOTONIC, &t0_);                                                  \
+        for (fixture_peek(fx); !(cond); fixture_peek(fx)) {                                    \
+            clock_gettime(CLOCK_MONOTONIC, &t_);                                               \
+            if (t_.tv_sec - t0_.tv_sec >= 5)                                                   \
+                fail_msg("no '%s' after 5 s", #cond);                                          \
+            usleep(5000);                                                                      \
+        }                                                                                      \
+    } while (0)
 
 static void tcp_cfg(struct policy_config *cfg)
 {
@@ -336,6 +360,7 @@ static void test_truncated_then_close_counted(void **state)
     usleep(50000);
     close(fd);
     fresh_client_served(fx.port);
+    WAIT_STATS(&fx, fx.st.malformed >= 1);
     fixture_stop(&fx);
     assert_int_equal(fx.st.malformed, 1);
 }
@@ -495,7 +520,7 @@ static void test_accept_out_of_fds(void **state)
     ask_dunno(a);
     int b = connect_tcp(fx.port);       /* queued by the kernel; accept() gets EMFILE */
     send_all(b, req_alice, strlen(req_alice));
-    usleep(300000);
+    WAIT_STATS(&fx, fx.st.accept_errors >= 1);   /* the server has met EMFILE */
     close(a);                           /* frees our fd and, once the server sees EOF, its fd */
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
     expect_answer(b, "action=DUNNO\n\n");  /* taken at a later tick */

@@ -10,14 +10,18 @@
 #   sgc I ARGS...               sgcluster ARGS against node I's control socket
 #   cluster_healthy I           node I reports healthy (all peers alive)
 #   cluster_has_ban I KEY       node I's ban map holds an active ban for KEY
-# Variables: CLUSTER_BACKEND (dryrun|nft, default dryrun), CLUSTER_PORT (first port, loopback mode),
-# CLUSTER_LOGS_I (log files node I follows; default DIR/nI/mail.log).
+# Variables: CLUSTER_BACKEND (dryrun|nft, default dryrun), CLUSTER_PORT (first port, loopback
+# mode; by default cluster_init reserves a block with lib/ports.sh: outside the ephemeral range,
+# never shared with another test run), CLUSTER_LOGS_I (log files node I follows; default
+# DIR/nI/mail.log).
+. "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 CLUSTER_N=0
 CLUSTER_DIR=
 CLUSTER_BACKEND=${CLUSTER_BACKEND:-dryrun}
 CLUSTER_NETNS=${CLUSTER_NETNS:-0}
-CLUSTER_PORT=${CLUSTER_PORT:-$((20000 + ($$ % 20000)))}
+CLUSTER_PORT=${CLUSTER_PORT:-}
 declare -A CLUSTER_PID=()
 
 _cluster_addr() { # I -> address the node binds
@@ -33,6 +37,11 @@ cluster_init() { # N DIR
     CLUSTER_N=$1
     CLUSTER_DIR=$2
     local i j d
+    if [ "$CLUSTER_NETNS" != 1 ] && [ -z "$CLUSTER_PORT" ]; then
+        [ $((2 * CLUSTER_N + 2)) -le "$PORT_BLOCK" ] || { echo "cluster_init: too many nodes for one block of ports" >&2; return 1; }
+        port_block || return 1
+        CLUSTER_PORT=$PORT_BASE
+    fi
     mkdir -p "$CLUSTER_DIR/peers"
     for i in $(seq 1 "$CLUSTER_N"); do
         d=$CLUSTER_DIR/n$i
@@ -102,16 +111,15 @@ cluster_start() { # I
         "$SG_BIN/sgagent" -c "$d/sgagent.conf" >> "$d/agent.log" 2>&1 &
     fi
     CLUSTER_PID[$i]=$!
-    local n=0
-    until sgc "$i" status >/dev/null 2>&1; do
-        n=$((n + 1))
-        if [ $n -gt 150 ] || ! kill -0 "${CLUSTER_PID[$i]}" 2>/dev/null; then
-            echo "cluster: agent n$i did not start:" >&2
-            tail -20 "$d/agent.log" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
+    if ! wait_for 15 _cluster_answers_or_died "$i" || ! kill -0 "${CLUSTER_PID[$i]}" 2>/dev/null; then
+        echo "cluster: agent n$i did not start (no answer on its control socket):" >&2
+        tail -20 "$d/agent.log" >&2
+        return 1
+    fi
+}
+# The agent answers on its control socket, or has exited (no use waiting longer).
+_cluster_answers_or_died() { # I
+    sgc "$1" status >/dev/null 2>&1 || ! kill -0 "${CLUSTER_PID[$1]}" 2>/dev/null
 }
 
 cluster_kill() { # I [SIGNAL]

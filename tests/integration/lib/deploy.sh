@@ -9,6 +9,8 @@
 #   deploy_recap LOG HOST    the PLAY RECAP line of HOST
 #   fail MESSAGE             print and exit 1
 
+. "$(dirname "${BASH_SOURCE[0]}")/wait.sh"   # wait_for
+
 DEPLOY_HOOKS=()
 
 fail() { echo "FAIL: $*"; exit 1; }
