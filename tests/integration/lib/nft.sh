@@ -1,6 +1,7 @@
 # nft.sh: sourced by the 2*_nft_*.sh tests: checks root and tools (exit 77 to skip) and makes sure
 # the bench_nft helper (a bench program the test targets do not build) exists. Sets ROOT, HELPER.
 # Usage: . "$SG_ROOT/tests/integration/lib/nft.sh"; nft_require TOOL...
+. "${SG_ROOT:-$(pwd)}/tests/integration/lib/wait.sh"   # wait_for
 nft_require() {
     [ "$(id -u)" = 0 ] || { echo "skip: needs root for network namespaces"; exit 77; }
     for tool in nft ip "$@"; do
