@@ -14,7 +14,7 @@ no_skip=${SG_NO_SKIP:-0}
 log_dir=${SG_BUILD:-build}/test-logs
 mkdir -p "$log_dir"
 
-pass() { pass=$((pass + 1)); echo "PASS  $1"; }
+pass() { pass=$((pass + 1)); echo "PASS  $1${2:+ ($2)}"; }
 fail() { fail=$((fail + 1)); failed="$failed $1"; echo "FAIL  $1 ($2)"; }
 skip() { # NAME WHY
     skip=$((skip + 1))
@@ -42,9 +42,10 @@ run_integration() {
         n=$(basename "$t" .sh)
         echo "----  $n"
         # Each script is bounded by its own timeouts; this is a last guard against a hang.
+        t0=$(date +%s)
         timeout -k 10 900 sh "$t" > "$log_dir/$n.log" 2>&1; rc=$?
         case $rc in
-        0) grep -E '^(bench|measured|note):' "$log_dir/$n.log"; pass "$n" ;;
+        0) grep -E '^(bench|measured|note):' "$log_dir/$n.log"; pass "$n" "$(( $(date +%s) - t0 )) s" ;;
         77) skip "$n" "$(tail -n 1 "$log_dir/$n.log")" ;;
         *) tail -n 60 "$log_dir/$n.log"; fail "$n" "exit $rc" ;;
         esac
