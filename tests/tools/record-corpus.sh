@@ -24,12 +24,15 @@ for b in ip dovecot doveadm postfix postconf swaks curl python3; do
     command -v "$b" >/dev/null 2>&1 || { echo "record-corpus: missing $b" >&2; exit 1; }
 done
 
+# shellcheck source=tests/integration/lib/netns.sh
 . "$lib/netns.sh"
+# shellcheck source=tests/integration/lib/maild.sh
 . "$lib/maild.sh"
+# shellcheck source=tests/integration/lib/clients.sh
 . "$lib/clients.sh"
 
 netns_up 2 || { echo "record-corpus: netns_up failed" >&2; exit 1; }
-netns_add_addrs attacker 45 && netns_add_addrs client 25 || { echo "record-corpus: addresses" >&2; exit 1; }
+if ! netns_add_addrs attacker 45 || ! netns_add_addrs client 25; then echo "record-corpus: addresses" >&2; exit 1; fi
 maild_start node1 || exit 1
 MAILD_LOG_STYLE=syslog maild_start node2 || exit 1
 
@@ -56,6 +59,7 @@ session() {
     else
         src=$(netns_ip "$ns" "$k"); dst=$(node_ip "${node#node}")
     fi
+    # shellcheck disable=SC2034 # read by clients.sh: a fresh output file per session
     CLIENT_OUT=""
     if [ "$cmd" = ms ]; then
         nsexec "$ns" timeout 20 python3 "$here/mailsession.py" --src "$src" "$1" "$dst" "${@:2}" > "$NETNS_DIR/ms.out" 2>&1
@@ -114,7 +118,7 @@ session submit-noauth node1 client "" 1 smtp_send "" "" 1
 
 # Every queued message delivered and removed, every session's disconnect written.
 queue_empty() {
-    local f d
+    local f d node
     for node in node1 node2; do
         f=$(maild_log "$node" postfix)
         d=$(maild_dir "$node")/postfix/spool
