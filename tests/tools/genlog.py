@@ -294,13 +294,15 @@ def main():
     ap.add_argument("--format", default="bsd", choices=["bsd", "iso"])
     ap.add_argument("--host", default="mx1")
     ap.add_argument("--start", type=float, default=1795838400.0)   # 2026-11-28 00:00 UTC
-    ap.add_argument("--rate", type=float, default=2000.0, help="lines per second of log time")
-    ap.add_argument("--attackers", type=int, default=-1, help="default: one per 1500 lines, at least 8")
+    ap.add_argument("--rate", type=float, default=2000.0,
+                    help="lines per second of log time (at most: a log lasts at least 60 s, so that campaigns fit)")
+    ap.add_argument("--attackers", type=int, default=-1, help="default: one per 1500 lines, at least 4")
     a = ap.parse_args()
     r = random.Random(a.seed)
-    n_att = a.attackers if a.attackers >= 0 else max(8, a.lines // 1500)
+    n_att = a.attackers if a.attackers >= 0 else max(4, a.lines // 1500)
     pop = Population(r, a.lines, n_att)
-    span = a.lines / a.rate
+    rate = min(a.rate, a.lines / 60.0)
+    span = a.lines / rate
     tl = Timeline(sys.stdout, a.format, a.host, a.start, a.lines)
 
     attacks = plan_attacks(r, pop, span, a.start)
@@ -315,7 +317,7 @@ def main():
     emitted = {}
 
     # Benign arrivals: a session writes ~5.3 lines on average (logins 2, inbound ~7.8, submissions ~7.9).
-    per_s = a.rate / 5.3
+    per_s = rate / 5.3
     t = a.start
     i = 0
     custs, mtas = pop.customers, pop.mtas
@@ -355,7 +357,8 @@ def main():
 
     short = [at for at in pop.attackers if emitted.get(at.ip, 0) != at.attempts]
     if short:
-        print("genlog: %d attacker campaigns cut short by --lines (first %s)" % (len(short), short[0].ip), file=sys.stderr)
+        print("genlog: %d attacker campaigns cut short by --lines (first %s): give more --lines or fewer --attackers"
+              % (len(short), short[0].ip), file=sys.stderr)
         return 1
     if a.truth:
         with open(a.truth, "w") as f:
