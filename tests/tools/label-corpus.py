@@ -24,7 +24,7 @@ import sys
 # Sessions that misbehave: at least one of their lines is abuse. All others are benign.
 BAD = {"imap-bad", "imap-unknown", "imap-attempts", "pop3-bad", "pop3-unknown", "pop3-attempts", "imap-typo",
        "smtp-auth-bad", "smtp-auth-unknown", "relay", "rcpt-unknown", "vrfy", "lost-connect", "non-smtp",
-       "early-drop", "auth-on-25", "submit-noauth"}
+       "early-drop", "pipelining", "auth-on-25", "submit-noauth"}
 
 ADDR = re.compile(r"\brip=([0-9a-fA-F:.]+)|passwd-file\([^,()]*,([0-9a-fA-F:.]+)[,)]|\[((?:\d+\.){3}\d+|[0-9a-fA-F]*:[0-9a-fA-F:.]*)\]")
 
@@ -82,7 +82,8 @@ def label_postfix(line, ip, qids, sasl_seen):
         return rec(line, "postfix", True, "relay_denied", ip)
     if re.match(r"NOQUEUE: reject: (RCPT|VRFY) from ", msg):
         return rec(line, "postfix", True, "rejected", ip)
-    if re.match(r"lost connection after (CONNECT|EHLO) from ", msg) or msg.startswith("warning: non-SMTP command from "):
+    if (re.match(r"lost connection after (CONNECT|EHLO) from ", msg) or msg.startswith("warning: non-SMTP command from ")
+            or msg.startswith("improper command pipelining after ")):
         return rec(line, "postfix", True, "rejected", ip)
     return rec(line, "postfix", False, None, "")
 

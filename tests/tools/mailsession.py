@@ -7,6 +7,7 @@ Usage: mailsession.py [--src ADDR] [--timeout S] KIND HOST ARGS...
   imap-noauth HOST                 read the greeting, LOGOUT without logging in
   smtp HOST PORT LINE...           read the greeting, send each LINE and read its reply, then close
   smtp-early HOST PORT LINE        send LINE before reading the greeting (pipelining / pregreet)
+  smtp-pipe HOST PORT LINE...      read the greeting, send all LINEs in one write, read until closed
   tcp-close HOST PORT              connect and close at once
 Exit 0 when the dialog ran to its end (whatever the server answered), 2 when it could not connect.
 Used by tests/tools/record-corpus.sh inside the test namespaces; talks only to the address given.
@@ -105,6 +106,10 @@ def main():
             elif a.kind == "smtp":
                 for ln in args:
                     c.send(ln)
+                    print(c.smtp_reply())
+            elif a.kind == "smtp-pipe":
+                c.send("\r\n".join(args))
+                for _ in range(len(args)):
                     print(c.smtp_reply())
             else:
                 print("unknown kind %s" % a.kind, file=sys.stderr)

@@ -110,6 +110,7 @@ session vrfy node1 attacker "" 0 ms smtp 25 "EHLO probe.example" "VRFY nosuch@sg
 session lost-connect node1 attacker "" 0 ms tcp-close 25
 session non-smtp node1 attacker "" 0 ms smtp 25 "GET / HTTP/1.0"
 session early-drop node1 attacker "" 0 ms smtp-early 25 "EHLO early.example"
+session pipelining node1 attacker "" 0 ms smtp-pipe 25 "HELO pipe.example" "MAIL FROM:<a@pipe.example>" "RCPT TO:<bob@sgtest.invalid>" "QUIT"
 session auth-on-25 node1 attacker "" 0 ms smtp 25 "EHLO probe.example" "AUTH PLAIN AGFsaWNlAHdyb25n" "QUIT"
 session ehlo-quit node1 client "" 0 ms smtp 25 "EHLO client.example" "QUIT"
 session submit-noauth node1 client "" 1 smtp_send "" "" 1
@@ -123,11 +124,15 @@ queue_empty() {
         f=$(maild_log "$node" postfix)
         d=$(maild_dir "$node")/postfix/spool
         [ -z "$(find "$d/incoming" "$d/active" "$d/deferred" "$d/maildrop" -type f 2>/dev/null)" ] || return 1
-        [ "$(grep -c ': client=' "$f")" = "$(grep -c ': removed$' "$f")" ] || return 1
+        [ "$(grep -c ': message-id=' "$f")" = "$(grep -c ': removed$' "$f")" ] || return 1
         [ "$(grep -c ' connect from ' "$f")" = "$(grep -c ' disconnect from ' "$f")" ] || return 1
     done
 }
-wait_for 20 queue_empty || { echo "record-corpus: queue not empty" >&2; exit 1; }
+if ! wait_for 20 queue_empty; then
+    echo "record-corpus: queue not empty, or a session without its disconnect line:" >&2
+    tail -15 "$(maild_log node1 postfix)" >&2
+    exit 1
+fi
 maild_stop_all
 
 mkdir -p "$out"
