@@ -27,13 +27,15 @@ for e in ev:
 abuse_kinds = ("auth_fail", "relay_denied", "rejected")
 attackers = {t[1]: (t[2], int(t[3])) for t in truth if t[0] == "attacker"}
 typos = {t[1]: t[2] for t in truth if t[0] == "typo"}
+stale = {t[1]: t[2] for t in truth if t[0] == "stale"}
 assert len(attackers) >= 60 and {k for k, _ in attackers.values()} == {"smtp-auth", "imap-auth", "pop3-auth", "relay"}
-assert any(":" in a for a in attackers) and typos, "truth lacks IPv6 attackers or typos"
+assert any(":" in a for a in attackers) and typos and stale, "truth lacks IPv6 attackers, typos or stale phones"
 seen = {e["ip"] for e in ev if e["kind"] in abuse_kinds}
 missed = set(attackers) - seen
 assert not missed, "attackers missed: %s" % sorted(missed)[:5]
-assert not (seen - set(attackers) - set(typos)), "benign addresses with abuse events: %s" % sorted(seen - set(attackers) - set(typos))[:5]
-assert set(typos) <= seen, "typos not seen: %s" % sorted(set(typos) - seen)[:5]
+benign = seen - set(attackers) - set(typos) - set(stale)
+assert not benign, "benign addresses with abuse events: %s" % sorted(benign)[:5]
+assert set(typos) | set(stale) <= seen, "typos or stale phones not seen: %s" % sorted((set(typos) | set(stale)) - seen)[:5]
 # One attempt, one count: per attacker, counted (non-dup) abuse events add up to its attempts.
 counted = collections.Counter()
 for e in ev:
@@ -44,6 +46,9 @@ assert not wrong, "attempts counted != made (ip, counted, made): %s" % wrong[:5]
 assert all(counted[ip] == 1 for ip in typos), "a typo counted other than once"
 # Each attempt is written once by Dovecot's auth process; every other report of it is dup.
 auth_lines = [l for l in lines if re.search(r"auth-worker\(\d+\): sql\([^)]*\): (Password mismatch|unknown user)$", l)]
+for ip in stale:
+    n = sum(1 for l in auth_lines if ",%s," % ip in l)
+    assert n >= 1 and counted[ip] == n, "stale phone %s: %d failures counted, %d written" % (ip, counted[ip], n)
 fails = sum(e["count"] for e in ev if e["kind"] == "auth_fail" and not e["dup"])
 assert fails == len(auth_lines), "auth failures counted %d, auth process lines %d" % (fails, len(auth_lines))
 sasl = sum(1 for l in lines if "SASL LOGIN authentication failed" in l)
@@ -73,8 +78,8 @@ assert bots <= used and len(used - bots) <= len(comp), "account senders %s, bots
 logins = sum(1 for l in lines if "-login: Login: user=<" in l)
 assert sum(1 for e in ev if e["rule"] == "dovecot-login-ok") == logins > 1000
 assert all(e["time"] and e["time"].startswith("2026-11-28T") for e in ev)
-print("measured: %d events, %d attackers found, %d attempts counted once each, %d sent, %d typos seen and not more"
-      % (len(ev), len(attackers), fails, len(sent), len(typos)))
+print("measured: %d events, %d attackers found, %d attempts counted once each, %d sent, %d typos and %d stale phones seen"
+      % (len(ev), len(attackers), fails, len(sent), len(typos), len(stale)))
 PY
 n=$(wc -l < "$T/mail.log")
 [ "$n" -eq 100000 ] || { echo "FAIL: genlog wrote $n lines, not 100000"; exit 1; }

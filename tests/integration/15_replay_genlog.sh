@@ -1,7 +1,8 @@
 #!/bin/sh
 # sgcluster replay over a tests/tools/genlog.py log: every attacker (SMTP AUTH, IMAP, POP3 password
 # guessing, relay probing) is banned by address, the compromised account is held, and no benign client
-# is touched: not the customers who mistyped their password once, not a prefix, no throttle.
+# is touched: not the customers who mistyped their password once, not the phones with an old password,
+# not a prefix, no throttle.
 set -eu
 BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
 GEN=$ROOT/tests/tools/genlog.py
@@ -27,6 +28,7 @@ for d in dec:
         assert f in d, "decision lacks %s: %r" % (f, d)
 attackers = {t[1] for t in truth if t[0] == "attacker"}
 typos = {t[1] for t in truth if t[0] == "typo"}
+stale = {t[1] for t in truth if t[0] == "stale"}
 accounts = {t[1] for t in truth if t[0] == "account"}
 banned = {d["key"][3:] for d in dec if d["action"] == "ban" and d["key"].startswith("ip:")}
 nets = [d["key"] for d in dec if d["key"].startswith("net:")]
@@ -35,7 +37,8 @@ missed = attackers - banned
 wrong = banned - attackers
 print("measured: %d attackers, %d banned, %d missed, %d benign addresses banned, %d prefix bans, holds %s"
       % (len(attackers), len(banned & attackers), len(missed), len(wrong), len(nets), sorted(held)))
-assert len(attackers) >= 100 and typos and accounts, "truth file too small"
+assert len(attackers) >= 100 and typos and stale and accounts, "truth file too small"
+assert not (banned & (typos | stale)), "customers banned for a typo or a stale phone: %s" % sorted(banned & (typos | stale))
 assert not missed, "attackers not banned: %s" % sorted(missed)[:10]
 assert not wrong, "benign addresses banned: %s" % sorted(wrong)[:10]
 assert not nets, "prefix bans on a log whose attackers are spread out: %s" % nets[:5]

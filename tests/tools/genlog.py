@@ -15,6 +15,8 @@ Who is in the log (populations):
   attackers       password guessers over SMTP AUTH, IMAP or POP3, and relay probers on port 25; each
                   runs one campaign of sessions, enough attempts to cross the shipped thresholds
   typos           customers who get their password wrong once, then right, from the same address
+  stale phones    customers whose phone still has an old password: one failed login every 1.5-3
+                  minutes from the home address, all log long
   compromised     one account per 300k lines (at least one) whose password is used by a botnet: many
                   submissions from many addresses within minutes
 
@@ -22,6 +24,7 @@ Who is in the log (populations):
   attacker IP KIND      KIND: smtp-auth, imap-auth, pop3-auth, relay; ATTEMPTS failed attempts follow
                         as a fourth field (AUTH, LOGIN/USER-PASS or RCPT commands)
   typo IP USER          one failed login of a legitimate customer, then a good one
+  stale IP USER         a customer's phone with an old password, failing now and then
   account USER IP       a compromised account and one of the addresses that used it
 Every other address in the log is benign and never fails a login.
 
@@ -107,16 +110,18 @@ class Population:
             attempts = r.randint(12, 40) if kind != "relay" else r.randint(6, 20)
             targets = [c.user for c in r.sample(self.customers, 3)] + ["admin", "info@" + DOMAIN, "test"]
             self.attackers.append(Attacker(ip, kind, attempts, targets))
-        # Typos: customers from distinct /24 (or /64) prefixes, so that no prefix collects several.
-        self.typos = []
+        # Typos and stale phones: customers from distinct /24 (or /64) prefixes, so that no prefix
+        # collects several failing addresses.
+        self.typos, self.stale = [], []
         prefixes = set()
-        for c in r.sample(self.customers, min(len(self.customers), max(3, n_lines // 20000))):
+        n_typo, n_stale = max(3, n_lines // 20000), max(2, n_lines // 50000)
+        for c in r.sample(self.customers, min(len(self.customers), n_typo + n_stale)):
             p = c.ip.rsplit(".", 1)[0] if ":" not in c.ip else c.ip.rsplit(":", 2)[0]
             if p not in prefixes:
                 prefixes.add(p)
-                self.typos.append(c)
+                (self.typos if len(self.typos) < n_typo else self.stale).append(c)
         n_acc = max(1, n_lines // 300000)
-        accounts = r.sample([c for c in self.customers if c not in self.typos], n_acc)
+        accounts = r.sample([c for c in self.customers if c not in self.typos and c not in self.stale], n_acc)
         self.compromised = []
         for c in accounts:
             bots = []
@@ -313,6 +318,11 @@ def main():
     typo_at = {id(c): a.start + r.uniform(0, span * 0.6) for c in pop.typos}
     for c in pop.typos:
         attacks.append((typo_at[id(c)], "typo", c))
+    for c in pop.stale:   # below every threshold: at most 7 failures in 10 minutes
+        ts = a.start + r.uniform(0, 20)
+        while ts < a.start + span:
+            attacks.append((ts, "stale", c))
+            ts += r.uniform(90, 180)
     attacks.sort(key=lambda p: (p[0], str(p[1:])))
     emitted = {}
 
@@ -328,6 +338,9 @@ def main():
             i += 1
             if p[1] == "account":
                 submission(tl, r, p[0], p[2], p[3], r.randint(20, 60))
+            elif p[1] == "stale":
+                c = p[2]
+                dovecot_failures(tl, p[0], c.proto, c.user, c.ip, c.lip, 1)
             elif p[1] == "typo":
                 c = p[2]
                 end = dovecot_failures(tl, p[0], c.proto, c.user, c.ip, c.lip, 1)
@@ -366,6 +379,8 @@ def main():
                 f.write("attacker %s %s %d\n" % (at.ip, at.kind, at.attempts))
             for c in pop.typos:
                 f.write("typo %s %s\n" % (c.ip, c.user))
+            for c in pop.stale:
+                f.write("stale %s %s\n" % (c.ip, c.user))
             for user, bots in pop.compromised:
                 for ip in bots:
                     f.write("account %s %s\n" % (user, ip))
