@@ -1,14 +1,13 @@
 #!/bin/sh
-# bench_parse.sh: lines/s and peak RSS of `sgcluster parse` on a 1,000,000-line genmaillog.py log,
+# bench_parse.sh: lines/s and peak RSS of `sgcluster parse` on a 1,000,000-line tests/tools/genlog.py log,
 # side by side in the same run with sshguard's parser (sshg-parser) and fail2ban-regex (dovecot and
 # postfix filters). Speed is lines per second of CPU time (user+sys) of each process: one core, and
 # steadier than wall time on a shared machine. Each fast tool runs 3 times, the best run counts.
 # Prints "bench: NAME VALUE UNIT [vs=PEER ratio=R]". Target: >= 5x sshg-parser, <= 16 MiB RSS.
 set -u
-BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}; SHARED=${SG_SHARED:?}
+BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
 LINES=${BENCH_LINES:-1000000}
-GEN=$SHARED/tools/genmaillog.py
-[ -f "$GEN" ] || { echo "bench_parse: $GEN missing" >&2; exit 1; }
+GEN=$ROOT/tests/tools/genlog.py
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT INT TERM
 python3 "$GEN" --lines "$LINES" --seed 1 > "$T/mail.log" || exit 1
 N=$(wc -l < "$T/mail.log")

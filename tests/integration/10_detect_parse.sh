@@ -1,19 +1,20 @@
 #!/bin/sh
-# sgcluster parse over a genmaillog.py log with known attackers: every attacker is found, no benign
-# client gives an abuse event, each failed attempt is counted once (SASL warning + disconnect summary,
-# "N attempts" lines), each authenticated submission gives one `sent` with its nrcpt; the JSON fields
-# are there; garbled input, oversized lines and bad rule files are handled with counters and errors.
+# sgcluster parse over a tests/tools/genlog.py log with known attackers: every attacker is found with one
+# count per failed attempt (Dovecot's auth-worker line counts, the login summary, Postfix's SASL warning
+# and its disconnect summary are marked dup), no benign client but the known typos gives an abuse event,
+# each authenticated submission gives one auth_ok and one `sent` with qmgr's nrcpt, every mailbox login
+# one auth_ok; the JSON fields are there and RFC 3339 times are kept to the millisecond; garbled input,
+# oversized lines and bad rule files are handled with counters and errors.
 set -eu
-BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}; SHARED=${SG_SHARED:?}
-GEN=$SHARED/tools/genmaillog.py
-[ -f "$GEN" ] || { echo "FAIL: $GEN is missing"; exit 1; }
+BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
+GEN=$ROOT/tests/tools/genlog.py
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 P="$BIN/sgcluster parse --rules $ROOT/detect/rules.d --now 1795838400"   # BSD years: 2026
 
 python3 "$GEN" --lines 100000 --seed 7 --truth "$T/truth" > "$T/mail.log"
 $P --json --stats "$T/mail.log" > "$T/events.json" 2> "$T/stats.txt"
 python3 - "$T/truth" "$T/events.json" "$T/mail.log" <<'PY'
-import json, re, sys
+import collections, json, re, sys
 truth = [l.split() for l in open(sys.argv[1]) if l.strip()]
 ev = [json.loads(l) for l in open(sys.argv[2])]
 lines = open(sys.argv[3]).read().split("\n")
@@ -24,47 +25,86 @@ for e in ev:
     if e["ip"]:
         assert e["ip"] in lines[e["line"] - 1] or e["kind"] == "sent", "line %d has no %s" % (e["line"], e["ip"])
 abuse_kinds = ("auth_fail", "relay_denied", "rejected")
-attackers = {t[0] for t in truth if t[-1] in ("smtp-auth", "imap-auth", "pop3-auth", "relay")}
+attackers = {t[1]: (t[2], int(t[3])) for t in truth if t[0] == "attacker"}
+typos = {t[1]: t[2] for t in truth if t[0] == "typo"}
+stale = {t[1]: t[2] for t in truth if t[0] == "stale"}
+assert len(attackers) >= 60 and {k for k, _ in attackers.values()} == {"smtp-auth", "imap-auth", "pop3-auth", "relay"}
+assert any(":" in a for a in attackers) and typos and stale, "truth lacks IPv6 attackers, typos or stale phones"
 seen = {e["ip"] for e in ev if e["kind"] in abuse_kinds}
-assert attackers and not (attackers - seen), "attackers missed: %s" % sorted(attackers - seen)[:5]
-assert not (seen - attackers), "benign addresses with abuse events: %s" % sorted(seen - attackers)[:5]
-# One attempt, one count: SASL warnings are the attempts; the disconnect summaries repeat them.
-sasl = sum(1 for l in lines if "SASL" in l and "authentication failed" in l)
-smtp_counted = sum(e["count"] for e in ev if e["kind"] == "auth_fail" and not e["dup"] and e["rule"].startswith("postfix"))
-assert smtp_counted == sasl, "SMTP AUTH failures counted %d, lines %d" % (smtp_counted, sasl)
-# Dovecot: a login line saying "N attempts" stands for N.
-want = sum(int(m.group(1)) for l in lines for m in [re.search(r"auth failed, (\d+) attempts", l)] if m)
-got = sum(e["count"] for e in ev if e["rule"] == "dovecot-login-auth-failed" and not e["dup"])
-assert got == want, "dovecot attempts %d, want %d" % (got, want)
-# Each authenticated submission: one auth_ok (with its user) and one sent with qmgr's nrcpt.
-subs = [l for l in lines if "sasl_username=" in l and "client=" in l]
+missed = set(attackers) - seen
+assert not missed, "attackers missed: %s" % sorted(missed)[:5]
+benign = seen - set(attackers) - set(typos) - set(stale)
+assert not benign, "benign addresses with abuse events: %s" % sorted(benign)[:5]
+assert set(typos) | set(stale) <= seen, "typos or stale phones not seen: %s" % sorted((set(typos) | set(stale)) - seen)[:5]
+# One attempt, one count: per attacker, counted (non-dup) abuse events add up to its attempts.
+counted = collections.Counter()
+for e in ev:
+    if e["kind"] in abuse_kinds and not e["dup"]:
+        counted[e["ip"]] += e["count"]
+wrong = [(ip, counted[ip], n) for ip, (_, n) in attackers.items() if counted[ip] != n]
+assert not wrong, "attempts counted != made (ip, counted, made): %s" % wrong[:5]
+assert all(counted[ip] == 1 for ip in typos), "a typo counted other than once"
+# Each attempt is written once by Dovecot's auth process; every other report of it is dup.
+auth_lines = [l for l in lines if re.search(r"auth-worker\(\d+\): sql\([^)]*\): (Password mismatch|unknown user)$", l)]
+for ip in stale:
+    n = sum(1 for l in auth_lines if ",%s," % ip in l)
+    assert n >= 1 and counted[ip] == n, "stale phone %s: %d failures counted, %d written" % (ip, counted[ip], n)
+fails = sum(e["count"] for e in ev if e["kind"] == "auth_fail" and not e["dup"])
+assert fails == len(auth_lines), "auth failures counted %d, auth process lines %d" % (fails, len(auth_lines))
+sasl = sum(1 for l in lines if "SASL LOGIN authentication failed" in l)
+assert sasl and sum(1 for e in ev if e["rule"] == "postfix-sasl-fail" and e["dup"]) == sasl
+# Dovecot: a login summary of "N attempts" stands for the N auth lines of its session, all dup.
+per_session = collections.Counter(m.group(1) for l in auth_lines for m in [re.search(r",<([^>]+)>\)", l)] if m)
+summaries = {m.group(2): int(m.group(1)) for l in lines
+             for m in [re.search(r"auth failed, (\d+) attempts in \d+ secs\): .*session=<([^>]+)>", l)] if m}
+assert summaries and all(per_session[s] == n for s, n in summaries.items()), "summary attempts != auth lines"
+got = [e for e in ev if e["rule"] == "dovecot-login-auth-failed"]
+assert len(got) == len(summaries) and all(e["dup"] for e in got) and sum(e["count"] for e in got) == sum(summaries.values())
+# Each authenticated submission: one auth_ok (with its user) and, once qmgr took it, one sent with its nrcpt.
+subs = {m.group(1): m.group(2) for l in lines for m in [re.search(r": (\w+): client=\S+, sasl_method=\w+, sasl_username=(\S+)$", l)] if m}
+qm = {m.group(1): int(m.group(2)) for l in lines for m in [re.search(r"qmgr\[\d+\]: (\w+): from=<[^>]*>, size=\d+, nrcpt=(\d+)", l)] if m}
 oks = [e for e in ev if e["rule"] == "postfix-submission"]
 sent = [e for e in ev if e["kind"] == "sent"]
-assert len(oks) == len(subs) == len(sent), "submissions %d, auth_ok %d, sent %d" % (len(subs), len(oks), len(sent))
-qm = {m.group(1): int(m.group(2)) for l in lines for m in [re.search(r"qmgr\[\d+\]: (\w+): from=<[^>]*>, size=\d+, nrcpt=(\d+)", l)] if m}
+assert len(oks) == len(subs) > 1000, "submissions %d, auth_ok %d" % (len(subs), len(oks))
+assert len(sent) == len(set(subs) & set(qm)), "sent %d, submissions queued %d" % (len(sent), len(set(subs) & set(qm)))
 for e in sent:
     qid = lines[e["line"] - 1].split(": ")[1]
-    assert e["nrcpt"] == qm[qid] and e["user"] and e["ip"], e
-account = [t for t in truth if t[-1] == "account"]
-comp = {t[0] for t in account}
-bots = {t[1] for t in account}
-assert {e["ip"] for e in sent if e["user"] in comp} == bots
+    assert e["nrcpt"] == qm[qid] and e["user"] == subs[qid] and e["ip"], e
+accounts = [t for t in truth if t[0] == "account"]
+comp = {t[1] for t in accounts}
+used = {e["ip"] for e in sent if e["user"] in comp}
+bots = {t[2] for t in accounts}
+assert bots <= used and len(used - bots) <= len(comp), "account senders %s, bots %s" % (sorted(used)[:4], sorted(bots)[:4])
 logins = sum(1 for l in lines if "-login: Login: user=<" in l)
-assert sum(1 for e in ev if e["rule"] == "dovecot-login-ok") == logins
+assert sum(1 for e in ev if e["rule"] == "dovecot-login-ok") == logins > 1000
 assert all(e["time"] and e["time"].startswith("2026-11-28T") for e in ev)
-print("measured: %d events, %d attackers found, %d SMTP AUTH failures counted once, %d sent" %
-      (len(ev), len(attackers), sasl, len(sent)))
+print("measured: %d events, %d attackers found, %d attempts counted once each, %d sent, %d typos and %d stale phones seen"
+      % (len(ev), len(attackers), fails, len(sent), len(typos), len(stale)))
 PY
 n=$(wc -l < "$T/mail.log")
+[ "$n" -eq 100000 ] || { echo "FAIL: genlog wrote $n lines, not 100000"; exit 1; }
 grep -q "^lines read: *$n\$" "$T/stats.txt" || { echo "FAIL: stats (want $n lines read)"; cat "$T/stats.txt"; exit 1; }
 
-# RFC 3339 timestamps (rsyslog high precision) give the same detections with times.
+# The generator is deterministic; RFC 3339 timestamps (rsyslog high precision) give the same detections,
+# each event at its line's time to the millisecond.
 python3 "$GEN" --lines 20000 --seed 7 --format iso > "$T/iso.log"
 python3 "$GEN" --lines 20000 --seed 7 > "$T/bsd.log"
+python3 "$GEN" --lines 20000 --seed 7 | cmp -s - "$T/bsd.log" || { echo "FAIL: same seed, different log"; exit 1; }
 a=$($P --json "$T/iso.log" | grep -c '"kind":"auth_fail"')
 b=$($P --json "$T/bsd.log" | grep -c '"kind":"auth_fail"')
 [ "$a" -eq "$b" ] && [ "$a" -gt 0 ] || { echo "FAIL: iso $a vs bsd $b auth_fail events"; exit 1; }
-$P --json "$T/iso.log" | head -1 | grep -Eq '"time":"2026-11-28T[0-9]{2}:[0-9]{2}:[0-9]{2}\.001Z"' || { echo "FAIL: iso time"; exit 1; }
+$P --json "$T/iso.log" | python3 -c '
+import json, sys
+lines = open(sys.argv[1]).read().split("\n")
+n = 0
+for l in sys.stdin:
+    e = json.loads(l)
+    stamp = lines[e["line"] - 1].split()[0]
+    want = stamp[:23] + "Z"
+    assert e["time"] == want, "time %s, line says %s" % (e["time"], stamp)
+    n += 1
+assert n > 1000
+' "$T/iso.log" || { echo "FAIL: iso times"; exit 1; }
 
 # Garbled input on stdin: NUL bytes, invalid UTF-8, a 100 kB line, no final newline. Never a crash.
 {

@@ -1,9 +1,19 @@
-/* test_detect_corpus.c: the shipped rules over every labelled line of ../shared/corpus (real lines from
- * fail2ban's and CrowdSec's fixtures). A line labelled true must give an abuse event (auth_fail,
+/* test_detect_corpus.c: the shipped rules over labelled log lines, in two parts.
+ *
+ * The project's corpus (every .jsonl file of tests/corpus, always there): lines recorded from the real Dovecot and
+ * Postfix the integration tests run, and lines written from each other daemon's own log format strings
+ * (tests/corpus/README.md). Each file is replayed in its order through one parser; every line must be
+ * decided exactly as labelled: the event kind, address, user, dup mark, attempt and recipient counts,
+ * and no event where the label says none. Every rule family in detect/rules.d must have lines that must
+ * match and lines that must not.
+ *
+ * The external corpus (../shared/corpus, or $SG_SHARED/corpus, only when that folder exists): real lines
+ * from fail2ban's and CrowdSec's fixtures. A line labelled true must give an abuse event (auth_fail,
  * relay_denied, rejected) for the labelled address (and user when labelled); a line labelled false must
  * give none that counts (an event marked dup is evidence already counted elsewhere, not a count).
  * Prints precision and recall per filter; every exception is listed below with its reason, and an
- * exception that stops failing fails the test so the list stays true.
+ * exception that stops failing fails the test so the list stays true. When the folder is absent the
+ * test says so ("external corpus check: not run") and passes.
  *
  * Which labels apply: fail2ban labels depend on the filter's mode; per filter we take the modes a mail
  * farm runs (below). CrowdSec's `match` means "parsed with a source address", successes included: a
@@ -17,11 +27,13 @@
 
 #include "agent/util.h"
 #include "detect/detect.h"
+#include "tests/unit/corpus_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <sys/stat.h>
 
 static const struct { const char *filter; const char *modes[3]; } f2b_modes[] = {
@@ -66,113 +78,6 @@ struct evlist {
     struct sg_event *v;
     size_t n, cap;
 };
-
-/* ---- a small reader for the handful of JSON fields needed ------------------------------------- */
-
-static const char *skip_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-    return p;
-}
-
-static void put_utf8(char **o, unsigned cp)
-{
-    char *q = *o;
-    if (cp < 0x80) *q++ = (char)cp;
-    else if (cp < 0x800) { *q++ = (char)(0xc0 | cp >> 6); *q++ = (char)(0x80 | (cp & 0x3f)); }
-    else if (cp < 0x10000) {
-        *q++ = (char)(0xe0 | cp >> 12); *q++ = (char)(0x80 | ((cp >> 6) & 0x3f)); *q++ = (char)(0x80 | (cp & 0x3f));
-    } else {
-        *q++ = (char)(0xf0 | cp >> 18); *q++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-        *q++ = (char)(0x80 | ((cp >> 6) & 0x3f)); *q++ = (char)(0x80 | (cp & 0x3f));
-    }
-    *o = q;
-}
-
-/* Parses the string at p (on its opening quote); returns a new unescaped copy, *end after the quote. */
-static char *json_string(const char *p, const char **end)
-{
-    char *out = sg_xmalloc(strlen(p) + 1), *o = out;
-    p++;
-    while (*p && *p != '"') {
-        if (*p != '\\') { *o++ = *p++; continue; }
-        p++;
-        switch (*p) {
-        case 'n': *o++ = '\n'; break;
-        case 't': *o++ = '\t'; break;
-        case 'r': *o++ = '\r'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'u': {
-            unsigned cp = (unsigned)strtoul((char[]){p[1], p[2], p[3], p[4], 0}, NULL, 16);
-            p += 4;
-            if (cp >= 0xd800 && cp < 0xdc00 && p[1] == '\\' && p[2] == 'u') {
-                unsigned lo = (unsigned)strtoul((char[]){p[3], p[4], p[5], p[6], 0}, NULL, 16);
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                p += 6;
-            }
-            put_utf8(&o, cp);
-            break;
-        }
-        default: *o++ = *p; break;   /* \" \\ \/ */
-        }
-        if (*p) p++;
-    }
-    *o = '\0';
-    *end = *p ? p + 1 : p;
-    return out;
-}
-
-/* Skips any JSON value. */
-static const char *skip_value(const char *p)
-{
-    p = skip_ws(p);
-    if (*p == '"') {
-        for (p++; *p && *p != '"'; p++)
-            if (*p == '\\' && p[1]) p++;
-        return *p ? p + 1 : p;
-    }
-    if (*p == '{' || *p == '[') {
-        int depth = 0;
-        for (; *p; p++) {
-            if (*p == '"') { p = skip_value(p) - 1; continue; }
-            if (*p == '{' || *p == '[') depth++;
-            else if ((*p == '}' || *p == ']') && --depth == 0) return p + 1;
-        }
-        return p;
-    }
-    while (*p && *p != ',' && *p != '}' && *p != ']') p++;
-    return p;
-}
-
-/* The value of key in the object at obj (top level of that object only), or NULL. */
-static const char *json_get(const char *obj, const char *key)
-{
-    const char *p = skip_ws(obj);
-    if (*p != '{') return NULL;
-    p++;
-    for (;;) {
-        p = skip_ws(p);
-        if (*p != '"') return NULL;
-        const char *ke;
-        char *k = json_string(p, &ke);
-        p = skip_ws(ke);
-        if (*p != ':') { free(k); return NULL; }
-        p = skip_ws(p + 1);
-        bool hit = !strcmp(k, key);
-        free(k);
-        if (hit) return p;
-        p = skip_ws(skip_value(p));
-        if (*p != ',') return NULL;
-        p++;
-    }
-}
-
-static char *get_str(const char *obj, const char *key)
-{
-    const char *v = json_get(obj, key), *e;
-    return (v && *v == '"') ? json_string(v, &e) : NULL;
-}
 
 static struct rec *parse_record(const char *line)
 {
@@ -306,18 +211,27 @@ static const char *corpus_dir(char *buf, size_t n)
     return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? buf : NULL;
 }
 
-static void test_corpus(void **state)
+static struct detect_rules *shipped_rules(void)
 {
-    (void)state;
-    char dir[4096], rules_dir[4096], path[4200];
-    const char *cdir = corpus_dir(dir, sizeof dir);
-    if (!cdir) fail_msg("corpus not found (SG_SHARED=%s, SG_ROOT=%s): the detection acceptance test cannot run",
-                        getenv("SG_SHARED") ? getenv("SG_SHARED") : "", getenv("SG_ROOT") ? getenv("SG_ROOT") : "");
+    char rules_dir[4096], err[512] = "";
     snprintf(rules_dir, sizeof rules_dir, "%s/detect/rules.d", getenv("SG_ROOT") ? getenv("SG_ROOT") : ".");
     const char *dirs[] = {rules_dir, NULL};
-    char err[512] = "";
     struct detect_rules *rules = detect_rules_new(dirs, err, sizeof err);
     if (!rules) fail_msg("rules: %s", err);
+    return rules;
+}
+
+static void test_external_corpus(void **state)
+{
+    (void)state;
+    char dir[4096], path[4200];
+    const char *cdir = corpus_dir(dir, sizeof dir);
+    if (!cdir) {
+        print_message("external corpus check: not run (%s absent)\n", dir);
+        return;
+    }
+    print_message("external corpus check: %s\n", cdir);
+    struct detect_rules *rules = shipped_rules();
 
     struct rec **recs = NULL;
     size_t nrec = 0;
@@ -422,10 +336,186 @@ static void test_corpus(void **state)
     assert_int_equal(unexpected, 0);
 }
 
+/* ---- the project's corpus (tests/corpus) ------------------------------------------------------------ */
+
+struct prec {
+    char *line, *family, *kind, *ip, *user, *source, *file;
+    int match, dup;          /* dup: -1 when the label leaves it open */
+    long count, nrcpt;       /* 0 when not labelled */
+};
+
+static struct prec *parse_prec(const char *json, const char *file)
+{
+    struct prec *r = sg_xcalloc(1, sizeof *r);
+    r->line = get_str(json, "line");
+    r->family = get_str(json, "family");
+    r->kind = get_str(json, "kind");   /* NULL for null: no event at all */
+    r->ip = get_str(json, "ip");
+    r->user = get_str(json, "user");
+    r->source = get_str(json, "source");
+    r->file = sg_xstrdup(file);
+    const char *m = json_get(json, "match"), *d = json_get(json, "dup"), *c = json_get(json, "count"),
+               *n = json_get(json, "nrcpt");
+    r->match = m && !strncmp(m, "true", 4);
+    r->dup = !d ? -1 : !strncmp(d, "true", 4);
+    r->count = c ? strtol(c, NULL, 10) : 0;
+    r->nrcpt = n ? strtol(n, NULL, 10) : 0;
+    if (!r->line || !r->family || !r->ip || !r->user || !r->source || !m || (r->match && !r->kind))
+        fail_msg("%s: record without line/family/match/ip/user/source (or abuse without kind): %.160s", file, json);
+    return r;
+}
+
+static void free_prec(struct prec *r)
+{
+    free(r->line); free(r->family); free(r->kind); free(r->ip); free(r->user); free(r->source); free(r->file);
+    free(r);
+}
+
+/* Why the events of one line do not meet its label, or NULL when they do. */
+static const char *prec_check(const struct prec *r, const struct evlist *el)
+{
+    char want[SG_EV_IP_MAX] = "";
+    int fam;
+    uint8_t addr[16];
+    if (*r->ip && detect_ip_parse(r->ip, strlen(r->ip), &fam, addr, want) != 0) return "label ip is no address";
+    enum sg_event_kind kind = SG_EV__COUNT;
+    if (r->kind && detect_kind_parse(r->kind, &kind) != 0) return "label kind unknown";
+    if (!r->kind) return el->n ? "an event where the label says none" : NULL;
+    bool found = false;
+    for (size_t i = 0; i < el->n; i++) {
+        const struct sg_event *e = &el->v[i];
+        if (!r->match && detect_kind_is_abuse(e->kind)) return "an abuse event on a line that must not match";
+        if (e->kind != kind || strcmp(e->ip, want) || (*r->user && strcmp(e->user, r->user))) continue;
+        if (r->dup >= 0 && e->dup != (r->dup == 1)) return r->dup ? "not marked dup" : "marked dup";
+        if (r->match && r->dup < 0 && e->dup) return "marked dup";
+        if (r->count && e->count != (uint32_t)r->count) return "count differs";
+        if (r->nrcpt && e->nrcpt != (uint32_t)r->nrcpt) return "nrcpt differs";
+        found = true;
+    }
+    return found ? NULL : "no event of the labelled kind, address and user";
+}
+
+struct fam_tally {
+    char name[32];
+    unsigned pos, neg, recorded, format, missed;
+};
+
+static struct fam_tally *fam_for(struct fam_tally *t, size_t *n, size_t cap, const char *name)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(t[i].name, name)) return &t[i];
+    if (*n == cap) fail_msg("more than %zu families", cap);
+    memset(&t[*n], 0, sizeof t[*n]);
+    snprintf(t[*n].name, sizeof t[*n].name, "%s", name);
+    return &t[(*n)++];
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted names of the regular files in dir ending in suffix (without it when strip); NULL-ended. */
+static char **dir_names(const char *dir, const char *suffix, bool strip, size_t *n)
+{
+    DIR *d = opendir(dir);
+    if (!d) fail_msg("%s: cannot open", dir);
+    char **v = NULL;
+    size_t sl = strlen(suffix);
+    *n = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] == '.' || l <= sl || strcmp(de->d_name + l - sl, suffix)) continue;
+        v = sg_xrealloc(v, (*n + 2) * sizeof *v);
+        v[(*n)++] = strip ? sg_xstrndup(de->d_name, l - sl) : sg_xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (v) qsort(v, *n, sizeof *v, by_name);
+    return v;
+}
+
+static void test_project_corpus(void **state)
+{
+    (void)state;
+    const char *root = getenv("SG_ROOT") ? getenv("SG_ROOT") : ".";
+    char dir[4096], path[4400];
+    snprintf(dir, sizeof dir, "%s/tests/corpus", root);
+    struct detect_rules *rules = shipped_rules();
+    struct fam_tally tl[32];
+    size_t ntl = 0, nfiles = 0, total = 0, missed = 0;
+    char **files = dir_names(dir, ".jsonl", false, &nfiles);
+    assert_true(nfiles > 0);
+    for (size_t f = 0; f < nfiles; f++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        FILE *fp = fopen(path, "r");
+        if (!fp) fail_msg("%s: cannot open", path);
+        /* One parser per file, in the file's order: a line may need its session's earlier lines. */
+        struct detect_parser_opts po = {.ref_ms = 1795838400000LL};
+        struct detect_parser *p = detect_parser_new(rules, &po);
+        char *json = NULL;
+        size_t cap = 0;
+        while (getline(&json, &cap, fp) > 0) {
+            if (json[0] != '{') continue;
+            struct prec *r = parse_prec(json, files[f]);
+            struct evlist el = {0};
+            detect_parser_line(p, r->line, strlen(r->line), on_event, &el);
+            const char *why = prec_check(r, &el);
+            struct fam_tally *t = fam_for(tl, &ntl, sizeof tl / sizeof tl[0], r->family);
+            if (r->match) t->pos++; else t->neg++;
+            if (!strcmp(r->source, "recorded")) t->recorded++; else t->format++;
+            total++;
+            if (why) {
+                t->missed++;
+                missed++;
+                print_error("MISS %s (%s, label match=%s kind=%s ip=%s user=%s): %s\n    %s\n", files[f], r->family,
+                            r->match ? "true" : "false", r->kind ? r->kind : "null", r->ip, r->user, why, r->line);
+                for (size_t e = 0; e < el.n; e++)
+                    print_error("    -> %s %s ip=%s user=%s dup=%d count=%u nrcpt=%u\n", el.v[e].rule,
+                                detect_kind_name(el.v[e].kind), el.v[e].ip, el.v[e].user, el.v[e].dup,
+                                el.v[e].count, el.v[e].nrcpt);
+            }
+            free(el.v);
+            free_prec(r);
+        }
+        free(json);
+        fclose(fp);
+        detect_parser_destroy(&p);
+        free(files[f]);
+    }
+    free(files);
+    print_message("%-14s %6s %6s %9s %7s %7s\n", "family", "match", "no", "recorded", "format", "missed");
+    for (size_t i = 0; i < ntl; i++)
+        print_message("%-14s %6u %6u %9u %7u %7u\n", tl[i].name, tl[i].pos, tl[i].neg, tl[i].recorded, tl[i].format,
+                      tl[i].missed);
+    print_message("project corpus: %zu lines, %zu decided otherwise than labelled\n", total, missed);
+
+    /* Every shipped rule family has lines that must match and lines that must not. */
+    size_t nfam = 0, uncovered = 0;
+    snprintf(path, sizeof path, "%s/detect/rules.d", root);
+    char **fams = dir_names(path, ".conf", true, &nfam);
+    for (size_t i = 0; i < nfam; i++) {
+        const struct fam_tally *t = NULL;
+        for (size_t k = 0; k < ntl; k++)
+            if (!strcmp(tl[k].name, fams[i])) t = &tl[k];
+        if (!t || !t->pos || !t->neg) {
+            print_error("rule family %s: %u lines that must match, %u that must not (both needed)\n", fams[i],
+                        t ? t->pos : 0, t ? t->neg : 0);
+            uncovered++;
+        }
+        free(fams[i]);
+    }
+    free(fams);
+    detect_rules_destroy(&rules);
+    assert_true(nfam >= 11);
+    assert_int_equal(uncovered, 0);
+    assert_int_equal(missed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_project_corpus),
+        cmocka_unit_test(test_external_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
