@@ -62,6 +62,11 @@ static const struct { const char *id; const char *reason; } exceptions[] = {
                          "but true in CrowdSec's fixtures (6 lines) and fail2ban's extra mode; we count it"},
     {"05060f8ea56ecf48", "sshd (crowdsec): 'Connection closed by IP port N [preauth]' alone is true for "
                          "CrowdSec but false in fail2ban's normal mode; we count it only after a failure"},
+    /* fail2ban's injection line "... ssh2: from 10.10.1.2 port 55555 ssh2": sshd writes no ": info" after a
+     * password failure, so "test from 127.0.0.1 port 58946 ssh2:" is the client's user name and the
+     * address sshd wrote is the last one, 10.10.1.2 (fail2ban labels the first). */
+    {"66dbe0c0fab9a376", "sshd: a password failure has no ': info' tail; the address is the last (user-name injection)"},
+    {"7808a0db5cf8bdc5", "sshd: a password failure has no ': info' tail; the address is the last (user-name injection)"},
 };
 
 struct rec {
