@@ -124,7 +124,7 @@ _cppcheck:
 	  --inline-suppr --suppress=missingIncludeSystem --std=c11 -I. \
 	  detect gossip enforce agent tests/unit tests/fuzz
 
-# libFuzzer: each target runs for FUZZ_SECONDS on its corpus (clang only).
+# libFuzzer: each target runs for FUZZ_SECONDS on its corpus (clang only), with tests/fuzz/NAME.dict if there is one.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS))
 _fuzz:
@@ -132,7 +132,8 @@ _fuzz:
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  clang $(FUZZ_CFLAGS) -o build-fuzz/$$n $$f $(LIB_SRCS) $(LDLIBS) || exit 1; \
 	  mkdir -p build-fuzz/corpus-$$n; \
-	  build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+	  d=; [ -f tests/fuzz/$$n.dict ] && d=-dict=tests/fuzz/$$n.dict; \
+	  build-fuzz/$$n -max_total_time=$(FUZZ_SECONDS) $$d build-fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
 
 _demo: $(BINS)
 	@$(TEST_ENV) tests/demo.sh
