@@ -139,47 +139,56 @@ static void test_clean_lines_give_the_real_event(void **state)
     detect_rules_destroy(&r);
 }
 
+struct family_tally {
+    const char *name;
+    unsigned lines, real, none, bad;
+};
+
+static void report(const struct family_tally *f)
+{
+    print_message("hostile %-12s %6u lines: %6u gave the real event, %6u no event, %u a planted one\n", f->name,
+                  f->lines, f->real, f->none, f->bad);
+}
+
 static void test_hostile_fields_never_move_the_address(void **state)
 {
     (void)state;
     struct detect_rules *r = shipped();
     char buf[4096], v[600];
-    const char *fam = NULL;
+    struct family_tally f = {0};
     struct detect_parser *p = NULL;
-    unsigned lines = 0, real = 0, none = 0, bad = 0, total = 0, total_bad = 0;
-    for (size_t i = 0; i <= HOSTILE_NTMPL; i++) {
-        const struct hostile_tmpl *t = i < HOSTILE_NTMPL ? &hostile_tmpls[i] : NULL;
-        if (!t || !fam || strcmp(fam, t->family)) {
+    unsigned total = 0, total_bad = 0;
+    for (size_t i = 0; i < HOSTILE_NTMPL; i++) {
+        const struct hostile_tmpl *t = &hostile_tmpls[i];
+        if (!f.name || strcmp(f.name, t->family)) {
             /* One parser per family, fed like one log: the joins (sessions, pids, queue ids) see every line. */
-            if (fam)
-                print_message("hostile %-12s %6u lines: %6u gave the real event, %6u no event, %u a planted one\n",
-                              fam, lines, real, none, bad);
+            if (f.name) report(&f);
             detect_parser_destroy(&p);
-            if (!t) break;
-            fam = t->family;
             p = new_parser(r);
-            lines = real = none = bad = 0;
+            f = (struct family_tally){.name = t->family};
         }
         unsigned tmpl_bad = 0;
         for (unsigned k = 0; k < VALUES_PER_TEMPLATE; k++) {
             size_t n = gen_value(v, sizeof v, t);
             struct hostile_seen s;
             if (!hostile_feed(p, t, v, n, buf, sizeof buf, &s)) continue;
-            lines++;
+            f.lines++;
             total++;
             if (s.other) {   /* the first one per template is shown; all are counted */
                 if (!tmpl_bad++)
                     print_error("%s template %zu: rule %s took the planted address %s from:\n  %s\n", t->family, i,
                                 s.bad_rule, s.bad_ip, buf);
-                bad++;
+                f.bad++;
                 total_bad++;
             } else if (s.real) {
-                real++;
+                f.real++;
             } else {
-                none++;
+                f.none++;
             }
         }
     }
+    if (f.name) report(&f);
+    detect_parser_destroy(&p);
     assert_true(total > 50000);
     assert_int_equal(total_bad, 0);
     detect_rules_destroy(&r);
