@@ -121,6 +121,13 @@ static const struct hostile_tmpl hostile_tmpls[] = {
     {"solid-pop3d", NULL, HL_TS "solid-pop3d[4242]: can't find APOP secret for user %U - %R", HL_V4, HL_V4},
     /* perdition: "Auth: ip:port->ip:port ..." starts the message. */
     {"perdition", NULL, HL_TS "perdition.imaps[4242]: Auth: %R:2274->192.0.2.1:993 client-secure=ssl authorisation_id=NONE authentication_id=\"%U\" server=\"imap.example.org:993\" protocol=IMAP4S server-secure=ssl status=\"failed: %U\"", HL_V4, HL_V4},
+    /* Added later; kept at the end so that the fuzz seeds' first byte keeps naming the same line. */
+    {"postfix", NULL, HL_TS "postfix/smtpd[123]: lost connection after EHLO from %H[%R]", HL_V6, HL_V6},
+    {"dovecot", NULL, HL_TS "dovecot[42]: imap-login: Disconnected (no auth attempts in 2 secs): user=<>, rip=%R, lip=192.0.2.1, TLS handshaking: SSL_accept() failed: %U", HL_V4, HL_V4},
+    {"sshd", NULL, HL_TS "sshd[4245]: Failed publickey for %U from %R port 4242 ssh2: ED25519 SHA256:AbCdEf0123456789+/AbCdEf0123456789AbCdEf0", HL_V4, HL_V4},
+    {"sshd", NULL, HL_TS "sshd[4246]: Received disconnect from %R port 4242:11: %U [preauth]", HL_V4, HL_V4},
+    {"exim", NULL, HL_EXIM "H=[%R]:4242 dropped by 'connect' ACL: %U", HL_V4, HL_V4},
+    {"sendmail", NULL, HL_TS "sm-mta[4242]: s1GNXHYB005134: rejecting commands from %H [%R] due to pre-greeting traffic after 0 seconds", HL_V4, HL_V4},
 };
 #define HOSTILE_NTMPL (sizeof hostile_tmpls / sizeof hostile_tmpls[0])
 

@@ -139,15 +139,19 @@ static void test_clean_lines_give_the_real_event(void **state)
     detect_rules_destroy(&r);
 }
 
+/* One parser per family, fed like one log: the joins (sessions, pids, queue ids) see all its lines. */
 struct family_tally {
     const char *name;
+    struct detect_parser *p;
     unsigned lines, real, none, bad;
 };
 
-static void report(const struct family_tally *f)
+static struct family_tally *family_of(struct family_tally *fam, size_t *n, const char *name, const struct detect_rules *r)
 {
-    print_message("hostile %-12s %6u lines: %6u gave the real event, %6u no event, %u a planted one\n", f->name,
-                  f->lines, f->real, f->none, f->bad);
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp(fam[i].name, name)) return &fam[i];
+    fam[*n] = (struct family_tally){.name = name, .p = new_parser(r)};
+    return &fam[(*n)++];
 }
 
 static void test_hostile_fields_never_move_the_address(void **state)
@@ -155,40 +159,37 @@ static void test_hostile_fields_never_move_the_address(void **state)
     (void)state;
     struct detect_rules *r = shipped();
     char buf[4096], v[600];
-    struct family_tally f = {0};
-    struct detect_parser *p = NULL;
+    struct family_tally fam[HOSTILE_NTMPL] = {{0}};
+    size_t nfam = 0;
     unsigned total = 0, total_bad = 0;
     for (size_t i = 0; i < HOSTILE_NTMPL; i++) {
         const struct hostile_tmpl *t = &hostile_tmpls[i];
-        if (!f.name || strcmp(f.name, t->family)) {
-            /* One parser per family, fed like one log: the joins (sessions, pids, queue ids) see every line. */
-            if (f.name) report(&f);
-            detect_parser_destroy(&p);
-            p = new_parser(r);
-            f = (struct family_tally){.name = t->family};
-        }
+        struct family_tally *f = family_of(fam, &nfam, t->family, r);
         unsigned tmpl_bad = 0;
         for (unsigned k = 0; k < VALUES_PER_TEMPLATE; k++) {
             size_t n = gen_value(v, sizeof v, t);
             struct hostile_seen s;
-            if (!hostile_feed(p, t, v, n, buf, sizeof buf, &s)) continue;
-            f.lines++;
+            if (!hostile_feed(f->p, t, v, n, buf, sizeof buf, &s)) continue;
+            f->lines++;
             total++;
             if (s.other) {   /* the first one per template is shown; all are counted */
                 if (!tmpl_bad++)
                     print_error("%s template %zu: rule %s took the planted address %s from:\n  %s\n", t->family, i,
                                 s.bad_rule, s.bad_ip, buf);
-                f.bad++;
+                f->bad++;
                 total_bad++;
             } else if (s.real) {
-                f.real++;
+                f->real++;
             } else {
-                f.none++;
+                f->none++;
             }
         }
     }
-    if (f.name) report(&f);
-    detect_parser_destroy(&p);
+    for (size_t i = 0; i < nfam; i++) {
+        print_message("hostile %-12s %6u lines: %6u gave the real event, %6u no event, %u a planted one\n", fam[i].name,
+                      fam[i].lines, fam[i].real, fam[i].none, fam[i].bad);
+        detect_parser_destroy(&fam[i].p);
+    }
     assert_true(total > 50000);
     assert_int_equal(total_bad, 0);
     detect_rules_destroy(&r);
