@@ -128,6 +128,7 @@ static const struct hostile_tmpl hostile_tmpls[] = {
     {"sshd", NULL, HL_TS "sshd[4246]: Received disconnect from %R port 4242:11: %U [preauth]", HL_V4, HL_V4},
     {"exim", NULL, HL_EXIM "H=[%R]:4242 dropped by 'connect' ACL: %U", HL_V4, HL_V4},
     {"sendmail", NULL, HL_TS "sm-mta[4242]: s1GNXHYB005134: rejecting commands from %H [%R] due to pre-greeting traffic after 0 seconds", HL_V4, HL_V4},
+    {"sshd", NULL, HL_TS "sshd[4247]: Disconnecting invalid user %U %R port 4242: Too many authentication failures [preauth]", HL_V4, HL_V4},
 };
 #define HOSTILE_NTMPL (sizeof hostile_tmpls / sizeof hostile_tmpls[0])
 
