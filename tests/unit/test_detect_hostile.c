@@ -120,6 +120,51 @@ static size_t gen_value(char *v, size_t cap, const struct hostile_tmpl *t)
 
 /* ---- tests --------------------------------------------------------------------------------------- */
 
+/* Lines each old rule fell for (the planted address is 198.51.100.66, the client 203.0.113.7): now the
+ * event names the client, or, where the daemon's marker occurs twice, there is no event. */
+static void test_lies_the_old_rules_believed(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        bool event;   /* the client's event is expected; else no event */
+    } lies[] = {
+        {"Dec  6 12:00:00 mx dovecot[42]: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=198.51.100.66, lip=192.0.2.1, TLS, session=<x>, method=PLAIN, rip=203.0.113.7, lip=192.0.2.1, TLS, session=<AbCdEfGh12+/>",
+         true},
+        {"Dec  6 12:00:00 mx dovecot[42]: auth: passwd-file(x,198.51.100.66,203.0.113.7,<AbCdEfGh12+/>): unknown user",
+         true},
+        {"Dec  6 12:00:00 mx dovecot[42]: auth-worker(4242): pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=x rhost=198.51.100.66 user=y rhost=203.0.113.7  user=x rhost=198.51.100.66 user=y",
+         false},
+        {"Dec  6 12:00:00 mx sshd[4242]: error: maximum authentication attempts exceeded for invalid user a from 198.51.100.66 from 203.0.113.7 port 4242 ssh2 [preauth]",
+         true},
+        {"Dec  6 12:00:00 mx sshd[4242]: User x from 198.51.100.66 not allowed because y from 203.0.113.7 not allowed because not listed in AllowUsers",
+         true},
+        {"Dec  6 12:00:00 mx sshd[4242]: Failed publickey for x from 198.51.100.66 port 22 ssh2: y from 203.0.113.7 port 4242 ssh2: RSA SHA256:AbCdEf0123456789",
+         false},
+        {"Dec  6 12:00:00 mx sshd[4247]: Disconnecting invalid user x 198.51.100.66 port 1: Too many authentication failures y 203.0.113.7 port 4242: Too many authentication failures [preauth]",
+         true},
+        {"2026-12-06 12:00:00 [4242] dovecot_login authenticator failed for (x) [198.51.100.66]: 535 Incorrect authentication data (set_id=y) [203.0.113.7]:4242: 535 Incorrect authentication data (set_id=y)",
+         false},
+        {"Dec  6 12:00:00 mx imapd-ssl: LOGIN FAILED, user=x, ip=[198.51.100.66], ip=[203.0.113.7]",
+         true},
+        {"Dec  6 12:00:00 mx sm-mta[4242]: s1N9aKAw012604: ruleset=check_mail, arg1=<x>, relay=[198.51.100.66], reject=553 5.1.8 <y>, relay=[203.0.113.7], reject=553 5.1.8 <x>, relay=[198.51.100.66], reject=553 5.1.8 <y>... Domain of sender address x does not exist",
+         false},
+        {"Dec  6 12:00:00 mx imapd[4242]: Login failed user=x auth=y host=[198.51.100.66] auth=y host=[203.0.113.7]",
+         true},
+    };
+    struct detect_rules *r = shipped();
+    for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+        struct detect_parser *p = new_parser(r);
+        struct hostile_seen s = {.want = HL_V4};
+        detect_parser_line(p, lies[i].line, strlen(lies[i].line), hostile_sink, &s);
+        if (s.other || (lies[i].event ? s.real < 1 : s.events != 0))
+            fail_msg("line %zu: %d event(s), %d with the client's address, %d with %s (rule %s):\n  %s", i, s.events,
+                     s.real, s.other, s.bad_ip, s.bad_rule, lies[i].line);
+        detect_parser_destroy(&p);
+    }
+    detect_rules_destroy(&r);
+}
+
 /* Every template's clean line gives its event with the real address: the property below is not empty. */
 static void test_clean_lines_give_the_real_event(void **state)
 {
@@ -198,6 +243,7 @@ static void test_hostile_fields_never_move_the_address(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lies_the_old_rules_believed),
         cmocka_unit_test(test_clean_lines_give_the_real_event),
         cmocka_unit_test(test_hostile_fields_never_move_the_address),
     };
