@@ -52,6 +52,9 @@ typedef void (*detect_event_fn)(const struct sg_event *ev, void *arg);
  * (NUL bytes, invalid UTF-8, oversize) is counted, never fatal. Times without a zone (BSD syslog,
  * Exim) are local time (TZ). */
 int detect_parser_line(struct detect_parser *p, const char *line, size_t len, detect_event_fn fn, void *arg);
+/* True when the line's program tag names a program some enabled rule reads: the line claims to come
+ * from a daemon the rules know. Counts nothing, gives no event, keeps no join state. */
+bool detect_parser_claims(struct detect_parser *p, const char *line, size_t len);
 /* Counts a line that was too long to be read whole (the reader dropped it). */
 void detect_parser_note_oversized(struct detect_parser *p);
 
@@ -115,10 +118,14 @@ struct detect_source_counters {
 };
 void detect_source_counters(const struct detect_source *s, struct detect_source_counters *out);
 
-/* Saves the cursors of n sources into one state file (atomically: temp file + rename). Returns 0 or -1. */
-int detect_state_save(const char *state_path, struct detect_source *const *src, size_t n);
-/* Loads cursors from a state file and gives each source the one saved for its path. A missing file is
- * not an error (returns 0: nothing to resume). Returns -1 on a malformed file. */
-int detect_state_load(const char *state_path, struct detect_source *const *src, size_t n);
+struct detect_journal;   /* the journal source, journal.h */
+
+/* Saves the cursors of n sources, and the journal's (journal may be NULL), into one state file
+ * (atomically: temp file + rename). Returns 0 or -1. */
+int detect_state_save(const char *state_path, struct detect_source *const *src, size_t n, struct detect_journal *journal);
+/* Loads cursors from a state file and gives each source the one saved for its path, and the journal
+ * (may be NULL) its cursor. A missing file is not an error (returns 0: nothing to resume). Returns -1
+ * on a malformed file. */
+int detect_state_load(const char *state_path, struct detect_source *const *src, size_t n, struct detect_journal *journal);
 
 #endif
