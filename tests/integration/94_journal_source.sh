@@ -156,18 +156,17 @@ FORGED_IMAP='imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=
 FORGED_SMTP='warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6'
 NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 forged_in_journal() { [ "$(sdns_in journalctl --no-pager -o cat | grep -c 203.0.113.9)" = "$1" ]; }
-# forge HOW IDENT MESSAGE: `logger -t IDENT MESSAGE` as nobody: in a unit of its own (unit), outside
-# any unit (nounit), or inside postfix@-.service (postfix). The sender stays alive until the line is
-# in the journal: journald reads the sender's unit from /proc when the line arrives.
+# forge HOW IDENT MESSAGE: `logger -t IDENT` as nobody, MESSAGE on its standard input: in a unit of
+# its own (unit), outside any unit (nounit), or inside postfix@-.service (postfix). logger lives until
+# its input ends, which is once the line is in the journal: journald reads the sender's unit from
+# /proc when the line arrives, and a sender already gone would have none.
 FORGED=0
-# The sender: its identifier and message come from files (no quoting through a unit file).
-printf '#!/bin/sh\nlogger -t "$(cat "$1/forge.ident")" -- "$(cat "$1/forge.msg")" && read -r _ < "$1/hold"\n' > "$T/forge.sh"
+printf '#!/bin/sh\nexec logger -t "$(cat "$1/forge.ident")" < "$1/hold"\n' > "$T/forge.sh"
 forge() {
     local pid
     rm -f "$T/hold"
-    mkfifo -m 666 "$T/hold" || fail "mkfifo"
+    mkfifo -m 644 "$T/hold" || fail "mkfifo"
     printf '%s' "$2" > "$T/forge.ident"
-    printf '%s' "$3" > "$T/forge.msg"
     case $1 in
     unit) # systemd-run needs D-Bus, which this boot does not start: a unit file does the same.
         printf '[Service]\nUser=nobody\nGroup=nogroup\nExecStart=/bin/sh %s/forge.sh %s\n' "$T" "$T" > "$T/forger.service"
@@ -179,10 +178,12 @@ forge() {
              "${NOBODY[@]}" sh "$T/forge.sh" "$T" & ;;
     esac
     pid=$!
+    # Read-write open: never blocks, whether logger has opened its end yet or not.
+    exec 3<>"$T/hold"
+    printf '%s\n' "$3" >&3
     FORGED=$((FORGED + 1))
-    wait_for 10 forged_in_journal "$FORGED" || fail "forged line $FORGED ($1) is not in the journal"
-    # Read-write open: never blocks, even if the sender is gone.
-    exec 3<>"$T/hold"; echo >&3; exec 3>&-
+    wait_for 10 forged_in_journal "$FORGED" || { exec 3>&-; fail "forged line $FORGED ($1) is not in the journal"; }
+    exec 3>&-
     wait "$pid" || fail "forged line $FORGED ($1): the sender failed"
 }
 forge unit dovecot "$FORGED_IMAP"
