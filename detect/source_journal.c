@@ -140,6 +140,9 @@ struct detect_journal *detect_journal_new(const struct detect_journal_opts *o, c
         snprintf(err, errlen, "journal: cannot open: %s", strerror(-r));
         goto fail;
     }
+    /* Files this process may not read are skipped silently: say so when nothing is readable. */
+    if (sd_journal_has_runtime_files(s->j) <= 0 && sd_journal_has_persistent_files(s->j) <= 0)
+        sg_log(SG_LOG_WARN, "journal: no journal file readable here (the agent's user needs group adm or systemd-journal)");
     /* Without a cursor: the oldest entry, or after the newest one (the next() after previous() from the
      * tail is the first entry written from now on). */
     if (o->from_start) r = sd_journal_seek_head(s->j);

@@ -114,7 +114,28 @@ grep -q '"reload_errors":0' "$T/status3.json" || { inside journalctl -u sgagent 
 grep -q '^allowlist = 198.51.100.0/24$' "$P/etc/sgcluster/sgagent.conf" || fail "allowlist not written"
 echo "measured: changed allowlist -> handler reload (SIGHUP), same PID $PID, 0 restarts"
 
-# 4. Removal with the service steps.
+# 4. No mail log file (a stock Debian 12 has no rsyslog): the role switches the agent to the journal
+# (sgcluster_journal: auto) and reloads it. The sandboxed agent reads the journal as its user through
+# group adm (the ACL systemd-tmpfiles gives the journal files at boot, done here by hand), and a
+# Dovecot line forged by root from outside any mail unit is counted as untrusted, not as a failure.
+inside systemd-tmpfiles --create --prefix=/run/log/journal || fail "systemd-tmpfiles for the journal"
+rm "$P/var/log/mail.log"
+play "$T/run4.log" "$ROOT/deploy/ansible/site.yml" --skip-tags packages,build || fail "run without a mail log failed"
+grep -q '^journal = yes$' "$P/etc/sgcluster/sgagent.conf" || fail "no mail log, but the journal was not configured"
+grep -q '^logs = ' "$P/etc/sgcluster/sgagent.conf" && fail "logs still configured beside the journal"
+jstatus() {
+    inside "$P/usr/local/bin/sgcluster" status --json > "$T/status4.json" &&
+        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$T/status4.json" "$1"
+}
+for _ in $(seq 1 50); do jstatus "d['reloads'] == $((R0 + 2)) and d['journal']['enabled']" && break; sleep 0.1; done
+jstatus "d['reloads'] == $((R0 + 2)) and d['journal']['enabled']" || { cat "$T/status4.json"; fail "the agent did not reload onto the journal"; }
+inside journalctl -u sgagent.service -o cat --no-pager | grep -q 'no journal file readable' && fail "the agent cannot read the journal"
+inside logger -t dovecot 'imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=203.0.113.77, lip=127.0.0.1, session=<forged>'
+for _ in $(seq 1 50); do jstatus "d['journal']['untrusted'] == 1" && break; sleep 0.1; done
+jstatus "d['journal']['untrusted'] == 1 and d['detect']['events'] == 0" || { cat "$T/status4.json"; fail "the forged journal line was not counted as untrusted"; }
+echo "measured: no mail log -> journal = yes, reload, the sandboxed agent reads the journal through group adm; forged line untrusted"
+
+# 5. Removal with the service steps.
 play "$T/remove.log" "$ROOT/deploy/ansible/remove.yml" || { tail -30 "$T/remove.log"; fail "remove.yml failed"; }
 echo "measured: removal $(deploy_recap "$T/remove.log" mx1)"
 [ "$(inside systemctl is-active sgagent.service)" = active ] && fail "sgagent still active"
