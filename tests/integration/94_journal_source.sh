@@ -2,7 +2,8 @@
 # 94_journal_source.sh: the agent reads the systemd journal, as on a stock Debian 12 (no rsyslog, no
 # mail log file). A real systemd is PID 1 of the test's namespaces with its real journald; real
 # Dovecot (dovecot.service) and Postfix (postfix@-.service) run as its units and log through
-# syslog(3) to /dev/log, which is journald. The agent follows the journal ([detect] journal = yes).
+# syslog(3) to /dev/log, which is journald. The agent, a unit there too (as root, unsandboxed: the
+# sandboxed unit reading the journal is 93's), follows the journal ([detect] journal = yes).
 #   1. Failed IMAP, POP3 and SMTP AUTH logins from distinct addresses are counted exactly.
 #   2. Lines that claim to be Dovecot's or Postfix's but were written by someone else change no
 #      counter and are counted as untrusted: `logger -t dovecot` by an unprivileged user in a unit
@@ -36,7 +37,6 @@ chmod 755 "$T"
 NETNS_DIR=$T
 NS=mx
 cleanup() {
-    cluster_stop_all
     sdns_stop
     ip netns del "$(netns_name "$NS")" 2>/dev/null
     if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi
@@ -77,6 +77,17 @@ Type=forking
 GuessMainPID=no
 ExecStart=/usr/sbin/postfix -c $D/postfix/etc start
 ExecStop=/usr/sbin/postfix -c $D/postfix/etc stop
+U
+cat > /run/systemd/system/sgagent-test.service <<'U'
+[Unit]
+Description=sgagent following the journal (sgcluster test)
+DefaultDependencies=no
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart=$SG_BIN/sgagent -c $T/cluster/n1/sgagent.conf
+StandardOutput=append:$T/cluster/n1/agent.log
+StandardError=append:$T/cluster/n1/agent.log
 U"
 sdns_boot "$T" "$ROOT" "$BUILD" "$SG_BIN"
 echo "measured: systemd $(sdns_version) is PID 1 of the test namespaces"
@@ -101,13 +112,20 @@ wait_for 10 in_journal dovecot.service 'starting up' || fail "Dovecot's start is
 wait_for 10 in_journal 'postfix@-.service' 'daemon started' || fail "Postfix's start is not in the journal"
 echo "measured: Dovecot $(dovecot --version | cut -d' ' -f1) and Postfix $(postconf -dh mail_version) log to journald through /dev/log"
 
-# ---- the agent: the journal as its only source -----------------------------------------------------
+# ---- the agent: the journal as its only source, run as a unit (sgagent-test.service, as root) ----
 cluster_init 1 "$T/cluster" || fail "cluster_init"
 sed -i '/^logs = /d' "$T/cluster/n1/sgagent.conf"
 cluster_conf 1 detect "journal = yes"
-CLUSTER_WRAP=(nsenter -t "$SDNS_PID" -m -n)
-out=$("${CLUSTER_WRAP[@]}" "$SG_BIN/sgagent" -n -c "$T/cluster/n1/sgagent.conf" 2>&1) || fail "sgagent -n: $out"
-cluster_start 1 || fail "agent did not start"
+out=$(sdns_in "$SG_BIN/sgagent" -n -c "$T/cluster/n1/sgagent.conf" 2>&1) || fail "sgagent -n: $out"
+# Type=notify: start returns once the agent is ready (its control socket is up by then); stop
+# waits for its exit, after the final snapshot, and a clean exit is status 0.
+agent_start() { sdns_in systemctl start sgagent-test.service || fail "the agent did not start"; }
+agent_stop() {
+    sdns_in systemctl stop sgagent-test.service
+    [ "$(sdns_in systemctl show -P ExecMainStatus sgagent-test.service)" = 0 ] ||
+        fail "the agent did not exit cleanly: status $(sdns_in systemctl show -P ExecMainStatus sgagent-test.service)"
+}
+agent_start
 
 # count ADDR: what the agent counts against ADDR (auth-ip, cluster-wide).
 count() {
@@ -203,10 +221,10 @@ echo "measured: 3 forged lines (own unit, no unit, inside postfix@-.service as n
 sgc 1 status | grep -q '^journal .* 3 untrusted' || fail "sgcluster status does not show the untrusted lines"
 
 # 3. Restart: lines logged while the agent is down are read once, the ones before are not read again.
-cluster_kill 1 TERM
+agent_stop
 grep -q '^journal s=' "$T/cluster/n1/state/cursors" || fail "no journal cursor saved"
 for _ in 1 2; do refused imap_login -n "$NS" -s 10.77.0.103 "$SRV" alice wrong-pw; done
-cluster_start 1 || fail "agent did not restart"
+agent_start
 refused imap_login -n "$NS" -s 10.77.0.100 "$SRV" alice wrong-pw
 marker
 expect 10.77.0.103 2 "IMAP while the agent was down"

@@ -13,8 +13,7 @@
 # Variables: CLUSTER_BACKEND (dryrun|nft, default dryrun), CLUSTER_PORT (first port, loopback
 # mode; by default cluster_init reserves a block with lib/ports.sh: outside the ephemeral range,
 # never shared with another test run), CLUSTER_LOGS_I (log files node I follows; default
-# DIR/nI/mail.log), CLUSTER_WRAP (an array: a command that runs the agent, in loopback mode, e.g.
-# nsenter into another mount namespace; it must exec the agent, so that signals reach it).
+# DIR/nI/mail.log).
 . "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
@@ -23,7 +22,6 @@ CLUSTER_DIR=
 CLUSTER_BACKEND=${CLUSTER_BACKEND:-dryrun}
 CLUSTER_NETNS=${CLUSTER_NETNS:-0}
 CLUSTER_PORT=${CLUSTER_PORT:-}
-CLUSTER_WRAP=()
 declare -A CLUSTER_PID=()
 
 _cluster_addr() { # I -> address the node binds
@@ -110,7 +108,7 @@ cluster_start() { # I
         # ip netns exec execs the agent: $! is the agent itself, so signals reach it.
         ip netns exec "$(netns_name "node$i")" "$SG_BIN/sgagent" -c "$d/sgagent.conf" >> "$d/agent.log" 2>&1 &
     else
-        "${CLUSTER_WRAP[@]}" "$SG_BIN/sgagent" -c "$d/sgagent.conf" >> "$d/agent.log" 2>&1 &
+        "$SG_BIN/sgagent" -c "$d/sgagent.conf" >> "$d/agent.log" 2>&1 &
     fi
     CLUSTER_PID[$i]=$!
     if ! wait_for 15 _cluster_answers_or_died "$i" || ! kill -0 "${CLUSTER_PID[$i]}" 2>/dev/null; then
