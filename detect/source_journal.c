@@ -146,7 +146,8 @@ struct detect_journal *detect_journal_new(const struct detect_journal_opts *o, c
     /* Without a cursor: the oldest entry, or after the newest one (the next() after previous() from the
      * tail is the first entry written from now on). */
     if (o->from_start) r = sd_journal_seek_head(s->j);
-    else if ((r = sd_journal_seek_tail(s->j)) >= 0) r = sd_journal_previous(s->j);
+    else if ((r = sd_journal_seek_tail(s->j)) >= 0 && (r = sd_journal_previous(s->j)) > 0)
+        s->moved = true;   /* the newest entry is where a restart resumes, even if nothing follows it */
     if (r < 0 || (r = sd_journal_get_fd(s->j)) < 0) {
         snprintf(err, errlen, "journal: cannot follow: %s", strerror(-r));
         goto fail;
