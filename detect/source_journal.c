@@ -19,6 +19,7 @@
 #include <time.h>
 
 #define READ_BATCH 20000   /* entries per read; the periodic call goes on from there */
+#define UNTRUSTED_LOG_MS 60000   /* forged lines are logged at most this often (they come at the forger's rate) */
 
 struct detect_journal {
     sd_journal *j;
@@ -30,6 +31,7 @@ struct detect_journal {
     char *cursor;                /* last cursor handed out, or the one set and not yet reached */
     bool skip_cursor;            /* the next entry is the one at `cursor`: already read before */
     bool moved;                  /* an entry was read since the cursor was last taken */
+    int64_t untrusted_logged_ms; /* monotonic time of the last log line about a forged line, 0 = never */
     struct detect_journal_counters cnt;
 };
 
@@ -204,6 +206,23 @@ int detect_journal_set_cursor(struct detect_journal *j, const char *cursor)
     return 0;
 }
 
+/* Counts a line that claims a known daemon from an untrusted writer, and says so now and then: only
+ * journald's fields are logged (the rest is the forger's text). */
+static void untrusted(struct detect_journal *s, const struct detect_journal_fields *f)
+{
+    s->cnt.untrusted++;
+    int64_t now = sg_mono_ms();
+    if (s->untrusted_logged_ms && now - s->untrusted_logged_ms < UNTRUSTED_LOG_MS) return;
+    s->untrusted_logged_ms = now;
+    uid_t uid;
+    char u[16] = "?";
+    if (uid_of(f->uid, f->uid_len, &uid)) snprintf(u, sizeof u, "%u", (unsigned)uid);
+    bool unit_ok = f->unit && f->unit_len < 256 && !memchr(f->unit, '\n', f->unit_len);
+    sg_log(SG_LOG_WARN, "journal: ignored a line that claims a mail daemon, written by unit %.*s uid %s "
+           "(not a trusted writer); %" PRIu64 " such lines so far",
+           unit_ok ? (int)f->unit_len : 6, unit_ok ? f->unit : "(none)", u, s->cnt.untrusted);
+}
+
 /* One entry at the current position: delivered, counted as untrusted, or passed over. */
 static int entry(struct detect_journal *s, detect_line_fn fn, detect_claim_fn claims, void *arg)
 {
@@ -224,7 +243,7 @@ static int entry(struct detect_journal *s, detect_line_fn fn, detect_claim_fn cl
     field(s->j, "MESSAGE", &f.msg, &f.msg_len);
     size_t n = detect_journal_line(&f, s->line, s->max_line);
     if (!trusted) {
-        if (n && claims(s->line, n, arg)) s->cnt.untrusted++;
+        if (n && claims(s->line, n, arg)) untrusted(s, &f);
         return 0;
     }
     if (!n) {

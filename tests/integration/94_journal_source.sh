@@ -219,6 +219,11 @@ expect 10.77.0.100 3 "IMAP after the forgeries"
 expect 10.77.0.102 2 "SMTP AUTH after the forgeries"
 echo "measured: 3 forged lines (own unit, no unit, inside postfix@-.service as nobody): untrusted=3, counters unchanged"
 sgc 1 status | grep -q '^journal .* 3 untrusted' || fail "sgcluster status does not show the untrusted lines"
+# The first forgery is logged (journald's fields only), the next ones within a minute are not.
+[ "$(grep -c 'journal: ignored a line that claims a mail daemon' "$T/cluster/n1/agent.log")" = 1 ] ||
+    fail "forged lines not logged once"
+grep -q "written by unit forger.service uid $(id -u nobody) (not a trusted writer); 1 such lines" "$T/cluster/n1/agent.log" ||
+    fail "the forged line's log line does not name its unit and uid"
 
 # 3. Restart: lines logged while the agent is down are read once, the ones before are not read again.
 agent_stop

@@ -203,6 +203,38 @@ static void test_config_keys(void **state)
     config_destroy(&cfg);
 }
 
+/* A cursors file with the journal's line: read beside the file cursors, and harmless to an agent
+ * that no longer follows the journal. */
+static void test_state_journal_line(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sgjstateXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char *text = "sgcluster-cursors 1\n1 2 30 00000000000000aa /var/log/mail.log\n"
+                       "journal s=0123;i=5;b=4567;m=1f;t=5f;x=89ab\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    struct detect_source *src = detect_source_new("/var/log/mail.log", NULL);
+    assert_non_null(src);
+    assert_int_equal(detect_state_load(path, &src, 1, NULL), 0);
+    struct detect_cursor c;
+    assert_int_equal(detect_source_get_cursor(src, &c), 0);
+    assert_int_equal(c.offset, 30);
+    assert_int_equal(c.head_hash, 0xaa);
+    /* Saved again without a journal: the file's cursor stays, no journal line is written. */
+    assert_int_equal(detect_state_save(path, &src, 1, NULL), 0);
+    FILE *f = fopen(path, "r");
+    char buf[512] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, " 30 00000000000000aa /var/log/mail.log\n"));
+    assert_null(strstr(buf, "journal"));
+    detect_source_destroy(&src);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_line_rebuilt),
         cmocka_unit_test(test_rules_read_rebuilt_lines),
         cmocka_unit_test(test_config_keys),
+        cmocka_unit_test(test_state_journal_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
