@@ -135,20 +135,13 @@ static void on_line(const char *line, size_t len, void *arg)
     detect_parser_line(a->parser, line, len, on_event, a);
 }
 
-/* A journal entry that did not come from a trusted daemon: does it pretend to? */
-static bool on_claim(const char *line, size_t len, void *arg)
-{
-    struct agent *a = arg;
-    return detect_parser_claims(a->parser, line, len);
-}
-
 static int on_source(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void)loop;
     struct agent *a = arg;
     for (size_t i = 0; i < a->nsrc; i++)
         if (detect_source_fd(a->src[i]) == item->fd) detect_source_read(a->src[i], on_line, a);
-    if (a->journal && detect_journal_fd(a->journal) == item->fd) detect_journal_read(a->journal, on_line, on_claim, a);
+    if (a->journal && detect_journal_fd(a->journal) == item->fd) detect_journal_read(a->journal, on_line, a);
     if (gossip_state_pending(a->st)) agent_gossip_notify(a);
     return 0;
 }
@@ -194,7 +187,7 @@ static int sources_open(struct agent *a)
     if (a->journal) {
         zmq_pollitem_t it = {.fd = detect_journal_fd(a->journal), .events = ZMQ_POLLIN};
         zloop_poller(a->loop, &it, on_source, a);
-        detect_journal_read(a->journal, on_line, on_claim, a);
+        detect_journal_read(a->journal, on_line, a);
     }
     return 0;
 }
@@ -281,7 +274,7 @@ static int on_housekeep(zloop_t *loop, int timer_id, void *arg)
     (void)loop; (void)timer_id;
     struct agent *a = arg;
     for (size_t i = 0; i < a->nsrc; i++) detect_source_check(a->src[i], on_line, a);
-    if (a->journal) detect_journal_read(a->journal, on_line, on_claim, a);
+    if (a->journal) detect_journal_read(a->journal, on_line, a);
     gossip_state_expire(a->st, sg_now_ms());
     if (!a->reconciled && (agent_gossip_synced(a) || sg_mono_ms() - a->started_mono_ms > RECONCILE_AFTER_MS))
         agent_reconcile(a, true);

@@ -52,9 +52,6 @@ typedef void (*detect_event_fn)(const struct sg_event *ev, void *arg);
  * (NUL bytes, invalid UTF-8, oversize) is counted, never fatal. Times without a zone (BSD syslog,
  * Exim) are local time (TZ). */
 int detect_parser_line(struct detect_parser *p, const char *line, size_t len, detect_event_fn fn, void *arg);
-/* True when the line's program tag names a program some enabled rule reads: the line claims to come
- * from a daemon the rules know. Counts nothing, gives no event, keeps no join state. */
-bool detect_parser_claims(struct detect_parser *p, const char *line, size_t len);
 /* Counts a line that was too long to be read whole (the reader dropped it). */
 void detect_parser_note_oversized(struct detect_parser *p);
 

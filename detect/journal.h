@@ -6,7 +6,12 @@
  * sender's credentials and cgroup; a client cannot set a field that starts with '_'. SYSLOG_IDENTIFIER,
  * SYSLOG_PID and the message are the sender's choice: any local user writes `logger -t postfix/smtpd`.
  * The user check keeps out processes a daemon runs for its users inside its own unit (a Postfix
- * .forward pipe runs as the recipient, in postfix@-.service). */
+ * .forward pipe runs as the recipient, in postfix@-.service).
+ *
+ * A line from anyone else is ignored; it is counted as untrusted (a forgery) when its identifier
+ * claims a trusted daemon: its family (the identifier up to the first '/': "postfix/smtpd" ->
+ * "postfix") is the name of a trusted unit (up to '@' or '.': "postfix@-.service" -> "postfix") or
+ * one a trusted writer has used. Lines of daemons nobody asked for (sshd in ssh.service) are not. */
 #ifndef SG_DETECT_JOURNAL_H
 #define SG_DETECT_JOURNAL_H
 
@@ -22,6 +27,8 @@
 #define DETECT_JOURNAL_UNITS_DEFAULT "postfix@-.service dovecot.service"
 #define DETECT_JOURNAL_USERS_DEFAULT "root postfix dovecot dovenull"
 #define DETECT_JOURNAL_MAX_UIDS 32
+#define DETECT_JOURNAL_MAX_FAMILIES 32
+#define DETECT_JOURNAL_FAMILY_MAX 32
 
 /* ---- one entry: pure, no journal needed (unit-tested) ---------------------------------------------- */
 
@@ -38,10 +45,19 @@ struct detect_journal_trust {
     size_t nunits;
     uid_t uids[DETECT_JOURNAL_MAX_UIDS];
     size_t nuids;
+    char families[DETECT_JOURNAL_MAX_FAMILIES][DETECT_JOURNAL_FAMILY_MAX];   /* identifiers' families */
+    size_t nfamilies;
 };
 
+/* Fills t's families from its unit names (call once units are set). */
+void detect_journal_trust_init(struct detect_journal_trust *t);
 /* True when the entry was written by a trusted unit running as a trusted user (trusted fields only). */
 bool detect_journal_trusted(const struct detect_journal_trust *t, const struct detect_journal_fields *f);
+/* Remembers the family of a trusted entry's identifier (bounded; later ones are dropped when full). */
+void detect_journal_learn(struct detect_journal_trust *t, const struct detect_journal_fields *f);
+/* The trusted daemon family an untrusted entry's identifier claims (a forgery), or NULL. The string
+ * belongs to t. */
+const char *detect_journal_claims(const struct detect_journal_trust *t, const struct detect_journal_fields *f);
 
 /* Writes the line the rules expect, "2026-12-06T19:44:53.123456+00:00 HOST IDENT[PID]: MESSAGE", into
  * buf (size bytes) and returns its length, without a NUL. The time is the journal's realtime in UTC, the
@@ -61,10 +77,6 @@ struct detect_journal_opts {
     size_t max_line;              /* longer lines are dropped and counted; 0 = 8192 */
 };
 
-/* Called for an entry not from a trusted writer, with the line it would give: true when the line
- * claims a daemon the rules know (it is then counted as untrusted). May be NULL (nothing counted). */
-typedef bool (*detect_claim_fn)(const char *line, size_t len, void *arg);
-
 /* Opens the local journal (system and user files this process may read). NULL (err set) when the
  * journal cannot be opened or no trusted user exists. */
 struct detect_journal *detect_journal_new(const struct detect_journal_opts *opts, char *err, size_t errlen);
@@ -73,7 +85,7 @@ void detect_journal_destroy(struct detect_journal **p);
 int detect_journal_fd(const struct detect_journal *j);
 /* Processes the journal's wake-up and delivers the lines of trusted entries written since the last
  * read (at most a bounded number per call: the periodic call continues). Returns lines delivered or -1. */
-int detect_journal_read(struct detect_journal *j, detect_line_fn fn, detect_claim_fn claims, void *arg);
+int detect_journal_read(struct detect_journal *j, detect_line_fn fn, void *arg);
 
 /* The cursor of the last entry read, or the one set and not yet reached; NULL when there is none.
  * The string belongs to the source and stays valid until the next call on it. */
@@ -85,7 +97,7 @@ int detect_journal_set_cursor(struct detect_journal *j, const char *cursor);
 struct detect_journal_counters {
     uint64_t entries;             /* entries looked at */
     uint64_t lines;               /* lines delivered (trusted) */
-    uint64_t untrusted;           /* entries that claim a known daemon but were not written by a trusted one */
+    uint64_t untrusted;           /* entries that claim a trusted daemon but were not written by one */
     uint64_t oversized;           /* trusted entries whose line was too long */
     uint64_t errors;              /* entries that could not be read */
 };

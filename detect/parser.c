@@ -419,18 +419,6 @@ static int emit(struct detect_parser *p, size_t ri, const struct detect_header *
     return 2;
 }
 
-bool detect_parser_claims(struct detect_parser *p, const char *line, size_t len)
-{
-    if (len > p->max_line) return false;
-    struct detect_header h;
-    detect_header_parse(&p->clock, line, len, &h);
-    if (!h.prog_len) return false;
-    const struct prog_cache_entry *pc = prog_lookup(p, h.prog, h.prog_len);
-    for (int w = 0; w < DETECT_MASK_WORDS; w++)
-        if (pc->mask[w]) return true;
-    return false;
-}
-
 int detect_parser_line(struct detect_parser *p, const char *line, size_t len, detect_event_fn fn, void *arg)
 {
     p->st.lines++;

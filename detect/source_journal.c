@@ -53,6 +53,44 @@ static bool uid_of(const char *s, size_t n, uid_t *out)
     return true;
 }
 
+/* Length of a name's family: up to the first of the stop bytes. */
+static size_t family_len(const char *s, size_t n, const char *stops)
+{
+    size_t i = 0;
+    while (i < n && !strchr(stops, s[i])) i++;
+    return i;
+}
+
+static const char *find_family(const struct detect_journal_trust *t, const char *s, size_t n)
+{
+    for (size_t i = 0; i < t->nfamilies; i++)
+        if (has(s, n, t->families[i])) return t->families[i];
+    return NULL;
+}
+
+static void add_family(struct detect_journal_trust *t, const char *s, size_t n)
+{
+    if (!n || n >= DETECT_JOURNAL_FAMILY_MAX || t->nfamilies == DETECT_JOURNAL_MAX_FAMILIES || find_family(t, s, n)) return;
+    memcpy(t->families[t->nfamilies], s, n);
+    t->families[t->nfamilies++][n] = '\0';
+}
+
+void detect_journal_trust_init(struct detect_journal_trust *t)
+{
+    t->nfamilies = 0;
+    for (size_t i = 0; i < t->nunits; i++) add_family(t, t->units[i], family_len(t->units[i], strlen(t->units[i]), "@."));
+}
+
+void detect_journal_learn(struct detect_journal_trust *t, const struct detect_journal_fields *f)
+{
+    if (f->ident) add_family(t, f->ident, family_len(f->ident, f->ident_len, "/"));
+}
+
+const char *detect_journal_claims(const struct detect_journal_trust *t, const struct detect_journal_fields *f)
+{
+    return f->ident ? find_family(t, f->ident, family_len(f->ident, f->ident_len, "/")) : NULL;
+}
+
 bool detect_journal_trusted(const struct detect_journal_trust *t, const struct detect_journal_fields *f)
 {
     bool unit = false;
@@ -126,6 +164,7 @@ struct detect_journal *detect_journal_new(const struct detect_journal_opts *o, c
     for (size_t i = 0; i < o->nunits; i++) s->units[s->nunits++] = sg_xstrdup(o->units[i]);
     s->trust.units = (const char *const *)s->units;
     s->trust.nunits = s->nunits;
+    detect_journal_trust_init(&s->trust);
     for (size_t i = 0; i < o->nusers && s->trust.nuids < DETECT_JOURNAL_MAX_UIDS; i++) {
         struct passwd *pw = getpwnam(o->users[i]);
         if (pw) s->trust.uids[s->trust.nuids++] = pw->pw_uid;
@@ -206,9 +245,9 @@ int detect_journal_set_cursor(struct detect_journal *j, const char *cursor)
     return 0;
 }
 
-/* Counts a line that claims a known daemon from an untrusted writer, and says so now and then: only
- * journald's fields are logged (the rest is the forger's text). */
-static void untrusted(struct detect_journal *s, const struct detect_journal_fields *f)
+/* Counts a line that claims a trusted daemon's family from an untrusted writer, and says so now and
+ * then: only the family (one of ours) and journald's fields are logged, not the forger's text. */
+static void untrusted(struct detect_journal *s, const struct detect_journal_fields *f, const char *family)
 {
     s->cnt.untrusted++;
     int64_t now = sg_mono_ms();
@@ -218,13 +257,13 @@ static void untrusted(struct detect_journal *s, const struct detect_journal_fiel
     char u[16] = "?";
     if (uid_of(f->uid, f->uid_len, &uid)) snprintf(u, sizeof u, "%u", (unsigned)uid);
     bool unit_ok = f->unit && f->unit_len < 256 && !memchr(f->unit, '\n', f->unit_len);
-    sg_log(SG_LOG_WARN, "journal: ignored a line that claims a mail daemon, written by unit %.*s uid %s "
+    sg_log(SG_LOG_WARN, "journal: ignored a line that claims to be %s, written by unit %.*s uid %s "
            "(not a trusted writer); %" PRIu64 " such lines so far",
-           unit_ok ? (int)f->unit_len : 6, unit_ok ? f->unit : "(none)", u, s->cnt.untrusted);
+           family, unit_ok ? (int)f->unit_len : 6, unit_ok ? f->unit : "(none)", u, s->cnt.untrusted);
 }
 
 /* One entry at the current position: delivered, counted as untrusted, or passed over. */
-static int entry(struct detect_journal *s, detect_line_fn fn, detect_claim_fn claims, void *arg)
+static int entry(struct detect_journal *s, detect_line_fn fn, void *arg)
 {
     struct detect_journal_fields f = {0};
     s->cnt.entries++;
@@ -234,18 +273,18 @@ static int entry(struct detect_journal *s, detect_line_fn fn, detect_claim_fn cl
     }
     field(s->j, "_SYSTEMD_UNIT", &f.unit, &f.unit_len);
     field(s->j, "_UID", &f.uid, &f.uid_len);
-    bool trusted = detect_journal_trusted(&s->trust, &f);
-    if (!trusted && !claims) return 0;
     field(s->j, "SYSLOG_IDENTIFIER", &f.ident, &f.ident_len);
+    if (!detect_journal_trusted(&s->trust, &f)) {
+        const char *family = detect_journal_claims(&s->trust, &f);
+        if (family) untrusted(s, &f, family);
+        return 0;
+    }
+    detect_journal_learn(&s->trust, &f);
     field(s->j, "_COMM", &f.comm, &f.comm_len);
     field(s->j, "_PID", &f.pid, &f.pid_len);
     field(s->j, "_HOSTNAME", &f.host, &f.host_len);
     field(s->j, "MESSAGE", &f.msg, &f.msg_len);
     size_t n = detect_journal_line(&f, s->line, s->max_line);
-    if (!trusted) {
-        if (n && claims(s->line, n, arg)) untrusted(s, &f);
-        return 0;
-    }
     if (!n) {
         if (f.msg) s->cnt.oversized++;
         return 0;
@@ -255,7 +294,7 @@ static int entry(struct detect_journal *s, detect_line_fn fn, detect_claim_fn cl
     return 1;
 }
 
-int detect_journal_read(struct detect_journal *s, detect_line_fn fn, detect_claim_fn claims, void *arg)
+int detect_journal_read(struct detect_journal *s, detect_line_fn fn, void *arg)
 {
     if (sd_journal_process(s->j) < 0) return -1;
     int lines = 0;
@@ -268,7 +307,7 @@ int detect_journal_read(struct detect_journal *s, detect_line_fn fn, detect_clai
             s->skip_cursor = false;
             if (s->cursor && sd_journal_test_cursor(s->j, s->cursor) > 0) continue;   /* read before the restart */
         }
-        lines += entry(s, fn, claims, arg);
+        lines += entry(s, fn, arg);
     }
     return lines;
 }

@@ -212,7 +212,10 @@ sdns_in journalctl --no-pager -o export "MESSAGE=$FORGED_SMTP" | grep -a -E '^(_
 grep -qx '_SYSTEMD_UNIT=postfix@-.service' "$T/forged-fields" || { cat "$T/forged-fields"; fail "the forged line was not written inside postfix@-.service"; }
 grep -qx "_UID=$(id -u nobody)" "$T/forged-fields" || { cat "$T/forged-fields"; fail "the forged line was not written as nobody"; }
 wait_for 15 has_jfield untrusted 3 || fail "forged lines counted as untrusted: $(jfield untrusted), expected 3"
+# Another daemon's line that nobody asked for (sshd, not a trusted unit's family) is not a forgery.
+sdns_in logger -t sshd 'Failed password for root from 203.0.113.10 port 22 ssh2' || fail "logger -t sshd"
 marker
+has_jfield untrusted 3 || fail "an sshd line was counted as untrusted ($(jfield untrusted))"
 [ "$(count 203.0.113.9)" = 0 ] || fail "a forged line was counted for 203.0.113.9"
 sgc 1 top --json -n 100 | grep -q 203.0.113.9 && fail "203.0.113.9 appears in the counters"
 expect 10.77.0.100 3 "IMAP after the forgeries"
@@ -220,9 +223,10 @@ expect 10.77.0.102 2 "SMTP AUTH after the forgeries"
 echo "measured: 3 forged lines (own unit, no unit, inside postfix@-.service as nobody): untrusted=3, counters unchanged"
 sgc 1 status | grep -q '^journal .* 3 untrusted' || fail "sgcluster status does not show the untrusted lines"
 # The first forgery is logged (journald's fields only), the next ones within a minute are not.
-[ "$(grep -c 'journal: ignored a line that claims a mail daemon' "$T/cluster/n1/agent.log")" = 1 ] ||
+[ "$(grep -c 'journal: ignored a line that claims to be' "$T/cluster/n1/agent.log")" = 1 ] ||
     fail "forged lines not logged once"
-grep -q "written by unit forger.service uid $(id -u nobody) (not a trusted writer); 1 such lines" "$T/cluster/n1/agent.log" ||
+grep -q "claims to be dovecot, written by unit forger.service uid $(id -u nobody) (not a trusted writer); 1 such lines" \
+    "$T/cluster/n1/agent.log" ||
     fail "the forged line's log line does not name its unit and uid"
 
 # 3. Restart: lines logged while the agent is down are read once, the ones before are not read again.

@@ -1,6 +1,6 @@
 /* test_detect_journal.c: the journal source's pure parts: which entries are trusted (by journald's own
- * fields only), the line rebuilt for the rules and what the shipped rules make of it, which untrusted
- * lines claim a known daemon, and the [detect] journal keys. The journal itself is followed in
+ * fields only), which untrusted lines claim a trusted daemon, the line rebuilt for the rules and what
+ * the shipped rules make of it, the [detect] journal keys and the journal's line in the cursors file. The journal itself is followed in
  * tests/integration/94_journal_source.sh (a real journald under a real systemd). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,6 +73,42 @@ static void test_trust_by_journald_fields_only(void **state)
     assert_false(trusted_as(UNIT("dovecot.service"), "99999999999"));
 }
 
+/* Which untrusted lines are forgeries: their identifier claims the family of a trusted unit's name,
+ * or one a trusted writer has used; other daemons' lines (sshd in ssh.service) are not. */
+static void test_claims(void **state)
+{
+    (void)state;
+    struct detect_journal_trust t = trust();
+    detect_journal_trust_init(&t);
+    struct detect_journal_fields f = {F(unit, "session-3.scope"), F(uid, "1000"), F(ident, "postfix/submission/smtpd")};
+    assert_string_equal(detect_journal_claims(&t, &f), "postfix");
+    f.ident = "dovecot";
+    f.ident_len = 7;
+    assert_string_equal(detect_journal_claims(&t, &f), "dovecot");
+    struct detect_journal_fields o[] = {
+        {F(unit, "ssh.service"), F(uid, "0"), F(ident, "sshd")},
+        {F(unit, "session-3.scope"), F(uid, "1000"), F(ident, "postfixx")},
+        {F(unit, "session-3.scope"), F(uid, "1000"), F(ident, "dove")},
+        {F(unit, "session-3.scope"), F(uid, "1000"), F(ident, "")},
+        {F(unit, "session-3.scope"), F(uid, "1000")},
+        {F(unit, "session-3.scope"), F(uid, "1000"), F(ident, "postmulti")},
+    };
+    for (size_t i = 0; i < sizeof o / sizeof o[0]; i++) assert_null(detect_journal_claims(&t, &o[i]));
+    /* An identifier a trusted writer used becomes claimable too; the table is bounded. */
+    struct detect_journal_fields pm = {F(unit, "postfix@-.service"), F(uid, "0"), F(ident, "postmulti")};
+    assert_true(detect_journal_trusted(&t, &pm));
+    detect_journal_learn(&t, &pm);
+    assert_string_equal(detect_journal_claims(&t, &o[5]), "postmulti");
+    char name[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof name, "p%d", i);
+        struct detect_journal_fields l = {F(unit, "dovecot.service"), F(uid, "0"), .ident = name, .ident_len = strlen(name)};
+        detect_journal_learn(&t, &l);
+    }
+    assert_int_equal(t.nfamilies, DETECT_JOURNAL_MAX_FAMILIES);
+    assert_string_equal(detect_journal_claims(&t, &f), "dovecot");
+}
+
 static void test_line_rebuilt(void **state)
 {
     (void)state;
@@ -126,8 +162,7 @@ static struct detect_rules *mail_rules(void)
     return r;
 }
 
-/* The rebuilt lines are what the shipped rules read, with the journal's time; the claim check knows
- * the daemons' program names and nothing else. */
+/* The rebuilt lines are what the shipped rules read, with the journal's time. */
 static void test_rules_read_rebuilt_lines(void **state)
 {
     (void)state;
@@ -151,17 +186,6 @@ static void test_rules_read_rebuilt_lines(void **state)
     assert_int_equal(detect_parser_line(p, buf, n, collect, &g), 1);
     assert_string_equal(g.ev.ip, "198.51.100.7");
     assert_string_equal(g.ev.service, "submission");
-    /* Claims: a known daemon's name, whatever the message; not a program no rule reads. */
-    assert_true(detect_parser_claims(p, buf, n));
-    f.ident = "dovecot";
-    n = detect_journal_line(&f, buf, sizeof buf);
-    assert_true(detect_parser_claims(p, buf, n));
-    struct detect_journal_fields o = {F(ident, "cron"), F(pid, "9"), F(host, "mx1"), F(msg, "rip=203.0.113.9 auth failed")};
-    n = detect_journal_line(&o, buf, sizeof buf);
-    assert_false(detect_parser_claims(p, buf, n));
-    struct detect_stats st;
-    detect_parser_stats(p, &st);
-    assert_int_equal(st.lines, 2);   /* claims count nothing */
     detect_parser_destroy(&p);
     detect_rules_destroy(&r);
 }
@@ -239,6 +263,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trust_by_journald_fields_only),
+        cmocka_unit_test(test_claims),
         cmocka_unit_test(test_line_rebuilt),
         cmocka_unit_test(test_rules_read_rebuilt_lines),
         cmocka_unit_test(test_config_keys),
