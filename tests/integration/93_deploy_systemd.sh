@@ -127,12 +127,12 @@ jstatus() {
     inside "$P/usr/local/bin/sgcluster" status --json > "$T/status4.json" &&
         python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$T/status4.json" "$1"
 }
-for _ in $(seq 1 50); do jstatus "d['reloads'] == $((R0 + 2)) and d['journal']['enabled']" && break; sleep 0.1; done
-jstatus "d['reloads'] == $((R0 + 2)) and d['journal']['enabled']" || { cat "$T/status4.json"; fail "the agent did not reload onto the journal"; }
+wait_for 5 jstatus "d['reloads'] == $((R0 + 2)) and d['journal']['enabled']" ||
+    { cat "$T/status4.json"; fail "the agent did not reload onto the journal"; }
 inside journalctl -u sgagent.service -o cat --no-pager | grep -q 'no journal file readable' && fail "the agent cannot read the journal"
 inside logger -t dovecot 'imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=203.0.113.77, lip=127.0.0.1, session=<forged>'
-for _ in $(seq 1 50); do jstatus "d['journal']['untrusted'] == 1" && break; sleep 0.1; done
-jstatus "d['journal']['untrusted'] == 1 and d['detect']['events'] == 0" || { cat "$T/status4.json"; fail "the forged journal line was not counted as untrusted"; }
+wait_for 5 jstatus "d['journal']['untrusted'] == 1" && jstatus "d['detect']['events'] == 0" ||
+    { cat "$T/status4.json"; fail "the forged journal line was not counted as untrusted, or was counted"; }
 echo "measured: no mail log -> journal = yes, reload, the sandboxed agent reads the journal through group adm; forged line untrusted"
 
 # 5. Removal with the service steps.
