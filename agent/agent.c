@@ -141,6 +141,7 @@ static int on_source(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     struct agent *a = arg;
     for (size_t i = 0; i < a->nsrc; i++)
         if (detect_source_fd(a->src[i]) == item->fd) detect_source_read(a->src[i], on_line, a);
+    if (a->journal && detect_journal_fd(a->journal) == item->fd) detect_journal_read(a->journal, on_line, a);
     if (gossip_state_pending(a->st)) agent_gossip_notify(a);
     return 0;
 }
@@ -155,6 +156,11 @@ static void sources_close(struct agent *a)
     free(a->src);
     a->src = NULL;
     a->nsrc = 0;
+    if (a->journal) {
+        zmq_pollitem_t it = {.fd = detect_journal_fd(a->journal), .events = ZMQ_POLLIN};
+        zloop_poller_end(a->loop, &it);
+        detect_journal_destroy(&a->journal);
+    }
 }
 
 static int sources_open(struct agent *a)
@@ -166,13 +172,22 @@ static int sources_open(struct agent *a)
         if (!s) { sg_log(SG_LOG_ERR, "log %s: cannot follow (inotify)", a->cfg->logs.v[i]); return -1; }
         a->src[a->nsrc++] = s;
     }
+    if (a->cfg->journal) {
+        char err[256];
+        if (!(a->journal = cli_journal_from_config(a->cfg, err, sizeof err))) { sg_log(SG_LOG_ERR, "%s", err); return -1; }
+    }
     char cur[4096];
     path_in_state(a, "cursors", cur, sizeof cur);
-    if (detect_state_load(cur, a->src, a->nsrc) < 0) sg_log(SG_LOG_WARN, "%s: unreadable, logs start at their end", cur);
+    if (detect_state_load(cur, a->src, a->nsrc, a->journal) < 0) sg_log(SG_LOG_WARN, "%s: unreadable, logs start at their end", cur);
     for (size_t i = 0; i < a->nsrc; i++) {
         zmq_pollitem_t it = {.fd = detect_source_fd(a->src[i]), .events = ZMQ_POLLIN};
         zloop_poller(a->loop, &it, on_source, a);
         detect_source_check(a->src[i], on_line, a);
+    }
+    if (a->journal) {
+        zmq_pollitem_t it = {.fd = detect_journal_fd(a->journal), .events = ZMQ_POLLIN};
+        zloop_poller(a->loop, &it, on_source, a);
+        detect_journal_read(a->journal, on_line, a);
     }
     return 0;
 }
@@ -232,7 +247,7 @@ static int snapshot(struct agent *a)
     path_in_state(a, "state.snap", path, sizeof path);
     int rc = gossip_state_save(a->st, path);
     path_in_state(a, "cursors", path, sizeof path);
-    if (detect_state_save(path, a->src, a->nsrc) < 0) rc = -1;
+    if (detect_state_save(path, a->src, a->nsrc, a->journal) < 0) rc = -1;
     if (rc < 0) { a->n.snapshot_errors++; sg_log(SG_LOG_WARN, "snapshot to %s failed: %s", a->cfg->state_dir, strerror(errno)); }
     else a->n.snapshots++;
     return rc;
@@ -259,6 +274,7 @@ static int on_housekeep(zloop_t *loop, int timer_id, void *arg)
     (void)loop; (void)timer_id;
     struct agent *a = arg;
     for (size_t i = 0; i < a->nsrc; i++) detect_source_check(a->src[i], on_line, a);
+    if (a->journal) detect_journal_read(a->journal, on_line, a);
     gossip_state_expire(a->st, sg_now_ms());
     if (!a->reconciled && (agent_gossip_synced(a) || sg_mono_ms() - a->started_mono_ms > RECONCILE_AFTER_MS))
         agent_reconcile(a, true);
@@ -463,8 +479,8 @@ static int agent_reload(struct agent *a)
 
 int agent_run(struct agent *a)
 {
-    sg_log(SG_LOG_INFO, "sgagent %s started: epoch %u, %zu peers, %zu logs, %zu scenarios, backend %s", a->cfg->node_name,
-           a->epoch, a->cfg->npeers, a->cfg->logs.n, a->cfg->nscenarios, a->cfg->backend);
+    sg_log(SG_LOG_INFO, "sgagent %s started: epoch %u, %zu peers, %zu logs%s, %zu scenarios, backend %s", a->cfg->node_name,
+           a->epoch, a->cfg->npeers, a->cfg->logs.n, a->journal ? " and the journal" : "", a->cfg->nscenarios, a->cfg->backend);
     notify_send("READY=1");
     zloop_start(a->loop);
     notify_send("STOPPING=1");

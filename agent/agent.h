@@ -11,6 +11,7 @@
 #include "agent/control.h"
 #include "agent/scenario.h"
 #include "detect/detect.h"
+#include "detect/journal.h"
 #include "enforce/enforce.h"
 #include "enforce/policy.h"
 #include "gossip/keyring.h"
@@ -39,6 +40,7 @@ struct agent {
     struct detect_parser *parser;
     struct detect_source **src;
     size_t nsrc;
+    struct detect_journal *journal;   /* NULL unless [detect] journal = yes */
     /* state and cluster */
     struct gossip_identity *id;
     struct gossip_keyring *kr;

@@ -63,6 +63,12 @@ int agent_check_config(const char *cfg_path)
             config_error(cfg, cfg->path, 0, "[detect] logs: directory of %s does not exist", cfg->logs.v[i]);
         free(copy);
     }
+    if (cfg->journal) {
+        char jerr[256] = "";
+        struct detect_journal *j = cli_journal_from_config(cfg, jerr, sizeof jerr);
+        if (!j) config_error(cfg, cfg->path, 0, "[detect] %s", jerr);
+        detect_journal_destroy(&j);
+    }
     if (!cfg->nscenarios) config_error(cfg, cfg->path, 0, "no scenarios: set [detect] scenarios = DIR (e.g. /etc/sgcluster/scenarios.d)");
     int rc = cfg->errors.n ? 1 : 0;
     for (size_t i = 0; i < cfg->errors.n; i++) fprintf(stderr, "%s\n", cfg->errors.v[i]);

@@ -78,6 +78,8 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
     detect_parser_stats(a->parser, &ds);
     struct scenario_stats sc;
     scenario_engine_stats(a->eng, &sc);
+    struct detect_journal_counters jc = {0};
+    if (a->journal) detect_journal_counters(a->journal, &jc);
     struct ban_census bc = {.now = now};
     gossip_state_ban_foreach(a->st, count_ban, &bc);
     bool all_alive = true;
@@ -109,6 +111,9 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
         fprintf(out, ",\"detect\":{\"lines\":%" PRIu64 ",\"events\":%" PRIu64 ",\"dups\":%" PRIu64
                      ",\"oversized\":%" PRIu64 ",\"invalid\":%" PRIu64 "}",
                 ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid);
+        fprintf(out, ",\"journal\":{\"enabled\":%s,\"entries\":%" PRIu64 ",\"lines\":%" PRIu64 ",\"untrusted\":%" PRIu64
+                     ",\"oversized\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
+                a->journal ? "true" : "false", jc.entries, jc.lines, jc.untrusted, jc.oversized, jc.errors);
         fprintf(out, ",\"decisions\":%" PRIu64 ",\"records_from_peers\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
                      ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64 "}\n",
                 a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,
@@ -128,6 +133,10 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
         fprintf(out, "detect    %" PRIu64 " lines, %" PRIu64 " events (%" PRIu64 " dups), %" PRIu64
                      " oversized, %" PRIu64 " invalid\n",
                 ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid);
+        if (a->journal)
+            fprintf(out, "journal   %" PRIu64 " entries, %" PRIu64 " lines from trusted daemons, %" PRIu64
+                         " untrusted (forged) ignored, %" PRIu64 " oversized, %" PRIu64 " errors\n",
+                    jc.entries, jc.lines, jc.untrusted, jc.oversized, jc.errors);
         fprintf(out, "decisions %" PRIu64 " here, %" PRIu64 " records from peers, %" PRIu64 " refused by never-ban rules\n",
                 a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard);
         fprintf(out, "\n");

@@ -23,6 +23,18 @@ int cli_load_rules(const struct config *cfg, const char *rules_dir, struct detec
     return 0;
 }
 
+struct detect_journal *cli_journal_from_config(const struct config *cfg, char *err, size_t errlen)
+{
+    struct detect_journal_opts o = {
+        .units = (const char *const *)cfg->journal_units.v,
+        .nunits = cfg->journal_units.n,
+        .users = (const char *const *)cfg->journal_users.v,
+        .nusers = cfg->journal_users.n,
+        .from_start = cfg->from_start,
+    };
+    return detect_journal_new(&o, err, errlen);
+}
+
 struct enforce_guard *cli_guard_from_config(const struct config *cfg)
 {
     struct enforce_guard *g = enforce_guard_new();

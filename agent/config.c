@@ -2,6 +2,7 @@
 #include "agent/config.h"
 #include "agent/util.h"
 #include "agent/config_scenario.h"
+#include "detect/journal.h"
 
 #include <ini.h>
 #include <dirent.h>
@@ -86,6 +87,13 @@ void strlist_split(struct strlist *l, const char *csv)
     }
 }
 
+void strlist_split_words(struct strlist *l, const char *s)
+{
+    char *copy = sg_xstrdup(s), *save = NULL;
+    for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) strlist_split(l, w);
+    free(copy);
+}
+
 static void set_str(char **dst, const char *v)
 {
     free(*dst);
@@ -168,7 +176,14 @@ static int detect_key(struct ini_stream *s, const char *name, const char *value)
     else if (!strcmp(name, "extra_rules")) strlist_split(&cfg->extra_rules, value);
     else if (!strcmp(name, "logs") || !strcmp(name, "log")) strlist_split(&cfg->logs, value);
     else if (!strcmp(name, "scenarios")) set_str(&cfg->scenario_dir, value);
-    else if (!strcmp(name, "from_start")) {
+    else if (!strcmp(name, "journal")) {
+        if (parse_bool(value, &cfg->journal) < 0) BAD("journal: expected yes or no, got '%s'", value);
+    } else if (!strcmp(name, "journal_units") || !strcmp(name, "journal_users")) {
+        struct strlist *l = !strcmp(name, "journal_units") ? &cfg->journal_units : &cfg->journal_users;
+        strlist_free(l);
+        strlist_split_words(l, value);
+        if (!l->n) BAD("%s: expected at least one name", name);
+    } else if (!strcmp(name, "from_start")) {
         if (parse_bool(value, &cfg->from_start) < 0) BAD("from_start: expected yes or no, got '%s'", value);
     } else BAD("unknown key '%s' in [detect]", name);
     return 1;
@@ -310,6 +325,8 @@ static void set_defaults(struct config *cfg)
     cfg->max_skew_ms = 60000;
     cfg->snapshot_s = 30;
     cfg->quota_window_s = 3600;
+    strlist_split_words(&cfg->journal_units, DETECT_JOURNAL_UNITS_DEFAULT);
+    strlist_split_words(&cfg->journal_users, DETECT_JOURNAL_USERS_DEFAULT);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -384,6 +401,7 @@ void config_destroy(struct config **pcfg)
     free(cfg->rules_dir); free(cfg->scenario_dir); free(cfg->backend);
     free(cfg->policy_listen); free(cfg->policy_socket); free(cfg->hold_action);
     strlist_free(&cfg->node_addrs); strlist_free(&cfg->extra_rules); strlist_free(&cfg->logs);
+    strlist_free(&cfg->journal_units); strlist_free(&cfg->journal_users);
     strlist_free(&cfg->allowlist); strlist_free(&cfg->user_allowlist); strlist_free(&cfg->errors);
     for (size_t i = 0; i < cfg->npeers; i++) {
         free(cfg->peers[i].name); free(cfg->peers[i].pub_endpoint); free(cfg->peers[i].sync_endpoint);

@@ -66,6 +66,9 @@ struct config {
     char *rules_dir;
     struct strlist extra_rules;
     struct strlist logs;
+    bool journal;                    /* also follow the systemd journal */
+    struct strlist journal_units;    /* its trusted writers: units and users (detect/journal.h) */
+    struct strlist journal_users;
     bool from_start;
     char *scenario_dir;
     /* [enforce] */
@@ -113,6 +116,8 @@ void strlist_push(struct strlist *l, const char *s);
 void strlist_free(struct strlist *l);
 /* Splits "a, b ,c" into the list (empty items skipped). */
 void strlist_split(struct strlist *l, const char *csv);
+/* Splits at commas and blanks alike ("a b, c"): for names that hold neither. */
+void strlist_split_words(struct strlist *l, const char *s);
 
 const char *scenario_action_name(enum scenario_action a);
 

@@ -115,10 +115,14 @@ struct detect_source_counters {
 };
 void detect_source_counters(const struct detect_source *s, struct detect_source_counters *out);
 
-/* Saves the cursors of n sources into one state file (atomically: temp file + rename). Returns 0 or -1. */
-int detect_state_save(const char *state_path, struct detect_source *const *src, size_t n);
-/* Loads cursors from a state file and gives each source the one saved for its path. A missing file is
- * not an error (returns 0: nothing to resume). Returns -1 on a malformed file. */
-int detect_state_load(const char *state_path, struct detect_source *const *src, size_t n);
+struct detect_journal;   /* the journal source, journal.h */
+
+/* Saves the cursors of n sources, and the journal's (journal may be NULL), into one state file
+ * (atomically: temp file + rename). Returns 0 or -1. */
+int detect_state_save(const char *state_path, struct detect_source *const *src, size_t n, struct detect_journal *journal);
+/* Loads cursors from a state file and gives each source the one saved for its path, and the journal
+ * (may be NULL) its cursor. A missing file is not an error (returns 0: nothing to resume). Returns -1
+ * on a malformed file. */
+int detect_state_load(const char *state_path, struct detect_source *const *src, size_t n, struct detect_journal *journal);
 
 #endif

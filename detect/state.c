@@ -1,6 +1,8 @@
 /* state.c: saves and restores the read cursors of log sources, so a restart resumes where it stopped.
- * One text line per source: "dev ino offset head-hash path"; the path comes last so it may hold spaces. */
+ * One text line per source: "dev ino offset head-hash path"; the path comes last so it may hold spaces.
+ * The journal's cursor is one line "journal CURSOR" (sd-journal cursors hold no blanks). */
 #include "detect/detect.h"
+#include "detect/journal.h"
 
 #include "agent/util.h"
 
@@ -12,8 +14,9 @@
 #include <unistd.h>
 
 #define STATE_MAGIC "sgcluster-cursors 1"
+#define JOURNAL_TAG "journal "
 
-int detect_state_save(const char *state_path, struct detect_source *const *src, size_t n)
+int detect_state_save(const char *state_path, struct detect_source *const *src, size_t n, struct detect_journal *journal)
 {
     size_t pl = strlen(state_path);
     char *tmp = sg_xmalloc(pl + 16);
@@ -28,6 +31,8 @@ int detect_state_save(const char *state_path, struct detect_source *const *src, 
         fprintf(f, "%" PRIu64 " %" PRIu64 " %" PRId64 " %016" PRIx64 " %s\n", (uint64_t)c.dev, (uint64_t)c.ino,
                 (int64_t)c.offset, c.head_hash, path);
     }
+    const char *jc = journal ? detect_journal_get_cursor(journal) : NULL;
+    if (jc && !strpbrk(jc, " \n")) fprintf(f, "%s%s\n", JOURNAL_TAG, jc);
     if (fflush(f) || fsync(fileno(f))) {
         fclose(f);
         goto fail_unlink;
@@ -44,7 +49,7 @@ fail:
     return -1;
 }
 
-int detect_state_load(const char *state_path, struct detect_source *const *src, size_t n)
+int detect_state_load(const char *state_path, struct detect_source *const *src, size_t n, struct detect_journal *journal)
 {
     FILE *f = fopen(state_path, "r");
     if (!f) return errno == ENOENT ? 0 : -1;
@@ -57,6 +62,13 @@ int detect_state_load(const char *state_path, struct detect_source *const *src, 
         if (line[got - 1] == '\n') line[--got] = '\0';
         if (lineno == 1) {
             if (strcmp(line, STATE_MAGIC)) { rc = -1; break; }
+            continue;
+        }
+        if (!strncmp(line, JOURNAL_TAG, strlen(JOURNAL_TAG))) {
+            if (journal && detect_journal_set_cursor(journal, line + strlen(JOURNAL_TAG)) < 0) {
+                sg_log(SG_LOG_WARN, "%s:%d: journal cursor not found; the journal starts at its end", state_path, lineno);
+                rc = -1;
+            }
             continue;
         }
         uint64_t dev, ino, hash;

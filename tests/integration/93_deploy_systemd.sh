@@ -1,8 +1,8 @@
 #!/bin/bash
 # 93_deploy_systemd.sh: the playbook WITH its service steps, against a real systemd. This
 # machine's PID 1 is not systemd, so the test boots one as PID 1 of its own namespaces (pid,
-# mount, network, cgroup, uts, ipc; tmpfs over /run, /tmp, /etc/systemd/system, a cgroup subtree
-# of its own) with a target that pulls in nothing. Then: site.yml enables and starts sgagent
+# mount, network, cgroup, uts, ipc; tmpfs over /run, /tmp, /etc/systemd/system, /dev, a cgroup
+# subtree of its own: lib/sdns.sh) with a target that pulls in nothing. Then: site.yml enables and starts sgagent
 # (Type=notify: start returns once READY=1), the agent runs sandboxed as its user with only
 # CAP_NET_ADMIN and a seccomp filter and answers `sgcluster status`; a second run changes
 # nothing; a changed variable reloads it (the handler: SIGHUP, same PID, no restart);
@@ -14,90 +14,32 @@ BIN=${SG_BIN:-$ROOT/bin}
 BUILD=${SG_BUILD:-$ROOT/build}
 DEPLOY_USER=sgs$$
 SGUSER=$DEPLOY_USER
-SD=""
-CG=sgdeploy$$
 # shellcheck source=lib/deploy.sh
 . "$ROOT/tests/integration/lib/deploy.sh"
 # Not under /tmp or /var/tmp (the unit's PrivateTmp= would hide it from the agent), and not under
 # the build directory either, which may itself be in /tmp (a clone there, as CI may make).
 deploy_setup /srv/sgdeploysd
 [ -x "$BIN/sgagent" ] && [ -x "$BIN/sgcluster" ] || { echo "skip: no sgagent/sgcluster in $BIN (run make first)"; exit 77; }
-[ -x /lib/systemd/systemd ] || { echo "skip: systemd is not installed"; exit 77; }
-for h in systemd unified; do
-    [ -d "/sys/fs/cgroup/$h" ] || { echo "skip: needs the cgroup hierarchies /sys/fs/cgroup/systemd and unified"; exit 77; }
-done
-
-sd_gone() { ! kill -0 "$SD" 2>/dev/null; }
-stop_systemd() {
-    # SIGKILL to a namespace's PID 1 ends every process in it; then the cgroups go, leaves first.
-    [ -n "$SD" ] && kill -KILL "$SD" 2>/dev/null
-    [ -z "$SD" ] || wait_for 5 sd_gone
-    find "/sys/fs/cgroup/systemd/$CG" "/sys/fs/cgroup/unified/$CG" -depth -type d -exec rmdir {} \; 2>/dev/null
-    SD=""
-}
-deploy_on_cleanup stop_systemd
+# shellcheck source=lib/sdns.sh
+. "$ROOT/tests/integration/lib/sdns.sh"
+deploy_on_cleanup sdns_stop
 P=$T/root
 deploy_log_file "$P/var/log/mail.log"
 
-cat > "$T/boot.sh" <<'EOT'
-#!/bin/bash
-# Runs as PID 1 of the new namespaces, then becomes systemd.
-set -e
-# The checkout and the test's own directory may lie under a directory replaced by tmpfs below
-# (a clone in /tmp, as CI may make): they are held on a namespace-local tmpfs over /mnt and bound
-# back to the same paths afterwards.
-keep=()
-while IFS= read -r p; do
-    case $p in /run/*|/tmp/*|/var/tmp/*|/var/lib/*|/var/log/*) keep+=("$p") ;; esac
-done < "$(dirname "$0")/keep-paths"
-if [ ${#keep[@]} -gt 0 ]; then
-    mount -t tmpfs -o mode=755 tmpfs /mnt
-    for i in "${!keep[@]}"; do mkdir -p "/mnt/k$i"; mount --bind "${keep[$i]}" "/mnt/k$i"; done
-fi
-# Everything systemd or the unit would write outside the test's prefix lands in tmpfs: the
-# runtime and state directories, PrivateTmp's directories, the journal, unit links.
-mount -t tmpfs -o mode=755 tmpfs /run
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mount -t tmpfs -o mode=1777 tmpfs /var/tmp
-mount -t tmpfs -o mode=755 tmpfs /var/lib
-mount -t tmpfs -o mode=755 tmpfs /var/log
-mount -t tmpfs -o mode=755 tmpfs /etc/systemd/system
-mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
-mkdir /sys/fs/cgroup/systemd /sys/fs/cgroup/unified
-mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
-mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
-for i in "${!keep[@]}"; do mkdir -p "${keep[$i]}"; mount --bind "/mnt/k$i" "${keep[$i]}"; done
-mkdir -p /run/systemd/system
-printf '[Unit]\nDescription=sgcluster deployment test\nDefaultDependencies=no\nWants=systemd-journald.socket\n' \
-    > /run/systemd/system/sgtest.target
-# multi-user.target (the unit's WantedBy=) pulls in nothing here either.
-printf '[Unit]\nDescription=multi-user (test)\nDefaultDependencies=no\n' > /etc/systemd/system/multi-user.target
-# The unit's default dependencies would pull in sysinit.target: a whole boot (udev, sysctl,
-# sysusers, tmpfiles) acting on this machine's shared /sys, /proc/sys and /etc. Only they go:
-# the unit's own settings, sandbox and all, are what the test runs.
-# LeakSanitizer (make check's sanitizer build) needs ptrace, which the unit's filter denies.
+# multi-user.target (the unit's WantedBy=) pulls in nothing here. The unit's default dependencies
+# would pull in sysinit.target: a whole boot (udev, sysctl, sysusers, tmpfiles) acting on this
+# machine's shared /sys, /proc/sys and /etc. Only they go: the unit's own settings, sandbox and
+# all, are what the test runs. LeakSanitizer (make check's sanitizer build) needs ptrace, which
+# the unit's filter denies.
+# shellcheck disable=SC2034 # read by sdns_boot
+SDNS_SETUP="printf '[Unit]\\nDescription=multi-user (test)\\nDefaultDependencies=no\\n' > /etc/systemd/system/multi-user.target
 mkdir -p /run/systemd/system/sgagent.service.d
-printf '[Unit]\nDefaultDependencies=no\n[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0\n' \
-    > /run/systemd/system/sgagent.service.d/test.conf
-ip link set lo up
-exec env -i container=sgtest PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-    /lib/systemd/systemd --system --unit=sgtest.target --log-target=console --show-status=no
-EOT
-# What must stay visible inside (parents first, so a nested path is bound over its parent).
-printf '%s\n' "$ROOT" "$BUILD" "$BIN" "$T" > "$T/keep-paths"
-mkdir "/sys/fs/cgroup/systemd/$CG" "/sys/fs/cgroup/unified/$CG" || fail "cannot make cgroups"
-(
-    echo "$BASHPID" > "/sys/fs/cgroup/systemd/$CG/cgroup.procs"
-    echo "$BASHPID" > "/sys/fs/cgroup/unified/$CG/cgroup.procs"
-    exec unshare --pid --mount --net --cgroup --uts --ipc --fork --mount-proc bash "$T/boot.sh"
-) > "$T/systemd.log" 2>&1 &
-UNSHARE=$!
-sd_started() { SD=$(pgrep -P "$UNSHARE" 2>/dev/null | head -n 1); [ -n "$SD" ]; }
-wait_for 10 sd_started || { cat "$T/systemd.log"; fail "systemd did not start"; }
-inside() { nsenter -t "$SD" -m -p -n -u -i "$@"; }
-running() { [ "$(inside systemctl is-system-running 2>/dev/null)" = running ]; }
-wait_for 10 running || { cat "$T/systemd.log"; echo "skip: systemd does not boot in a namespace here"; exit 77; }
-echo "measured: systemd $(inside systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') is PID 1 of the test namespaces"
+printf '[Unit]\\nDefaultDependencies=no\\n[Service]\\nEnvironment=ASAN_OPTIONS=detect_leaks=0\\n' \\
+    > /run/systemd/system/sgagent.service.d/test.conf"
+sdns_boot "$T" "$ROOT" "$BUILD" "$BIN"
+SD=$SDNS_PID
+inside() { sdns_in "$@"; }
+echo "measured: systemd $(sdns_version) is PID 1 of the test namespaces"
 
 deploy_inventory1 "$T/hosts.yml" "$P" <<EOT
 sgcluster_build_bin_dir: $BIN
@@ -172,7 +114,28 @@ grep -q '"reload_errors":0' "$T/status3.json" || { inside journalctl -u sgagent 
 grep -q '^allowlist = 198.51.100.0/24$' "$P/etc/sgcluster/sgagent.conf" || fail "allowlist not written"
 echo "measured: changed allowlist -> handler reload (SIGHUP), same PID $PID, 0 restarts"
 
-# 4. Removal with the service steps.
+# 4. No mail log file (a stock Debian 12 has no rsyslog): the role switches the agent to the journal
+# (sgcluster_journal: auto) and reloads it. The sandboxed agent reads the journal as its user through
+# group adm (the ACL systemd-tmpfiles gives the journal files at boot, done here by hand), and a
+# Dovecot line forged by root from outside any mail unit is counted as untrusted, not as a failure.
+inside systemd-tmpfiles --create --prefix=/run/log/journal || fail "systemd-tmpfiles for the journal"
+rm "$P/var/log/mail.log"
+play "$T/run4.log" "$ROOT/deploy/ansible/site.yml" --skip-tags packages,build || fail "run without a mail log failed"
+grep -q '^journal = yes$' "$P/etc/sgcluster/sgagent.conf" || fail "no mail log, but the journal was not configured"
+grep -q '^logs = ' "$P/etc/sgcluster/sgagent.conf" && fail "logs still configured beside the journal"
+jstatus() {
+    inside "$P/usr/local/bin/sgcluster" status --json > "$T/status4.json" &&
+        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$T/status4.json" "$1"
+}
+wait_for 5 jstatus "d['reloads'] == $((R0 + 2)) and d['journal']['enabled']" ||
+    { cat "$T/status4.json"; fail "the agent did not reload onto the journal"; }
+inside journalctl -u sgagent.service -o cat --no-pager | grep -q 'no journal file readable' && fail "the agent cannot read the journal"
+inside logger -t dovecot 'imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<x>, method=PLAIN, rip=203.0.113.77, lip=127.0.0.1, session=<forged>'
+wait_for 5 jstatus "d['journal']['untrusted'] == 1" && jstatus "d['detect']['events'] == 0" ||
+    { cat "$T/status4.json"; fail "the forged journal line was not counted as untrusted, or was counted"; }
+echo "measured: no mail log -> journal = yes, reload, the sandboxed agent reads the journal through group adm; forged line untrusted"
+
+# 5. Removal with the service steps.
 play "$T/remove.log" "$ROOT/deploy/ansible/remove.yml" || { tail -30 "$T/remove.log"; fail "remove.yml failed"; }
 echo "measured: removal $(deploy_recap "$T/remove.log" mx1)"
 [ "$(inside systemctl is-active sgagent.service)" = active ] && fail "sgagent still active"

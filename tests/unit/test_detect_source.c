@@ -197,30 +197,30 @@ static void test_restart_resume(void **state)
     assert_string_equal(pump(s).buf, "r1|r2|");
     append(logp, "r3\npartial");
     assert_string_equal(pump(s).buf, "r3|");
-    assert_int_equal(detect_state_save(st, &s, 1), 0);
+    assert_int_equal(detect_state_save(st, &s, 1, NULL), 0);
     detect_source_destroy(&s);
     /* Restart: resumes at the saved cursor, the partial line included once complete. */
     append(logp, " line\nr4\n");
     s = detect_source_new(logp, NULL);
-    assert_int_equal(detect_state_load(st, &s, 1), 0);
+    assert_int_equal(detect_state_load(st, &s, 1, NULL), 0);
     assert_string_equal(pump(s).buf, "partial line|r4|");
-    assert_int_equal(detect_state_save(st, &s, 1), 0);
+    assert_int_equal(detect_state_save(st, &s, 1, NULL), 0);
     detect_source_destroy(&s);
     /* Rotated while stopped: the rest of the old file (found by its first line), then the new file. */
     append(logp, "r5\n");
     assert_int_equal(rename(logp, old), 0);
     append(logp, "n1\n");
     s = detect_source_new(logp, NULL);
-    assert_int_equal(detect_state_load(st, &s, 1), 0);
+    assert_int_equal(detect_state_load(st, &s, 1, NULL), 0);
     assert_string_equal(pump(s).buf, "r5|n1|");
     detect_source_destroy(&s);
     /* A missing state file means nothing to resume; a garbled one is an error. */
     s = detect_source_new(logp, NULL);
     char nost[200];
     snprintf(nost, sizeof nost, "%s/none", dir);
-    assert_int_equal(detect_state_load(nost, &s, 1), 0);
+    assert_int_equal(detect_state_load(nost, &s, 1, NULL), 0);
     append(st, "garbage line\n");
-    assert_int_equal(detect_state_load(st, &s, 1), -1);
+    assert_int_equal(detect_state_load(st, &s, 1, NULL), -1);
     detect_source_destroy(&s);
 }
 

@@ -7,6 +7,8 @@
 #   maild_start NODE              render the templates in deploy/{dovecot,postfix}, start both,
 #                                 wait (bounded) until 25, 587, 110, 143 and the auth socket are up
 #   maild_start_nodes NODE...    the same for several nodes in parallel
+#   maild_prepare NODE            only render the configuration and make the directories (for a test
+#                                 that starts the daemons some other way, e.g. as systemd units)
 #   maild_stop NODE / maild_stop_all     stop both, then kill whatever they left in the namespace
 #   maild_log NODE dovecot|postfix       path of the log file the node's agent should follow
 #   maild_dir NODE                the node's directory (config, queue, mailboxes, logs)
@@ -24,7 +26,8 @@
 # MAILD_AUTH_FAILURE_DELAY (Dovecot's, default 0 s; Dovecot still answers a failure only at its
 # next 500 ms tick), MAILD_AUTH_PENALTY (yes: keep Dovecot's growing per-address delay after
 # failures; default no, it would slow every test), MAILD_LOG_STYLE (native: what Dovecot writes
-# to log_path; syslog: "Mon dd hh:mm:ss NODE dovecot: " as a syslog daemon would).
+# to log_path; syslog: "Mon dd hh:mm:ss NODE dovecot: " as a syslog daemon would; journal: both
+# daemons log through syslog(3) to /dev/log, which is journald on a stock Debian 12, and no file).
 
 MAILD_USERS=${MAILD_USERS:-"alice:alice-pw bob:bob-pw carol:carol-pw"}
 MAILD_DOMAIN=${MAILD_DOMAIN:-sgtest.invalid}
@@ -117,12 +120,9 @@ _maild_postfix_dirs() { # QUEUE_DIR DATA_DIR
     done < "$(postconf -dh meta_directory)/postfix-files"
 }
 
-maild_start() {
-    local node=$1 d mail_uid mail_gid stamp penalty map="" u inet="all" listen="*, ::"
+maild_prepare() {
+    local node=$1 d mail_uid mail_gid stamp penalty map="" u inet="all" listen="*, ::" dlog plog inst
     d=$(maild_dir "$node")
-    if [ -z "$NETNS_DIR" ] || ! _netns_list | grep -qx "$(netns_name "$node")"; then
-        echo "maild_start: no namespace for $node (netns_up first)" >&2; return 1
-    fi
     [ "${NETNS_IPV6:-1}" = 1 ] || { inet=ipv4; listen="*"; }
     mail_uid=$(id -u nobody) && mail_gid=$(getent group nogroup | cut -d: -f3) || return 1
     mkdir -p "$d"/{dovecot/run,dovecot/state,log,mail,mailboxes,postfix/etc} || return 1
@@ -137,21 +137,34 @@ maild_start() {
     stamp="%b %d %H:%M:%S "
     penalty=0; [ "$MAILD_AUTH_PENALTY" = yes ] && penalty=0600
     [ "$MAILD_LOG_STYLE" = syslog ] && stamp="%b %e %H:%M:%S $node dovecot: "
+    dlog=$d/log/dovecot.log; plog=$d/log/postfix.log; inst=$(netns_name "$node")
+    # Dovecot's log_path = syslog; Postfix without maillog_file logs to syslog. Dovecot's syslog
+    # identifier is its instance name: "dovecot", as on a server (one instance per systemd here).
+    [ "$MAILD_LOG_STYLE" = journal ] && { dlog=syslog; plog=""; inst=dovecot; }
     _maild_render "$MAILD_TEMPLATES/dovecot/sgtest.conf.in" "$d/dovecot/dovecot.conf" \
-        "INSTANCE=$(netns_name "$node")" "RUN_DIR=$d/dovecot/run" "STATE_DIR=$d/dovecot/state" \
-        "LISTEN=$listen" "LOG=$d/log/dovecot.log" "LOG_TIMESTAMP=$stamp" \
+        "INSTANCE=$inst" "RUN_DIR=$d/dovecot/run" "STATE_DIR=$d/dovecot/state" \
+        "LISTEN=$listen" "LOG=$dlog" "LOG_TIMESTAMP=$stamp" \
         "AUTH_FAILURE_DELAY=$MAILD_AUTH_FAILURE_DELAY" "PENALTY_SOCKET_MODE=$penalty" \
         "USERS_FILE=$d/dovecot/users" "MAIL_UID=$mail_uid" "MAIL_GID=$mail_gid" "MAIL_DIR=$d/mail" \
         "AUTH_SOCKET=$d/postfix/spool/private/auth" || return 1
     _maild_render "$MAILD_TEMPLATES/postfix/main.cf.in" "$d/postfix/etc/main.cf" \
         "QUEUE_DIR=$d/postfix/spool" "DATA_DIR=$d/postfix/data" "HOST=$node" \
-        "DOMAIN=$MAILD_DOMAIN" "INET_PROTOCOLS=$inet" "LOG=$d/log/postfix.log" "LOG_DIR=$d/log/" \
+        "DOMAIN=$MAILD_DOMAIN" "INET_PROTOCOLS=$inet" "LOG=$plog" "LOG_DIR=$d/log/" \
         "POLICY_RCPT=$MAILD_POLICY" "POLICY_DATA=$MAILD_POLICY_DATA" "POLICY_EOD=$MAILD_POLICY_EOD" \
         "MAILBOX_DIR=$d/mailboxes" "MAILBOX_MAP=${map%,}" "MAIL_UID=$mail_uid" "MAIL_GID=$mail_gid" || return 1
     _maild_render "$MAILD_TEMPLATES/postfix/master.cf.in" "$d/postfix/etc/master.cf" || return 1
     # Postfix takes a main.cf younger than a second for one being edited, and waits 300 ms
     # before each of its ~10 reads during start.
     touch -d '-5 seconds' "$d/postfix/etc/main.cf" "$d/postfix/etc/master.cf"
+}
+
+maild_start() {
+    local node=$1 d
+    d=$(maild_dir "$node")
+    if [ -z "$NETNS_DIR" ] || ! _netns_list | grep -qx "$(netns_name "$node")"; then
+        echo "maild_start: no namespace for $node (netns_up first)" >&2; return 1
+    fi
+    maild_prepare "$node" || return 1
     case " $MAILD_STARTED " in *" $node "*) ;; *) MAILD_STARTED="$MAILD_STARTED $node" ;; esac
     _maild_hook
     if ! nsexec "$node" dovecot -c "$d/dovecot/dovecot.conf" > "$d/log/start.out" 2>&1 ||
