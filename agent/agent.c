@@ -180,7 +180,7 @@ static int sources_open(struct agent *a)
 static int detection_build(const struct config *cfg, struct detect_rules **rules, struct detect_parser **parser)
 {
     if (cli_load_rules(cfg, NULL, rules) < 0) return -1;
-    *parser = detect_parser_new(*rules, NULL);
+    *parser = cli_parser_new(cfg, *rules);
     return *parser ? 0 : -1;
 }
 

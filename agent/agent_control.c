@@ -107,8 +107,9 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                      ",\"failed\":%" PRIu64 "}",
                 es.applied, es.removed, es.refused_by_guard, es.failed);
         fprintf(out, ",\"detect\":{\"lines\":%" PRIu64 ",\"events\":%" PRIu64 ",\"dups\":%" PRIu64
-                     ",\"oversized\":%" PRIu64 ",\"invalid\":%" PRIu64 "}",
-                ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid);
+                     ",\"oversized\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"capped_attempts\":%" PRIu64
+                     ",\"capped_recipients\":%" PRIu64 "}",
+                ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid, ds.capped_attempts, ds.capped_rcpt);
         fprintf(out, ",\"decisions\":%" PRIu64 ",\"records_from_peers\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
                      ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64 "}\n",
                 a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,
@@ -126,8 +127,8 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                 a->cfg->backend, k.table_present ? "present" : "ABSENT", k.set4, k.set6,
                 k.drop_packets4 + k.drop_packets6);
         fprintf(out, "detect    %" PRIu64 " lines, %" PRIu64 " events (%" PRIu64 " dups), %" PRIu64
-                     " oversized, %" PRIu64 " invalid\n",
-                ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid);
+                     " oversized, %" PRIu64 " invalid; capped: %" PRIu64 " attempts, %" PRIu64 " recipients\n",
+                ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid, ds.capped_attempts, ds.capped_rcpt);
         fprintf(out, "decisions %" PRIu64 " here, %" PRIu64 " records from peers, %" PRIu64 " refused by never-ban rules\n",
                 a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard);
         fprintf(out, "\n");

@@ -23,6 +23,15 @@ int cli_load_rules(const struct config *cfg, const char *rules_dir, struct detec
     return 0;
 }
 
+struct detect_parser *cli_parser_new(const struct config *cfg, const struct detect_rules *rules)
+{
+    struct detect_parser_opts po = {
+        .max_attempts = (uint32_t)cfg->max_attempts,
+        .max_rcpt = (uint32_t)cfg->max_rcpt,
+    };
+    return detect_parser_new(rules, &po);
+}
+
 struct enforce_guard *cli_guard_from_config(const struct config *cfg)
 {
     struct enforce_guard *g = enforce_guard_new();

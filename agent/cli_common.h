@@ -10,6 +10,8 @@
 /* Loads cfg's rules (rules_dir overrides cfg->rules_dir when not NULL, then cfg->extra_rules).
  * Prints the error and returns -1 on failure; *out is owned by the caller. */
 int cli_load_rules(const struct config *cfg, const char *rules_dir, struct detect_rules **out);
+/* The line parser over rules with cfg's detection settings (what one line may claim). Owned by the caller. */
+struct detect_parser *cli_parser_new(const struct config *cfg, const struct detect_rules *rules);
 /* The guard the agent's enforcement uses: allowlist, own and peer addresses, minimum prefixes. */
 struct enforce_guard *cli_guard_from_config(const struct config *cfg);
 /* Calls fn for every line of path ("-" = stdin). Returns 0, or -1 when it cannot be read (printed). */

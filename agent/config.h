@@ -68,6 +68,8 @@ struct config {
     struct strlist logs;
     bool from_start;
     char *scenario_dir;
+    int64_t max_attempts;   /* attempts one log line can stand for (detect_parser_opts) */
+    int64_t max_rcpt;       /* recipients one message can have */
     /* [enforce] */
     char *backend;          /* "nft" or "dryrun" */
     int ports[32];

@@ -36,9 +36,22 @@ const char *detect_rules_id(const struct detect_rules *r, size_t i);
  * Not thread-safe; one parser per thread. It does not allocate per line. */
 struct detect_parser;
 
+/* What one line may claim, by default. Any local user can write to syslog, so a forged line must not
+ * stand for more than the daemons can really log:
+ * - attempts ("auth failed, N attempts", "auth=A/B", sendmail's "count=N"): Dovecot's login process
+ *   drops a client that has not logged in after 180 s (MASTER_LOGIN_TIMEOUT_SECS) and delays every
+ *   failure by auth_failure_delay (2 s), so one connection logs at most 90; Postfix's smtpd drops a
+ *   client after smtpd_hard_error_limit (20) errors and every failed AUTH is one; sendmail logs its
+ *   AUTH count once, when it reaches the number of offered mechanisms + 1. 100 covers them all.
+ * - recipients of one message (qmgr "nrcpt="): Postfix's smtpd_recipient_limit, 1000 by default. */
+#define DETECT_DEFAULT_MAX_ATTEMPTS 100
+#define DETECT_DEFAULT_MAX_RCPT 1000
+
 struct detect_parser_opts {
     int64_t ref_ms;       /* "now" for year inference of BSD timestamps; 0 = the wall clock */
     size_t max_line;      /* longer lines are counted as oversized and skipped; 0 = 8192 */
+    uint32_t max_attempts;   /* attempts one line can stand for; 0 = DETECT_DEFAULT_MAX_ATTEMPTS */
+    uint32_t max_rcpt;       /* recipients one message can have; 0 = DETECT_DEFAULT_MAX_RCPT */
 };
 
 /* rules must outlive the parser (not owned). opts may be NULL. */
@@ -63,6 +76,8 @@ struct detect_stats {
     uint64_t oversized;   /* lines longer than max_line */
     uint64_t invalid;     /* lines with NUL bytes or invalid UTF-8 (still parsed: attackers choose user names) */
     uint64_t bad_time;    /* lines whose timestamp could not be read (events get time_ms = 0) */
+    uint64_t capped_attempts;   /* lines that claimed more attempts than max_attempts (counted as the cap) */
+    uint64_t capped_rcpt;       /* messages that claimed more recipients than max_rcpt (counted as the cap) */
 };
 /* Writes the counters into *out. */
 void detect_parser_stats(const struct detect_parser *p, struct detect_stats *out);

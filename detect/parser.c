@@ -28,6 +28,7 @@ struct detect_parser {
     const struct detect_rules *rules;
     struct detect_clock clock;
     size_t max_line;
+    uint32_t max_attempts, max_rcpt;
     int64_t now;                       /* log clock: last line time seen, for the joins' ttl */
     pcre2_match_data *md;
     struct detect_stats st;
@@ -47,6 +48,8 @@ struct detect_parser *detect_parser_new(const struct detect_rules *rules, const 
     p->rules = rules;
     detect_clock_init(&p->clock, opts ? opts->ref_ms : 0);
     p->max_line = (opts && opts->max_line) ? opts->max_line : 8192;
+    p->max_attempts = (opts && opts->max_attempts) ? opts->max_attempts : DETECT_DEFAULT_MAX_ATTEMPTS;
+    p->max_rcpt = (opts && opts->max_rcpt) ? opts->max_rcpt : DETECT_DEFAULT_MAX_RCPT;
     p->md = pcre2_match_data_create(rules->max_groups, NULL);
     if (!p->md) sg_oom();
     p->hits = sg_xcalloc(rules->n ? rules->n : 1, sizeof *p->hits);
@@ -204,17 +207,26 @@ static bool cap(const struct detect_parser *p, const char *subj, int g, const ch
     return true;
 }
 
+/* A captured decimal number, saturating at UINT32_MAX (the caps below then apply); dflt when unset. */
 static uint32_t cap_uint(const struct detect_parser *p, const char *subj, int g, uint32_t dflt)
 {
     const char *s;
     size_t n;
     if (!cap(p, subj, g, &s, &n) || !n) return dflt;
     uint64_t v = 0;
-    for (size_t i = 0; i < n && i < 9; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') return dflt;
-        v = v * 10 + (uint64_t)(s[i] - '0');
+        if (v <= UINT32_MAX) v = v * 10 + (uint64_t)(s[i] - '0');
     }
-    return (uint32_t)v;
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+/* v, or the cap when v is above it (the line is counted under *capped). */
+static uint32_t capped(uint32_t v, uint32_t max, uint64_t *capped_lines)
+{
+    if (v <= max) return v;
+    (*capped_lines)++;
+    return max;
 }
 
 static void remember_addr(struct detect_join_entry *e, const struct sg_event *ev)
@@ -313,7 +325,7 @@ static bool apply_role(struct detect_parser *p, const struct detect_rule *r, con
         recall_addr(ev, e);
         memcpy(ev->user, e->user, sizeof ev->user);
         memcpy(ev->service, e->service, sizeof ev->service);
-        ev->nrcpt = cap_uint(p, subj, r->g_nrcpt, 1);
+        ev->nrcpt = capped(cap_uint(p, subj, r->g_nrcpt, 1), p->max_rcpt, &p->st.capped_rcpt);
         ev->count = 1;
         return true;
     case DETECT_ROLE_SSHD_CONNECT:
@@ -399,9 +411,8 @@ static int emit(struct detect_parser *p, size_t ri, const struct detect_header *
     ev.user[0] = '\0';
     if (cap(p, subj, r->g_user, &s, &n)) copy_trunc(ev.user, sizeof ev.user, s, n);
     memcpy(ev.rule, r->id, sizeof ev.rule);
-    ev.count = cap_uint(p, subj, r->g_count, 1);
+    ev.count = capped(cap_uint(p, subj, r->g_count, 1), p->max_attempts, &p->st.capped_attempts);
     if (ev.count == 0) ev.count = 1;
-    if (ev.count > 100000) ev.count = 100000;
     ev.nrcpt = 0;
     ev.dup = false;
     bool also_fail = false;
