@@ -322,6 +322,7 @@ static struct config *load_checked(const char *path)
     char *err = NULL;
     struct config *cfg = config_load(path, &err);
     if (!cfg) { sg_log(SG_LOG_ERR, "%s", err); free(err); return NULL; }
+    cli_check_logs(cfg);
     if (cfg->errors.n) {
         for (size_t i = 0; i < cfg->errors.n; i++) sg_log(SG_LOG_ERR, "%s", cfg->errors.v[i]);
         config_destroy(&cfg);

@@ -32,6 +32,14 @@ struct detect_parser *cli_parser_new(const struct config *cfg, const struct dete
     return detect_parser_new(rules, &po);
 }
 
+void cli_check_logs(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->logs.n; i++) {
+        char err[512];
+        if (detect_source_check_path(cfg->logs.v[i], err, sizeof err) < 0) config_error(cfg, cfg->path, 0, "[detect] logs: %s", err);
+    }
+}
+
 struct enforce_guard *cli_guard_from_config(const struct config *cfg)
 {
     struct enforce_guard *g = enforce_guard_new();

@@ -12,6 +12,9 @@
 int cli_load_rules(const struct config *cfg, const char *rules_dir, struct detect_rules **out);
 /* The line parser over rules with cfg's detection settings (what one line may claim). Owned by the caller. */
 struct detect_parser *cli_parser_new(const struct config *cfg, const struct detect_rules *rules);
+/* Adds an error to cfg for each [detect] logs path that exists and is not a regular file (a FIFO
+ * would block, a device never ends). Run by `sgagent -n`, at start and at reload alike. */
+void cli_check_logs(struct config *cfg);
 /* The guard the agent's enforcement uses: allowlist, own and peer addresses, minimum prefixes. */
 struct enforce_guard *cli_guard_from_config(const struct config *cfg);
 /* Calls fn for every line of path ("-" = stdin). Returns 0, or -1 when it cannot be read (printed). */

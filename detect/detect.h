@@ -100,6 +100,12 @@ struct detect_source_opts {
 /* Complete lines only, without the newline; line is valid only during the call. */
 typedef void (*detect_line_fn)(const char *line, size_t len, void *arg);
 
+/* Checks that path can be followed: 0 when it is a regular file or does not exist yet (it is waited
+ * for); -1 with "PATH: not a regular file (a FIFO)" (or a directory, a device, a socket, or stat's
+ * error) in err otherwise. A source never opens anything but a regular file, and never blocks on an
+ * open: this check is what refuses such a path at `sgagent -n` and at start. */
+int detect_source_check_path(const char *path, char *err, size_t errlen);
+
 /* Returns NULL only when inotify cannot be set up. The file need not exist. opts may be NULL. */
 struct detect_source *detect_source_new(const char *path, const struct detect_source_opts *opts);
 void detect_source_destroy(struct detect_source **p);
@@ -126,7 +132,8 @@ int detect_source_get_cursor(const struct detect_source *s, struct detect_cursor
 void detect_source_set_cursor(struct detect_source *s, const struct detect_cursor *c);
 
 struct detect_source_counters {
-    uint64_t lines, bytes, oversized, rotations, truncations, reopen_errors;
+    uint64_t lines, bytes, oversized, rotations, truncations;
+    uint64_t reopen_errors;   /* the path could not be opened, or is no longer a regular file */
 };
 void detect_source_counters(const struct detect_source *s, struct detect_source_counters *out);
 
