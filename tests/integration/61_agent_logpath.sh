@@ -5,14 +5,10 @@
 # keeps reading its other logs and answering, and stops on SIGTERM. Lines whose counts exceed the caps
 # are counted in `sgcluster status`.
 set -u
-BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
-T=$(mktemp -d)
-PID=
-cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; [ -n "${SG_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; [ -f "$T/agent.log" ] && tail -20 "$T/agent.log"; exit 1; }
-SG="$BIN/sgcluster"
-S="-s $T/ctl.sock"
+T=$(mktemp -d) PID=
+trap '[ -z "$PID" ] || kill -9 $PID 2>/dev/null; rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; [ ! -f "$T/agent.log" ] || tail -20 "$T/agent.log"; exit 1; }
+BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}; SG="$BIN/sgcluster"; S="-s $T/ctl.sock"
 
 mkdir -p "$T/keys" "$T/adir"
 "$SG" keygen --node n1 "$T/keys" >/dev/null || fail "keygen"
