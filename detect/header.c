@@ -1,6 +1,7 @@
 /* header.c: reads the time, host and program tag of a log line in every layout the mail daemons use:
  * BSD syslog, RFC 3339 (rsyslog high precision), RFC 5424, Dovecot's and Postfix's own log files,
- * Exim's "YYYY-MM-DD hh:mm:ss", daemontools TAI64N, and journal-style lines with no time at all. */
+ * Exim's "YYYY-MM-DD hh:mm:ss", daemontools TAI64N (also before socklog's "mail.info: " and a syslog
+ * line), and journal-style lines with no time at all. */
 #include "detect/header.h"
 
 #include "agent/util.h"
