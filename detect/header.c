@@ -266,6 +266,26 @@ static const char *skip_facility(const char *p, const char *end)
     return p;
 }
 
+/* Past a syslog stamp ("Nov 28 04:31:06", "Nov  8 04:31:06.123", "2026-11-28T04:31:06+01:00") at p, or
+ * p when there is none. The time is not read: the TAI64N stamp before it is the better one. */
+static const char *skip_stamp(const char *p, const char *end)
+{
+    const char *q = p;
+    if (end - q >= 15 && month_of(q) && q[3] == ' ') {
+        q += 4;
+        if (*q == ' ') q++;
+        while (q < end && is_digit(*q)) q++;
+        if (end - q < 9 || *q != ' ' || q[3] != ':' || q[6] != ':') return p;
+        q += 9;
+    } else if (end - q >= 19 && is_digit(q[0]) && q[4] == '-' && q[7] == '-' && q[13] == ':') {
+        q += 19;
+    } else {
+        return p;
+    }
+    q = token_end(q, end);   /* fraction and zone */
+    return q;
+}
+
 /* A tag is one token ending in ':', starting with a letter, free of '=' (which would make it a field). */
 static bool tag_token(const char *a, const char *b)
 {
@@ -278,7 +298,7 @@ static bool tag_token(const char *a, const char *b)
  * imap-login: ...", even "dovecot: dovecot: auth(default): ..."), which is what rules filter on, so it
  * becomes the tag. A PAM module's "pam_unix(dovecot:auth):" is not a Dovecot process: PAM writes it as
  * the start of its message, and it stays there. */
-static void set_msg(struct detect_header *h, const char *p, const char *end)
+static inline void set_msg(struct detect_header *h, const char *p, const char *end)
 {
     for (int depth = 0; depth < 2 && h->prog_len == 7 && !memcmp(h->prog, "dovecot", 7); depth++) {
         const char *t1 = token_end(p, end);
@@ -339,9 +359,8 @@ void detect_header_parse(struct detect_clock *c, const char *line, size_t len, s
         /* multilog/s6-log stamp their input, which may itself be syslog (socklog writes
          * "mail.info: Nov 28 04:31:06 postfix/smtpd[1]: ..."): the stamp is the time, the rest is read
          * as a header without one. */
-        struct detect_header inner;
-        p = skip_facility(skip_spaces(q, end), end);
-        q = p < end && is_digit(*p) ? parse_iso(c, p, end, &inner) : parse_bsd(c, p, end, &inner);
+        p = skip_stamp(skip_facility(skip_spaces(q, end), end), end);
+        q = NULL;
     } else if (p < end && is_digit(*p)) {
         q = parse_iso(c, p, end, h);
     } else {

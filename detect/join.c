@@ -132,23 +132,6 @@ void detect_join_recall_addr(struct sg_event *ev, const struct detect_join_entry
     memcpy(ev->ip, e->ip, sizeof ev->ip);
 }
 
-void detect_copy_trunc(char *dst, size_t cap, const char *s, size_t n)
-{
-    if (n >= cap) n = cap - 1;
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-}
-
-bool detect_match_group(const struct detect_match *m, int g, const char **s, size_t *n)
-{
-    if (g < 0) return false;
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer((pcre2_match_data *)m->md);
-    if (ov[2 * g] == PCRE2_UNSET) return false;
-    *s = m->subj + ov[2 * g];
-    *n = ov[2 * g + 1] - ov[2 * g];
-    return true;
-}
-
 uint32_t detect_match_uint(const struct detect_match *m, int g, uint32_t dflt)
 {
     const char *s;

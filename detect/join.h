@@ -48,8 +48,6 @@ uint64_t detect_join_addr_key(const struct sg_event *ev);
 /* Copies an event's address into a join entry, and back. */
 void detect_join_remember_addr(struct detect_join_entry *e, const struct sg_event *ev);
 void detect_join_recall_addr(struct sg_event *ev, const struct detect_join_entry *e);
-/* Copies s[0..n) into dst (cap bytes), truncated and NUL-terminated. */
-void detect_copy_trunc(char *dst, size_t cap, const char *s, size_t n);
 
 /* ---- join handlers, one per daemon family (join_<family>.c) ----------------------------------------
  * A rule may name a role ("role = smtp-sasl"): its match is then joined with other lines of the same
@@ -68,9 +66,8 @@ struct detect_match {
     const char *subj;                  /* what the pattern ran on, and its match data */
     void *md;                          /* pcre2_match_data */
 };
-/* Group g of the match (a rule's g_* number, -1 = absent): false when it did not take part. */
-bool detect_match_group(const struct detect_match *m, int g, const char **s, size_t *n);
-/* Group g as a decimal number, saturating at UINT32_MAX; dflt when absent or not a number. */
+/* detect_match_group() and detect_copy_trunc(), run several times per matched line, are inline in
+ * rules_int.h. Group g as a decimal number, saturating at UINT32_MAX; dflt when absent or not a number. */
 uint32_t detect_match_uint(const struct detect_match *m, int g, uint32_t dflt);
 
 /* Named groups a role needs in its rule's pattern (checked when rules are compiled). */

@@ -7,6 +7,7 @@
 #include "detect/join.h"
 
 #include <pcre2.h>
+#include <string.h>
 
 #define DETECT_MAX_RULES 256
 #define DETECT_MASK_WORDS (DETECT_MAX_RULES / 64)
@@ -65,6 +66,25 @@ struct detect_rules {
     uint32_t max_groups;
     bool compiled;
 };
+
+/* Group g of the match (a rule's g_* number, -1 = absent): false when it did not take part. */
+static inline bool detect_match_group(const struct detect_match *m, int g, const char **s, size_t *n)
+{
+    if (g < 0) return false;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer((pcre2_match_data *)m->md);
+    if (ov[2 * g] == PCRE2_UNSET) return false;
+    *s = m->subj + ov[2 * g];
+    *n = ov[2 * g + 1] - ov[2 * g];
+    return true;
+}
+
+/* Copies s[0..n) into dst (cap bytes), truncated and NUL-terminated. */
+static inline void detect_copy_trunc(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
 
 void detect_lit_build(struct detect_litset *ls, const struct detect_rules *r);
 void detect_lit_free(struct detect_litset *ls);
