@@ -43,7 +43,10 @@ void detect_join_drop(struct detect_join *j, struct detect_join_entry *e);
 /* FNV-1a over several byte strings, each followed by a separator; never 0. */
 uint64_t detect_join_key(char domain, const char *a, size_t an, const char *b, size_t bn, const char *c, size_t cn);
 
-/* The key of an address in the shared addrs table (see detect_join_ops.apply). */
+/* The key of an address in the shared addrs table (see detect_join_ops.apply). Dovecot's auth line and
+ * Postfix's SASL warning for one attempt are often written to different files in different formats
+ * (Dovecot's own log_path names no host, Postfix's syslog line does), so the host is not part of the
+ * key: an agent reads the logs of its own node only. */
 uint64_t detect_join_addr_key(const struct sg_event *ev);
 /* Copies an event's address into a join entry, and back. */
 void detect_join_remember_addr(struct detect_join_entry *e, const struct sg_event *ev);
