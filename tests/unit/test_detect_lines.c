@@ -165,7 +165,12 @@ static void test_postfix_auth_server_lost(void **state)
     g = line1(f.p, "Nov 28 05:00:02 mx1 dovecot: auth: passwd-file(carol,198.51.100.40): Password mismatch");
     assert_int_equal(g.n, 1);
     assert_true(g.v[0].dup);
-    /* Postfix writes nothing after the reply: such a line is not its. */
+    /* Newer Postfix names the SASL user after the reply (the client chose it: it cannot move the address). */
+    g = line1(f.p, "Nov 28 05:00:04 mx1 postfix/smtpd[79]: warning: unknown[198.51.100.42]: SASL PLAIN authentication failed: Connection lost to authentication server, sasl_username=x [6.6.6.6]");
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.v[0].ip, "198.51.100.42");
+    assert_string_equal(g.v[0].user, "x [6.6.6.6]");
+    /* Postfix writes nothing else after the reply: such a line is not its. */
     g = line1(f.p, "Nov 28 05:00:03 mx1 postfix/smtpd[77]: warning: unknown[198.51.100.41]: SASL LOGIN authentication failed: Connection lost to authentication server, x");
     assert_int_equal(g.n, 0);
     close_parser(&f);
