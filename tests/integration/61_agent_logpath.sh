@@ -2,8 +2,8 @@
 # Log paths that are not files: a FIFO, a directory or a device is refused by `sgagent -n` and at
 # start with a message naming the path (and start fails at once instead of blocking in open()); a log
 # that does not exist yet is accepted, and a FIFO that appears there later is never opened: the agent
-# keeps reading its other logs and answering, and stops on SIGTERM. Lines whose counts exceed the caps
-# are counted in `sgcluster status`.
+# keeps reading its other logs and answering, refuses a reload that meets it, and stops on SIGTERM.
+# Lines whose counts exceed the caps are counted in `sgcluster status`.
 set -u
 T=$(mktemp -d) PID=
 trap '[ -z "$PID" ] || kill -9 $PID 2>/dev/null; rm -rf "$T"' EXIT
@@ -60,6 +60,13 @@ i=0; until [ "$(lines)" = 1 ]; do
 done
 timeout 5 "$SG" status $S --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["detect"]; assert d["capped_attempts"] == 1 and d["capped_recipients"] == 0, d' || fail "status: capped counters"
 timeout 5 "$SG" status $S | grep -q "capped: 1 attempts, 0 recipients" || fail "status text: $(timeout 5 "$SG" status $S)"
+# A reload now meets the FIFO at a configured path: refused with the path named, the agent runs on.
+kill -HUP $PID
+i=0; until grep -q "reload refused" "$T/agent.log"; do
+    i=$((i + 1)); [ $i -gt 50 ] && fail "reload with a FIFO as a log was not refused"; sleep 0.1
+done
+grep -q "logs: $T/late.log: not a regular file (a FIFO)" "$T/agent.log" || fail "reload error does not name the FIFO"
+[ "$(lines)" = 1 ] || fail "agent not answering after the refused reload"
 kill -TERM $PID
 i=0; while kill -0 $PID 2>/dev/null; do
     i=$((i + 1)); [ $i -gt 100 ] && fail "agent still running 10 s after SIGTERM"; sleep 0.1
