@@ -1,4 +1,5 @@
-/* join.h (internal to detect/): bounded tables that join lines of one session or one queue id. */
+/* join.h (internal to detect/): bounded tables that join lines of one session or one queue id, and the
+ * per-daemon join handlers behind struct detect_join_ops. */
 #ifndef SG_DETECT_JOIN_H
 #define SG_DETECT_JOIN_H
 
@@ -69,8 +70,9 @@ struct detect_match {
     const char *subj;                  /* what the pattern ran on, and its match data */
     void *md;                          /* pcre2_match_data */
 };
-/* detect_match_group() and detect_copy_trunc(), run several times per matched line, are inline in
- * rules_int.h. Group g as a decimal number, saturating at UINT32_MAX; dflt when absent or not a number. */
+/* Group g as a decimal number, saturating at UINT32_MAX; dflt when absent or not a number.
+ * (detect_match_group() and detect_copy_trunc(), run several times per matched line, are inline in
+ * rules_int.h.) */
 uint32_t detect_match_uint(const struct detect_match *m, int g, uint32_t dflt);
 
 /* Named groups a role needs in its rule's pattern (checked when rules are compiled). */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The events of one line: how many, and the first (every line here gives at most one). */
 struct got {
@@ -274,6 +275,42 @@ static void test_rfc5424(void **state)
     close_parser(&f);
 }
 
+/* A rule's role is looked up in the join families' table, which also says what groups it needs. */
+static void test_roles_from_the_table(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sgdetect-rolesXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/r.conf", dir);
+    static const struct { const char *rule, *want; } cases[] = {
+        {"[q]\nliteral = nrcpt\npattern = ^(?<qid>\\w+): nrcpt\nrole = qmgr\n", "needs the named group(s) nrcpt"},
+        {"[d]\nliteral = auth=\npattern = from \\[(?<ip>[^]]+)\\] auth=\nrole = smtp-disconnect\n",
+         "needs the named group(s) ok and count"},
+        {"[s]\nliteral = from=\npattern = (?<ip>\\S+) from=\nrole = sendmail-from\n", "needs the named group(s) qid"},
+        {"[n]\nliteral = boom\npattern = boom\nrole = none\n", "needs the named group(s) ip"},
+        {"[u]\nliteral = boom\npattern = boom\nrole = imap-magic\n", "r.conf:4: unknown role 'imap-magic'"},
+        {"[p]\nliteral = boom\npattern = boom\nrole = sshd-pid\n", NULL},   /* no address needed */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *fp = fopen(path, "w");
+        assert_non_null(fp);
+        fputs(cases[i].rule, fp);
+        fclose(fp);
+        const char *dirs[] = {dir, NULL};
+        char err[512] = "";
+        struct detect_rules *r = detect_rules_new(dirs, err, sizeof err);
+        if (!cases[i].want) {
+            if (!r) fail_msg("rule %zu refused: %s", i, err);
+        } else if (r || !strstr(err, cases[i].want)) {
+            fail_msg("rule %zu: error '%s', want '%s'", i, err, cases[i].want);
+        }
+        detect_rules_destroy(&r);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 static int setup_utc(void **state)
 {
     (void)state;
@@ -292,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_pam_unix_dovecot),
         cmocka_unit_test(test_multilog),
         cmocka_unit_test(test_rfc5424),
+        cmocka_unit_test(test_roles_from_the_table),
     };
     return cmocka_run_group_tests(tests, setup_utc, NULL);
 }
