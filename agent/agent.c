@@ -195,7 +195,7 @@ static int sources_open(struct agent *a)
 static int detection_build(const struct config *cfg, struct detect_rules **rules, struct detect_parser **parser)
 {
     if (cli_load_rules(cfg, NULL, rules) < 0) return -1;
-    *parser = detect_parser_new(*rules, NULL);
+    *parser = cli_parser_new(cfg, *rules);
     return *parser ? 0 : -1;
 }
 
@@ -338,6 +338,7 @@ static struct config *load_checked(const char *path)
     char *err = NULL;
     struct config *cfg = config_load(path, &err);
     if (!cfg) { sg_log(SG_LOG_ERR, "%s", err); free(err); return NULL; }
+    cli_check_logs(cfg);
     if (cfg->errors.n) {
         for (size_t i = 0; i < cfg->errors.n; i++) sg_log(SG_LOG_ERR, "%s", cfg->errors.v[i]);
         config_destroy(&cfg);

@@ -56,6 +56,7 @@ int agent_check_config(const char *cfg_path)
     char rerr[512] = "";
     if (!(rules = detect_rules_new(dirs, rerr, sizeof rerr))) strlist_push(&cfg->errors, rerr);
     detect_rules_destroy(&rules);
+    cli_check_logs(cfg);
     for (size_t i = 0; i < cfg->logs.n; i++) {
         char *copy = sg_xstrdup(cfg->logs.v[i]);
         struct stat st;

@@ -109,8 +109,9 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                      ",\"failed\":%" PRIu64 "}",
                 es.applied, es.removed, es.refused_by_guard, es.failed);
         fprintf(out, ",\"detect\":{\"lines\":%" PRIu64 ",\"events\":%" PRIu64 ",\"dups\":%" PRIu64
-                     ",\"oversized\":%" PRIu64 ",\"invalid\":%" PRIu64 "}",
-                ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid);
+                     ",\"oversized\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"capped_attempts\":%" PRIu64
+                     ",\"capped_recipients\":%" PRIu64 "}",
+                ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid, ds.capped_attempts, ds.capped_rcpt);
         fprintf(out, ",\"journal\":{\"enabled\":%s,\"entries\":%" PRIu64 ",\"lines\":%" PRIu64 ",\"untrusted\":%" PRIu64
                      ",\"oversized\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
                 a->journal ? "true" : "false", jc.entries, jc.lines, jc.untrusted, jc.oversized, jc.errors);
@@ -131,8 +132,8 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                 a->cfg->backend, k.table_present ? "present" : "ABSENT", k.set4, k.set6,
                 k.drop_packets4 + k.drop_packets6);
         fprintf(out, "detect    %" PRIu64 " lines, %" PRIu64 " events (%" PRIu64 " dups), %" PRIu64
-                     " oversized, %" PRIu64 " invalid\n",
-                ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid);
+                     " oversized, %" PRIu64 " invalid; capped: %" PRIu64 " attempts, %" PRIu64 " recipients\n",
+                ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid, ds.capped_attempts, ds.capped_rcpt);
         if (a->journal)
             fprintf(out, "journal   %" PRIu64 " entries, %" PRIu64 " lines from trusted daemons, %" PRIu64
                          " untrusted (forged) ignored, %" PRIu64 " oversized, %" PRIu64 " errors\n",

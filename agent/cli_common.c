@@ -35,6 +35,23 @@ struct detect_journal *cli_journal_from_config(const struct config *cfg, char *e
     return detect_journal_new(&o, err, errlen);
 }
 
+struct detect_parser *cli_parser_new(const struct config *cfg, const struct detect_rules *rules)
+{
+    struct detect_parser_opts po = {
+        .max_attempts = (uint32_t)cfg->max_attempts,
+        .max_rcpt = (uint32_t)cfg->max_rcpt,
+    };
+    return detect_parser_new(rules, &po);
+}
+
+void cli_check_logs(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->logs.n; i++) {
+        char err[512];
+        if (detect_source_check_path(cfg->logs.v[i], err, sizeof err) < 0) config_error(cfg, cfg->path, 0, "[detect] logs: %s", err);
+    }
+}
+
 struct enforce_guard *cli_guard_from_config(const struct config *cfg)
 {
     struct enforce_guard *g = enforce_guard_new();

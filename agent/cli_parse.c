@@ -225,6 +225,7 @@ static void print_stats(const struct parse_run *r, const struct detect_rules *ru
             st.lines, st.matched, st.events, st.dups);
     fprintf(stderr, "oversized:    %" PRIu64 "\ninvalid:      %" PRIu64 "\nbad time:     %" PRIu64 "\n", st.oversized,
             st.invalid, st.bad_time);
+    fprintf(stderr, "capped attempts:   %" PRIu64 "\ncapped recipients: %" PRIu64 "\n", st.capped_attempts, st.capped_rcpt);
     fprintf(stderr, "abuse lines:  %" PRIu64 "\nevents per kind:\n", r->abuse_lines);
     for (int k = 0; k < SG_EV__COUNT; k++)
         fprintf(stderr, "  %-40s %" PRIu64 "\n", detect_kind_name((enum sg_event_kind)k), r->kinds[k]);

@@ -106,8 +106,7 @@ int cli_replay(int argc, char **argv)
         goto out;
     }
     if (cli_load_rules(cfg, rules_dir, &rules) < 0) goto out;
-    struct detect_parser_opts po = {0};
-    r.parser = detect_parser_new(rules, &po);
+    r.parser = cli_parser_new(cfg, rules);
     /* A throwaway identity: replay writes the same signed records the agent would, in memory. */
     uint8_t seed[32];
     randombytes_buf(seed, sizeof seed);

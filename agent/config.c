@@ -3,6 +3,7 @@
 #include "agent/util.h"
 #include "agent/config_scenario.h"
 #include "detect/journal.h"
+#include "detect/detect.h"
 
 #include <ini.h>
 #include <dirent.h>
@@ -185,6 +186,10 @@ static int detect_key(struct ini_stream *s, const char *name, const char *value)
         if (!l->n) BAD("%s: expected at least one name", name);
     } else if (!strcmp(name, "from_start")) {
         if (parse_bool(value, &cfg->from_start) < 0) BAD("from_start: expected yes or no, got '%s'", value);
+    } else if (!strcmp(name, "max_attempts") || !strcmp(name, "max_recipients")) {
+        int64_t n;
+        if (parse_int(value, 1, 1000000, &n) < 0) BAD("%s: expected a count from 1 to 1000000, got '%s'", name, value);
+        *(name[4] == 'a' ? &cfg->max_attempts : &cfg->max_rcpt) = n;
     } else BAD("unknown key '%s' in [detect]", name);
     return 1;
 }
@@ -327,6 +332,8 @@ static void set_defaults(struct config *cfg)
     cfg->quota_window_s = 3600;
     strlist_split_words(&cfg->journal_units, DETECT_JOURNAL_UNITS_DEFAULT);
     strlist_split_words(&cfg->journal_users, DETECT_JOURNAL_USERS_DEFAULT);
+    cfg->max_attempts = DETECT_DEFAULT_MAX_ATTEMPTS;
+    cfg->max_rcpt = DETECT_DEFAULT_MAX_RCPT;
 }
 
 static int name_cmp(const void *a, const void *b)

@@ -71,6 +71,8 @@ struct config {
     struct strlist journal_users;
     bool from_start;
     char *scenario_dir;
+    int64_t max_attempts;   /* attempts one log line can stand for (detect_parser_opts) */
+    int64_t max_rcpt;       /* recipients one message can have */
     /* [enforce] */
     char *backend;          /* "nft" or "dryrun" */
     int ports[32];

@@ -36,9 +36,22 @@ const char *detect_rules_id(const struct detect_rules *r, size_t i);
  * Not thread-safe; one parser per thread. It does not allocate per line. */
 struct detect_parser;
 
+/* What one line may claim, by default. Any local user can write to syslog, so a forged line must not
+ * stand for more than the daemons can really log:
+ * - attempts ("auth failed, N attempts", "auth=A/B", sendmail's "count=N"): Dovecot's login process
+ *   drops a client that has not logged in after 180 s (MASTER_LOGIN_TIMEOUT_SECS) and delays every
+ *   failure by auth_failure_delay (2 s), so one connection logs at most 90; Postfix's smtpd drops a
+ *   client after smtpd_hard_error_limit (20) errors and every failed AUTH is one; sendmail logs its
+ *   AUTH count once, when it reaches the number of offered mechanisms + 1. 100 covers them all.
+ * - recipients of one message (qmgr "nrcpt="): Postfix's smtpd_recipient_limit, 1000 by default. */
+#define DETECT_DEFAULT_MAX_ATTEMPTS 100
+#define DETECT_DEFAULT_MAX_RCPT 1000
+
 struct detect_parser_opts {
     int64_t ref_ms;       /* "now" for year inference of BSD timestamps; 0 = the wall clock */
     size_t max_line;      /* longer lines are counted as oversized and skipped; 0 = 8192 */
+    uint32_t max_attempts;   /* attempts one line can stand for; 0 = DETECT_DEFAULT_MAX_ATTEMPTS */
+    uint32_t max_rcpt;       /* recipients one message can have; 0 = DETECT_DEFAULT_MAX_RCPT */
 };
 
 /* rules must outlive the parser (not owned). opts may be NULL. */
@@ -63,6 +76,8 @@ struct detect_stats {
     uint64_t oversized;   /* lines longer than max_line */
     uint64_t invalid;     /* lines with NUL bytes or invalid UTF-8 (still parsed: attackers choose user names) */
     uint64_t bad_time;    /* lines whose timestamp could not be read (events get time_ms = 0) */
+    uint64_t capped_attempts;   /* lines that claimed more attempts than max_attempts (counted as the cap) */
+    uint64_t capped_rcpt;       /* messages that claimed more recipients than max_rcpt (counted as the cap) */
 };
 /* Writes the counters into *out. */
 void detect_parser_stats(const struct detect_parser *p, struct detect_stats *out);
@@ -84,6 +99,12 @@ struct detect_source_opts {
 
 /* Complete lines only, without the newline; line is valid only during the call. */
 typedef void (*detect_line_fn)(const char *line, size_t len, void *arg);
+
+/* Checks that path can be followed: 0 when it is a regular file or does not exist yet (it is waited
+ * for); -1 with "PATH: not a regular file (a FIFO)" (or a directory, a device, a socket, or stat's
+ * error) in err otherwise. A source never opens anything but a regular file, and never blocks on an
+ * open: this check is what refuses such a path at `sgagent -n` and at start. */
+int detect_source_check_path(const char *path, char *err, size_t errlen);
 
 /* Returns NULL only when inotify cannot be set up. The file need not exist. opts may be NULL. */
 struct detect_source *detect_source_new(const char *path, const struct detect_source_opts *opts);
@@ -111,7 +132,8 @@ int detect_source_get_cursor(const struct detect_source *s, struct detect_cursor
 void detect_source_set_cursor(struct detect_source *s, const struct detect_cursor *c);
 
 struct detect_source_counters {
-    uint64_t lines, bytes, oversized, rotations, truncations, reopen_errors;
+    uint64_t lines, bytes, oversized, rotations, truncations;
+    uint64_t reopen_errors;   /* the path could not be opened, or is no longer a regular file */
 };
 void detect_source_counters(const struct detect_source *s, struct detect_source_counters *out);
 

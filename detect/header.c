@@ -1,6 +1,7 @@
 /* header.c: reads the time, host and program tag of a log line in every layout the mail daemons use:
  * BSD syslog, RFC 3339 (rsyslog high precision), RFC 5424, Dovecot's and Postfix's own log files,
- * Exim's "YYYY-MM-DD hh:mm:ss", daemontools TAI64N, and journal-style lines with no time at all. */
+ * Exim's "YYYY-MM-DD hh:mm:ss", daemontools TAI64N (also before socklog's "mail.info: " and a syslog
+ * line), and journal-style lines with no time at all. */
 #include "detect/header.h"
 
 #include "agent/util.h"
@@ -251,12 +252,62 @@ found:
     }
 }
 
+/* socklog's "facility.level: " before a syslog line (mail.info:, authpriv.notice:, local3.err:). */
+static const char *skip_facility(const char *p, const char *end)
+{
+    static const char *const levels[] = {"emerg", "alert", "crit", "err", "warn", "warning", "notice", "info", "debug"};
+    const char *t1 = token_end(p, end), *dot = memchr(p, '.', (size_t)(t1 - p));
+    if (!dot || dot == p || t1[-1] != ':') return p;
+    for (const char *k = p; k < dot; k++)
+        if (!is_alpha(*k) && !is_digit(*k)) return p;
+    size_t ln = (size_t)(t1 - 1 - (dot + 1));
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (strlen(levels[i]) == ln && !memcmp(dot + 1, levels[i], ln)) return skip_spaces(t1, end);
+    return p;
+}
+
+/* Past a syslog stamp ("Nov 28 04:31:06", "Nov  8 04:31:06.123", "2026-11-28T04:31:06+01:00") at p, or
+ * p when there is none. The time is not read: the TAI64N stamp before it is the better one. */
+static const char *skip_stamp(const char *p, const char *end)
+{
+    const char *q = p;
+    if (end - q >= 15 && month_of(q) && q[3] == ' ') {
+        q += 4;
+        if (*q == ' ') q++;
+        while (q < end && is_digit(*q)) q++;
+        if (end - q < 9 || *q != ' ' || q[3] != ':' || q[6] != ':') return p;
+        q += 9;
+    } else if (end - q >= 19 && is_digit(q[0]) && q[4] == '-' && q[7] == '-' && q[13] == ':') {
+        q += 19;
+    } else {
+        return p;
+    }
+    q = token_end(q, end);   /* fraction and zone */
+    return q;
+}
+
 /* A tag is one token ending in ':', starting with a letter, free of '=' (which would make it a field). */
 static bool tag_token(const char *a, const char *b)
 {
     if (b - a < 2 || b[-1] != ':' || !(is_alpha(a[0]) || (a[0] == '[' && b - a > 3 && is_alpha(a[1]))))
         return false;
     return memchr(a, '=', (size_t)(b - a)) == NULL;
+}
+
+/* Sets the message to p..end. Dovecot through syslog writes its process as an inner tag ("dovecot[42]:
+ * imap-login: ...", even "dovecot: dovecot: auth(default): ..."), which is what rules filter on, so it
+ * becomes the tag. A PAM module's "pam_unix(dovecot:auth):" is not a Dovecot process: PAM writes it as
+ * the start of its message, and it stays there. */
+static inline void set_msg(struct detect_header *h, const char *p, const char *end)
+{
+    for (int depth = 0; depth < 2 && h->prog_len == 7 && !memcmp(h->prog, "dovecot", 7); depth++) {
+        const char *t1 = token_end(p, end);
+        if (!tag_token(p, t1) || (t1 - p > 4 && !memcmp(p, "pam_", 4))) break;
+        set_tag(h, p, (size_t)(t1 - p - 1));
+        p = skip_spaces(t1, end);
+    }
+    h->msg = p;
+    h->msg_len = (size_t)(end - p);
 }
 
 static void parse_rfc5424(const char *p, const char *end, struct detect_header *h)
@@ -283,8 +334,8 @@ static void parse_rfc5424(const char *p, const char *end, struct detect_header *
         }
     }
     p = skip_spaces(p, end);
-    h->msg = p;
-    h->msg_len = (size_t)(end - p);
+    if (end - p >= 3 && !memcmp(p, "\xef\xbb\xbf", 3)) p += 3;   /* MSG = BOM UTF-8-STRING (RFC 5424 6.4) */
+    set_msg(h, p, end);
 }
 
 void detect_header_parse(struct detect_clock *c, const char *line, size_t len, struct detect_header *h)
@@ -304,9 +355,17 @@ void detect_header_parse(struct detect_clock *c, const char *line, size_t len, s
             }
         }
     }
-    if (p < end && *p == '@') q = parse_tai64n(p, end, h);
-    else if (p < end && is_digit(*p)) q = parse_iso(c, p, end, h);
-    else q = parse_bsd(c, p, end, h);
+    if (p < end && *p == '@' && (q = parse_tai64n(p, end, h))) {
+        /* multilog/s6-log stamp their input, which may itself be syslog (socklog writes
+         * "mail.info: Nov 28 04:31:06 postfix/smtpd[1]: ..."): the stamp is the time, the rest is read
+         * as a header without one. */
+        p = skip_stamp(skip_facility(skip_spaces(q, end), end), end);
+        q = NULL;
+    } else if (p < end && is_digit(*p)) {
+        q = parse_iso(c, p, end, h);
+    } else {
+        q = parse_bsd(c, p, end, h);
+    }
     if (q) p = q;
     p = skip_spaces(p, end);
     if (p < end && *p == '<') {   /* "<mail.notice>" written by some syslog templates */
@@ -327,15 +386,5 @@ void detect_header_parse(struct detect_clock *c, const char *line, size_t len, s
         set_tag(h, b, (size_t)(b1 - b - 1));
         p = b1;
     }
-    p = skip_spaces(p, end);
-    /* Dovecot through syslog: "dovecot[42]: imap-login: ..." and even "dovecot: dovecot: auth(default): ...".
-     * The inner tag names the process, which is what rules filter on. */
-    for (int depth = 0; depth < 2 && h->prog_len == 7 && !memcmp(h->prog, "dovecot", 7); depth++) {
-        const char *t1 = token_end(p, end);
-        if (!tag_token(p, t1)) break;
-        set_tag(h, p, (size_t)(t1 - p - 1));
-        p = skip_spaces(t1, end);
-    }
-    h->msg = p;
-    h->msg_len = (size_t)(end - p);
+    set_msg(h, skip_spaces(p, end), end);
 }

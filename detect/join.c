@@ -1,5 +1,7 @@
-/* join.c: fixed-size tables with time-to-live, used to join and de-duplicate related log lines. */
+/* join.c: fixed-size tables with time-to-live, used to join and de-duplicate related log lines, and
+ * what every per-daemon join handler shares: the table of families, captures, address copies. */
 #include "detect/join.h"
+#include "detect/rules_int.h"
 
 #include "agent/util.h"
 
@@ -27,6 +29,19 @@ void detect_join_free(struct detect_join *j)
     j->keys = NULL;
     j->t = NULL;
     j->v = NULL;
+}
+
+struct detect_join *detect_join_new(size_t slots_pow2, int64_t ttl_ms)
+{
+    struct detect_join *j = sg_xcalloc(1, sizeof *j);
+    detect_join_init(j, slots_pow2, ttl_ms);
+    return j;
+}
+
+void detect_join_destroy(void *j)
+{
+    detect_join_free(j);
+    free(j);
 }
 
 /* Log time can go backwards (several files, old lines replayed); an entry is live when it was touched
@@ -96,4 +111,52 @@ uint64_t detect_join_key(char domain, const char *a, size_t an, const char *b, s
     h = fnv(h, b, bn);
     h = fnv(h, c, cn);
     return h ? h : 1;
+}
+
+uint64_t detect_join_addr_key(const struct sg_event *ev)
+{
+    return detect_join_key('a', "", 0, ev->ip, strlen(ev->ip), "", 0);
+}
+
+void detect_join_remember_addr(struct detect_join_entry *e, const struct sg_event *ev)
+{
+    e->family = ev->family;
+    memcpy(e->addr, ev->addr, 16);
+    memcpy(e->ip, ev->ip, sizeof e->ip);
+}
+
+void detect_join_recall_addr(struct sg_event *ev, const struct detect_join_entry *e)
+{
+    ev->family = e->family;
+    memcpy(ev->addr, e->addr, 16);
+    memcpy(ev->ip, e->ip, sizeof ev->ip);
+}
+
+uint32_t detect_match_uint(const struct detect_match *m, int g, uint32_t dflt)
+{
+    const char *s;
+    size_t n;
+    if (!detect_match_group(m, g, &s, &n) || !n) return dflt;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return dflt;
+        if (v <= UINT32_MAX) v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+const struct detect_join_ops *const detect_join_families[DETECT_JOIN_FAMILIES + 1] = {
+    &detect_join_dovecot, &detect_join_postfix, &detect_join_sshd, &detect_join_sendmail, NULL,
+};
+
+int detect_join_role_find(const char *name, int *family, int *role)
+{
+    for (int f = 0; detect_join_families[f]; f++)
+        for (size_t i = 0; i < detect_join_families[f]->nroles; i++)
+            if (!strcmp(name, detect_join_families[f]->roles[i].name)) {
+                *family = f;
+                *role = (int)i;
+                return 0;
+            }
+    return -1;
 }

@@ -11,7 +11,7 @@
  *   pattern = ^warning: [^\[]*\[(?<ip>[^\]]+)\].*SASL \S+ authentication failed
  *   kind = auth_fail              ; auth_fail auth_ok relay_denied rejected conn sent
  *   service = smtp                ; service_from_tag = yes derives it from the tag when it can
- *   role = smtp-sasl              ; optional join/de-duplication role (see rules_int.h)
+ *   role = smtp-sasl              ; optional join/de-duplication role (join.h, join_*.c)
  *   subject = tag                 ; optional: match from the program tag on
  *   always_dup = yes              ; optional: the line always accompanies a counted one
  *   enabled = no                  ; in an operator file: removes a shipped rule of that id
@@ -27,22 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct { const char *name; enum detect_role role; } role_names[] = {
-    {"none", DETECT_ROLE_NONE},
-    {"dovecot-auth", DETECT_ROLE_DOVECOT_AUTH},
-    {"dovecot-login", DETECT_ROLE_DOVECOT_LOGIN},
-    {"smtp-sasl", DETECT_ROLE_SMTP_SASL},
-    {"smtp-disconnect", DETECT_ROLE_SMTP_DISCONNECT},
-    {"submission", DETECT_ROLE_SUBMISSION},
-    {"qmgr", DETECT_ROLE_QMGR},
-    {"sshd-connect", DETECT_ROLE_SSHD_CONNECT},
-    {"sshd-pid", DETECT_ROLE_SSHD_PID},
-    {"sshd-closed", DETECT_ROLE_SSHD_CLOSED},
-    {"sshd-pam", DETECT_ROLE_SSHD_PAM},
-    {"sshd-accepted", DETECT_ROLE_SSHD_ACCEPTED},
-    {"sendmail-nouser", DETECT_ROLE_SM_NOUSER},
-    {"sendmail-from", DETECT_ROLE_SM_FROM},
-};
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -129,14 +113,14 @@ static int rule_set(struct detect_rule *r, const char *key, const char *val, con
         if (!*val || strlen(val) >= sizeof r->service) { set_err(err, errlen, "%s:%d: bad service", file, line); return -1; }
         strcpy(r->service, val);
     } else if (!strcmp(key, "role")) {
-        size_t i;
-        for (i = 0; i < sizeof role_names / sizeof role_names[0]; i++)
-            if (!strcmp(val, role_names[i].name)) break;
-        if (i == sizeof role_names / sizeof role_names[0]) {
+        if (!strcmp(val, "none")) {
+            r->join = NULL;
+        } else if (detect_join_role_find(val, &r->join_family, &r->role) == 0) {
+            r->join = detect_join_families[r->join_family];
+        } else {
             set_err(err, errlen, "%s:%d: unknown role '%s'", file, line, val);
             return -1;
         }
-        r->role = role_names[i].role;
     } else if (!strcmp(key, "subject")) {
         if (strcmp(val, "tag") && strcmp(val, "message")) {
             set_err(err, errlen, "%s:%d: subject must be 'tag' or 'message'", file, line);
@@ -284,6 +268,22 @@ static int group(const pcre2_code *re, const char *name)
     return n > 0 ? n : -1;
 }
 
+/* The named groups r's role needs and its pattern lacks, as "qid and nrcpt"; false when none. A rule
+ * without a role needs the address. */
+static bool missing_groups(const struct detect_rule *r, char *out, size_t n)
+{
+    const struct { unsigned bit; const char *name; int g; } groups[] = {
+        {DETECT_G_IP, "ip", r->g_ip},       {DETECT_G_QID, "qid", r->g_qid}, {DETECT_G_USER, "user", r->g_user},
+        {DETECT_G_NRCPT, "nrcpt", r->g_nrcpt}, {DETECT_G_OK, "ok", r->g_ok},  {DETECT_G_COUNT, "count", r->g_count},
+    };
+    unsigned needs = r->join ? r->join->roles[r->role].needs : DETECT_G_IP;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        if ((needs & groups[i].bit) && groups[i].g < 0)
+            snprintf(out + strlen(out), n - strlen(out), "%s%s", out[0] ? " and " : "", groups[i].name);
+    return out[0] != '\0';
+}
+
 int detect_rules_compile(struct detect_rules *rs, char *err, size_t errlen)
 {
     rs->max_groups = 1;
@@ -314,14 +314,8 @@ int detect_rules_compile(struct detect_rules *rs, char *err, size_t errlen)
         r->g_nrcpt = group(r->re, "nrcpt");
         r->g_ok = group(r->re, "ok");
         r->g_ruser = group(r->re, "ruser");
-        bool needs_ip = r->role != DETECT_ROLE_SSHD_PID && r->role != DETECT_ROLE_QMGR && r->role != DETECT_ROLE_SM_NOUSER;
-        const char *missing = needs_ip && r->g_ip < 0 ? "ip"
-            : (r->role == DETECT_ROLE_QMGR && (r->g_qid < 0 || r->g_nrcpt < 0)) ? "qid and nrcpt"
-            : (r->role == DETECT_ROLE_SUBMISSION && (r->g_qid < 0 || r->g_user < 0)) ? "qid and user"
-            : ((r->role == DETECT_ROLE_SM_NOUSER || r->role == DETECT_ROLE_SM_FROM) && r->g_qid < 0) ? "qid"
-            : (r->role == DETECT_ROLE_SMTP_DISCONNECT && (r->g_ok < 0 || r->g_count < 0)) ? "ok and count"
-            : NULL;
-        if (missing) {
+        char missing[64];
+        if (missing_groups(r, missing, sizeof missing)) {
             set_err(err, errlen, "%s:%d: rule '%s': pattern needs the named group(s) %s", r->file, r->pattern_line, r->id,
                     missing);
             return -1;

@@ -4,30 +4,14 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "detect/detect.h"
+#include "detect/join.h"
 
 #include <pcre2.h>
+#include <string.h>
 
 #define DETECT_MAX_RULES 256
 #define DETECT_MASK_WORDS (DETECT_MAX_RULES / 64)
 #define DETECT_LIT_BITS 12
-
-/* What a rule's match means beyond "one event": the joins and de-duplication of parser.c/join.c. */
-enum detect_role {
-    DETECT_ROLE_NONE = 0,
-    DETECT_ROLE_DOVECOT_AUTH,     /* auth process failure: one attempt, keyed by session or address */
-    DETECT_ROLE_DOVECOT_LOGIN,    /* login process summary "(auth failed, N attempts)": N attempts */
-    DETECT_ROLE_SMTP_SASL,        /* Postfix SASL failure: the same attempt as a session-less auth line */
-    DETECT_ROLE_SMTP_DISCONNECT,  /* Postfix "disconnect ... auth=A/B": B-A failures, most already seen */
-    DETECT_ROLE_SUBMISSION,       /* Postfix "QID: client=..., sasl_username=U": auth_ok, remembers QID */
-    DETECT_ROLE_QMGR,             /* Postfix qmgr "QID: from=<>, size=, nrcpt=K": one `sent` per QID */
-    DETECT_ROLE_SSHD_CONNECT,     /* sshd "Connection from IP": remembers the address of the pid */
-    DETECT_ROLE_SSHD_PID,         /* sshd line without address: takes the pid's address, or waits for it */
-    DETECT_ROLE_SSHD_CLOSED,      /* sshd "Connection closed by IP [preauth]": releases a waiting failure */
-    DETECT_ROLE_SSHD_PAM,         /* sshd's PAM failure line: remembers the pid's address and user name */
-    DETECT_ROLE_SSHD_ACCEPTED,    /* sshd "Accepted": also a failure when the pid failed for another user */
-    DETECT_ROLE_SM_NOUSER,        /* sendmail "QID: <rcpt>... No such user here": remembers the queue id */
-    DETECT_ROLE_SM_FROM,          /* sendmail "QID: from=..., relay=[ip]": an event only after SM_NOUSER */
-};
 
 struct detect_rule {
     char id[SG_EV_RULE_MAX];
@@ -45,7 +29,9 @@ struct detect_rule {
     bool subject_tag;             /* match from the program tag on, not only the message */
     bool always_dup;              /* the line always accompanies another that is counted */
     bool enabled;
-    enum detect_role role;
+    const struct detect_join_ops *join;   /* "role = ...": the daemon family that joins its matches (join.h), or NULL */
+    int join_family;              /* index of join in detect_join_families */
+    int role;                     /* the family's role */
     pcre2_code *re;
     bool jit;
     int g_ip, g_user, g_count, g_session, g_qid, g_service, g_nrcpt, g_ok, g_ruser;   /* group numbers or -1 */
@@ -80,6 +66,25 @@ struct detect_rules {
     uint32_t max_groups;
     bool compiled;
 };
+
+/* Group g of the match (a rule's g_* number, -1 = absent): false when it did not take part. */
+static inline bool detect_match_group(const struct detect_match *m, int g, const char **s, size_t *n)
+{
+    if (g < 0) return false;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer((pcre2_match_data *)m->md);
+    if (ov[2 * g] == PCRE2_UNSET) return false;
+    *s = m->subj + ov[2 * g];
+    *n = ov[2 * g + 1] - ov[2 * g];
+    return true;
+}
+
+/* Copies s[0..n) into dst (cap bytes), truncated and NUL-terminated. */
+static inline void detect_copy_trunc(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
 
 void detect_lit_build(struct detect_litset *ls, const struct detect_rules *r);
 void detect_lit_free(struct detect_litset *ls);

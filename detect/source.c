@@ -88,6 +88,44 @@ static void reader_close(struct reader *r)
     reader_reset(r, 0);
 }
 
+static const char *file_kind(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a file";
+}
+
+int detect_source_check_path(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        if (errno == ENOENT) return 0;
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (S_ISREG(st.st_mode)) return 0;
+    snprintf(err, errlen, "%s: not a regular file (%s): a log must be a file", path, file_kind(st.st_mode));
+    return -1;
+}
+
+/* Opens path for reading if it is a regular file, else returns -1 (errno ENOENT when absent). A FIFO
+ * without a writer would block open() and a device would be read forever: a non-file is refused by
+ * stat before any open, and the open itself is non-blocking and checked again with fstat, since the
+ * path can change between the two. *st is the open file's. */
+static int open_regular(const char *path, struct stat *st)
+{
+    if (stat(path, st) < 0) return -1;
+    if (!S_ISREG(st->st_mode)) { errno = EINVAL; return -1; }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return -1;
+    int fl = fcntl(fd, F_GETFL);
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
 struct detect_source *detect_source_new(const char *path, const struct detect_source_opts *opts)
 {
     int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -226,10 +264,10 @@ static int read_rotated_copy(struct detect_source *s, uint64_t hash, off_t off, 
         if (nl > 3 && (!strcmp(de->d_name + nl - 3, ".gz") || !strcmp(de->d_name + nl - 3, ".xz"))) continue;
         char p[4096];
         snprintf(p, sizeof p, "%s/%s", s->dir, de->d_name);
-        int fd = open(p, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
         struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !(st.st_dev == skip_dev && st.st_ino == skip_ino) &&
+        int fd = open_regular(p, &st);   /* anyone able to write here could leave a FIFO named mail.log.1 */
+        if (fd < 0) continue;
+        if (!(st.st_dev == skip_dev && st.st_ino == skip_ino) &&
             st.st_size >= off && head_hash(fd) == hash) {
             struct reader r = {.fd = fd, .buf = s->old.buf};
             reader_reset(&r, off);
@@ -246,14 +284,13 @@ static int read_rotated_copy(struct detect_source *s, uint64_t hash, off_t off, 
 /* Opens the file now at path as cur; decides where to start (saved cursor, end at first sight, else 0). */
 static int open_current(struct detect_source *s, detect_line_fn fn, void *arg)
 {
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {   /* not there (yet): waited for, not an error */
+    struct stat st;
+    int fd = open_regular(s->path, &st);
+    if (fd < 0 && errno == ENOENT) {   /* not there (yet): waited for, not an error */
         if (!s->opened_once) s->was_missing = true;
         return 0;
     }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    if (fd < 0) {   /* not a regular file (any more), or unreadable */
         s->cnt.reopen_errors++;
         return 0;
     }

@@ -19,6 +19,8 @@ static void sink(const struct sg_event *ev, void *arg)
     *n += strlen(ev->host) + strlen(ev->service) + strlen(ev->ip) + strlen(ev->user) + strlen(ev->rule) +
           strlen(detect_kind_name(ev->kind));
     if (ev->count == 0) abort();
+    /* No line stands for more than the caps (the parser below runs with the defaults). */
+    if (ev->count > DETECT_DEFAULT_MAX_ATTEMPTS || ev->nrcpt > DETECT_DEFAULT_MAX_RCPT) abort();
 }
 
 static void init(void)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
+#include "detect/detect.h"
 
 static char *write_tmp(const char *text)
 {
@@ -172,6 +173,39 @@ static void test_shipped_example_parses(void **state)
     config_destroy(&cfg);
 }
 
+/* What one log line may claim: the defaults are detect's, values are read, bad ones located. */
+static void test_detect_caps(void **state)
+{
+    (void)state;
+    char *p = write_tmp("[node]\nname = mx1\n[detect]\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->max_attempts, DETECT_DEFAULT_MAX_ATTEMPTS);
+    assert_int_equal(cfg->max_rcpt, DETECT_DEFAULT_MAX_RCPT);
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+    p = write_tmp("[node]\nname = mx1\n[detect]\nmax_attempts = 20\nmax_recipients = 5000\n");
+    cfg = config_load(p, NULL);
+    assert_int_equal(cfg->errors.n, 0);
+    assert_int_equal(cfg->max_attempts, 20);
+    assert_int_equal(cfg->max_rcpt, 5000);
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+    p = write_tmp("[node]\nname = mx1\n[detect]\nmax_attempts = 0\nmax_recipients = lots\n");
+    cfg = config_load(p, NULL);
+    char want[256];
+    snprintf(want, sizeof want, "%s:4: max_attempts", p);
+    assert_true(has_error(cfg, want));
+    snprintf(want, sizeof want, "%s:5: max_recipients", p);
+    assert_true(has_error(cfg, want));
+    assert_int_equal(cfg->max_attempts, DETECT_DEFAULT_MAX_ATTEMPTS);
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+}
+
 static void test_long_line(void **state)
 {
     (void)state;
@@ -197,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_scenario_override_and_checks),
         cmocka_unit_test(test_long_line),
+        cmocka_unit_test(test_detect_caps),
         cmocka_unit_test(test_shipped_example_parses),
         cmocka_unit_test(test_main_file_overrides_scenario_dir),
     };

@@ -1,0 +1,126 @@
+/* join_postfix.c: Postfix's smtpd and qmgr lines joined per session and per queue id.
+ * - A SASL failure warning is one attempt, unless Dovecot's auth process already reported it (the
+ *   shared addrs table, see join_dovecot.c); smtpd's pid and the address remember how many it saw.
+ * - "disconnect from ... auth=A/B" stands for the B-A failures its session did not report line by line.
+ * - "QID: client=..., sasl_username=U" (an authenticated submission) remembers the queue id, and qmgr's
+ *   "QID: from=<...>, size=N, nrcpt=K" for it becomes one `sent` event with U, the address and K. */
+#include "detect/header.h"
+#include "detect/join.h"
+#include "detect/rules_int.h"
+
+#include "agent/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { SASL, DISCONNECT, SUBMISSION, QMGR };
+
+static const struct detect_join_role roles[] = {
+    [SASL] = {"smtp-sasl", DETECT_G_IP},                                  /* the same attempt as a session-less auth line */
+    [DISCONNECT] = {"smtp-disconnect", DETECT_G_IP | DETECT_G_OK | DETECT_G_COUNT},   /* B-A failures, most already seen */
+    [SUBMISSION] = {"submission", DETECT_G_IP | DETECT_G_QID | DETECT_G_USER},        /* auth_ok, remembers the queue id */
+    [QMGR] = {"qmgr", DETECT_G_QID | DETECT_G_NRCPT},                     /* one `sent` per queue id */
+};
+
+struct postfix {
+    struct detect_join smtpd;   /* smtpd pid + address -> SASL failures seen (a) */
+    struct detect_join qids;    /* queue id -> submitting user and address; a = 2 once sent */
+};
+
+static void *state_new(void)
+{
+    struct postfix *pf = sg_xcalloc(1, sizeof *pf);
+    detect_join_init(&pf->smtpd, 4096, 60 * 60 * 1000);
+    detect_join_init(&pf->qids, 8192, 24 * 60 * 60 * 1000);
+    return pf;
+}
+
+static void state_free(void *st)
+{
+    struct postfix *pf = st;
+    detect_join_free(&pf->smtpd);
+    detect_join_free(&pf->qids);
+    free(pf);
+}
+
+static uint64_t smtpd_key(const struct detect_match *m, const struct sg_event *ev)
+{
+    return detect_join_key('p', m->host, m->host_len, m->pid, m->pid_len, ev->ip, strlen(ev->ip));
+}
+
+static uint64_t qid_key(const struct detect_match *m, const char *qid, size_t n)
+{
+    return detect_join_key('q', m->host, m->host_len, qid, n, "", 0);
+}
+
+/* qmgr lines start with the queue id; only those of authenticated submissions matter, so the table is
+ * asked before the pattern runs. */
+static bool prefilter(void *st, int role, const struct detect_match *m)
+{
+    struct postfix *pf = st;
+    if (role != QMGR) return true;
+    const char *c = memchr(m->h->msg, ':', m->h->msg_len);
+    return c && detect_join_find(&pf->qids, qid_key(m, m->h->msg, (size_t)(c - m->h->msg)), m->now) != NULL;
+}
+
+static bool apply(void *st, struct detect_join *addrs, int role, const struct detect_match *m, struct sg_event *ev,
+                  bool *also_fail)
+{
+    (void)also_fail;
+    struct postfix *pf = st;
+    const char *s;
+    size_t n;
+    struct detect_join_entry *e;
+    switch (role) {
+    case SASL:
+        e = detect_join_get(addrs, detect_join_addr_key(ev), m->now);
+        if (e->a > 0) { e->a--; ev->dup = true; }   /* Dovecot's auth line already counted it */
+        else e->b++;
+        detect_join_get(&pf->smtpd, smtpd_key(m, ev), m->now)->a++;
+        return true;
+    case DISCONNECT: {
+        uint32_t ok = detect_match_uint(m, m->rule->g_ok, 0), total = ev->count;
+        if (total <= ok) return false;   /* every AUTH succeeded */
+        uint32_t fails = total - ok, seen = 0;
+        if ((e = detect_join_find(&pf->smtpd, smtpd_key(m, ev), m->now))) {
+            seen = (uint32_t)e->a;
+            detect_join_drop(&pf->smtpd, e);
+        }
+        if (seen >= fails) { ev->dup = true; ev->count = fails; }
+        else ev->count = fails - seen;
+        return true;
+    }
+    case SUBMISSION:
+        if (!detect_match_group(m, m->rule->g_qid, &s, &n)) return true;
+        e = detect_join_get(&pf->qids, qid_key(m, s, n), m->now);
+        if (e->a == 0) {
+            e->a = 1;
+            detect_join_remember_addr(e, ev);
+            memcpy(e->user, ev->user, sizeof e->user);
+            memcpy(e->service, ev->service, sizeof e->service);
+        }
+        return true;
+    case QMGR:
+        if (!detect_match_group(m, m->rule->g_qid, &s, &n)) return false;
+        e = detect_join_find(&pf->qids, qid_key(m, s, n), m->now);
+        if (!e || e->a != 1) return false;   /* not an authenticated submission, or already counted */
+        e->a = 2;
+        detect_join_recall_addr(ev, e);
+        memcpy(ev->user, e->user, sizeof ev->user);
+        memcpy(ev->service, e->service, sizeof ev->service);
+        ev->nrcpt = detect_match_uint(m, m->rule->g_nrcpt, 1);
+        ev->count = 1;
+        return true;
+    }
+    return true;
+}
+
+const struct detect_join_ops detect_join_postfix = {
+    .family = "postfix",
+    .roles = roles,
+    .nroles = sizeof roles / sizeof roles[0],
+    .state_new = state_new,
+    .state_free = state_free,
+    .prefilter = prefilter,
+    .apply = apply,
+};
