@@ -2,6 +2,7 @@
 #include "agent/config.h"
 #include "agent/util.h"
 #include "agent/config_scenario.h"
+#include "agent/config_limits.h"
 
 #include <ini.h>
 #include <dirent.h>
@@ -265,6 +266,11 @@ static int handler(void *arg, const char *section, const char *name, const char 
     if (!strcmp(section, "detect")) return detect_key(s, name, value);
     if (!strcmp(section, "enforce")) return enforce_key(s, name, value);
     if (!strcmp(section, "policy")) return policy_key(s, name, value);
+    if (!strcmp(section, "limits")) {
+        char err[256];
+        if (config_limits_set(&cfg->limits, name, value, err, sizeof err) < 0) BAD("%s", err);
+        return 1;
+    }
     if (!strncmp(section, "peer ", 5) && s->cur) return peer_key(s, s->cur, name, value);
     if (!strncmp(section, "scenario ", 9) && s->cur) {
         char err[256];
@@ -301,8 +307,8 @@ static void set_defaults(struct config *cfg)
     cfg->hold_action = sg_xstrdup("REJECT");
     memcpy(cfg->ports, ports, sizeof ports);
     cfg->nports = sizeof ports / sizeof ports[0];
-    cfg->min_prefix4 = 16;
-    cfg->min_prefix6 = 32;
+    cfg->min_prefix4 = SG_MIN_PREFIX4_DEFAULT;
+    cfg->min_prefix6 = SG_MIN_PREFIX6_DEFAULT;
     cfg->prefix4 = 24;
     cfg->prefix6 = 64;
     cfg->prefix_ban_after = 5;
@@ -310,6 +316,7 @@ static void set_defaults(struct config *cfg)
     cfg->max_skew_ms = 60000;
     cfg->snapshot_s = 30;
     cfg->quota_window_s = 3600;
+    gossip_record_limits_default(&cfg->limits);
 }
 
 static int name_cmp(const void *a, const void *b)

@@ -131,6 +131,7 @@ static enum gossip_drop_reason reason_of(enum gossip_wire_err e)
     case GOSSIP_WIRE_EUNKNOWN: return GOSSIP_DROP_UNKNOWN_ORIGIN;
     case GOSSIP_WIRE_EBADSIG: return GOSSIP_DROP_BAD_SIGNATURE;
     case GOSSIP_WIRE_ETOOBIG: return GOSSIP_DROP_OVERSIZE;
+    case GOSSIP_WIRE_EOLDVERSION: return GOSSIP_DROP_OLD_VERSION;
     default: return GOSSIP_DROP_MALFORMED;
     }
 }
@@ -251,9 +252,10 @@ static void merge_body(struct gossip_transport *t, struct gossip_peer *p, const 
         return;
     }
     struct gossip_merge_result res;
-    /* a DELTA comes from its origin, which writes only its own counter slots; SYNC_DATA relays all */
-    unsigned flags = h->type == GOSSIP_FRAME_DELTA ? GOSSIP_MERGE_SENDER_SLOTS_ONLY : 0;
-    gossip_state_merge(t->st, b, h->origin, flags, tp_now(t), &res);
+    /* Counter slots are not signed one by one: only the frame is, by its sender. So a slot is taken
+     * only from its own origin, in a DELTA or a SYNC_DATA alike: a peer cannot write (or inflate)
+     * another node's counts. Sync still relays ban records, which carry their author's signature. */
+    gossip_state_merge(t->st, b, h->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY, tp_now(t), &res);
     p->st.entries_merged += res.changed;
     p->st.entries_rejected += res.rejected;
     if (t->cb)
