@@ -336,7 +336,7 @@ int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_en
     if (((flags & GOSSIP_MERGE_SENDER_SLOTS_ONLY) && e->origin != sender) ||
         (e->origin != st->self->origin && !gossip_keyring_find(st->kr, e->origin))) {
         res->rej_foreign++;
-        return -1;
+        return gossip_state_refuse(st, GOSSIP_REFUSE_FOREIGN_SLOT, e->key, sender);
     }
     if (!bucket_acceptable(st, e->bucket, now_ms, res)) return -1;
     if (own) {
@@ -345,7 +345,7 @@ int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_en
         const struct gossip_cell *oc = ok ? cell_get(ok, e->bucket, e->origin, e->epoch, false) : NULL;
         if (oc && e->count <= oc->count) return 0;
         res->rej_foreign++;
-        return -1;
+        return gossip_state_refuse(st, GOSSIP_REFUSE_FOREIGN_SLOT, e->key, sender);
     }
     struct gossip_wkey *k = wkey_get(st, false, e->key, false);
     if (k && k->n >= GOSSIP_STATE_MAX_CELLS && !cell_get(k, e->bucket, e->origin, e->epoch, false)) {

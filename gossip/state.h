@@ -189,6 +189,7 @@ enum gossip_refusal {
     GOSSIP_REFUSE_PREFIX,        /* a block or throttle wider than the minimum prefix */
     GOSSIP_REFUSE_RECORDS,       /* its author already holds author_max_records records */
     GOSSIP_REFUSE_SPAN,          /* its author's address space for that hour would pass the limit */
+    GOSSIP_REFUSE_FOREIGN_SLOT,  /* a counter slot not sent by its origin, or of no keyring member */
     GOSSIP_REFUSE_MAX
 };
 const char *gossip_refusal_name(enum gossip_refusal r);

@@ -106,7 +106,8 @@ size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms);
 /* Record limits (state_limits.c). */
 /* Longest lifetime past its stamp a record of this action and kind may have. */
 int64_t gossip_state_max_ttl(const struct gossip_state *st, uint8_t action, uint8_t kind);
-/* Counts a refusal (and logs the first few of each reason). key may be NULL. Returns -1. */
+/* Counts a refusal (and logs it at counts 1, 2, 4...). key may be NULL; author is the record's author or
+ * the frame's sender. Returns -1. */
 int gossip_state_refuse(struct gossip_state *st, enum gossip_refusal r, const char *key, uint64_t author);
 /* The checks that need no signature: clean text, typed key matching the kind, lifetime, prefix.
  * Returns 0, or -1 after counting the refusal. */

@@ -22,6 +22,7 @@ static const char *const refusal_names[GOSSIP_REFUSE_MAX] = {
     [GOSSIP_REFUSE_PREFIX] = "too_wide",
     [GOSSIP_REFUSE_RECORDS] = "author_records",
     [GOSSIP_REFUSE_SPAN] = "author_span",
+    [GOSSIP_REFUSE_FOREIGN_SLOT] = "foreign_slot",
 };
 
 const char *gossip_refusal_name(enum gossip_refusal r)
@@ -61,7 +62,7 @@ int gossip_state_refuse(struct gossip_state *st, enum gossip_refusal r, const ch
     if ((n & (n - 1)) == 0) {
         const struct gossip_peer_key *who = gossip_keyring_find(st->kr, author);
         char esc[GOSSIP_KEY_MAX * 4 + 1];
-        sg_log(SG_LOG_WARN, "gossip: refused a record %s by %s: %s (%llu so far)",
+        sg_log(SG_LOG_WARN, "gossip: refused %s from %s: %s (%llu so far)",
                sg_text_escape(key ? key : "?", esc, sizeof esc), who ? who->name : "an unknown author",
                gossip_refusal_name(r), (unsigned long long)n);
     }
