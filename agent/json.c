@@ -12,6 +12,8 @@ void json_str(FILE *out, const char *s)
     while (*p) {
         size_t n = sg_utf8_len((const char *)p);
         if (n == 0) { fprintf(out, "\\u%04x", *p++); continue; }
+        /* C1 controls (U+0080-U+009F) are valid UTF-8 but some terminals obey them: escaped too. */
+        if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) { fprintf(out, "\\u%04x", p[1]); p += 2; continue; }
         if (n > 1) { fwrite(p, 1, n, out); p += n; continue; }
         switch (*p) {
         case '"': fputs("\\\"", out); break;

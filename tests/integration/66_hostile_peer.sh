@@ -118,5 +118,10 @@ for k in $(seq 1 12); do
 done
 has50() { cluster_has_ban "$1" ip:198.51.100.50; }
 wait_for 10 "an address unbanned by the hostile member stayed shielded past the grace" all_nodes has50
+# n2 counted those failures; n1's `top` shows them too (every origin's slots, not only its own).
+sgc 1 top --json | python3 -c '
+import json, sys
+sys.exit(0 if any(x["key"] == "auth-ip|ip:198.51.100.50" and x["count"] >= 10 for x in json.load(sys.stdin)) else 1)' ||
+    fail "n1 top does not show the failures counted on n2"
 echo "measured: the address the hostile member unbanned was banned again $(( $(ms) - t_fail )) ms after new failures, $(( $(ms) - t_sent )) ms after the unban (grace 3 s)"
 echo "hostile peer checks passed ($(( $(ms) - t0 )) ms of checks)"
