@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -292,6 +293,17 @@ static void handle(struct gossip_transport *t, const struct tp_route *r, const u
     const uint8_t *body;
     size_t blen;
     enum gossip_wire_err e = gossip_wire_frame_verify(data, len, t->kr, &h, &body, &blen);
+    if (e == GOSSIP_WIRE_EOLDVERSION) {
+        /* Unverified (an old frame's layout is not ours to check), but during an upgrade the
+         * operator wants to know which node still runs the old version: say whom it claims to be. */
+        uint64_t claimed = 0;
+        for (int i = 0; i < 8; i++) claimed = claimed << 8 | data[8 + i];
+        const struct gossip_peer_key *k = gossip_keyring_find(t->kr, claimed);
+        char why[160];
+        snprintf(why, sizeof why, "%s, claiming to be %s", gossip_wire_strerror(e), k ? k->name : "an unknown node");
+        drop(t, NULL, reason_of(e), why);
+        return;
+    }
     if (e != GOSSIP_WIRE_OK) {
         drop(t, NULL, reason_of(e), gossip_wire_strerror(e));
         return;
