@@ -129,6 +129,8 @@ enum gossip_merge_flags {
     /* Accept counter slots only when slot origin == sender (a node writes only its own, and the frame
      * signature is a slot's only proof of origin). The transport sets it for every frame. */
     GOSSIP_MERGE_SENDER_SLOTS_ONLY = 1,
+    /* Our own snapshot (gossip_state_load): our records signed by wire version 1 are re-signed. */
+    GOSSIP_MERGE_RESTORE = 2,
 };
 struct gossip_merge_result {
     size_t changed;           /* entries that changed something */
@@ -178,7 +180,10 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms);
 int gossip_state_encode(const struct gossip_state *st, uint8_t **out, size_t *len);
 /* Snapshot: canonical encoding written to path.tmp, fsync'd, renamed over path. */
 int gossip_state_save(const struct gossip_state *st, const char *path);
-/* Merges a snapshot (own records too; ban signatures are checked). Returns 0, -1 on I/O or format error. */
+/* Merges a snapshot (own records too; ban signatures are checked). Records of our own that an older
+ * sgagent signed (wire version 1) are re-signed, offense memory getting its own kind, so an upgrade
+ * keeps this node's bans; other authors' old records are refused (their authors re-sign theirs).
+ * Returns 0, -1 on I/O or format error. */
 int gossip_state_load(struct gossip_state *st, const char *path, int64_t now_ms);
 
 /* Why a record or entry was refused (local writes and merges alike), counted since start. */

@@ -28,6 +28,22 @@ static bool authentic(const struct gossip_state *st, const struct gossip_ban *b)
     return gossip_verify(st->self->pk, buf, n, b->sig);
 }
 
+/* One of our records from a snapshot an older sgagent wrote: signed over the version 1 layout, offense
+ * memory stored as a block. Re-signed as version 2, its kind taken from its key, into *out. */
+static bool migrate_v1(const struct gossip_state *st, const struct gossip_ban *b, struct gossip_ban *out)
+{
+    uint8_t buf[GOSSIP_BAN_CANON_MAX];
+    if (b->author != st->self->origin || !gossip_ban_valid(b) ||
+        !gossip_verify(st->self->pk, buf, gossip_ban_canonical_v1(b, buf), b->sig))
+        return false;
+    *out = *b;
+    struct sg_key k;
+    if (sg_key_parse(b->key, &k) == 0 && (k.kind == SG_REC_OFFENSE || b->action == GOSSIP_BAN_ACTION_UNBAN))
+        out->kind = (uint8_t)k.kind;
+    gossip_ban_sign(out, st->self);
+    return true;
+}
+
 static struct gossip_bkey *bkey_find(const struct gossip_state *st, const char *key)
 {
     return gossip_table_get(&st->bans, key, gossip_table_hash(key));
@@ -122,9 +138,13 @@ int gossip_state_ban_put(struct gossip_state *st, const struct gossip_ban_spec *
     return 0;
 }
 
-int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, int64_t now_ms,
+int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, unsigned flags, int64_t now_ms,
                            struct gossip_merge_result *res)
 {
+    struct gossip_ban migrated;
+    if ((flags & GOSSIP_MERGE_RESTORE) && b->author == st->self->origin && !authentic(st, b) &&
+        migrate_v1(st, b, &migrated))
+        b = &migrated;
     /* An expired record is still taken within the grace: it may supersede a live one elsewhere. */
     if (b->expires_at + st->cfg.ban_grace_ms <= now_ms) {
         res->rej_expired++;

@@ -99,7 +99,7 @@ int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_en
                             unsigned flags, int64_t now_ms, struct gossip_merge_result *res);
 int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketch_entry *e, int64_t now_ms,
                               struct gossip_merge_result *res);
-int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, int64_t now_ms,
+int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, unsigned flags, int64_t now_ms,
                            struct gossip_merge_result *res);
 size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms);
 

@@ -22,7 +22,7 @@ int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uin
     int r;
     /* Bans first: they matter most, and their hlc is observed before anything else is stamped. */
     for (size_t i = 0; i < b->n_bans; i++) {
-        r = gossip_state_merge_ban(st, &b->bans[i], now_ms, res);
+        r = gossip_state_merge_ban(st, &b->bans[i], flags, now_ms, res);
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
     }
@@ -301,7 +301,7 @@ int gossip_state_load(struct gossip_state *st, const char *path, int64_t now_ms)
         return -1;
     }
     struct gossip_merge_result res;
-    gossip_state_merge(st, b, st->self->origin, 0, now_ms, &res);
+    gossip_state_merge(st, b, st->self->origin, GOSSIP_MERGE_RESTORE, now_ms, &res);
     gossip_body_destroy(&b);
     sg_log(SG_LOG_INFO, "gossip: snapshot %s: %zu entries restored, %zu dropped", path, res.changed, res.rejected);
     return 0;

@@ -118,13 +118,13 @@ bool gossip_ban_valid(const struct gossip_ban *b)
            b->kind >= GOSSIP_BAN_KIND_BLOCK && b->kind <= GOSSIP_BAN_KIND_MAX && b->expires_at >= 0;
 }
 
-/* Layout: "SGB2" | u16 keylen | key | u64 hlc | u64 author | u8 action | u8 kind | u64 expires_at |
+/* Layout: MAGIC | u16 keylen | key | u64 hlc | u64 author | u8 action | u8 kind | u64 expires_at |
  * u32 level | u8 len | reason | u8 len | scenario, integers big-endian. A fixed layout rather than
  * msgpack so that the bytes signed never depend on an encoder's choice of integer width. */
-size_t gossip_ban_canonical(const struct gossip_ban *b, uint8_t *buf)
+static size_t ban_canonical(const struct gossip_ban *b, uint8_t *buf, const char magic[4])
 {
     uint8_t *p = buf;
-    memcpy(p, "SGB2", 4);   /* "SGB1" records (wire version 1) do not verify as version 2 ones */
+    memcpy(p, magic, 4);
     p += 4;
     size_t kl = strnlen(b->key, GOSSIP_KEY_MAX);
     size_t rl = strnlen(b->reason, GOSSIP_REASON_MAX);
@@ -145,6 +145,16 @@ size_t gossip_ban_canonical(const struct gossip_ban *b, uint8_t *buf)
     memcpy(p, b->scenario, sl);
     p += sl;
     return (size_t)(p - buf);
+}
+
+size_t gossip_ban_canonical(const struct gossip_ban *b, uint8_t *buf)
+{
+    return ban_canonical(b, buf, "SGB2");   /* records of wire version 1 ("SGB1") do not verify as these */
+}
+
+size_t gossip_ban_canonical_v1(const struct gossip_ban *b, uint8_t *buf)
+{
+    return ban_canonical(b, buf, "SGB1");
 }
 
 void gossip_ban_sign(struct gossip_ban *b, const struct gossip_identity *id)

@@ -100,6 +100,9 @@ struct gossip_ban {
  * written into buf, which must hold GOSSIP_BAN_CANON_MAX bytes. */
 #define GOSSIP_BAN_CANON_MAX 512
 size_t gossip_ban_canonical(const struct gossip_ban *b, uint8_t *buf);
+/* The bytes wire version 1 signed (same layout, magic "SGB1"): only to migrate a node's own records
+ * from a snapshot an older sgagent wrote (gossip_state_load). */
+size_t gossip_ban_canonical_v1(const struct gossip_ban *b, uint8_t *buf);
 void gossip_ban_sign(struct gossip_ban *b, const struct gossip_identity *id);
 /* True when the author is in the keyring and the signature verifies. */
 bool gossip_ban_verify(const struct gossip_ban *b, const struct gossip_keyring *kr);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gossip/state.h"
 
@@ -335,6 +336,55 @@ static void test_slots_from_their_origin_only(void **state)
     gossip_state_destroy(&a);
 }
 
+/* A record as wire version 1 signed it (magic "SGB1"; offense memory was a block). */
+static struct gossip_ban v1_record(const struct gossip_identity *id, const char *key, int64_t exp)
+{
+    struct gossip_ban b = {.action = GOSSIP_BAN_ACTION_BAN, .kind = GOSSIP_BAN_KIND_BLOCK, .expires_at = exp,
+                           .hlc = (uint64_t)T0 << 16, .author = id->origin};
+    snprintf(b.key, sizeof b.key, "%s", key);
+    uint8_t buf[GOSSIP_BAN_CANON_MAX];
+    gossip_sign(id, buf, gossip_ban_canonical_v1(&b, buf), b.sig);
+    return b;
+}
+
+/* An upgrade keeps this node's own bans: its version 1 records in the snapshot are re-signed. */
+static void test_snapshot_of_version_1(void **state)
+{
+    (void)state;
+    struct gossip_ban recs[] = {
+        v1_record(ida, "ip:192.0.2.8", T0 + DAY),
+        v1_record(ida, "offense:ip:192.0.2.8", T0 + 7 * DAY),
+        v1_record(idb, "ip:192.0.2.9", T0 + DAY),
+    };
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    for (size_t i = 0; i < 3; i++) assert_int_equal(gossip_writer_ban(&w, &recs[i]), 0);
+    char path[] = "/tmp/sgsnapv1XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, w.buf.data, w.buf.size), (ssize_t)w.buf.size);
+    close(fd);
+    gossip_writer_fini(&w);
+    struct gossip_state *a = mk(ida, 0, 0);
+    assert_int_equal(gossip_state_load(a, path, T0), 0);
+    unlink(path);
+    const struct gossip_ban *ban = gossip_state_ban_active(a, "ip:192.0.2.8", T0);
+    assert_non_null(ban);
+    assert_true(gossip_ban_verify(ban, kr));
+    assert_int_equal(ban->hlc, (uint64_t)T0 << 16);
+    const struct gossip_ban *off = gossip_state_ban_get(a, "offense:ip:192.0.2.8");
+    assert_non_null(off);
+    assert_int_equal(off->kind, GOSSIP_BAN_KIND_OFFENSE);
+    assert_true(gossip_ban_verify(off, kr));
+    /* Another node's old record cannot be re-signed here: refused (its author re-signs its own). */
+    assert_null(gossip_state_ban_get(a, "ip:192.0.2.9"));
+    /* From a peer, even our own old record is not migrated: only our snapshot is. */
+    struct gossip_state *c = mk(idb, 0, 0);
+    assert_int_equal(merge(c, &recs[0], ida->origin, T0).rej_ban_sig, 1);
+    gossip_state_destroy(&c);
+    gossip_state_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_min_prefix),
         cmocka_unit_test(test_text_and_kind),
         cmocka_unit_test(test_slots_from_their_origin_only),
+        cmocka_unit_test(test_snapshot_of_version_1),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
