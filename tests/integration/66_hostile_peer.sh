@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # Three real sgagent processes on loopback and a hostile cluster member (tests/tools/hostile.c: a
 # valid key of the keyring, real ZeroMQ sockets) that tries every record attack on n1: a 50-year
 # unban, a 50-year hold, 2000 /16 bans, a /8, control characters and invalid UTF-8 in keys and
@@ -11,9 +11,11 @@ set -u
 SG_BIN=${SG_BIN:?}; SG_ROOT=${SG_ROOT:?}
 SG_BUILD=${SG_BUILD:-$SG_ROOT/build}
 HOSTILE=$SG_BUILD/tests/tool_hostile
+# Ports below the ephemeral range (32768-60999), so no outgoing connection can hold one.
+CLUSTER_PORT=${CLUSTER_PORT:-$((10000 + $$ % 20000))}
 . "$SG_ROOT/tests/integration/lib/cluster.sh"
 T=$(mktemp -d)
-cleanup() { cluster_stop_all; [ -n "${SG_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
+cleanup() { cluster_stop_all; if [ -n "${SG_KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for i in 1 2 3; do echo "--- n$i"; tail -15 "$T/n$i/agent.log"; done; exit 1; }
 [ -x "$HOSTILE" ] || fail "$HOSTILE not built (make $HOSTILE)"
