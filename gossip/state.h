@@ -42,7 +42,7 @@ struct gossip_record_limits {
      * An unban may reach the largest of them (it lives as long as the ban it cancels). */
     int64_t max_ttl_ms[GOSSIP_BAN_KIND_MAX + 1];   /* block 30d, throttle 7d, hold 30d, offense 30d */
     int64_t unban_grace_ms;         /* how long an unban keeps new decisions off its key; default 1h */
-    size_t author_max_records;      /* records one author may hold in the map; default 100000 */
+    size_t author_max_records;      /* records one author may hold in the map; default 250000 */
     /* Address space one author may block per hour of record stamps: IPv4 addresses (a /24 is 256),
      * IPv6 /64s (a /48 is 65536). Default 262144. */
     uint64_t author_max_span_per_hour;

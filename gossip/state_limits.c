@@ -38,7 +38,7 @@ void gossip_record_limits_default(struct gossip_record_limits *l)
     l->max_ttl_ms[GOSSIP_BAN_KIND_HOLD] = 30 * DAY_MS;
     l->max_ttl_ms[GOSSIP_BAN_KIND_OFFENSE] = 30 * DAY_MS;
     l->unban_grace_ms = HOUR_MS;
-    l->author_max_records = 100000;
+    l->author_max_records = 250000;   /* a quarter of the ban map (max_keys): no one author fills it */
     l->author_max_span_per_hour = 262144;
     l->min_prefix4 = SG_MIN_PREFIX4_DEFAULT;
     l->min_prefix6 = SG_MIN_PREFIX6_DEFAULT;
