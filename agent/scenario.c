@@ -209,7 +209,9 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
         .key = bankey, .action = GOSSIP_BAN_ACTION_BAN, .kind = (uint8_t)kind,
         .expires_at = now_ms + dur * 1000, .level = level, .reason = d.reason, .scenario = scen_id,
     };
-    if (gossip_state_ban_put(e->st, &spec, now_ms, NULL) < 0) return;
+    struct gossip_ban rec;
+    if (gossip_state_ban_put(e->st, &spec, now_ms, &rec) < 0) return;
+    d.duration_s = (rec.expires_at - now_ms) / 1000;   /* what the record says: max_ban may have clamped it */
     struct gossip_ban_spec mem = {
         .key = offkey, .action = GOSSIP_BAN_ACTION_BAN, .kind = GOSSIP_BAN_KIND_OFFENSE,
         .expires_at = now_ms + GOSSIP_OFFENSE_MEMORY_MS, .level = level, .reason = "offense memory",
