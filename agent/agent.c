@@ -447,6 +447,9 @@ static int agent_reload(struct agent *a)
     enforce_destroy(&a->enf);
     config_destroy(&a->cfg);
     a->cfg = cfg;
+    struct gossip_record_limits limits;
+    config_record_limits(cfg, &limits);
+    gossip_state_set_limits(a->st, &limits);
     a->rules = rules;
     a->parser = parser;
     a->enf = enf;

@@ -110,6 +110,9 @@ int gossip_state_ban_put(struct gossip_state *st, const struct gossip_ban_spec *
 /* True when no new decision may be taken on key at now_ms: it holds an active ban, or an unban
  * written less than unban_grace_ms ago (after that the allowlist is the way to exempt for good). */
 bool gossip_state_ban_settled(const struct gossip_state *st, const char *key, int64_t now_ms);
+/* New record limits (a reload): they apply to records written or merged from now on; records
+ * already stored stay. The authors' budgets so far are kept. */
+void gossip_state_set_limits(struct gossip_state *st, const struct gossip_record_limits *l);
 /* Current record for key (ban or tombstone), borrowed until the next state change; NULL if none. */
 const struct gossip_ban *gossip_state_ban_get(const struct gossip_state *st, const char *key);
 /* The record when it is an action=ban not yet expired at now_ms, else NULL. */

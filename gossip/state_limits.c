@@ -86,6 +86,31 @@ int gossip_state_record_check(struct gossip_state *st, const struct gossip_ban *
     return 0;
 }
 
+/* Hours an author's ring must hold: a record stamped longer ago than its longest lifetime and the
+ * grace is refused as expired, so a ring that long never wraps onto a live hour. */
+static size_t ring_hours(const struct gossip_state *st)
+{
+    return (size_t)((gossip_state_max_ttl(st, GOSSIP_BAN_ACTION_UNBAN, 0) + st->cfg.ban_grace_ms) / HOUR_MS) + 2;
+}
+
+void gossip_state_set_limits(struct gossip_state *st, const struct gossip_record_limits *l)
+{
+    st->cfg.limits = *l;
+    size_t n = ring_hours(st);
+    for (size_t i = 0; i < st->n_authors; i++) {
+        struct gossip_author *a = &st->authors[i];
+        if (a->nhours == n) continue;
+        struct gossip_author_hour *h = sg_xcalloc(n, sizeof *h);
+        for (size_t j = 0; j < a->nhours; j++) {
+            struct gossip_author_hour *to = &h[(size_t)(a->hours[j].hour / HOUR_MS) % n];
+            if (a->hours[j].span && a->hours[j].hour > to->hour) *to = a->hours[j];
+        }
+        free(a->hours);
+        a->hours = h;
+        a->nhours = n;
+    }
+}
+
 static struct gossip_author *author_get(struct gossip_state *st, uint64_t origin)
 {
     for (size_t i = 0; i < st->n_authors; i++)
@@ -94,9 +119,7 @@ static struct gossip_author *author_get(struct gossip_state *st, uint64_t origin
     struct gossip_author *a = &st->authors[st->n_authors++];
     memset(a, 0, sizeof *a);
     a->origin = origin;
-    /* A record stamped longer ago than its longest lifetime and the grace is refused as expired,
-     * so a ring that long never wraps onto a live hour. */
-    a->nhours = (size_t)((gossip_state_max_ttl(st, GOSSIP_BAN_ACTION_UNBAN, 0) + st->cfg.ban_grace_ms) / HOUR_MS) + 2;
+    a->nhours = ring_hours(st);
     a->hours = sg_xcalloc(a->nhours, sizeof *a->hours);
     return a;
 }

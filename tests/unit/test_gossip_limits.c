@@ -255,6 +255,17 @@ static void test_author_span_budget(void **state)
     b = forge(idb, "net:2001:db8:1::/64", GOSSIP_BAN_ACTION_BAN, GOSSIP_BAN_KIND_BLOCK, h + DAY, h + HOUR + 2, "s");
     assert_int_equal(merge(a, &b, idb->origin, h + HOUR + 2).changed, 1);
     assert_int_equal(refused(a, GOSSIP_REFUSE_SPAN), 3);
+    /* New limits (a reload): what an author used is kept, even when the hour ring changes size. */
+    struct gossip_record_limits l;
+    gossip_record_limits_default(&l);
+    l.author_max_span_per_hour = 1024;
+    l.max_ttl_ms[GOSSIP_BAN_KIND_BLOCK] = 90 * DAY;
+    gossip_state_set_limits(a, &l);
+    b = forge(idb, "net:198.18.20.0/24", GOSSIP_BAN_ACTION_BAN, GOSSIP_BAN_KIND_BLOCK, h + DAY, h + 20, "s");
+    assert_int_equal(merge(a, &b, idb->origin, h + HOUR + 3).rej_record, 1);
+    assert_int_equal(refused(a, GOSSIP_REFUSE_SPAN), 4);
+    b = forge(idb, "net:198.18.21.0/24", GOSSIP_BAN_ACTION_BAN, GOSSIP_BAN_KIND_BLOCK, h + 60 * DAY, h + HOUR + 4, "s");
+    assert_int_equal(merge(a, &b, idb->origin, h + HOUR + 4).changed, 1);   /* 60 days: allowed now */
     gossip_state_destroy(&a);
 }
 
