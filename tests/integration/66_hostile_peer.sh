@@ -5,7 +5,8 @@
 # reasons, kinds their keys do not take, other origins' counter slots, a wire version 1 frame, and
 # more address space and records than its budgets allow. Each is refused and counted by reason;
 # the honest nodes hold and enforce only what the bounds let through, relay nothing refused, log
-# no control character; and an unban shields its address only for the configured grace.
+# no control character; an unban shields its address only for the configured grace; and a reload
+# applies new limits.
 [ -z "${BASH_VERSION:-}" ] && exec bash "$0" "$@"
 set -u
 SG_BIN=${SG_BIN:?}; SG_ROOT=${SG_ROOT:?}
@@ -130,4 +131,15 @@ import json, sys
 sys.exit(0 if any(x["key"] == "auth-ip|ip:198.51.100.50" and x["count"] >= 10 for x in json.load(sys.stdin)) else 1)' ||
     fail "n1 top does not show the failures counted on n2"
 echo "measured: the address the hostile member unbanned was banned again $(( $(ms) - t_fail )) ms after new failures, $(( $(ms) - t_sent )) ms after the unban (grace 3 s)"
+# A reload applies new limits: with max_ban = 1h on n1, an operator's 5-hour ban there lasts 1h.
+cluster_conf 1 limits "max_ban = 1h"
+kill -HUP "${CLUSTER_PID[1]}"
+reloaded() { [ "$(field 1 "d['reloads']")" = 1 ]; }
+wait_for 10 "n1 did not reload" reloaded
+sgc 1 ban 203.0.113.77 --for 5h >/dev/null || fail "operator ban on n1"
+left=$(sgc 1 bans --json | python3 -c '
+import json, sys, time
+print(int(next(b["expires_at"] for b in json.load(sys.stdin) if b["key"] == "ip:203.0.113.77") / 1000 - time.time()))')
+if [ "$left" -gt 3600 ] || [ "$left" -le 3500 ]; then fail "after the reload a 5h ban on n1 lasts ${left}s, expected 1h"; fi
+echo "measured: after a reload with max_ban = 1h, an operator's 5h ban lasts ${left}s"
 echo "hostile peer checks passed ($(( $(ms) - t0 )) ms of checks)"
