@@ -32,7 +32,7 @@ struct quota {
     const char *why;
 };
 
-/* Fills q for "quota-WHAT|SUBJECT"; false when there is no such quota or no subject. */
+/* Fills q for "SCOPE|SUBJECT" (a quota scope); false when there is no such quota or no subject. */
 static bool quota_key(struct quota *q, const char *what, const struct sg_subject *subj, uint64_t add, int64_t limit,
                       const char *why)
 {
@@ -71,10 +71,10 @@ int agent_policy_decide(const struct policy_request *req, char *action, size_t s
         struct quota q[3];
         size_t nq = 0;
         const struct config *c = a->cfg;
-        if (has_user && quota_key(&q[nq], "quota-msg", usubj, msgs, c->quota_user_messages, "user message quota")) nq++;
-        if (has_user && quota_key(&q[nq], "quota-rcpt", usubj, counts ? rcpts : 0, c->quota_user_recipients,
+        if (has_user && quota_key(&q[nq], SG_SCOPE_QUOTA_MSG, usubj, msgs, c->quota_user_messages, "user message quota")) nq++;
+        if (has_user && quota_key(&q[nq], SG_SCOPE_QUOTA_RCPT, usubj, counts ? rcpts : 0, c->quota_user_recipients,
                                   "user recipient quota")) nq++;
-        if (quota_key(&q[nq], "quota-msg", ipsubj, msgs, c->quota_ip_messages, "client message quota")) nq++;
+        if (quota_key(&q[nq], SG_SCOPE_QUOTA_MSG, ipsubj, msgs, c->quota_ip_messages, "client message quota")) nq++;
         int64_t win = c->quota_window_s * 1000;
         for (size_t i = 0; i < nq && !v.throttled; i++) {
             uint64_t total = gossip_state_counter_total(a->st, q[i].key, win, now);

@@ -155,7 +155,7 @@ static void prefix_escalate(struct scenario_engine *e, const struct sg_subject *
     if (enforce_prefix_parse(txt, &masked) < 0) return;
     enforce_prefix_format(&masked, txt, sizeof txt);
     struct sg_subject net;
-    if (sg_subject_set(&net, SG_SUBJ_NET, txt) < 0 || evkey(key, "banned", &net) < 0 ||
+    if (sg_subject_set(&net, SG_SUBJ_NET, txt) < 0 || evkey(key, SG_SCOPE_BANNED, &net) < 0 ||
         sg_subject_format(subj, subject, sizeof subject) < 0)
         return;
     gossip_state_distinct_add(e->st, key, subject, strlen(subject), now_ms);
@@ -236,8 +236,8 @@ static void evaluate(struct scenario_engine *e, const struct config_scenario *sc
         /* Failures from an address where other users log in fine, aimed at few users, are a
          * shared address (office NAT, webmail) with one stale password, not an attack. */
         char k[GOSSIP_KEY_MAX + 1];
-        uint64_t ok = evkey(k, "okusers", subj) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
-        uint64_t fu = evkey(k, "failusers", subj) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
+        uint64_t ok = evkey(k, SG_SCOPE_OKUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
+        uint64_t fu = evkey(k, SG_SCOPE_FAILUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
         if ((int64_t)ok >= sc->nat_ok_users && (int64_t)fu < sc->nat_spread_users) {
             thr *= sc->nat_factor;
             shared = true;
@@ -275,7 +275,7 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
     bool blocked = source_blocked(e, ev, now_ms);
     if (ev->user[0] && (ev->kind == SG_EV_AUTH_OK || ev->kind == SG_EV_AUTH_FAIL) &&
         event_subject(e->cfg, SUBJ_IP, ev, &subj) == 0 &&
-        evkey(key, ev->kind == SG_EV_AUTH_OK ? "okusers" : "failusers", &subj) == 0)
+        evkey(key, ev->kind == SG_EV_AUTH_OK ? SG_SCOPE_OKUSERS : SG_SCOPE_FAILUSERS, &subj) == 0)
         gossip_state_distinct_add(e->st, key, ev->user, strlen(ev->user), now_ms);
     for (size_t i = 0; i < e->n; i++) {
         const struct config_scenario *sc = e->sc[i].sc;

@@ -122,9 +122,20 @@ int sg_key_format(enum sg_record_kind kind, const struct sg_subject *s, char *bu
     return n < 0 || (size_t)n >= size || n > SG_KEY_MAX ? -1 : 0;
 }
 
+bool sg_scope_ok(const char *scope, bool scenario)
+{
+    static const char *const builtin[] = {SG_SCOPE_OKUSERS, SG_SCOPE_FAILUSERS, SG_SCOPE_BANNED, SG_SCOPE_QUOTA_MSG,
+                                          SG_SCOPE_QUOTA_RCPT};
+    size_t n = scope ? strlen(scope) : 0;
+    if (n == 0 || n > 63 || strpbrk(scope, "|:") || !sg_text_clean(scope, n)) return false;
+    for (size_t i = 0; scenario && i < sizeof builtin / sizeof builtin[0]; i++)
+        if (!strcmp(scope, builtin[i])) return false;
+    return true;
+}
+
 int sg_evidence_format(const char *scope, const struct sg_subject *s, char *buf, size_t size)
 {
-    if (!scope || !scope[0] || strpbrk(scope, "|:") || !sg_text_clean(scope, strlen(scope))) return -1;
+    if (!sg_scope_ok(scope, false)) return -1;
     char subj[SG_KEY_MAX + 1];
     if (sg_subject_format(s, subj, sizeof subj) < 0) return -1;
     int n = snprintf(buf, size, "%s|%s", scope, subj);

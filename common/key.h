@@ -9,8 +9,8 @@
  *   throttle   "throttle:" SUBJECT       4xx from the policy service
  *   hold       "user:U"                  the account may not send
  *   offense    "offense:" SUBJECT        repeat-offender memory, never enforced
- * Evidence key (counters and sketches): "SCOPE|SUBJECT", SCOPE a scenario id or a built-in
- *   ("okusers", "failusers", "banned", "quota-msg", "quota-rcpt").
+ * Evidence key (counters and sketches): "SCOPE|SUBJECT", SCOPE a scenario id or one of the
+ *   built-in scopes below (which no scenario may be named).
  * Every part is clean text (common/text.h): no control characters, valid UTF-8. Addresses must
  * parse (inet_pton), and a prefix has no host bits set. */
 #ifndef SG_COMMON_KEY_H
@@ -62,6 +62,16 @@ int sg_key_parse(const char *text, struct sg_key *out);
  * (block: ip or net; hold: user; throttle, offense: any) or the key does not fit. */
 int sg_key_format(enum sg_record_kind kind, const struct sg_subject *s, char *buf, size_t size);
 
+/* Built-in evidence scopes: distinct users that logged in / failed from an address, addresses
+ * banned inside a prefix, and the policy service's sending quotas. */
+#define SG_SCOPE_OKUSERS "okusers"
+#define SG_SCOPE_FAILUSERS "failusers"
+#define SG_SCOPE_BANNED "banned"
+#define SG_SCOPE_QUOTA_MSG "quota-msg"
+#define SG_SCOPE_QUOTA_RCPT "quota-rcpt"
+/* True when scope can start evidence keys: clean text without ':' or '|', 1 to 63 bytes. With
+ * scenario set, also not a built-in scope (a scenario of that name would count into it). */
+bool sg_scope_ok(const char *scope, bool scenario);
 /* Writes "SCOPE|SUBJECT" into buf. -1 when scope is empty, holds '|' or ':', or it does not fit. */
 int sg_evidence_format(const char *scope, const struct sg_subject *s, char *buf, size_t size);
 /* Splits an evidence key: *scope_len bytes of scope at the start of text, and the subject. */

@@ -223,6 +223,24 @@ static void test_limits(void **state)
     free(p);
 }
 
+/* A scenario id starts its state keys: no ':' or '|', and not a built-in scope it would count into. */
+static void test_scenario_ids(void **state)
+{
+    (void)state;
+    char *p = write_tmp("[node]\nname = mx1\n"
+                        "[scenario a:b]\nevents = auth_fail\nthreshold = 5\n"
+                        "[scenario okusers]\nevents = auth_fail\nthreshold = 5\n"
+                        "[scenario fine-id]\nevents = auth_fail\nthreshold = 5\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_non_null(cfg);
+    assert_true(has_error(cfg, "scenario a:b: an id is"));
+    assert_true(has_error(cfg, "scenario okusers: an id is"));
+    assert_false(has_error(cfg, "scenario fine-id"));
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_shipped_example_parses),
         cmocka_unit_test(test_main_file_overrides_scenario_dir),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_scenario_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,6 +110,11 @@ static void test_evidence_keys(void **state)
     assert_int_equal(sg_evidence_format("", &s, buf, sizeof buf), -1);
     assert_int_equal(sg_evidence_format("a:b", &s, buf, sizeof buf), -1);
     assert_int_equal(sg_evidence_format("a|b", &s, buf, sizeof buf), -1);
+    assert_true(sg_scope_ok(SG_SCOPE_OKUSERS, false));
+    assert_false(sg_scope_ok(SG_SCOPE_OKUSERS, true));
+    assert_false(sg_scope_ok(SG_SCOPE_QUOTA_RCPT, true));
+    assert_true(sg_scope_ok("auth-ip", true));
+    assert_false(sg_scope_ok("auth\nip", true));
     assert_int_equal(sg_evidence_parse("garbage", &scope, &back), -1);
     assert_int_equal(sg_evidence_parse("|ip:1.2.3.4", &scope, &back), -1);
     assert_int_equal(sg_evidence_parse("x|ip:nope", &scope, &back), -1);
