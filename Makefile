@@ -52,9 +52,9 @@ else
   BIN    ?= bin
 endif
 
-# Every .c in the four code folders goes into one static library, except the programs' mains.
+# Every .c in the code folders (common/ below the other four) goes into one static library, except the programs' mains.
 MAINS    = agent/sgagent_main.c agent/sgcluster_main.c
-LIB_SRCS = $(filter-out $(MAINS), $(wildcard detect/*.c gossip/*.c enforce/*.c agent/*.c))
+LIB_SRCS = $(filter-out $(MAINS), $(wildcard common/*.c detect/*.c gossip/*.c enforce/*.c agent/*.c))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB      = $(BUILD)/libsg.a
 BINS     = $(patsubst agent/%_main.c,$(BIN)/%,$(wildcard $(MAINS)))
@@ -122,7 +122,7 @@ _bench: $(BINS) $(BENCH_BINS)
 _cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --suppress=missingIncludeSystem --std=c11 -I. \
-	  detect gossip enforce agent tests/unit tests/fuzz
+	  common detect gossip enforce agent tests/unit tests/fuzz
 
 # libFuzzer: each target runs for FUZZ_SECONDS on its corpus (clang only), with tests/fuzz/NAME.dict if there is one.
 FUZZ_SECONDS ?= 60

@@ -3,6 +3,8 @@
 #include "agent/agent.h"
 #include "agent/json.h"
 #include "agent/util.h"
+#include "common/key.h"
+#include "common/text.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -31,7 +33,8 @@ static void fmt_dur(int64_t s, char *buf, size_t size)
 
 static const char *kind_name(uint8_t k)
 {
-    return k == GOSSIP_BAN_KIND_HOLD ? "hold" : k == GOSSIP_BAN_KIND_THROTTLE ? "throttle" : "block";
+    return k == GOSSIP_BAN_KIND_HOLD ? "hold" : k == GOSSIP_BAN_KIND_THROTTLE ? "throttle"
+         : k == GOSSIP_BAN_KIND_OFFENSE ? "offense" : "block";
 }
 
 static const char *author_name(const struct agent *a, uint64_t origin)
@@ -50,7 +53,7 @@ struct ban_census {
 static void count_ban(const struct gossip_ban *b, void *arg)
 {
     struct ban_census *c = arg;
-    if (!strncmp(b->key, "offense:", 8)) c->memory++;
+    if (b->kind == GOSSIP_BAN_KIND_OFFENSE) c->memory++;
     else if (b->action == GOSSIP_BAN_ACTION_UNBAN) c->tombstones++;
     else if (b->expires_at <= c->now) return;
     else if (b->kind == GOSSIP_BAN_KIND_HOLD) c->hold++;
@@ -115,6 +118,10 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
         fprintf(out, ",\"journal\":{\"enabled\":%s,\"entries\":%" PRIu64 ",\"lines\":%" PRIu64 ",\"untrusted\":%" PRIu64
                      ",\"oversized\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
                 a->journal ? "true" : "false", jc.entries, jc.lines, jc.untrusted, jc.oversized, jc.errors);
+        fputs(",\"records_refused\":{", out);
+        for (int r = 0; r < GOSSIP_REFUSE_MAX; r++)
+            fprintf(out, "%s\"%s\":%" PRIu64, r ? "," : "", gossip_refusal_name((enum gossip_refusal)r), ss.refused[r]);
+        fputc('}', out);
         fprintf(out, ",\"decisions\":%" PRIu64 ",\"records_from_peers\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
                      ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64 "}\n",
                 a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,
@@ -140,7 +147,12 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                     jc.entries, jc.lines, jc.untrusted, jc.oversized, jc.errors);
         fprintf(out, "decisions %" PRIu64 " here, %" PRIu64 " records from peers, %" PRIu64 " refused by never-ban rules\n",
                 a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard);
-        fprintf(out, "\n");
+        uint64_t refused = 0;
+        for (int r = 0; r < GOSSIP_REFUSE_MAX; r++) refused += ss.refused[r];
+        fprintf(out, "records   %" PRIu64 " refused", refused);
+        for (int r = 0; r < GOSSIP_REFUSE_MAX; r++)
+            if (ss.refused[r]) fprintf(out, ", %" PRIu64 " %s", ss.refused[r], gossip_refusal_name((enum gossip_refusal)r));
+        fprintf(out, "\n\n");
         agent_gossip_peers_table(a, out);
     }
     free(peers);
@@ -158,7 +170,7 @@ struct ban_list {
 static void collect_ban(const struct gossip_ban *b, void *arg)
 {
     struct ban_list *l = arg;
-    if (!l->all && !strncmp(b->key, "offense:", 8)) return;
+    if (!l->all && b->kind == GOSSIP_BAN_KIND_OFFENSE) return;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;
         l->v = sg_xrealloc(l->v, l->cap * sizeof *l->v);
@@ -202,8 +214,11 @@ static int cmd_bans(struct agent *a, int argc, char **argv, bool json, FILE *out
             json_str(out, b->scenario);
             fputc('}', out);
         } else {
-            fprintf(out, "%-40s %-6s %-8s %-20s %-9s %-10s %s\n", b->key, action, kind_name(b->kind), exp, left,
-                    author_name(a, b->author), b->reason);
+            /* Keys and reasons came from peers: no byte of them reaches the terminal unescaped. */
+            char key[GOSSIP_KEY_MAX * 4 + 1], reason[GOSSIP_REASON_MAX * 4 + 1];
+            fprintf(out, "%-40s %-6s %-8s %-20s %-9s %-10s %s\n", sg_text_escape(b->key, key, sizeof key), action,
+                    kind_name(b->kind), exp, left, author_name(a, b->author),
+                    sg_text_escape(b->reason, reason, sizeof reason));
         }
     }
     if (json) fputs("]\n", out);
@@ -224,9 +239,12 @@ static int cmd_put(struct agent *a, int argc, char **argv, FILE *out)
         return 2;
     }
     char key[GOSSIP_KEY_MAX + 1];
+    struct sg_subject subj;
     if (is_user) {
-        if (!argv[1][0] || strlen(argv[1]) > GOSSIP_KEY_MAX - 5) { fprintf(out, "bad user name\n"); return 2; }
-        snprintf(key, sizeof key, "user:%s", argv[1]);
+        if (sg_subject_set(&subj, SG_SUBJ_USER, argv[1]) < 0 || sg_key_format(SG_REC_HOLD, &subj, key, sizeof key) < 0) {
+            fprintf(out, "bad user name (empty, too long, or holding control characters)\n");
+            return 2;
+        }
     } else {
         struct enforce_prefix p;
         if (enforce_prefix_parse(argv[1], &p) < 0) {
@@ -236,7 +254,11 @@ static int cmd_put(struct agent *a, int argc, char **argv, FILE *out)
         char txt[ENFORCE_PREFIX_STRLEN], why[128];
         enforce_prefix_format(&p, txt, sizeof txt);
         bool single = (p.family == AF_INET && p.len == 32) || p.len == 128;
-        snprintf(key, sizeof key, "%s:%s", single ? "ip" : "net", txt);
+        if (sg_subject_set(&subj, single ? SG_SUBJ_IP : SG_SUBJ_NET, txt) < 0 ||
+            sg_key_format(SG_REC_BLOCK, &subj, key, sizeof key) < 0) {
+            fprintf(out, "'%s' cannot be banned\n", txt);
+            return 2;
+        }
         const char *refused = cancel ? NULL : enforce_guard_check(enforce_guard(a->enf), &p, why, sizeof why);
         if (refused) {
             fprintf(out, "refused: %s is protected by a never-ban rule (%s)\n", txt, refused);
@@ -267,7 +289,10 @@ static int cmd_put(struct agent *a, int argc, char **argv, FILE *out)
     spec.reason = reason;
     spec.scenario = "manual";
     struct gossip_ban rec;
-    if (gossip_state_ban_put(a->st, &spec, now, &rec) < 0) { fprintf(out, "could not write the record\n"); return 1; }
+    if (gossip_state_ban_put(a->st, &spec, now, &rec) < 0) {
+        fprintf(out, "refused: the record is outside the limits (see the agent's log and `status`)\n");
+        return 1;
+    }
     sg_log(SG_LOG_NOTICE, "operator %s %s: %s", cmd, key, reason);
     agent_gossip_notify(a);
     fprintf(out, "%s %s\n", cmd, key);

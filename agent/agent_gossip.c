@@ -106,8 +106,8 @@ void agent_gossip_peers_table(struct agent *a, FILE *out)
                  " out, %" PRIu64 " dropped, syncs %" PRIu64 "/%" PRIu64 "\n",
             tt.epoch, tt.last_seq, tt.synced ? "synced" : "NOT YET SYNCED", tt.curve ? "on" : "off", tt.frames_in,
             tt.frames_out, drops, tt.syncs_completed, tt.syncs_started);
-    fprintf(out, "%-16s %-8s %9s %10s %9s %9s %8s %9s %7s\n", "PEER", "STATE", "LAST", "SEQ", "GAPS", "REPAIRED",
-            "OFFSET", "MERGED", "DROPS");
+    fprintf(out, "%-16s %-8s %9s %10s %9s %9s %8s %9s %8s %7s\n", "PEER", "STATE", "LAST", "SEQ", "GAPS", "REPAIRED",
+            "OFFSET", "MERGED", "REFUSED", "DROPS");
     size_t n = gossip_transport_peer_count(a->tr);
     for (size_t i = 0; i < n; i++) {
         struct gossip_peer_stats ps;
@@ -117,9 +117,11 @@ void agent_gossip_peers_table(struct agent *a, FILE *out)
         char last[32];
         if (ps.last_msg_age_ms < 0) snprintf(last, sizeof last, "never");
         else snprintf(last, sizeof last, "%" PRId64 "ms", ps.last_msg_age_ms);
-        fprintf(out, "%-16s %-8s %9s %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %6" PRId64 "ms %9" PRIu64 " %7" PRIu64 "%s\n",
+        /* REFUSED: entries it sent that were refused (records outside the limits, others' slots...). */
+        fprintf(out, "%-16s %-8s %9s %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %6" PRId64 "ms %9" PRIu64 " %8" PRIu64
+                     " %7" PRIu64 "%s\n",
                 ps.name, gossip_peer_status_name(ps.status), last, ps.last_seq, ps.gaps_seen, ps.gaps_repaired,
-                ps.clock_offset_ms, ps.entries_merged, pd, ps.configured ? "" : "  (not configured)");
+                ps.clock_offset_ms, ps.entries_merged, ps.entries_rejected, pd, ps.configured ? "" : "  (not configured)");
     }
 }
 

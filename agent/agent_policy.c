@@ -2,20 +2,25 @@
  * cluster-wide sending quotas counted from the requests themselves. */
 #include "agent/agent.h"
 #include "agent/util.h"
+#include "common/key.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
-static bool active_kind(struct agent *a, const char *prefix, const char *subject, uint8_t kind, int64_t now,
+/* The subject of a request field (address or user), or NULL when the field is empty or unusable. */
+static const struct sg_subject *req_subject(enum sg_subject_type type, const char *value, struct sg_subject *out)
+{
+    return value && *value && sg_subject_set(out, type, value) == 0 ? out : NULL;
+}
+
+static bool active_kind(struct agent *a, enum sg_record_kind kind, const struct sg_subject *subj, int64_t now,
                         const char **reason)
 {
-    if (!subject || !*subject) return false;
     char key[GOSSIP_KEY_MAX + 1];
-    int n = snprintf(key, sizeof key, "%s%s", prefix, subject);
-    if (n < 0 || n > GOSSIP_KEY_MAX) return false;
+    if (!subj || sg_key_format(kind, subj, key, sizeof key) < 0) return false;
     const struct gossip_ban *b = gossip_state_ban_active(a->st, key, now);
-    if (!b || b->kind != kind) return false;
+    if (!b || b->kind != (uint8_t)kind) return false;
     *reason = b->scenario;
     return true;
 }
@@ -27,12 +32,11 @@ struct quota {
     const char *why;
 };
 
-/* Fills q for "quota-WHAT|SUBJECT"; false when there is no such quota or no subject. */
-static bool quota_key(struct quota *q, const char *what, const char *subject, uint64_t add, int64_t limit, const char *why)
+/* Fills q for "SCOPE|SUBJECT" (a quota scope); false when there is no such quota or no subject. */
+static bool quota_key(struct quota *q, const char *what, const struct sg_subject *subj, uint64_t add, int64_t limit,
+                      const char *why)
 {
-    if (limit <= 0 || !subject || !*subject) return false;
-    int n = snprintf(q->key, sizeof q->key, "quota-%s|%s", what, subject);
-    if (n < 0 || n > GOSSIP_KEY_MAX) return false;
+    if (limit <= 0 || !subj || sg_evidence_format(what, subj, q->key, sizeof q->key) < 0) return false;
     q->add = add;
     q->limit = limit;
     q->why = why;
@@ -49,13 +53,13 @@ int agent_policy_decide(const struct policy_request *req, char *action, size_t s
         allow_user |= !strcmp(a->cfg->user_allowlist.v[i], user);
     struct policy_verdict v = {0};
     const char *why = NULL;
-    char ipsubj[80], usubj[GOSSIP_KEY_MAX + 1];
-    snprintf(ipsubj, sizeof ipsubj, "ip:%s", req->client_address ? req->client_address : "");
-    snprintf(usubj, sizeof usubj, "user:%s", user ? user : "");
-    if (!allow_user && active_kind(a, "user:", user, GOSSIP_BAN_KIND_HOLD, now, &why)) {
+    struct sg_subject ipbuf, ubuf;
+    const struct sg_subject *ipsubj = req_subject(SG_SUBJ_IP, req->client_address, &ipbuf);
+    const struct sg_subject *usubj = req_subject(SG_SUBJ_USER, user, &ubuf);
+    if (!allow_user && active_kind(a, SG_REC_HOLD, usubj, now, &why)) {
         v.held = true;
-    } else if (active_kind(a, "throttle:ip:", req->client_address, GOSSIP_BAN_KIND_THROTTLE, now, &why) ||
-               (!allow_user && active_kind(a, "throttle:user:", user, GOSSIP_BAN_KIND_THROTTLE, now, &why))) {
+    } else if (active_kind(a, SG_REC_THROTTLE, ipsubj, now, &why) ||
+               (!allow_user && active_kind(a, SG_REC_THROTTLE, usubj, now, &why))) {
         v.throttled = true;
     } else {
         /* Quotas count each message once, at the stage that knows its recipients, and only
@@ -67,10 +71,10 @@ int agent_policy_decide(const struct policy_request *req, char *action, size_t s
         struct quota q[3];
         size_t nq = 0;
         const struct config *c = a->cfg;
-        if (has_user && quota_key(&q[nq], "msg", usubj, msgs, c->quota_user_messages, "user message quota")) nq++;
-        if (has_user && quota_key(&q[nq], "rcpt", usubj, counts ? rcpts : 0, c->quota_user_recipients, "user recipient quota")) nq++;
-        if (quota_key(&q[nq], "msg", req->client_address && *req->client_address ? ipsubj : NULL, msgs,
-                      c->quota_ip_messages, "client message quota")) nq++;
+        if (has_user && quota_key(&q[nq], SG_SCOPE_QUOTA_MSG, usubj, msgs, c->quota_user_messages, "user message quota")) nq++;
+        if (has_user && quota_key(&q[nq], SG_SCOPE_QUOTA_RCPT, usubj, counts ? rcpts : 0, c->quota_user_recipients,
+                                  "user recipient quota")) nq++;
+        if (quota_key(&q[nq], SG_SCOPE_QUOTA_MSG, ipsubj, msgs, c->quota_ip_messages, "client message quota")) nq++;
         int64_t win = c->quota_window_s * 1000;
         for (size_t i = 0; i < nq && !v.throttled; i++) {
             uint64_t total = gossip_state_counter_total(a->st, q[i].key, win, now);

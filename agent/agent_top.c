@@ -2,6 +2,8 @@
 #include "agent/agent.h"
 #include "agent/json.h"
 #include "agent/util.h"
+#include "common/key.h"
+#include "common/text.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -44,14 +46,15 @@ int agent_top(struct agent *a, int argc, char **argv, bool json, FILE *out)
             return 2;
         }
     }
-    struct gossip_writer w;
-    gossip_writer_init(&w);
-    uint64_t cursor = 0;
-    while (gossip_state_export(a->st, ~0ULL, &cursor, &w, SIZE_MAX / 2) == 1) {}
+    /* The whole state, every origin's slots (a sync export would hold only this node's own). */
+    uint8_t *enc;
+    size_t enc_len;
+    gossip_state_encode(a->st, &enc, &enc_len);
     struct gossip_body *body = NULL;
-    if (gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, SIZE_MAX / 2, &body) != GOSSIP_WIRE_OK) {
-        gossip_writer_fini(&w);
-        fprintf(out, "internal error: state export did not decode\n");
+    enum gossip_wire_err e = gossip_body_decode(enc, enc_len, SIZE_MAX / 2, &body);
+    free(enc);
+    if (e != GOSSIP_WIRE_OK) {
+        fprintf(out, "internal error: state encoding did not decode\n");
         return 1;
     }
     int64_t now = sg_now_ms();
@@ -61,7 +64,9 @@ int agent_top(struct agent *a, int argc, char **argv, bool json, FILE *out)
     size_t n = 0;
     for (size_t i = 0; i < body->n_slots; i++) {
         const struct gossip_slot_entry *s = &body->slots[i];
-        if (users != (strstr(s->key, "|user:") != NULL)) continue;
+        size_t scope;
+        struct sg_subject subj;
+        if (sg_evidence_parse(s->key, &scope, &subj) < 0 || users != (subj.type == SG_SUBJ_USER)) continue;
         if (s->bucket < since) continue;
         if (n && !strcmp(t[n - 1].key, s->key)) t[n - 1].total += s->count;
         else t[n++] = (struct top_entry){.key = s->key, .total = s->count};
@@ -76,12 +81,12 @@ int agent_top(struct agent *a, int argc, char **argv, bool json, FILE *out)
             json_str(out, t[i].key);
             fprintf(out, ",\"count\":%" PRIu64 "}", t[i].total);
         } else {
-            fprintf(out, "%-60s %10" PRIu64 "\n", t[i].key, t[i].total);
+            char key[GOSSIP_KEY_MAX * 4 + 1];
+            fprintf(out, "%-60s %10" PRIu64 "\n", sg_text_escape(t[i].key, key, sizeof key), t[i].total);
         }
     }
     if (json) fputs("]\n", out);
     free(t);
     gossip_body_destroy(&body);
-    gossip_writer_fini(&w);
     return 0;
 }

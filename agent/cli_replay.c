@@ -2,6 +2,7 @@
  * timestamps, as one node with no enforcement, and prints the decisions it would take. */
 #include "agent/cli_common.h"
 #include "agent/config.h"
+#include "agent/config_limits.h"
 #include "agent/json.h"
 #include "agent/scenario.h"
 #include "agent/util.h"
@@ -119,6 +120,7 @@ int cli_replay(int argc, char **argv)
     sc.window_max_ms = scenario_engine_max_window_ms(cfg);
     /* Replayed logs may be old: the state's clock must follow the log, not the wall. */
     sc.max_skew_ms = INT64_MAX / 4;
+    config_record_limits(cfg, &sc.limits);
     r.st = gossip_state_new(&sc, id, kr, 1);
     guard = cli_guard_from_config(cfg);
     r.eng = scenario_engine_new(cfg, r.st, guard, print_decision, &r);

@@ -4,6 +4,7 @@
 #include "agent/config_scenario.h"
 #include "detect/journal.h"
 #include "detect/detect.h"
+#include "agent/config_limits.h"
 
 #include <ini.h>
 #include <dirent.h>
@@ -285,6 +286,11 @@ static int handler(void *arg, const char *section, const char *name, const char 
     if (!strcmp(section, "detect")) return detect_key(s, name, value);
     if (!strcmp(section, "enforce")) return enforce_key(s, name, value);
     if (!strcmp(section, "policy")) return policy_key(s, name, value);
+    if (!strcmp(section, "limits")) {
+        char err[256];
+        if (config_limits_set(&cfg->limits, name, value, err, sizeof err) < 0) BAD("%s", err);
+        return 1;
+    }
     if (!strncmp(section, "peer ", 5) && s->cur) return peer_key(s, s->cur, name, value);
     if (!strncmp(section, "scenario ", 9) && s->cur) {
         char err[256];
@@ -321,8 +327,8 @@ static void set_defaults(struct config *cfg)
     cfg->hold_action = sg_xstrdup("REJECT");
     memcpy(cfg->ports, ports, sizeof ports);
     cfg->nports = sizeof ports / sizeof ports[0];
-    cfg->min_prefix4 = 16;
-    cfg->min_prefix6 = 32;
+    cfg->min_prefix4 = SG_MIN_PREFIX4_DEFAULT;
+    cfg->min_prefix6 = SG_MIN_PREFIX6_DEFAULT;
     cfg->prefix4 = 24;
     cfg->prefix6 = 64;
     cfg->prefix_ban_after = 5;
@@ -334,6 +340,7 @@ static void set_defaults(struct config *cfg)
     strlist_split_words(&cfg->journal_users, DETECT_JOURNAL_USERS_DEFAULT);
     cfg->max_attempts = DETECT_DEFAULT_MAX_ATTEMPTS;
     cfg->max_rcpt = DETECT_DEFAULT_MAX_RCPT;
+    gossip_record_limits_default(&cfg->limits);
 }
 
 static int name_cmp(const void *a, const void *b)

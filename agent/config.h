@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "gossip/state.h"
+
 #define CONFIG_MAX_LIST 64
 
 struct strlist {
@@ -91,6 +93,8 @@ struct config {
     int64_t quota_user_messages;     /* 0 = no quota */
     int64_t quota_user_recipients;
     int64_t quota_ip_messages;
+    /* [limits]: bounds on every replicated record (the minimum prefix is [enforce]'s) */
+    struct gossip_record_limits limits;
     /* peers and scenarios */
     struct config_peer *peers;
     size_t npeers;

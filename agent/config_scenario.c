@@ -1,6 +1,7 @@
 /* config_scenario.c: parses [scenario ID] sections: events, subject, measure, window, threshold, action. */
 #include "agent/config_scenario.h"
 #include "agent/util.h"
+#include "common/key.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -114,6 +115,11 @@ void config_scenarios_check(struct config *cfg)
 {
     for (size_t i = 0; i < cfg->nscenarios; i++) {
         struct config_scenario *sc = &cfg->scenarios[i];
+        if (!sg_scope_ok(sc->id, true))
+            config_error(cfg, sc->file, sc->line,
+                         "scenario %s: an id is 1 to 63 characters without ':', '|' or control characters, "
+                         "and not a built-in evidence name (okusers, failusers, banned, quota-msg, quota-rcpt)",
+                         sc->id);
         if (!sc->events.n) config_error(cfg, sc->file, sc->line, "scenario %s: events = ... is required", sc->id);
         if (!sc->threshold) config_error(cfg, sc->file, sc->line, "scenario %s: threshold = ... is required", sc->id);
         if (sc->max_duration_s < sc->duration_s) sc->max_duration_s = sc->duration_s;

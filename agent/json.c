@@ -1,18 +1,8 @@
 /* json.c: JSON string escaping for CLI and control socket output. */
 #include "agent/json.h"
+#include "common/text.h"
 
 #include <stddef.h>
-
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *p)
-{
-    if (p[0] < 0x80) return 1;
-    size_t n = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
-    if (!n || (n == 2 && p[0] < 0xc2)) return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80) return 0;
-    return n;
-}
 
 void json_str(FILE *out, const char *s)
 {
@@ -20,8 +10,10 @@ void json_str(FILE *out, const char *s)
     fputc('"', out);
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
-        size_t n = utf8_len(p);
+        size_t n = sg_utf8_len((const char *)p);
         if (n == 0) { fprintf(out, "\\u%04x", *p++); continue; }
+        /* C1 controls (U+0080-U+009F) are valid UTF-8 but some terminals obey them: escaped too. */
+        if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) { fprintf(out, "\\u%04x", p[1]); p += 2; continue; }
         if (n > 1) { fwrite(p, 1, n, out); p += n; continue; }
         switch (*p) {
         case '"': fputs("\\\"", out); break;

@@ -3,24 +3,19 @@
  * escalation and prefix escalation). */
 #include "agent/scenario.h"
 #include "agent/util.h"
+#include "common/key.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-/* Formats a state key into buf (GOSSIP_KEY_MAX + 1 bytes); -1 when it would not fit. */
-static int keyf(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int keyf(char *buf, const char *fmt, ...)
+/* Evidence key "SCOPE|SUBJECT" into buf (GOSSIP_KEY_MAX + 1 bytes); -1 when it would not fit. */
+static int evkey(char *buf, const char *scope, const struct sg_subject *s)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, GOSSIP_KEY_MAX + 1, fmt, ap);
-    va_end(ap);
-    return n < 0 || n > GOSSIP_KEY_MAX ? -1 : 0;
+    return sg_evidence_format(scope, s, buf, GOSSIP_KEY_MAX + 1);
 }
 
 struct compiled {
@@ -86,19 +81,13 @@ void scenario_engine_stats(const struct scenario_engine *e, struct scenario_stat
     *out = e->stats;
 }
 
-int scenario_subject(const struct config *cfg, enum scenario_subject s, const struct sg_event *ev,
-                     char *buf, size_t size)
+/* The typed subject of an event; -1 when the event lacks it (or it is not clean text). */
+static int event_subject(const struct config *cfg, enum scenario_subject s, const struct sg_event *ev,
+                         struct sg_subject *out)
 {
-    if (s == SUBJ_USER) {
-        if (!ev->user[0]) return -1;
-        int n = snprintf(buf, size, "user:%s", ev->user);
-        return n < 0 || (size_t)n >= size ? -1 : 0;
-    }
+    if (s == SUBJ_USER) return ev->user[0] ? sg_subject_set(out, SG_SUBJ_USER, ev->user) : -1;
     if (!ev->family) return -1;
-    if (s == SUBJ_IP) {
-        snprintf(buf, size, "ip:%s", ev->ip);
-        return 0;
-    }
+    if (s == SUBJ_IP) return sg_subject_set(out, SG_SUBJ_IP, ev->ip);
     /* Prefix: mask the host bits of the event's address. */
     uint8_t a[16];
     memcpy(a, ev->addr, sizeof a);
@@ -109,10 +98,17 @@ int scenario_subject(const struct config *cfg, enum scenario_subject s, const st
         if (keep >= 8) continue;
         a[i] &= keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
     }
-    char txt[INET6_ADDRSTRLEN];
+    char txt[INET6_ADDRSTRLEN], net[INET6_ADDRSTRLEN + 8];
     inet_ntop(ev->family, a, txt, sizeof txt);
-    snprintf(buf, size, "net:%s/%d", txt, len);
-    return 0;
+    snprintf(net, sizeof net, "%s/%d", txt, len);
+    return sg_subject_set(out, SG_SUBJ_NET, net);
+}
+
+int scenario_subject(const struct config *cfg, enum scenario_subject s, const struct sg_event *ev,
+                     char *buf, size_t size)
+{
+    struct sg_subject subj;
+    return event_subject(cfg, s, ev, &subj) < 0 ? -1 : sg_subject_format(&subj, buf, size);
 }
 
 static bool services_match(const struct config_scenario *sc, const char *service)
@@ -131,50 +127,57 @@ static bool user_allowlisted(const struct config *cfg, const char *user)
 }
 
 /* The never-ban guard, applied at decision time too (and again where bans are enforced). */
-static const char *guard_refuses(const struct scenario_engine *e, const char *subject, char *why, size_t size)
+static const char *guard_refuses(const struct scenario_engine *e, const struct sg_subject *subj, char *why,
+                                 size_t size)
 {
-    const char *colon = strchr(subject, ':');
-    if (!e->guard || !colon || !strncmp(subject, "user:", 5)) return NULL;
+    if (!e->guard || subj->type == SG_SUBJ_USER) return NULL;
     struct enforce_prefix p;
-    if (enforce_prefix_parse(colon + 1, &p) < 0) return "unparsable address";
+    if (enforce_prefix_parse(subj->value, &p) < 0) return "unparsable address";
     return enforce_guard_check(e->guard, &p, why, size);
 }
 
-static void decide(struct scenario_engine *e, const char *scen_id, enum scenario_action act, const char *subject,
-                   int64_t duration_s, int64_t max_duration_s, const char *why, int64_t now_ms);
+static void decide(struct scenario_engine *e, const char *scen_id, enum scenario_action act,
+                   const struct sg_subject *subj, int64_t duration_s, int64_t max_duration_s, const char *why,
+                   int64_t now_ms);
 
 /* After an address ban: count banned addresses per prefix; enough of them ban the prefix. */
-static void prefix_escalate(struct scenario_engine *e, const char *subject, int64_t duration_s, int64_t now_ms)
+static void prefix_escalate(struct scenario_engine *e, const struct sg_subject *subj, int64_t duration_s,
+                            int64_t now_ms)
 {
     const struct config *cfg = e->cfg;
-    if (cfg->prefix_ban_after <= 0 || strncmp(subject, "ip:", 3)) return;
+    if (cfg->prefix_ban_after <= 0 || subj->type != SG_SUBJ_IP) return;
     struct enforce_prefix p;
-    if (enforce_prefix_parse(subject + 3, &p) < 0) return;
+    if (enforce_prefix_parse(subj->value, &p) < 0) return;
     p.len = p.family == AF_INET ? (uint8_t)cfg->prefix4 : (uint8_t)cfg->prefix6;
     struct enforce_prefix masked;
-    char txt[ENFORCE_PREFIX_STRLEN], key[GOSSIP_KEY_MAX + 1], net[GOSSIP_KEY_MAX + 1];
+    char txt[ENFORCE_PREFIX_STRLEN], key[GOSSIP_KEY_MAX + 1], subject[GOSSIP_KEY_MAX + 1];
     enforce_prefix_format(&p, txt, sizeof txt);
     if (enforce_prefix_parse(txt, &masked) < 0) return;
     enforce_prefix_format(&masked, txt, sizeof txt);
-    if (keyf(net, "net:%s", txt) < 0 || keyf(key, "banned|%s", net) < 0) return;
+    struct sg_subject net;
+    if (sg_subject_set(&net, SG_SUBJ_NET, txt) < 0 || evkey(key, SG_SCOPE_BANNED, &net) < 0 ||
+        sg_subject_format(subj, subject, sizeof subject) < 0)
+        return;
     gossip_state_distinct_add(e->st, key, subject, strlen(subject), now_ms);
     uint64_t n = gossip_state_distinct_count(e->st, key, e->max_window_ms, now_ms);
     if ((int64_t)n < cfg->prefix_ban_after) return;
     char why[GOSSIP_REASON_MAX + 1];
     snprintf(why, sizeof why, "%" PRIu64 " addresses of %s banned", n, txt);
-    decide(e, "prefix-escalation", SACT_BAN, net, duration_s * 2, 30LL * 86400, why, now_ms);
+    decide(e, "prefix-escalation", SACT_BAN, &net, duration_s * 2, 30LL * 86400, why, now_ms);
 }
 
-static void decide(struct scenario_engine *e, const char *scen_id, enum scenario_action act, const char *subject,
-                   int64_t duration_s, int64_t max_duration_s, const char *why, int64_t now_ms)
+static void decide(struct scenario_engine *e, const char *scen_id, enum scenario_action act,
+                   const struct sg_subject *subj, int64_t duration_s, int64_t max_duration_s, const char *why,
+                   int64_t now_ms)
 {
-    char bankey[GOSSIP_KEY_MAX + 1];
-    if (keyf(bankey, "%s%s", act == SACT_THROTTLE ? "throttle:" : "", subject) < 0) return;
-    /* Already acted on, or cancelled by an operator (the tombstone outlives the ban it cancels). */
-    const struct gossip_ban *cur = gossip_state_ban_get(e->st, bankey);
-    if (cur && cur->expires_at > now_ms) return;
+    char bankey[GOSSIP_KEY_MAX + 1], subject[GOSSIP_KEY_MAX + 1];
+    enum sg_record_kind kind = act == SACT_BAN ? SG_REC_BLOCK : act == SACT_THROTTLE ? SG_REC_THROTTLE : SG_REC_HOLD;
+    if (sg_key_format(kind, subj, bankey, sizeof bankey) < 0 || sg_subject_format(subj, subject, sizeof subject) < 0)
+        return;
+    /* Already acted on, or cancelled by an operator within the unban grace. */
+    if (gossip_state_ban_settled(e->st, bankey, now_ms)) return;
     char gwhy[128];
-    const char *refused = guard_refuses(e, subject, gwhy, sizeof gwhy);
+    const char *refused = guard_refuses(e, subj, gwhy, sizeof gwhy);
     if (refused) {
         e->stats.refused_guard++;
         /* Evidence keeps coming while an address is protected: log a key's refusal once, not per event. */
@@ -186,12 +189,12 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
         }
         return;
     }
-    if (act == SACT_HOLD && user_allowlisted(e->cfg, subject + 5)) {
+    if (subj->type == SG_SUBJ_USER && user_allowlisted(e->cfg, subj->value)) {
         e->stats.refused_allowlisted_user++;
         return;
     }
     char offkey[GOSSIP_KEY_MAX + 1];
-    if (keyf(offkey, "offense:%s", subject) < 0) return;
+    if (sg_key_format(SG_REC_OFFENSE, subj, offkey, sizeof offkey) < 0) return;
     const struct gossip_ban *off = gossip_state_ban_get(e->st, offkey);
     uint32_t level = (off && off->action == GOSSIP_BAN_ACTION_BAN && off->expires_at > now_ms) ? off->level + 1 : 0;
     int64_t dur = duration_s;
@@ -203,23 +206,24 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
     snprintf(d.key, sizeof d.key, "%s", bankey);
     snprintf(d.reason, sizeof d.reason, "%s: %s", scen_id, why);
     struct gossip_ban_spec spec = {
-        .key = bankey, .action = GOSSIP_BAN_ACTION_BAN,
-        .kind = act == SACT_BAN ? GOSSIP_BAN_KIND_BLOCK : act == SACT_THROTTLE ? GOSSIP_BAN_KIND_THROTTLE : GOSSIP_BAN_KIND_HOLD,
+        .key = bankey, .action = GOSSIP_BAN_ACTION_BAN, .kind = (uint8_t)kind,
         .expires_at = now_ms + dur * 1000, .level = level, .reason = d.reason, .scenario = scen_id,
     };
-    if (gossip_state_ban_put(e->st, &spec, now_ms, NULL) < 0) return;
+    struct gossip_ban rec;
+    if (gossip_state_ban_put(e->st, &spec, now_ms, &rec) < 0) return;
+    d.duration_s = (rec.expires_at - now_ms) / 1000;   /* what the record says: max_ban may have clamped it */
     struct gossip_ban_spec mem = {
-        .key = offkey, .action = GOSSIP_BAN_ACTION_BAN, .kind = GOSSIP_BAN_KIND_BLOCK,
-        .expires_at = now_ms + SCENARIO_OFFENSE_MEMORY_MS, .level = level, .reason = "offense memory",
+        .key = offkey, .action = GOSSIP_BAN_ACTION_BAN, .kind = GOSSIP_BAN_KIND_OFFENSE,
+        .expires_at = now_ms + GOSSIP_OFFENSE_MEMORY_MS, .level = level, .reason = "offense memory",
         .scenario = scen_id,
     };
     gossip_state_ban_put(e->st, &mem, now_ms, NULL);
     e->stats.decisions++;
     if (e->on_decision) e->on_decision(&d, e->arg);
-    if (act == SACT_BAN) prefix_escalate(e, subject, duration_s, now_ms);
+    if (act == SACT_BAN) prefix_escalate(e, subj, duration_s, now_ms);
 }
 
-static void evaluate(struct scenario_engine *e, const struct config_scenario *sc, const char *subject,
+static void evaluate(struct scenario_engine *e, const struct config_scenario *sc, const struct sg_subject *subj,
                      const char *key, int64_t now_ms)
 {
     int64_t win = sc->window_s * 1000;
@@ -228,12 +232,12 @@ static void evaluate(struct scenario_engine *e, const struct config_scenario *sc
                           : gossip_state_counter_total(e->st, key, win, now_ms);
     int64_t thr = sc->threshold;
     bool shared = false;
-    if (sc->nat_factor > 1 && !strncmp(subject, "ip:", 3)) {
+    if (sc->nat_factor > 1 && subj->type == SG_SUBJ_IP) {
         /* Failures from an address where other users log in fine, aimed at few users, are a
          * shared address (office NAT, webmail) with one stale password, not an attack. */
         char k[GOSSIP_KEY_MAX + 1];
-        uint64_t ok = keyf(k, "okusers|%s", subject) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
-        uint64_t fu = keyf(k, "failusers|%s", subject) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
+        uint64_t ok = evkey(k, SG_SCOPE_OKUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
+        uint64_t fu = evkey(k, SG_SCOPE_FAILUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
         if ((int64_t)ok >= sc->nat_ok_users && (int64_t)fu < sc->nat_spread_users) {
             thr *= sc->nat_factor;
             shared = true;
@@ -244,36 +248,40 @@ static void evaluate(struct scenario_engine *e, const struct config_scenario *sc
     char why[GOSSIP_REASON_MAX + 1];
     snprintf(why, sizeof why, "%" PRIu64 " %s in %" PRId64 "s >= %" PRId64 "%s (cluster-wide)", v,
              what[sc->measure], sc->window_s, thr, shared ? " (shared address)" : "");
-    decide(e, sc->id, sc->action, subject, sc->duration_s, sc->max_duration_s, why, now_ms);
+    decide(e, sc->id, sc->action, subj, sc->duration_s, sc->max_duration_s, why, now_ms);
 }
 
 /* True when the event's address is already blocked (alone or by its prefix): what it still does
  * is the tail of connections opened before the ban, not new evidence. */
 static bool source_blocked(const struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
 {
-    char subj[GOSSIP_KEY_MAX + 1];
-    if (!ev->family) return false;
-    if (scenario_subject(e->cfg, SUBJ_IP, ev, subj, sizeof subj) == 0 && gossip_state_ban_active(e->st, subj, now_ms))
-        return true;
-    return scenario_subject(e->cfg, SUBJ_PREFIX, ev, subj, sizeof subj) == 0 && gossip_state_ban_active(e->st, subj, now_ms);
+    static const enum scenario_subject subjects[] = {SUBJ_IP, SUBJ_PREFIX};
+    for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++) {
+        struct sg_subject subj;
+        char key[GOSSIP_KEY_MAX + 1];
+        if (event_subject(e->cfg, subjects[i], ev, &subj) == 0 &&
+            sg_key_format(SG_REC_BLOCK, &subj, key, sizeof key) == 0 && gossip_state_ban_active(e->st, key, now_ms))
+            return true;
+    }
+    return false;
 }
 
 void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
 {
     e->stats.events++;
     if (ev->dup) return;
-    char subject[GOSSIP_KEY_MAX + 1], key[GOSSIP_KEY_MAX + 1];
+    char key[GOSSIP_KEY_MAX + 1];
+    struct sg_subject subj;
     bool blocked = source_blocked(e, ev, now_ms);
-    if (ev->family && ev->user[0] && (ev->kind == SG_EV_AUTH_OK || ev->kind == SG_EV_AUTH_FAIL)) {
-        if (keyf(key, "%s|ip:%s", ev->kind == SG_EV_AUTH_OK ? "okusers" : "failusers", ev->ip) == 0)
-            gossip_state_distinct_add(e->st, key, ev->user, strlen(ev->user), now_ms);
-    }
+    if (ev->user[0] && (ev->kind == SG_EV_AUTH_OK || ev->kind == SG_EV_AUTH_FAIL) &&
+        event_subject(e->cfg, SUBJ_IP, ev, &subj) == 0 &&
+        evkey(key, ev->kind == SG_EV_AUTH_OK ? SG_SCOPE_OKUSERS : SG_SCOPE_FAILUSERS, &subj) == 0)
+        gossip_state_distinct_add(e->st, key, ev->user, strlen(ev->user), now_ms);
     for (size_t i = 0; i < e->n; i++) {
         const struct config_scenario *sc = e->sc[i].sc;
         if (!(e->sc[i].kinds & (1u << ev->kind)) || !services_match(sc, ev->service)) continue;
         if (blocked && sc->subject != SUBJ_USER) continue;
-        if (scenario_subject(e->cfg, sc->subject, ev, subject, sizeof subject) < 0) continue;
-        if (keyf(key, "%s|%s", sc->id, subject) < 0) continue;
+        if (event_subject(e->cfg, sc->subject, ev, &subj) < 0 || evkey(key, sc->id, &subj) < 0) continue;
         int rc = 0;
         switch (sc->measure) {
         case MEAS_COUNT: rc = gossip_state_counter_add(e->st, key, ev->count ? ev->count : 1, now_ms); break;
@@ -289,19 +297,19 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
         }
         if (rc < 0) continue;
         e->stats.counted++;
-        evaluate(e, sc, subject, key, now_ms);
+        evaluate(e, sc, &subj, key, now_ms);
     }
 }
 
 void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t now_ms)
 {
-    const char *bar = strchr(key, '|');
-    if (!bar) return;
-    size_t idlen = (size_t)(bar - key);
+    size_t idlen;
+    struct sg_subject subj;
+    if (sg_evidence_parse(key, &idlen, &subj) < 0) return;
     for (size_t i = 0; i < e->n; i++) {
         const struct config_scenario *sc = e->sc[i].sc;
         if (strlen(sc->id) == idlen && !strncmp(sc->id, key, idlen)) {
-            evaluate(e, sc, bar + 1, key, now_ms);
+            evaluate(e, sc, &subj, key, now_ms);
             return;
         }
     }

@@ -1,13 +1,13 @@
 /* scenario.h: the scenario engine: turns detected events into cluster-wide counter increments and,
  * when a merged (cluster-wide) count crosses a scenario's threshold, into signed ban records.
  *
- * Keys it writes in the replicated state:
+ * Keys it writes in the replicated state (formats owned by common/key.h):
  *   counters  "SCENARIO|SUBJECT"          e.g. "auth-ip|ip:203.0.113.7"
  *   sketches  "SCENARIO|SUBJECT"          for distinct_users / distinct_ips scenarios
  *             "okusers|ip:X", "failusers|ip:X"  (shared-address evidence)
  *             "banned|net:P"              addresses banned inside a prefix (prefix escalation)
- *   bans      "ip:X", "net:P" (kind block), "throttle:ip:X" (throttle), "user:U" (hold),
- *             "offense:SUBJECT" (memory of past bans for escalation; never enforced) */
+ *   records   block "ip:X" / "net:P", throttle "throttle:ip:X", hold "user:U", and
+ *             offense memory "offense:SUBJECT" (kind offense: for escalation, never enforced) */
 #ifndef SG_AGENT_SCENARIO_H
 #define SG_AGENT_SCENARIO_H
 
@@ -19,8 +19,6 @@
 #include "detect/event.h"
 #include "enforce/enforce.h"
 #include "gossip/state.h"
-
-#define SCENARIO_OFFENSE_MEMORY_MS (7LL * 86400 * 1000)
 
 /* One decision, as logged and as printed by `sgcluster replay`. */
 struct decision {

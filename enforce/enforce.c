@@ -64,8 +64,8 @@ struct enforce *enforce_new(const struct enforce_config *cfg)
     struct enforce *e = sg_xcalloc(1, sizeof *e);
     enforce_nft_mirror_init(&e->mirror);
     e->guard = enforce_guard_new();
-    if (enforce_guard_set_min_prefix(e->guard, c.min_prefix4 ? c.min_prefix4 : ENFORCE_GUARD_MIN4_DEFAULT,
-                                     c.min_prefix6 ? c.min_prefix6 : ENFORCE_GUARD_MIN6_DEFAULT) < 0) {
+    if (enforce_guard_set_min_prefix(e->guard, c.min_prefix4 ? c.min_prefix4 : SG_MIN_PREFIX4_DEFAULT,
+                                     c.min_prefix6 ? c.min_prefix6 : SG_MIN_PREFIX6_DEFAULT) < 0) {
         sg_log(SG_LOG_ERR, "enforce: minimum prefix out of range (%d, %d)", c.min_prefix4, c.min_prefix6);
         goto fail;
     }

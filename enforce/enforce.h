@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/key.h"
+
 /* ---- addresses and prefixes ------------------------------------------------------------- */
 
 /* One address or prefix. family is AF_INET or AF_INET6; addr is in network byte order (an IPv4
@@ -38,10 +40,8 @@ int enforce_prefix_cmp(const struct enforce_prefix *a, const struct enforce_pref
 /* Refuses bans that could lock out the operator or the cluster itself. A ban is refused when it
  * overlaps (covers, or lies inside) loopback (127.0.0.0/8, ::1), the unspecified address,
  * an allowlisted network or one of the cluster's own node addresses, or when its prefix is
- * shorter than the minimum for its family. Defaults: min /24 for IPv4, /48 for IPv6 (the
- * detection subjects are /32, /24, /128, /64; anything wider is a mistake or a hostile peer). */
-#define ENFORCE_GUARD_MIN4_DEFAULT 24
-#define ENFORCE_GUARD_MIN6_DEFAULT 48
+ * shorter than the minimum for its family. Defaults: SG_MIN_PREFIX4_DEFAULT and
+ * SG_MIN_PREFIX6_DEFAULT (common/key.h: /24 and /48, the one default every layer uses). */
 
 struct enforce_guard;
 /* Returns a guard with the defaults above and the built-in loopback rules. Owned by the caller. */
@@ -82,8 +82,8 @@ struct enforce_config {
     size_t nallow;
     const char *const *nodes;     /* the cluster's own node addresses */
     size_t nnodes;
-    int min_prefix4;              /* 0 = ENFORCE_GUARD_MIN4_DEFAULT */
-    int min_prefix6;              /* 0 = ENFORCE_GUARD_MIN6_DEFAULT */
+    int min_prefix4;              /* 0 = SG_MIN_PREFIX4_DEFAULT */
+    int min_prefix6;              /* 0 = SG_MIN_PREFIX6_DEFAULT */
 };
 
 /* One wanted ban for enforce_reconcile: timeout_s is the time left, in seconds (>= 1). */

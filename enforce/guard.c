@@ -37,8 +37,8 @@ struct enforce_guard *enforce_guard_new(void)
     /* Loopback and the unspecified addresses are never banned, whatever the config says. */
     static const char *const builtin[] = {"127.0.0.0/8", "0.0.0.0/32", "::1", "::/128"};
     struct enforce_guard *g = sg_xcalloc(1, sizeof *g);
-    g->min4 = ENFORCE_GUARD_MIN4_DEFAULT;
-    g->min6 = ENFORCE_GUARD_MIN6_DEFAULT;
+    g->min4 = SG_MIN_PREFIX4_DEFAULT;
+    g->min6 = SG_MIN_PREFIX6_DEFAULT;
     for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++) {
         struct enforce_prefix p;
         if (enforce_prefix_parse(builtin[i], &p) == 0) guard_push(g, &p, GUARD_BUILTIN);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/util.h"
+#include "common/text.h"
 
 #define EVICT_SAMPLES 8
 
@@ -17,6 +18,7 @@ void gossip_state_config_default(struct gossip_state_config *cfg)
     cfg->max_keys = 1000000;
     cfg->max_skew_ms = GOSSIP_HLC_DEFAULT_MAX_SKEW_MS;
     cfg->ban_grace_ms = 3600000;
+    gossip_record_limits_default(&cfg->limits);
 }
 
 static const char *wkey_key(const void *e) { return ((const struct gossip_wkey *)e)->key; }
@@ -84,6 +86,7 @@ void gossip_state_destroy(struct gossip_state **pst)
     free(st->dirty_c.v);
     free(st->dirty_s.v);
     free(st->dirty_b.v);
+    gossip_state_authors_free(st);
     free(st);
     *pst = NULL;
 }
@@ -326,10 +329,14 @@ int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_en
 {
     bool own = e->origin == st->self->origin && e->epoch == st->epoch;
     if (e->count == 0) return 0;
+    if (!sg_text_clean(e->key, strlen(e->key))) {
+        res->rej_record++;
+        return gossip_state_refuse(st, GOSSIP_REFUSE_TEXT, e->key, sender);
+    }
     if (((flags & GOSSIP_MERGE_SENDER_SLOTS_ONLY) && e->origin != sender) ||
         (e->origin != st->self->origin && !gossip_keyring_find(st->kr, e->origin))) {
         res->rej_foreign++;
-        return -1;
+        return gossip_state_refuse(st, GOSSIP_REFUSE_FOREIGN_SLOT, e->key, sender);
     }
     if (!bucket_acceptable(st, e->bucket, now_ms, res)) return -1;
     if (own) {
@@ -338,7 +345,7 @@ int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_en
         const struct gossip_cell *oc = ok ? cell_get(ok, e->bucket, e->origin, e->epoch, false) : NULL;
         if (oc && e->count <= oc->count) return 0;
         res->rej_foreign++;
-        return -1;
+        return gossip_state_refuse(st, GOSSIP_REFUSE_FOREIGN_SLOT, e->key, sender);
     }
     struct gossip_wkey *k = wkey_get(st, false, e->key, false);
     if (k && k->n >= GOSSIP_STATE_MAX_CELLS && !cell_get(k, e->bucket, e->origin, e->epoch, false)) {
@@ -408,6 +415,10 @@ int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketc
 {
     if (!bucket_acceptable(st, e->bucket, now_ms, res)) return -1;
     if (gossip_sketch_count(e->sketch) == 0) return 0;
+    if (!sg_text_clean(e->key, strlen(e->key))) {
+        res->rej_record++;
+        return gossip_state_refuse(st, GOSSIP_REFUSE_TEXT, e->key, 0);
+    }
     struct gossip_wkey *k = wkey_get(st, true, e->key, true);
     struct gossip_skbucket *b = skb_get(k, e->bucket);
     uint64_t before = gossip_state_skb_hash(k->h.hash, b);
@@ -491,5 +502,6 @@ void gossip_state_stats(const struct gossip_state *st, struct gossip_state_stats
     }
     mem += st->dirty_c.cap * sizeof(void *) + st->dirty_s.cap * sizeof(void *) + st->dirty_b.cap * sizeof(void *);
     out->evicted = st->evicted;
+    memcpy(out->refused, st->refused, sizeof out->refused);
     out->mem_bytes = mem;
 }

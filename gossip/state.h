@@ -33,12 +33,32 @@
  * the window, epochs only by this cap (a peer inventing epochs cannot grow a key without end). */
 #define GOSSIP_STATE_MAX_CELLS 16384
 
+/* Bounds on every ban record, written here or by a peer (DESIGN.md 9a: a peer writes bounded
+ * records). A record outside them is refused and counted by reason (gossip_state_stats); a local
+ * write has its expiry clamped instead. Nodes of one cluster should use the same limits: a record
+ * one node refuses is not relayed by it, though other nodes may still take it. */
+struct gossip_record_limits {
+    /* Per kind (index = enum gossip_ban_kind): how far past its own stamp a record may expire.
+     * An unban may reach the largest of them (it lives as long as the ban it cancels). */
+    int64_t max_ttl_ms[GOSSIP_BAN_KIND_MAX + 1];   /* block 30d, throttle 7d, hold 30d, offense 30d */
+    int64_t unban_grace_ms;         /* how long an unban keeps new decisions off its key; default 1h */
+    size_t author_max_records;      /* records one author may hold in the map; default 250000 */
+    /* Address space one author may block per hour of record stamps: IPv4 addresses (a /24 is 256),
+     * IPv6 /64s (a /48 is 65536). Default 262144. */
+    uint64_t author_max_span_per_hour;
+    int min_prefix4, min_prefix6;   /* no block or throttle wider; default SG_MIN_PREFIX*_DEFAULT */
+};
+/* Fills the defaults given above. */
+void gossip_record_limits_default(struct gossip_record_limits *l);
+#define GOSSIP_OFFENSE_MEMORY_MS (7LL * 86400 * 1000)   /* how long a decision is remembered */
+
 struct gossip_state_config {
     int64_t bucket_ms;        /* default 10000 */
     int64_t window_max_ms;    /* largest window any scenario uses; default 3600000 */
     size_t max_keys;          /* per table (counters, sketches); default 1000000; bans: same cap */
     int64_t max_skew_ms;      /* HLC and bucket future limit; default 60000 */
     int64_t ban_grace_ms;     /* how long expired records and tombstones are kept; default 3600000 */
+    struct gossip_record_limits limits;
 };
 /* Fills the defaults. */
 void gossip_state_config_default(struct gossip_state_config *cfg);
@@ -82,9 +102,17 @@ struct gossip_ban_spec {
     const char *scenario;     /* may be NULL; truncated to GOSSIP_SCENARIO_MAX */
 };
 /* Writes a local record: stamped by the HLC, author = self, signed, stored, queued for the next delta,
- * and reported to the ban callback. *out (may be NULL) receives a copy. -1 on invalid spec. */
+ * and reported to the ban callback. *out (may be NULL) receives a copy. The expiry is clamped to the
+ * kind's max_ttl_ms. -1 on an invalid spec (bad key or text, kind not matching the key, wider than
+ * the minimum prefix) or over this node's own author budget; the refusal is counted and logged. */
 int gossip_state_ban_put(struct gossip_state *st, const struct gossip_ban_spec *spec, int64_t now_ms,
                          struct gossip_ban *out);
+/* True when no new decision may be taken on key at now_ms: it holds an active ban, or an unban
+ * written less than unban_grace_ms ago (after that the allowlist is the way to exempt for good). */
+bool gossip_state_ban_settled(const struct gossip_state *st, const char *key, int64_t now_ms);
+/* New record limits (a reload): they apply to records written or merged from now on; records
+ * already stored stay. The authors' budgets so far are kept. */
+void gossip_state_set_limits(struct gossip_state *st, const struct gossip_record_limits *l);
 /* Current record for key (ban or tombstone), borrowed until the next state change; NULL if none. */
 const struct gossip_ban *gossip_state_ban_get(const struct gossip_state *st, const char *key);
 /* The record when it is an action=ban not yet expired at now_ms, else NULL. */
@@ -101,8 +129,11 @@ void gossip_state_set_ban_cb(struct gossip_state *st, gossip_ban_cb cb, void *ar
 
 /* ---- merge ---- */
 enum gossip_merge_flags {
-    /* DELTA frames: accept counter slots only when slot origin == sender (a node writes only its own). */
+    /* Accept counter slots only when slot origin == sender (a node writes only its own, and the frame
+     * signature is a slot's only proof of origin). The transport sets it for every frame. */
     GOSSIP_MERGE_SENDER_SLOTS_ONLY = 1,
+    /* Our own snapshot (gossip_state_load): our records signed by wire version 1 are re-signed. */
+    GOSSIP_MERGE_RESTORE = 2,
 };
 struct gossip_merge_result {
     size_t changed;           /* entries that changed something */
@@ -114,6 +145,7 @@ struct gossip_merge_result {
     size_t rej_expired;       /* bucket outside window_max or ban already expired */
     size_t rej_foreign;       /* slot of an origin not in the keyring or not the sender, or our own current slot */
     size_t rej_cap;           /* a counter key already holds GOSSIP_STATE_MAX_CELLS slots */
+    size_t rej_record;        /* outside the record limits, or a bad key or text (by reason in the stats) */
 };
 /* Merges a decoded body. sender = frame origin. res may be NULL. Returns 0. */
 int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uint64_t sender, unsigned flags,
@@ -133,7 +165,8 @@ unsigned gossip_state_partition(const char *key);
 /* Order-independent digest per partition (sum of hashes of each entry's encoding) over counters,
  * sketches and bans. out: GOSSIP_PARTITIONS values. */
 void gossip_state_digest(const struct gossip_state *st, uint64_t out[GOSSIP_PARTITIONS]);
-/* Exports the entries of the partitions in part_mask (bit p = partition p) into w, up to max_bytes.
+/* Exports the entries of the partitions in part_mask (bit p = partition p) into w, up to max_bytes:
+ * ban records and sketches whoever wrote them, counter cells of this node only (see the merge flag).
  * *cursor starts at 0; returns 1 when more remains (call again with the same cursor), 0 when done.
  * A key with many slots or buckets is split across calls, so w stays <= max_bytes whenever
  * max_bytes holds at least one entry (about 300 bytes, 1.3 KiB for a HyperLogLog bucket).
@@ -150,14 +183,31 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms);
 int gossip_state_encode(const struct gossip_state *st, uint8_t **out, size_t *len);
 /* Snapshot: canonical encoding written to path.tmp, fsync'd, renamed over path. */
 int gossip_state_save(const struct gossip_state *st, const char *path);
-/* Merges a snapshot (own records too; ban signatures are checked). Returns 0, -1 on I/O or format error. */
+/* Merges a snapshot (own records too; ban signatures are checked). Records of our own that an older
+ * sgagent signed (wire version 1) are re-signed, offense memory getting its own kind, so an upgrade
+ * keeps this node's bans; other authors' old records are refused (their authors re-sign theirs).
+ * Returns 0, -1 on I/O or format error. */
 int gossip_state_load(struct gossip_state *st, const char *path, int64_t now_ms);
+
+/* Why a record or entry was refused (local writes and merges alike), counted since start. */
+enum gossip_refusal {
+    GOSSIP_REFUSE_TEXT = 0,      /* control character or invalid UTF-8 in a key, reason or scenario */
+    GOSSIP_REFUSE_KEY,           /* not a record key (common/key.h), or a kind its key does not take */
+    GOSSIP_REFUSE_TTL,           /* expires later after its stamp than the kind's max_ttl_ms */
+    GOSSIP_REFUSE_PREFIX,        /* a block or throttle wider than the minimum prefix */
+    GOSSIP_REFUSE_RECORDS,       /* its author already holds author_max_records records */
+    GOSSIP_REFUSE_SPAN,          /* its author's address space for that hour would pass the limit */
+    GOSSIP_REFUSE_FOREIGN_SLOT,  /* a counter slot not sent by its origin, or of no keyring member */
+    GOSSIP_REFUSE_MAX
+};
+const char *gossip_refusal_name(enum gossip_refusal r);
 
 struct gossip_state_stats {
     size_t counter_keys, counter_cells;   /* cells = (bucket, origin, epoch) slots */
     size_t sketch_keys, sketch_buckets;
     size_t bans, tombstones;
     size_t evicted;                       /* keys evicted by the cap since start */
+    uint64_t refused[GOSSIP_REFUSE_MAX];  /* records and entries refused, by reason, since start */
     size_t mem_bytes;                     /* heap held by the tables and entries (measured) */
 };
 void gossip_state_stats(const struct gossip_state *st, struct gossip_state_stats *out);

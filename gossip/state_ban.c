@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/util.h"
+#include "common/key.h"
 
 /* Total order on records of one key: hlc, then author, then signature bytes, so that two replicas
  * holding different records always pick the same winner. */
@@ -27,6 +28,22 @@ static bool authentic(const struct gossip_state *st, const struct gossip_ban *b)
     return gossip_verify(st->self->pk, buf, n, b->sig);
 }
 
+/* One of our records from a snapshot an older sgagent wrote: signed over the version 1 layout, offense
+ * memory stored as a block. Re-signed as version 2, its kind taken from its key, into *out. */
+static bool migrate_v1(const struct gossip_state *st, const struct gossip_ban *b, struct gossip_ban *out)
+{
+    uint8_t buf[GOSSIP_BAN_CANON_MAX];
+    if (b->author != st->self->origin || !gossip_ban_valid(b) ||
+        !gossip_verify(st->self->pk, buf, gossip_ban_canonical_v1(b, buf), b->sig))
+        return false;
+    *out = *b;
+    struct sg_key k;
+    if (sg_key_parse(b->key, &k) == 0 && (k.kind == SG_REC_OFFENSE || b->action == GOSSIP_BAN_ACTION_UNBAN))
+        out->kind = (uint8_t)k.kind;
+    gossip_ban_sign(out, st->self);
+    return true;
+}
+
 static struct gossip_bkey *bkey_find(const struct gossip_state *st, const char *key)
 {
     return gossip_table_get(&st->bans, key, gossip_table_hash(key));
@@ -34,6 +51,7 @@ static struct gossip_bkey *bkey_find(const struct gossip_state *st, const char *
 
 static void drop_bkey(struct gossip_state *st, struct gossip_bkey *k)
 {
+    gossip_state_author_count(st, k->rec.author, -1);
     gossip_state_digest_adjust(st, k->h.hash, gossip_state_ban_hash(&k->rec), 0);
     gossip_state_unmark(&st->dirty_b, &k->h);
     gossip_table_del(&st->bans, k);
@@ -68,8 +86,11 @@ static void store(struct gossip_state *st, struct gossip_bkey *k, const struct g
         k->h.hash = gossip_table_hash(rec->key);
         gossip_table_put(&st->bans, k);
         gossip_state_digest_adjust(st, k->h.hash, 0, gossip_state_ban_hash(rec));
+        gossip_state_author_count(st, rec->author, 1);
     } else {
         gossip_state_digest_adjust(st, k->h.hash, gossip_state_ban_hash(&k->rec), gossip_state_ban_hash(rec));
+        gossip_state_author_count(st, k->rec.author, -1);
+        gossip_state_author_count(st, rec->author, 1);
         k->rec = *rec;
         if (rec->expires_at > k->keep_until) k->keep_until = rec->expires_at;
     }
@@ -90,29 +111,40 @@ int gossip_state_ban_put(struct gossip_state *st, const struct gossip_ban_spec *
     snprintf(r.scenario, sizeof r.scenario, "%s", spec->scenario ? spec->scenario : "");
     r.action = spec->action;
     r.level = spec->level;
+    r.hlc = gossip_hlc_now(&st->hlc, now_ms);
+    r.author = st->self->origin;
+    int64_t max_exp = (int64_t)GOSSIP_HLC_MS(r.hlc) + gossip_state_max_ttl(st, spec->action, spec->kind);
     if (spec->action == GOSSIP_BAN_ACTION_BAN) {
-        if (spec->kind < GOSSIP_BAN_KIND_BLOCK || spec->kind > GOSSIP_BAN_KIND_HOLD || spec->expires_at <= now_ms)
+        if (spec->kind < GOSSIP_BAN_KIND_BLOCK || spec->kind > GOSSIP_BAN_KIND_MAX || spec->expires_at <= now_ms)
             return -1;
         r.kind = spec->kind;
-        r.expires_at = spec->expires_at;
+        r.expires_at = spec->expires_at < max_exp ? spec->expires_at : max_exp;
     } else {
-        /* The tombstone must outlive the ban it cancels, or a late copy of that ban would come back. */
-        r.kind = k ? k->rec.kind : GOSSIP_BAN_KIND_BLOCK;
+        /* The kind is the key's: an unban cancels whatever that key holds. */
+        struct sg_key tk;
+        r.kind = k ? k->rec.kind : sg_key_parse(spec->key, &tk) == 0 ? (uint8_t)tk.kind : GOSSIP_BAN_KIND_BLOCK;
+        /* The tombstone must outlive the ban it cancels, or a late copy of that ban would come back;
+         * how long it keeps decisions away is unban_grace_ms (gossip_state_ban_settled). */
         int64_t exp = spec->expires_at;
         if (k && k->rec.expires_at > exp) exp = k->rec.expires_at;
         if (exp <= now_ms) exp = now_ms + st->cfg.window_max_ms;
-        r.expires_at = exp;
+        r.expires_at = exp < max_exp ? exp : max_exp;
     }
-    r.hlc = gossip_hlc_now(&st->hlc, now_ms);
+    if (gossip_state_record_check(st, &r) < 0 || gossip_state_budget_charge(st, &r, k ? &k->rec : NULL) < 0)
+        return -1;
     gossip_ban_sign(&r, st->self);
     store(st, k, &r);
     if (out) *out = r;
     return 0;
 }
 
-int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, int64_t now_ms,
+int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, unsigned flags, int64_t now_ms,
                            struct gossip_merge_result *res)
 {
+    struct gossip_ban migrated;
+    if ((flags & GOSSIP_MERGE_RESTORE) && b->author == st->self->origin && !authentic(st, b) &&
+        migrate_v1(st, b, &migrated))
+        b = &migrated;
     /* An expired record is still taken within the grace: it may supersede a live one elsewhere. */
     if (b->expires_at + st->cfg.ban_grace_ms <= now_ms) {
         res->rej_expired++;
@@ -123,6 +155,13 @@ int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, 
         return -1;
     }
     struct gossip_bkey *k = bkey_find(st, b->key);
+    /* A duplicate of what we hold passed these checks already. Otherwise the bounds come first: they
+     * cost no signature check, and a record outside them may not even extend a winner's keep. */
+    bool dup = k && ban_order(b, &k->rec) == 0;
+    if (!dup && gossip_state_record_check(st, b) < 0) {
+        res->rej_record++;
+        return -1;
+    }
     /* Compare first: duplicates and losers cost no signature check. A loser that outlives the winner
      * extends how long the winner is kept, so the loser cannot win later by outliving it. */
     if (k && ban_order(b, &k->rec) <= 0) {
@@ -131,6 +170,10 @@ int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, 
     }
     if (!authentic(st, b)) {
         res->rej_ban_sig++;
+        return -1;
+    }
+    if (gossip_state_budget_charge(st, b, k ? &k->rec : NULL) < 0) {
+        res->rej_record++;
         return -1;
     }
     gossip_hlc_observe(&st->hlc, b->hlc, now_ms);
@@ -159,6 +202,14 @@ const struct gossip_ban *gossip_state_ban_get(const struct gossip_state *st, con
     if (!key || strnlen(key, GOSSIP_KEY_MAX + 1) > GOSSIP_KEY_MAX) return NULL;
     const struct gossip_bkey *k = bkey_find(st, key);
     return k ? &k->rec : NULL;
+}
+
+bool gossip_state_ban_settled(const struct gossip_state *st, const char *key, int64_t now_ms)
+{
+    const struct gossip_ban *b = gossip_state_ban_get(st, key);
+    if (!b) return false;
+    if (b->action == GOSSIP_BAN_ACTION_BAN) return b->expires_at > now_ms;
+    return (int64_t)GOSSIP_HLC_MS(b->hlc) + st->cfg.limits.unban_grace_ms > now_ms;
 }
 
 const struct gossip_ban *gossip_state_ban_active(const struct gossip_state *st, const char *key, int64_t now_ms)

@@ -50,6 +50,19 @@ struct gossip_bkey {
     struct gossip_ban rec;
 };
 
+/* What one author holds and has blocked lately, for its budgets (state_limits.c). Authors are
+ * keyring members (a record is counted only once its signature verified), so the list stays short. */
+struct gossip_author_hour {
+    int64_t hour;            /* start of the hour (ms), of the records' stamps */
+    uint64_t span;           /* address space blocked by records stamped in it */
+};
+struct gossip_author {
+    uint64_t origin;
+    size_t records;          /* records of this author in the map */
+    size_t nhours;           /* ring of hours, indexed by hour number modulo nhours */
+    struct gossip_author_hour *hours;
+};
+
 /* Entries queued for the next delta; slots of removed entries are set to NULL. */
 struct gossip_dirty {
     void **v;
@@ -69,6 +82,9 @@ struct gossip_state {
     void *ban_cb_arg;
     uint64_t rng;
     size_t evicted;
+    struct gossip_author *authors;
+    size_t n_authors;
+    uint64_t refused[GOSSIP_REFUSE_MAX];
     uint64_t digest[GOSSIP_PARTITIONS];   /* kept current by every change, see state_digest.c */
 };
 
@@ -83,9 +99,25 @@ int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_en
                             unsigned flags, int64_t now_ms, struct gossip_merge_result *res);
 int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketch_entry *e, int64_t now_ms,
                               struct gossip_merge_result *res);
-int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, int64_t now_ms,
+int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, unsigned flags, int64_t now_ms,
                            struct gossip_merge_result *res);
 size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms);
+
+/* Record limits (state_limits.c). */
+/* Longest lifetime past its stamp a record of this action and kind may have. */
+int64_t gossip_state_max_ttl(const struct gossip_state *st, uint8_t action, uint8_t kind);
+/* Counts a refusal (and logs it at counts 1, 2, 4...). key may be NULL; author is the record's author or
+ * the frame's sender. Returns -1. */
+int gossip_state_refuse(struct gossip_state *st, enum gossip_refusal r, const char *key, uint64_t author);
+/* The checks that need no signature: clean text, typed key matching the kind, lifetime, prefix.
+ * Returns 0, or -1 after counting the refusal. */
+int gossip_state_record_check(struct gossip_state *st, const struct gossip_ban *b);
+/* The author's budgets for a record that will replace cur (NULL: a new key): records held, and for a
+ * block, address space in the hour of its stamp, which is charged. 0, or -1 after counting. */
+int gossip_state_budget_charge(struct gossip_state *st, const struct gossip_ban *b, const struct gossip_ban *cur);
+/* A record of author enters (delta 1) or leaves (delta -1) the map. */
+void gossip_state_author_count(struct gossip_state *st, uint64_t author, int delta);
+void gossip_state_authors_free(struct gossip_state *st);
 /* Pack every cell / bucket of an entry into w. */
 void gossip_state_pack_ckey(const struct gossip_wkey *k, struct gossip_writer *w, bool dirty_only);
 void gossip_state_pack_skey(const struct gossip_wkey *k, struct gossip_writer *w, bool dirty_only);

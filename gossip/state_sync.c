@@ -22,7 +22,7 @@ int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uin
     int r;
     /* Bans first: they matter most, and their hlc is observed before anything else is stamped. */
     for (size_t i = 0; i < b->n_bans; i++) {
-        r = gossip_state_merge_ban(st, &b->bans[i], now_ms, res);
+        r = gossip_state_merge_ban(st, &b->bans[i], flags, now_ms, res);
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
     }
@@ -36,7 +36,8 @@ int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uin
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
     }
-    res->rejected = res->rej_ban_sig + res->rej_future + res->rej_expired + res->rej_foreign + res->rej_cap;
+    res->rejected = res->rej_ban_sig + res->rej_future + res->rej_expired + res->rej_foreign + res->rej_cap +
+                    res->rej_record;
     return 0;
 }
 
@@ -140,8 +141,11 @@ static const struct gossip_table *table_of(const struct gossip_state *st, enum e
     return kind == EK_COUNTER ? &st->counters : kind == EK_SKETCH ? &st->sketches : &st->bans;
 }
 
-/* Packs part j of an entry (a cell, a sketch bucket, or the one ban record). Returns false past the end. */
-static bool pack_part(enum entry_kind kind, const struct gossip_entry_head *h, uint32_t j, struct gossip_writer *w)
+/* Packs part j of an entry (a cell, a sketch bucket, or the one ban record). Returns false past the end.
+ * Only our own counter cells go out: a receiver takes a slot from its origin alone (the frame's
+ * signature is the slot's only proof), so relaying other origins' cells would be refused anyway. */
+static bool pack_part(const struct gossip_state *st, enum entry_kind kind, const struct gossip_entry_head *h,
+                      uint32_t j, struct gossip_writer *w)
 {
     if (kind == EK_BAN) {
         if (j > 0) return false;
@@ -152,7 +156,7 @@ static bool pack_part(enum entry_kind kind, const struct gossip_entry_head *h, u
     if (j >= k->n) return false;
     if (kind == EK_COUNTER) {
         const struct gossip_cell *c = &k->cells[j];
-        gossip_writer_slot(w, k->key, c->bucket, c->origin, c->epoch, c->count);
+        if (c->origin == st->self->origin) gossip_writer_slot(w, k->key, c->bucket, c->origin, c->epoch, c->count);
     } else {
         gossip_writer_sketch(w, k->key, k->b[j].bucket, k->b[j].sk);
     }
@@ -176,7 +180,7 @@ int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint6
             if (!h || !(part_mask >> (h->hash % GOSSIP_PARTITIONS) & 1)) continue;
             for (;; j++) {
                 size_t size0 = w->buf.size, entries0 = w->entries;
-                if (!pack_part(kind, h, j, w)) break;
+                if (!pack_part(st, kind, h, j, w)) break;
                 if (w->buf.size > max_bytes && entries0 > 0) {
                     w->buf.size = size0;
                     w->entries = entries0;
@@ -297,7 +301,7 @@ int gossip_state_load(struct gossip_state *st, const char *path, int64_t now_ms)
         return -1;
     }
     struct gossip_merge_result res;
-    gossip_state_merge(st, b, st->self->origin, 0, now_ms, &res);
+    gossip_state_merge(st, b, st->self->origin, GOSSIP_MERGE_RESTORE, now_ms, &res);
     gossip_body_destroy(&b);
     sg_log(SG_LOG_INFO, "gossip: snapshot %s: %zu entries restored, %zu dropped", path, res.changed, res.rejected);
     return 0;

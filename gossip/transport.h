@@ -110,6 +110,7 @@ enum gossip_drop_reason {
     GOSSIP_DROP_SELF,               /* a frame with our own origin came back */
     GOSSIP_DROP_UNEXPECTED,         /* a type that does not belong on that socket, or bad framing */
     GOSSIP_DROP_SEND_FAILED,        /* outgoing: peer not connected or queue full */
+    GOSSIP_DROP_OLD_VERSION,        /* an older wire version: the sender runs an sgagent to upgrade */
     GOSSIP_DROP_MAX
 };
 const char *gossip_drop_reason_name(enum gossip_drop_reason r);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +132,7 @@ static enum gossip_drop_reason reason_of(enum gossip_wire_err e)
     case GOSSIP_WIRE_EUNKNOWN: return GOSSIP_DROP_UNKNOWN_ORIGIN;
     case GOSSIP_WIRE_EBADSIG: return GOSSIP_DROP_BAD_SIGNATURE;
     case GOSSIP_WIRE_ETOOBIG: return GOSSIP_DROP_OVERSIZE;
+    case GOSSIP_WIRE_EOLDVERSION: return GOSSIP_DROP_OLD_VERSION;
     default: return GOSSIP_DROP_MALFORMED;
     }
 }
@@ -251,9 +253,10 @@ static void merge_body(struct gossip_transport *t, struct gossip_peer *p, const 
         return;
     }
     struct gossip_merge_result res;
-    /* a DELTA comes from its origin, which writes only its own counter slots; SYNC_DATA relays all */
-    unsigned flags = h->type == GOSSIP_FRAME_DELTA ? GOSSIP_MERGE_SENDER_SLOTS_ONLY : 0;
-    gossip_state_merge(t->st, b, h->origin, flags, tp_now(t), &res);
+    /* Counter slots are not signed one by one: only the frame is, by its sender. So a slot is taken
+     * only from its own origin, in a DELTA or a SYNC_DATA alike: a peer cannot write (or inflate)
+     * another node's counts. Sync still relays ban records, which carry their author's signature. */
+    gossip_state_merge(t->st, b, h->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY, tp_now(t), &res);
     p->st.entries_merged += res.changed;
     p->st.entries_rejected += res.rejected;
     if (t->cb)
@@ -290,6 +293,17 @@ static void handle(struct gossip_transport *t, const struct tp_route *r, const u
     const uint8_t *body;
     size_t blen;
     enum gossip_wire_err e = gossip_wire_frame_verify(data, len, t->kr, &h, &body, &blen);
+    if (e == GOSSIP_WIRE_EOLDVERSION) {
+        /* Unverified (an old frame's layout is not ours to check), but during an upgrade the
+         * operator wants to know which node still runs the old version: say whom it claims to be. */
+        uint64_t claimed = 0;
+        for (int i = 0; i < 8; i++) claimed = claimed << 8 | data[8 + i];
+        const struct gossip_peer_key *k = gossip_keyring_find(t->kr, claimed);
+        char why[160];
+        snprintf(why, sizeof why, "%s, claiming to be %s", gossip_wire_strerror(e), k ? k->name : "an unknown node");
+        drop(t, NULL, reason_of(e), why);
+        return;
+    }
     if (e != GOSSIP_WIRE_OK) {
         drop(t, NULL, reason_of(e), gossip_wire_strerror(e));
         return;

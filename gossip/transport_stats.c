@@ -17,6 +17,7 @@ static const char *const drop_names[GOSSIP_DROP_MAX] = {
     [GOSSIP_DROP_SELF] = "self",
     [GOSSIP_DROP_UNEXPECTED] = "unexpected",
     [GOSSIP_DROP_SEND_FAILED] = "send_failed",
+    [GOSSIP_DROP_OLD_VERSION] = "old_version",
 };
 
 const char *gossip_drop_reason_name(enum gossip_drop_reason r)

@@ -11,6 +11,7 @@ static const char *const wire_errs[GOSSIP_WIRE_ERR_MAX] = {
     [GOSSIP_WIRE_ETRUNCATED] = "truncated",
     [GOSSIP_WIRE_ETOOBIG] = "too big",
     [GOSSIP_WIRE_EVERSION] = "bad version",
+    [GOSSIP_WIRE_EOLDVERSION] = "old wire version 1 (the peer runs an older sgagent: upgrade it)",
     [GOSSIP_WIRE_ETYPE] = "bad type",
     [GOSSIP_WIRE_ELENGTH] = "trailing bytes",
     [GOSSIP_WIRE_EUNKNOWN] = "unknown origin",
@@ -71,6 +72,7 @@ enum gossip_wire_err gossip_wire_header_parse(const uint8_t *f, size_t len, stru
     if (len > GOSSIP_WIRE_MAX_FRAME) return GOSSIP_WIRE_ETOOBIG;
     h->type = f[0];
     h->version = f[1];
+    if (h->version == 1) return GOSSIP_WIRE_EOLDVERSION;
     if (h->version != GOSSIP_WIRE_VERSION || get_be(f + 2, 2) != 0) return GOSSIP_WIRE_EVERSION;
     if (h->type < GOSSIP_FRAME_DELTA || h->type > GOSSIP_FRAME_TYPE_MAX) return GOSSIP_WIRE_ETYPE;
     h->body_len = (uint32_t)get_be(f + 4, 4);
@@ -113,16 +115,16 @@ bool gossip_ban_valid(const struct gossip_ban *b)
            str_ok(b->reason, sizeof b->reason, GOSSIP_REASON_MAX, true) &&
            str_ok(b->scenario, sizeof b->scenario, GOSSIP_SCENARIO_MAX, true) &&
            (b->action == GOSSIP_BAN_ACTION_BAN || b->action == GOSSIP_BAN_ACTION_UNBAN) &&
-           b->kind >= GOSSIP_BAN_KIND_BLOCK && b->kind <= GOSSIP_BAN_KIND_HOLD && b->expires_at >= 0;
+           b->kind >= GOSSIP_BAN_KIND_BLOCK && b->kind <= GOSSIP_BAN_KIND_MAX && b->expires_at >= 0;
 }
 
-/* Layout: "SGB1" | u16 keylen | key | u64 hlc | u64 author | u8 action | u8 kind | u64 expires_at |
+/* Layout: MAGIC | u16 keylen | key | u64 hlc | u64 author | u8 action | u8 kind | u64 expires_at |
  * u32 level | u8 len | reason | u8 len | scenario, integers big-endian. A fixed layout rather than
  * msgpack so that the bytes signed never depend on an encoder's choice of integer width. */
-size_t gossip_ban_canonical(const struct gossip_ban *b, uint8_t *buf)
+static size_t ban_canonical(const struct gossip_ban *b, uint8_t *buf, const char magic[4])
 {
     uint8_t *p = buf;
-    memcpy(p, "SGB1", 4);
+    memcpy(p, magic, 4);
     p += 4;
     size_t kl = strnlen(b->key, GOSSIP_KEY_MAX);
     size_t rl = strnlen(b->reason, GOSSIP_REASON_MAX);
@@ -143,6 +145,16 @@ size_t gossip_ban_canonical(const struct gossip_ban *b, uint8_t *buf)
     memcpy(p, b->scenario, sl);
     p += sl;
     return (size_t)(p - buf);
+}
+
+size_t gossip_ban_canonical(const struct gossip_ban *b, uint8_t *buf)
+{
+    return ban_canonical(b, buf, "SGB2");   /* records of wire version 1 ("SGB1") do not verify as these */
+}
+
+size_t gossip_ban_canonical_v1(const struct gossip_ban *b, uint8_t *buf)
+{
+    return ban_canonical(b, buf, "SGB1");
 }
 
 void gossip_ban_sign(struct gossip_ban *b, const struct gossip_identity *id)

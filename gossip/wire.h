@@ -2,7 +2,7 @@
  * body codec for counter slots, sketch updates and ban records.
  *
  * Frame: header (36 bytes) | body (body_len bytes of msgpack) | signature (64 bytes over header+body)
- *   header: u8 type, u8 version (1), u16 reserved (0), u32 body_len, u64 origin, u32 epoch,
+ *   header: u8 type, u8 version (2), u16 reserved (0), u32 body_len, u64 origin, u32 epoch,
  *           u64 seq, u64 hlc
  * Body (DELTA and SYNC_DATA): a sequence of msgpack arrays, one per entry, no outer count:
  *   [1, key, bucket_ms, origin, epoch, count]                         counter slot (absolute value)
@@ -18,17 +18,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/key.h"
 #include "gossip/keyring.h"
 #include "gossip/sketch.h"
 
-#define GOSSIP_WIRE_VERSION 1
+/* Version 2: typed record kinds (offense memory is its own kind), records signed as "SGB2".
+ * A version 1 frame is refused as GOSSIP_WIRE_EOLDVERSION: the peer runs an older sgagent. */
+#define GOSSIP_WIRE_VERSION 2
 #define GOSSIP_WIRE_HEADER_LEN 36
 #define GOSSIP_WIRE_OVERHEAD (GOSSIP_WIRE_HEADER_LEN + GOSSIP_SIG_LEN)
 #define GOSSIP_WIRE_MAX_FRAME (1u << 20)                        /* whole frame, bytes */
 #define GOSSIP_WIRE_MAX_BODY (GOSSIP_WIRE_MAX_FRAME - GOSSIP_WIRE_OVERHEAD)
 #define GOSSIP_WIRE_MAX_ENTRIES 65536                           /* per body */
 
-#define GOSSIP_KEY_MAX 255        /* counter, sketch and ban keys, bytes, no NUL inside */
+#define GOSSIP_KEY_MAX SG_KEY_MAX /* counter, sketch and ban keys, bytes, no NUL inside */
 #define GOSSIP_REASON_MAX 127
 #define GOSSIP_SCENARIO_MAX 63
 
@@ -47,6 +50,7 @@ enum gossip_wire_err {
     GOSSIP_WIRE_ETRUNCATED,     /* shorter than header + signature, or than body_len says */
     GOSSIP_WIRE_ETOOBIG,        /* over GOSSIP_WIRE_MAX_FRAME */
     GOSSIP_WIRE_EVERSION,       /* unknown version or reserved bits set */
+    GOSSIP_WIRE_EOLDVERSION,    /* a version this node no longer speaks (the peer needs an upgrade) */
     GOSSIP_WIRE_ETYPE,          /* unknown frame type */
     GOSSIP_WIRE_ELENGTH,        /* trailing bytes after the signature */
     GOSSIP_WIRE_EUNKNOWN,       /* origin not in the keyring */
@@ -71,10 +75,16 @@ struct gossip_frame_header {
 /* Ban map record. action: ban or unban (a tombstone); kind says what a ban does.
  * The record is signed by its author over gossip_ban_canonical(); the signature travels with it. */
 enum gossip_ban_action { GOSSIP_BAN_ACTION_BAN = 1, GOSSIP_BAN_ACTION_UNBAN = 2 };
-enum gossip_ban_kind { GOSSIP_BAN_KIND_BLOCK = 1, GOSSIP_BAN_KIND_THROTTLE = 2, GOSSIP_BAN_KIND_HOLD = 3 };
+enum gossip_ban_kind {
+    GOSSIP_BAN_KIND_BLOCK = SG_REC_BLOCK,
+    GOSSIP_BAN_KIND_THROTTLE = SG_REC_THROTTLE,
+    GOSSIP_BAN_KIND_HOLD = SG_REC_HOLD,
+    GOSSIP_BAN_KIND_OFFENSE = SG_REC_OFFENSE,   /* repeat-offender memory: stored and relayed, never enforced */
+};
+#define GOSSIP_BAN_KIND_MAX GOSSIP_BAN_KIND_OFFENSE
 
 struct gossip_ban {
-    char key[GOSSIP_KEY_MAX + 1];          /* "ip:203.0.113.7", "net:203.0.113.0/24", "user:a@b" */
+    char key[GOSSIP_KEY_MAX + 1];          /* a record key (common/key.h) matching kind */
     uint64_t hlc;
     uint64_t author;                       /* origin id of the writer */
     uint8_t action;                        /* enum gossip_ban_action */
@@ -90,6 +100,9 @@ struct gossip_ban {
  * written into buf, which must hold GOSSIP_BAN_CANON_MAX bytes. */
 #define GOSSIP_BAN_CANON_MAX 512
 size_t gossip_ban_canonical(const struct gossip_ban *b, uint8_t *buf);
+/* The bytes wire version 1 signed (same layout, magic "SGB1"): only to migrate a node's own records
+ * from a snapshot an older sgagent wrote (gossip_state_load). */
+size_t gossip_ban_canonical_v1(const struct gossip_ban *b, uint8_t *buf);
 void gossip_ban_sign(struct gossip_ban *b, const struct gossip_identity *id);
 /* True when the author is in the keyring and the signature verifies. */
 bool gossip_ban_verify(const struct gossip_ban *b, const struct gossip_keyring *kr);

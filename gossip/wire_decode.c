@@ -171,7 +171,7 @@ static bool decode_ban(struct gossip_body *b, const msgpack_object *a, uint32_t 
     const char *reason = get_str(b, &a[8], GOSSIP_REASON_MAX, true);
     const char *scen = get_str(b, &a[9], GOSSIP_SCENARIO_MAX, true);
     if (!key || !reason || !scen || !get_u64(&a[2], UINT64_MAX, &hlc) || !get_u64(&a[3], UINT64_MAX, &author) ||
-        !get_u64(&a[4], GOSSIP_BAN_ACTION_UNBAN, &action) || !get_u64(&a[5], GOSSIP_BAN_KIND_HOLD, &kind) ||
+        !get_u64(&a[4], GOSSIP_BAN_ACTION_UNBAN, &action) || !get_u64(&a[5], GOSSIP_BAN_KIND_MAX, &kind) ||
         !get_u64(&a[6], INT64_MAX, &expires) || !get_u64(&a[7], UINT32_MAX, &level))
         return false;
     if (a[10].type != MSGPACK_OBJECT_BIN || a[10].via.bin.size != GOSSIP_SIG_LEN) return false;

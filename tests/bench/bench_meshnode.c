@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/util.h"
 #include "gossip/keyring.h"
@@ -42,6 +43,7 @@ struct opts {
     int flood;                        /* bench: write this many deltas as fast as the loop allows */
     unsigned loss;                    /* per mille of PUB frames discarded on arrival */
     bool with_skew;                   /* the "skew" node (index N) is a configured peer too */
+    const char *snapshot;             /* restored at start, saved with each status, as the agent does */
 };
 
 struct node {
@@ -187,6 +189,10 @@ static int on_status(zloop_t *loop, int timer_id, void *arg)
     char path[4096], tmp[4200];
     snprintf(path, sizeof path, "%s/%s.status", n->o.dir, n->name);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    /* Only a node's own counter cells come back from its peers (they take a slot from its origin
+     * alone): what it wrote in an earlier epoch it keeps through its snapshot, like the agent. */
+    if (n->o.snapshot)
+        gossip_state_save(n->st, n->o.snapshot);
     FILE *f = fopen(tmp, "w");
     if (!f)
         return 0;
@@ -252,6 +258,8 @@ static int run_node(struct opts *o)
     struct gossip_state_config sc;
     gossip_state_config_default(&sc);
     n.st = gossip_state_new(&sc, n.id, n.kr, o->epoch ? o->epoch : (uint32_t)(sg_now_ms() / 1000));
+    if (o->snapshot && access(o->snapshot, F_OK) == 0)
+        gossip_state_load(n.st, o->snapshot, sg_now_ms());
     n.loop = zloop_new();
     size_t total = (size_t)o->nodes + 1;
     struct gossip_transport_peer *peers = sg_xcalloc(total, sizeof *peers);
@@ -448,7 +456,7 @@ int main(int argc, char **argv)
         { "curve", 0, 0, 'C' }, { "sync-ms", 1, 0, 's' }, { "duration", 1, 0, 'D' }, { "name", 1, 0, 'N' },
         { "start-at", 1, 0, 'S' }, { "lat", 0, 0, 'L' }, { "flood", 1, 0, 'F' }, { "source-port", 1, 0, 'P' },
         { "target-port", 1, 0, 'T' }, { "loss", 1, 0, 'l' },
-        { "with-skew", 0, 0, 'W' }, { 0, 0, 0, 0 },
+        { "with-skew", 0, 0, 'W' }, { "snapshot", 1, 0, 'Z' }, { 0, 0, 0, 0 },
     };
     int c;
     optind = 2;
@@ -472,6 +480,7 @@ int main(int argc, char **argv)
         case 'P': src_port = atoi(optarg); break;
         case 'T': dst_port = atoi(optarg); break;
         case 'l': o.loss = (unsigned)atoi(optarg); break;
+        case 'Z': o.snapshot = optarg; break;
         case 'W': o.with_skew = true; break;
         default: return 2;
         }

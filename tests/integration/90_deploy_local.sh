@@ -24,7 +24,7 @@ ip -n "$NS" link set lo up
 
 # A frozen copy of the source: other work in the tree must not change it between the two runs.
 mkdir -p "$T/src"
-tar -C "$ROOT" -cf - Makefile agent detect gossip enforce deploy | tar -C "$T/src" -xf - || fail "cannot copy the source"
+tar -C "$ROOT" -cf - Makefile common agent detect gossip enforce deploy | tar -C "$T/src" -xf - || fail "cannot copy the source"
 PB=$T/src/deploy/ansible
 deploy_log_file "$P/var/log/mail.log"
 

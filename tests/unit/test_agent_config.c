@@ -11,6 +11,7 @@
 
 #include "agent/config.h"
 #include "detect/detect.h"
+#include "common/key.h"
 
 static char *write_tmp(const char *text)
 {
@@ -223,6 +224,57 @@ static void test_long_line(void **state)
     free(p);
 }
 
+/* [limits], and the one minimum-prefix default the state and the guard share with the config. */
+static void test_limits(void **state)
+{
+    (void)state;
+    char *p = write_tmp("[node]\nname = mx1\n"
+                        "[limits]\nmax_ban = 2d\nmax_hold = 12h\nunban_grace = 5m\nauthor_max_records = 500\n"
+                        "author_max_addresses_per_hour = 4096\n"
+                        "[limits]\nmax_throttle = 30s\nunban_grace = 8d\nauthor_max_records = 0\nmax_bans = 1d\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->min_prefix4, SG_MIN_PREFIX4_DEFAULT);
+    assert_int_equal(cfg->min_prefix6, SG_MIN_PREFIX6_DEFAULT);
+    assert_int_equal(cfg->limits.max_ttl_ms[GOSSIP_BAN_KIND_BLOCK], 2 * 86400000LL);
+    assert_int_equal(cfg->limits.max_ttl_ms[GOSSIP_BAN_KIND_HOLD], 12 * 3600000LL);
+    assert_int_equal(cfg->limits.unban_grace_ms, 300000);
+    assert_int_equal(cfg->limits.author_max_records, 500);
+    assert_int_equal(cfg->limits.author_max_span_per_hour, 4096);
+    /* Untouched keys keep the state's defaults. */
+    struct gossip_record_limits def;
+    gossip_record_limits_default(&def);
+    assert_int_equal(cfg->limits.max_ttl_ms[GOSSIP_BAN_KIND_OFFENSE], def.max_ttl_ms[GOSSIP_BAN_KIND_OFFENSE]);
+    assert_int_equal(cfg->limits.max_ttl_ms[GOSSIP_BAN_KIND_THROTTLE], def.max_ttl_ms[GOSSIP_BAN_KIND_THROTTLE]);
+    char want[256];
+    snprintf(want, sizeof want, "%s:10: max_throttle", p); assert_true(has_error(cfg, want));
+    snprintf(want, sizeof want, "%s:11: unban_grace", p); assert_true(has_error(cfg, want));
+    snprintf(want, sizeof want, "%s:12: author_max_records", p); assert_true(has_error(cfg, want));
+    snprintf(want, sizeof want, "%s:13: unknown key 'max_bans' in [limits]", p); assert_true(has_error(cfg, want));
+    assert_int_equal(cfg->errors.n, 4);
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+}
+
+/* A scenario id starts its state keys: no ':' or '|', and not a built-in scope it would count into. */
+static void test_scenario_ids(void **state)
+{
+    (void)state;
+    char *p = write_tmp("[node]\nname = mx1\n"
+                        "[scenario a:b]\nevents = auth_fail\nthreshold = 5\n"
+                        "[scenario okusers]\nevents = auth_fail\nthreshold = 5\n"
+                        "[scenario fine-id]\nevents = auth_fail\nthreshold = 5\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_non_null(cfg);
+    assert_true(has_error(cfg, "scenario a:b: an id is"));
+    assert_true(has_error(cfg, "scenario okusers: an id is"));
+    assert_false(has_error(cfg, "scenario fine-id"));
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +286,8 @@ int main(void)
         cmocka_unit_test(test_detect_caps),
         cmocka_unit_test(test_shipped_example_parses),
         cmocka_unit_test(test_main_file_overrides_scenario_dir),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_scenario_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -273,7 +273,18 @@ static void test_operator_unban_is_respected(void **state)
     struct gossip_ban_spec un = {.key = "ip:203.0.113.30", .action = GOSSIP_BAN_ACTION_UNBAN};
     assert_int_equal(gossip_state_ban_put(f->st[0], &un, T0 + 100, NULL), 0);
     for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[0], &e, T0 + 200 + i);
-    assert_int_equal(f->decisions, 1);   /* the tombstone holds until the cancelled ban would end */
+    assert_int_equal(f->decisions, 1);   /* the unban keeps decisions away for its grace (1h) ... */
+    /* ... and no longer: new evidence bans again, one level up (offense memory, a kind of its own). */
+    const struct gossip_ban *off = gossip_state_ban_get(f->st[0], "offense:ip:203.0.113.30");
+    assert_non_null(off);
+    assert_int_equal(off->kind, GOSSIP_BAN_KIND_OFFENSE);
+    int64_t later = T0 + 100 + 3600000;
+    for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[0], &e, later + i);
+    assert_int_equal(f->decisions, 2);
+    assert_string_equal(f->last.key, "ip:203.0.113.30");
+    assert_int_equal(f->last.level, 1);
+    assert_int_equal(f->last.duration_s, 7200);
+    assert_non_null(gossip_state_ban_active(f->st[0], "ip:203.0.113.30", later + 10));
 }
 
 static void test_remote_touch_decides(void **state)

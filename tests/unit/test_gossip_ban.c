@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/key.h"
 #include "gossip/state.h"
 #include "gossip/state_int.h"   /* gossip_state_digest_full */
 
@@ -55,7 +56,9 @@ static struct gossip_state *mk(const struct gossip_identity *id)
 
 static struct gossip_ban put(struct gossip_state *st, const char *key, uint8_t action, int64_t exp, int64_t now)
 {
-    struct gossip_ban_spec sp = {.key = key, .action = action, .kind = GOSSIP_BAN_KIND_BLOCK, .expires_at = exp,
+    struct sg_key k;
+    assert_int_equal(sg_key_parse(key, &k), 0);
+    struct gossip_ban_spec sp = {.key = key, .action = action, .kind = (uint8_t)k.kind, .expires_at = exp,
                                  .level = 1, .reason = "12 auth failures in 10m", .scenario = "auth-ip"};
     struct gossip_ban out;
     assert_int_equal(gossip_state_ban_put(st, &sp, now, &out), 0);

@@ -1,0 +1,153 @@
+/* key.c: parsing and printing of subjects, record keys and evidence keys (see key.h). */
+#include "common/key.h"
+#include "common/text.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+static const char *const subj_prefix[] = {[SG_SUBJ_IP] = "ip:", [SG_SUBJ_NET] = "net:", [SG_SUBJ_USER] = "user:"};
+#define PFX_THROTTLE "throttle:"
+#define PFX_OFFENSE "offense:"
+
+/* Parses an address, or with prefix an "ADDR/LEN" prefix (the length may be left out: a full one),
+ * refusing set host bits. */
+static int parse_addr(const char *v, bool prefix, uint8_t *family, uint8_t *len)
+{
+    char buf[INET6_ADDRSTRLEN + 8];
+    size_t n = strlen(v);
+    if (n == 0 || n >= sizeof buf) return -1;
+    memcpy(buf, v, n + 1);
+    long plen = -1;
+    char *slash = strchr(buf, '/');
+    if (slash) {
+        if (!prefix || slash[1] < '0' || slash[1] > '9' || strlen(slash + 1) > 3) return -1;
+        char *end;
+        plen = strtol(slash + 1, &end, 10);
+        if (*end) return -1;
+        *slash = '\0';
+    }
+    uint8_t a[16];
+    int fam = inet_pton(AF_INET, buf, a) == 1 ? AF_INET : inet_pton(AF_INET6, buf, a) == 1 ? AF_INET6 : 0;
+    if (!fam) return -1;
+    int full = fam == AF_INET ? 32 : 128;
+    if (plen > full) return -1;
+    if (plen < 0) plen = full;
+    for (int bit = (int)plen; bit < full; bit++)
+        if (a[bit / 8] & (0x80 >> (bit % 8))) return -1;
+    *family = (uint8_t)fam;
+    *len = (uint8_t)plen;
+    return 0;
+}
+
+int sg_subject_set(struct sg_subject *out, enum sg_subject_type type, const char *value)
+{
+    size_t n = value ? strlen(value) : 0;
+    if (n == 0 || n > SG_KEY_MAX - strlen("user:") || !sg_text_clean(value, n)) return -1;
+    struct sg_subject s = {.type = type};
+    if (type == SG_SUBJ_IP || type == SG_SUBJ_NET) {
+        if (parse_addr(value, type == SG_SUBJ_NET, &s.family, &s.len) < 0) return -1;
+    } else if (type != SG_SUBJ_USER) {
+        return -1;
+    }
+    memcpy(s.value, value, n + 1);
+    *out = s;
+    return 0;
+}
+
+int sg_subject_parse(const char *text, struct sg_subject *out)
+{
+    if (!text) return -1;
+    for (int t = SG_SUBJ_IP; t <= SG_SUBJ_USER; t++) {
+        size_t pl = strlen(subj_prefix[t]);
+        if (!strncmp(text, subj_prefix[t], pl)) return sg_subject_set(out, (enum sg_subject_type)t, text + pl);
+    }
+    return -1;
+}
+
+int sg_subject_format(const struct sg_subject *s, char *buf, size_t size)
+{
+    if (s->type < SG_SUBJ_IP || s->type > SG_SUBJ_USER) return -1;
+    int n = snprintf(buf, size, "%s%s", subj_prefix[s->type], s->value);
+    return n < 0 || (size_t)n >= size || n > SG_KEY_MAX ? -1 : 0;
+}
+
+uint64_t sg_subject_span(const struct sg_subject *s)
+{
+    if (s->type == SG_SUBJ_USER) return 0;
+    int host = s->family == AF_INET ? 32 - s->len : 64 - s->len;
+    if (host <= 0) return 1;
+    return host >= 64 ? UINT64_MAX : (uint64_t)1 << host;
+}
+
+static bool kind_takes(enum sg_record_kind kind, enum sg_subject_type t)
+{
+    switch (kind) {
+    case SG_REC_BLOCK: return t == SG_SUBJ_IP || t == SG_SUBJ_NET;
+    case SG_REC_HOLD: return t == SG_SUBJ_USER;
+    case SG_REC_THROTTLE:
+    case SG_REC_OFFENSE: return true;
+    }
+    return false;
+}
+
+int sg_key_parse(const char *text, struct sg_key *out)
+{
+    if (!text) return -1;
+    struct sg_key k;
+    if (!strncmp(text, PFX_THROTTLE, strlen(PFX_THROTTLE))) {
+        k.kind = SG_REC_THROTTLE;
+        text += strlen(PFX_THROTTLE);
+    } else if (!strncmp(text, PFX_OFFENSE, strlen(PFX_OFFENSE))) {
+        k.kind = SG_REC_OFFENSE;
+        text += strlen(PFX_OFFENSE);
+    } else {
+        k.kind = SG_REC_BLOCK;   /* or hold, by the subject */
+    }
+    if (sg_subject_parse(text, &k.subj) < 0) return -1;
+    if (k.kind == SG_REC_BLOCK && k.subj.type == SG_SUBJ_USER) k.kind = SG_REC_HOLD;
+    *out = k;
+    return 0;
+}
+
+int sg_key_format(enum sg_record_kind kind, const struct sg_subject *s, char *buf, size_t size)
+{
+    if (!kind_takes(kind, s->type)) return -1;
+    const char *pfx = kind == SG_REC_THROTTLE ? PFX_THROTTLE : kind == SG_REC_OFFENSE ? PFX_OFFENSE : "";
+    char subj[SG_KEY_MAX + 1];
+    if (sg_subject_format(s, subj, sizeof subj) < 0) return -1;
+    int n = snprintf(buf, size, "%s%s", pfx, subj);
+    return n < 0 || (size_t)n >= size || n > SG_KEY_MAX ? -1 : 0;
+}
+
+bool sg_scope_ok(const char *scope, bool scenario)
+{
+    static const char *const builtin[] = {SG_SCOPE_OKUSERS, SG_SCOPE_FAILUSERS, SG_SCOPE_BANNED, SG_SCOPE_QUOTA_MSG,
+                                          SG_SCOPE_QUOTA_RCPT};
+    size_t n = scope ? strlen(scope) : 0;
+    if (n == 0 || n > 63 || strpbrk(scope, "|:") || !sg_text_clean(scope, n)) return false;
+    for (size_t i = 0; scenario && i < sizeof builtin / sizeof builtin[0]; i++)
+        if (!strcmp(scope, builtin[i])) return false;
+    return true;
+}
+
+int sg_evidence_format(const char *scope, const struct sg_subject *s, char *buf, size_t size)
+{
+    if (!sg_scope_ok(scope, false)) return -1;
+    char subj[SG_KEY_MAX + 1];
+    if (sg_subject_format(s, subj, sizeof subj) < 0) return -1;
+    int n = snprintf(buf, size, "%s|%s", scope, subj);
+    return n < 0 || (size_t)n >= size || n > SG_KEY_MAX ? -1 : 0;
+}
+
+int sg_evidence_parse(const char *text, size_t *scope_len, struct sg_subject *out)
+{
+    const char *bar = text ? strchr(text, '|') : NULL;
+    if (!bar || bar == text || memchr(text, ':', (size_t)(bar - text)) || !sg_text_clean(text, (size_t)(bar - text)))
+        return -1;
+    if (sg_subject_parse(bar + 1, out) < 0) return -1;
+    *scope_len = (size_t)(bar - text);
+    return 0;
+}
