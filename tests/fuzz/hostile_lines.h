@@ -129,6 +129,8 @@ static const struct hostile_tmpl hostile_tmpls[] = {
     {"exim", NULL, HL_EXIM "H=[%R]:4242 dropped by 'connect' ACL: %U", HL_V4, HL_V4},
     {"sendmail", NULL, HL_TS "sm-mta[4242]: s1GNXHYB005134: rejecting commands from %H [%R] due to pre-greeting traffic after 0 seconds", HL_V4, HL_V4},
     {"sshd", NULL, HL_TS "sshd[4247]: Disconnecting invalid user %U %R port 4242: Too many authentication failures [preauth]", HL_V4, HL_V4},
+    {"postfix", NULL, HL_TS "postfix/smtpd[123]: warning: %H[%R]: SASL LOGIN authentication failed: Connection lost to authentication server, sasl_username=%U", HL_V4, HL_V4},
+    {"postfix", NULL, HL_TS "postfix/submission/smtpd[123]: too many errors after RCPT from %H[%R]", HL_V6, HL_V6},
 };
 #define HOSTILE_NTMPL (sizeof hostile_tmpls / sizeof hostile_tmpls[0])
 
