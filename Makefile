@@ -37,7 +37,7 @@ deps:
 
 # ---- build configuration --------------------------------------------------
 CC      ?= cc
-PKGS     = libczmq libzmq msgpack libpcre2-8 libnftnl libmnl libsodium inih libsystemd
+PKGS     = libczmq libzmq msgpack libpcre2-8 libnftnl libmnl libsodium inih libsystemd libmicrohttpd jansson
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. $(shell pkg-config --cflags $(PKGS))

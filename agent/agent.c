@@ -129,12 +129,17 @@ static int agent_reconcile(struct agent *a, bool full)
 
 /* ---- detection ------------------------------------------------------------------------------ */
 
+void agent_event(struct agent *a, const struct sg_event *ev)
+{
+    a->n.events++;
+    /* Live events: count at the wall clock (a line's own stamp has no year or zone in BSD syslog). */
+    scenario_engine_event(a->eng, ev, sg_now_ms());
+    if (gossip_state_pending(a->st)) agent_gossip_notify(a);
+}
+
 static void on_event(const struct sg_event *ev, void *arg)
 {
-    struct agent *a = arg;
-    a->n.events++;
-    /* Live logs: count at the wall clock (a line's own stamp has no year or zone in BSD syslog). */
-    scenario_engine_event(a->eng, ev, sg_now_ms());
+    agent_event(arg, ev);
 }
 
 static void on_line(const char *line, size_t len, void *arg)
@@ -400,6 +405,7 @@ struct agent *agent_new(const char *cfg_path)
     if (sources_open(a) < 0) goto fail;
     if (agent_gossip_start(a) < 0) goto fail;
     if (policy_start(a) < 0) goto fail;
+    if (agent_authpolicy_start(a) < 0) goto fail;
     if (!(a->ctl = control_new(a->loop, cfg->control_socket, agent_control, a))) goto fail;
     zloop_timer(a->loop, TICK_MS, 0, on_tick, a);
     zloop_timer(a->loop, HOUSEKEEP_MS, 0, on_housekeep, a);
@@ -507,6 +513,7 @@ void agent_destroy(struct agent **pa)
     if (a->st && a->cfg && a->loop) snapshot(a);
     control_destroy(&a->ctl);
     policy_server_destroy(&a->policy);
+    agent_authpolicy_stop(a);
     agent_gossip_stop(a);
     if (a->loop) sources_close(a);
     scenario_engine_destroy(&a->eng);

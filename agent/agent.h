@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent/authpolicy.h"
 #include "agent/config.h"
 #include "agent/control.h"
 #include "agent/scenario.h"
@@ -18,6 +19,7 @@
 #include "gossip/state.h"
 
 struct gossip_transport;
+struct authpolicy_http;
 
 struct agent_counters {
     uint64_t decisions;           /* decided here */
@@ -50,6 +52,8 @@ struct agent {
     /* enforcement */
     struct enforce *enf;
     policy_server_t *policy;
+    struct authpolicy *authpolicy;            /* NULL unless [authpolicy] enabled = yes */
+    struct authpolicy_http *authpolicy_http;
     struct control *ctl;
     /* loop health */
     int sigfd;
@@ -76,6 +80,15 @@ int agent_control(int argc, char **argv, bool json, FILE *out, void *arg);
 
 /* Busiest counter keys (agent_top.c). */
 int agent_top(struct agent *a, int argc, char **argv, bool json, FILE *out);
+
+/* Counts one event and feeds it to the scenario engine (log lines and auth-policy reports alike). */
+void agent_event(struct agent *a, const struct sg_event *ev);
+
+/* Dovecot's auth-policy service (agent_authpolicy.c): started when [authpolicy] enabled = yes. */
+int agent_authpolicy_start(struct agent *a);
+void agent_authpolicy_stop(struct agent *a);
+/* Its counters: a JSON member (",\"authpolicy\":{...}") or one text line (nothing when disabled). */
+void agent_authpolicy_status(struct agent *a, bool json, FILE *out);
 
 /* Policy decisions (agent_policy.c). */
 int agent_policy_decide(const struct policy_request *req, char *action, size_t size, void *arg);

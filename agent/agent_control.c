@@ -123,9 +123,11 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
             fprintf(out, "%s\"%s\":%" PRIu64, r ? "," : "", gossip_refusal_name((enum gossip_refusal)r), ss.refused[r]);
         fputc('}', out);
         fprintf(out, ",\"decisions\":%" PRIu64 ",\"records_from_peers\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
-                     ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64 "}\n",
+                     ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64,
                 a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,
                 a->n.reload_errors);
+        agent_authpolicy_status(a, true, out);
+        fputs("}\n", out);
     } else {
         char up[32];
         fmt_dur((now - a->started_ms) / 1000, up, sizeof up);
@@ -149,6 +151,7 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                 a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard);
         uint64_t refused = 0;
         for (int r = 0; r < GOSSIP_REFUSE_MAX; r++) refused += ss.refused[r];
+        agent_authpolicy_status(a, false, out);
         fprintf(out, "records   %" PRIu64 " refused", refused);
         for (int r = 0; r < GOSSIP_REFUSE_MAX; r++)
             if (ss.refused[r]) fprintf(out, ", %" PRIu64 " %s", ss.refused[r], gossip_refusal_name((enum gossip_refusal)r));

@@ -1,5 +1,6 @@
 /* config.c: reads sgagent.conf and scenario files with libinih, collecting "file:line: message" errors. */
 #include "agent/config.h"
+#include "agent/authpolicy.h"
 #include "agent/util.h"
 #include "agent/config_scenario.h"
 #include "detect/journal.h"
@@ -251,6 +252,25 @@ static int policy_key(struct ini_stream *s, const char *name, const char *value)
     return 1;
 }
 
+static int authpolicy_key(struct ini_stream *s, const char *name, const char *value)
+{
+    struct config *cfg = s->cfg;
+    if (!strcmp(name, "enabled") || !strcmp(name, "held_reject")) {
+        bool b;
+        if (parse_bool(value, &b) < 0) BAD("%s: expected yes or no, got '%s'", name, value);
+        if (!strcmp(name, "enabled")) cfg->authpolicy_enabled = b;
+        else cfg->authpolicy_held_reject = b;
+    } else if (!strcmp(name, "listen")) set_str(&cfg->authpolicy_listen, value);
+    else if (!strcmp(name, "api_key_file")) set_str(&cfg->authpolicy_key_file, value);
+    else if (!strcmp(name, "tarpit")) {
+        int64_t n;
+        if (sg_parse_duration(value, &n) < 0 || n < 0 || n > AUTHPOLICY_TARPIT_MAX_S)
+            BAD("tarpit: expected a duration of at most %ds, got '%s'", AUTHPOLICY_TARPIT_MAX_S, value);
+        cfg->authpolicy_tarpit_s = n;
+    } else BAD("unknown key '%s' in [authpolicy]", name);
+    return 1;
+}
+
 static int peer_key(struct ini_stream *s, struct config_peer *p, const char *name, const char *value)
 {
     struct config *cfg = s->cfg;
@@ -286,6 +306,7 @@ static int handler(void *arg, const char *section, const char *name, const char 
     if (!strcmp(section, "detect")) return detect_key(s, name, value);
     if (!strcmp(section, "enforce")) return enforce_key(s, name, value);
     if (!strcmp(section, "policy")) return policy_key(s, name, value);
+    if (!strcmp(section, "authpolicy")) return authpolicy_key(s, name, value);
     if (!strcmp(section, "limits")) {
         char err[256];
         if (config_limits_set(&cfg->limits, name, value, err, sizeof err) < 0) BAD("%s", err);
@@ -336,6 +357,10 @@ static void set_defaults(struct config *cfg)
     cfg->max_skew_ms = 60000;
     cfg->snapshot_s = 30;
     cfg->quota_window_s = 3600;
+    cfg->authpolicy_listen = sg_xstrdup(AUTHPOLICY_LISTEN_DEFAULT);
+    cfg->authpolicy_key_file = sg_xstrdup(AUTHPOLICY_KEY_FILE_DEFAULT);
+    cfg->authpolicy_tarpit_s = AUTHPOLICY_TARPIT_DEFAULT_S;
+    cfg->authpolicy_held_reject = true;
     strlist_split_words(&cfg->journal_units, DETECT_JOURNAL_UNITS_DEFAULT);
     strlist_split_words(&cfg->journal_users, DETECT_JOURNAL_USERS_DEFAULT);
     cfg->max_attempts = DETECT_DEFAULT_MAX_ATTEMPTS;
@@ -414,6 +439,7 @@ void config_destroy(struct config **pcfg)
     free(cfg->key_dir); free(cfg->peer_key_dir); free(cfg->state_dir); free(cfg->control_socket);
     free(cfg->rules_dir); free(cfg->scenario_dir); free(cfg->backend);
     free(cfg->policy_listen); free(cfg->policy_socket); free(cfg->hold_action);
+    free(cfg->authpolicy_listen); free(cfg->authpolicy_key_file);
     strlist_free(&cfg->node_addrs); strlist_free(&cfg->extra_rules); strlist_free(&cfg->logs);
     strlist_free(&cfg->journal_units); strlist_free(&cfg->journal_users);
     strlist_free(&cfg->allowlist); strlist_free(&cfg->user_allowlist); strlist_free(&cfg->errors);

@@ -93,6 +93,12 @@ struct config {
     int64_t quota_user_messages;     /* 0 = no quota */
     int64_t quota_user_recipients;
     int64_t quota_ip_messages;
+    /* [authpolicy]: Dovecot's auth_policy_server_url service */
+    bool authpolicy_enabled;
+    char *authpolicy_listen;         /* "IP:port" (loopback) */
+    char *authpolicy_key_file;       /* the API key Dovecot sends as X-API-Key */
+    int64_t authpolicy_tarpit_s;     /* tarpit of a user under a distributed attack (0 = allow) */
+    bool authpolicy_held_reject;     /* an after-auth check of a held account gets -1 */
     /* [limits]: bounds on every replicated record (the minimum prefix is [enforce]'s) */
     struct gossip_record_limits limits;
     /* peers and scenarios */

@@ -14,7 +14,7 @@ set -u
 # build: compiler, pkg-config and the libraries named in the README (what `make` links).
 DEPS_build="build-essential pkg-config \
  libzmq3-dev libczmq-dev libmsgpack-dev libpcre2-dev libnftnl-dev libmnl-dev \
- libsodium-dev libinih-dev libsystemd-dev"
+ libsodium-dev libinih-dev libsystemd-dev libmicrohttpd-dev libjansson-dev"
 # test: the unit test framework and cppcheck, then real kernels, real daemons, real clients.
 DEPS_test="libcmocka-dev cppcheck nftables iproute2 procps python3 curl swaks postfix \
  dovecot-imapd dovecot-pop3d util-linux psmisc"

@@ -1,0 +1,173 @@
+/* agent_authpolicy.c: the auth-policy service's decisions from the agent's replicated state, and
+ * its reports fed to the scenario engine like log events. */
+#include "agent/agent.h"
+#include "agent/authpolicy_http.h"
+#include "agent/json.h"
+#include "agent/util.h"
+#include "common/key.h"
+#include "detect/event.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* True when a block record covers the address: the address itself or any prefix of it no wider
+ * than the minimum prefix (wider ones are never banned). */
+static bool address_banned(struct agent *a, const char *remote, int64_t now, const char **why)
+{
+    int family;
+    uint8_t addr[16];
+    char ip[SG_EV_IP_MAX];
+    if (!*remote || detect_ip_parse(remote, strlen(remote), &family, addr, ip) < 0) return false;
+    int full = family == AF_INET ? 32 : 128;
+    int min = family == AF_INET ? a->cfg->min_prefix4 : a->cfg->min_prefix6;
+    for (int len = full; len >= min; len--) {
+        char text[SG_EV_IP_MAX + 16], key[GOSSIP_KEY_MAX + 1];
+        struct sg_subject s;
+        if (len == full) snprintf(text, sizeof text, "%s", ip);
+        else {
+            uint8_t m[16] = {0};
+            memcpy(m, addr, (size_t)(len / 8));
+            if (len % 8) m[len / 8] = (uint8_t)(addr[len / 8] & (0xff << (8 - len % 8)));
+            char net[SG_EV_IP_MAX];
+            if (!inet_ntop(family, m, net, sizeof net)) continue;
+            snprintf(text, sizeof text, "%s/%d", net, len);
+        }
+        if (sg_subject_set(&s, len == full ? SG_SUBJ_IP : SG_SUBJ_NET, text) < 0 ||
+            sg_key_format(SG_REC_BLOCK, &s, key, sizeof key) < 0)
+            continue;
+        const struct gossip_ban *b = gossip_state_ban_active(a->st, key, now);
+        if (b && b->kind == SG_REC_BLOCK) { *why = b->scenario; return true; }
+    }
+    return false;
+}
+
+static bool user_held(struct agent *a, const char *login, int64_t now)
+{
+    struct sg_subject s;
+    char key[GOSSIP_KEY_MAX + 1];
+    if (!*login || sg_subject_set(&s, SG_SUBJ_USER, login) < 0 || sg_key_format(SG_REC_HOLD, &s, key, sizeof key) < 0)
+        return false;
+    for (size_t i = 0; i < a->cfg->user_allowlist.n; i++)
+        if (!strcmp(a->cfg->user_allowlist.v[i], login)) return false;
+    const struct gossip_ban *b = gossip_state_ban_active(a->st, key, now);
+    return b && b->kind == SG_REC_HOLD;
+}
+
+/* HOOK: true when the account is the target of a distributed attack (many addresses, few tries
+ * each) and remote is not known-good for it. No such fact is kept yet (see issue 16 and the
+ * precision issue); until it is, nobody is tarpitted. */
+static bool user_under_distributed_attack(struct agent *a, const char *login, const char *remote)
+{
+    (void)a; (void)login; (void)remote;
+    return false;
+}
+
+static int on_allow(const struct authpolicy_request *r, const char **msg, void *arg)
+{
+    struct agent *a = arg;
+    int64_t now = sg_now_ms();
+    const char *why = NULL;
+    if (address_banned(a, r->remote, now, &why)) {
+        *msg = "address banned";
+        return -1;
+    }
+    if (r->has_success) {   /* after the password check */
+        if (a->cfg->authpolicy_held_reject && user_held(a, r->login, now)) {
+            *msg = "account held";
+            return -1;
+        }
+        return 0;
+    }
+    if (a->cfg->authpolicy_tarpit_s > 0 && user_under_distributed_attack(a, r->login, r->remote)) {
+        *msg = "account under attack";
+        return (int)a->cfg->authpolicy_tarpit_s;
+    }
+    return 0;
+}
+
+/* Dovecot's protocol names (%s) to the services scenarios name; "auth" for anything else. */
+static const char *service_of(const char *protocol)
+{
+    static const char *const same[] = {"imap", "pop3", "smtp", "submission", "sieve"};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+        if (!strcmp(protocol, same[i])) return same[i];
+    if (!strcmp(protocol, "managesieve")) return "sieve";
+    return "auth";
+}
+
+static void on_report(const struct authpolicy_request *r, void *arg)
+{
+    struct agent *a = arg;
+    struct sg_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = r->success ? SG_EV_AUTH_OK : SG_EV_AUTH_FAIL;
+    if (*r->remote && detect_ip_parse(r->remote, strlen(r->remote), &ev.family, ev.addr, ev.ip) < 0) ev.family = 0;
+    if (!ev.family) ev.ip[0] = '\0';
+    size_t ulen = strnlen(r->login, sizeof ev.user - 1);   /* truncated like a log line's user */
+    memcpy(ev.user, r->login, ulen);
+    snprintf(ev.service, sizeof ev.service, "%s", service_of(r->protocol));
+    snprintf(ev.rule, sizeof ev.rule, "authpolicy");
+    ev.count = 1;
+    agent_event(a, &ev);
+}
+
+int agent_authpolicy_start(struct agent *a)
+{
+    if (!a->cfg->authpolicy_enabled) return 0;
+    char key[512];
+    FILE *f = fopen(a->cfg->authpolicy_key_file, "re");
+    if (!f) {
+        sg_log(SG_LOG_ERR, "authpolicy: api_key_file %s: %s", a->cfg->authpolicy_key_file, strerror(errno));
+        return -1;
+    }
+    size_t n = fread(key, 1, sizeof key - 1, f);
+    fclose(f);
+    key[n] = '\0';
+    key[strcspn(key, "\r\n")] = '\0';
+    if (strlen(key) < 16) {
+        sg_log(SG_LOG_ERR, "authpolicy: api_key_file %s: the key must be at least 16 characters", a->cfg->authpolicy_key_file);
+        return -1;
+    }
+    struct authpolicy_ops ops = {.allow = on_allow, .report = on_report, .arg = a};
+    a->authpolicy = authpolicy_new(key, &ops);
+    memset(key, 0, sizeof key);
+    if (!a->authpolicy) return -1;
+    a->authpolicy_http = authpolicy_http_new(a->loop, a->cfg->authpolicy_listen, false, a->authpolicy);
+    if (!a->authpolicy_http) { authpolicy_destroy(&a->authpolicy); return -1; }
+    return 0;
+}
+
+void agent_authpolicy_stop(struct agent *a)
+{
+    authpolicy_http_destroy(&a->authpolicy_http);
+    authpolicy_destroy(&a->authpolicy);
+}
+
+void agent_authpolicy_status(struct agent *a, bool json, FILE *out)
+{
+    struct authpolicy_stats s = {0};
+    if (a->authpolicy) authpolicy_stats(a->authpolicy, &s);
+    int port = a->authpolicy_http ? authpolicy_http_port(a->authpolicy_http) : 0;
+    if (json) {
+        fprintf(out, ",\"authpolicy\":{\"enabled\":%s,\"port\":%d,\"requests\":%" PRIu64 ",\"allow\":%" PRIu64
+                     ",\"report\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"tarpitted\":%" PRIu64 ",\"bad\":{",
+                a->authpolicy ? "true" : "false", port, s.requests, s.allow, s.report, s.rejected, s.tarpitted);
+        for (int b = 0; b < AP_BAD__COUNT; b++)
+            fprintf(out, "%s\"%s\":%" PRIu64, b ? "," : "", authpolicy_bad_name((enum authpolicy_bad)b), s.bad[b]);
+        fputs("}}", out);
+        return;
+    }
+    if (!a->authpolicy) return;
+    uint64_t bad = 0;
+    for (int b = 0; b < AP_BAD__COUNT; b++) bad += s.bad[b];
+    fprintf(out, "authpol   port %d: %" PRIu64 " allow (%" PRIu64 " rejected, %" PRIu64 " tarpitted), %" PRIu64
+                 " reports, %" PRIu64 " bad requests",
+            port, s.allow, s.rejected, s.tarpitted, s.report, bad);
+    for (int b = 0; b < AP_BAD__COUNT; b++)
+        if (s.bad[b]) fprintf(out, ", %" PRIu64 " %s", s.bad[b], authpolicy_bad_name((enum authpolicy_bad)b));
+    fputc('\n', out);
+}
