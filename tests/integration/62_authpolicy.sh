@@ -1,0 +1,128 @@
+#!/bin/sh
+# Dovecot's auth-policy service in one real sgagent (dry-run backend), spoken to with curl over
+# loopback exactly as Dovecot's auth process does (POST ?command=allow|report, X-API-Key, JSON):
+# an operator-banned address and an address inside a banned prefix get -1 before the password
+# check, others 0; a held account gets -1 after it; failed logins reported by Dovecot count like
+# log lines until the auth-ip scenario bans the address; hostile requests get their 4xx and their
+# counter, and the agent still answers afterwards.
+set -u
+BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
+T=$(mktemp -d)
+PID=
+cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; [ -n "${SG_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; [ -f "$T/agent.log" ] && tail -20 "$T/agent.log"; exit 1; }
+. "$ROOT/tests/integration/lib/wait.sh"
+SG="$BIN/sgcluster"
+S="-s $T/ctl.sock"
+KEY=test-key-0123456789abcdef
+
+mkdir -p "$T/keys"
+"$SG" keygen --node n1 "$T/keys" >/dev/null || fail "keygen"
+printf '%s\n' "$KEY" > "$T/authpolicy.key"
+cat > "$T/n1.conf" <<CONF
+[node]
+name = n1
+addresses = 192.0.2.1
+key_dir = $T/keys
+state_dir = $T/state
+control_socket = $T/ctl.sock
+[detect]
+rules = $ROOT/detect/rules.d
+scenarios = $ROOT/agent/scenarios.d
+logs = $T/mail.log
+[enforce]
+backend = dryrun
+[authpolicy]
+enabled = yes
+listen = 127.0.0.1:0
+api_key_file = $T/authpolicy.key
+CONF
+: > "$T/mail.log"
+
+# A key too short to be a secret is refused by the configuration check at start.
+printf 'short\n' > "$T/short.key"
+sed "s|$T/authpolicy.key|$T/short.key|" "$T/n1.conf" > "$T/short.conf"
+"$BIN/sgagent" -c "$T/short.conf" > "$T/short.log" 2>&1 && fail "agent started with a 5-character API key"
+grep -q "at least 16" "$T/short.log" || fail "no reason for the short key: $(cat "$T/short.log")"
+
+"$BIN/sgagent" -c "$T/n1.conf" >> "$T/agent.log" 2>&1 &
+PID=$!
+answers_or_died() { "$SG" status $S >/dev/null 2>&1 || ! kill -0 $PID 2>/dev/null; }
+wait_for 10 answers_or_died || fail "agent did not answer within 10 s"
+kill -0 $PID 2>/dev/null || fail "agent exited"
+st() { "$SG" status $S --json | python3 -c "import json,sys; d=json.load(sys.stdin)['authpolicy']; print($1)"; }
+PORT=$(st 'd["port"]')
+[ "$PORT" -gt 0 ] 2>/dev/null || fail "no auth-policy port in status: $PORT"
+URL="http://127.0.0.1:$PORT/"
+
+# ask COMMAND JSON [curl options]: prints "HTTP_CODE STATUS" (STATUS from the JSON answer).
+ask() {
+    cmd=$1; body=$2; shift 2
+    curl -s -o "$T/resp" -w '%{http_code}' -X POST -H 'Content-Type: application/json' -H "X-API-Key: $KEY" \
+        --data-binary "$body" "$@" "$URL?command=$cmd" > "$T/code" 2>/dev/null
+    printf '%s %s\n' "$(cat "$T/code")" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$T/resp" 2>/dev/null)"
+}
+req() { printf '{"login":"%s","pwhash":"0a1b","remote":"%s","device_id":"","protocol":"%s","session_id":"s%s","fail_type":""%s}' "$1" "$2" "$3" "$$" "${4:-}"; }
+expect() { got=$(ask "$@"); [ "$got" = "$WANT" ] || fail "$1 $2: got '$got', want '$WANT' ($(cat "$T/resp"))"; }
+
+WANT="200 0";  expect allow "$(req alice@example.org 203.0.113.7 imap)"
+"$SG" ban 203.0.113.7 --for 1h $S >/dev/null || fail "sgcluster ban"
+WANT="200 -1"; expect allow "$(req alice@example.org 203.0.113.7 imap)"
+WANT="200 0";  expect allow "$(req alice@example.org 203.0.113.8 imap)"
+# An IPv4-mapped IPv6 address is the same address.
+WANT="200 -1"; expect allow "$(req alice@example.org ::ffff:203.0.113.7 pop3)"
+# A prefix ban covers every address inside.
+"$SG" ban 198.18.7.0/24 --for 1h $S >/dev/null || fail "sgcluster ban prefix"
+WANT="200 -1"; expect allow "$(req bob@example.org 198.18.7.200 imap)"
+WANT="200 0";  expect allow "$(req bob@example.org 198.18.8.1 imap)"
+"$SG" unban 203.0.113.7 $S >/dev/null || fail "unban"
+WANT="200 0";  expect allow "$(req alice@example.org 203.0.113.7 imap)"
+
+# A held account: allowed before the password check, refused after it.
+"$SG" hold carol@example.org --for 1h $S >/dev/null || fail "sgcluster hold"
+WANT="200 0";  expect allow "$(req carol@example.org 192.0.2.50 imap)"
+WANT="200 -1"; expect allow "$(req carol@example.org 192.0.2.50 imap ',"success":true,"policy_reject":false,"tls":true')"
+WANT="200 0";  expect allow "$(req dave@example.org 192.0.2.50 imap ',"success":true,"policy_reject":false,"tls":true')"
+
+# Reports count like log lines: failures from one address reach auth-ip's threshold and ban it.
+i=0
+while [ $i -lt 12 ]; do
+    WANT="200 0"; expect report "$(req "user$i@example.org" 203.0.113.99 imap ',"success":false,"policy_reject":false,"tls":false')"
+    i=$((i + 1))
+done
+WANT="200 0"; expect report "$(req erin@example.org 192.0.2.60 smtp ',"success":true,"policy_reject":false,"tls":true,"extra":"ignored"')"
+banned() { "$SG" bans --json $S | grep -q '"ip:203.0.113.99"'; }
+wait_for 10 banned || fail "12 reported failures did not ban 203.0.113.99: $("$SG" bans $S)"
+WANT="200 -1"; expect allow "$(req frank@example.org 203.0.113.99 imap)"
+[ "$(st 'd["report"]')" = 13 ] || fail "report counter $(st 'd["report"]'), want 13"
+
+# Hostile requests: each refused with its code and counted; the agent answers afterwards.
+code() { curl -s -o /dev/null -w '%{http_code}' "$@" 2>/dev/null; }
+GOOD=$(req alice@example.org 203.0.113.7 imap)
+[ "$(code -X POST --data-binary "$GOOD" "$URL?command=allow")" = 401 ] || fail "no key not 401"
+[ "$(code -X POST -H 'X-API-Key: wrong' --data-binary "$GOOD" "$URL?command=allow")" = 401 ] || fail "wrong key not 401"
+head -c 1048576 /dev/zero | tr '\0' 'a' > "$T/big"
+[ "$(code -X POST -H "X-API-Key: $KEY" --data-binary @"$T/big" "$URL?command=allow")" = 413 ] || fail "1 MB body not 413"
+[ "$(code -X POST -H "X-API-Key: $KEY" -H 'Transfer-Encoding: chunked' --data-binary @"$T/big" "$URL?command=allow")" = 413 ] \
+    || fail "1 MB chunked body not 413"
+[ "$(code -X POST -H "X-API-Key: $KEY" --data-binary '{"login":' "$URL?command=allow")" = 400 ] || fail "bad JSON not 400"
+[ "$(code -X POST -H "X-API-Key: $KEY" --data-binary '{"login":7,"remote":"","protocol":"imap"}' "$URL?command=allow")" = 400 ] \
+    || fail "ill-typed field not 400"
+[ "$(code -H "X-API-Key: $KEY" "$URL?command=allow")" = 405 ] || fail "GET not 405"
+[ "$(code -X POST -H "X-API-Key: $KEY" --data-binary "$GOOD" "$URL?command=drop")" = 400 ] || fail "unknown command not 400"
+# Raw garbage and a half request left open do not stop the service.
+python3 - "$PORT" <<'PY' || fail "raw garbage"
+import socket, sys
+for payload in (b"\x00\xff garbage\r\n\r\n", b"POST /?command=allow HTTP/1.1\r\nContent-Length: 5\r\n\r\n", b"A" * 70000):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+    try: s.sendall(payload)
+    except OSError: pass
+    s.close()
+PY
+got=$(st '" ".join(str(d["bad"][k]) for k in ("method","key","size","json","field","command"))')
+[ "$got" = "1 2 2 1 1 1" ] || fail "bad counters (method key size json field command) are '$got', want '1 2 2 1 1 1'"
+WANT="200 0"; expect allow "$(req alice@example.org 203.0.113.8 imap)"
+kill -0 $PID 2>/dev/null || fail "agent died"
+"$SG" status $S | grep -q "^authpol " || fail "no authpol line in status"
+echo "ok: auth-policy bans, prefix bans, held accounts, reports to bans, hostile requests refused and counted (port $PORT)"
