@@ -435,6 +435,12 @@ static bool gossip_changed(const struct config *o, const struct config *n)
     return false;
 }
 
+static bool authpolicy_changed(const struct config *o, const struct config *n)
+{
+    return o->authpolicy_enabled != n->authpolicy_enabled || !same_str(o->authpolicy_listen, n->authpolicy_listen) ||
+           !same_str(o->authpolicy_key_file, n->authpolicy_key_file);
+}
+
 /* SIGHUP: a new configuration and new rules; the state (every counter and ban) is kept. A
  * configuration with errors is refused and the running one stays. */
 static int agent_reload(struct agent *a)
@@ -463,6 +469,8 @@ static int agent_reload(struct agent *a)
     snapshot(a);                 /* log cursors, so the new followers resume exactly */
     sources_close(a);
     bool regossip = gossip_changed(a->cfg, cfg);
+    bool reauthpolicy = authpolicy_changed(a->cfg, cfg);
+    if (reauthpolicy) agent_authpolicy_stop(a);
     if (regossip) agent_gossip_stop(a);
     scenario_engine_destroy(&a->eng);
     detect_parser_destroy(&a->parser);
@@ -479,6 +487,12 @@ static int agent_reload(struct agent *a)
     agent_reconcile(a, true);
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
     sources_open(a);
+    /* The auth-policy server restarts only when its socket or key changed (tarpit and held_reject
+     * are read per request); Dovecot fails open for the moment it is away. */
+    if (reauthpolicy && agent_authpolicy_start(a) < 0) {
+        a->n.reload_errors++;
+        sg_log(SG_LOG_ERR, "reload: the auth-policy service could not start; Dovecot fails open until the next reload");
+    }
     /* The transport keeps running (and its peers' sequence state) unless its settings changed; a
      * socket just closed may hold its port for a moment, so binding is retried briefly. */
     for (int i = 0; regossip && i < 20; i++) {
