@@ -75,13 +75,14 @@ static int on_allow(const struct authpolicy_request *r, const char **msg, void *
         *msg = "address banned";
         return -1;
     }
-    if (r->has_success) {   /* after the password check */
-        if (a->cfg->authpolicy_held_reject && user_held(a, r->login, now)) {
-            *msg = "account held";
-            return -1;
-        }
-        return 0;
+    /* Dovecot 2.3 sends the same attributes to allow before and after the password check (no
+     * "success"), so a held account is refused at both: before it, that tells a guesser nothing
+     * the refusal after it would not. */
+    if (a->cfg->authpolicy_held_reject && user_held(a, r->login, now)) {
+        *msg = "account held";
+        return -1;
     }
+    if (r->has_success) return 0;
     if (a->cfg->authpolicy_tarpit_s > 0 && user_under_distributed_attack(a, r->login, r->remote)) {
         *msg = "account under attack";
         return (int)a->cfg->authpolicy_tarpit_s;

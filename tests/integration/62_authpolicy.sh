@@ -2,7 +2,7 @@
 # Dovecot's auth-policy service in one real sgagent (dry-run backend), spoken to with curl over
 # loopback exactly as Dovecot's auth process does (POST ?command=allow|report, X-API-Key, JSON):
 # an operator-banned address and an address inside a banned prefix get -1 before the password
-# check, others 0; a held account gets -1 after it; failed logins reported by Dovecot count like
+# check, others 0; a held account gets -1; failed logins reported by Dovecot count like
 # log lines until the auth-ip scenario bans the address; hostile requests get their 4xx and their
 # counter, and the agent still answers afterwards.
 set -u
@@ -79,9 +79,9 @@ WANT="200 0";  expect allow "$(req bob@example.org 198.18.8.1 imap)"
 "$SG" unban 203.0.113.7 $S >/dev/null || fail "unban"
 WANT="200 0";  expect allow "$(req alice@example.org 203.0.113.7 imap)"
 
-# A held account: allowed before the password check, refused after it.
+# A held account is refused (Dovecot's allow after the password check looks like the one before).
 "$SG" hold carol@example.org --for 1h $S >/dev/null || fail "sgcluster hold"
-WANT="200 0";  expect allow "$(req carol@example.org 192.0.2.50 imap)"
+WANT="200 -1"; expect allow "$(req carol@example.org 192.0.2.50 imap)"
 WANT="200 -1"; expect allow "$(req carol@example.org 192.0.2.50 imap ',"success":true,"policy_reject":false,"tls":true')"
 WANT="200 0";  expect allow "$(req dave@example.org 192.0.2.50 imap ',"success":true,"policy_reject":false,"tls":true')"
 

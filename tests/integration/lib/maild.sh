@@ -27,7 +27,8 @@
 # next 500 ms tick), MAILD_AUTH_PENALTY (yes: keep Dovecot's growing per-address delay after
 # failures; default no, it would slow every test), MAILD_LOG_STYLE (native: what Dovecot writes
 # to log_path; syslog: "Mon dd hh:mm:ss NODE dovecot: " as a syslog daemon would; journal: both
-# daemons log through syslog(3) to /dev/log, which is journald on a stock Debian 12, and no file).
+# daemons log through syslog(3) to /dev/log, which is journald on a stock Debian 12, and no file),
+# MAILD_DOVECOT_EXTRA (lines appended to each node's dovecot.conf).
 
 MAILD_USERS=${MAILD_USERS:-"alice:alice-pw bob:bob-pw carol:carol-pw"}
 MAILD_DOMAIN=${MAILD_DOMAIN:-sgtest.invalid}
@@ -37,6 +38,7 @@ MAILD_POLICY_EOD=${MAILD_POLICY_EOD:-}
 MAILD_AUTH_FAILURE_DELAY=${MAILD_AUTH_FAILURE_DELAY:-0}
 MAILD_AUTH_PENALTY=${MAILD_AUTH_PENALTY:-no}
 MAILD_LOG_STYLE=${MAILD_LOG_STYLE:-native}
+MAILD_DOVECOT_EXTRA=${MAILD_DOVECOT_EXTRA:-}
 MAILD_TEMPLATES=${MAILD_TEMPLATES:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../deploy" && pwd)}
 MAILD_PORTS="25 587 110 143"
 MAILD_STARTED=""
@@ -147,6 +149,8 @@ maild_prepare() {
         "AUTH_FAILURE_DELAY=$MAILD_AUTH_FAILURE_DELAY" "PENALTY_SOCKET_MODE=$penalty" \
         "USERS_FILE=$d/dovecot/users" "MAIL_UID=$mail_uid" "MAIL_GID=$mail_gid" "MAIL_DIR=$d/mail" \
         "AUTH_SOCKET=$d/postfix/spool/private/auth" || return 1
+    # Extra settings (e.g. the auth-policy lines a test points at its agent), appended as they are.
+    [ -z "$MAILD_DOVECOT_EXTRA" ] || printf '%s\n' "$MAILD_DOVECOT_EXTRA" >> "$d/dovecot/dovecot.conf" || return 1
     _maild_render "$MAILD_TEMPLATES/postfix/main.cf.in" "$d/postfix/etc/main.cf" \
         "QUEUE_DIR=$d/postfix/spool" "DATA_DIR=$d/postfix/data" "HOST=$node" \
         "DOMAIN=$MAILD_DOMAIN" "INET_PROTOCOLS=$inet" "LOG=$plog" "LOG_DIR=$d/log/" \

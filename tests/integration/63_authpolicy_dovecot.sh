@@ -1,0 +1,98 @@
+#!/bin/bash
+# 63_authpolicy_dovecot.sh: real Dovecot 2.3 asks its node's real sgagent (auth_policy_server_url,
+# the lines of deploy/dovecot/91-sgcluster-authpolicy.conf): a banned client address is refused at
+# IMAP and POP3 login before the password check (the right password does not help, and the
+# agent counts the refusal); a held account is refused after it; Dovecot's reports reach the
+# agent; with the agent stopped, logins work again (Dovecot fails open).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+ROOT=${SG_ROOT:?}; BIN=${SG_BIN:?}
+
+skip() { echo "skip: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces and mail daemons)"
+for b in ip dovecot curl python3 timeout; do command -v "$b" >/dev/null 2>&1 || skip "missing $b"; done
+
+. "$here/lib/netns.sh"
+fail() { echo "FAIL: $*"; [ -f "$NETNS_DIR/agent.log" ] && tail -15 "$NETNS_DIR/agent.log"; exit 1; }
+netns_up 1 || fail "netns_up"
+D=$NETNS_DIR
+SG="$BIN/sgcluster"
+S="-s $D/ctl.sock"
+KEY=dovecot-test-key-$$-0123456789
+mkdir -p "$D/keys"
+"$SG" keygen --node node1 "$D/keys" >/dev/null || fail "keygen"
+printf '%s\n' "$KEY" > "$D/authpolicy.key"
+cat > "$D/node1.conf" <<CONF
+[node]
+name = node1
+key_dir = $D/keys
+state_dir = $D/state
+control_socket = $D/ctl.sock
+[detect]
+rules = $ROOT/detect/rules.d
+scenarios = $ROOT/agent/scenarios.d
+[enforce]
+backend = dryrun
+[authpolicy]
+enabled = yes
+listen = 127.0.0.1:0
+api_key_file = $D/authpolicy.key
+CONF
+apid=""
+agent_start() {
+    ip netns exec "$(netns_name node1)" "$BIN/sgagent" -c "$D/node1.conf" >> "$D/agent.log" 2>&1 &
+    apid=$!
+    wait_for 10 "$SG" status $S >/dev/null 2>&1 || fail "agent did not answer"
+}
+agent_stop() { [ -n "$apid" ] && kill -TERM "$apid" 2>/dev/null && wait "$apid"; apid=""; }
+netns_on_down agent_stop
+st() { "$SG" status $S --json | python3 -c "import json,sys; d=json.load(sys.stdin)['authpolicy']; print($1)"; }
+agent_start
+PORT=$(st 'd["port"]')
+
+# Dovecot's side, from the shipped snippet with this run's port, key and nonce.
+MAILD_DOVECOT_EXTRA=$(sed -e "s|127.0.0.1:9413|127.0.0.1:$PORT|" -e "s|X-API-Key:.*|X-API-Key:$KEY|" \
+    -e "s|^auth_policy_hash_nonce = .*|auth_policy_hash_nonce = nonce-$$|" \
+    "$ROOT/deploy/dovecot/91-sgcluster-authpolicy.conf")
+. "$here/lib/maild.sh"
+. "$here/lib/clients.sh"
+maild_start node1 || fail "maild_start"
+ip1=$(node_ip 1)
+client=$(netns_ip client)
+
+imap_login "$ip1" alice alice-pw; [ $? = 0 ] || fail "alice cannot log in over IMAP before any ban"
+wait_for 5 test "$(st 'd["report"]')" -ge 1 || fail "Dovecot's report of the login did not reach the agent"
+allows=$(st 'd["allow"]')
+[ "$allows" -ge 2 ] || fail "expected allow before and after the password check, agent saw $allows"
+
+# A wrong password while not banned: Dovecot checks it and logs the mismatch (one line).
+DLOG=$(maild_log node1 dovecot)
+mismatches() { grep -c "Password mismatch" "$DLOG"; }
+imap_login "$ip1" alice wrong-pw; [ $? = 1 ] || fail "a wrong password was accepted"
+wait_for 5 test "$(mismatches)" = 1 || fail "no 'Password mismatch' line for a wrong password: $(tail -3 "$DLOG")"
+
+"$SG" ban "$client" --for 1h $S >/dev/null || fail "sgcluster ban $client"
+rej0=$(st 'd["rejected"]')
+imap_login "$ip1" alice wrong-pw; rc=$?
+[ $rc = 1 ] || fail "banned address, wrong password: IMAP login exit $rc, want 1 (refused)"
+imap_login "$ip1" alice alice-pw; rc=$?
+[ $rc = 1 ] || fail "banned address: IMAP login exit $rc, want 1 (refused)"
+pop3_login "$ip1" alice alice-pw; rc=$?
+[ $rc = 1 ] || fail "banned address: POP3 login exit $rc, want 1 (refused)"
+[ "$(st 'd["rejected"]')" -ge $((rej0 + 3)) ] || fail "the agent did not refuse the three logins"
+# Refused before the password check: Dovecot did not check the wrong password this time.
+[ "$(mismatches)" = 1 ] || fail "a password was checked for a banned address: $(grep "Password mismatch" "$DLOG")"
+"$SG" unban "$client" $S >/dev/null || fail "unban"
+imap_login "$ip1" alice alice-pw; [ $? = 0 ] || fail "unbanned: IMAP login refused"
+
+"$SG" hold bob --for 1h $S >/dev/null || fail "sgcluster hold bob"
+imap_login "$ip1" bob bob-pw; rc=$?
+[ $rc = 1 ] || fail "held account: IMAP login exit $rc, want 1 (refused)"
+imap_login "$ip1" carol carol-pw; [ $? = 0 ] || fail "carol (not held) refused"
+
+# Fails open: with the agent stopped, the banned address and the held account log in again.
+"$SG" ban "$client" --for 1h $S >/dev/null || fail "sgcluster ban again"
+agent_stop
+imap_login "$ip1" alice alice-pw; [ $? = 0 ] || fail "agent stopped: IMAP login did not fail open"
+echo "ok: Dovecot asks the agent: banned address refused at IMAP and POP3 before the password check, held account refused, reports counted, fails open"
