@@ -3,6 +3,7 @@
  * server (fake verdicts by user name) for the integration tests, until SIGTERM. */
 #include "enforce/policy.h"
 #include "agent/util.h"
+#include "tests/bench/bench_clients.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,9 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BENCH_CONNS 4
-#define BENCH_PER_CONN 50000
-#define BENCH_SECONDS 5
 #define PIPE_BATCH 64
 
 /* Messages and recipients seen in the requests that count for quotas (serve mode prints them). */
@@ -164,31 +162,6 @@ static const char bench_req[] =
     "encryption_cipher=TLS_AES_256_GCM_SHA384\nencryption_keysize=256\netrn_domain=\nstress=\n"
     "client_port=41234\npolicy_context=\nserver_address=10.3.2.1\nserver_port=587\n\n";
 
-struct client {
-    int port;
-    int64_t *lat_ns;
-    size_t n;
-    size_t failed;
-};
-
-static int connect_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* Reads until `answers` complete answers ("\n\n") have arrived. Returns 0 or -1. */
 static int read_answers(int fd, int answers)
 {
@@ -209,38 +182,16 @@ static int read_answers(int fd, int answers)
 }
 
 /* One request at a time, as one Postfix smtpd process does. */
-static void *client_main(void *arg)
+static int one_request(int fd)
 {
-    struct client *c = arg;
-    int fd = connect_port(c->port);
-    if (fd < 0) {
-        c->failed = 1;
-        return NULL;
-    }
-    int64_t deadline = sg_mono_ms() + BENCH_SECONDS * 1000;
-    for (size_t i = 0; i < BENCH_PER_CONN && sg_mono_ms() < deadline; i++) {
-        int64_t t0 = sg_mono_ns();
-        if (send(fd, bench_req, sizeof bench_req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof bench_req - 1) ||
-            read_answers(fd, 1) != 0) {
-            c->failed++;
-            break;
-        }
-        c->lat_ns[c->n++] = sg_mono_ns() - t0;
-    }
-    close(fd);
-    return NULL;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+    return send(fd, bench_req, sizeof bench_req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof bench_req - 1) ? read_answers(fd, 1)
+                                                                                                       : -1;
 }
 
 /* Batches of PIPE_BATCH requests in one write, then their answers. Returns requests/s or -1. */
 static double bench_pipelined(int port)
 {
-    int fd = connect_port(port);
+    int fd = bench_connect(port);
     if (fd < 0)
         return -1;
     size_t one = sizeof bench_req - 1;
@@ -290,28 +241,11 @@ static int bench(void)
     pthread_create(&lt, NULL, loop_main, loop);
     int port = policy_server_tcp_port(srv);
 
-    struct client cl[BENCH_CONNS];
-    pthread_t th[BENCH_CONNS];
-    int64_t t0 = sg_mono_ns();
-    for (int i = 0; i < BENCH_CONNS; i++) {
-        cl[i] = (struct client){.port = port, .lat_ns = sg_xcalloc(BENCH_PER_CONN, sizeof(int64_t))};
-        pthread_create(&th[i], NULL, client_main, &cl[i]);
-    }
-    size_t total = 0, failed = 0;
-    for (int i = 0; i < BENCH_CONNS; i++) {
-        pthread_join(th[i], NULL);
-        total += cl[i].n;
-        failed += cl[i].failed;
-    }
-    double secs = (double)(sg_mono_ns() - t0) / 1e9;
-    int64_t *all = sg_xcalloc(total ? total : 1, sizeof(int64_t));
-    size_t k = 0;
-    for (int i = 0; i < BENCH_CONNS; i++) {
-        memcpy(all + k, cl[i].lat_ns, cl[i].n * sizeof(int64_t));
-        k += cl[i].n;
-        free(cl[i].lat_ns);
-    }
-    qsort(all, total, sizeof(int64_t), cmp_i64);
+    struct bench_result r;
+    bench_run_clients(port, one_request, &r);
+    size_t total = r.n, failed = r.failed;
+    int64_t *all = r.lat_ns;
+    double secs = r.secs;
     double piped = bench_pipelined(port);
 
     if (write(stop_pipe[1], "x", 1) < 0) {}
