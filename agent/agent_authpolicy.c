@@ -8,7 +8,6 @@
 #include "detect/event.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,18 +118,9 @@ static void on_report(const struct authpolicy_request *r, void *arg)
 int agent_authpolicy_start(struct agent *a)
 {
     if (!a->cfg->authpolicy_enabled) return 0;
-    char key[512];
-    FILE *f = fopen(a->cfg->authpolicy_key_file, "re");
-    if (!f) {
-        sg_log(SG_LOG_ERR, "authpolicy: api_key_file %s: %s", a->cfg->authpolicy_key_file, strerror(errno));
-        return -1;
-    }
-    size_t n = fread(key, 1, sizeof key - 1, f);
-    fclose(f);
-    key[n] = '\0';
-    key[strcspn(key, "\r\n")] = '\0';
-    if (strlen(key) < 16) {
-        sg_log(SG_LOG_ERR, "authpolicy: api_key_file %s: the key must be at least 16 characters", a->cfg->authpolicy_key_file);
+    char key[AUTHPOLICY_KEY_MAX + 1], err[512];
+    if (authpolicy_key_load(a->cfg->authpolicy_key_file, key, err, sizeof err) < 0) {
+        sg_log(SG_LOG_ERR, "authpolicy: %s", err);
         return -1;
     }
     struct authpolicy_ops ops = {.allow = on_allow, .report = on_report, .arg = a};

@@ -70,6 +70,12 @@ int agent_check_config(const char *cfg_path)
         if (!j) config_error(cfg, cfg->path, 0, "[detect] %s", jerr);
         detect_journal_destroy(&j);
     }
+    if (cfg->authpolicy_enabled) {
+        char key[AUTHPOLICY_KEY_MAX + 1], kerr[512];
+        if (authpolicy_key_load(cfg->authpolicy_key_file, key, kerr, sizeof kerr) < 0)
+            config_error(cfg, cfg->path, 0, "[authpolicy] %s", kerr);
+        memset(key, 0, sizeof key);
+    }
     if (!cfg->nscenarios) config_error(cfg, cfg->path, 0, "no scenarios: set [detect] scenarios = DIR (e.g. /etc/sgcluster/scenarios.d)");
     int rc = cfg->errors.n ? 1 : 0;
     for (size_t i = 0; i < cfg->errors.n; i++) fprintf(stderr, "%s\n", cfg->errors.v[i]);

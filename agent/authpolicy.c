@@ -5,6 +5,7 @@
 #include "agent/util.h"
 #include "common/text.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -53,6 +54,26 @@ void authpolicy_destroy(struct authpolicy **pap)
 void authpolicy_stats(const struct authpolicy *ap, struct authpolicy_stats *out)
 {
     *out = ap->n;
+}
+
+int authpolicy_key_load(const char *path, char *key, char *err, size_t errsize)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errsize, "api_key_file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t n = fread(key, 1, AUTHPOLICY_KEY_MAX, f);
+    fclose(f);
+    key[n] = '\0';
+    key[strcspn(key, "\r\n")] = '\0';
+    if (strlen(key) < AUTHPOLICY_KEY_MIN) {
+        snprintf(err, errsize, "api_key_file %s: the key must be at least %d characters on the first line", path,
+                 AUTHPOLICY_KEY_MIN);
+        sodium_memzero(key, AUTHPOLICY_KEY_MAX + 1);
+        return -1;
+    }
+    return 0;
 }
 
 static bool key_ok(const struct authpolicy *ap, const char *key)

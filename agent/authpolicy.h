@@ -64,6 +64,12 @@ struct authpolicy_stats {
 
 struct authpolicy;
 
+#define AUTHPOLICY_KEY_MIN 16         /* characters of an API key */
+#define AUTHPOLICY_KEY_MAX 256
+/* Reads the API key: the first line of path, at least AUTHPOLICY_KEY_MIN characters. Returns 0,
+ * or -1 with the reason in err. key holds AUTHPOLICY_KEY_MAX + 1 bytes. */
+int authpolicy_key_load(const char *path, char *key, char *err, size_t errsize);
+
 /* api_key: the shared secret Dovecot sends in X-API-Key (copied); NULL or "" refuses every request. */
 struct authpolicy *authpolicy_new(const char *api_key, const struct authpolicy_ops *ops);
 void authpolicy_destroy(struct authpolicy **pap);

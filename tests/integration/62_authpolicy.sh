@@ -45,6 +45,8 @@ printf 'short\n' > "$T/short.key"
 sed "s|$T/authpolicy.key|$T/short.key|" "$T/n1.conf" > "$T/short.conf"
 "$BIN/sgagent" -c "$T/short.conf" > "$T/short.log" 2>&1 && fail "agent started with a 5-character API key"
 grep -q "at least 16" "$T/short.log" || fail "no reason for the short key: $(cat "$T/short.log")"
+out=$("$BIN/sgagent" -n -c "$T/short.conf" 2>&1) && fail "sgagent -n accepted a 5-character API key"
+echo "$out" | grep -q "\[authpolicy\] api_key_file .*at least 16" || fail "sgagent -n: no reason for the short key: $out"
 
 "$BIN/sgagent" -c "$T/n1.conf" >> "$T/agent.log" 2>&1 &
 PID=$!
@@ -125,4 +127,14 @@ got=$(st '" ".join(str(d["bad"][k]) for k in ("method","key","size","json","fiel
 WANT="200 0"; expect allow "$(req alice@example.org 203.0.113.8 imap)"
 kill -0 $PID 2>/dev/null || fail "agent died"
 "$SG" status $S | grep -q "^authpol " || fail "no authpol line in status"
+
+# Reload (SIGHUP): the server keeps its port (its socket did not change) and reads held_reject
+# per request: with held_reject = no the held account is allowed.
+WANT="200 -1"; expect allow "$(req carol@example.org 192.0.2.50 imap)"
+printf 'held_reject = no\n' >> "$T/n1.conf"
+reloads() { "$SG" status $S --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["reloads"])'; }
+kill -HUP $PID
+wait_for 10 test "$(reloads)" = 1 || fail "reload not done"
+[ "$(st 'd["port"]')" = "$PORT" ] || fail "the port changed on a reload that did not touch [authpolicy] listen"
+WANT="200 0"; expect allow "$(req carol@example.org 192.0.2.50 imap)"
 echo "ok: auth-policy bans, prefix bans, held accounts, reports to bans, hostile requests refused and counted (port $PORT)"

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/authpolicy.h"
 #include "agent/config.h"
 #include "detect/detect.h"
 #include "common/key.h"
@@ -207,6 +208,60 @@ static void test_detect_caps(void **state)
     free(p);
 }
 
+static void test_authpolicy(void **state)
+{
+    (void)state;
+    char *p = write_tmp("[node]\nname = mx1\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_false(cfg->authpolicy_enabled);
+    assert_string_equal(cfg->authpolicy_listen, AUTHPOLICY_LISTEN_DEFAULT);
+    assert_string_equal(cfg->authpolicy_key_file, AUTHPOLICY_KEY_FILE_DEFAULT);
+    assert_int_equal(cfg->authpolicy_tarpit_s, AUTHPOLICY_TARPIT_DEFAULT_S);
+    assert_true(cfg->authpolicy_held_reject);
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+    p = write_tmp("[node]\nname = mx1\n[authpolicy]\nenabled = yes\nlisten = 127.0.0.1:0\napi_key_file = /k\n"
+                  "tarpit = 30s\nheld_reject = no\n");
+    cfg = config_load(p, NULL);
+    assert_int_equal(cfg->errors.n, 0);
+    assert_true(cfg->authpolicy_enabled);
+    assert_string_equal(cfg->authpolicy_listen, "127.0.0.1:0");
+    assert_string_equal(cfg->authpolicy_key_file, "/k");
+    assert_int_equal(cfg->authpolicy_tarpit_s, 30);
+    assert_false(cfg->authpolicy_held_reject);
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+    p = write_tmp("[node]\nname = mx1\n[authpolicy]\nenabled = maybe\ntarpit = 2m\nheld_reject = 1\nport = 5\n");
+    cfg = config_load(p, NULL);
+    const char *want[] = {":4: enabled", ":5: tarpit", ":7: unknown key 'port' in [authpolicy]"};
+    for (size_t i = 0; i < 3; i++) {
+        char w[256];
+        snprintf(w, sizeof w, "%s%s", p, want[i]);
+        if (!has_error(cfg, w)) fail_msg("no error '%s'", w);
+    }
+    assert_int_equal(cfg->errors.n, 3);
+    assert_int_equal(cfg->authpolicy_tarpit_s, AUTHPOLICY_TARPIT_DEFAULT_S);
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+    /* The API key file: missing, too short, good (first line only). */
+    char key[AUTHPOLICY_KEY_MAX + 1], err[512];
+    assert_int_equal(authpolicy_key_load("/nonexistent/sg.key", key, err, sizeof err), -1);
+    assert_non_null(strstr(err, "No such file"));
+    p = write_tmp("short\n");
+    assert_int_equal(authpolicy_key_load(p, key, err, sizeof err), -1);
+    assert_non_null(strstr(err, "at least 16"));
+    unlink(p);
+    free(p);
+    p = write_tmp("0123456789abcdefXYZ\nsecond line\n");
+    assert_int_equal(authpolicy_key_load(p, key, err, sizeof err), 0);
+    assert_string_equal(key, "0123456789abcdefXYZ");
+    unlink(p);
+    free(p);
+}
+
 static void test_long_line(void **state)
 {
     (void)state;
@@ -282,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_errors_have_lines),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_scenario_override_and_checks),
+        cmocka_unit_test(test_authpolicy),
         cmocka_unit_test(test_long_line),
         cmocka_unit_test(test_detect_caps),
         cmocka_unit_test(test_shipped_example_parses),
