@@ -33,6 +33,9 @@ sgcluster_source_tar: $T/cache/src.tar
 sgcluster_allowlist: [198.51.100.0/24]
 sgcluster_scenarios:
   auth-ip: {threshold: 7, duration: 2h}
+sgcluster_authpolicy_enabled: true
+sgcluster_authpolicy_listen: "127.0.0.1:0"
+sgcluster_authpolicy_api_key: deploy-test-key-0123456789
 EOT
 # shellcheck disable=SC2034 # DEPLOY_WRAP is read by deploy_play (lib/deploy.sh)
 DEPLOY_WRAP=(ip netns exec "$NS")
@@ -62,6 +65,9 @@ grep -q "^allowlist = 198.51.100.0/24\$" "$CONF" || fail "allowlist not template
 grep -q "^threshold = 7\$" "$P/etc/sgcluster/scenarios.d/50-ansible.conf" || fail "scenario override not written"
 grep -q "^ExecStart=$P/usr/local/sbin/sgagent -c $CONF\$" "$UNIT" || fail "unit ExecStart not rewritten to the prefix"
 grep -q "^User=$SGUSER\$" "$UNIT" || fail "unit User= not set"
+grep -q "^api_key_file = $P/etc/sgcluster/authpolicy.key\$" "$CONF" || fail "[authpolicy] not templated"
+[ "$(stat -c '%U %G %a' "$P/etc/sgcluster/authpolicy.key")" = "root $SGUSER 640" ] || fail "authpolicy.key not 0640 root:$SGUSER"
+[ "$(cat "$P/etc/sgcluster/authpolicy.key")" = deploy-test-key-0123456789 ] || fail "authpolicy.key does not hold the key"
 "$P/usr/local/sbin/sgagent" -n -c "$CONF" | grep -q "configuration OK" || fail "installed config does not check"
 
 # 2. Start the agent as systemd would (RuntimeDirectory= made by hand), in the namespace, with
@@ -97,6 +103,11 @@ assert s["kernel"]["backend"] == "nft" and s["kernel"]["table"], s["kernel"]
 assert s["healthy"], s
 EOT
 [ "$(ps -o user= -p "$AGENT")" = "$SGUSER" ] || fail "agent does not run as $SGUSER"
+# The auth-policy service the role enabled answers Dovecot's requests with the role's key.
+apport=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["authpolicy"]["port"])' "$T/status.json")
+ans=$(ip netns exec "$NS" curl -s -X POST -H 'X-API-Key: deploy-test-key-0123456789' \
+    --data-binary '{"login":"alice","remote":"203.0.113.7","protocol":"imap"}' "http://127.0.0.1:$apport/?command=allow")
+[ "$ans" = '{"status":0,"msg":""}' ] || fail "auth-policy service on port $apport answered '$ans'"
 grep -q '^CapEff:[[:space:]]*0000000000001000$' "/proc/$AGENT/status" || fail "agent has capabilities other than CAP_NET_ADMIN"
 ip netns exec "$NS" nft list table inet sgcluster >/dev/null 2>&1 || fail "agent made no nft table"
 echo "measured: agent from the unit's command line answers status as $SGUSER with CapEff=CAP_NET_ADMIN"
