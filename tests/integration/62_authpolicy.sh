@@ -146,6 +146,7 @@ for i in 1 2 3 4; do
     printf 'Dec 06 20:09:2%s auth: Info: passwd-file(alice,10.77.0.101,<u0Bvr/xhepIKTQB%s>): Password mismatch\n' $i $i
     printf 'Dec 06 20:09:2%s imap-login: Info: Disconnected: Connection closed (auth failed, 1 attempts in 0 secs): user=<bob%s>, method=PLAIN, rip=10.77.0.101, lip=10.77.0.1, session=<x0Bvr/xhepIKTQB%s>\n' $i $i $i
     printf 'Dec 06 20:09:4%s node1 postfix/submission/smtpd[17522]: warning: unknown[10.77.0.101]: SASL PLAIN authentication failed: (reason unavailable), sasl_username=carol%s\n' $i $i
+    printf 'Dec 06 20:09:4%s node1 postfix/submission/smtpd[17522]: disconnect from unknown[10.77.0.101] ehlo=1 auth=0/1 quit=1 commands=2/3\n' $i
 done > "$T/replay.log"
 events() { "$SG" replay -c "$1" "$T/replay.log" 2>&1 >/dev/null | sed -n 's/^replay: [0-9]* lines, \([0-9]*\) events.*/\1/p'; }
 with=$(events "$T/n1.conf")
