@@ -2,6 +2,7 @@
  * kernel, run one zloop (logs, gossip, timers, control socket, policy service, signals), reload on
  * SIGHUP without losing state, snapshot and exit cleanly on SIGTERM. */
 #include "agent/agent.h"
+#include "agent/agent_build.h"
 #include "agent/cli_common.h"
 #include "agent/config_limits.h"
 #include "agent/notify.h"
@@ -205,40 +206,7 @@ static int sources_open(struct agent *a)
     return 0;
 }
 
-static int detection_build(const struct config *cfg, struct detect_rules **rules, struct detect_parser **parser)
-{
-    if (cli_load_rules(cfg, NULL, rules) < 0) return -1;
-    *parser = cli_parser_new(cfg, *rules);
-    return *parser ? 0 : -1;
-}
-
 /* ---- enforcement setup ---------------------------------------------------------------------- */
-
-static struct enforce *enforce_from_config(const struct config *cfg)
-{
-    struct enforce_config ec = {0};
-    ec.backend = strcmp(cfg->backend, "dryrun") ? ENFORCE_BACKEND_NFT : ENFORCE_BACKEND_DRYRUN;
-    for (size_t i = 0; i < cfg->nports && i < ENFORCE_MAX_PORTS; i++) ec.ports[ec.nports++] = (uint16_t)cfg->ports[i];
-    ec.verdict = cfg->reject ? ENFORCE_REJECT : ENFORCE_DROP;
-    ec.allow = (const char *const *)cfg->allowlist.v;
-    ec.nallow = cfg->allowlist.n;
-    /* Own and peer addresses: never banned, whoever asks. */
-    size_t nn = cfg->node_addrs.n;
-    for (size_t p = 0; p < cfg->npeers; p++) nn += cfg->peers[p].addrs.n;
-    const char **nodes = sg_xcalloc(nn ? nn : 1, sizeof *nodes);
-    size_t k = 0;
-    for (size_t i = 0; i < cfg->node_addrs.n; i++) nodes[k++] = cfg->node_addrs.v[i];
-    for (size_t p = 0; p < cfg->npeers; p++)
-        for (size_t i = 0; i < cfg->peers[p].addrs.n; i++) nodes[k++] = cfg->peers[p].addrs.v[i];
-    ec.nodes = nodes;
-    ec.nnodes = k;
-    ec.min_prefix4 = cfg->min_prefix4;
-    ec.min_prefix6 = cfg->min_prefix6;
-    struct enforce *e = enforce_new(&ec);
-    free(nodes);
-    if (e && enforce_setup(e) < 0) enforce_destroy(&e);
-    return e;
-}
 
 static int policy_start(struct agent *a)
 {
@@ -346,17 +314,26 @@ static int ensure_dir(const char *path, mode_t mode)
     return -1;
 }
 
-static struct config *load_checked(const char *path)
+/* The one builder (agent_build.c), its errors and warnings logged. */
+static int build_logged(const char *path, struct agent_parts *parts)
 {
-    char *err = NULL;
-    struct config *cfg = config_load(path, &err);
-    if (!cfg) { sg_log(SG_LOG_ERR, "%s", err); free(err); return NULL; }
-    cli_check_logs(cfg);
-    if (cfg->errors.n) {
-        for (size_t i = 0; i < cfg->errors.n; i++) sg_log(SG_LOG_ERR, "%s", cfg->errors.v[i]);
-        config_destroy(&cfg);
-    }
-    return cfg;
+    int rc = agent_build(path, NULL, 0, parts);
+    for (size_t i = 0; i < parts->errors.n; i++) sg_log(SG_LOG_ERR, "%s", parts->errors.v[i]);
+    for (size_t i = 0; i < parts->warnings.n; i++) sg_log(SG_LOG_WARN, "%s", parts->warnings.v[i]);
+    return rc;
+}
+
+/* Takes the components of parts (which keeps only its lists). */
+static void take_parts(struct agent *a, struct agent_parts *parts)
+{
+    a->cfg = parts->cfg;
+    a->rules = parts->rules;
+    a->parser = parts->parser;
+    a->enf = parts->enf;
+    parts->cfg = NULL;
+    parts->rules = NULL;
+    parts->parser = NULL;
+    parts->enf = NULL;
 }
 
 struct agent *agent_new(const char *cfg_path)
@@ -369,19 +346,20 @@ struct agent *agent_new(const char *cfg_path)
     a->cfg_path = sg_xstrdup(cfg_path);
     a->started_ms = sg_now_ms();
     a->started_mono_ms = sg_mono_ms();
-    a->epoch = (uint32_t)(a->started_ms / 1000);
-    if (!(a->cfg = load_checked(cfg_path))) goto fail;
+    struct agent_parts parts;
+    if (build_logged(cfg_path, &parts) < 0) {
+        agent_parts_release(&parts);
+        goto fail;
+    }
+    take_parts(a, &parts);
+    a->id = parts.id;
+    a->kr = parts.kr;
+    parts.id = NULL;
+    parts.kr = NULL;
+    agent_parts_release(&parts);
     struct config *cfg = a->cfg;
     if (ensure_dir(cfg->state_dir, 0750) < 0) goto fail;
-    if (!(a->id = gossip_identity_load(cfg->key_dir, cfg->node_name))) goto fail;
-    a->kr = gossip_keyring_new();
-    gossip_keyring_add_identity(a->kr, a->id);
-    if (gossip_keyring_load_dir(a->kr, cfg->peer_key_dir) < 0) goto fail;
-    for (size_t i = 0; i < cfg->npeers; i++)
-        if (!gossip_keyring_find_name(a->kr, cfg->peers[i].name)) {
-            sg_log(SG_LOG_ERR, "peer %s: no public key %s/%s.pub", cfg->peers[i].name, cfg->peer_key_dir, cfg->peers[i].name);
-            goto fail;
-        }
+    if (agent_epoch_next(cfg->state_dir, (uint32_t)(a->started_ms / 1000), &a->epoch) < 0) goto fail;
     struct gossip_state_config sc;
     gossip_state_config_default(&sc);
     sc.bucket_ms = cfg->bucket_s * 1000;
@@ -395,15 +373,14 @@ struct agent *agent_new(const char *cfg_path)
         if (gossip_state_load(a->st, snap, sg_now_ms()) < 0) sg_log(SG_LOG_WARN, "%s: unreadable snapshot ignored", snap);
         else sg_log(SG_LOG_INFO, "restored state from %s", snap);
     }
-    if (!(a->enf = enforce_from_config(cfg))) { sg_log(SG_LOG_ERR, "enforcement backend %s failed to start", cfg->backend); goto fail; }
+    if (enforce_setup(a->enf) < 0) { sg_log(SG_LOG_ERR, "enforcement backend %s failed to start", cfg->backend); goto fail; }
     gossip_state_set_ban_cb(a->st, on_ban_record, a);
     agent_reconcile(a, false);
-    if (detection_build(cfg, &a->rules, &a->parser) < 0) goto fail;
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
     a->loop = zloop_new();
     if (signals_setup(a) < 0) goto fail;
     if (sources_open(a) < 0) goto fail;
-    if (agent_gossip_start(a) < 0) goto fail;
+    if (agent_gossip_start(a, 0) < 0) goto fail;
     if (policy_start(a) < 0) goto fail;
     if (agent_authpolicy_start(a) < 0) goto fail;
     if (!(a->ctl = control_new(a->loop, cfg->control_socket, agent_control, a))) goto fail;
@@ -422,19 +399,6 @@ static bool same_str(const char *a, const char *b)
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-/* True when the new configuration needs other gossip sockets (binds, peers, CURVE). */
-static bool gossip_changed(const struct config *o, const struct config *n)
-{
-    if (!same_str(o->gossip_bind, n->gossip_bind) || !same_str(o->sync_bind, n->sync_bind) || o->curve != n->curve ||
-        o->npeers != n->npeers)
-        return true;
-    for (size_t i = 0; i < o->npeers; i++)
-        if (!same_str(o->peers[i].name, n->peers[i].name) || !same_str(o->peers[i].pub_endpoint, n->peers[i].pub_endpoint) ||
-            !same_str(o->peers[i].sync_endpoint, n->peers[i].sync_endpoint))
-            return true;
-    return false;
-}
-
 static bool authpolicy_changed(const struct config *o, const struct config *n)
 {
     return o->authpolicy_enabled != n->authpolicy_enabled || !same_str(o->authpolicy_listen, n->authpolicy_listen) ||
@@ -446,44 +410,44 @@ static bool authpolicy_changed(const struct config *o, const struct config *n)
 static int agent_reload(struct agent *a)
 {
     notify_send("RELOADING=1");
-    struct config *cfg = load_checked(a->cfg_path);
-    struct detect_rules *rules = NULL;
-    struct detect_parser *parser = NULL;
-    if (!cfg || detection_build(cfg, &rules, &parser) < 0) {
+    struct agent_parts parts;
+    if (build_logged(a->cfg_path, &parts) < 0 || enforce_setup(parts.enf) < 0) {
         a->n.reload_errors++;
         sg_log(SG_LOG_ERR, "reload refused: configuration has errors; still running the previous one");
-        config_destroy(&cfg);
+        agent_parts_release(&parts);
         notify_send("READY=1");
         return -1;
     }
-    struct enforce *enf = enforce_from_config(cfg);
-    if (!enf) {
-        a->n.reload_errors++;
-        sg_log(SG_LOG_ERR, "reload refused: enforcement backend failed");
-        detect_parser_destroy(&parser);
-        detect_rules_destroy(&rules);
-        config_destroy(&cfg);
-        notify_send("READY=1");
-        return -1;
-    }
+    /* This node's own key is read at start only: the state's slots and records are signed with it. */
+    if (memcmp(parts.id->pk, a->id->pk, GOSSIP_PK_LEN) || strcmp(parts.id->name, a->id->name))
+        sg_log(SG_LOG_WARN, "reload: this node's own key or name changed; that takes a restart (still %s)", a->id->name);
     snapshot(a);                 /* log cursors, so the new followers resume exactly */
     sources_close(a);
-    bool regossip = gossip_changed(a->cfg, cfg);
-    bool reauthpolicy = authpolicy_changed(a->cfg, cfg);
+    /* A new keyring (a peer added, removed or rotated) or new endpoints: a new transport, which
+     * goes on with our sequence numbers so peers do not take its deltas for replays. */
+    bool regossip = agent_build_gossip_differs(a->cfg, a->kr, parts.cfg, parts.kr);
+    uint64_t last_seq = 0;
+    if (regossip && a->tr) {
+        struct gossip_transport_totals tt;
+        gossip_transport_totals(a->tr, &tt);
+        last_seq = tt.last_seq;
+    }
+    bool reauthpolicy = authpolicy_changed(a->cfg, parts.cfg);
     if (reauthpolicy) agent_authpolicy_stop(a);
     if (regossip) agent_gossip_stop(a);
+    /* The state and the transport hold the keyring by pointer: its contents are exchanged. */
+    gossip_keyring_swap(a->kr, parts.kr);
     scenario_engine_destroy(&a->eng);
     detect_parser_destroy(&a->parser);
     detect_rules_destroy(&a->rules);
     enforce_destroy(&a->enf);
     config_destroy(&a->cfg);
-    a->cfg = cfg;
+    take_parts(a, &parts);
+    agent_parts_release(&parts);
+    struct config *cfg = a->cfg;
     struct gossip_record_limits limits;
     config_record_limits(cfg, &limits);
     gossip_state_set_limits(a->st, &limits);
-    a->rules = rules;
-    a->parser = parser;
-    a->enf = enf;
     agent_reconcile(a, true);
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
     sources_open(a);
@@ -496,7 +460,7 @@ static int agent_reload(struct agent *a)
     /* The transport keeps running (and its peers' sequence state) unless its settings changed; a
      * socket just closed may hold its port for a moment, so binding is retried briefly. */
     for (int i = 0; regossip && i < 20; i++) {
-        if (agent_gossip_start(a) == 0) break;
+        if (agent_gossip_start(a, last_seq) == 0) break;
         zclock_sleep(100);
     }
     if (regossip && !a->tr && a->cfg->gossip_bind) {
@@ -504,8 +468,9 @@ static int agent_reload(struct agent *a)
         sg_log(SG_LOG_ERR, "reload: gossip transport could not start; this node is cut off until the next reload");
     }
     a->n.reloads++;
-    sg_log(SG_LOG_INFO, "reloaded %s: %zu rules, %zu scenarios, %zu logs, %zu peers", a->cfg_path,
-           detect_rules_count(rules), cfg->nscenarios, cfg->logs.n, cfg->npeers);
+    sg_log(SG_LOG_INFO, "reloaded %s: %zu rules, %zu scenarios, %zu logs, %zu peers, %zu keys%s", a->cfg_path,
+           detect_rules_count(a->rules), cfg->nscenarios, cfg->logs.n, cfg->npeers, gossip_keyring_count(a->kr),
+           regossip ? ", transport restarted" : "");
     notify_send("READY=1");
     return 0;
 }

@@ -75,6 +75,11 @@ void agent_destroy(struct agent **pa);
  * prints every error as file:line: message, or "configuration OK". Returns 0 or 1. */
 int agent_check_config(const char *cfg_path);
 
+/* The next boot epoch (agent_epoch.c): max(last + 1, now_s), where last is the epoch stored in
+ * state_dir/epoch; the new one is stored (fsync'd, atomic) before it is returned in *out. -1 when
+ * it cannot be stored (logged): the agent must not start with an epoch it may repeat. */
+int agent_epoch_next(const char *state_dir, uint32_t now_s, uint32_t *out);
+
 /* Control commands (agent_control.c). */
 int agent_control(int argc, char **argv, bool json, FILE *out, void *arg);
 
@@ -94,7 +99,9 @@ void agent_authpolicy_status(struct agent *a, bool json, FILE *out);
 int agent_policy_decide(const struct policy_request *req, char *action, size_t size, void *arg);
 
 /* Gossip wiring (agent_gossip.c). */
-int agent_gossip_start(struct agent *a);
+/* Starts the transport with the configured peers that have a key; its first DELTA seq follows
+ * last_seq (a restart within the same epoch continues the sequence). */
+int agent_gossip_start(struct agent *a, uint64_t last_seq);
 void agent_gossip_stop(struct agent *a);
 void agent_gossip_notify(struct agent *a);
 /* True once the state was completed by a sync with a peer, or when there are no peers. */

@@ -1,6 +1,7 @@
 /* agent_gossip.c: wires the cluster transport into the agent: peers from the configuration, remote
  * counter keys fed back to the scenario engine, and the peer view of `status` and `peers`. */
 #include "agent/agent.h"
+#include "agent/agent_build.h"
 #include "agent/json.h"
 #include "agent/util.h"
 #include "gossip/transport.h"
@@ -25,24 +26,24 @@ static void on_merge(const struct gossip_body *body, const struct gossip_merge_r
     if (gossip_state_pending(a->st)) gossip_transport_notify(a->tr);
 }
 
-int agent_gossip_start(struct agent *a)
+int agent_gossip_start(struct agent *a, uint64_t last_seq)
 {
     const struct config *cfg = a->cfg;
     if (!cfg->gossip_bind) {
         if (cfg->npeers) { sg_log(SG_LOG_ERR, "[node] gossip_bind is required when peers are configured"); return -1; }
         return 0;   /* a single node: nothing to gossip */
     }
-    struct gossip_transport_peer *peers = sg_xcalloc(cfg->npeers ? cfg->npeers : 1, sizeof *peers);
-    for (size_t i = 0; i < cfg->npeers; i++)
-        peers[i] = (struct gossip_transport_peer){cfg->peers[i].name, cfg->peers[i].pub_endpoint, cfg->peers[i].sync_endpoint};
+    size_t npeers;
+    struct gossip_transport_peer *peers = agent_build_peers(cfg, a->kr, &npeers);
     struct gossip_transport_config tc;
     gossip_transport_config_default(&tc);
     tc.self = a->id;
     tc.pub_bind = cfg->gossip_bind;
     tc.sync_bind = cfg->sync_bind;
     tc.peers = peers;
-    tc.n_peers = cfg->npeers;
+    tc.n_peers = npeers;
     tc.curve = cfg->curve;
+    tc.first_seq = last_seq;
     a->tr = gossip_transport_new(a->loop, a->st, a->kr, &tc);
     free(peers);
     if (!a->tr) return -1;

@@ -1,4 +1,5 @@
-/* cli_common.c: rules and guard from the configuration, line reading for offline commands. */
+/* cli_common.c: the journal source and the line parser from the configuration, the log path check,
+ * line reading for offline commands. */
 #include "agent/cli_common.h"
 #include "agent/util.h"
 
@@ -6,22 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int cli_load_rules(const struct config *cfg, const char *rules_dir, struct detect_rules **out)
-{
-    const char *dirs[CONFIG_MAX_LIST + 2];
-    size_t n = 0;
-    dirs[n++] = rules_dir ? rules_dir : cfg->rules_dir;
-    for (size_t i = 0; i < cfg->extra_rules.n && n < CONFIG_MAX_LIST + 1; i++) dirs[n++] = cfg->extra_rules.v[i];
-    dirs[n] = NULL;
-    char err[512] = "";
-    *out = detect_rules_new(dirs, err, sizeof err);
-    if (!*out) {
-        fprintf(stderr, "sgcluster: rules: %s\n", err);
-        return -1;
-    }
-    return 0;
-}
 
 struct detect_journal *cli_journal_from_config(const struct config *cfg, char *err, size_t errlen)
 {
@@ -50,17 +35,6 @@ void cli_check_logs(struct config *cfg)
         char err[512];
         if (detect_source_check_path(cfg->logs.v[i], err, sizeof err) < 0) config_error(cfg, cfg->path, 0, "[detect] logs: %s", err);
     }
-}
-
-struct enforce_guard *cli_guard_from_config(const struct config *cfg)
-{
-    struct enforce_guard *g = enforce_guard_new();
-    for (size_t i = 0; i < cfg->allowlist.n; i++) enforce_guard_allow(g, cfg->allowlist.v[i]);
-    for (size_t i = 0; i < cfg->node_addrs.n; i++) enforce_guard_add_node(g, cfg->node_addrs.v[i]);
-    for (size_t p = 0; p < cfg->npeers; p++)
-        for (size_t i = 0; i < cfg->peers[p].addrs.n; i++) enforce_guard_add_node(g, cfg->peers[p].addrs.v[i]);
-    enforce_guard_set_min_prefix(g, cfg->min_prefix4, cfg->min_prefix6);
-    return g;
 }
 
 int cli_read_lines(const char *path, void (*fn)(const char *line, size_t len, void *arg), void *arg)

@@ -1,5 +1,6 @@
 /* cli_replay.c: `sgcluster replay -c CONFIG LOGFILE`: runs the scenarios over a log on its own
  * timestamps, as one node with no enforcement, and prints the decisions it would take. */
+#include "agent/agent_build.h"
 #include "agent/cli_common.h"
 #include "agent/config.h"
 #include "agent/config_limits.h"
@@ -95,19 +96,17 @@ int cli_replay(int argc, char **argv)
     if (!conf || optind >= argc) return usage();
 
     int rc = 1;
-    char *err = NULL;
-    struct config *cfg = config_load(conf, &err);
-    struct detect_rules *rules = NULL;
+    struct agent_parts parts;
     struct gossip_identity *id = NULL;
     struct gossip_keyring *kr = NULL;
-    struct enforce_guard *guard = NULL;
-    if (!cfg) { fprintf(stderr, "sgcluster: %s\n", err); free(err); return 1; }
-    if (cfg->errors.n) {
-        for (size_t i = 0; i < cfg->errors.n; i++) fprintf(stderr, "%s\n", cfg->errors.v[i]);
+    /* The agent's own builder (so replay accepts what the agent accepts), without the node's keys:
+     * replay signs with a throwaway identity. */
+    if (agent_build(conf, rules_dir, AGENT_BUILD_NO_KEYS | AGENT_BUILD_DRYRUN, &parts) < 0) {
+        for (size_t i = 0; i < parts.errors.n; i++) fprintf(stderr, "%s\n", parts.errors.v[i]);
         goto out;
     }
-    if (cli_load_rules(cfg, rules_dir, &rules) < 0) goto out;
-    r.parser = cli_parser_new(cfg, rules);
+    const struct config *cfg = parts.cfg;
+    r.parser = parts.parser;
     /* A throwaway identity: replay writes the same signed records the agent would, in memory. */
     uint8_t seed[32];
     randombytes_buf(seed, sizeof seed);
@@ -122,8 +121,7 @@ int cli_replay(int argc, char **argv)
     sc.max_skew_ms = INT64_MAX / 4;
     config_record_limits(cfg, &sc.limits);
     r.st = gossip_state_new(&sc, id, kr, 1);
-    guard = cli_guard_from_config(cfg);
-    r.eng = scenario_engine_new(cfg, r.st, guard, print_decision, &r);
+    r.eng = scenario_engine_new(cfg, r.st, enforce_guard(parts.enf), print_decision, &r);
     if (!r.json) printf("%-20s  %-8s  %-40s  %8s  %s\n", "TIME", "ACTION", "KEY", "DURATION", "REASON");
     rc = 0;
     for (int i = optind; i < argc; i++)
@@ -134,11 +132,8 @@ int cli_replay(int argc, char **argv)
 out:
     scenario_engine_destroy(&r.eng);
     gossip_state_destroy(&r.st);
-    detect_parser_destroy(&r.parser);
-    detect_rules_destroy(&rules);
-    enforce_guard_destroy(&guard);
     gossip_keyring_destroy(&kr);
     gossip_identity_destroy(&id);
-    config_destroy(&cfg);
+    agent_parts_release(&parts);
     return rc;
 }

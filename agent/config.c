@@ -6,6 +6,7 @@
 #include "detect/journal.h"
 #include "detect/detect.h"
 #include "agent/config_limits.h"
+#include "gossip/endpoint.h"
 
 #include <ini.h>
 #include <dirent.h>
@@ -16,7 +17,16 @@
 #include <string.h>
 #include <strings.h>
 
-/* inih reports no line numbers to the handler in Debian's build, so the reader counts them. */
+/* inih reports no line numbers to the handler in Debian's build, so the reader counts them.
+ *
+ * Lines of any length: Debian's libinih is built with a fixed line buffer (INI_MAX_LINE, 200 bytes)
+ * that no option of the shared library changes. The reader gets each physical line whole; one that
+ * does not fit reaches inih as a short stand-in with the same shape ("KEY = \x01", or an indented
+ * "\x01" for a continuation line), and the handler takes the real value from the reader. Values are
+ * trimmed and their inline comments cut exactly as inih does. A section header has no such limit
+ * to lift (inih caps section names itself). */
+#define LONG_VALUE "\x01"
+
 struct ini_stream {
     FILE *f;
     int line;
@@ -25,7 +35,47 @@ struct ini_stream {
     char section[128];
     void *cur;          /* current [peer]/[scenario] being filled */
     enum { PASS_ALL, PASS_NO_SCENARIOS, PASS_SCENARIOS } pass;
+    char *long_value;   /* the value of the current line when it did not fit inih's buffer */
+    bool continuation;  /* the current line continues the previous key (it starts with blanks) */
 };
+
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* inih's value rules: cut at an inline ';' that follows a blank, then trim both ends. */
+static char *ini_value(const char *v)
+{
+    while (blank(*v)) v++;
+    const char *e = v;
+    while (*e && !(*e == ';' && e > v && blank(e[-1]))) e++;
+    while (e > v && blank(e[-1])) e--;
+    return sg_xstrndup(v, (size_t)(e - v));
+}
+
+/* A line too long for inih's buffer: its stand-in goes to str, its value to s->long_value. */
+static void stand_in(struct ini_stream *s, const char *line, char *str, int num)
+{
+    const char *p = line;
+    while (blank(*p)) p++;
+    if (*p == ';' || *p == '#') { snprintf(str, (size_t)num, ";\n"); return; }
+    if (p > line) {                      /* a continuation line */
+        s->long_value = ini_value(p);
+        snprintf(str, (size_t)num, " %s\n", LONG_VALUE);
+        return;
+    }
+    const char *sep = p + strcspn(p, "=:");
+    const char *ke = sep;
+    while (ke > p && blank(ke[-1])) ke--;
+    if (*p == '[' || !*sep || (int)(ke - p) + 8 > num) {
+        if (s->pass != PASS_SCENARIOS) config_error(s->cfg, s->file, s->line, "line too long for a section header or key");
+        snprintf(str, (size_t)num, ";\n");
+        return;
+    }
+    s->long_value = ini_value(sep + 1);
+    snprintf(str, (size_t)num, "%.*s = %s\n", (int)(ke - p), p, LONG_VALUE);
+}
 
 static char *stream_reader(char *str, int num, void *arg)
 {
@@ -33,15 +83,15 @@ static char *stream_reader(char *str, int num, void *arg)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n = getline(&line, &cap, s->f);
+    free(s->long_value);
+    s->long_value = NULL;
     if (n < 0) { free(line); return NULL; }
     s->line++;
-    if (n >= num) {
-        if (s->pass != PASS_SCENARIOS) config_error(s->cfg, s->file, s->line, "line longer than %d bytes", num - 1);
-        n = num - 1;
-        line[n - 1] = '\n';
-    }
-    memcpy(str, line, (size_t)n);
-    str[n] = '\0';
+    const char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    s->continuation = p > line && *p && *p != '\n' && *p != '\r' && *p != ';' && *p != '#';
+    if (n >= num) stand_in(s, line, str, num);
+    else memcpy(str, line, (size_t)n + 1);
     free(line);
     return str;
 }
@@ -120,11 +170,11 @@ static int parse_int(const char *v, int64_t lo, int64_t hi, int64_t *out)
     return 0;
 }
 
-static int parse_ports(struct config *cfg, const char *v, const char *file, int line)
+static int parse_ports(struct config *cfg, const char *v, const char *file, int line, bool more)
 {
     struct strlist l = {0};
     strlist_split(&l, v);
-    cfg->nports = 0;
+    if (!more) cfg->nports = 0;   /* the list replaces the defaults; its continuation lines add */
     int rc = 0;
     for (size_t i = 0; i < l.n; i++) {
         int64_t p;
@@ -159,6 +209,8 @@ static int node_key(struct ini_stream *s, const char *name, const char *value)
     else if (!strcmp(name, "control_socket")) set_str(&cfg->control_socket, value);
     else if (!strcmp(name, "curve")) {
         if (parse_bool(value, &cfg->curve) < 0) BAD("curve: expected yes or no, got '%s'", value);
+    } else if (!strcmp(name, "allow_plaintext")) {
+        if (parse_bool(value, &cfg->allow_plaintext) < 0) BAD("allow_plaintext: expected yes or no, got '%s'", value);
     } else if (!strcmp(name, "bucket")) {
         if (sg_parse_duration(value, &n) < 0 || n < 1 || n > 3600) BAD("bucket: expected a duration from 1s to 1h, got '%s'", value);
         cfg->bucket_s = n;
@@ -183,7 +235,7 @@ static int detect_key(struct ini_stream *s, const char *name, const char *value)
         if (parse_bool(value, &cfg->journal) < 0) BAD("journal: expected yes or no, got '%s'", value);
     } else if (!strcmp(name, "journal_units") || !strcmp(name, "journal_users")) {
         struct strlist *l = !strcmp(name, "journal_units") ? &cfg->journal_units : &cfg->journal_users;
-        strlist_free(l);
+        if (!s->continuation) strlist_free(l);   /* the list replaces the defaults; continuation lines add */
         strlist_split_words(l, value);
         if (!l->n) BAD("%s: expected at least one name", name);
     } else if (!strcmp(name, "from_start")) {
@@ -203,7 +255,7 @@ static int enforce_key(struct ini_stream *s, const char *name, const char *value
     if (!strcmp(name, "backend")) {
         if (strcmp(value, "nft") && strcmp(value, "dryrun")) BAD("backend: expected nft or dryrun, got '%s'", value);
         set_str(&cfg->backend, value);
-    } else if (!strcmp(name, "ports")) parse_ports(cfg, value, s->file, s->line);
+    } else if (!strcmp(name, "ports")) parse_ports(cfg, value, s->file, s->line, s->continuation);
     else if (!strcmp(name, "verdict")) {
         if (!strcmp(value, "drop")) cfg->reject = false;
         else if (!strcmp(value, "reject")) cfg->reject = true;
@@ -281,12 +333,26 @@ static int peer_key(struct ini_stream *s, struct config_peer *p, const char *nam
     return 1;
 }
 
+/* Keys whose value is a list: a continuation line (indented) adds to it. */
+static bool is_list_key(const char *name)
+{
+    static const char *const lists[] = {"addresses", "address", "logs", "log", "extra_rules", "allowlist",
+                                        "user_allowlist", "ports", "journal_units", "journal_users", NULL};
+    for (int i = 0; lists[i]; i++)
+        if (!strcmp(name, lists[i])) return true;
+    return false;
+}
+
 static int handler(void *arg, const char *section, const char *name, const char *value)
 {
     struct ini_stream *s = arg;
     struct config *cfg = s->cfg;
     bool is_scenario = !strncmp(section, "scenario ", 9);
     if ((s->pass == PASS_NO_SCENARIOS && is_scenario) || (s->pass == PASS_SCENARIOS && !is_scenario)) return 1;
+    if (s->long_value && !strcmp(value, LONG_VALUE)) value = s->long_value;
+    if (s->continuation && !is_list_key(name))
+        BAD("'%s' takes one value: only lists (addresses, logs, extra_rules, allowlist, user_allowlist, ports, "
+            "journal_units, journal_users) continue on the next line", name);
     if (strcmp(section, s->section)) {
         /* A new section starts: [peer NAME] and [scenario ID] open a new entry. */
         snprintf(s->section, sizeof s->section, "%s", section);
@@ -327,6 +393,7 @@ static int parse_file_pass(struct config *cfg, const char *file, int pass)
     s.f = fopen(file, "r");
     if (!s.f) return -1;
     int rc = ini_parse_stream(stream_reader, &s, handler, &s);
+    free(s.long_value);
     if (rc > 0 && pass != PASS_SCENARIOS) config_error(cfg, file, rc, "syntax error (expected [section] or key = value)");
     fclose(s.f);
     return 0;
@@ -366,6 +433,7 @@ static void set_defaults(struct config *cfg)
     cfg->max_attempts = DETECT_DEFAULT_MAX_ATTEMPTS;
     cfg->max_rcpt = DETECT_DEFAULT_MAX_RCPT;
     gossip_record_limits_default(&cfg->limits);
+    cfg->curve = true;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -402,6 +470,46 @@ static void load_scenario_dir(struct config *cfg, const char *dir)
     strlist_free(&names);
 }
 
+/* One endpoint: its syntax, and whether it leaves the machine (counted in *public). */
+static void check_endpoint(struct config *cfg, int line, const char *what, const char *ep, bool bind, bool *public)
+{
+    struct gossip_endpoint e;
+    char why[128];
+    if (gossip_endpoint_parse(ep, bind, &e, why, sizeof why) < 0)
+        config_error(cfg, cfg->path, line, "%s: '%s': %s", what, ep, why);
+    else if (!gossip_endpoint_loopback(&e))
+        *public = true;
+}
+
+/* The gossip settings as the transport needs them: both binds when there are peers, both endpoints
+ * of every peer, and no plaintext off loopback unless the operator asked for it. */
+static void check_gossip(struct config *cfg)
+{
+    const char *file = cfg->path;
+    bool public = false;
+    if (cfg->npeers && !cfg->gossip_bind) config_error(cfg, file, 0, "[node] gossip_bind is required when peers are configured");
+    if (cfg->gossip_bind && !cfg->sync_bind) config_error(cfg, file, 0, "[node] sync_bind is required with gossip_bind");
+    if (cfg->gossip_bind) check_endpoint(cfg, 0, "[node] gossip_bind", cfg->gossip_bind, true, &public);
+    if (cfg->sync_bind) check_endpoint(cfg, 0, "[node] sync_bind", cfg->sync_bind, true, &public);
+    for (size_t i = 0; i < cfg->npeers; i++) {
+        struct config_peer *p = &cfg->peers[i];
+        char what[128];
+        snprintf(what, sizeof what, "[peer %s] pub", p->name);
+        if (!p->pub_endpoint) config_error(cfg, file, p->line, "[peer %s] needs pub = tcp://HOST:PORT", p->name);
+        else check_endpoint(cfg, p->line, what, p->pub_endpoint, false, &public);
+        snprintf(what, sizeof what, "[peer %s] sync", p->name);
+        if (!p->sync_endpoint) config_error(cfg, file, p->line, "[peer %s] needs sync = tcp://HOST:PORT", p->name);
+        else check_endpoint(cfg, p->line, what, p->sync_endpoint, false, &public);
+        if (!strcmp(p->name, cfg->node_name ? cfg->node_name : "")) config_error(cfg, file, p->line, "[peer %s] is this node itself", p->name);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(cfg->peers[j].name, p->name)) config_error(cfg, file, p->line, "[peer %s] defined twice", p->name);
+    }
+    if (public && !cfg->curve && !cfg->allow_plaintext)
+        config_error(cfg, file, 0, "curve = no on an address other than loopback would let anyone who reaches "
+                                   "the gossip ports read every ban: set curve = yes, or allow_plaintext = yes "
+                                   "to accept that");
+}
+
 struct config *config_load(const char *file, char **err_out)
 {
     struct config *cfg = sg_xcalloc(1, sizeof *cfg);
@@ -420,13 +528,7 @@ struct config *config_load(const char *file, char **err_out)
     parse_file_pass(cfg, file, PASS_SCENARIOS);
     if (!cfg->node_name) config_error(cfg, file, 0, "[node] name is required");
     if (!cfg->peer_key_dir && cfg->key_dir) cfg->peer_key_dir = sg_xstrdup(cfg->key_dir);
-    for (size_t i = 0; i < cfg->npeers; i++) {
-        struct config_peer *p = &cfg->peers[i];
-        if (!p->pub_endpoint) config_error(cfg, file, p->line, "[peer %s] needs pub = tcp://HOST:PORT", p->name);
-        if (!strcmp(p->name, cfg->node_name ? cfg->node_name : "")) config_error(cfg, file, p->line, "[peer %s] is this node itself", p->name);
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(cfg->peers[j].name, p->name)) config_error(cfg, file, p->line, "[peer %s] defined twice", p->name);
-    }
+    check_gossip(cfg);
     config_scenarios_check(cfg);
     return cfg;
 }

@@ -60,7 +60,8 @@ struct config {
     char *peer_key_dir;     /* peers' *.pub (default: key_dir) */
     char *state_dir;
     char *control_socket;
-    bool curve;
+    bool curve;             /* CURVE on the gossip sockets (default yes) */
+    bool allow_plaintext;   /* curve = no allowed on non-loopback endpoints (default no) */
     int64_t bucket_s;
     int64_t max_skew_ms;
     int64_t snapshot_s;

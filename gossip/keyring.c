@@ -243,6 +243,13 @@ int gossip_keyring_load_dir(struct gossip_keyring *kr, const char *dir)
     return rc == 0 ? added : -1;
 }
 
+void gossip_keyring_swap(struct gossip_keyring *a, struct gossip_keyring *b)
+{
+    struct gossip_keyring t = *a;
+    *a = *b;
+    *b = t;
+}
+
 const struct gossip_peer_key *gossip_keyring_find(const struct gossip_keyring *kr, uint64_t origin)
 {
     /* A cluster has tens of nodes: a linear scan beats a hash table here. */

@@ -58,6 +58,9 @@ int gossip_keyring_add_identity(struct gossip_keyring *kr, const struct gossip_i
 /* Loads every DIR/NAME.pub. Returns how many keys were added, or -1 when the directory cannot be read
  * or a file is malformed (logged; the keys before it stay). */
 int gossip_keyring_load_dir(struct gossip_keyring *kr, const char *dir);
+/* Exchanges the keys of a and b: whoever holds a (the state, a transport) sees b's keys from now on.
+ * Pointers returned by the find functions before follow their keys to the other keyring. */
+void gossip_keyring_swap(struct gossip_keyring *a, struct gossip_keyring *b);
 /* Borrowed pointer, valid until the keyring is destroyed; NULL when unknown. */
 const struct gossip_peer_key *gossip_keyring_find(const struct gossip_keyring *kr, uint64_t origin);
 const struct gossip_peer_key *gossip_keyring_find_name(const struct gossip_keyring *kr, const char *name);

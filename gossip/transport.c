@@ -388,6 +388,7 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
     t->ring_cap = t->cfg.repair_keep_frames ? t->cfg.repair_keep_frames : 1;
     t->ring = sg_xcalloc(t->ring_cap, sizeof *t->ring);
     t->tot.epoch = gossip_state_epoch(st);
+    t->seq = cfg->first_seq;
     t->tot.curve = cfg->curve;
 
     t->cap_peers = cfg->n_peers + 8;

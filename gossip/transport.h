@@ -60,6 +60,8 @@ struct gossip_transport_config {
     size_t repair_keep_frames; /* own DELTA frames kept for repair (default 4096) */
     size_t repair_keep_bytes;  /* ... and at most this many bytes (default 16 MiB) */
     int hwm;                   /* send/receive high-water mark in messages (default 20000) */
+    uint64_t first_seq;        /* our DELTA seqs start after this one (a transport rebuilt within one
+                                * epoch goes on where the previous one stopped; default 0) */
     int64_t clock_offset_ms;   /* added to the wall clock; tests only (a node whose clock runs ahead) */
     unsigned test_loss_permille; /* tests only: discard this share of frames read from the SUB, as PUB/SUB
                                   * does at its high-water mark, so that gap repair is exercised */
