@@ -310,9 +310,14 @@ static int on_zap(zloop_t *loop, zsock_t *sock, void *arg)
         for (size_t i = 0; !ok && i < t->n_configured; i++)
             ok = memcmp(zframe_data(cred), t->peers[i]->curve_pk, 32) == 0;
     }
-    if (!ok)
-        sg_log(SG_LOG_WARN, "transport: refused a %s connection from %s (key not in the peer list)",
-               mech ? mech : "?", address ? address : "?");
+    if (!ok) {
+        /* a removed node, or a stranger: counted with the frames of unknown origin */
+        tp_count_drop(t, NULL, GOSSIP_DROP_UNKNOWN_ORIGIN);
+        uint64_t n = t->tot.drops[GOSSIP_DROP_UNKNOWN_ORIGIN];
+        if ((n & (n - 1)) == 0)
+            sg_log(SG_LOG_WARN, "transport: refused a %s connection from %s (key not in the peer list; %llu so far)",
+                   mech ? mech : "?", address ? address : "?", (unsigned long long)n);
+    }
     zmsg_t *rep = zmsg_new();
     zmsg_addstr(rep, "1.0");
     zmsg_addstr(rep, reqid ? reqid : "");

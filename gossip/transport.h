@@ -103,7 +103,7 @@ const char *gossip_peer_status_name(enum gossip_peer_status s);
 
 /* Why an incoming frame was dropped (or an outgoing one not sent). */
 enum gossip_drop_reason {
-    GOSSIP_DROP_UNKNOWN_ORIGIN = 0, /* origin not in the keyring */
+    GOSSIP_DROP_UNKNOWN_ORIGIN = 0, /* origin not in the keyring, or a CURVE key not in the peer list */
     GOSSIP_DROP_BAD_SIGNATURE,
     GOSSIP_DROP_MALFORMED,          /* truncated, bad version/type/length, bad body */
     GOSSIP_DROP_OVERSIZE,           /* over GOSSIP_WIRE_MAX_FRAME */
