@@ -19,9 +19,11 @@
  *
  * Bodies of the frame types this file owns (msgpack, after the 36-byte header):
  *   HEARTBEAT   [wall_ms]                 header seq = last DELTA seq sent in this epoch
- *   REPAIR_REQ  [epoch, from_seq, to_seq]
- *   SYNC_DIGEST [role, repair_epoch, repair_through, bin(64 x u64 big-endian partition digests)]
+ *   REPAIR_REQ  [epoch, from_seq, to_seq, recipient]
+ *   SYNC_DIGEST [role, repair_epoch, repair_through, bin(64 x u64 big-endian partition digests), recipient]
  *               role 0 = request (answer with data then a role-1 digest), 1 = answer
+ * recipient is the origin id of the node the request is for: a request signed for one node and
+ * replayed to another is dropped there (counted as a replay), unanswered.
  *   DELTA / SYNC_DATA: the entry codec of wire.h.
  * The transport's own bodies are read field by field (never msgpack_unpack: msgpack-c reserves what
  * an array header declares). Not thread-safe: everything runs on the zloop's thread. */

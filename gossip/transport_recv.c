@@ -74,6 +74,16 @@ static bool rd_uint(struct rd *r, uint64_t max, uint64_t *out)
     return true;
 }
 
+/* A uint64 as msgpack writes it: origins use all 64 bits, so 0xcf is read unsigned. */
+static bool rd_u64(struct rd *r, uint64_t *out)
+{
+    if (r->p < r->end && *r->p == 0xcf) {
+        r->p++;
+        return rd_be(r, 8, out);
+    }
+    return rd_uint(r, UINT64_MAX, out);
+}
+
 static bool rd_array(struct rd *r, unsigned n)
 {
     return r->p < r->end && *r->p++ == (uint8_t)(0x90 | n);   /* fixarray of exactly n */
@@ -137,6 +147,16 @@ static enum gossip_drop_reason reason_of(enum gossip_wire_err e)
     }
 }
 
+/* Requests name their recipient inside the signed body: a request one peer signed for another node,
+ * replayed here by whoever saw it, is refused (and counted as a replay). */
+static bool for_us(struct gossip_transport *t, struct gossip_peer *p, uint64_t recipient)
+{
+    if (recipient == t->cfg.self->origin)
+        return true;
+    drop(t, p, GOSSIP_DROP_REPLAY, "addressed to another node");
+    return false;
+}
+
 /* ---- repair ---- */
 
 static int send_repair_req(struct gossip_transport *t, struct gossip_peer *p, const struct gossip_gap *g)
@@ -145,10 +165,11 @@ static int send_repair_req(struct gossip_transport *t, struct gossip_peer *p, co
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 3);
+    msgpack_pack_array(&pk, 4);
     msgpack_pack_uint32(&pk, p->st.epoch);
     msgpack_pack_uint64(&pk, g->from);
     msgpack_pack_uint64(&pk, g->to);
+    msgpack_pack_uint64(&pk, p->st.origin);
     uint8_t *frame;
     size_t len;
     int rc = -1;
@@ -184,18 +205,20 @@ void tp_request_repairs(struct gossip_transport *t, struct gossip_peer *p, int64
     }
 }
 
-/* REPAIR_REQ [epoch, from, to]: resend what we keep; for what is gone (or another epoch), start a
+/* REPAIR_REQ [epoch, from, to, recipient]: resend what we keep; for what is gone (or another epoch), start a
  * digest sync with the requester that says it covers the range. */
 static void on_repair_req(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p,
                           const uint8_t *body, size_t blen)
 {
     struct rd rd = { body, body + blen };
-    uint64_t epoch, from, to;
-    if (!rd_array(&rd, 3) || !rd_uint(&rd, UINT32_MAX, &epoch) || !rd_uint(&rd, UINT64_MAX, &from) ||
-        !rd_uint(&rd, UINT64_MAX, &to) || from > to) {
+    uint64_t epoch, from, to, recipient;
+    if (!rd_array(&rd, 4) || !rd_uint(&rd, UINT32_MAX, &epoch) || !rd_uint(&rd, UINT64_MAX, &from) ||
+        !rd_uint(&rd, UINT64_MAX, &to) || !rd_u64(&rd, &recipient) || rd.p != rd.end || from > to) {
         drop(t, p, GOSSIP_DROP_MALFORMED, "bad REPAIR_REQ body");
         return;
     }
+    if (!for_us(t, p, recipient))
+        return;
     t->tot.repairs_served++;
     bool this_boot = epoch == gossip_state_epoch(t->st);
     if (this_boot && to > t->seq)
@@ -218,20 +241,22 @@ static void on_repair_req(struct gossip_transport *t, const struct tp_route *r, 
         t->tot.repairs_synced++;
 }
 
-/* SYNC_DIGEST [role, repair_epoch, repair_through, bin(64 x u64 big-endian)]: parsed here, acted on
+/* SYNC_DIGEST [role, repair_epoch, repair_through, bin(64 x u64 big-endian), recipient]: parsed here, acted on
  * in transport_sync.c. */
 static void on_sync_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p,
                            const uint8_t *body, size_t blen)
 {
     struct rd rd = { body, body + blen };
-    uint64_t role, repair_epoch, repair_through;
+    uint64_t role, repair_epoch, repair_through, recipient;
     const uint8_t *bin;
-    if (!rd_array(&rd, 4) || !rd_uint(&rd, 1, &role) || !rd_uint(&rd, UINT32_MAX, &repair_epoch) ||
+    if (!rd_array(&rd, 5) || !rd_uint(&rd, 1, &role) || !rd_uint(&rd, UINT32_MAX, &repair_epoch) ||
         !rd_uint(&rd, UINT64_MAX, &repair_through) || !(bin = rd_bin(&rd, GOSSIP_PARTITIONS * 8)) ||
-        rd.p != rd.end) {
+        !rd_u64(&rd, &recipient) || rd.p != rd.end) {
         drop(t, p, GOSSIP_DROP_MALFORMED, "bad SYNC_DIGEST body");
         return;
     }
+    if (!for_us(t, p, recipient))
+        return;
     uint64_t theirs[GOSSIP_PARTITIONS];
     for (size_t i = 0; i < GOSSIP_PARTITIONS; i++) {
         theirs[i] = 0;

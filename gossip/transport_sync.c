@@ -24,12 +24,13 @@ int tp_send_digest(struct gossip_transport *t, const struct tp_route *r, struct 
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 4);
+    msgpack_pack_array(&pk, 5);
     msgpack_pack_int(&pk, role);
     msgpack_pack_uint32(&pk, repair_epoch);
     msgpack_pack_uint64(&pk, repair_through);
     msgpack_pack_bin(&pk, sizeof bin);
     msgpack_pack_bin_body(&pk, bin, sizeof bin);
+    msgpack_pack_uint64(&pk, p->st.origin);   /* the recipient: signed, so it cannot be replayed elsewhere */
     uint8_t *frame;
     size_t len;
     int rc = -1;

@@ -380,6 +380,58 @@ static void test_loopback_hostile_frames(void **state)
     rig_down(&r);
 }
 
+/* A SYNC_DIGEST request body [0, 0, 0, digests, recipient]. */
+static size_t digest_request(uint8_t *buf, size_t size, uint64_t recipient)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    uint8_t bin[GOSSIP_PARTITIONS * 8] = {0};
+    msgpack_pack_array(&pk, 5);
+    msgpack_pack_int(&pk, 0);
+    msgpack_pack_uint32(&pk, 0);
+    msgpack_pack_uint64(&pk, 0);
+    msgpack_pack_bin(&pk, sizeof bin);
+    msgpack_pack_bin_body(&pk, bin, sizeof bin);
+    msgpack_pack_uint64(&pk, recipient);
+    assert_true(sb.size <= size);
+    memcpy(buf, sb.data, sb.size);
+    size_t n = sb.size;
+    msgpack_sbuffer_destroy(&sb);
+    return n;
+}
+
+/* A sync request a signed for another node (the stranger's id stands for it) and replayed to b is
+ * dropped as a replay and not answered; the same request addressed to b is answered. */
+static void test_loopback_sync_request_bound_to_recipient(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, 0, 0);
+    run_for(&r, 300);
+    uint8_t body[1024];
+    size_t lens[2];
+    uint8_t *frames[2];
+    size_t n = digest_request(body, sizeof body, r.id[2]->origin);
+    frames[0] = signed_frame(&r, 0, GOSSIP_FRAME_SYNC_DIGEST, 0, body, n, &lens[0]);
+    struct gossip_transport_totals before, after;
+    gossip_transport_totals(r.t[1], &before);
+    send_raw(&r, (const uint8_t *const *)frames, lens, 1);
+    gossip_transport_totals(r.t[1], &after);
+    assert_int_equal(after.drops[GOSSIP_DROP_REPLAY], before.drops[GOSSIP_DROP_REPLAY] + 1);
+    n = digest_request(body, sizeof body, r.id[1]->origin);
+    frames[1] = signed_frame(&r, 0, GOSSIP_FRAME_SYNC_DIGEST, 0, body, n, &lens[1]);
+    send_raw(&r, (const uint8_t *const *)&frames[1], &lens[1], 1);
+    struct gossip_transport_totals last;
+    gossip_transport_totals(r.t[1], &last);
+    assert_int_equal(last.drops[GOSSIP_DROP_REPLAY], after.drops[GOSSIP_DROP_REPLAY]);
+    assert_int_equal(last.drops[GOSSIP_DROP_MALFORMED], 0);
+    assert_true(last.frames_out > after.frames_out);   /* answered: its digest went back */
+    free(frames[0]), free(frames[1]);
+    rig_down(&r);
+}
+
 static void test_bad_config(void **state)
 {
     (void)state;
@@ -450,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_loopback_repair_by_sync),
         cmocka_unit_test(test_loopback_hostile_frames),
         cmocka_unit_test(test_loopback_sync_large_state),
+        cmocka_unit_test(test_loopback_sync_request_bound_to_recipient),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
