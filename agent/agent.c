@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -359,6 +360,11 @@ struct agent *agent_new(const char *cfg_path)
     agent_parts_release(&parts);
     struct config *cfg = a->cfg;
     if (ensure_dir(cfg->state_dir, 0750) < 0) goto fail;
+    /* The control socket's directory, as systemd's RuntimeDirectory makes it (a start by hand). */
+    char *ctl_dir = sg_xstrdup(cfg->control_socket);
+    int dir_rc = ensure_dir(dirname(ctl_dir), 0750);
+    free(ctl_dir);
+    if (dir_rc < 0) goto fail;
     if (agent_epoch_next(cfg->state_dir, (uint32_t)(a->started_ms / 1000), &a->epoch) < 0) goto fail;
     struct gossip_state_config sc;
     gossip_state_config_default(&sc);

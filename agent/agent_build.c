@@ -27,14 +27,17 @@ static void warn(struct agent_parts *p, int line, const char *fmt, ...)
     strlist_push(&p->warnings, full);
 }
 
-/* The directory path would be created in (or the file's parent) must exist. */
-static void check_parent(struct config *cfg, const char *what, const char *path)
+/* The directory path is in must exist. levels = 2: the agent creates path's own directory itself
+ * (the control socket's, as systemd's RuntimeDirectory does), so its parent must exist. */
+static void check_parent(struct config *cfg, const char *what, const char *path, int levels)
 {
     if (!path) return;
     char *copy = sg_xstrdup(path);
+    char *dir = copy;
+    for (int i = 0; i < levels; i++) dir = dirname(dir);
     struct stat st;
-    if (stat(dirname(copy), &st) < 0 || !S_ISDIR(st.st_mode))
-        config_error(cfg, cfg->path, 0, "%s: the directory of %s does not exist", what, path);
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        config_error(cfg, cfg->path, 0, "%s: the directory %s (for %s) does not exist", what, dir, path);
     free(copy);
 }
 
@@ -145,7 +148,7 @@ int agent_build(const char *path, const char *rules_dir, unsigned flags, struct 
     check_addresses(cfg);
     if (!(flags & AGENT_BUILD_NO_KEYS) && cfg->node_name) load_keys(out);
     build_rules(out, rules_dir);
-    for (size_t i = 0; i < cfg->logs.n; i++) check_parent(cfg, "[detect] logs", cfg->logs.v[i]);
+    for (size_t i = 0; i < cfg->logs.n; i++) check_parent(cfg, "[detect] logs", cfg->logs.v[i], 1);
     if (!(flags & AGENT_BUILD_NO_KEYS)) {   /* what only the running agent opens */
         cli_check_logs(cfg);
         if (cfg->journal) {
@@ -160,8 +163,9 @@ int agent_build(const char *path, const char *rules_dir, unsigned flags, struct 
                 config_error(cfg, cfg->path, 0, "[authpolicy] %s", kerr);
             memset(key, 0, sizeof key);
         }
-        check_parent(cfg, "[node] state_dir", cfg->state_dir);
-        check_parent(cfg, "[node] control_socket", cfg->control_socket);
+        /* the agent creates both directories (one level) */
+        check_parent(cfg, "[node] state_dir", cfg->state_dir, 1);
+        check_parent(cfg, "[node] control_socket", cfg->control_socket, 2);
     }
     if (!cfg->nscenarios) config_error(cfg, cfg->path, 0, "no scenarios: set [detect] scenarios = DIR (e.g. /etc/sgcluster/scenarios.d)");
     if (!cfg->errors.n) build_enforce(out, flags & AGENT_BUILD_DRYRUN);

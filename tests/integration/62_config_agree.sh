@@ -55,17 +55,20 @@ base | sed "s|^rules = .*|rules = $T/no-rules|" | row rules-missing fail y
 base | sed '/^scenarios = /d' | row no-scenarios fail y
 base | sed "s|^name = n1|name = n9|" | row own-key-missing fail n
 base | sed "s|^control_socket = .*|control_socket = $T/no/such/ctl.sock|" | row ctl-dir-missing fail n
+base | sed "s|^control_socket = .*|control_socket = $T/run/ctl.sock|" | row ctl-dir-made ok n
 base | sed "s|^peer_key_dir = .*|peer_key_dir = $T/no-peers|" | row peer-dir-missing fail n
 
-# start CONF: 0 when the agent reaches ready (answers status), 1 when it exits first.
+# start CONF LOG: 0 when the agent reaches ready (answers status, kept in LOG.status), 1 when it
+# exits first.
 start() {
-    local conf=$1 log=$2
-    rm -f "$T/ctl.sock"
+    local conf=$1 log=$2 sock
+    sock=$(sed -n 's/^control_socket = //p' "$conf")
+    rm -f "$sock"
     unshare -n sh -c 'ip link set lo up && exec "$0" -c "$1"' "$BIN/sgagent" "$conf" > "$log" 2>&1 &
     PID=$!
     local deadline=$((SECONDS + 15))
     while [ $SECONDS -lt $deadline ]; do
-        if "$BIN/sgcluster" status -s "$T/ctl.sock" >/dev/null 2>&1; then
+        if "$BIN/sgcluster" status --json -s "$sock" > "$log.status" 2>/dev/null; then
             kill -TERM "$PID"; wait "$PID" 2>/dev/null; PID=; return 0
         fi
         if ! kill -0 "$PID" 2>/dev/null; then wait "$PID" 2>/dev/null; PID=; return 1; fi
@@ -100,5 +103,7 @@ done
 # the peer without a key: both say so, and the agent ran with the one it has
 grep -q "peer n3\]: no public key" "$T/peer-no-key.check" || fail "-n did not warn about n3's missing key"
 grep -q "peer n3\]: no public key" "$T/peer-no-key.start" || fail "start did not log n3's missing key"
+python3 -c 'import json,sys; p=[x["name"] for x in json.load(open(sys.argv[1]))["peers"]]; sys.exit(p != ["n2"])' \
+    "$T/peer-no-key.start.status" || fail "the agent without n3's key does not run with n2: $(cat "$T/peer-no-key.start.status")"
 echo "measured: ${#rows[@]} files, $n_ok accepted and $n_fail refused by -n, start and replay alike"
 echo "config agreement checks passed"

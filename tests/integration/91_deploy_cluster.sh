@@ -44,6 +44,8 @@ deploy_on_cleanup 'for p in "${PIDS[@]}"; do kill "$p"; done; for p in "${PIDS[@
     # CURVE on: the cluster must also come up encrypted with keys only the role distributed.
     echo "    sgcluster_curve: true"
     echo "    sgcluster_ports: [25, 587, 993]"
+    # 60 networks: far over the 200 bytes libinih reads per line, written one per continuation line.
+    echo "    sgcluster_allowlist: [$(seq -s ', ' -f '198.18.%g.0/24' 0 59)]"
 } > "$T/hosts.yml"
 
 # The build was made by `make` (SG_BIN); packages and systemd are not this test's business.
@@ -60,6 +62,8 @@ for ((i = 1; i <= N; i++)); do
     grep -q "^gossip_bind = tcp://$(node_ip "$i"):7946\$" "$C" || fail "mx$i: gossip_bind"
     grep -q "^curve = yes\$" "$C" || fail "mx$i: curve not switched on"
     grep -q "^ports = 25, 587, 993\$" "$C" || fail "mx$i: ports not templated"
+    grep -q "^allowlist = 198.18.0.0/24,\$" "$C" && [ "$(grep -c '^    198\.18\.[0-9]*\.0/24,\?$' "$C")" = 59 ] \
+        || fail "mx$i: the allowlist is not written one network per continuation line"
     if [ $i = $N ]; then b=dryrun; else b=nft; fi
     grep -q "^backend = $b\$" "$C" || fail "mx$i: backend is not $b"
     grep -q "^\[peer mx$i\]" "$C" && fail "mx$i lists itself as a peer"

@@ -165,6 +165,36 @@ static void test_keyring_dir(void **state)
     gossip_keyring_destroy(&kr);
 }
 
+/* A holder of the keyring (the state, a transport) sees the other keyring's keys after a swap. */
+static void test_keyring_swap(void **state)
+{
+    (void)state;
+    uint8_t seed[32];
+    struct gossip_identity *id[3];
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        memset(seed, 0x10 + i, sizeof seed);
+        snprintf(name, sizeof name, "k%d", i);
+        id[i] = gossip_identity_from_seed(name, seed);
+    }
+    struct gossip_keyring *held = gossip_keyring_new(), *fresh = gossip_keyring_new();
+    const struct gossip_keyring *holder = held;
+    gossip_keyring_add_identity(held, id[0]);
+    gossip_keyring_add_identity(held, id[1]);
+    gossip_keyring_add_identity(fresh, id[0]);
+    gossip_keyring_add_identity(fresh, id[2]);
+    gossip_keyring_swap(held, fresh);
+    assert_ptr_equal(holder, held);
+    assert_non_null(gossip_keyring_find(holder, id[2]->origin));
+    assert_null(gossip_keyring_find(holder, id[1]->origin));
+    assert_non_null(gossip_keyring_find(fresh, id[1]->origin));
+    assert_int_equal(gossip_keyring_count(holder), 2);
+    gossip_keyring_destroy(&fresh);
+    assert_non_null(gossip_keyring_find_name(holder, "k2"));
+    gossip_keyring_destroy(&held);
+    for (int i = 0; i < 3; i++) gossip_identity_destroy(&id[i]);
+}
+
 static void test_cli_keygen(void **state)
 {
     (void)state;
@@ -193,6 +223,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_and_load),
         cmocka_unit_test(test_keyring_dir),
+        cmocka_unit_test(test_keyring_swap),
         cmocka_unit_test(test_cli_keygen),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
