@@ -172,7 +172,7 @@ static void test_keyring_swap(void **state)
     uint8_t seed[32];
     struct gossip_identity *id[3];
     for (int i = 0; i < 3; i++) {
-        char name[8];
+        char name[16];
         memset(seed, 0x10 + i, sizeof seed);
         snprintf(name, sizeof name, "k%d", i);
         id[i] = gossip_identity_from_seed(name, seed);
