@@ -93,6 +93,15 @@ void agent_gossip_peers_json(struct agent *a, FILE *out, bool *all_alive, size_t
             fprintf(out, "%s\"%s\":%" PRIu64, d ? "," : "", gossip_drop_reason_name((enum gossip_drop_reason)d), ps.drops[d]);
         fputs("}}", out);
     }
+    /* configured peers left out for lack of a public key: the cluster is not whole */
+    for (size_t i = 0; i < a->cfg->npeers; i++) {
+        if (gossip_keyring_find_name(a->kr, a->cfg->peers[i].name)) continue;
+        *all_alive = false;
+        fprintf(out, "%s{\"name\":", first ? "" : ",");
+        first = false;
+        json_str(out, a->cfg->peers[i].name);
+        fputs(",\"state\":\"no_key\"}", out);
+    }
     fputc(']', out);
 }
 
@@ -124,6 +133,10 @@ void agent_gossip_peers_table(struct agent *a, FILE *out)
                 ps.name, gossip_peer_status_name(ps.status), last, ps.last_seq, ps.gaps_seen, ps.gaps_repaired,
                 ps.clock_offset_ms, ps.entries_merged, ps.entries_rejected, pd, ps.configured ? "" : "  (not configured)");
     }
+    for (size_t i = 0; i < a->cfg->npeers; i++)
+        if (!gossip_keyring_find_name(a->kr, a->cfg->peers[i].name))
+            fprintf(out, "%-16s %-8s  (left out: no public key %s/%s.pub)\n", a->cfg->peers[i].name, "NO_KEY",
+                    a->cfg->peer_key_dir, a->cfg->peers[i].name);
 }
 
 void agent_gossip_totals_json(struct agent *a, FILE *out)

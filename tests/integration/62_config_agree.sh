@@ -103,7 +103,11 @@ done
 # the peer without a key: both say so, and the agent ran with the one it has
 grep -q "peer n3\]: no public key" "$T/peer-no-key.check" || fail "-n did not warn about n3's missing key"
 grep -q "peer n3\]: no public key" "$T/peer-no-key.start" || fail "start did not log n3's missing key"
-python3 -c 'import json,sys; p=[x["name"] for x in json.load(open(sys.argv[1]))["peers"]]; sys.exit(p != ["n2"])' \
-    "$T/peer-no-key.start.status" || fail "the agent without n3's key does not run with n2: $(cat "$T/peer-no-key.start.status")"
+python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = {x["name"]: x["state"] for x in d["peers"]}
+sys.exit(not (set(p) == {"n2", "n3"} and p["n3"] == "no_key" and p["n2"] != "no_key" and not d["healthy"]))' \
+    "$T/peer-no-key.start.status" || fail "the agent without n3's key does not run with n2 and show n3 left out: $(cat "$T/peer-no-key.start.status")"
 echo "measured: ${#rows[@]} files, $n_ok accepted and $n_fail refused by -n, start and replay alike"
 echo "config agreement checks passed"

@@ -35,6 +35,8 @@ all_have() { # KEY NODE...
 # peers I: the peer names node I's status lists
 peers_of() { sgc "$1" status --json | python3 -c 'import json,sys; print(" ".join(sorted(p["name"] for p in json.load(sys.stdin)["peers"])))'; }
 field() { cluster_status_field "$@"; }
+peer_state() { sgc "$1" status --json | python3 -c 'import json,sys; print(*[p["state"] for p in json.load(sys.stdin)["peers"] if p["name"] == sys.argv[1]])' "$2"; }
+alive_on() { local i=$1 p; shift; for p in "$@"; do [ "$(peer_state "$i" "$p")" = alive ] || return 1; done; }
 conf() { echo "$T/n$1/sgagent.conf"; }
 # drop_peer I J: node I forgets peer J (its section and its key), as the role does
 drop_peer() {
@@ -84,8 +86,10 @@ rm -f "$T/n1/peers/n4.pub"
 
 for i in 1 2 3; do cluster_start $i || fail "start n$i"; done
 grep -q "peer n4\]: no public key" "$T/n1/agent.log" || fail "n1 did not log n4's missing key"
-wait_for 15 "n1-n3 not healthy" all_healthy 1 2 3
-[ "$(peers_of 1)" = "n2 n3" ] || fail "n1 runs with peers '$(peers_of 1)', want n2 n3"
+wait_for 15 "n2, n3 not healthy" all_healthy 2 3
+wait_for 15 "n1 does not see n2 and n3 alive" alive_on 1 n2 n3
+[ "$(peer_state 1 n4)" = no_key ] || fail "n1 shows n4 as '$(peer_state 1 n4)', want no_key"
+cluster_healthy 1 && fail "n1 says HEALTHY while n4 is left out"
 [ "$(field 1 'd["gossip"]["curve"]')" = True ] || fail "CURVE is not on by default"
 converge 1 1 2 3
 
