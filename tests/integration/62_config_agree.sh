@@ -8,6 +8,7 @@
 [ -z "${BASH_VERSION:-}" ] && exec bash "$0" "$@"
 set -u
 BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
+. "$ROOT/tests/integration/lib/wait.sh"
 T=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; [ -n "${SG_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
@@ -60,21 +61,21 @@ base | sed "s|^peer_key_dir = .*|peer_key_dir = $T/no-peers|" | row peer-dir-mis
 
 # start CONF LOG: 0 when the agent reaches ready (answers status, kept in LOG.status), 1 when it
 # exits first.
+ready_or_gone() { # SOCKET LOG
+    "$BIN/sgcluster" status --json -s "$1" > "$2.status" 2>/dev/null && return 0
+    ! kill -0 "$PID" 2>/dev/null
+}
 start() {
     local conf=$1 log=$2 sock
     sock=$(sed -n 's/^control_socket = //p' "$conf")
-    rm -f "$sock"
+    rm -f "$sock" "$log.status"
     unshare -n sh -c 'ip link set lo up && exec "$0" -c "$1"' "$BIN/sgagent" "$conf" > "$log" 2>&1 &
     PID=$!
-    local deadline=$((SECONDS + 15))
-    while [ $SECONDS -lt $deadline ]; do
-        if "$BIN/sgcluster" status --json -s "$sock" > "$log.status" 2>/dev/null; then
-            kill -TERM "$PID"; wait "$PID" 2>/dev/null; PID=; return 0
-        fi
-        if ! kill -0 "$PID" 2>/dev/null; then wait "$PID" 2>/dev/null; PID=; return 1; fi
-        sleep 0.05
-    done
-    fail "$conf: the agent neither became ready nor exited within 15 s"
+    wait_for 15 ready_or_gone "$sock" "$log" || fail "$conf: the agent neither became ready nor exited within 15 s"
+    if [ -s "$log.status" ]; then
+        kill -TERM "$PID"; wait "$PID" 2>/dev/null; PID=; return 0
+    fi
+    wait "$PID" 2>/dev/null; PID=; return 1
 }
 
 n_ok=0; n_fail=0

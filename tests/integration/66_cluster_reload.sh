@@ -20,15 +20,8 @@ T=$BASE
 cleanup() { cluster_stop_all; [ -n "${SG_KEEP:-}" ] && echo "kept $BASE" || rm -rf "$BASE"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; for i in 1 2 3 4; do echo "--- n$i"; tail -12 "$T/n$i/agent.log" 2>/dev/null; done; exit 1; }
-ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
-wait_for() { # SECONDS DESCRIPTION CMD...
-    local deadline=$(( $(ms) + $1 * 1000 )) what=$2
-    shift 2
-    until "$@"; do
-        [ "$(ms)" -ge $deadline ] && fail "$what (after ${deadline}ms deadline)"
-        sleep 0.05
-    done
-}
+# must SECONDS DESCRIPTION CMD...: must (lib/wait.sh) CMD, or fail saying what did not happen
+must() { local secs=$1 what=$2; shift 2; wait_for "$secs" "$@" || fail "$what (after ${secs}s)"; }
 all_healthy() { local i; for i in "$@"; do cluster_healthy "$i" || return 1; done; }
 all_have() { # KEY NODE...
     local k=$1 i; shift
@@ -66,9 +59,9 @@ converge() {
     for i in "$@"; do
         sgc "$i" ban "203.0.113.$step$i" --for 1h --reason "$step from n$i" >/dev/null || fail "$step: ban on n$i"
     done
-    t0=$(ms)
-    for i in "$@"; do wait_for 15 "$step: ban from n$i did not reach every member" all_have "ip:203.0.113.$step$i" "$@"; done
-    echo "measured: $step: bans from ${*/#/n} on every member in $(( $(ms) - t0 )) ms"
+    t0=$(now_ms)
+    for i in "$@"; do must 15 "$step: ban from n$i did not reach every member" all_have "ip:203.0.113.$step$i" "$@"; done
+    echo "measured: $step: bans from ${*/#/n} on every member in $(( $(now_ms) - t0 )) ms"
 }
 
 # run MODE: the whole sequence, with CURVE (the default) or in plaintext (curve = no, which
@@ -99,8 +92,8 @@ run() {
 
     for i in 1 2 3; do cluster_start $i || fail "start n$i"; done
     grep -q "peer n4\]: no public key" "$T/n1/agent.log" || fail "n1 did not log n4's missing key"
-    wait_for 15 "n2, n3 not healthy" all_healthy 2 3
-    wait_for 15 "n1 does not see n2 and n3 alive" alive_on 1 n2 n3
+    must 15 "n2, n3 not healthy" all_healthy 2 3
+    must 15 "n1 does not see n2 and n3 alive" alive_on 1 n2 n3
     [ "$(peer_state 1 n4)" = no_key ] || fail "n1 shows n4 as '$(peer_state 1 n4)', want no_key"
     cluster_healthy 1 && fail "n1 says HEALTHY while n4 is left out"
     [ "$(field 1 'd["gossip"]["curve"]')" = "$([ $mode = curve ] && echo True || echo False)" ] || fail "curve is not as configured"
@@ -110,29 +103,29 @@ run() {
     for i in 1 2 3; do add_key $i 4; done
     for i in 2 3; do add_section $i 4; done
     hup 1 2 3
-    for i in 1 2 3; do wait_for 10 "n$i did not reload" reloaded $i 1; done
+    for i in 1 2 3; do must 10 "n$i did not reload" reloaded $i 1; done
     grep -q "transport restarted" "$T/n1/agent.log" || fail "n1 did not restart its transport for the new key"
     cluster_start 4 || fail "start n4"
-    t0=$(ms)
-    wait_for 20 "the cluster with n4 is not healthy" all_healthy 1 2 3 4
-    echo "measured: n4 added: all 4 healthy $(( $(ms) - t0 )) ms after it started"
+    t0=$(now_ms)
+    must 20 "the cluster with n4 is not healthy" all_healthy 1 2 3 4
+    echo "measured: n4 added: all 4 healthy $(( $(now_ms) - t0 )) ms after it started"
     for i in 1 2 3; do [ "$(peers_of $i)" = "$(echo n1 n2 n3 n4 | sed "s/n$i //;s/ n$i\$//")" ] || fail "n$i peers: $(peers_of $i)"; done
-    all_have ip:203.0.113.11 4 || wait_for 15 "n4 did not get the earlier bans" all_have ip:203.0.113.11 4
+    all_have ip:203.0.113.11 4 || must 15 "n4 did not get the earlier bans" all_have ip:203.0.113.11 4
     converge 2 1 2 3 4
 
     # --- remove n3: gone from the others' sections and keys; n3 itself runs on, unchanged
     for i in 1 2 4; do drop_peer $i 3; done
     hup 1 2 4
-    for i in 1 2; do wait_for 10 "n$i did not reload" reloaded $i 2; done
-    wait_for 10 "n4 did not reload" reloaded 4 1
-    wait_for 15 "n1, n2, n4 not healthy without n3" all_healthy 1 2 4
+    for i in 1 2; do must 10 "n$i did not reload" reloaded $i 2; done
+    must 10 "n4 did not reload" reloaded 4 1
+    must 15 "n1, n2, n4 not healthy without n3" all_healthy 1 2 4
     [ "$(peers_of 1)" = "n2 n4" ] || fail "n1 still lists n3: $(peers_of 1)"
     refused() { field "$1" 'd["gossip"]["drops"]["unknown_origin"]'; }
     refused_by_all() { [ "$(refused 1)" -ge 1 ] && [ "$(refused 2)" -ge 1 ] && [ "$(refused 4)" -ge 1 ]; }
     # n3 restarts with its old configuration: until a first sync succeeds it asks every 500 ms
     cluster_kill 3 TERM
     cluster_start 3 || fail "restart the removed n3"
-    wait_for 20 "n3's connections or frames were not refused and counted on n1, n2 and n4" refused_by_all
+    must 20 "n3's connections or frames were not refused and counted on n1, n2 and n4" refused_by_all
     sgc 3 ban 203.0.113.99 --for 1h --reason "from a removed node" >/dev/null || fail "ban on n3"
     converge 3 1 2 4
     for i in 1 2 4; do cluster_has_ban $i ip:203.0.113.99 && fail "n$i took a ban from the removed n3"; done
@@ -146,9 +139,9 @@ run() {
     for i in 1 4; do cp "$T/n2/keys/n2.pub" "$T/n$i/peers/n2.pub"; done
     hup 1 4
     cluster_start 2 || fail "restart n2 with its new key"
-    t0=$(ms)
-    wait_for 20 "not healthy after n2's key rotation" all_healthy 1 2 4
-    echo "measured: n2's key rotated: healthy again $(( $(ms) - t0 )) ms after its restart"
+    t0=$(now_ms)
+    must 20 "not healthy after n2's key rotation" all_healthy 1 2 4
+    echo "measured: n2's key rotated: healthy again $(( $(now_ms) - t0 )) ms after its restart"
     converge 4 1 2 4
 
     # --- n4 restarts twice in a row, then after its clock stepped back
