@@ -9,6 +9,8 @@
 set -u
 BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
 . "$ROOT/tests/integration/lib/wait.sh"
+[ "$(id -u)" = 0 ] || { echo "skip: needs root (each start runs in a network namespace of its own)"; exit 77; }
+command -v unshare >/dev/null || { echo "skip: unshare (util-linux) not installed"; exit 77; }
 T=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; [ -n "${SG_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
