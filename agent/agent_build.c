@@ -146,10 +146,10 @@ int agent_build(const char *path, const char *rules_dir, unsigned flags, struct 
     struct config *cfg = out->cfg;
     /* What the file says, then what it names: addresses, keys, rules, directories. */
     check_addresses(cfg);
-    if (!(flags & AGENT_BUILD_NO_KEYS) && cfg->node_name) load_keys(out);
+    if (!(flags & AGENT_BUILD_OFFLINE) && cfg->node_name) load_keys(out);
     build_rules(out, rules_dir);
     for (size_t i = 0; i < cfg->logs.n; i++) check_parent(cfg, "[detect] logs", cfg->logs.v[i], 1);
-    if (!(flags & AGENT_BUILD_NO_KEYS)) {   /* what only the running agent opens */
+    if (!(flags & AGENT_BUILD_OFFLINE)) {   /* what only the running agent opens */
         cli_check_logs(cfg);
         if (cfg->journal) {
             char jerr[256] = "";

@@ -19,13 +19,14 @@
 #include "gossip/transport.h"
 
 enum {
-    AGENT_BUILD_NO_KEYS = 1,     /* replay: signs with a throwaway identity, needs no key files */
+    AGENT_BUILD_OFFLINE = 1,     /* replay: signs with a throwaway identity and reads the files it is given:
+                                  * no key files, runtime directories, log paths or journal */
     AGENT_BUILD_DRYRUN = 2,      /* -n, replay: the dry-run backend whatever the file says (same guard) */
 };
 
 struct agent_parts {
     struct config *cfg;                    /* NULL only when the file cannot be opened */
-    struct gossip_identity *id;            /* this node's key (NULL with AGENT_BUILD_NO_KEYS) */
+    struct gossip_identity *id;            /* this node's key (NULL with AGENT_BUILD_OFFLINE) */
     struct gossip_keyring *kr;             /* own key and the peers' keys found in peer_key_dir */
     struct detect_rules *rules;
     struct detect_parser *parser;          /* reads rules */

@@ -101,7 +101,7 @@ int cli_replay(int argc, char **argv)
     struct gossip_keyring *kr = NULL;
     /* The agent's own builder (so replay accepts what the agent accepts), without the node's keys:
      * replay signs with a throwaway identity. */
-    if (agent_build(conf, rules_dir, AGENT_BUILD_NO_KEYS | AGENT_BUILD_DRYRUN, &parts) < 0) {
+    if (agent_build(conf, rules_dir, AGENT_BUILD_OFFLINE | AGENT_BUILD_DRYRUN, &parts) < 0) {
         for (size_t i = 0; i < parts.errors.n; i++) fprintf(stderr, "%s\n", parts.errors.v[i]);
         goto out;
     }
