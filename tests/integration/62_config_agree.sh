@@ -23,6 +23,7 @@ mkdir -p "$T/keys" "$T/peers" "$T/state"
 rm -f "$T/peers/n2.key"
 : > "$T/mail.log"
 : > "$T/empty.log"
+mkfifo "$T/fifo.log"
 
 # base [NODE-EXTRA] [DETECT-EXTRA] [ENFORCE-EXTRA] [TAIL]: a configuration with the given extra lines.
 base() {
@@ -54,6 +55,7 @@ base "curve = no\n$GOSSIP" "" "" "$PEER2" | row plaintext-loopback ok y
 base "curve = no\n$GOSSIP" "" "" '[peer n2]\npub = tcp://192.0.2.2:7946\nsync = tcp://192.0.2.2:7947\n' | row plaintext-remote fail y
 base "curve = no\nallow_plaintext = yes\n$GOSSIP" "" "" '[peer n2]\npub = tcp://192.0.2.2:7946\nsync = tcp://192.0.2.2:7947\n' | row plaintext-allowed ok y
 base "" "logs = $T/nowhere/mail.log\n" | row log-dir-missing fail y
+base | sed "s|^logs = .*|logs = $T/fifo.log|" | row log-fifo fail n
 base | sed "s|^rules = .*|rules = $T/no-rules|" | row rules-missing fail y
 base | sed '/^scenarios = /d' | row no-scenarios fail y
 base | sed "s|^name = n1|name = n9|" | row own-key-missing fail n
