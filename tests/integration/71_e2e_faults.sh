@@ -20,7 +20,7 @@ imap_fail() { imap_login -n attacker -s "$1" "$(node_ip "$2")" alice "wrong-$RAN
 # Every node but node1 protects 198.51.100.7: node1 plays a misconfigured (or hostile) peer.
 # Step 4 forges frames at the frame layer, so gossip runs in plaintext here (allowed explicitly,
 # the nodes' addresses not being loopback): under CURVE, the default, a forger without a peer's
-# key never gets past the handshake (66_cluster_reload and 40_gossip_mesh show that).
+# key never gets past the handshake (67_cluster_reload and 40_gossip_mesh show that).
 allow() {
     cluster_conf "$1" node "curve = no" "allow_plaintext = yes"
     [ "$1" = 1 ] || cluster_conf "$1" enforce "allowlist = 198.51.100.7"
