@@ -33,7 +33,11 @@ cluster_init 3 "$T" || fail "init"
 mkdir -p "$T/mallory"
 "$SG_BIN/sgcluster" keygen --node mallory "$T/mallory" >/dev/null || fail "keygen mallory"
 cp "$T/mallory/mallory.pub" "$T/peers/"
+# Gossip in plaintext (curve = no, allowed on loopback): under CURVE, the default, ZAP admits only
+# the configured peers, and mallory is a keyring member outside the peer list, as a node added by
+# the role is until the others reload; these attacks are about what a member may write.
 for i in 1 2 3; do
+    cluster_conf $i node "curve = no"
     cluster_conf $i limits "author_max_records = 50" "author_max_addresses_per_hour = 4160" "unban_grace = 3s"
     : > "$T/n$i/mail.log"
 done
