@@ -277,8 +277,9 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
         if (a->loop_lag_ms > a->loop_lag_max_ms) a->loop_lag_max_ms = a->loop_lag_ms;
     }
     a->tick_expected_ms = now + TICK_MS;
-    /* One kernel transaction per tick, whatever accumulated. */
-    if (a->enf && enforce_pending(a->enf)) enforce_commit(a->enf);
+    /* One kernel transaction per tick, whatever accumulated; the bans a prefix covered go back
+     * when it ends, and a slice of the bans is checked against the kernel. */
+    if (a->enf) enforce_tick(a->enf);
     return 0;
 }
 
@@ -400,6 +401,7 @@ struct agent *agent_new(const char *cfg_path)
     agent_reconcile(a, false);
     if (detection_build(cfg, &a->rules, &a->parser) < 0) goto fail;
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
+    scenario_engine_set_enforce(a->eng, a->enf);
     a->loop = zloop_new();
     if (signals_setup(a) < 0) goto fail;
     if (sources_open(a) < 0) goto fail;
@@ -486,6 +488,7 @@ static int agent_reload(struct agent *a)
     a->enf = enf;
     agent_reconcile(a, true);
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
+    scenario_engine_set_enforce(a->eng, a->enf);
     sources_open(a);
     /* The auth-policy server restarts only when its socket or key changed (tarpit and held_reject
      * are read per request); Dovecot fails open for the moment it is away. */
