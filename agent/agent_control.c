@@ -94,6 +94,8 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
     agent_gossip_peers_json(a, pf, &all_alive, &alive);
     fclose(pf);
     bool healthy = all_alive && kok && !k.drift;
+    struct policy_stats ps = {0};
+    if (a->policy) policy_server_stats(a->policy, &ps);
     if (json) {
         fprintf(out, "{\"node\":");
         json_str(out, a->cfg->node_name);
@@ -113,6 +115,11 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                      ",\"drift_repaired\":%" PRIu64 ",\"drift_open\":%zu}",
                 es.applied, es.removed, es.refused_by_guard, es.failed, es.uncovered, es.drift_missing,
                 es.drift_repaired, k.drift);
+        fprintf(out, ",\"policy\":{\"listening\":%s,\"requests\":%" PRIu64 ",\"refused_user\":%" PRIu64
+                     ",\"refused_source\":%" PRIu64 ",\"refused_full\":%" PRIu64 ",\"dropped\":%" PRIu64
+                     ",\"timeouts\":%" PRIu64 ",\"open\":%" PRIu64 "}",
+                a->policy ? "true" : "false", ps.requests, ps.conns_refused_peer, ps.conns_refused_source,
+                ps.conns_refused, ps.conns_dropped, ps.timeouts, ps.conns_open);
         fprintf(out, ",\"detect\":{\"lines\":%" PRIu64 ",\"events\":%" PRIu64 ",\"dups\":%" PRIu64
                      ",\"oversized\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"capped_attempts\":%" PRIu64
                      ",\"capped_recipients\":%" PRIu64 "}",
@@ -145,6 +152,13 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
         fprintf(out, "repair    %" PRIu64 " bans put back when their covering prefix ended; drift: %" PRIu64
                      " found missing, %" PRIu64 " repaired, %zu not yet back\n",
                 es.uncovered, es.drift_missing, es.drift_repaired, k.drift);
+        if (a->policy)
+            fprintf(out, "policy    %" PRIu64 " requests; clients refused: %" PRIu64 " by user, %" PRIu64 " by source, %" PRIu64
+                         " when full; %" PRIu64 " dropped to make room, %" PRIu64 " timed out, %" PRIu64 " open\n",
+                    ps.requests, ps.conns_refused_peer, ps.conns_refused_source, ps.conns_refused, ps.conns_dropped,
+                    ps.timeouts, ps.conns_open);
+        else
+            fprintf(out, "policy    not listening\n");
         fprintf(out, "detect    %" PRIu64 " lines, %" PRIu64 " events (%" PRIu64 " dups), %" PRIu64
                      " oversized, %" PRIu64 " invalid; capped: %" PRIu64 " attempts, %" PRIu64 " recipients\n",
                 ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid, ds.capped_attempts, ds.capped_rcpt);

@@ -37,11 +37,16 @@ struct conn {
     bool closing;                       /* answered an error: flush, shut down, drain to EOF */
     bool shut;                          /* shut down by the timer; the handler finishes it with
                                            a reset, freeing the kernel's buffers at once */
+    bool proven;                        /* has sent a complete request: a client that talks, not
+                                           a half-open one, and the last to be dropped */
+    bool remote;                        /* TCP from a non-loopback source, counted per source */
+    unsigned char src[16];              /* that source */
 };
 
 struct listener {
     struct policy_server *srv;
     int fd;
+    bool is_unix;
     bool paused;                        /* accept failed for lack of fds: retried at the next tick */
 };
 
@@ -59,6 +64,7 @@ struct policy_server {
     int timer_id;
     int64_t last_accept_log_ms;
     int64_t last_refuse_log_ms;         /* bad requests are logged at most every 10 s */
+    int64_t last_peer_log_ms;           /* so are refused clients */
     struct policy_stats st;
     struct policy_request req;          /* scratch, reused for every request */
 };
@@ -67,6 +73,8 @@ void policy_config_defaults(struct policy_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->unix_mode = 0666;
+    cfg->peer_uid = -1;
+    cfg->max_conns_per_source = 32;
     cfg->max_line = 2048;
     cfg->max_request = 16384;
     cfg->max_attrs = 64;
@@ -222,6 +230,7 @@ static void conn_answer(struct conn *c, char *req_buf, size_t req_len)
         return;
     }
     s->st.requests++;
+    c->proven = true;
     char action[POLICY_ACTION_MAX];
     action[0] = '\0';
     int rc = s->decide(&s->req, action, sizeof action, s->arg);
@@ -354,7 +363,7 @@ static int on_conn(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 
 /* ---- accepting ------------------------------------------------------------------------- */
 
-static void conn_new(struct policy_server *s, int fd)
+static struct conn *conn_new(struct policy_server *s, int fd)
 {
     /* Answers to pipelined requests go out in several sends; without this, Nagle holds each one
      * back until the client's delayed ACK (40 ms). Fails harmlessly on unix sockets. */
@@ -372,7 +381,76 @@ static void conn_new(struct policy_server *s, int fd)
     if (conn_poll(c, ZMQ_POLLIN) != 0) {
         s->st.io_errors++;
         conn_close(c);
+        return NULL;
     }
+    return c;
+}
+
+static void log_refused(struct policy_server *s, const char *msg)
+{
+    int64_t now = sg_mono_ms();
+    if (now - s->last_peer_log_ms < 10000)
+        return;
+    s->last_peer_log_ms = now;
+    sg_log(SG_LOG_WARN, "policy: %s (so far: %lu by user, %lu by source)", msg,
+           (unsigned long)s->st.conns_refused_peer, (unsigned long)s->st.conns_refused_source);
+}
+
+/* Who may take a slot: on the unix socket only peer_uid and root (SO_PEERCRED), so a local
+ * user is closed at once and never holds one; over TCP at most max_conns_per_source from one
+ * non-loopback source. Returns true when fd was refused (closed and counted). */
+static bool refuse_client(struct policy_server *s, const struct listener *l, int fd, unsigned char src[16],
+                          bool *remote)
+{
+    *remote = false;
+    if (l->is_unix) {
+        long uid;
+        if (policy_listen_peer_ok(fd, s->cfg.peer_uid, &uid))
+            return false;
+        char msg[128];
+        s->st.conns_refused_peer++;
+        snprintf(msg, sizeof msg, "refused a client of uid %ld on the unix socket (only uid %ld and root are served)",
+                 uid, s->cfg.peer_uid);
+        log_refused(s, msg);
+        close(fd);
+        return true;
+    }
+    if (policy_listen_source(fd, src) != 0)
+        return false;                   /* loopback (all sources look alike), or unreadable */
+    size_t n = 0;
+    for (struct conn *c = s->head; c; c = c->next)
+        n += c->remote && !memcmp(c->src, src, 16);
+    *remote = true;
+    if (n < s->cfg.max_conns_per_source)
+        return false;
+    char msg[96];
+    s->st.conns_refused_source++;
+    snprintf(msg, sizeof msg, "refused a TCP client: %zu connections from its source already", n);
+    log_refused(s, msg);
+    close(fd);
+    return true;
+}
+
+/* At max_conns, who makes room: first a connection that never completed a request (half-open,
+ * silent or dribbling: Postfix sends its request as soon as it connects); then one whose pending
+ * request has been stalled for STALL_MS (Postfix writes a request at once); then the least
+ * recently active idle one. Oldest first in each. */
+#define STALL_MS 1000
+static struct conn *pick_victim(struct policy_server *s)
+{
+    struct conn *stalled = NULL, *idle = NULL;
+    int64_t now = sg_mono_ms();
+    for (struct conn *c = s->head; c; c = c->next) {
+        if (c->closing || c->shut)
+            continue;
+        if (!c->proven)
+            return c;
+        if (!stalled && !c->want_out && c->in_len > c->in_head && now - c->request_start_ms > STALL_MS)
+            stalled = c;
+        if (!idle && conn_idle(c))
+            idle = c;
+    }
+    return stalled ? stalled : idle;
 }
 
 static int on_accept(zloop_t *loop, zmq_pollitem_t *item, void *arg)
@@ -402,12 +480,12 @@ static int on_accept(zloop_t *loop, zmq_pollitem_t *item, void *arg)
             }
             break;
         }
+        unsigned char src[16];
+        bool remote;
+        if (refuse_client(s, l, fd, src, &remote))
+            continue;
         if (s->nconns >= s->cfg.max_conns) {
-            struct conn *victim = NULL;
-            if (s->cfg.overflow == POLICY_OVERFLOW_DROP_IDLE)
-                for (struct conn *c = s->head; c && !victim; c = c->next)
-                    if (conn_idle(c))
-                        victim = c;
+            struct conn *victim = s->cfg.overflow == POLICY_OVERFLOW_DROP_IDLE ? pick_victim(s) : NULL;
             if (!victim) {
                 s->st.conns_refused++;
                 close(fd);
@@ -416,7 +494,11 @@ static int on_accept(zloop_t *loop, zmq_pollitem_t *item, void *arg)
             s->st.conns_dropped++;
             conn_close(victim);
         }
-        conn_new(s, fd);
+        struct conn *c = conn_new(s, fd);
+        if (c && remote) {
+            c->remote = true;
+            memcpy(c->src, src, sizeof c->src);
+        }
     }
     return 0;
 }
@@ -456,7 +538,9 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
                 expire = true;
                 s->st.timeouts++;
             }
-        } else if (now - c->last_active_ms > s->cfg.idle_timeout_ms) {
+        } else if (now - c->last_active_ms > (c->proven ? s->cfg.idle_timeout_ms : s->cfg.request_timeout_ms)) {
+            /* A connection that never sent a request gets the request timeout: Postfix
+             * connects when it has something to ask, a half-open client holds a slot. */
             expire = true;
             s->st.timeouts++;
         }
@@ -506,7 +590,7 @@ policy_server_t *policy_server_new(zloop_t *loop, const struct policy_config *cf
             s->unix_path = NULL;        /* not ours: destroy must not unlink it */
             goto fail;
         }
-        s->ls[s->nls++] = (struct listener){.srv = s, .fd = fd};
+        s->ls[s->nls++] = (struct listener){.srv = s, .fd = fd, .is_unix = true};
     }
     if (cfg->tcp_addr) {
         s->tcp_addr = sg_xstrdup(cfg->tcp_addr);

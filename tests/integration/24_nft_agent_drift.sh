@@ -8,11 +8,11 @@ set -u
 . "${SG_ROOT:-$(pwd)}/tests/integration/lib/nft.sh"
 nft_require
 BIN=${SG_BIN:-$ROOT/bin}
+. "$ROOT/tests/integration/lib/agent1.sh"
 NS=sgd$$
 T=$(mktemp -d /tmp/sgt-drift.XXXXXX)
-PID=
 cleanup() {
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+    agent1_stop
     ip netns del $NS 2>/dev/null
     [ -n "${SG_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
 }
@@ -21,9 +21,8 @@ ip netns add $NS || { echo "skip: ip netns add failed"; exit 77; }
 fails=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-die() { echo "FAIL: $*"; tail -20 "$T/agent.log"; exit 1; }
 nftx() { ip netns exec $NS nft "$@"; }
-sgc() { "$BIN/sgcluster" "$@" -s "$T/ctl.sock"; }
+sgc() { agent1_ctl "$@"; }
 # has ELEMENT: the ban4 set holds exactly this element (an address or a prefix)
 has() { nftx list set inet sgcluster ban4 2>/dev/null | tr '{},' '\n\n\n' | grep -qE "^[[:space:]]*$1( |\$)"; }
 # wait_until SECONDS WHAT CMD...: polls every 50 ms; says which condition failed
@@ -38,29 +37,7 @@ wait_until() {
 }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-mkdir -p "$T/keys"
-"$BIN/sgcluster" keygen --node d1 "$T/keys" >/dev/null || die "keygen"
-: > "$T/mail.log"
-cat > "$T/d1.conf" <<CONF
-[node]
-name = d1
-addresses = 192.0.2.1
-key_dir = $T/keys
-state_dir = $T/state
-control_socket = $T/ctl.sock
-[detect]
-rules = $ROOT/detect/rules.d
-scenarios = $ROOT/agent/scenarios.d
-logs = $T/mail.log
-[enforce]
-backend = nft
-CONF
-ip netns exec $NS "$BIN/sgagent" -c "$T/d1.conf" > "$T/agent.log" 2>&1 &
-PID=$!
-i=0; until sgc status >/dev/null 2>&1; do
-    i=$((i + 1)); [ $i -gt 200 ] && die "agent did not answer within 10 s"
-    kill -0 $PID 2>/dev/null || die "agent exited"; sleep 0.05
-done
+agent1_start "$T" d1 nft ip netns exec $NS < /dev/null || { echo "FAIL: agent did not start"; exit 1; }
 
 status_field() { sgc status --json | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
@@ -106,6 +83,6 @@ nftx delete table inet sgcluster || bad "hand delete of the table"
 wait_until 35 "the table and both bans back" eval 'has 203.0.113.1 && has 203.0.113.2' &&
     ok "table deleted by hand: both bans back"
 
-kill -0 $PID 2>/dev/null || bad "agent died"
+kill -0 $AGENT1_PID 2>/dev/null || bad "agent died"
 [ $fails = 0 ] || { echo "FAIL: $fails checks failed"; tail -30 "$T/agent.log"; exit 1; }
 echo "pass: kernel equals state: covered bans return, drift is repaired and counted"

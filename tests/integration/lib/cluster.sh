@@ -73,6 +73,10 @@ cluster_init() { # N DIR
             echo "logs = $logs"
             echo "[enforce]"
             echo "backend = $CLUSTER_BACKEND"
+            # Test agents share the host's file system: never its Postfix spool (tests that want
+            # the policy service set a socket of their own, or listen).
+            echo "[policy]"
+            echo "socket = none"
             for j in $(seq 1 "$CLUSTER_N"); do
                 [ "$j" = "$i" ] && continue
                 echo "[peer n$j]"
