@@ -343,11 +343,17 @@ int enforce_tick(struct enforce *e)
     return e->q.n ? enforce_commit(e) : 0;
 }
 
+/* A tick's queue is short; one that is not (a large sync) is not searched per event. */
+#define HOLDS_QUEUE_SCAN 1024
+
 bool enforce_holds(const struct enforce *e, const struct enforce_prefix *in)
 {
     struct enforce_prefix p;
-    if (enforce_prefix_check(in, &p) < 0 || !e->synced) return false;
-    return enforce_nft_mirror_covering(&e->mirror, &p, sg_mono_ms()) != NULL;
+    if (enforce_prefix_check(in, &p) < 0) return false;
+    /* Queued for this tick's commit: the latest change to a prefix covering p decides. */
+    for (size_t i = e->q.n, k = 0; i-- > 0 && k < HOLDS_QUEUE_SCAN; k++)
+        if (enforce_prefix_contains(&e->q.v[i].p, &p)) return e->q.v[i].kind == ENFORCE_NFT_ADD;
+    return e->synced && enforce_nft_mirror_covering(&e->mirror, &p, sg_mono_ms()) != NULL;
 }
 
 int enforce_reconcile(struct enforce *e, const struct enforce_ban *wanted, size_t n)

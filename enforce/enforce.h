@@ -166,8 +166,9 @@ int enforce_commit(struct enforce *e);
  * there was nothing to do. */
 int enforce_tick(struct enforce *e);
 
-/* True when the kernel drops p, as far as the mirror knows: an element equal to p or wider
- * covers it. False before the first commit or reconcile. */
+/* True when the kernel drops p, or will from this tick's commit: the latest queued change to a
+ * prefix covering p is a ban (of the last 1024 queued), or else the mirror holds an element
+ * equal to p or wider. */
 bool enforce_holds(const struct enforce *e, const struct enforce_prefix *p);
 
 /* Sets the table, chain and rules up again (repairs hand edits), then makes the kernel sets equal

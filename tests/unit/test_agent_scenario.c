@@ -169,11 +169,18 @@ static void test_unenforced_ban_still_counts(void **state)
     scenario_engine_stats(f->eng[0], &b);
     assert_int_equal(b.counted, a.counted + 1);          /* banned in the state, not in the kernel */
     assert_int_equal(enforce_ban_text(enf, "203.0.113.0/24", 600), 0);
+    scenario_engine_event(f->eng[0], &e, T0 + 150);      /* queued for this tick: as good as held */
+    scenario_engine_stats(f->eng[0], &a);
+    assert_int_equal(a.counted, b.counted);
     assert_int_equal(enforce_commit(enf), 0);
     scenario_engine_event(f->eng[0], &e, T0 + 200);
     scenario_engine_stats(f->eng[0], &a);
     assert_int_equal(a.counted, b.counted);              /* the kernel drops it now (by its /24) */
     assert_int_equal(enforce_unban_text(enf, "203.0.113.0/24"), 0);
+    scenario_engine_event(f->eng[0], &e, T0 + 250);      /* an unban queued: no longer held */
+    scenario_engine_stats(f->eng[0], &b);
+    assert_int_equal(b.counted, a.counted + 1);
+    a = b;
     assert_int_equal(enforce_commit(enf), 0);
     scenario_engine_event(f->eng[0], &e, T0 + 300);
     scenario_engine_stats(f->eng[0], &b);

@@ -98,7 +98,10 @@ f, sec, lines = sys.argv[1], sys.argv[2], sys.argv[3:]
 text = open(f).read().split("\n")
 hdr = "[%s]" % sec
 if hdr in text:
+    # At the end of the section: the lines given win over what cluster_init wrote there.
     i = text.index(hdr) + 1
+    while i < len(text) and not text[i].startswith("["):
+        i += 1
     text[i:i] = lines
 else:
     text += [hdr] + lines
