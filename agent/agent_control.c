@@ -112,9 +112,9 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                 a->cfg->backend, k.table_present ? "true" : "false", k.set4, k.set6, k.drop_packets4 + k.drop_packets6);
         fprintf(out, ",\"enforce\":{\"applied\":%" PRIu64 ",\"removed\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
                      ",\"failed\":%" PRIu64 ",\"uncovered\":%" PRIu64 ",\"drift_missing\":%" PRIu64
-                     ",\"drift_repaired\":%" PRIu64 ",\"drift_open\":%zu}",
+                     ",\"drift_extra\":%" PRIu64 ",\"drift_repaired\":%" PRIu64 ",\"drift_open\":%zu}",
                 es.applied, es.removed, es.refused_by_guard, es.failed, es.uncovered, es.drift_missing,
-                es.drift_repaired, k.drift);
+                es.drift_extra, es.drift_repaired, k.drift);
         fprintf(out, ",\"policy\":{\"listening\":%s,\"requests\":%" PRIu64 ",\"refused_user\":%" PRIu64
                      ",\"refused_source\":%" PRIu64 ",\"refused_full\":%" PRIu64 ",\"dropped\":%" PRIu64
                      ",\"timeouts\":%" PRIu64 ",\"open\":%" PRIu64 "}",
@@ -150,8 +150,8 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                 a->cfg->backend, k.table_present ? "present" : "ABSENT", k.set4, k.set6,
                 k.drop_packets4 + k.drop_packets6);
         fprintf(out, "repair    %" PRIu64 " bans put back when their covering prefix ended; drift: %" PRIu64
-                     " found missing, %" PRIu64 " repaired, %zu not yet back\n",
-                es.uncovered, es.drift_missing, es.drift_repaired, k.drift);
+                     " found missing, %" PRIu64 " extra, %" PRIu64 " repaired, %zu not yet back\n",
+                es.uncovered, es.drift_missing, es.drift_extra, es.drift_repaired, k.drift);
         if (a->policy)
             fprintf(out, "policy    %" PRIu64 " requests; clients refused: %" PRIu64 " by user, %" PRIu64 " by source, %" PRIu64
                          " when full; %" PRIu64 " dropped to make room, %" PRIu64 " timed out, %" PRIu64 " open\n",

@@ -16,6 +16,7 @@
 #define VERIFY_MIN 16              /* keys per tick at least: small sets are checked every tick */
 #define VERIFY_MAX 1024
 #define VERIFY_MIN_LEFT_MS 5000    /* a ban about to expire is not checked: the kernel drops it first */
+#define EXTRAS_DUMP_MAX 4096       /* sets up to this size are also dumped whole once a cycle */
 
 struct enforce {
     const struct enforce_backend_ops *ops;
@@ -28,6 +29,7 @@ struct enforce {
     bool synced;                     /* the mirror was filled from a dump */
     struct enforce_nft_queue q;
     int64_t verify_last_ms;
+    int64_t extras_last_ms;          /* last whole-set check for extra elements */
     uint64_t verify_budget;          /* wanted entries x ms not yet checked, in VERIFY_CYCLE_MS units */
     size_t drift_open;               /* missing bans queued again, not yet back in */
 };
@@ -333,6 +335,8 @@ static void verify(struct enforce *e, int64_t now_ms)
     free(ws);
 }
 
+static void check_extras(struct enforce *e, int64_t now_ms);
+
 int enforce_tick(struct enforce *e)
 {
     int64_t now = sg_mono_ms();
@@ -340,7 +344,9 @@ int enforce_tick(struct enforce *e)
      * expiry does not put back what it covered a second time. */
     verify(e, now);
     enforce_want_expire(&e->want, now, &e->q);
-    return e->q.n ? enforce_commit(e) : 0;
+    int rc = e->q.n ? enforce_commit(e) : 0;
+    check_extras(e, now);
+    return rc;
 }
 
 /* A tick's queue is short; one that is not (a large sync) is not searched per event. */
@@ -354,6 +360,51 @@ bool enforce_holds(const struct enforce *e, const struct enforce_prefix *in)
     for (size_t i = e->q.n, k = 0; i-- > 0 && k < HOLDS_QUEUE_SCAN; k++)
         if (enforce_prefix_contains(&e->q.v[i].p, &p)) return e->q.v[i].kind == ENFORCE_NFT_ADD;
     return e->synced && enforce_nft_mirror_covering(&e->mirror, &p, sg_mono_ms()) != NULL;
+}
+
+/* Makes the sets, as the mirror holds them fresh from a dump, equal to w[0..m) (sorted and
+ * folded in place). Returns 0 or -1. */
+static int reconcile_sets(struct enforce *e, struct enforce_ban *w, size_t m, struct enforce_nft_plan_stats *ps)
+{
+    struct enforce_nft_op *ops = NULL;
+    size_t nops = enforce_nft_plan_reconcile(&e->mirror, w, m, sg_mono_ms(), &ops, ps);
+    int r = nops ? e->ops->apply(e->be, ops, nops) : 0;
+    int rc = account(e, ops, nops);
+    enforce_want_align(&e->want, &e->mirror);
+    if (r < 0) rc = -1;
+    if (r < 0 && whole_failure(ops, nops)) e->ready = e->synced = false;
+    free(ops);
+    return rc;
+}
+
+/* Extra elements (added by hand, or an unban the kernel refused) are invisible to lookups of
+ * what is wanted: a set small enough to dump cheaply (the dump costs O(n^2) in the kernel:
+ * about 5 ms at 4096 elements, 3 s at 100k) is dumped whole once a cycle and made equal to
+ * the wanted bans; a larger one keeps its extras until the next reconcile. No setup
+ * transaction: the rules and their counters stay. Runs with the queue empty. */
+static void check_extras(struct enforce *e, int64_t now_ms)
+{
+    if (!e->ready || !e->synced || e->q.n || now_ms - e->extras_last_ms < VERIFY_CYCLE_MS) return;
+    e->extras_last_ms = now_ms;
+    if (e->mirror.n > EXTRAS_DUMP_MAX) return;
+    size_t n = 0;
+    struct enforce_ban *w = sg_xcalloc(e->want.set.n + 1, sizeof *w);
+    for (size_t i = 0; i < e->want.set.n; i++) {
+        const struct enforce_nft_elem *x = &e->want.set.v[i];
+        if (x->dead || x->expires_ms <= now_ms) continue;
+        w[n].prefix = x->p;
+        w[n++].timeout_s = left_s(x, now_ms);
+    }
+    e->synced = false;                /* ensure() reads the sets again */
+    struct enforce_nft_plan_stats ps = {0};
+    int rc = ensure(e) < 0 ? -1 : reconcile_sets(e, w, n, &ps);
+    free(w);
+    if (!ps.added && !ps.removed) return;
+    e->stats.drift_missing += ps.added;
+    e->stats.drift_extra += ps.removed;
+    if (rc == 0) e->stats.drift_repaired += ps.added + ps.removed;
+    sg_log(SG_LOG_WARN, "enforce: drift check: the kernel held %llu elements no ban wants (deleted) and lacked %llu (added)%s",
+           (unsigned long long)ps.removed, (unsigned long long)ps.added, rc < 0 ? "; some failed" : "");
 }
 
 int enforce_reconcile(struct enforce *e, const struct enforce_ban *wanted, size_t n)
@@ -378,13 +429,8 @@ int enforce_reconcile(struct enforce *e, const struct enforce_ban *wanted, size_
     e->synced = e->ready = false;
     int rc = -1;
     if (ensure(e) < 0) goto out;
-    struct enforce_nft_op *ops = NULL;
     struct enforce_nft_plan_stats ps = {0};
-    size_t nops = enforce_nft_plan_reconcile(&e->mirror, w, m, sg_mono_ms(), &ops, &ps);
-    int r = nops ? e->ops->apply(e->be, ops, nops) : 0;
-    rc = account(e, ops, nops);
-    enforce_want_align(&e->want, &e->mirror);
-    if (r < 0) rc = -1;
+    rc = reconcile_sets(e, w, m, &ps);
     e->stats.covered += ps.covered;
     e->stats.reconciled_added += ps.added;
     e->stats.reconciled_removed += ps.removed;
@@ -393,8 +439,6 @@ int enforce_reconcile(struct enforce *e, const struct enforce_ban *wanted, size_
         sg_log(SG_LOG_NOTICE, "enforce: reconcile: %llu added, %llu removed, %llu re-timed%s",
                (unsigned long long)ps.added, (unsigned long long)ps.removed, (unsigned long long)ps.retimed,
                rc < 0 ? " (some failed)" : "");
-    if (r < 0 && whole_failure(ops, nops)) e->ready = e->synced = false;
-    free(ops);
 out:
     free(w);
     return rc;

@@ -107,7 +107,8 @@ struct enforce_stats {
     uint64_t retries;             /* batches re-sent after a failed chunk was split */
     uint64_t uncovered;           /* covered bans put back because the prefix covering them ended */
     uint64_t drift_missing;       /* wanted bans the drift check found missing from the kernel */
-    uint64_t drift_repaired;      /* of those, put back by a commit that went through */
+    uint64_t drift_extra;         /* elements no ban wants the drift check found (and deleted) */
+    uint64_t drift_repaired;      /* of those two, put back or deleted by a commit that went through */
 };
 
 /* What the kernel holds now. The table and the rule counters are read on each call; the set
@@ -162,8 +163,10 @@ int enforce_commit(struct enforce *e);
  * for, covered ones included, until it is lifted or expires); the drift check looks a slice of
  * the wanted bans up in the kernel (enough per tick that each is checked at least every 30 s,
  * at least 16 a tick) and queues again those the kernel does not hold; then commits. Extra
- * elements (added by hand) are left to enforce_reconcile. Returns as enforce_commit, or 0 when
- * there was nothing to do. */
+ * elements (added by hand, or an unban the kernel refused) are found by dumping the sets once
+ * every 30 s while they hold at most 4096 elements (rules and counters untouched); in larger
+ * sets they are left to enforce_reconcile. Returns as enforce_commit, or 0 when there was
+ * nothing to commit. */
 int enforce_tick(struct enforce *e);
 
 /* True when the kernel drops p, or will from this tick's commit: the latest queued change to a

@@ -2,8 +2,8 @@
 # 24_nft_agent_drift.sh: kernel equals state, with a real sgagent and real nft in a namespace made
 # here. Two addresses banned, then a short prefix ban covering them: when the prefix expires (and
 # again when one is lifted by unban) both addresses are back in the kernel set, with `bans` and
-# `status` agreeing. An element deleted by hand is put back by the drift check, and `status`
-# counts the repair.
+# `status` agreeing. An element deleted by hand is put back by the drift check, one added by hand
+# is deleted, a table deleted by hand comes back, and `status` counts the repairs.
 set -u
 . "${SG_ROOT:-$(pwd)}/tests/integration/lib/nft.sh"
 nft_require
@@ -77,6 +77,16 @@ wait_until 5 "status counts the repair" eval '[ "$(status_field "d[\"enforce\"][
     ok "status counts 1 drift repair"
 sgc status | grep -q "HEALTHY" && ok "status HEALTHY once repaired" || bad "status: $(sgc status | head -3)"
 sgc status | grep -E "^(cluster|repair)" | sed 's/^/  /'
+
+# An element nobody asked for, added by hand: the whole-set check (small sets, every 30 s)
+# deletes it and counts it.
+nftx add element inet sgcluster ban4 '{ 198.51.100.99 timeout 1h }' || bad "hand add"
+t_add=$(now_ms)
+wait_until 40 "hand-added 198.51.100.99 deleted" eval '! has 198.51.100.99' &&
+    ok "hand-added element deleted $(($(now_ms) - t_add)) ms later (whole-set check every 30 s)"
+[ "$(status_field 'd["enforce"]["drift_extra"]')" = 1 ] && ok "status counts 1 extra element" ||
+    bad "drift_extra: $(status_field 'd["enforce"]')"
+has 203.0.113.1 && has 203.0.113.2 || bad "the whole-set check lost a ban"
 
 # The whole table deleted by hand: every ban comes back, not only the next tick's.
 nftx delete table inet sgcluster || bad "hand delete of the table"
