@@ -30,6 +30,7 @@ struct enforce {
     struct enforce_nft_queue q;
     int64_t verify_last_ms;
     int64_t extras_last_ms;          /* last whole-set check for extra elements */
+    bool reconciled;                 /* a full reconcile ran: until then nothing is deleted as extra */
     uint64_t verify_budget;          /* wanted entries x ms not yet checked, in VERIFY_CYCLE_MS units */
     size_t drift_open;               /* missing bans queued again, not yet back in */
 };
@@ -378,13 +379,15 @@ static int reconcile_sets(struct enforce *e, struct enforce_ban *w, size_t m, st
 }
 
 /* Extra elements (added by hand, or an unban the kernel refused) are invisible to lookups of
- * what is wanted: a set small enough to dump cheaply (the dump costs O(n^2) in the kernel:
+ * what is wanted. Only once a full reconcile said what is wanted (before it, an element the
+ * kernel holds may be a ban the state has not learned back yet): a set small enough to dump cheaply (the dump costs O(n^2) in the kernel:
  * about 5 ms at 4096 elements, 3 s at 100k) is dumped whole once a cycle and made equal to
  * the wanted bans; a larger one keeps its extras until the next reconcile. No setup
  * transaction: the rules and their counters stay. Runs with the queue empty. */
 static void check_extras(struct enforce *e, int64_t now_ms)
 {
-    if (!e->ready || !e->synced || e->q.n || now_ms - e->extras_last_ms < VERIFY_CYCLE_MS) return;
+    if (!e->reconciled || !e->ready || !e->synced || e->q.n || now_ms - e->extras_last_ms < VERIFY_CYCLE_MS)
+        return;
     e->extras_last_ms = now_ms;
     if (e->mirror.n > EXTRAS_DUMP_MAX) return;
     size_t n = 0;
@@ -431,6 +434,7 @@ int enforce_reconcile(struct enforce *e, const struct enforce_ban *wanted, size_
     if (ensure(e) < 0) goto out;
     struct enforce_nft_plan_stats ps = {0};
     rc = reconcile_sets(e, w, m, &ps);
+    e->reconciled = true;
     e->stats.covered += ps.covered;
     e->stats.reconciled_added += ps.added;
     e->stats.reconciled_removed += ps.removed;

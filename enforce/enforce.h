@@ -163,8 +163,9 @@ int enforce_commit(struct enforce *e);
  * for, covered ones included, until it is lifted or expires); the drift check looks a slice of
  * the wanted bans up in the kernel (enough per tick that each is checked at least every 30 s,
  * at least 16 a tick) and queues again those the kernel does not hold; then commits. Extra
- * elements (added by hand, or an unban the kernel refused) are found by dumping the sets once
- * every 30 s while they hold at most 4096 elements (rules and counters untouched); in larger
+ * elements (added by hand, or an unban the kernel refused) are found, once enforce_reconcile has
+ * run, by dumping the sets every 30 s while they hold at most 4096 elements (rules and
+ * counters untouched); in larger
  * sets they are left to enforce_reconcile. Returns as enforce_commit, or 0 when there was
  * nothing to commit. */
 int enforce_tick(struct enforce *e);
