@@ -180,10 +180,12 @@ bool policy_listen_peer_ok(int fd, long peer_uid, long *uid)
     struct ucred cr;
     socklen_t len = sizeof cr;
     *uid = -1;
+    if (peer_uid < 0)
+        return true;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || len != sizeof cr)
         return false;
     *uid = (long)cr.uid;
-    return peer_uid < 0 || cr.uid == 0 || (long)cr.uid == peer_uid;
+    return cr.uid == 0 || (long)cr.uid == peer_uid;
 }
 
 int policy_listen_source(int fd, unsigned char src[16])
