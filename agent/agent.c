@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -241,35 +240,13 @@ static struct enforce *enforce_from_config(const struct config *cfg)
     return e;
 }
 
-/* The policy service: the unix socket (default in Postfix's queue directory) serving only the
- * policy user and root, and TCP only when configured. The default socket is skipped, with a
- * notice, where its directory does not exist (no Postfix on this node, or not set up). */
 static int policy_start(struct agent *a)
 {
-    const struct config *cfg = a->cfg;
-    const char *path = cfg->policy_socket;
-    if (path && !cfg->policy_socket_set) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = '\0';
-        struct stat st;
-        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            sg_log(SG_LOG_NOTICE, "policy service: %s does not exist (no Postfix here, or not set up); not listening on %s",
-                   dir, path);
-            path = NULL;
-        }
-    }
-    if (!path && !cfg->policy_listen) return 0;
     struct policy_config pc;
-    policy_config_defaults(&pc);
-    pc.tcp_addr = cfg->policy_listen;
-    pc.unix_path = path;
-    if (path) {
-        const struct passwd *pw = getpwnam(cfg->policy_user);
-        if (!pw) { sg_log(SG_LOG_ERR, "policy service: user '%s' does not exist ([policy] user)", cfg->policy_user); return -1; }
-        pc.peer_uid = (long)pw->pw_uid;
-    }
+    char why[512];
+    if (agent_policy_config(a->cfg, &pc, why, sizeof why) < 0) { sg_log(SG_LOG_ERR, "%s", why); return -1; }
+    if (why[0]) sg_log(SG_LOG_NOTICE, "%s", why);
+    if (!pc.unix_path && !pc.tcp_addr) return 0;
     a->policy = policy_server_new(a->loop, &pc, agent_policy_decide, a);
     if (!a->policy) { sg_log(SG_LOG_ERR, "policy service: cannot listen"); return -1; }
     return 0;

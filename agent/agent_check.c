@@ -76,6 +76,9 @@ int agent_check_config(const char *cfg_path)
             config_error(cfg, cfg->path, 0, "[authpolicy] %s", kerr);
         memset(key, 0, sizeof key);
     }
+    struct policy_config pc;
+    char perr[512];
+    if (agent_policy_config(cfg, &pc, perr, sizeof perr) < 0) config_error(cfg, cfg->path, 0, "%s", perr);
     if (!cfg->nscenarios) config_error(cfg, cfg->path, 0, "no scenarios: set [detect] scenarios = DIR (e.g. /etc/sgcluster/scenarios.d)");
     int rc = cfg->errors.n ? 1 : 0;
     for (size_t i = 0; i < cfg->errors.n; i++) fprintf(stderr, "%s\n", cfg->errors.v[i]);

@@ -40,6 +40,17 @@ socket = $T/spool/sgcluster/policy
 user = postfix
 listen = 127.0.0.1:0
 CONF
+# -n and start agree on the policy settings: a socket whose directory is missing, and a user
+# that does not exist, are refused by both.
+for bad_line in "socket = $T/nodir/policy" "user = no-such-user-$$"; do
+    { cat "$T/p1.conf"; echo "$bad_line"; } > "$T/bad.conf"      # the file ends in [policy]
+    out=$("$BIN/sgagent" -n -c "$T/bad.conf" 2>&1) && bad "-n accepted '$bad_line'" ||
+        ok "-n refuses '$bad_line': $(echo "$out" | grep policy | head -1)"
+    sed -i -e "s|^control_socket = .*|control_socket = $T/bad.sock|" -e "s|^state_dir = .*|state_dir = $T/bad-state|" "$T/bad.conf"
+    timeout 10 "$BIN/sgagent" -c "$T/bad.conf" > "$T/bad.log" 2>&1 && bad "start accepted '$bad_line'" ||
+        ok "start refuses it too: $(grep -m1 policy "$T/bad.log")"
+done
+
 port=$(sed -n 's/.*policy: listening.* (port \([0-9]*\)).*/\1/p' "$T/agent.log" | head -1)
 [ -n "$port" ] || die "no TCP port in the agent's log"
 
