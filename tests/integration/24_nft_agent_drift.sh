@@ -25,17 +25,12 @@ nftx() { ip netns exec $NS nft "$@"; }
 sgc() { agent1_ctl "$@"; }
 # has ELEMENT: the ban4 set holds exactly this element (an address or a prefix)
 has() { nftx list set inet sgcluster ban4 2>/dev/null | tr '{},' '\n\n\n' | grep -qE "^[[:space:]]*$1( |\$)"; }
-# wait_until SECONDS WHAT CMD...: polls every 50 ms; says which condition failed
+# wait_until SECONDS WHAT CMD...: wait_for (lib/wait.sh), and a failed check saying which
 wait_until() {
     w_s=$1 w_what=$2
     shift 2
-    w_end=$(($(date +%s%N) / 1000000 + w_s * 1000))
-    until "$@"; do
-        [ $(($(date +%s%N) / 1000000)) -ge $w_end ] && { bad "not within ${w_s}s: $w_what"; return 1; }
-        sleep 0.05
-    done
+    wait_for "$w_s" "$@" || { bad "not within ${w_s}s: $w_what"; return 1; }
 }
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 agent1_start "$T" d1 nft ip netns exec $NS < /dev/null || { echo "FAIL: agent did not start"; exit 1; }
 
@@ -51,7 +46,7 @@ wait_until 5 "the /24 replaced the addresses" eval 'has 203.0.113.0/24 && ! has 
 wait_until 10 "the /24 expired" eval '! has 203.0.113.0/24'
 t_gone=$(now_ms)
 wait_until 5 "both addresses back after the /24 expired" eval 'has 203.0.113.1 && has 203.0.113.2' &&
-    ok "both addresses back in the kernel $(($(now_ms) - t_gone)) ms after the /24 was seen gone (poll 50 ms)"
+    ok "both addresses back in the kernel $(($(now_ms) - t_gone)) ms after the /24 was seen gone (polled)"
 sgc bans | grep -q "^ip:203.0.113.1 " && sgc bans | grep -q "^ip:203.0.113.2 " || bad "bans no longer lists both"
 [ "$(status_field 'd["enforce"]["uncovered"] >= 2 and d["healthy"]')" = True ] && ok "status: healthy, uncovered >= 2" ||
     bad "status after expiry: $(sgc status --json)"

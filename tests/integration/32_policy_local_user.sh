@@ -165,11 +165,11 @@ hogs = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(
 time.sleep(30)
 PY
 hold=$!
-i=0; until [ "$(pol open)" -ge 50 ]; do i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.05; done
-[ "$(pol open)" -ge 50 ] && ok "50 silent connections open" || bad "open: $(pol open)"
-t0=$(date +%s)
-i=0; until [ "$(pol open)" = 0 ]; do i=$((i + 1)); [ $i -gt 400 ] && break; sleep 0.05; done
-[ "$(pol open)" = 0 ] && ok "silent connections closed $(( $(date +%s) - t0 )) s later (request timeout 10 s)" ||
+open_at_least() { [ "$(pol open)" -ge "$1" ]; }
+wait_for 5 open_at_least 50 && ok "50 silent connections open" || bad "open: $(pol open)"
+t0=$(now_ms)
+wait_for 20 eval '[ "$(pol open)" = 0 ]' &&
+    ok "silent connections closed $(( ($(now_ms) - t0) / 1000 )) s later (request timeout 10 s)" ||
     bad "silent connections still open after 20 s: $(pol open)"
 kill $hold 2>/dev/null; wait $hold 2>/dev/null
 

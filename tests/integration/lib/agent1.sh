@@ -1,5 +1,6 @@
 # agent1.sh: one real sgagent for an integration test (sourced by sh or bash scripts; needs
 # BIN and ROOT set).
+. "$ROOT/tests/integration/lib/wait.sh"   # wait_for
 #   agent1_start DIR NAME BACKEND [WRAP...]   keys and a configuration in DIR (node NAME at
 #       192.0.2.1, the shipped rules and scenarios, a followed log DIR/mail.log, the enforcement
 #       BACKEND, no policy socket) with the lines read from stdin appended, then starts the agent (under WRAP, e.g.
@@ -33,14 +34,11 @@ agent1_start() {
     } > "$a1_dir/$a1_name.conf"
     "$@" "$BIN/sgagent" -c "$a1_dir/$a1_name.conf" > "$a1_dir/agent.log" 2>&1 &
     AGENT1_PID=$!
-    a1_i=0
-    until agent1_ctl status >/dev/null 2>&1; do
-        a1_i=$((a1_i + 1))
-        if [ $a1_i -gt 200 ] || ! kill -0 "$AGENT1_PID" 2>/dev/null; then
-            echo "agent1: $a1_name did not answer within 10 s (or exited):"
-            tail -20 "$a1_dir/agent.log"
-            return 1
-        fi
-        sleep 0.05
-    done
+    if ! wait_for 10 _agent1_up || ! kill -0 "$AGENT1_PID" 2>/dev/null; then
+        echo "agent1: $a1_name did not answer within 10 s (or exited):"
+        tail -20 "$a1_dir/agent.log"
+        return 1
+    fi
 }
+# The agent answers, or has exited (no use waiting longer).
+_agent1_up() { agent1_ctl status >/dev/null 2>&1 || ! kill -0 "$AGENT1_PID" 2>/dev/null; }
