@@ -211,11 +211,11 @@ static int sources_open(struct agent *a)
 
 static int policy_start(struct agent *a)
 {
-    if (!a->cfg->policy_listen && !a->cfg->policy_socket) return 0;
     struct policy_config pc;
-    policy_config_defaults(&pc);
-    pc.tcp_addr = a->cfg->policy_listen;
-    pc.unix_path = a->cfg->policy_socket;
+    char why[512];
+    if (agent_policy_config(a->cfg, &pc, why, sizeof why) < 0) { sg_log(SG_LOG_ERR, "%s", why); return -1; }
+    if (why[0]) sg_log(SG_LOG_NOTICE, "%s", why);
+    if (!pc.unix_path && !pc.tcp_addr) return 0;
     a->policy = policy_server_new(a->loop, &pc, agent_policy_decide, a);
     if (!a->policy) { sg_log(SG_LOG_ERR, "policy service: cannot listen"); return -1; }
     return 0;
@@ -246,8 +246,9 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
         if (a->loop_lag_ms > a->loop_lag_max_ms) a->loop_lag_max_ms = a->loop_lag_ms;
     }
     a->tick_expected_ms = now + TICK_MS;
-    /* One kernel transaction per tick, whatever accumulated. */
-    if (a->enf && enforce_pending(a->enf)) enforce_commit(a->enf);
+    /* One kernel transaction per tick, whatever accumulated; the bans a prefix covered go back
+     * when it ends, and a slice of the bans is checked against the kernel. */
+    if (a->enf) enforce_tick(a->enf);
     return 0;
 }
 
@@ -383,6 +384,7 @@ struct agent *agent_new(const char *cfg_path)
     gossip_state_set_ban_cb(a->st, on_ban_record, a);
     agent_reconcile(a, false);
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
+    scenario_engine_set_enforce(a->eng, a->enf);
     a->loop = zloop_new();
     if (signals_setup(a) < 0) goto fail;
     if (sources_open(a) < 0) goto fail;
@@ -456,6 +458,7 @@ static int agent_reload(struct agent *a)
     gossip_state_set_limits(a->st, &limits);
     agent_reconcile(a, true);
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
+    scenario_engine_set_enforce(a->eng, a->enf);
     sources_open(a);
     /* The auth-policy server restarts only when its socket or key changed (tarpit and held_reject
      * are read per request); Dovecot fails open for the moment it is away. */

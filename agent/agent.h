@@ -95,6 +95,12 @@ void agent_authpolicy_stop(struct agent *a);
 /* Its counters: a JSON member (",\"authpolicy\":{...}") or one text line (nothing when disabled). */
 void agent_authpolicy_status(struct agent *a, bool json, FILE *out);
 
+/* The policy service's settings from cfg (agent_policy.c): the unix socket, serving only
+ * [policy] user and root, and TCP when configured. The default socket is left out (pc->unix_path
+ * NULL, the reason in err) when its directory does not exist; a socket set in the file must have
+ * its directory, and the user must exist: else -1 with the reason in err[size]. cfg must outlive
+ * pc. Used by start and by -n, so that they agree. */
+int agent_policy_config(const struct config *cfg, struct policy_config *pc, char *err, size_t size);
 /* Policy decisions (agent_policy.c). */
 int agent_policy_decide(const struct policy_request *req, char *action, size_t size, void *arg);
 

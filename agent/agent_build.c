@@ -1,5 +1,6 @@
 /* agent_build.c: the one builder from a configuration file to the agent's components (see
  * agent_build.h); start, reload, -n and replay differ only in what they do with the result. */
+#include "agent/agent.h"
 #include "agent/agent_build.h"
 #include "agent/authpolicy.h"
 #include "agent/cli_common.h"
@@ -163,6 +164,9 @@ int agent_build(const char *path, const char *rules_dir, unsigned flags, struct 
                 config_error(cfg, cfg->path, 0, "[authpolicy] %s", kerr);
             memset(key, 0, sizeof key);
         }
+        struct policy_config pc;
+        char perr[512];
+        if (agent_policy_config(cfg, &pc, perr, sizeof perr) < 0) config_error(cfg, cfg->path, 0, "%s", perr);
         /* the agent creates both directories (one level) */
         check_parent(cfg, "[node] state_dir", cfg->state_dir, 1);
         check_parent(cfg, "[node] control_socket", cfg->control_socket, 2);

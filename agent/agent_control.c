@@ -93,7 +93,9 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
     if (!pf) sg_oom();
     agent_gossip_peers_json(a, pf, &all_alive, &alive);
     fclose(pf);
-    bool healthy = all_alive && kok;
+    bool healthy = all_alive && kok && !k.drift;
+    struct policy_stats ps = {0};
+    if (a->policy) policy_server_stats(a->policy, &ps);
     if (json) {
         fprintf(out, "{\"node\":");
         json_str(out, a->cfg->node_name);
@@ -109,8 +111,15 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
         fprintf(out, ",\"kernel\":{\"backend\":\"%s\",\"table\":%s,\"set4\":%zu,\"set6\":%zu,\"dropped_packets\":%" PRIu64 "}",
                 a->cfg->backend, k.table_present ? "true" : "false", k.set4, k.set6, k.drop_packets4 + k.drop_packets6);
         fprintf(out, ",\"enforce\":{\"applied\":%" PRIu64 ",\"removed\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
-                     ",\"failed\":%" PRIu64 "}",
-                es.applied, es.removed, es.refused_by_guard, es.failed);
+                     ",\"failed\":%" PRIu64 ",\"uncovered\":%" PRIu64 ",\"drift_missing\":%" PRIu64
+                     ",\"drift_extra\":%" PRIu64 ",\"drift_repaired\":%" PRIu64 ",\"drift_open\":%zu}",
+                es.applied, es.removed, es.refused_by_guard, es.failed, es.uncovered, es.drift_missing,
+                es.drift_extra, es.drift_repaired, k.drift);
+        fprintf(out, ",\"policy\":{\"listening\":%s,\"requests\":%" PRIu64 ",\"refused_user\":%" PRIu64
+                     ",\"refused_source\":%" PRIu64 ",\"refused_full\":%" PRIu64 ",\"dropped\":%" PRIu64
+                     ",\"timeouts\":%" PRIu64 ",\"open\":%" PRIu64 "}",
+                a->policy ? "true" : "false", ps.requests, ps.conns_refused_peer, ps.conns_refused_source,
+                ps.conns_refused, ps.conns_dropped, ps.timeouts, ps.conns_open);
         fprintf(out, ",\"detect\":{\"lines\":%" PRIu64 ",\"events\":%" PRIu64 ",\"dups\":%" PRIu64
                      ",\"oversized\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"capped_attempts\":%" PRIu64
                      ",\"capped_recipients\":%" PRIu64 "}",
@@ -133,13 +142,23 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
         fmt_dur((now - a->started_ms) / 1000, up, sizeof up);
         fprintf(out, "node      %s (sgagent %s, epoch %u, up %s, loop lag %" PRId64 " ms, max %" PRId64 " ms)\n",
                 a->cfg->node_name, SG_VERSION, a->epoch, up, a->loop_lag_ms, a->loop_lag_max_ms);
-        fprintf(out, "cluster   %s: %zu of %zu peers alive%s\n", healthy ? "HEALTHY" : "DEGRADED", alive,
-                a->cfg->npeers, kok ? "" : "; nft table missing");
+        fprintf(out, "cluster   %s: %zu of %zu peers alive%s%s\n", healthy ? "HEALTHY" : "DEGRADED", alive,
+                a->cfg->npeers, kok ? "" : "; nft table missing", k.drift ? "; kernel sets drifted from the state" : "");
         fprintf(out, "state     %zu bans, %zu throttles, %zu holds, %zu tombstones; %zu counter keys, %zu sketch keys, %zu KiB\n",
                 bc.block, bc.throttle, bc.hold, bc.tombstones, ss.counter_keys, ss.sketch_keys, ss.mem_bytes / 1024);
         fprintf(out, "kernel    %s: table %s, %zu IPv4 + %zu IPv6 elements, %" PRIu64 " packets dropped\n",
                 a->cfg->backend, k.table_present ? "present" : "ABSENT", k.set4, k.set6,
                 k.drop_packets4 + k.drop_packets6);
+        fprintf(out, "repair    %" PRIu64 " bans put back when their covering prefix ended; drift: %" PRIu64
+                     " found missing, %" PRIu64 " extra, %" PRIu64 " repaired, %zu not yet back\n",
+                es.uncovered, es.drift_missing, es.drift_extra, es.drift_repaired, k.drift);
+        if (a->policy)
+            fprintf(out, "policy    %" PRIu64 " requests; clients refused: %" PRIu64 " by user, %" PRIu64 " by source, %" PRIu64
+                         " when full; %" PRIu64 " dropped to make room, %" PRIu64 " timed out, %" PRIu64 " open\n",
+                    ps.requests, ps.conns_refused_peer, ps.conns_refused_source, ps.conns_refused, ps.conns_dropped,
+                    ps.timeouts, ps.conns_open);
+        else
+            fprintf(out, "policy    not listening\n");
         fprintf(out, "detect    %" PRIu64 " lines, %" PRIu64 " events (%" PRIu64 " dups), %" PRIu64
                      " oversized, %" PRIu64 " invalid; capped: %" PRIu64 " attempts, %" PRIu64 " recipients\n",
                 ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid, ds.capped_attempts, ds.capped_rcpt);

@@ -1,12 +1,46 @@
-/* agent_policy.c: answers Postfix policy requests from the replicated state: holds, throttles, and
- * cluster-wide sending quotas counted from the requests themselves. */
+/* agent_policy.c: the policy service's settings from the configuration, and its answers to
+ * Postfix from the replicated state: holds, throttles, and cluster-wide sending quotas counted
+ * from the requests themselves. */
 #include "agent/agent.h"
 #include "agent/util.h"
 #include "common/key.h"
 
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+
+int agent_policy_config(const struct config *cfg, struct policy_config *pc, char *err, size_t size)
+{
+    policy_config_defaults(pc);
+    pc->tcp_addr = cfg->policy_listen;
+    pc->unix_path = cfg->policy_socket;
+    err[0] = '\0';
+    if (!pc->unix_path) return 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", pc->unix_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    struct stat st;
+    if (stat(dir[0] ? dir : "/", &st) != 0 || !S_ISDIR(st.st_mode)) {
+        if (cfg->policy_socket_set) {
+            snprintf(err, size, "[policy] socket: directory %s does not exist", dir);
+            return -1;
+        }
+        snprintf(err, size, "policy service: %s does not exist (no Postfix here, or not set up); not listening on %s",
+                 dir, pc->unix_path);
+        pc->unix_path = NULL;
+        return 0;
+    }
+    const struct passwd *pw = getpwnam(cfg->policy_user);
+    if (!pw) {
+        snprintf(err, size, "[policy] user: no user '%s' on this system", cfg->policy_user);
+        return -1;
+    }
+    pc->peer_uid = (long)pw->pw_uid;
+    return 0;
+}
 
 /* The subject of a request field (address or user), or NULL when the field is empty or unusable. */
 static const struct sg_subject *req_subject(enum sg_subject_type type, const char *value, struct sg_subject *out)

@@ -7,6 +7,7 @@
 #include "detect/detect.h"
 #include "agent/config_limits.h"
 #include "gossip/endpoint.h"
+#include "enforce/policy.h"
 
 #include <ini.h>
 #include <dirent.h>
@@ -284,7 +285,15 @@ static int policy_key(struct ini_stream *s, const char *name, const char *value)
 {
     struct config *cfg = s->cfg;
     if (!strcmp(name, "listen")) set_str(&cfg->policy_listen, value);
-    else if (!strcmp(name, "socket")) set_str(&cfg->policy_socket, value);
+    else if (!strcmp(name, "socket")) {
+        if (strcmp(value, "none") && value[0] != '/') BAD("socket: expected an absolute path or none, got '%s'", value);
+        set_str(&cfg->policy_socket, value);
+        cfg->policy_socket_set = true;
+        if (!strcmp(value, "none")) { free(cfg->policy_socket); cfg->policy_socket = NULL; }
+    } else if (!strcmp(name, "user")) {
+        if (!value[0]) BAD("user: expected a user name, got '%s'", value);
+        set_str(&cfg->policy_user, value);
+    }
     else if (!strcmp(name, "hold_action")) {
         if (strcmp(value, "REJECT") && strcmp(value, "HOLD")) BAD("hold_action: expected REJECT or HOLD, got '%s'", value);
         set_str(&cfg->hold_action, value);
@@ -413,6 +422,8 @@ static void set_defaults(struct config *cfg)
     cfg->rules_dir = sg_xstrdup("/etc/sgcluster/rules.d");
     cfg->backend = sg_xstrdup("nft");
     cfg->hold_action = sg_xstrdup("REJECT");
+    cfg->policy_socket = sg_xstrdup(POLICY_SOCKET_DEFAULT);
+    cfg->policy_user = sg_xstrdup(POLICY_USER_DEFAULT);
     memcpy(cfg->ports, ports, sizeof ports);
     cfg->nports = sizeof ports / sizeof ports[0];
     cfg->min_prefix4 = SG_MIN_PREFIX4_DEFAULT;
@@ -540,7 +551,7 @@ void config_destroy(struct config **pcfg)
     free(cfg->path); free(cfg->node_name); free(cfg->gossip_bind); free(cfg->sync_bind);
     free(cfg->key_dir); free(cfg->peer_key_dir); free(cfg->state_dir); free(cfg->control_socket);
     free(cfg->rules_dir); free(cfg->scenario_dir); free(cfg->backend);
-    free(cfg->policy_listen); free(cfg->policy_socket); free(cfg->hold_action);
+    free(cfg->policy_listen); free(cfg->policy_socket); free(cfg->policy_user); free(cfg->hold_action);
     free(cfg->authpolicy_listen); free(cfg->authpolicy_key_file);
     strlist_free(&cfg->node_addrs); strlist_free(&cfg->extra_rules); strlist_free(&cfg->logs);
     strlist_free(&cfg->journal_units); strlist_free(&cfg->journal_users);

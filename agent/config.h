@@ -86,8 +86,10 @@ struct config {
     int prefix4, prefix6;   /* prefix length of "prefix" subjects */
     int64_t prefix_ban_after; /* banned addresses in one prefix that make a prefix ban (0 = never) */
     /* [policy] */
-    char *policy_listen;
-    char *policy_socket;
+    char *policy_listen;    /* TCP, only when set */
+    char *policy_socket;    /* NULL: "socket = none" */
+    bool policy_socket_set; /* set in the file (else the default, skipped when its directory is missing) */
+    char *policy_user;      /* the only user besides root the unix socket serves */
     char *hold_action;      /* REJECT or HOLD */
     struct strlist user_allowlist;
     int64_t quota_window_s;          /* cluster-wide sending quotas, counted from policy requests */

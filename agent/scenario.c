@@ -27,6 +27,7 @@ struct scenario_engine {
     const struct config *cfg;
     struct gossip_state *st;
     const struct enforce_guard *guard;
+    const struct enforce *enf;   /* NULL: the state alone says what is blocked */
     scenario_decision_fn *on_decision;
     void *arg;
     struct compiled *sc;
@@ -251,19 +252,29 @@ static void evaluate(struct scenario_engine *e, const struct config_scenario *sc
     decide(e, sc->id, sc->action, subj, sc->duration_s, sc->max_duration_s, why, now_ms);
 }
 
+void scenario_engine_set_enforce(struct scenario_engine *e, const struct enforce *enf)
+{
+    e->enf = enf;
+}
+
 /* True when the event's address is already blocked (alone or by its prefix): what it still does
- * is the tail of connections opened before the ban, not new evidence. */
+ * is the tail of connections opened before the ban, not new evidence. With an enforcement
+ * backend, blocked also means the kernel drops it: a ban the kernel does not hold (refused,
+ * lost, not yet put back) stops nothing, so its address's failures still count. */
 static bool source_blocked(const struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
 {
     static const enum scenario_subject subjects[] = {SUBJ_IP, SUBJ_PREFIX};
-    for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++) {
+    bool banned = false;
+    for (size_t i = 0; i < sizeof subjects / sizeof subjects[0] && !banned; i++) {
         struct sg_subject subj;
         char key[GOSSIP_KEY_MAX + 1];
-        if (event_subject(e->cfg, subjects[i], ev, &subj) == 0 &&
-            sg_key_format(SG_REC_BLOCK, &subj, key, sizeof key) == 0 && gossip_state_ban_active(e->st, key, now_ms))
-            return true;
+        banned = event_subject(e->cfg, subjects[i], ev, &subj) == 0 &&
+                 sg_key_format(SG_REC_BLOCK, &subj, key, sizeof key) == 0 && gossip_state_ban_active(e->st, key, now_ms);
     }
-    return false;
+    if (!banned || !e->enf) return banned;
+    struct enforce_prefix p = {.family = (uint8_t)ev->family, .len = ev->family == AF_INET ? 32 : 128};
+    memcpy(p.addr, ev->addr, sizeof p.addr);
+    return enforce_holds(e->enf, &p);
 }
 
 void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)

@@ -41,6 +41,9 @@ struct scenario_engine *scenario_engine_new(const struct config *cfg, struct gos
                                             const struct enforce_guard *guard,
                                             scenario_decision_fn *on_decision, void *arg);
 void scenario_engine_destroy(struct scenario_engine **pe);
+/* Borrowed, may be NULL (the default): when set, an address counts as already blocked (its
+ * events are no new evidence) only while the kernel holds its ban, not merely the state. */
+void scenario_engine_set_enforce(struct scenario_engine *e, const struct enforce *enf);
 
 /* Counts one event (dups are skipped) at now_ms and evaluates the scenarios it touches. */
 void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms);

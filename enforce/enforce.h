@@ -105,6 +105,10 @@ struct enforce_stats {
     uint64_t reconciled_retimed;  /* elements reconcile re-added to fix their timeout */
     uint64_t transactions;        /* netlink batches sent (incl. retries) */
     uint64_t retries;             /* batches re-sent after a failed chunk was split */
+    uint64_t uncovered;           /* covered bans put back because the prefix covering them ended */
+    uint64_t drift_missing;       /* wanted bans the drift check found missing from the kernel */
+    uint64_t drift_extra;         /* elements no ban wants the drift check found (and deleted) */
+    uint64_t drift_repaired;      /* of those two, put back or deleted by a commit that went through */
 };
 
 /* What the kernel holds now. The table and the rule counters are read on each call; the set
@@ -115,6 +119,7 @@ struct enforce_kernel {
     bool table_present;
     size_t set4, set6;            /* ban elements (one per address or prefix) */
     uint64_t drop_packets4, drop_bytes4, drop_packets6, drop_bytes6; /* rule counters */
+    size_t drift;                 /* bans found missing from the kernel and not yet back in */
 };
 
 struct enforce;
@@ -147,9 +152,28 @@ size_t enforce_pending(const struct enforce *e);
  * one is retried by halves down to single elements, which are then logged and counted as
  * failed, so one bad element cannot block the rest. Overlaps: a ban inside an already banned
  * wider prefix is skipped (counted "covered"); a prefix ban first deletes the narrower elements
- * it covers, in the same transaction. A ban of an element already present is re-added with the
- * new timeout. Returns 0 when everything queued went in (or was skipped), -1 when some failed. */
+ * it covers, in the same transaction; an unban of a prefix puts back, in the same transaction,
+ * the bans it covered that are still wanted (counted "uncovered"). A ban of an element already
+ * present is re-added with the new timeout. Returns 0 when everything queued went in (or was
+ * skipped), -1 when some failed. */
 int enforce_commit(struct enforce *e);
+
+/* One tick of the agent's loop (call it every few tens of ms): a wanted prefix whose time is
+ * up gives the bans it covered back to the kernel (the front end keeps every ban it was asked
+ * for, covered ones included, until it is lifted or expires); the drift check looks a slice of
+ * the wanted bans up in the kernel (enough per tick that each is checked at least every 30 s,
+ * at least 16 a tick) and queues again those the kernel does not hold; then commits. Extra
+ * elements (added by hand, or an unban the kernel refused) are found, once enforce_reconcile has
+ * run, by dumping the sets every 30 s while they hold at most 4096 elements (rules and
+ * counters untouched); in larger
+ * sets they are left to enforce_reconcile. Returns as enforce_commit, or 0 when there was
+ * nothing to commit. */
+int enforce_tick(struct enforce *e);
+
+/* True when the kernel drops p, or will from this tick's commit: the latest queued change to a
+ * prefix covering p is a ban (of the last 1024 queued), or else the mirror holds an element
+ * equal to p or wider. */
+bool enforce_holds(const struct enforce *e, const struct enforce_prefix *p);
 
 /* Sets the table, chain and rules up again (repairs hand edits), then makes the kernel sets equal
  * to wanted (n entries, timeout_s = time left): adds what is missing, deletes what is not wanted
@@ -158,7 +182,8 @@ int enforce_commit(struct enforce *e);
  * (wanted is the whole truth). Dumps both sets: ~2.5-4 s at 100k elements. Returns 0 or -1. */
 int enforce_reconcile(struct enforce *e, const struct enforce_ban *wanted, size_t n);
 
-/* Deletes the table and everything in it (no error if it is absent). Returns 0 or -1. */
+/* Deletes the table and everything in it (no error if it is absent), and forgets every wanted
+ * ban. Returns 0 or -1. */
 int enforce_remove_table(struct enforce *e);
 
 void enforce_get_stats(const struct enforce *e, struct enforce_stats *out);

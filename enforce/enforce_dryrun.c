@@ -85,6 +85,20 @@ static int dry_kernel(void *vbe, struct enforce_kernel *out, bool count_sets)
     return 0;
 }
 
+static int dry_lookup(void *vbe, struct enforce_nft_probe *pr, size_t n)
+{
+    struct dry_be *be = vbe;
+    int64_t now = sg_mono_ms();
+    for (size_t i = 0; i < n; i++) {
+        struct enforce_prefix key = pr[i].p;
+        key.len = key.family == AF_INET ? 32 : 128;
+        const struct enforce_nft_elem *e = enforce_nft_mirror_covering(&be->sim, &key, now);
+        pr[i].found = e != NULL;
+        if (e) memcpy(pr[i].start, e->p.addr, sizeof pr[i].start);
+    }
+    return 0;
+}
+
 static void dry_destroy(void *vbe)
 {
     struct dry_be *be = vbe;
@@ -94,7 +108,7 @@ static void dry_destroy(void *vbe)
 }
 
 static const struct enforce_backend_ops dry_ops = {
-    "dry-run", dry_setup, dry_apply, dry_dump, dry_remove, dry_kernel, dry_destroy,
+    "dry-run", dry_setup, dry_apply, dry_dump, dry_remove, dry_kernel, dry_lookup, dry_destroy,
 };
 
 void *enforce_dryrun_backend_new(const struct enforce_config *cfg, struct enforce_stats *stats,

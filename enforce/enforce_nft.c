@@ -423,6 +423,87 @@ static int nft_kernel(void *vbe, struct enforce_kernel *out, bool count_sets)
     return 0;
 }
 
+#define LOOKUP_MSG_MAX 256        /* one GETSETELEM request for one key is ~100 bytes */
+#define LOOKUP_BURST 256          /* requests per sendto */
+
+/* The answer to one lookup: the element holding the key, or an error (ENOENT: none). */
+static int lookup_reply(const struct nlmsghdr *nlh, struct enforce_nft_probe *pr)
+{
+    if (nlh->nlmsg_type == NLMSG_ERROR) {
+        const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+        if (err->error == -ENOENT) return 0;
+        if (err->error == 0) return 1;                 /* an ACK: the element came before it */
+        sg_log(SG_LOG_WARN, "enforce: nft: element lookup: %s", strerror(-err->error));
+        return -1;
+    }
+    struct enforce_nft_rawlist raw = {.family = pr->p.family};
+    int rc = enforce_nft_msg_parse_elems(nlh, &raw);
+    for (size_t i = 0; rc == 0 && i < raw.n && !pr->found; i++) {
+        if (raw.v[i].flags & NFT_SET_ELEM_INTERVAL_END) continue;
+        memcpy(pr->start, raw.v[i].key, sizeof pr->start);
+        pr->found = true;
+    }
+    free(raw.v);
+    return rc;
+}
+
+/* Sends the requests for pr[0..n) (sequence first + i) in one message train and reads one
+ * answer per request. Returns 0 or -1. */
+static int lookup_burst(struct nft_be *be, struct enforce_nft_probe *pr, size_t n)
+{
+    char *buf = sg_xcalloc(n, LOOKUP_MSG_MAX);
+    size_t len = 0;
+    uint32_t first = be->seq;
+    for (size_t i = 0; i < n; i++) {
+        struct nlmsghdr *nlh = enforce_nft_msg_getelem(buf + len, be->seq++, be->table, pr[i].p.family, pr[i].p.addr);
+        len += NLMSG_ALIGN(nlh->nlmsg_len);
+        pr[i].found = false;
+    }
+    int rc = -1;
+    char *seen = sg_xcalloc(n, 1);
+    size_t got = 0;
+    if (mnl_socket_sendto(be->nl, buf, len) < 0) {
+        sg_log(SG_LOG_ERR, "enforce: nft: lookup request: %s", strerror(errno));
+        goto out;
+    }
+    int fd = mnl_socket_get_fd(be->nl);
+    while (got < n) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, ACK_TIMEOUT_MS) <= 0) {
+            sg_log(SG_LOG_ERR, "enforce: nft: %zu of %zu lookups unanswered", n - got, n);
+            goto out;
+        }
+        ssize_t r = mnl_socket_recvfrom(be->nl, be->rbuf, be->rbuf_size);
+        if (r < 0) {
+            sg_log(SG_LOG_ERR, "enforce: nft: reading lookups: %s", strerror(errno));
+            goto out;
+        }
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *)be->rbuf;
+        int left = (int)r;
+        for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+            uint32_t s = nlh->nlmsg_seq;
+            if (s < first || s - first >= n || seen[s - first]) continue;   /* stale: an earlier request */
+            int a = lookup_reply(nlh, &pr[s - first]);
+            if (a < 0) goto out;
+            if (a == 1) continue;
+            seen[s - first] = 1;
+            got++;
+        }
+    }
+    rc = 0;
+out:
+    free(seen);
+    free(buf);
+    return rc;
+}
+
+static int nft_lookup(void *vbe, struct enforce_nft_probe *pr, size_t n)
+{
+    for (size_t i = 0; i < n; i += LOOKUP_BURST)
+        if (lookup_burst(vbe, pr + i, n - i < LOOKUP_BURST ? n - i : LOOKUP_BURST) < 0) return -1;
+    return 0;
+}
+
 static void nft_destroy(void *vbe)
 {
     struct nft_be *be = vbe;
@@ -433,7 +514,7 @@ static void nft_destroy(void *vbe)
 }
 
 static const struct enforce_backend_ops nft_ops = {
-    "nft", nft_setup, nft_apply, nft_dump, nft_remove, nft_kernel, nft_destroy,
+    "nft", nft_setup, nft_apply, nft_dump, nft_remove, nft_kernel, nft_lookup, nft_destroy,
 };
 
 void *enforce_nft_backend_new(const struct enforce_config *cfg, struct enforce_stats *stats,

@@ -69,6 +69,17 @@ struct enforce_nft_change {
     uint8_t kind;              /* enum enforce_nft_kind */
     uint64_t seq;              /* queue order: the last change for one prefix wins */
 };
+/* The queue of changes, in the order they were made. */
+struct enforce_nft_queue {
+    struct enforce_nft_change *v;
+    size_t n, cap;
+    uint64_t seq;
+};
+void enforce_nft_queue_push(struct enforce_nft_queue *q, const struct enforce_prefix *p, uint32_t timeout_s,
+                            uint8_t kind);
+/* Sorts q (by prefix, then queue order) and keeps the last change for each prefix, in place.
+ * Returns the new count. */
+size_t enforce_nft_changes_fold(struct enforce_nft_change *q, size_t nq);
 /* Plan counters, added to the front end's stats. */
 struct enforce_nft_plan_stats {
     uint64_t covered, retimed, added, removed;
@@ -84,6 +95,12 @@ void enforce_nft_mirror_apply(struct enforce_nft_mirror *m, const struct enforce
 /* Exact entry for p, or NULL. */
 struct enforce_nft_elem *enforce_nft_mirror_find(const struct enforce_nft_mirror *m, const struct enforce_prefix *p);
 size_t enforce_nft_mirror_count(const struct enforce_nft_mirror *m, int family, int64_t now_ms);
+/* First index whose key is >= p (everything p covers follows it, in order). */
+size_t enforce_nft_mirror_lower(const struct enforce_nft_mirror *m, const struct enforce_prefix *p);
+/* The live entry (expiry with the mirror's slack) equal to p or wider than p that covers it, or
+ * NULL. Cost: one lookup per prefix length present in the mirror. */
+const struct enforce_nft_elem *enforce_nft_mirror_covering(const struct enforce_nft_mirror *m,
+                                                           const struct enforce_prefix *p, int64_t now_ms);
 
 /* Turns queued changes (sorted and deduplicated in place) into ops against the mirror: deletes
  * first, then adds, each grouped by family. Returns the number of ops (*ops owned by the caller). */
@@ -92,6 +109,40 @@ size_t enforce_nft_plan_commit(const struct enforce_nft_mirror *m, struct enforc
 /* Ops that make the mirror (fresh from a dump) equal to wanted (n bans, sorted in place). */
 size_t enforce_nft_plan_reconcile(const struct enforce_nft_mirror *m, struct enforce_ban *wanted, size_t n,
                                   int64_t now_ms, struct enforce_nft_op **ops, struct enforce_nft_plan_stats *st);
+
+/* ---- the wanted bans (enforce_want.c) ---- */
+/* Every ban the front end was asked for and that has not been lifted or expired, the covered
+ * ones included: the kernel holds only the widest of overlapping bans, so this is what it must
+ * be made equal to when a covering prefix ends, and what the drift check walks. */
+struct enforce_want {
+    struct enforce_nft_mirror set;   /* sorted by prefix; expires_ms is our monotonic expiry */
+    int64_t next_prefix_exp_ms;      /* earliest expiry of a wanted prefix (not one address); 0: none */
+    size_t cursor;                   /* where the drift check goes on */
+};
+void enforce_want_init(struct enforce_want *w);
+void enforce_want_free(struct enforce_want *w);
+/* Folds the changes of one commit (folded: one per prefix, sorted) in. For each prefix lifted,
+ * pushes onto out (unless NULL) a ban for every wanted entry inside it, which the prefix no
+ * longer covers. Returns the number of bans pushed. */
+size_t enforce_want_apply(struct enforce_want *w, const struct enforce_nft_change *q, size_t nq, int64_t now_ms,
+                          struct enforce_nft_queue *out);
+/* Makes the wanted set exactly wanted[0..n) (timeout_s from now). */
+void enforce_want_replace(struct enforce_want *w, const struct enforce_ban *wanted, size_t n, int64_t now_ms);
+/* Takes the kernel's own expiry (from the mirror) for each wanted prefix the kernel holds: after
+ * a reconcile that left an element's timeout alone, the kernel drops it up to a second before
+ * the wanted time computed from whole seconds, and what it covered must go back then. */
+void enforce_want_align(struct enforce_want *w, const struct enforce_nft_mirror *kernel);
+/* A wanted prefix whose time is up is dropped; when wanted entries live on inside it, it is
+ * lifted as by an unban: its delete is pushed (the kernel may still hold it for a moment), and
+ * the commit that folds it in puts back what it covered. Cheap when no prefix is due. Returns the
+ * number of deletes pushed. */
+size_t enforce_want_expire(struct enforce_want *w, int64_t now_ms, struct enforce_nft_queue *out);
+/* Up to max live wanted entries for the drift check, from where the last call stopped (round
+ * robin); addresses that have expired are dropped on the way (prefixes are left to
+ * enforce_want_expire). Entries expiring within min_left_ms
+ * are skipped (the kernel may drop them first). Writes to out (>= max); returns the count. */
+size_t enforce_want_slice(struct enforce_want *w, int64_t now_ms, int64_t min_left_ms, size_t max,
+                          struct enforce_nft_elem *out);
 
 /* ---- netlink messages, no socket (enforce_nft_msg.c) ---- */
 struct enforce_nft_layout {
@@ -114,6 +165,9 @@ void enforce_nft_msg_deltable(struct nftnl_batch *b, uint32_t seq, const char *t
 struct nlmsghdr *enforce_nft_msg_getelems(char *buf, uint32_t seq, const char *table, const char *set);
 struct nlmsghdr *enforce_nft_msg_getrules(char *buf, uint32_t seq, const char *table);
 struct nlmsghdr *enforce_nft_msg_gettable(char *buf, uint32_t seq, const char *table);
+/* A GETSETELEM request (no dump) for the one key of family (ban4 or ban6) into buf: the kernel
+ * answers with the element whose interval holds the key, or ENOENT. */
+struct nlmsghdr *enforce_nft_msg_getelem(char *buf, uint32_t seq, const char *table, int family, const uint8_t *key);
 
 /* Raw elements as parsed from messages (start and end elements separate). */
 struct enforce_nft_raw {
@@ -135,6 +189,12 @@ size_t enforce_nft_raw_pair(struct enforce_nft_rawlist *raw, int64_t now_ms, str
 int enforce_nft_msg_parse_rule(const struct nlmsghdr *nlh, uint64_t *packets, uint64_t *bytes);
 
 /* ---- backends ---- */
+/* One key looked up in the kernel set of its family (the drift check). */
+struct enforce_nft_probe {
+    struct enforce_prefix p;   /* in: the key is p.addr, in set ban4 or ban6 by p.family */
+    bool found;                /* out: an element's interval holds the key */
+    uint8_t start[16];         /* out: that element's start */
+};
 struct enforce_backend_ops {
     const char *name;
     int (*setup)(void *be);
@@ -146,6 +206,9 @@ struct enforce_backend_ops {
     int (*remove)(void *be);
     /* Table presence and rule counters; the set sizes too when count_sets (a full dump). */
     int (*kernel)(void *be, struct enforce_kernel *out, bool count_sets);
+    /* Looks up n keys (one request each, sent together). Returns 0, or -1 when the answers
+     * could not be read (then nothing in pr is to be trusted). */
+    int (*lookup)(void *be, struct enforce_nft_probe *pr, size_t n);
     void (*destroy)(void *be);
 };
 /* Each returns NULL on failure (logged); stats is the front end's, for transactions/retries. */

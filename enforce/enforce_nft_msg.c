@@ -251,6 +251,22 @@ struct nlmsghdr *enforce_nft_msg_getelems(char *buf, uint32_t seq, const char *t
     return nlh;
 }
 
+struct nlmsghdr *enforce_nft_msg_getelem(char *buf, uint32_t seq, const char *table, int family, const uint8_t *key)
+{
+    struct nftnl_set *s = nftnl_set_alloc();
+    struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+    if (!s || !e) sg_oom();
+    nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+    nftnl_set_set_str(s, NFTNL_SET_NAME, family == AF_INET ? "ban4" : "ban6");
+    nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+    nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, family == AF_INET ? 4 : 16);
+    nftnl_set_elem_add(s, e);
+    struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, 0, seq);
+    nftnl_set_elems_nlmsg_build_payload(nlh, s);
+    nftnl_set_free(s);
+    return nlh;
+}
+
 struct nlmsghdr *enforce_nft_msg_getrules(char *buf, uint32_t seq, const char *table)
 {
     struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, NFPROTO_INET, NLM_F_DUMP | NLM_F_ACK, seq);

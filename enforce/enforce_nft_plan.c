@@ -66,8 +66,7 @@ struct enforce_nft_elem *enforce_nft_mirror_find(const struct enforce_nft_mirror
     return m->n ? bsearch(&key, m->v, m->n, sizeof *m->v, elem_cmp) : NULL;
 }
 
-/* First index whose key is >= p. */
-static size_t mirror_lower(const struct enforce_nft_mirror *m, const struct enforce_prefix *p)
+size_t enforce_nft_mirror_lower(const struct enforce_nft_mirror *m, const struct enforce_prefix *p)
 {
     size_t lo = 0, hi = m->n;
     while (lo < hi) {
@@ -219,25 +218,43 @@ static int change_key_cmp(const void *x, const void *y)
     return enforce_prefix_cmp(&a->p, &b->p);
 }
 
-/* Is p covered by a live, wider entry of the mirror? skip_unbanned: a queue of changes whose
- * unbans lift their prefix in this same transaction (may be NULL). */
+/* The live entry of length l (<= p->len) that would cover p, or NULL. */
+static const struct enforce_nft_elem *ancestor(const struct enforce_nft_mirror *m, const struct enforce_prefix *p,
+                                               unsigned l, int64_t now_ms)
+{
+    struct enforce_prefix a = *p;
+    a.len = (uint8_t)l;
+    /* Clear the host bits past l: the ancestor's key as the mirror holds it. */
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned bit = i * 8;
+        if (bit >= l) a.addr[i] = 0;
+        else if (bit + 8 > l) a.addr[i] &= (uint8_t)(0xff << (8 - (l - bit)));
+    }
+    const struct enforce_nft_elem *e = enforce_nft_mirror_find(m, &a);
+    return e && elem_live(e, now_ms) ? e : NULL;
+}
+
+const struct enforce_nft_elem *enforce_nft_mirror_covering(const struct enforce_nft_mirror *m,
+                                                           const struct enforce_prefix *p, int64_t now_ms)
+{
+    const uint32_t *lens = m->lens[fam_idx(p->family)];
+    for (unsigned l = 0; l <= p->len && l <= 128; l++) {
+        const struct enforce_nft_elem *e = lens[l] ? ancestor(m, p, l, now_ms) : NULL;
+        if (e) return e;
+    }
+    return NULL;
+}
+
+/* Is p covered by a live, wider entry of the mirror? q: the changes of this same transaction,
+ * whose unbans lift their prefix (nq may be 0). */
 static bool mirror_covered(const struct enforce_nft_mirror *m, const struct enforce_prefix *p, int64_t now_ms,
                            const struct enforce_nft_change *q, size_t nq)
 {
     const uint32_t *lens = m->lens[fam_idx(p->family)];
     for (unsigned l = 0; l < p->len; l++) {
-        if (!lens[l]) continue;
-        struct enforce_prefix a = *p;
-        a.len = (uint8_t)l;
-        /* Clear the host bits past l: the ancestor's key as the mirror holds it. */
-        for (unsigned i = 0; i < 16; i++) {
-            unsigned bit = i * 8;
-            if (bit >= l) a.addr[i] = 0;
-            else if (bit + 8 > l) a.addr[i] &= (uint8_t)(0xff << (8 - (l - bit)));
-        }
-        const struct enforce_nft_elem *e = enforce_nft_mirror_find(m, &a);
-        if (!e || !elem_live(e, now_ms)) continue;
-        struct enforce_nft_change key = {.p = a};
+        const struct enforce_nft_elem *e = lens[l] ? ancestor(m, p, l, now_ms) : NULL;
+        if (!e) continue;
+        struct enforce_nft_change key = {.p = e->p};
         const struct enforce_nft_change *u = nq ? bsearch(&key, q, nq, sizeof *q, change_key_cmp) : NULL;
         if (!u || u->kind != ENFORCE_NFT_DEL) return true;
     }
@@ -252,7 +269,7 @@ static void delete_covered(const struct enforce_nft_mirror *m, const struct enfo
     bool any = false;
     for (unsigned k = p->len + 1u; k <= 128 && !any; k++) any = lens[k] != 0;
     if (!any) return;
-    for (size_t i = mirror_lower(m, p); i < m->n && enforce_prefix_contains(p, &m->v[i].p); i++) {
+    for (size_t i = enforce_nft_mirror_lower(m, p); i < m->n && enforce_prefix_contains(p, &m->v[i].p); i++) {
         if (m->v[i].p.len == p->len || !elem_live(&m->v[i], now_ms)) continue;
         op_push(l, ENFORCE_NFT_DEL, &m->v[i]);
     }
@@ -266,11 +283,18 @@ static int change_cmp(const void *x, const void *y)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-size_t enforce_nft_plan_commit(const struct enforce_nft_mirror *m, struct enforce_nft_change *q, size_t nq,
-                               int64_t now_ms, struct enforce_nft_op **ops, struct enforce_nft_plan_stats *st)
+void enforce_nft_queue_push(struct enforce_nft_queue *q, const struct enforce_prefix *p, uint32_t timeout_s,
+                            uint8_t kind)
 {
-    struct oplist l = {0};
-    /* Sort by prefix then queue order, and keep the last change for each prefix. */
+    if (q->n == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 256;
+        q->v = sg_xrealloc(q->v, q->cap * sizeof *q->v);
+    }
+    q->v[q->n++] = (struct enforce_nft_change){*p, timeout_s, kind, q->seq++};
+}
+
+size_t enforce_nft_changes_fold(struct enforce_nft_change *q, size_t nq)
+{
     bool sorted = true;
     for (size_t i = 1; i < nq && sorted; i++) sorted = change_cmp(&q[i - 1], &q[i]) < 0;
     if (!sorted) qsort(q, nq, sizeof *q, change_cmp);
@@ -279,7 +303,15 @@ size_t enforce_nft_plan_commit(const struct enforce_nft_mirror *m, struct enforc
         if (w && !enforce_prefix_cmp(&q[w - 1].p, &q[i].p)) q[w - 1] = q[i];
         else q[w++] = q[i];
     }
-    nq = w;
+    return w;
+}
+
+size_t enforce_nft_plan_commit(const struct enforce_nft_mirror *m, struct enforce_nft_change *q, size_t nq,
+                               int64_t now_ms, struct enforce_nft_op **ops, struct enforce_nft_plan_stats *st)
+{
+    struct oplist l = {0};
+    /* Sort by prefix then queue order, and keep the last change for each prefix. */
+    nq = enforce_nft_changes_fold(q, nq);
     /* Unbans of entries we hold. One we do not hold is gone already (expired, or never in). */
     for (size_t i = 0; i < nq; i++) {
         if (q[i].kind != ENFORCE_NFT_DEL) continue;

@@ -11,18 +11,30 @@
 /* ---- limits and configuration ---------------------------------------------------------- */
 
 #define POLICY_ATTRS_MAX 128            /* hard ceiling for policy_config.max_attrs */
+/* Where the agent listens unless told otherwise: inside Postfix's queue directory (smtpd's
+ * chroot), so that main.cf says check_policy_service unix:sgcluster/policy. The directory
+ * belongs to the agent's user with group postfix, mode 0750: other local users cannot reach
+ * the socket, and those who could are refused unless they are POLICY_USER_DEFAULT or root. */
+#define POLICY_SOCKET_DEFAULT "/var/spool/postfix/sgcluster/policy"
+#define POLICY_USER_DEFAULT "postfix"
 #define POLICY_ACTION_MAX 512           /* action text written by decide(), including the NUL */
 
 enum policy_overflow {
-    POLICY_OVERFLOW_DROP_IDLE = 0,      /* at max_conns, close the least recently active idle
-                                           connection to make room (refuse if none is idle) */
+    POLICY_OVERFLOW_DROP_IDLE = 0,      /* at max_conns, make room: close a connection that never
+                                           completed a request, else one whose request stalled,
+                                           else the least recently active idle one (refuse if
+                                           there is none) */
     POLICY_OVERFLOW_REFUSE,             /* at max_conns, close every new connection at once */
 };
 
 struct policy_config {
     const char *unix_path;              /* unix socket to listen on, NULL for none; a stale socket
                                            file there is replaced, anything else is an error */
-    unsigned unix_mode;                 /* permissions of the socket file (default 0666) */
+    unsigned unix_mode;                 /* permissions of the socket file (default 0666: the
+                                           directory and peer_uid decide who may ask) */
+    long peer_uid;                      /* unix clients: only this uid and root are served, the
+                                           rest closed at accept and counted (SO_PEERCRED);
+                                           -1 (default) serves any uid the socket lets in */
     const char *tcp_addr;               /* "127.0.0.1:10040", "[::1]:10040", port 0 = any free
                                            port (see policy_server_tcp_port); NULL for none */
     bool allow_remote;                  /* tcp_addr may be a non-loopback address (default no) */
@@ -30,11 +42,17 @@ struct policy_config {
     size_t max_request;                 /* longest request in bytes (default 16384) */
     size_t max_attrs;                   /* most attributes per request (default 64, <= ATTRS_MAX) */
     size_t max_conns;                   /* open client connections at most (default 512) */
-    enum policy_overflow overflow;      /* what happens at max_conns (default DROP_IDLE) */
+    size_t max_conns_per_source;        /* TCP: open connections per non-loopback source address
+                                           (default 32; loopback sources all look alike) */
+    enum policy_overflow overflow;      /* what happens at max_conns (default DROP_IDLE, which
+                                           drops first a connection that never completed a
+                                           request, then one whose request stalled for 1 s) */
     int64_t idle_timeout_ms;            /* close a connection idle between requests this long
                                            (default 600000: above Postfix's 300 s max_idle) */
-    int64_t request_timeout_ms;         /* a started request must be complete within this
-                                           (default 10000): bounds slow-drip clients */
+    int64_t request_timeout_ms;         /* a started request must be complete within this, and a
+                                           new connection must send its first request within it
+                                           (default 10000): bounds slow-drip and half-open
+                                           clients (Postfix connects when it has a request) */
 };
 
 /* Fills cfg with the defaults above (no listener: set unix_path and/or tcp_addr). */
@@ -179,6 +197,8 @@ struct policy_stats {
     uint64_t timeouts;                  /* idle or request timeout closes */
     uint64_t conns_accepted;
     uint64_t conns_refused;             /* closed at accept because of max_conns */
+    uint64_t conns_refused_peer;        /* unix clients of another uid than peer_uid or root */
+    uint64_t conns_refused_source;      /* TCP clients over max_conns_per_source */
     uint64_t conns_dropped;             /* idle connections closed to make room */
     uint64_t accept_errors;             /* accept() failures (EMFILE...) */
     uint64_t io_errors;                 /* read/write failures other than a peer's close */

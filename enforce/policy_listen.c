@@ -174,3 +174,35 @@ fail:
     freeaddrinfo(ai);
     return -1;
 }
+
+bool policy_listen_peer_ok(int fd, long peer_uid, long *uid)
+{
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    *uid = -1;
+    if (peer_uid < 0)
+        return true;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || len != sizeof cr)
+        return false;
+    *uid = (long)cr.uid;
+    return cr.uid == 0 || (long)cr.uid == peer_uid;
+}
+
+int policy_listen_source(int fd, unsigned char src[16])
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    memset(src, 0, 16);
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        src[10] = src[11] = 0xff;
+        memcpy(src + 12, &in->sin_addr, 4);
+    } else if (ss.ss_family == AF_INET6) {
+        memcpy(src, &((const struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    } else {
+        return -1;
+    }
+    return is_loopback((const struct sockaddr *)&ss) ? 1 : 0;
+}

@@ -13,4 +13,12 @@ int policy_listen_unix(const char *path, unsigned mode);
  * unless allow_remote. *port (out) is the bound port. Returns a non-blocking fd, or -1 (logged). */
 int policy_listen_tcp(const char *addr, bool allow_remote, int *port);
 
+/* For an accepted unix client: true when its uid (SO_PEERCRED, out in *uid) is peer_uid or
+ * root, or peer_uid is -1. False when the credentials cannot be read. */
+bool policy_listen_peer_ok(int fd, long peer_uid, long *uid);
+
+/* For an accepted TCP client: its source address as 16 bytes (IPv4 mapped into IPv6) in src.
+ * Returns 1 for a loopback source, 0 for another, -1 when it cannot be read. */
+int policy_listen_source(int fd, unsigned char src[16]);
+
 #endif

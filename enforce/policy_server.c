@@ -1,72 +1,23 @@
 /* policy_server.c: the Postfix policy-delegation server on the agent's zloop: non-blocking accept,
- * per-connection buffers with hard caps, pipelined requests, idle/request timeouts, counters. */
+ * per-connection buffers with hard caps, pipelined requests, idle/request timeouts, counters
+ * (accepting, and who may take a slot: policy_accept.c). */
 #include "enforce/policy.h"
+#include "enforce/policy_conn.h"
 #include "enforce/policy_listen.h"
 #include "agent/util.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define OUT_CAP 8192                    /* answers batched per send; one answer is < 600 bytes */
-#define ANSWER_MAX (POLICY_ACTION_MAX + 16)
-#define IN_INITIAL 2048
-#define CLOSE_LINGER_MS 2000            /* after an error answer, wait this long for the peer's EOF */
-#define ACCEPT_BURST 64
-
-struct policy_server;
-
-struct conn {
-    struct conn *prev, *next;           /* server list, least recently active first */
-    struct policy_server *srv;
-    int fd;
-    char *in;                           /* received bytes; the current request starts at in_head */
-    size_t in_len, in_head, in_cap;
-    struct policy_frame frame;
-    char out[OUT_CAP];
-    size_t out_len, out_off;
-    int64_t last_active_ms;             /* last byte received or sent */
-    int64_t request_start_ms;           /* first byte of the pending request, 0 when none */
-    int64_t close_deadline_ms;          /* set once closing */
-    int64_t blocked_since_ms;           /* when the output last blocked */
-    bool want_out;                      /* blocked on send: polled for POLLOUT only */
-    bool closing;                       /* answered an error: flush, shut down, drain to EOF */
-    bool shut;                          /* shut down by the timer; the handler finishes it with
-                                           a reset, freeing the kernel's buffers at once */
-};
-
-struct listener {
-    struct policy_server *srv;
-    int fd;
-    bool paused;                        /* accept failed for lack of fds: retried at the next tick */
-};
-
-struct policy_server {
-    zloop_t *loop;
-    struct policy_config cfg;
-    char *unix_path, *tcp_addr;         /* owned copies of the cfg strings */
-    policy_decide_fn *decide;
-    void *arg;
-    struct listener ls[2];
-    size_t nls;
-    int tcp_port;
-    struct conn *head, *tail;
-    size_t nconns;
-    int timer_id;
-    int64_t last_accept_log_ms;
-    int64_t last_refuse_log_ms;         /* bad requests are logged at most every 10 s */
-    struct policy_stats st;
-    struct policy_request req;          /* scratch, reused for every request */
-};
 
 void policy_config_defaults(struct policy_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->unix_mode = 0666;
+    cfg->peer_uid = -1;
+    cfg->max_conns_per_source = 32;
     cfg->max_line = 2048;
     cfg->max_request = 16384;
     cfg->max_attrs = 64;
@@ -85,7 +36,7 @@ static void list_unlink(struct policy_server *s, struct conn *c)
     c->prev = c->next = NULL;
 }
 
-static void list_append(struct policy_server *s, struct conn *c)
+void policy_conn_append(struct policy_server *s, struct conn *c)
 {
     c->prev = s->tail;
     c->next = NULL;
@@ -99,18 +50,18 @@ static void conn_touch(struct conn *c)
     c->last_active_ms = sg_mono_ms();
     if (c->srv->tail != c) {
         list_unlink(c->srv, c);
-        list_append(c->srv, c);
+        policy_conn_append(c->srv, c);
     }
 }
 
-static bool conn_idle(const struct conn *c)
+bool policy_conn_idle(const struct conn *c)
 {
     return !c->closing && !c->shut && c->in_len == c->in_head && c->out_len == c->out_off;
 }
 
 static int on_conn(zloop_t *loop, zmq_pollitem_t *item, void *arg);
 
-static int conn_poll(struct conn *c, short events)
+int policy_conn_poll(struct conn *c, short events)
 {
     zmq_pollitem_t item = {.socket = NULL, .fd = c->fd, .events = events, .revents = 0};
     zloop_poller_end(c->srv->loop, &item);
@@ -119,7 +70,7 @@ static int conn_poll(struct conn *c, short events)
 
 /* Frees c. Safe from c's own handler and from the accept handler (zloop rebuilds its poll set
  * before touching another poller), never from the timer: see on_tick. */
-static void conn_close(struct conn *c)
+void policy_conn_close(struct conn *c)
 {
     struct policy_server *s = c->srv;
     zmq_pollitem_t item = {.socket = NULL, .fd = c->fd, .events = 0, .revents = 0};
@@ -157,7 +108,7 @@ static int conn_flush(struct conn *c)
             if (!c->want_out) {
                 c->want_out = true;
                 c->blocked_since_ms = sg_mono_ms();
-                if (conn_poll(c, ZMQ_POLLOUT) != 0)
+                if (policy_conn_poll(c, ZMQ_POLLOUT) != 0)
                     return -1;
             }
             return 0;
@@ -169,7 +120,7 @@ static int conn_flush(struct conn *c)
     c->out_off = c->out_len = 0;
     if (c->want_out) {
         c->want_out = false;
-        if (conn_poll(c, ZMQ_POLLIN) != 0)
+        if (policy_conn_poll(c, ZMQ_POLLIN) != 0)
             return -1;
     }
     if (c->closing && c->close_deadline_ms == 0) {
@@ -222,6 +173,7 @@ static void conn_answer(struct conn *c, char *req_buf, size_t req_len)
         return;
     }
     s->st.requests++;
+    c->proven = true;
     char action[POLICY_ACTION_MAX];
     action[0] = '\0';
     int rc = s->decide(&s->req, action, sizeof action, s->arg);
@@ -317,7 +269,7 @@ static void conn_read(struct conn *c)
         /* A request cut off by the client's close is a truncated request. */
         if (!c->closing && !c->shut && c->in_len > c->in_head)
             s->st.malformed++;
-        conn_close(c);
+        policy_conn_close(c);
         return;
     }
     if (c->closing)
@@ -327,7 +279,7 @@ static void conn_read(struct conn *c)
     c->in_len += (size_t)n;
     conn_touch(c);
     if (conn_process(c) != 0 || conn_flush(c) != 0)
-        conn_close(c);
+        policy_conn_close(c);
 }
 
 static int on_conn(zloop_t *loop, zmq_pollitem_t *item, void *arg)
@@ -336,13 +288,13 @@ static int on_conn(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     struct conn *c = arg;
     if (c->want_out && (item->revents & ZMQ_POLLOUT)) {
         if (conn_flush(c) != 0) {
-            conn_close(c);
+            policy_conn_close(c);
             return 0;
         }
         if (!c->want_out) {
             /* Unblocked: answer what was left waiting, then wait for input again. */
             if (conn_process(c) != 0 || conn_flush(c) != 0)
-                conn_close(c);
+                policy_conn_close(c);
         }
         return 0;
     }
@@ -350,82 +302,6 @@ static int on_conn(zloop_t *loop, zmq_pollitem_t *item, void *arg)
     if (item->revents & (ZMQ_POLLIN | ZMQ_POLLERR))
         conn_read(c);
     return 0;
-}
-
-/* ---- accepting ------------------------------------------------------------------------- */
-
-static void conn_new(struct policy_server *s, int fd)
-{
-    /* Answers to pipelined requests go out in several sends; without this, Nagle holds each one
-     * back until the client's delayed ACK (40 ms). Fails harmlessly on unix sockets. */
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct conn *c = sg_xcalloc(1, sizeof *c);
-    c->srv = s;
-    c->fd = fd;
-    c->in_cap = IN_INITIAL;
-    c->in = sg_xmalloc(c->in_cap);
-    c->last_active_ms = sg_mono_ms();
-    list_append(s, c);
-    s->nconns++;
-    s->st.conns_accepted++;
-    if (conn_poll(c, ZMQ_POLLIN) != 0) {
-        s->st.io_errors++;
-        conn_close(c);
-    }
-}
-
-static int on_accept(zloop_t *loop, zmq_pollitem_t *item, void *arg)
-{
-    (void)item;
-    struct listener *l = arg;
-    struct policy_server *s = l->srv;
-    for (int i = 0; i < ACCEPT_BURST; i++) {
-        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                break;
-            if (errno == EINTR || errno == ECONNABORTED)
-                continue;
-            s->st.accept_errors++;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* The pending connection stays queued and the listener stays readable: stop
-                 * polling it until the next tick, or the loop would spin. */
-                zmq_pollitem_t li = {.socket = NULL, .fd = l->fd, .events = 0, .revents = 0};
-                zloop_poller_end(loop, &li);
-                l->paused = true;
-            }
-            int64_t now = sg_mono_ms();
-            if (now - s->last_accept_log_ms > 10000) {
-                s->last_accept_log_ms = now;
-                sg_log(SG_LOG_WARN, "policy: accept: %s", strerror(errno));
-            }
-            break;
-        }
-        if (s->nconns >= s->cfg.max_conns) {
-            struct conn *victim = NULL;
-            if (s->cfg.overflow == POLICY_OVERFLOW_DROP_IDLE)
-                for (struct conn *c = s->head; c && !victim; c = c->next)
-                    if (conn_idle(c))
-                        victim = c;
-            if (!victim) {
-                s->st.conns_refused++;
-                close(fd);
-                continue;
-            }
-            s->st.conns_dropped++;
-            conn_close(victim);
-        }
-        conn_new(s, fd);
-    }
-    return 0;
-}
-
-static int listener_poll(struct policy_server *s, struct listener *l)
-{
-    zmq_pollitem_t li = {.socket = NULL, .fd = l->fd, .events = ZMQ_POLLIN, .revents = 0};
-    l->paused = false;
-    return zloop_poller(s->loop, &li, on_accept, l);
 }
 
 /* ---- timer ----------------------------------------------------------------------------- */
@@ -456,7 +332,9 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
                 expire = true;
                 s->st.timeouts++;
             }
-        } else if (now - c->last_active_ms > s->cfg.idle_timeout_ms) {
+        } else if (now - c->last_active_ms > (c->proven ? s->cfg.idle_timeout_ms : s->cfg.request_timeout_ms)) {
+            /* A connection that never sent a request gets the request timeout: Postfix
+             * connects when it has something to ask, a half-open client holds a slot. */
             expire = true;
             s->st.timeouts++;
         }
@@ -466,7 +344,7 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
         }
     }
     for (size_t i = 0; i < s->nls; i++)
-        if (s->ls[i].paused && listener_poll(s, &s->ls[i]) != 0)
+        if (s->ls[i].paused && policy_listener_poll(s, &s->ls[i]) != 0)
             s->ls[i].paused = true;
     return 0;
 }
@@ -506,7 +384,7 @@ policy_server_t *policy_server_new(zloop_t *loop, const struct policy_config *cf
             s->unix_path = NULL;        /* not ours: destroy must not unlink it */
             goto fail;
         }
-        s->ls[s->nls++] = (struct listener){.srv = s, .fd = fd};
+        s->ls[s->nls++] = (struct listener){.srv = s, .fd = fd, .is_unix = true};
     }
     if (cfg->tcp_addr) {
         s->tcp_addr = sg_xstrdup(cfg->tcp_addr);
@@ -518,7 +396,7 @@ policy_server_t *policy_server_new(zloop_t *loop, const struct policy_config *cf
     s->cfg.unix_path = s->unix_path;
     s->cfg.tcp_addr = s->tcp_addr;
     for (size_t i = 0; i < s->nls; i++)
-        if (listener_poll(s, &s->ls[i]) != 0)
+        if (policy_listener_poll(s, &s->ls[i]) != 0)
             goto fail;
     int64_t t = s->cfg.request_timeout_ms < s->cfg.idle_timeout_ms ? s->cfg.request_timeout_ms
                                                                      : s->cfg.idle_timeout_ms;
@@ -542,7 +420,7 @@ void policy_server_destroy(policy_server_t **sp)
         return;
     struct policy_server *s = *sp;
     while (s->head)
-        conn_close(s->head);
+        policy_conn_close(s->head);
     for (size_t i = 0; i < s->nls; i++) {
         zmq_pollitem_t li = {.socket = NULL, .fd = s->ls[i].fd, .events = 0, .revents = 0};
         zloop_poller_end(s->loop, &li);

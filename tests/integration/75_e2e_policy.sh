@@ -1,6 +1,8 @@
 #!/bin/bash
 # 75_e2e_policy.sh: throttling and holds through Postfix's policy service, on three real Postfix
-# nodes asking their own sgagent (check_policy_service inet:127.0.0.1:10040 in each namespace).
+# nodes asking their own sgagent over its unix socket in the node's Postfix queue directory
+# (check_policy_service unix:sgcluster/policy, as deployed: smtpd runs as postfix, which the agent
+# checks with SO_PEERCRED).
 # A user who sends through all three nodes is deferred (4xx seen by swaks) once the cluster-wide
 # total passes the quota, not any one node's; another user is unaffected; a held user is refused
 # on every node within a second of `sgcluster hold` on one of them and accepted after `release`;
@@ -21,10 +23,15 @@ send() {
     return 1
 }
 
-POLICY="check_policy_service { inet:127.0.0.1:10040, timeout=10s, default_action=DUNNO }"
+POLICY="check_policy_service { unix:sgcluster/policy, timeout=10s, default_action=DUNNO }"
 MAILD_POLICY="permit_mynetworks, $POLICY, permit_sasl_authenticated, reject_unauth_destination"
 MAILD_POLICY_EOD="$POLICY"
-quota() { cluster_conf "$1" policy "listen = 127.0.0.1:10040" "quota_window = 1h" "quota_user_messages = 5"; }
+# The socket's directory as the role makes it (group postfix, 0750), in each node's queue directory.
+policy_sock() { echo "$(maild_dir "node$1")/postfix/spool/sgcluster/policy"; }
+quota() {
+    install -d -o root -g postfix -m 0750 "$(dirname "$(policy_sock "$1")")" || fail "socket directory"
+    cluster_conf "$1" policy "socket = $(policy_sock "$1")" "user = postfix" "quota_window = 1h" "quota_user_messages = 5"
+}
 e2e_up 3 quota
 
 # alice sends round-robin through the three nodes: 5 accepted in all, then deferred everywhere.
@@ -63,10 +70,12 @@ wait_for 3 send 3 carol || fail "carol still refused on node3 after release"
 wait_for 3 send 2 carol || fail "carol still refused on node2 after release"
 
 # Hostile policy clients against node1's agent; it keeps answering.
-nsexec node1 python3 - <<'PY' || fail "policy robustness"
-import socket, time
+nsexec node1 python3 - "$(policy_sock 1)" <<'PY' || fail "policy robustness"
+import socket, sys, time
 def conn():
-    s = socket.create_connection(("127.0.0.1", 10040), timeout=5)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(sys.argv[1])
     return s
 def ask(s, attrs):
     s.sendall(("".join("%s=%s\n" % kv for kv in attrs) + "\n").encode())

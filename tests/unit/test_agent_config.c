@@ -62,9 +62,34 @@ static void test_good_config(void **state)
     /* defaults */
     assert_string_equal(cfg->state_dir, "/var/lib/sgcluster");
     assert_int_equal(cfg->prefix4, 24);
+    assert_string_equal(cfg->policy_socket, "/var/spool/postfix/sgcluster/policy");
+    assert_false(cfg->policy_socket_set);
+    assert_string_equal(cfg->policy_user, "postfix");
+    assert_null(cfg->policy_listen);                   /* TCP only when configured */
     config_destroy(&cfg);
     assert_null(cfg);
     config_destroy(&cfg); /* safe twice */
+    unlink(p);
+    free(p);
+}
+
+static void test_policy_socket(void **state)
+{
+    (void)state;
+    char *p = write_tmp("[node]\nname = mx1\n[policy]\nsocket = none\nuser = mailer\nlisten = 127.0.0.1:10040\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_int_equal(cfg->errors.n, 0);
+    assert_null(cfg->policy_socket);
+    assert_true(cfg->policy_socket_set);
+    assert_string_equal(cfg->policy_user, "mailer");
+    assert_string_equal(cfg->policy_listen, "127.0.0.1:10040");
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+    p = write_tmp("[node]\nname = mx1\n[policy]\nsocket = private/policy\n");
+    cfg = config_load(p, NULL);
+    assert_true(has_error(cfg, "socket: expected an absolute path or none, got 'private/policy'"));
+    config_destroy(&cfg);
     unlink(p);
     free(p);
 }
@@ -380,6 +405,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_config),
+        cmocka_unit_test(test_policy_socket),
         cmocka_unit_test(test_errors_have_lines),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_scenario_override_and_checks),

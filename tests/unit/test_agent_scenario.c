@@ -151,6 +151,45 @@ static void test_threshold_is_cluster_wide(void **state)
     assert_int_equal(f->decisions, 1);
 }
 
+/* A ban in the state that the kernel does not hold (refused, lost, not yet put back) stops
+ * nothing: its address's failures still count. Once the kernel holds it, they do not. */
+static void test_unenforced_ban_still_counts(void **state)
+{
+    struct fixture *f = *state;
+    struct enforce_config ec = {.backend = ENFORCE_BACKEND_DRYRUN};
+    struct enforce *enf = enforce_new(&ec);
+    assert_non_null(enf);
+    scenario_engine_set_enforce(f->eng[0], enf);
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.7", "alice", "imap");
+    for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
+    assert_int_equal(f->decisions, 1);
+    struct scenario_stats a, b;
+    scenario_engine_stats(f->eng[0], &a);
+    scenario_engine_event(f->eng[0], &e, T0 + 100);
+    scenario_engine_stats(f->eng[0], &b);
+    assert_int_equal(b.counted, a.counted + 1);          /* banned in the state, not in the kernel */
+    assert_int_equal(enforce_ban_text(enf, "203.0.113.0/24", 600), 0);
+    scenario_engine_event(f->eng[0], &e, T0 + 150);      /* queued for this tick: as good as held */
+    scenario_engine_stats(f->eng[0], &a);
+    assert_int_equal(a.counted, b.counted);
+    assert_int_equal(enforce_commit(enf), 0);
+    scenario_engine_event(f->eng[0], &e, T0 + 200);
+    scenario_engine_stats(f->eng[0], &a);
+    assert_int_equal(a.counted, b.counted);              /* the kernel drops it now (by its /24) */
+    assert_int_equal(enforce_unban_text(enf, "203.0.113.0/24"), 0);
+    scenario_engine_event(f->eng[0], &e, T0 + 250);      /* an unban queued: no longer held */
+    scenario_engine_stats(f->eng[0], &b);
+    assert_int_equal(b.counted, a.counted + 1);
+    a = b;
+    assert_int_equal(enforce_commit(enf), 0);
+    scenario_engine_event(f->eng[0], &e, T0 + 300);
+    scenario_engine_stats(f->eng[0], &b);
+    assert_int_equal(b.counted, a.counted + 1);
+    assert_int_equal(f->decisions, 1);                   /* counted, but the ban stands: no new decision */
+    scenario_engine_set_enforce(f->eng[0], NULL);
+    enforce_destroy(&enf);
+}
+
 static void test_dups_and_window(void **state)
 {
     struct fixture *f = *state;
@@ -314,6 +353,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_threshold_is_cluster_wide, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unenforced_ban_still_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dups_and_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_address_needs_more, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spread_users_not_weakened, setup, teardown),

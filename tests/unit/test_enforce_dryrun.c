@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/util.h"
 #include "enforce/enforce.h"
@@ -77,6 +78,79 @@ static void test_ban_commit_counts(void **state)
     assert_int_equal(k.set4, 0);
     enforce_destroy(&e);
     assert_null(e);
+    enforce_destroy(&e);
+}
+
+/* Waits (bounded) for the dry-run sets to hold n4 IPv4 elements, ticking as the agent does. */
+static bool tick_until_set4(struct enforce *e, size_t n4, int max_ms)
+{
+    struct enforce_kernel k;
+    for (int waited = 0; waited <= max_ms; waited += 20) {
+        enforce_tick(e);
+        if (enforce_get_kernel(e, &k) == 0 && k.set4 == n4) return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+/* A prefix ban replaces the bans it covers in the kernel; when it is lifted, or expires, they
+ * come back (their own timeouts kept), and enforce_holds follows what the kernel holds. */
+static void test_covered_bans_return(void **state)
+{
+    (void)state;
+    struct enforce *e = dry_new();
+    struct enforce_stats st;
+    struct enforce_kernel k;
+    struct enforce_prefix a1, a9, out;
+    assert_int_equal(enforce_prefix_parse("203.0.113.1", &a1), 0);
+    assert_int_equal(enforce_prefix_parse("203.0.113.9", &a9), 0);
+    assert_int_equal(enforce_prefix_parse("198.18.0.1", &out), 0);
+    assert_false(enforce_holds(e, &a1));                     /* nothing committed yet */
+    assert_int_equal(enforce_ban_text(e, "203.0.113.1", 600), 0);
+    assert_int_equal(enforce_ban_text(e, "203.0.113.2", 600), 0);
+    assert_int_equal(enforce_ban_text(e, "2001:db8:7::5", 600), 0);
+    assert_int_equal(enforce_commit(e), 0);
+    assert_true(enforce_holds(e, &a1));
+    assert_false(enforce_holds(e, &a9));
+
+    /* Lifted: the /24 replaced both; its unban puts them back in the same transaction. */
+    assert_int_equal(enforce_ban_text(e, "203.0.113.0/24", 600), 0);
+    assert_int_equal(enforce_commit(e), 0);
+    assert_int_equal(enforce_get_kernel(e, &k), 0);
+    assert_int_equal(k.set4, 1);
+    assert_true(enforce_holds(e, &a9));
+    assert_int_equal(enforce_unban_text(e, "203.0.113.0/24"), 0);
+    assert_int_equal(enforce_commit(e), 0);
+    assert_int_equal(enforce_get_kernel(e, &k), 0);
+    assert_int_equal(k.set4, 2);
+    assert_int_equal(k.set6, 1);
+    assert_true(enforce_holds(e, &a1));
+    assert_false(enforce_holds(e, &a9));
+    enforce_get_stats(e, &st);
+    assert_int_equal(st.uncovered, 2);
+
+    /* Expired: a 1 s /24 (and a /25 inside it that expires with it); the addresses come back
+     * on the tick after the prefix's time is up, nothing else does. */
+    assert_int_equal(enforce_ban_text(e, "203.0.113.0/24", 1), 0);
+    assert_int_equal(enforce_ban_text(e, "203.0.113.0/25", 1), 0);
+    assert_int_equal(enforce_commit(e), 0);
+    assert_int_equal(enforce_get_kernel(e, &k), 0);
+    assert_int_equal(k.set4, 1);
+    assert_true(tick_until_set4(e, 2, 3000));
+    assert_true(enforce_holds(e, &a1));
+    assert_false(enforce_holds(e, &a9));
+    assert_false(enforce_holds(e, &out));
+    enforce_get_stats(e, &st);
+    assert_int_equal(st.uncovered, 4);
+    assert_int_equal(st.drift_missing, 0);                    /* no drift in a dry run */
+    assert_int_equal(enforce_get_kernel(e, &k), 0);
+    assert_int_equal(k.drift, 0);
+
+    /* Removing the table forgets every wanted ban: no tick puts them back. */
+    assert_int_equal(enforce_remove_table(e), 0);
+    enforce_tick(e);
+    assert_int_equal(enforce_get_kernel(e, &k), 0);
+    assert_int_equal(k.set4, 0);
     enforce_destroy(&e);
 }
 
@@ -176,6 +250,7 @@ int main(void)
     sg_log_set_level(SG_LOG_ERR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ban_commit_counts),
+        cmocka_unit_test(test_covered_bans_return),
         cmocka_unit_test(test_reconcile),
         cmocka_unit_test(test_struct_prefixes),
         cmocka_unit_test(test_bad_config),

@@ -73,6 +73,10 @@ cluster_init() { # N DIR
             echo "logs = $logs"
             echo "[enforce]"
             echo "backend = $CLUSTER_BACKEND"
+            # Test agents share the host's file system: never its Postfix spool (tests that want
+            # the policy service set a socket of their own, or listen).
+            echo "[policy]"
+            echo "socket = none"
             for j in $(seq 1 "$CLUSTER_N"); do
                 [ "$j" = "$i" ] && continue
                 echo "[peer n$j]"
@@ -94,7 +98,10 @@ f, sec, lines = sys.argv[1], sys.argv[2], sys.argv[3:]
 text = open(f).read().split("\n")
 hdr = "[%s]" % sec
 if hdr in text:
+    # At the end of the section: the lines given win over what cluster_init wrote there.
     i = text.index(hdr) + 1
+    while i < len(text) and not text[i].startswith("["):
+        i += 1
     text[i:i] = lines
 else:
     text += [hdr] + lines
