@@ -1,6 +1,7 @@
 /* agent_control.c: the control commands the agent answers: status, peers, bans, ban, unban, hold,
- * release, top, reload. Every command prints a table, or JSON with --json. */
+ * release, top, explain, reload. Every command prints a table, or JSON with --json. */
 #include "agent/agent.h"
+#include "agent/explain.h"
 #include "agent/json.h"
 #include "agent/util.h"
 #include "common/key.h"
@@ -316,6 +317,10 @@ int agent_control(int argc, char **argv, bool json, FILE *out, void *arg)
     if (!strcmp(cmd, "ban") || !strcmp(cmd, "unban") || !strcmp(cmd, "hold") || !strcmp(cmd, "release"))
         return cmd_put(a, argc, argv, out);
     if (!strcmp(cmd, "top")) return agent_top(a, argc, argv, json, out);
+    if (!strcmp(cmd, "explain")) {
+        if (argc < 2 || argc > 3) { fprintf(out, "usage: explain ADDR|USER [USER|ADDR]\n"); return 2; }
+        return explain_write(a->cfg, a->st, argv[1], argc == 3 ? argv[2] : NULL, json, sg_now_ms(), out);
+    }
     if (!strcmp(cmd, "ping")) { fprintf(out, "pong\n"); return 0; }
     fprintf(out, "unknown command '%s'\n", cmd);
     return 2;

@@ -65,6 +65,22 @@ bool evidence_known_good(const struct gossip_state *st, const struct config *cfg
     return gossip_state_distinct_has(st, key, ip, strlen(ip), win_ms(cfg->known_good_s), now_ms);
 }
 
+uint64_t evidence_known_good_count(const struct gossip_state *st, const struct config *cfg, const char *user,
+                                   int64_t now_ms)
+{
+    char key[GOSSIP_KEY_MAX + 1];
+    if (cfg->known_good_s <= 0 || key_of(key, SG_SCOPE_GOODADDRS, SG_SUBJ_USER, user) < 0) return 0;
+    return gossip_state_distinct_count(st, key, win_ms(cfg->known_good_s), now_ms);
+}
+
+uint64_t evidence_failing_users(const struct gossip_state *st, const struct config *cfg, const struct sg_subject *ip,
+                                int64_t now_ms)
+{
+    char key[GOSSIP_KEY_MAX + 1];
+    if (sg_evidence_format(SG_SCOPE_FAILUSERS, ip, key, sizeof key) < 0) return 0;
+    return gossip_state_distinct_count(st, key, win_ms(cfg->evidence_window_s), now_ms);
+}
+
 bool evidence_stale_first(struct gossip_state *st, const char *ip, const char *user, int64_t window_s, int64_t now_ms)
 {
     char key[GOSSIP_KEY_MAX + 1];

@@ -40,6 +40,12 @@ uint64_t evidence_good_users(const struct gossip_state *st, const struct config 
 /* True when user logged in from ip within known_good_for. */
 bool evidence_known_good(const struct gossip_state *st, const struct config *cfg, const char *ip, const char *user,
                          int64_t now_ms);
+/* Distinct addresses known-good for user (within known_good_for). */
+uint64_t evidence_known_good_count(const struct gossip_state *st, const struct config *cfg, const char *user,
+                                   int64_t now_ms);
+/* Distinct users failing from the address subject ip over evidence_window. */
+uint64_t evidence_failing_users(const struct gossip_state *st, const struct config *cfg, const struct sg_subject *ip,
+                                int64_t now_ms);
 /* A failure of user from ip, ip known-good for user: a stale client. Records it and returns true the
  * first time in window_s (cluster-wide), false for its repeats. */
 bool evidence_stale_first(struct gossip_state *st, const char *ip, const char *user, int64_t window_s, int64_t now_ms);

@@ -228,26 +228,36 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
     if (act == SACT_BAN) prefix_escalate(e, subj, duration_s, now_ms);
 }
 
-static void evaluate(struct scenario_engine *e, const struct config_scenario *sc, const struct sg_subject *subj,
-                     const char *key, int64_t now_ms)
+void scenario_measure(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
+                      const struct sg_subject *subj, int64_t now_ms, uint64_t *value, int64_t *threshold, bool *shared)
 {
+    char key[GOSSIP_KEY_MAX + 1];
     int64_t win = sc->window_s * 1000;
     bool distinct = sc->measure == MEAS_DISTINCT_USERS || sc->measure == MEAS_DISTINCT_IPS;
-    uint64_t v = distinct ? gossip_state_distinct_count(e->st, key, win, now_ms)
-                          : gossip_state_counter_total(e->st, key, win, now_ms);
-    int64_t thr = sc->threshold;
-    bool shared = false;
+    *value = evkey(key, sc->id, subj) < 0 ? 0
+             : distinct ? gossip_state_distinct_count(st, key, win, now_ms)
+                        : gossip_state_counter_total(st, key, win, now_ms);
+    *threshold = sc->threshold;
+    *shared = false;
     if (sc->nat_factor > 1 && subj->type == SG_SUBJ_IP) {
         /* Failures from an address where other users log in or send fine (evidence_window), aimed
          * at few users, are a shared address (office NAT, CGNAT, webmail) with stale passwords. */
-        char k[GOSSIP_KEY_MAX + 1];
-        uint64_t ok = evidence_good_users(e->st, e->cfg, subj, now_ms);
-        uint64_t fu = evkey(k, SG_SCOPE_FAILUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
+        uint64_t ok = evidence_good_users(st, cfg, subj, now_ms);
+        uint64_t fu = evkey(key, SG_SCOPE_FAILUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(st, key, win, now_ms);
         if ((int64_t)ok >= sc->nat_ok_users && (int64_t)fu < sc->nat_spread_users) {
-            thr *= sc->nat_factor;
-            shared = true;
+            *threshold *= sc->nat_factor;
+            *shared = true;
         }
     }
+}
+
+static void evaluate(struct scenario_engine *e, const struct config_scenario *sc, const struct sg_subject *subj,
+                     int64_t now_ms)
+{
+    uint64_t v;
+    int64_t thr;
+    bool shared;
+    scenario_measure(e->cfg, e->st, sc, subj, now_ms, &v, &thr, &shared);
     if ((int64_t)v < thr) return;
     static const char *const what[] = {"events", "recipients", "distinct users", "distinct addresses"};
     char why[GOSSIP_REASON_MAX + 1];
@@ -333,7 +343,7 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
         }
         if (rc < 0) continue;
         e->stats.counted++;
-        evaluate(e, sc, &subj, key, now_ms);
+        evaluate(e, sc, &subj, now_ms);
     }
 }
 
@@ -345,7 +355,7 @@ void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t n
     for (size_t i = 0; i < e->n; i++) {
         const struct config_scenario *sc = e->sc[i].sc;
         if (strlen(sc->id) == idlen && !strncmp(sc->id, key, idlen)) {
-            evaluate(e, sc, &subj, key, now_ms);
+            evaluate(e, sc, &subj, now_ms);
             return;
         }
     }

@@ -65,6 +65,12 @@ struct scenario_stats {
 };
 void scenario_engine_stats(const struct scenario_engine *e, struct scenario_stats *out);
 
+/* A scenario's cluster-wide value for subj at now and the threshold it is held against: times
+ * shared_address_factor for an address with good users (then *shared is set). The engine decides
+ * and `sgcluster explain` reports with this one computation. */
+void scenario_measure(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
+                      const struct sg_subject *subj, int64_t now_ms, uint64_t *value, int64_t *threshold, bool *shared);
+
 /* Subject text for an event: "ip:X", "net:P/len" or "user:U"; returns -1 when the event lacks it. */
 int scenario_subject(const struct config *cfg, enum scenario_subject s, const struct sg_event *ev,
                      char *buf, size_t size);

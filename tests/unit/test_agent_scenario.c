@@ -17,6 +17,7 @@
 #include "agent/config.h"
 #include "agent/config_scenario.h"
 #include "agent/evidence.h"
+#include "agent/explain.h"
 #include "agent/scenario.h"
 #include "agent/util.h"
 
@@ -475,6 +476,64 @@ static void test_account_under_attack(void **state)
     assert_false(banned(f, 0, "ip:203.0.113.70", T0 + 5000));
 }
 
+/* `sgcluster explain`'s report, from the same state: records, counts against thresholds (the shared
+ * factor applied), evidence, known-good status and what would trigger next. */
+static char *explain(struct fixture *f, const char *target, const char *other, bool json, int64_t t, int *rc)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    *rc = explain_write(&f->cfg, f->st[0], target, other, json, t, m);
+    fclose(m);
+    return buf;
+}
+
+static void test_explain(void **state)
+{
+    struct fixture *f = *state;
+    char ip[32], user[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(ip, sizeof ip, "203.0.113.%d", 10 + i);
+        snprintf(user, sizeof user, "cust%d", i);
+        event(f, 0, SG_EV_AUTH_OK, ip, user, T0 + i);
+    }
+    for (int i = 0; i < 3; i++) event(f, 0, SG_EV_AUTH_FAIL, "203.0.113.100", "victim0", T0 + 1000 + i);
+    int rc;
+    char *j = explain(f, "203.0.113.100", "cust1", true, T0 + 2000, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(j, "\"banned\":null"));
+    assert_non_null(strstr(j, "\"prefix\":\"203.0.113.0/24\""));
+    assert_non_null(strstr(j, "\"good_users\":0,\"prefix_good_users\":20,\"failing_users\":1"));
+    assert_non_null(strstr(j, "\"prefix_protected\":\"20 good users"));
+    assert_non_null(strstr(j, "{\"id\":\"auth-ip\",\"subject\":\"ip:203.0.113.100\",\"count\":3,\"threshold\":10,"));
+    assert_non_null(strstr(j, "\"known_good\":{\"user\":\"cust1\",\"known_good\":false,\"days\":30}"));
+    assert_non_null(strstr(j, "\"next\":{\"scenario\":\"auth-ip\",\"action\":\"ban\",\"remaining\":7}"));
+    free(j);
+    /* A good user's own address: known-good for it, and a raised threshold (shared address). */
+    event(f, 0, SG_EV_AUTH_OK, "203.0.113.10", "cust99", T0 + 2100);
+    event(f, 0, SG_EV_AUTH_FAIL, "203.0.113.10", "victim0", T0 + 2200);
+    j = explain(f, "203.0.113.10", "cust0", false, T0 + 3000, &rc);
+    assert_non_null(strstr(j, "known-good for cust0: yes"));
+    assert_non_null(strstr(j, "shared address"));
+    assert_non_null(strstr(j, "prefix    21 good users in 3600s >= 3"));
+    free(j);
+    /* Seven more failures ban the address: the report says so. */
+    for (int i = 0; i < 7; i++) event(f, 0, SG_EV_AUTH_FAIL, "203.0.113.100", "victim0", T0 + 4000 + i);
+    j = explain(f, "ip:203.0.113.100", NULL, false, T0 + 5000, &rc);
+    assert_non_null(strstr(j, "banned     yes: ip:203.0.113.100"));
+    assert_non_null(strstr(j, "auth-ip: 10 events"));
+    free(j);
+    j = explain(f, "victim0", "203.0.113.100", true, T0 + 5000, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(j, "\"type\":\"user\""));
+    assert_non_null(strstr(j, "\"failing_addresses\":2,\"under_attack\":false"));
+    assert_non_null(strstr(j, "{\"id\":\"account-attack\",\"subject\":\"user:victim0\",\"count\":2,\"threshold\":20,"));
+    free(j);
+    j = explain(f, "ip:not-an-address", NULL, false, T0, &rc);
+    assert_int_equal(rc, 2);
+    free(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +551,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_phone_never_banned, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_known_good_expires, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_account_under_attack, setup_shipped, teardown),
+        cmocka_unit_test_setup_teardown(test_explain, setup_shipped, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
