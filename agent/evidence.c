@@ -44,7 +44,9 @@ void evidence_record_fail(struct gossip_state *st, const struct config *cfg, con
                           int64_t now_ms)
 {
     char key[GOSSIP_KEY_MAX + 1];
-    if (cfg->attack_addresses > 0 && user[0] && ip[0] && key_of(key, SG_SCOPE_FAILADDRS, SG_SUBJ_USER, user) == 0)
+    /* Only accounts that logged in within known_good_for: names a sprayer makes up create no keys. */
+    if (cfg->attack_addresses > 0 && user[0] && ip[0] && evidence_known_good_count(st, cfg, user, now_ms) > 0 &&
+        key_of(key, SG_SCOPE_FAILADDRS, SG_SUBJ_USER, user) == 0)
         gossip_state_distinct_add(st, key, ip, strlen(ip), now_ms);
 }
 

@@ -10,6 +10,7 @@
  *   stale clients of an address           "stale|ip:X"         users whose failures from X were
  *                                         counted once this window because X is known-good for them
  *   failing addresses of a user           "failaddrs|user:U"   distinct addresses failing for U
+ *                                         (accounts that logged in within known_good_for only)
  * Memory: each fact is a windowed sketch (exact up to GOSSIP_SKETCH_EXACT_MAX items per bucket, a
  * 1 KiB HyperLogLog beyond), under the state's key cap. A user with more than that many addresses in
  * one day stops being "known-good" from that day's new addresses: conservative, never more trusting. */
@@ -30,7 +31,8 @@ int evidence_prefix_of(const struct config *cfg, const struct sg_subject *ip, st
 /* Records that user logged in (or sent authenticated mail) from address ip at now_ms. */
 void evidence_record_good(struct gossip_state *st, const struct config *cfg, const char *ip, const char *user,
                           int64_t now_ms);
-/* Records a failure of user from ip (per-user failing addresses, for evidence_under_attack). */
+/* Records a failure of user from ip (per-user failing addresses, for evidence_under_attack), for a
+ * user with a known-good address only: an account that logged in within known_good_for. */
 void evidence_record_fail(struct gossip_state *st, const struct config *cfg, const char *ip, const char *user,
                           int64_t now_ms);
 

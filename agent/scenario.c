@@ -282,11 +282,14 @@ static bool source_blocked(const struct scenario_engine *e, const struct sg_even
 }
 
 /* One account attacked from many addresses: while its user is under attack, an address failing for
- * it that is not known-good for it is banned at this failure. */
+ * it that is not known-good for it, and has no good users, is banned at this failure. */
 static void attack_ban(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
 {
     struct sg_subject subj;
     if (sg_subject_set(&subj, SG_SUBJ_IP, ev->ip) < 0) return;
+    /* An address other users log in from (a CGNAT pool, an office) is not banned for one failure:
+     * its failures go on counting in the scenarios, with their raised thresholds. */
+    if (evidence_good_users(e->st, e->cfg, &subj, now_ms) > 0) return;
     char why[GOSSIP_REASON_MAX + 1];
     snprintf(why, sizeof why, "%" PRIu64 " addresses failing for %.64s in %" PRId64 "s >= %" PRId64 " (cluster-wide)",
              evidence_failing_addresses(e->st, e->cfg, ev->user, now_ms), ev->user, e->cfg->attack_window_s,

@@ -210,7 +210,8 @@ static void drop_wkey(const struct wkind *w, struct gossip_wkey *k)
     w->release(k);
 }
 
-/* Approximate LRU: of EVICT_SAMPLES random occupied slots, the entry with the oldest newest bucket goes. */
+/* Approximate LRU: of EVICT_SAMPLES random occupied slots, the entry with the oldest newest bucket goes.
+ * A long-lived key's bucket counts by its end (a day bucket started hours before its last write). */
 static struct gossip_wkey *evict_pick(struct gossip_state *st, const struct wkind *w)
 {
     struct gossip_wkey *victim = NULL;
@@ -219,8 +220,10 @@ static struct gossip_wkey *evict_pick(struct gossip_state *st, const struct wkin
     for (int s = 0; s < EVICT_SAMPLES; s++) {
         size_t i = (size_t)rng_next(st) & mask;
         while (!w->t->slots[i]) i = (i + 1) & mask;
-        int64_t b = w->newest(w->t->slots[i]);
-        if (b < best) { best = b; victim = w->t->slots[i]; }
+        struct gossip_wkey *k = w->t->slots[i];
+        int64_t b = w->newest(k);
+        if (b != INT64_MIN) b += retention_of(st, k->key, w->t == &st->sketches).bucket_ms;
+        if (b < best) { best = b; victim = k; }
     }
     st->evicted++;
     return victim;

@@ -457,6 +457,8 @@ static void test_account_under_attack(void **state)
 {
     struct fixture *f = *state;
     event(f, 0, SG_EV_AUTH_OK, "203.0.113.70", "ceo", T0);
+    event(f, 0, SG_EV_AUTH_OK, "100.64.99.1", "someone", T0);   /* a CGNAT address with a good user */
+    exchange(f->st[0], f->st[1], gossip_state_origin(f->st[0]), T0 + 500);
     char ip[32];
     for (int i = 0; i < 19; i++) {
         snprintf(ip, sizeof ip, "100.64.%d.%d", i, i + 1);
@@ -471,9 +473,22 @@ static void test_account_under_attack(void **state)
     assert_string_equal(f->last.scenario, SCENARIO_ACCOUNT_ATTACK);
     event(f, 0, SG_EV_AUTH_FAIL, "100.64.51.1", "ceo", T0 + 4000);
     assert_true(banned(f, 0, "ip:100.64.51.1", T0 + 4000));
-    /* The owner mistypes from home: known-good, not banned. */
+    /* The owner mistypes from home: known-good, not banned. Nor is a shared address with a good user. */
     event(f, 0, SG_EV_AUTH_FAIL, "203.0.113.70", "ceo", T0 + 5000);
     assert_false(banned(f, 0, "ip:203.0.113.70", T0 + 5000));
+    event(f, 0, SG_EV_AUTH_FAIL, "100.64.99.1", "ceo", T0 + 5000);
+    assert_false(banned(f, 0, "ip:100.64.99.1", T0 + 5000));
+    /* Names that never logged in (a sprayer's inventions) create no per-user keys. */
+    struct gossip_state_stats before, after;
+    gossip_state_stats(f->st[0], &before);
+    char user[32];
+    for (int i = 0; i < 50; i++) {
+        snprintf(user, sizeof user, "nobody%d", i);
+        event(f, 0, SG_EV_AUTH_FAIL, "100.64.99.1", user, T0 + 6000 + i);
+    }
+    gossip_state_stats(f->st[0], &after);
+    assert_true(after.sketch_keys - before.sketch_keys <= 2);
+    assert_false(evidence_under_attack(f->st[0], &f->cfg, "nobody1", T0 + 7000));
 }
 
 /* `sgcluster explain`'s report, from the same state: records, counts against thresholds (the shared
@@ -497,6 +512,7 @@ static void test_explain(void **state)
         snprintf(user, sizeof user, "cust%d", i);
         event(f, 0, SG_EV_AUTH_OK, ip, user, T0 + i);
     }
+    event(f, 0, SG_EV_AUTH_OK, "192.0.2.200", "victim0", T0 + 500);
     for (int i = 0; i < 3; i++) event(f, 0, SG_EV_AUTH_FAIL, "203.0.113.100", "victim0", T0 + 1000 + i);
     int rc;
     char *j = explain(f, "203.0.113.100", "cust1", true, T0 + 2000, &rc);
@@ -526,7 +542,8 @@ static void test_explain(void **state)
     j = explain(f, "victim0", "203.0.113.100", true, T0 + 5000, &rc);
     assert_int_equal(rc, 0);
     assert_non_null(strstr(j, "\"type\":\"user\""));
-    assert_non_null(strstr(j, "\"failing_addresses\":2,\"under_attack\":false"));
+    assert_non_null(strstr(j, "\"failing_addresses\":2,\"under_attack\":false,\"known_good_addresses\":1"));
+    assert_non_null(strstr(j, "\"known_good\":{\"address\":\"203.0.113.100\",\"known_good\":false"));
     assert_non_null(strstr(j, "{\"id\":\"account-attack\",\"subject\":\"user:victim0\",\"count\":2,\"threshold\":20,"));
     free(j);
     j = explain(f, "ip:not-an-address", NULL, false, T0, &rc);
