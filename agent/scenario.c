@@ -55,6 +55,9 @@ void scenario_state_config(const struct config *cfg, struct gossip_state_config 
     sc->window_max_ms = scenario_engine_max_window_ms(cfg);
     sc->max_skew_ms = cfg->max_skew_ms;
     sc->long_window_ms = cfg->known_good_s * 1000;
+    /* Day buckets, or one bucket as long as a shorter known_good_for (never below the state's own). */
+    if (sc->long_bucket_ms > sc->long_window_ms) sc->long_bucket_ms = sc->long_window_ms;
+    if (sc->long_bucket_ms < sc->bucket_ms) sc->long_window_ms = 0;
     config_record_limits(cfg, &sc->limits);
 }
 
