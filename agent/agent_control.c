@@ -123,6 +123,9 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
         for (int r = 0; r < GOSSIP_REFUSE_MAX; r++)
             fprintf(out, "%s\"%s\":%" PRIu64, r ? "," : "", gossip_refusal_name((enum gossip_refusal)r), ss.refused[r]);
         fputc('}', out);
+        fprintf(out, ",\"precision\":{\"refused_prefix_bans\":%" PRIu64 ",\"stale_failures\":%" PRIu64
+                     ",\"attack_bans\":%" PRIu64 "}",
+                sc.refused_evidence, sc.stale_failures, sc.attack_bans);
         fprintf(out, ",\"decisions\":%" PRIu64 ",\"records_from_peers\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
                      ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64,
                 a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,

@@ -131,6 +131,7 @@ assert row["auth-ip"]["count"]==1 and row["auth-ip"]["threshold"]==10 and row["a
 assert d["next"]["scenario"] in row, d["next"]
 ' || fail "explain of a stale phone"
 "$SG" bans $S --all | grep -q "203.0.113.50" && fail "the stale phone was banned"
+"$SG" status $S --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["precision"]; assert d["stale_failures"]==15 and d["attack_bans"]==0, d' || fail "status precision counters"
 "$SG" explain 203.0.113.77 $S --json | python3 -c '
 import json,sys
 d=json.load(sys.stdin)
