@@ -26,12 +26,22 @@ static int key_of(char *key, const char *scope, enum sg_subject_type t, const ch
     return sg_subject_set(&s, t, value) < 0 ? -1 : sg_evidence_format(scope, &s, key, GOSSIP_KEY_MAX + 1);
 }
 
+/* A held account (hijacked: decided by account-rcpt/account-spread or an operator) earns no trust:
+ * its logins are no evidence, and no address is known-good for it. */
+static bool held(const struct gossip_state *st, const char *user, int64_t now_ms)
+{
+    struct sg_subject u;
+    char key[GOSSIP_KEY_MAX + 1];
+    return sg_subject_set(&u, SG_SUBJ_USER, user) == 0 && sg_key_format(SG_REC_HOLD, &u, key, sizeof key) == 0 &&
+           gossip_state_ban_active(st, key, now_ms);
+}
+
 void evidence_record_good(struct gossip_state *st, const struct config *cfg, const char *ip, const char *user,
                           int64_t now_ms)
 {
     struct sg_subject a, net;
     char key[GOSSIP_KEY_MAX + 1];
-    if (!user[0] || sg_subject_set(&a, SG_SUBJ_IP, ip) < 0) return;
+    if (!user[0] || sg_subject_set(&a, SG_SUBJ_IP, ip) < 0 || held(st, user, now_ms)) return;
     if (sg_evidence_format(SG_SCOPE_OKUSERS, &a, key, sizeof key) == 0)
         gossip_state_distinct_add(st, key, user, strlen(user), now_ms);
     if (evidence_prefix_of(cfg, &a, &net) == 0 && sg_evidence_format(SG_SCOPE_OKUSERS, &net, key, sizeof key) == 0)
@@ -62,7 +72,8 @@ bool evidence_known_good(const struct gossip_state *st, const struct config *cfg
                          int64_t now_ms)
 {
     char key[GOSSIP_KEY_MAX + 1];
-    if (!user[0] || !ip[0] || cfg->known_good_s <= 0 || key_of(key, SG_SCOPE_GOODADDRS, SG_SUBJ_USER, user) < 0)
+    if (!user[0] || !ip[0] || cfg->known_good_s <= 0 || key_of(key, SG_SCOPE_GOODADDRS, SG_SUBJ_USER, user) < 0 ||
+        held(st, user, now_ms))
         return false;
     return gossip_state_distinct_has(st, key, ip, strlen(ip), win_ms(cfg->known_good_s), now_ms);
 }

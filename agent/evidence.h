@@ -28,7 +28,8 @@
 /* The prefix subject ("net:P/len", cfg->prefix4 or prefix6) holding the address subject ip. */
 int evidence_prefix_of(const struct config *cfg, const struct sg_subject *ip, struct sg_subject *net);
 
-/* Records that user logged in (or sent authenticated mail) from address ip at now_ms. */
+/* Records that user logged in (or sent authenticated mail) from address ip at now_ms; nothing while
+ * the user is held (a hijacked account earns no trust). */
 void evidence_record_good(struct gossip_state *st, const struct config *cfg, const char *ip, const char *user,
                           int64_t now_ms);
 /* Records a failure of user from ip (per-user failing addresses, for evidence_under_attack), for a
@@ -39,7 +40,7 @@ void evidence_record_fail(struct gossip_state *st, const struct config *cfg, con
 /* Distinct good users of an address or prefix subject over evidence_window. */
 uint64_t evidence_good_users(const struct gossip_state *st, const struct config *cfg, const struct sg_subject *s,
                              int64_t now_ms);
-/* True when user logged in from ip within known_good_for. */
+/* True when user logged in from ip within known_good_for, and is not held. */
 bool evidence_known_good(const struct gossip_state *st, const struct config *cfg, const char *ip, const char *user,
                          int64_t now_ms);
 /* Distinct addresses known-good for user (within known_good_for). */

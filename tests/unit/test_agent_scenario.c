@@ -433,6 +433,11 @@ static void test_stale_phone_never_banned(void **state)
     for (int i = 0; i < 10; i++) event(f, 0, SG_EV_AUTH_FAIL, "192.0.2.77", "mum", T0 + 3 * DAY + i);
     assert_true(banned(f, 0, "ip:192.0.2.77", T0 + 3 * DAY + 100));
     assert_null(gossip_state_ban_get(f->st[0], "ip:203.0.113.50"));
+    /* A held (hijacked) account earns no trust: its addresses stop being known-good. */
+    struct gossip_ban_spec hold = {.key = "user:mum", .action = GOSSIP_BAN_ACTION_BAN, .kind = GOSSIP_BAN_KIND_HOLD,
+                                   .expires_at = T0 + 4 * DAY, .reason = "test"};
+    assert_int_equal(gossip_state_ban_put(f->st[0], &hold, T0 + 3 * DAY, NULL), 0);
+    assert_false(evidence_known_good(f->st[0], &f->cfg, phone, "mum", T0 + 3 * DAY + 200));
 }
 
 /* Known-good lasts known_good_for (30 days), not longer: then the same failures are guessing. */
