@@ -118,7 +118,7 @@ void config_scenarios_check(struct config *cfg)
         if (!sg_scope_ok(sc->id, true))
             config_error(cfg, sc->file, sc->line,
                          "scenario %s: an id is 1 to 63 characters without ':', '|' or control characters, "
-                         "and not a built-in evidence name (okusers, failusers, banned, quota-msg, quota-rcpt, goodaddrs, stale, failaddrs)",
+                         "and not a built-in evidence name (okusers, failusers, banned, quota-msg, quota-rcpt, goodaddrs, stale, failaddrs, pwfail)",
                          sc->id);
         if (!sc->events.n) config_error(cfg, sc->file, sc->line, "scenario %s: events = ... is required", sc->id);
         if (!sc->threshold) config_error(cfg, sc->file, sc->line, "scenario %s: threshold = ... is required", sc->id);

@@ -103,6 +103,17 @@ bool evidence_stale_first(struct gossip_state *st, const char *ip, const char *u
     return !seen;
 }
 
+bool evidence_password_repeat(struct gossip_state *st, const char *ip, const char *user, const char *pwhash,
+                              int64_t window_s, int64_t now_ms)
+{
+    char key[GOSSIP_KEY_MAX + 1], item[SG_KEY_MAX + 64];
+    int n = snprintf(item, sizeof item, "%s\n%s", user, pwhash);   /* user names hold no newline */
+    if (!pwhash[0] || n < 0 || (size_t)n >= sizeof item || key_of(key, SG_SCOPE_PWFAIL, SG_SUBJ_IP, ip) < 0) return false;
+    bool seen = gossip_state_distinct_has(st, key, item, (size_t)n, win_ms(window_s), now_ms);
+    gossip_state_distinct_add(st, key, item, (size_t)n, now_ms);
+    return seen;
+}
+
 uint64_t evidence_stale_users(const struct gossip_state *st, const struct config *cfg, const char *ip, int64_t now_ms)
 {
     char key[GOSSIP_KEY_MAX + 1];

@@ -9,6 +9,8 @@
  *                                         known_good_for in day buckets (long-lived keys)
  *   stale clients of an address           "stale|ip:X"         users whose failures from X were
  *                                         counted once this window because X is known-good for them
+ *   tried passwords of an address         "pwfail|ip:X"        (user, password hash) pairs failing
+ *                                         from X (Dovecot's auth_verbose_passwords = sha1:N)
  *   failing addresses of a user           "failaddrs|user:U"   distinct addresses failing for U
  *                                         (accounts that logged in within known_good_for only)
  * Memory: each fact is a windowed sketch (exact up to GOSSIP_SKETCH_EXACT_MAX items per bucket, a
@@ -52,6 +54,11 @@ uint64_t evidence_failing_users(const struct gossip_state *st, const struct conf
 /* A failure of user from ip, ip known-good for user: a stale client. Records it and returns true the
  * first time in window_s (cluster-wide), false for its repeats. */
 bool evidence_stale_first(struct gossip_state *st, const char *ip, const char *user, int64_t window_s, int64_t now_ms);
+/* A failure of user from ip whose tried password's hash Dovecot logged (pwhash, hex): records the
+ * (user, hash) pair and returns true when it already failed from ip within window_s: a client
+ * repeating one wrong password, not a guesser trying different ones. */
+bool evidence_password_repeat(struct gossip_state *st, const char *ip, const char *user, const char *pwhash,
+                              int64_t window_s, int64_t now_ms);
 /* Users seen as stale clients of ip over evidence_window. */
 uint64_t evidence_stale_users(const struct gossip_state *st, const struct config *cfg, const char *ip, int64_t now_ms);
 /* Distinct addresses failing for user over attack_window. */

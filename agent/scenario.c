@@ -315,11 +315,14 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
     /* A failure for U from an address U logged in from lately is a stale client (an old password
      * on a phone), not a guesser: it counts once per evidence window, known_good_weight events,
      * in address and prefix counts, and never in distinct counts or against the account. */
-    bool stale = failed && evidence_known_good(e->st, e->cfg, ev->ip, ev->user, now_ms);
+    /* Where Dovecot logs the tried password's hash, a repeat of one wrong password for U from this
+     * address (within evidence_window) counts nothing: only distinct wrong passwords do. */
+    bool repeat = failed && evidence_password_repeat(e->st, ev->ip, ev->user, ev->pwhash, e->cfg->evidence_window_s, now_ms);
+    bool stale = failed && (repeat || evidence_known_good(e->st, e->cfg, ev->ip, ev->user, now_ms));
     uint64_t stale_count = 0;
     if (stale) {
         e->stats.stale_failures++;
-        if (evidence_stale_first(e->st, ev->ip, ev->user, e->cfg->evidence_window_s, now_ms))
+        if (evidence_stale_first(e->st, ev->ip, ev->user, e->cfg->evidence_window_s, now_ms) && !repeat)
             stale_count = (uint64_t)e->cfg->known_good_weight;
     } else if (failed) {
         evidence_record_fail(e->st, e->cfg, ev->ip, ev->user, now_ms);

@@ -126,7 +126,7 @@ bool sg_scope_ok(const char *scope, bool scenario)
 {
     static const char *const builtin[] = {SG_SCOPE_OKUSERS, SG_SCOPE_FAILUSERS, SG_SCOPE_BANNED, SG_SCOPE_QUOTA_MSG,
                                           SG_SCOPE_QUOTA_RCPT, SG_SCOPE_GOODADDRS, SG_SCOPE_STALE,
-                                          SG_SCOPE_FAILADDRS};
+                                          SG_SCOPE_FAILADDRS, SG_SCOPE_PWFAIL};
     size_t n = scope ? strlen(scope) : 0;
     if (n == 0 || n > 63 || strpbrk(scope, "|:") || !sg_text_clean(scope, n)) return false;
     for (size_t i = 0; scenario && i < sizeof builtin / sizeof builtin[0]; i++)

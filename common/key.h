@@ -75,6 +75,7 @@ int sg_key_format(enum sg_record_kind kind, const struct sg_subject *s, char *bu
 #define SG_SCOPE_GOODADDRS "goodaddrs"
 #define SG_SCOPE_STALE "stale"
 #define SG_SCOPE_FAILADDRS "failaddrs"   /* "failaddrs|user:U": addresses failing for U */
+#define SG_SCOPE_PWFAIL "pwfail"         /* "pwfail|ip:X": (user, tried password hash) pairs failing from X */
 /* True for evidence keys the state keeps in long-lived buckets (scope SG_SCOPE_GOODADDRS). */
 bool sg_evidence_long_lived(const char *key);
 /* True when scope can start evidence keys: clean text without ':' or '|', 1 to 63 bytes. With

@@ -440,6 +440,25 @@ static void test_stale_phone_never_banned(void **state)
     assert_false(evidence_known_good(f->st[0], &f->cfg, phone, "mum", T0 + 3 * DAY + 200));
 }
 
+/* With Dovecot's password hashes: a client repeating one wrong password from a fresh address is not
+ * a guesser (it counts once); ten different wrong passwords are. */
+static void test_password_hash_repeats(void **state)
+{
+    struct fixture *f = *state;
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "192.0.2.88", "dad", "auth");
+    snprintf(e.pwhash, sizeof e.pwhash, "9d4e1e");
+    for (int i = 0; i < 50; i++) scenario_engine_event(f->eng[0], &e, T0 + i * MIN / 2);
+    assert_int_equal(f->decisions, 0);
+    assert_int_equal(evidence_stale_users(f->st[0], &f->cfg, "192.0.2.88", T0 + 25 * MIN), 1);
+    e = ev(SG_EV_AUTH_FAIL, "192.0.2.89", "dad", "auth");
+    for (int i = 0; i < 10; i++) {
+        snprintf(e.pwhash, sizeof e.pwhash, "%06x", 0xabc000 + i);
+        scenario_engine_event(f->eng[0], &e, T0 + i * 1000);
+    }
+    assert_true(banned(f, 0, "ip:192.0.2.89", T0 + 10000));
+    assert_false(banned(f, 0, "ip:192.0.2.88", T0 + 25 * MIN));
+}
+
 /* Known-good lasts known_good_for (30 days), not longer: then the same failures are guessing. */
 static void test_known_good_expires(void **state)
 {
@@ -572,6 +591,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_customer_network_never_prefix_banned, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_stale_phone_never_banned, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_known_good_expires, setup_shipped, teardown),
+        cmocka_unit_test_setup_teardown(test_password_hash_repeats, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_account_under_attack, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_explain, setup_shipped, teardown),
     };
