@@ -115,7 +115,7 @@ _integration: $(BINS) $(TOOL_BINS) $(BENCH_BINS)
 _test: $(BINS) $(UNIT_BINS) $(REPLAY_BINS) $(TOOL_BINS) $(BENCH_BINS)
 	@$(TEST_ENV) tests/run.sh all $(UNIT_BINS) -- $(REPLAY_BINS) -- $(sort $(wildcard tests/integration/*.sh))
 
-_bench: $(BINS) $(BENCH_BINS)
+_bench: $(BINS) $(BENCH_BINS) $(TOOL_BINS)
 	@for b in $(BENCH_BINS); do $(TEST_ENV) $$b || exit 1; done
 	@for s in $(sort $(wildcard tests/bench/*.sh)); do $(TEST_ENV) sh $$s || exit 1; done
 

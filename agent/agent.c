@@ -368,11 +368,7 @@ struct agent *agent_new(const char *cfg_path)
     if (dir_rc < 0) goto fail;
     if (agent_epoch_next(cfg->state_dir, (uint32_t)(a->started_ms / 1000), &a->epoch) < 0) goto fail;
     struct gossip_state_config sc;
-    gossip_state_config_default(&sc);
-    sc.bucket_ms = cfg->bucket_s * 1000;
-    sc.window_max_ms = scenario_engine_max_window_ms(cfg);
-    sc.max_skew_ms = cfg->max_skew_ms;
-    config_record_limits(cfg, &sc.limits);
+    scenario_state_config(cfg, &sc);
     a->st = gossip_state_new(&sc, a->id, a->kr, a->epoch);
     char snap[4096];
     path_in_state(a, "state.snap", snap, sizeof snap);

@@ -2,6 +2,7 @@
  * its reports fed to the scenario engine like log events. */
 #include "agent/agent.h"
 #include "agent/authpolicy_http.h"
+#include "agent/evidence.h"
 #include "agent/json.h"
 #include "agent/util.h"
 #include "common/key.h"
@@ -56,13 +57,12 @@ static bool user_held(struct agent *a, const char *login, int64_t now)
     return b && b->kind == SG_REC_HOLD;
 }
 
-/* HOOK: true when the account is the target of a distributed attack (many addresses, few tries
- * each) and remote is not known-good for it. No such fact is kept yet (see issue 16 and the
- * precision issue); until it is, nobody is tarpitted. */
-static bool user_under_distributed_attack(struct agent *a, const char *login, const char *remote)
+/* True when the account is the target of a distributed attack (many addresses, few tries each,
+ * cluster-wide: evidence_under_attack) and remote is not known-good for it: its owner's usual
+ * addresses are never slowed. */
+static bool user_under_distributed_attack(struct agent *a, const char *login, const char *remote, int64_t now)
 {
-    (void)a; (void)login; (void)remote;
-    return false;
+    return evidence_under_attack(a->st, a->cfg, login, now) && !evidence_known_good(a->st, a->cfg, remote, login, now);
 }
 
 static int on_allow(const struct authpolicy_request *r, const char **msg, void *arg)
@@ -82,7 +82,7 @@ static int on_allow(const struct authpolicy_request *r, const char **msg, void *
         return -1;
     }
     if (r->has_success) return 0;
-    if (a->cfg->authpolicy_tarpit_s > 0 && user_under_distributed_attack(a, r->login, r->remote)) {
+    if (a->cfg->authpolicy_tarpit_s > 0 && user_under_distributed_attack(a, r->login, r->remote, now)) {
         *msg = "account under attack";
         return (int)a->cfg->authpolicy_tarpit_s;
     }

@@ -1,6 +1,7 @@
 /* agent_control.c: the control commands the agent answers: status, peers, bans, ban, unban, hold,
- * release, top, reload. Every command prints a table, or JSON with --json. */
+ * release, top, explain, reload. Every command prints a table, or JSON with --json. */
 #include "agent/agent.h"
+#include "agent/explain.h"
 #include "agent/json.h"
 #include "agent/util.h"
 #include "common/key.h"
@@ -131,6 +132,9 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
         for (int r = 0; r < GOSSIP_REFUSE_MAX; r++)
             fprintf(out, "%s\"%s\":%" PRIu64, r ? "," : "", gossip_refusal_name((enum gossip_refusal)r), ss.refused[r]);
         fputc('}', out);
+        fprintf(out, ",\"precision\":{\"refused_prefix_bans\":%" PRIu64 ",\"stale_failures\":%" PRIu64
+                     ",\"attack_bans\":%" PRIu64 "}",
+                sc.refused_evidence, sc.stale_failures, sc.attack_bans);
         fprintf(out, ",\"decisions\":%" PRIu64 ",\"records_from_peers\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
                      ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64,
                 a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,
@@ -335,6 +339,10 @@ int agent_control(int argc, char **argv, bool json, FILE *out, void *arg)
     if (!strcmp(cmd, "ban") || !strcmp(cmd, "unban") || !strcmp(cmd, "hold") || !strcmp(cmd, "release"))
         return cmd_put(a, argc, argv, out);
     if (!strcmp(cmd, "top")) return agent_top(a, argc, argv, json, out);
+    if (!strcmp(cmd, "explain")) {
+        if (argc < 2 || argc > 3) { fprintf(out, "usage: explain ADDR|USER [USER|ADDR]\n"); return 2; }
+        return explain_write(a->cfg, a->st, argv[1], argc == 3 ? argv[2] : NULL, json, sg_now_ms(), out);
+    }
     if (!strcmp(cmd, "ping")) { fprintf(out, "pong\n"); return 0; }
     fprintf(out, "unknown command '%s'\n", cmd);
     return 2;

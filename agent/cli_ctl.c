@@ -1,5 +1,5 @@
 /* cli_ctl.c: the sgcluster commands that ask the local agent over its control socket:
- * status, peers, bans, ban, unban, hold, release, top. */
+ * status, peers, bans, ban, unban, hold, release, top, explain. */
 #include "agent/control.h"
 #include "agent/util.h"
 
@@ -20,6 +20,7 @@ static int usage(const char *cmd)
         {"hold", "hold USER [--for DURATION] [--reason TEXT]"},
         {"release", "release USER"},
         {"top", "top [--users] [-n N] [--window DURATION] [--json]"},
+        {"explain", "explain ADDR|USER [USER|ADDR] [--json]"},
     };
     for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
         if (!strcmp(u[i][0], cmd))
@@ -47,6 +48,7 @@ int cli_ctl(int argc, char **argv)
         else if (takes_for && !strcmp(a, "--for") && i + 1 < argc) dur = argv[++i];
         else if (takes_for && !strcmp(a, "--reason") && i + 1 < argc) reason = argv[++i];
         else if (takes_target && !target && a[0] != '-') target = a;
+        else if (!strcmp(cmd, "explain") && a[0] != '-' && n < 3) req[n++] = (char *)a;
         else if (!strcmp(cmd, "bans") && !strcmp(a, "--all")) req[n++] = (char *)a;
         else if (!strcmp(cmd, "top") && !strcmp(a, "--users")) req[n++] = (char *)a;
         else if (!strcmp(cmd, "top") && (!strcmp(a, "-n") || !strcmp(a, "--window")) && i + 1 < argc) {
@@ -58,7 +60,7 @@ int cli_ctl(int argc, char **argv)
         }
         if (n >= CONTROL_MAX_ARGS - 4) return usage(cmd);
     }
-    if (takes_target && !target) return usage(cmd);
+    if ((takes_target && !target) || (!strcmp(cmd, "explain") && n < 2)) return usage(cmd);
     if (target) req[n++] = (char *)target;
     if (dur || reason) {
         int64_t secs;

@@ -114,12 +114,9 @@ int cli_replay(int argc, char **argv)
     kr = gossip_keyring_new();
     gossip_keyring_add_identity(kr, id);
     struct gossip_state_config sc;
-    gossip_state_config_default(&sc);
-    sc.bucket_ms = cfg->bucket_s * 1000;
-    sc.window_max_ms = scenario_engine_max_window_ms(cfg);
+    scenario_state_config(cfg, &sc);
     /* Replayed logs may be old: the state's clock must follow the log, not the wall. */
     sc.max_skew_ms = INT64_MAX / 4;
-    config_record_limits(cfg, &sc.limits);
     r.st = gossip_state_new(&sc, id, kr, 1);
     r.eng = scenario_engine_new(cfg, r.st, enforce_guard(parts.enf), print_decision, &r);
     if (!r.json) printf("%-20s  %-8s  %-40s  %8s  %s\n", "TIME", "ACTION", "KEY", "DURATION", "REASON");

@@ -1,6 +1,7 @@
 /* config.c: reads sgagent.conf and scenario files with libinih, collecting "file:line: message" errors. */
 #include "agent/config.h"
 #include "agent/authpolicy.h"
+#include "common/key.h"
 #include "agent/util.h"
 #include "agent/config_scenario.h"
 #include "detect/journal.h"
@@ -332,6 +333,38 @@ static int authpolicy_key(struct ini_stream *s, const char *name, const char *va
     return 1;
 }
 
+static int precision_key(struct ini_stream *s, const char *name, const char *value)
+{
+    struct config *cfg = s->cfg;
+    int64_t n;
+    if (!strcmp(name, "customer_networks")) {
+        struct strlist l = {0};
+        strlist_split(&l, value);
+        for (size_t i = 0; i < l.n; i++) {
+            struct sg_subject net;
+            if (sg_subject_set(&net, SG_SUBJ_NET, l.v[i]) < 0)
+                config_error(cfg, s->file, s->line, "customer_networks: '%s' is not a prefix (ADDR/LEN, no host bits)", l.v[i]);
+            else strlist_push(&cfg->customer_networks, l.v[i]);
+        }
+        strlist_free(&l);
+    } else if (!strcmp(name, "attack_ban")) {
+        if (sg_parse_duration(value, &n) < 0 || n < 1) BAD("attack_ban: expected a duration such as 1h, got '%s'", value);
+        cfg->attack_ban_s = n;
+    } else if (!strcmp(name, "evidence_window") || !strcmp(name, "known_good_for") || !strcmp(name, "attack_window")) {
+        int64_t hi = !strcmp(name, "known_good_for") ? 365LL * 86400 : 7LL * 86400;
+        if (sg_parse_duration(value, &n) < 0 || n < 1 || n > hi) BAD("%s: expected a duration up to %s, got '%s'", name, hi > 7 * 86400 ? "365d" : "7d", value);
+        if (!strcmp(name, "evidence_window")) cfg->evidence_window_s = n;
+        else if (!strcmp(name, "known_good_for")) cfg->known_good_s = n;
+        else cfg->attack_window_s = n;
+    } else if (!strcmp(name, "prefix_good_users") || !strcmp(name, "known_good_weight") || !strcmp(name, "attack_addresses")) {
+        if (parse_int(value, 0, 1000000, &n) < 0) BAD("%s: expected a count (0 = off), got '%s'", name, value);
+        if (!strcmp(name, "prefix_good_users")) cfg->prefix_good_users = n;
+        else if (!strcmp(name, "known_good_weight")) cfg->known_good_weight = n;
+        else cfg->attack_addresses = n;
+    } else BAD("unknown key '%s' in [precision]", name);
+    return 1;
+}
+
 static int peer_key(struct ini_stream *s, struct config_peer *p, const char *name, const char *value)
 {
     struct config *cfg = s->cfg;
@@ -382,6 +415,7 @@ static int handler(void *arg, const char *section, const char *name, const char 
     if (!strcmp(section, "enforce")) return enforce_key(s, name, value);
     if (!strcmp(section, "policy")) return policy_key(s, name, value);
     if (!strcmp(section, "authpolicy")) return authpolicy_key(s, name, value);
+    if (!strcmp(section, "precision")) return precision_key(s, name, value);
     if (!strcmp(section, "limits")) {
         char err[256];
         if (config_limits_set(&cfg->limits, name, value, err, sizeof err) < 0) BAD("%s", err);
@@ -445,6 +479,18 @@ static void set_defaults(struct config *cfg)
     cfg->max_rcpt = DETECT_DEFAULT_MAX_RCPT;
     gossip_record_limits_default(&cfg->limits);
     cfg->curve = true;
+    config_precision_default(cfg);
+}
+
+void config_precision_default(struct config *cfg)
+{
+    cfg->evidence_window_s = PRECISION_EVIDENCE_WINDOW_S;
+    cfg->prefix_good_users = PRECISION_PREFIX_GOOD_USERS;
+    cfg->known_good_s = PRECISION_KNOWN_GOOD_S;
+    cfg->known_good_weight = PRECISION_KNOWN_GOOD_WEIGHT;
+    cfg->attack_addresses = PRECISION_ATTACK_ADDRESSES;
+    cfg->attack_window_s = PRECISION_ATTACK_WINDOW_S;
+    cfg->attack_ban_s = PRECISION_ATTACK_BAN_S;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -556,6 +602,7 @@ void config_destroy(struct config **pcfg)
     strlist_free(&cfg->node_addrs); strlist_free(&cfg->extra_rules); strlist_free(&cfg->logs);
     strlist_free(&cfg->journal_units); strlist_free(&cfg->journal_users);
     strlist_free(&cfg->allowlist); strlist_free(&cfg->user_allowlist); strlist_free(&cfg->errors);
+    strlist_free(&cfg->customer_networks);
     for (size_t i = 0; i < cfg->npeers; i++) {
         free(cfg->peers[i].name); free(cfg->peers[i].pub_endpoint); free(cfg->peers[i].sync_endpoint);
         strlist_free(&cfg->peers[i].addrs);

@@ -102,6 +102,15 @@ struct config {
     char *authpolicy_key_file;       /* the API key Dovecot sends as X-API-Key */
     int64_t authpolicy_tarpit_s;     /* tarpit of a user under a distributed attack (0 = allow) */
     bool authpolicy_held_reject;     /* an after-auth check of a held account gets -1 */
+    /* [precision]: evidence of legitimacy and known-good addresses (agent/evidence.h) */
+    struct strlist customer_networks;   /* prefixes never banned as a prefix */
+    int64_t evidence_window_s;          /* window of the good-user evidence of addresses and prefixes */
+    int64_t prefix_good_users;          /* good users that keep a prefix from prefix bans; 0 = off */
+    int64_t known_good_s;               /* how long a login makes an address known-good for its user */
+    int64_t known_good_weight;          /* events a known-good address's failures for U count, once per window */
+    int64_t attack_addresses;           /* failing addresses in attack_window that put a user under attack; 0 = off */
+    int64_t attack_window_s;
+    int64_t attack_ban_s;               /* first ban of an address failing for an account under attack */
     /* [limits]: bounds on every replicated record (the minimum prefix is [enforce]'s) */
     struct gossip_record_limits limits;
     /* peers and scenarios */
@@ -112,6 +121,20 @@ struct config {
     /* errors, each "file:line: message" */
     struct strlist errors;
 };
+
+/* Default shared_address_factor of every scenario: an address with good users needs this many times
+ * the evidence (0 good users: the plain threshold). */
+#define SCENARIO_SHARED_FACTOR_DEFAULT 5
+/* The defaults of [precision], one constant each. */
+#define PRECISION_EVIDENCE_WINDOW_S 3600
+#define PRECISION_PREFIX_GOOD_USERS 3
+#define PRECISION_KNOWN_GOOD_S (30LL * 86400)
+#define PRECISION_KNOWN_GOOD_WEIGHT 1
+#define PRECISION_ATTACK_ADDRESSES 20
+#define PRECISION_ATTACK_WINDOW_S 3600
+#define PRECISION_ATTACK_BAN_S 3600
+/* Sets the [precision] defaults (config_load does; tests building a config by hand call it). */
+void config_precision_default(struct config *cfg);
 
 /* Parses FILE and the scenario files it names (scenario_dir/\*.conf). Returns a config even when
  * it has errors: check cfg->errors.n. Returns NULL only when FILE cannot be opened (errors

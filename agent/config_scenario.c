@@ -36,7 +36,7 @@ struct config_scenario *config_scenario_new(struct config *cfg, const char *id, 
     sc->window_s = 600;
     sc->duration_s = 3600;
     sc->max_duration_s = 7 * 86400;
-    sc->nat_factor = 1;
+    sc->nat_factor = SCENARIO_SHARED_FACTOR_DEFAULT;
     sc->nat_ok_users = 2;
     sc->nat_spread_users = 3;
     return sc;
@@ -118,7 +118,7 @@ void config_scenarios_check(struct config *cfg)
         if (!sg_scope_ok(sc->id, true))
             config_error(cfg, sc->file, sc->line,
                          "scenario %s: an id is 1 to 63 characters without ':', '|' or control characters, "
-                         "and not a built-in evidence name (okusers, failusers, banned, quota-msg, quota-rcpt)",
+                         "and not a built-in evidence name (okusers, failusers, banned, quota-msg, quota-rcpt, goodaddrs, stale, failaddrs, pwfail)",
                          sc->id);
         if (!sc->events.n) config_error(cfg, sc->file, sc->line, "scenario %s: events = ... is required", sc->id);
         if (!sc->threshold) config_error(cfg, sc->file, sc->line, "scenario %s: threshold = ... is required", sc->id);

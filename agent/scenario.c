@@ -2,6 +2,8 @@
  * cluster-wide count crosses a scenario's threshold (with shared-address weakening, repeat-offender
  * escalation and prefix escalation). */
 #include "agent/scenario.h"
+#include "agent/evidence.h"
+#include "agent/config_limits.h"
 #include "agent/util.h"
 #include "common/key.h"
 
@@ -40,9 +42,24 @@ struct scenario_engine {
 int64_t scenario_engine_max_window_ms(const struct config *cfg)
 {
     int64_t w = 3600;
+    if (cfg->evidence_window_s > w) w = cfg->evidence_window_s;
+    if (cfg->attack_window_s > w) w = cfg->attack_window_s;
     for (size_t i = 0; i < cfg->nscenarios; i++)
         if (cfg->scenarios[i].window_s > w) w = cfg->scenarios[i].window_s;
     return w * 1000;
+}
+
+void scenario_state_config(const struct config *cfg, struct gossip_state_config *sc)
+{
+    gossip_state_config_default(sc);
+    sc->bucket_ms = cfg->bucket_s * 1000;
+    sc->window_max_ms = scenario_engine_max_window_ms(cfg);
+    sc->max_skew_ms = cfg->max_skew_ms;
+    sc->long_window_ms = cfg->known_good_s * 1000;
+    /* Day buckets, or one bucket as long as a shorter known_good_for (never below the state's own). */
+    if (sc->long_bucket_ms > sc->long_window_ms) sc->long_bucket_ms = sc->long_window_ms;
+    if (sc->long_bucket_ms < sc->bucket_ms) sc->long_window_ms = 0;
+    config_record_limits(cfg, &sc->limits);
 }
 
 struct scenario_engine *scenario_engine_new(const struct config *cfg, struct gossip_state *st,
@@ -89,20 +106,8 @@ static int event_subject(const struct config *cfg, enum scenario_subject s, cons
     if (s == SUBJ_USER) return ev->user[0] ? sg_subject_set(out, SG_SUBJ_USER, ev->user) : -1;
     if (!ev->family) return -1;
     if (s == SUBJ_IP) return sg_subject_set(out, SG_SUBJ_IP, ev->ip);
-    /* Prefix: mask the host bits of the event's address. */
-    uint8_t a[16];
-    memcpy(a, ev->addr, sizeof a);
-    int len = ev->family == AF_INET ? cfg->prefix4 : cfg->prefix6;
-    int bytes = ev->family == AF_INET ? 4 : 16;
-    for (int i = 0; i < bytes; i++) {
-        int keep = len - i * 8;
-        if (keep >= 8) continue;
-        a[i] &= keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
-    }
-    char txt[INET6_ADDRSTRLEN], net[INET6_ADDRSTRLEN + 8];
-    inet_ntop(ev->family, a, txt, sizeof txt);
-    snprintf(net, sizeof net, "%s/%d", txt, len);
-    return sg_subject_set(out, SG_SUBJ_NET, net);
+    struct sg_subject ip;
+    return sg_subject_set(&ip, SG_SUBJ_IP, ev->ip) < 0 ? -1 : evidence_prefix_of(cfg, &ip, out);
 }
 
 int scenario_subject(const struct config *cfg, enum scenario_subject s, const struct sg_event *ev,
@@ -141,29 +146,33 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
                    const struct sg_subject *subj, int64_t duration_s, int64_t max_duration_s, const char *why,
                    int64_t now_ms);
 
+/* Evidence keeps coming while a subject is protected: log a key's refusal once, not per event. */
+static void log_refusal(struct scenario_engine *e, enum scenario_action act, const char *bankey, const char *subject,
+                        const char *scen_id, const char *rule, const char *why)
+{
+    uint64_t h = gossip_sketch_hash(bankey, strlen(bankey));
+    uint64_t *slot = &e->refused_seen[h % (sizeof e->refused_seen / sizeof e->refused_seen[0])];
+    if (*slot == h) return;
+    *slot = h;
+    sg_log(SG_LOG_NOTICE, "refused %s %s (%s): %s: %s", scenario_action_name(act), subject, scen_id, rule, why);
+}
+
 /* After an address ban: count banned addresses per prefix; enough of them ban the prefix. */
 static void prefix_escalate(struct scenario_engine *e, const struct sg_subject *subj, int64_t duration_s,
                             int64_t now_ms)
 {
     const struct config *cfg = e->cfg;
     if (cfg->prefix_ban_after <= 0 || subj->type != SG_SUBJ_IP) return;
-    struct enforce_prefix p;
-    if (enforce_prefix_parse(subj->value, &p) < 0) return;
-    p.len = p.family == AF_INET ? (uint8_t)cfg->prefix4 : (uint8_t)cfg->prefix6;
-    struct enforce_prefix masked;
-    char txt[ENFORCE_PREFIX_STRLEN], key[GOSSIP_KEY_MAX + 1], subject[GOSSIP_KEY_MAX + 1];
-    enforce_prefix_format(&p, txt, sizeof txt);
-    if (enforce_prefix_parse(txt, &masked) < 0) return;
-    enforce_prefix_format(&masked, txt, sizeof txt);
+    char key[GOSSIP_KEY_MAX + 1], subject[GOSSIP_KEY_MAX + 1];
     struct sg_subject net;
-    if (sg_subject_set(&net, SG_SUBJ_NET, txt) < 0 || evkey(key, SG_SCOPE_BANNED, &net) < 0 ||
+    if (evidence_prefix_of(cfg, subj, &net) < 0 || evkey(key, SG_SCOPE_BANNED, &net) < 0 ||
         sg_subject_format(subj, subject, sizeof subject) < 0)
         return;
     gossip_state_distinct_add(e->st, key, subject, strlen(subject), now_ms);
     uint64_t n = gossip_state_distinct_count(e->st, key, e->max_window_ms, now_ms);
     if ((int64_t)n < cfg->prefix_ban_after) return;
     char why[GOSSIP_REASON_MAX + 1];
-    snprintf(why, sizeof why, "%" PRIu64 " addresses of %s banned", n, txt);
+    snprintf(why, sizeof why, "%" PRIu64 " addresses of %.60s banned", n, net.value);
     decide(e, "prefix-escalation", SACT_BAN, &net, duration_s * 2, 30LL * 86400, why, now_ms);
 }
 
@@ -181,13 +190,12 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
     const char *refused = guard_refuses(e, subj, gwhy, sizeof gwhy);
     if (refused) {
         e->stats.refused_guard++;
-        /* Evidence keeps coming while an address is protected: log a key's refusal once, not per event. */
-        uint64_t h = gossip_sketch_hash(bankey, strlen(bankey));
-        uint64_t *slot = &e->refused_seen[h % (sizeof e->refused_seen / sizeof e->refused_seen[0])];
-        if (*slot != h) {
-            *slot = h;
-            sg_log(SG_LOG_NOTICE, "refused %s %s (%s): never-ban rule: %s", scenario_action_name(act), subject, scen_id, refused);
-        }
+        log_refusal(e, act, bankey, subject, scen_id, "never-ban rule", refused);
+        return;
+    }
+    if (act == SACT_BAN && (refused = evidence_protects_prefix(e->st, e->cfg, subj, now_ms, gwhy, sizeof gwhy))) {
+        e->stats.refused_evidence++;
+        log_refusal(e, act, bankey, subject, scen_id, "legitimate prefix, only its guilty addresses are banned", refused);
         return;
     }
     if (subj->type == SG_SUBJ_USER && user_allowlisted(e->cfg, subj->value)) {
@@ -224,26 +232,36 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
     if (act == SACT_BAN) prefix_escalate(e, subj, duration_s, now_ms);
 }
 
-static void evaluate(struct scenario_engine *e, const struct config_scenario *sc, const struct sg_subject *subj,
-                     const char *key, int64_t now_ms)
+void scenario_measure(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
+                      const struct sg_subject *subj, int64_t now_ms, uint64_t *value, int64_t *threshold, bool *shared)
 {
+    char key[GOSSIP_KEY_MAX + 1];
     int64_t win = sc->window_s * 1000;
     bool distinct = sc->measure == MEAS_DISTINCT_USERS || sc->measure == MEAS_DISTINCT_IPS;
-    uint64_t v = distinct ? gossip_state_distinct_count(e->st, key, win, now_ms)
-                          : gossip_state_counter_total(e->st, key, win, now_ms);
-    int64_t thr = sc->threshold;
-    bool shared = false;
+    *value = evkey(key, sc->id, subj) < 0 ? 0
+             : distinct ? gossip_state_distinct_count(st, key, win, now_ms)
+                        : gossip_state_counter_total(st, key, win, now_ms);
+    *threshold = sc->threshold;
+    *shared = false;
     if (sc->nat_factor > 1 && subj->type == SG_SUBJ_IP) {
-        /* Failures from an address where other users log in fine, aimed at few users, are a
-         * shared address (office NAT, webmail) with one stale password, not an attack. */
-        char k[GOSSIP_KEY_MAX + 1];
-        uint64_t ok = evkey(k, SG_SCOPE_OKUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
-        uint64_t fu = evkey(k, SG_SCOPE_FAILUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(e->st, k, win, now_ms);
+        /* Failures from an address where other users log in or send fine (evidence_window), aimed
+         * at few users, are a shared address (office NAT, CGNAT, webmail) with stale passwords. */
+        uint64_t ok = evidence_good_users(st, cfg, subj, now_ms);
+        uint64_t fu = evkey(key, SG_SCOPE_FAILUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(st, key, win, now_ms);
         if ((int64_t)ok >= sc->nat_ok_users && (int64_t)fu < sc->nat_spread_users) {
-            thr *= sc->nat_factor;
-            shared = true;
+            *threshold *= sc->nat_factor;
+            *shared = true;
         }
     }
+}
+
+static void evaluate(struct scenario_engine *e, const struct config_scenario *sc, const struct sg_subject *subj,
+                     int64_t now_ms)
+{
+    uint64_t v;
+    int64_t thr;
+    bool shared;
+    scenario_measure(e->cfg, e->st, sc, subj, now_ms, &v, &thr, &shared);
     if ((int64_t)v < thr) return;
     static const char *const what[] = {"events", "recipients", "distinct users", "distinct addresses"};
     char why[GOSSIP_REASON_MAX + 1];
@@ -277,6 +295,23 @@ static bool source_blocked(const struct scenario_engine *e, const struct sg_even
     return enforce_holds(e->enf, &p);
 }
 
+/* One account attacked from many addresses: while its user is under attack, an address failing for
+ * it that is not known-good for it, and has no good users, is banned at this failure. */
+static void attack_ban(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
+{
+    struct sg_subject subj;
+    if (sg_subject_set(&subj, SG_SUBJ_IP, ev->ip) < 0) return;
+    /* An address other users log in from (a CGNAT pool, an office) is not banned for one failure:
+     * its failures go on counting in the scenarios, with their raised thresholds. */
+    if (evidence_good_users(e->st, e->cfg, &subj, now_ms) > 0) return;
+    char why[GOSSIP_REASON_MAX + 1];
+    snprintf(why, sizeof why, "%" PRIu64 " addresses failing for %.64s in %" PRId64 "s >= %" PRId64 " (cluster-wide)",
+             evidence_failing_addresses(e->st, e->cfg, ev->user, now_ms), ev->user, e->cfg->attack_window_s,
+             e->cfg->attack_addresses);
+    e->stats.attack_bans++;
+    decide(e, SCENARIO_ACCOUNT_ATTACK, SACT_BAN, &subj, e->cfg->attack_ban_s, 7LL * 86400, why, now_ms);
+}
+
 void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
 {
     e->stats.events++;
@@ -284,18 +319,38 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
     char key[GOSSIP_KEY_MAX + 1];
     struct sg_subject subj;
     bool blocked = source_blocked(e, ev, now_ms);
-    if (ev->user[0] && (ev->kind == SG_EV_AUTH_OK || ev->kind == SG_EV_AUTH_FAIL) &&
-        event_subject(e->cfg, SUBJ_IP, ev, &subj) == 0 &&
-        evkey(key, ev->kind == SG_EV_AUTH_OK ? SG_SCOPE_OKUSERS : SG_SCOPE_FAILUSERS, &subj) == 0)
+    bool failed = ev->kind == SG_EV_AUTH_FAIL && ev->user[0] && ev->family;
+    if ((ev->kind == SG_EV_AUTH_OK || ev->kind == SG_EV_SENT) && ev->family) evidence_record_good(e->st, e->cfg, ev->ip, ev->user, now_ms);
+    if (failed && event_subject(e->cfg, SUBJ_IP, ev, &subj) == 0 && evkey(key, SG_SCOPE_FAILUSERS, &subj) == 0)
         gossip_state_distinct_add(e->st, key, ev->user, strlen(ev->user), now_ms);
+    /* A failure for U from an address U logged in from lately is a stale client (an old password
+     * on a phone), not a guesser: it counts once per evidence window, known_good_weight events,
+     * in address and prefix counts, and never in distinct counts or against the account. */
+    /* Where Dovecot logs the tried password's hash, a repeat of one wrong password for U from this
+     * address (within evidence_window) counts nothing: only distinct wrong passwords do. */
+    bool repeat = failed && evidence_password_repeat(e->st, ev->ip, ev->user, ev->pwhash, e->cfg->evidence_window_s, now_ms);
+    bool stale = failed && (repeat || evidence_known_good(e->st, e->cfg, ev->ip, ev->user, now_ms));
+    uint64_t stale_count = 0;
+    if (stale) {
+        e->stats.stale_failures++;
+        if (evidence_stale_first(e->st, ev->ip, ev->user, e->cfg->evidence_window_s, now_ms) && !repeat)
+            stale_count = (uint64_t)e->cfg->known_good_weight;
+    } else if (failed) {
+        evidence_record_fail(e->st, e->cfg, ev->ip, ev->user, now_ms);
+        if (!blocked && evidence_under_attack(e->st, e->cfg, ev->user, now_ms)) attack_ban(e, ev, now_ms);
+    }
     for (size_t i = 0; i < e->n; i++) {
         const struct config_scenario *sc = e->sc[i].sc;
         if (!(e->sc[i].kinds & (1u << ev->kind)) || !services_match(sc, ev->service)) continue;
         if (blocked && sc->subject != SUBJ_USER) continue;
+        if (stale && ev->kind == SG_EV_AUTH_FAIL && (sc->subject == SUBJ_USER || sc->measure != MEAS_COUNT || !stale_count))
+            continue;
         if (event_subject(e->cfg, sc->subject, ev, &subj) < 0 || evkey(key, sc->id, &subj) < 0) continue;
         int rc = 0;
         switch (sc->measure) {
-        case MEAS_COUNT: rc = gossip_state_counter_add(e->st, key, ev->count ? ev->count : 1, now_ms); break;
+        case MEAS_COUNT:
+            rc = gossip_state_counter_add(e->st, key, stale ? stale_count : ev->count ? ev->count : 1, now_ms);
+            break;
         case MEAS_RCPT: rc = gossip_state_counter_add(e->st, key, ev->nrcpt ? ev->nrcpt : 1, now_ms); break;
         case MEAS_DISTINCT_USERS:
             if (!ev->user[0]) continue;
@@ -308,7 +363,7 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
         }
         if (rc < 0) continue;
         e->stats.counted++;
-        evaluate(e, sc, &subj, key, now_ms);
+        evaluate(e, sc, &subj, now_ms);
     }
 }
 
@@ -320,7 +375,7 @@ void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t n
     for (size_t i = 0; i < e->n; i++) {
         const struct config_scenario *sc = e->sc[i].sc;
         if (strlen(sc->id) == idlen && !strncmp(sc->id, key, idlen)) {
-            evaluate(e, sc, &subj, key, now_ms);
+            evaluate(e, sc, &subj, now_ms);
             return;
         }
     }

@@ -51,13 +51,28 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
  * threshold crossed by remote increments alone is acted on too. Unknown keys are ignored. */
 void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t now_ms);
 
-/* Largest window any scenario uses (ms); the state keeps buckets that long. */
+/* Largest window any scenario or evidence uses (ms); the state keeps buckets that long. */
 int64_t scenario_engine_max_window_ms(const struct config *cfg);
+/* The one builder of the state's configuration from the agent's (buckets, windows, skew, limits,
+ * known-good retention). */
+void scenario_state_config(const struct config *cfg, struct gossip_state_config *sc);
+
+/* Id of the decisions banning addresses that fail for an account under attack (evidence.h). */
+#define SCENARIO_ACCOUNT_ATTACK "account-attack"
 
 struct scenario_stats {
     uint64_t events, counted, decisions, refused_guard, refused_allowlisted_user;
+    uint64_t refused_evidence;   /* prefix bans refused: customer network or good users (evidence.h) */
+    uint64_t stale_failures;     /* failures from an address known-good for the user */
+    uint64_t attack_bans;        /* addresses failing for an account under attack */
 };
 void scenario_engine_stats(const struct scenario_engine *e, struct scenario_stats *out);
+
+/* A scenario's cluster-wide value for subj at now and the threshold it is held against: times
+ * shared_address_factor for an address with good users (then *shared is set). The engine decides
+ * and `sgcluster explain` reports with this one computation. */
+void scenario_measure(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
+                      const struct sg_subject *subj, int64_t now_ms, uint64_t *value, int64_t *threshold, bool *shared);
 
 /* Subject text for an event: "ip:X", "net:P/len" or "user:U"; returns -1 when the event lacks it. */
 int scenario_subject(const struct config *cfg, enum scenario_subject s, const struct sg_event *ev,

@@ -125,7 +125,8 @@ int sg_key_format(enum sg_record_kind kind, const struct sg_subject *s, char *bu
 bool sg_scope_ok(const char *scope, bool scenario)
 {
     static const char *const builtin[] = {SG_SCOPE_OKUSERS, SG_SCOPE_FAILUSERS, SG_SCOPE_BANNED, SG_SCOPE_QUOTA_MSG,
-                                          SG_SCOPE_QUOTA_RCPT};
+                                          SG_SCOPE_QUOTA_RCPT, SG_SCOPE_GOODADDRS, SG_SCOPE_STALE,
+                                          SG_SCOPE_FAILADDRS, SG_SCOPE_PWFAIL};
     size_t n = scope ? strlen(scope) : 0;
     if (n == 0 || n > 63 || strpbrk(scope, "|:") || !sg_text_clean(scope, n)) return false;
     for (size_t i = 0; scenario && i < sizeof builtin / sizeof builtin[0]; i++)
@@ -150,4 +151,10 @@ int sg_evidence_parse(const char *text, size_t *scope_len, struct sg_subject *ou
     if (sg_subject_parse(bar + 1, out) < 0) return -1;
     *scope_len = (size_t)(bar - text);
     return 0;
+}
+
+bool sg_evidence_long_lived(const char *key)
+{
+    size_t n = strlen(SG_SCOPE_GOODADDRS);
+    return key && !strncmp(key, SG_SCOPE_GOODADDRS, n) && key[n] == '|';
 }

@@ -69,6 +69,15 @@ int sg_key_format(enum sg_record_kind kind, const struct sg_subject *s, char *bu
 #define SG_SCOPE_BANNED "banned"
 #define SG_SCOPE_QUOTA_MSG "quota-msg"
 #define SG_SCOPE_QUOTA_RCPT "quota-rcpt"
+/* Precision (agent/evidence.h): addresses a user logged in from ("goodaddrs|user:U", long-lived:
+ * day buckets kept for days) and users whose failures from an address were stale-client ones
+ * ("stale|ip:X"), and addresses failing for a user ("failaddrs|user:U"). */
+#define SG_SCOPE_GOODADDRS "goodaddrs"
+#define SG_SCOPE_STALE "stale"
+#define SG_SCOPE_FAILADDRS "failaddrs"   /* "failaddrs|user:U": addresses failing for U */
+#define SG_SCOPE_PWFAIL "pwfail"         /* "pwfail|ip:X": (user, tried password hash) pairs failing from X */
+/* True for evidence keys the state keeps in long-lived buckets (scope SG_SCOPE_GOODADDRS). */
+bool sg_evidence_long_lived(const char *key);
 /* True when scope can start evidence keys: clean text without ':' or '|', 1 to 63 bytes. With
  * scenario set, also not a built-in scope (a scenario of that name would count into it). */
 bool sg_scope_ok(const char *scope, bool scenario);

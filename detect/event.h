@@ -22,6 +22,7 @@ enum sg_event_kind {
 #define SG_EV_IP_MAX      46   /* INET6_ADDRSTRLEN */
 #define SG_EV_USER_MAX    128  /* SASL or login name, truncated */
 #define SG_EV_RULE_MAX    48   /* rule id */
+#define SG_EV_PWHASH_MAX  41   /* hex of a (truncated) SHA1 of a tried password, as Dovecot logs it */
 
 struct sg_event {
     int64_t time_ms;               /* from the line, UTC ms; 0 when the line has no time (caller uses now) */
@@ -34,6 +35,8 @@ struct sg_event {
     char ip[SG_EV_IP_MAX];         /* the same address as canonical text (inet_ntop); "" when family is 0 */
     char user[SG_EV_USER_MAX];     /* "" when the line names no user */
     char rule[SG_EV_RULE_MAX];     /* id of the rule that matched */
+    char pwhash[SG_EV_PWHASH_MAX]; /* lowercase hex of the tried password's SHA1 prefix (Dovecot's
+                                    * auth_verbose_passwords = sha1:N), "" when the line has none */
     uint32_t count;                /* attempts this line stands for (>= 1); "3 attempts" gives 3 */
     uint32_t nrcpt;                /* recipients, for SG_EV_SENT; 0 otherwise */
     bool dup;                      /* the attempts were already reported by another line: counters skip it */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/util.h"
+#include "common/key.h"
 #include "common/text.h"
 
 #define EVICT_SAMPLES 8
@@ -18,6 +19,8 @@ void gossip_state_config_default(struct gossip_state_config *cfg)
     cfg->max_keys = 1000000;
     cfg->max_skew_ms = GOSSIP_HLC_DEFAULT_MAX_SKEW_MS;
     cfg->ban_grace_ms = 3600000;
+    cfg->long_bucket_ms = 86400000;
+    cfg->long_window_ms = 0;
     gossip_record_limits_default(&cfg->limits);
 }
 
@@ -32,7 +35,8 @@ struct gossip_state *gossip_state_new(const struct gossip_state_config *cfg, con
     struct gossip_state *st = sg_xcalloc(1, sizeof *st);
     if (cfg) st->cfg = *cfg;
     else gossip_state_config_default(&st->cfg);
-    if (st->cfg.bucket_ms <= 0 || st->cfg.window_max_ms < st->cfg.bucket_ms || st->cfg.max_keys == 0) {
+    if (st->cfg.bucket_ms <= 0 || st->cfg.window_max_ms < st->cfg.bucket_ms || st->cfg.max_keys == 0 ||
+        (st->cfg.long_window_ms > 0 && (st->cfg.long_bucket_ms <= 0 || st->cfg.long_window_ms < st->cfg.long_bucket_ms))) {
         sg_log(SG_LOG_ERR, "gossip: bad state config (bucket %lld ms, window %lld ms, max_keys %zu)",
                (long long)st->cfg.bucket_ms, (long long)st->cfg.window_max_ms, st->cfg.max_keys);
         free(st);
@@ -95,22 +99,46 @@ uint64_t gossip_state_origin(const struct gossip_state *st) { return st->self->o
 uint32_t gossip_state_epoch(const struct gossip_state *st) { return st->epoch; }
 struct gossip_hlc *gossip_state_hlc(struct gossip_state *st) { return &st->hlc; }
 
-int64_t gossip_state_bucket_of(const struct gossip_state *st, int64_t t_ms)
+/* A key's bucket width and how long its buckets are kept: long-lived sketch keys (common/key.h
+ * sg_evidence_long_lived) use long_bucket_ms buckets kept long_window_ms; every other key the
+ * state's own. */
+struct retention {
+    int64_t bucket_ms, window_max_ms;
+};
+
+static struct retention retention_of(const struct gossip_state *st, const char *key, bool sketch)
 {
-    int64_t r = t_ms % st->cfg.bucket_ms;
-    if (r < 0) r += st->cfg.bucket_ms;
+    if (sketch && st->cfg.long_window_ms > 0 && sg_evidence_long_lived(key))
+        return (struct retention){st->cfg.long_bucket_ms, st->cfg.long_window_ms};
+    return (struct retention){st->cfg.bucket_ms, st->cfg.window_max_ms};
+}
+
+static int64_t floor_to(int64_t t_ms, int64_t width)
+{
+    int64_t r = t_ms % width;
+    if (r < 0) r += width;
     return t_ms - r;
 }
 
-static int64_t window_buckets(const struct gossip_state *st, int64_t window_ms)
+int64_t gossip_state_bucket_of(const struct gossip_state *st, int64_t t_ms)
 {
-    int64_t n = (window_ms + st->cfg.bucket_ms - 1) / st->cfg.bucket_ms;
+    return floor_to(t_ms, st->cfg.bucket_ms);
+}
+
+static int64_t window_buckets(int64_t bucket_ms, int64_t window_ms)
+{
+    int64_t n = (window_ms + bucket_ms - 1) / bucket_ms;
     return n < 1 ? 1 : n;
+}
+
+static int64_t oldest_of(struct retention r, int64_t now_ms)
+{
+    return floor_to(now_ms, r.bucket_ms) - (window_buckets(r.bucket_ms, r.window_max_ms) - 1) * r.bucket_ms;
 }
 
 int64_t gossip_state_oldest_bucket(const struct gossip_state *st, int64_t now_ms)
 {
-    return gossip_state_bucket_of(st, now_ms) - (window_buckets(st, st->cfg.window_max_ms) - 1) * st->cfg.bucket_ms;
+    return oldest_of(retention_of(st, "", false), now_ms);
 }
 
 int64_t gossip_state_newest_bucket(const struct gossip_state *st, int64_t now_ms)
@@ -182,7 +210,8 @@ static void drop_wkey(const struct wkind *w, struct gossip_wkey *k)
     w->release(k);
 }
 
-/* Approximate LRU: of EVICT_SAMPLES random occupied slots, the entry with the oldest newest bucket goes. */
+/* Approximate LRU: of EVICT_SAMPLES random occupied slots, the entry with the oldest newest bucket goes.
+ * A long-lived key's bucket counts by its end (a day bucket started hours before its last write). */
 static struct gossip_wkey *evict_pick(struct gossip_state *st, const struct wkind *w)
 {
     struct gossip_wkey *victim = NULL;
@@ -191,8 +220,10 @@ static struct gossip_wkey *evict_pick(struct gossip_state *st, const struct wkin
     for (int s = 0; s < EVICT_SAMPLES; s++) {
         size_t i = (size_t)rng_next(st) & mask;
         while (!w->t->slots[i]) i = (i + 1) & mask;
-        int64_t b = w->newest(w->t->slots[i]);
-        if (b < best) { best = b; victim = w->t->slots[i]; }
+        struct gossip_wkey *k = w->t->slots[i];
+        int64_t b = w->newest(k);
+        if (b != INT64_MIN) b += retention_of(st, k->key, w->t == &st->sketches).bucket_ms;
+        if (b < best) { best = b; victim = k; }
     }
     st->evicted++;
     return victim;
@@ -289,8 +320,9 @@ static const struct gossip_wkey *window_key(const struct gossip_state *st, const
                                             int64_t *hi)
 {
     if (!key_ok(key)) return NULL;
-    *hi = gossip_state_bucket_of(st, now_ms);
-    *lo = *hi - (window_buckets(st, window_ms) - 1) * st->cfg.bucket_ms;
+    struct retention r = retention_of(st, key, t == &st->sketches);
+    *hi = floor_to(now_ms, r.bucket_ms);
+    *lo = *hi - (window_buckets(r.bucket_ms, window_ms) - 1) * r.bucket_ms;
     return gossip_table_get(t, key, gossip_table_hash(key));
 }
 
@@ -310,14 +342,15 @@ uint64_t gossip_state_counter_total(const struct gossip_state *st, const char *k
 }
 
 /* A remote bucket must be aligned, not ahead of our clock by more than the skew, and still kept. */
-static bool bucket_acceptable(const struct gossip_state *st, int64_t bucket, int64_t now_ms,
-                              struct gossip_merge_result *res)
+static bool bucket_acceptable(const struct gossip_state *st, const char *key, bool sketch, int64_t bucket,
+                              int64_t now_ms, struct gossip_merge_result *res)
 {
-    if (bucket % st->cfg.bucket_ms != 0 || bucket > gossip_state_newest_bucket(st, now_ms)) {
+    struct retention r = retention_of(st, key, sketch);
+    if (bucket % r.bucket_ms != 0 || bucket > floor_to(now_ms + st->cfg.max_skew_ms, r.bucket_ms)) {
         res->rej_future++;
         return false;
     }
-    if (bucket < gossip_state_oldest_bucket(st, now_ms)) {
+    if (bucket < oldest_of(r, now_ms)) {
         res->rej_expired++;
         return false;
     }
@@ -338,7 +371,7 @@ int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_en
         res->rej_foreign++;
         return gossip_state_refuse(st, GOSSIP_REFUSE_FOREIGN_SLOT, e->key, sender);
     }
-    if (!bucket_acceptable(st, e->bucket, now_ms, res)) return -1;
+    if (!bucket_acceptable(st, e->key, false, e->bucket, now_ms, res)) return -1;
     if (own) {
         /* Nobody else writes our current slots: an echo of our own value is fine, more is a forgery. */
         struct gossip_wkey *ok = wkey_get(st, false, e->key, false);
@@ -382,7 +415,7 @@ int gossip_state_distinct_add(struct gossip_state *st, const char *key, const vo
 {
     if (!key_ok(key)) return -1;
     struct gossip_wkey *k = wkey_get(st, true, key, true);
-    struct gossip_skbucket *b = skb_get(k, gossip_state_bucket_of(st, now_ms));
+    struct gossip_skbucket *b = skb_get(k, floor_to(now_ms, retention_of(st, key, true).bucket_ms));
     uint64_t h = gossip_sketch_hash(item, len), before = gossip_state_skb_hash(k->h.hash, b);
     if (!gossip_sketch_add_hash(b->sk, h)) return 0;
     gossip_state_digest_adjust(st, k->h.hash, before, gossip_state_skb_hash(k->h.hash, b));
@@ -410,10 +443,32 @@ uint64_t gossip_state_distinct_count(const struct gossip_state *st, const char *
     return n;
 }
 
+bool gossip_state_distinct_has(const struct gossip_state *st, const char *key, const void *item, size_t len,
+                               int64_t window_ms, int64_t now_ms)
+{
+    int64_t lo, hi;
+    const struct gossip_wkey *k = window_key(st, &st->sketches, key, window_ms, now_ms, &lo, &hi);
+    if (!k) return false;
+    uint64_t h = gossip_sketch_hash(item, len);
+    for (uint32_t i = 0; i < k->n; i++) {
+        if (k->b[i].bucket < lo || k->b[i].bucket > hi) continue;
+        size_t n;
+        const uint64_t *v = gossip_sketch_hashes(k->b[i].sk, &n);
+        size_t a = 0, b = v ? n : 0;   /* sorted; a HyperLogLog bucket cannot tell */
+        while (a < b) {
+            size_t mid = a + (b - a) / 2;
+            if (v[mid] == h) return true;
+            if (v[mid] < h) a = mid + 1;
+            else b = mid;
+        }
+    }
+    return false;
+}
+
 int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketch_entry *e, int64_t now_ms,
                               struct gossip_merge_result *res)
 {
-    if (!bucket_acceptable(st, e->bucket, now_ms, res)) return -1;
+    if (!bucket_acceptable(st, e->key, true, e->bucket, now_ms, res)) return -1;
     if (gossip_sketch_count(e->sketch) == 0) return 0;
     if (!sg_text_clean(e->key, strlen(e->key))) {
         res->rej_record++;
@@ -456,7 +511,8 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
         if (!k) { i++; continue; }
         uint32_t keep = 0;
         uint64_t gone = 0;
-        for (; keep < k->n && k->b[keep].bucket < oldest; keep++) {
+        int64_t sk_oldest = oldest_of(retention_of(st, k->key, true), now_ms);
+        for (; keep < k->n && k->b[keep].bucket < sk_oldest; keep++) {
             gone += gossip_state_skb_hash(k->h.hash, &k->b[keep]);
             free_skbucket(&k->b[keep]);
         }

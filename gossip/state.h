@@ -9,7 +9,7 @@
  *   stored (not enforced) until ban_grace_ms after the latest expiry among it and the records it beat
  *   or that lost to it, so a late copy of a superseded record cannot come back; records expired
  *   longer than the grace are refused on merge.
- * Windows: a bucket starts at a multiple of bucket_ms. A window of W ms covers the ceil(W/bucket_ms)
+ * Windows: a bucket starts at a multiple of bucket_ms (long_bucket_ms for long-lived sketch keys). A window of W ms covers the ceil(W/bucket_ms)
  *   buckets ending with the bucket that holds now: an event at time t counts while
  *   now < bucket_start(t) + ceil(W/bucket_ms) * bucket_ms.
  * Bounds: buckets older than window_max_ms are dropped by gossip_state_expire(); counter keys and
@@ -58,6 +58,11 @@ struct gossip_state_config {
     size_t max_keys;          /* per table (counters, sketches); default 1000000; bans: same cap */
     int64_t max_skew_ms;      /* HLC and bucket future limit; default 60000 */
     int64_t ban_grace_ms;     /* how long expired records and tombstones are kept; default 3600000 */
+    /* Long-lived sketch keys (sg_evidence_long_lived: known-good addresses of a user) use buckets of
+     * long_bucket_ms (default one day) kept long_window_ms (default 0: such keys are not kept longer
+     * than the others). Their memory is bounded by the key cap and the buckets per key. */
+    int64_t long_bucket_ms;
+    int64_t long_window_ms;
     struct gossip_record_limits limits;
 };
 /* Fills the defaults. */
@@ -90,6 +95,11 @@ int gossip_state_distinct_add(struct gossip_state *st, const char *key, const vo
 /* Estimated distinct items over the buckets inside the window (exact up to GOSSIP_SKETCH_EXACT_MAX). */
 uint64_t gossip_state_distinct_count(const struct gossip_state *st, const char *key, int64_t window_ms,
                                      int64_t now_ms);
+
+/* True when item is in one of the window's buckets while that bucket is still an exact set; a
+ * bucket past GOSSIP_SKETCH_EXACT_MAX items (a HyperLogLog) cannot tell, and says no. */
+bool gossip_state_distinct_has(const struct gossip_state *st, const char *key, const void *item, size_t len,
+                               int64_t window_ms, int64_t now_ms);
 
 /* ---- bans ---- */
 struct gossip_ban_spec {

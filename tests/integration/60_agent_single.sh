@@ -112,6 +112,40 @@ wait_for 5 banned 203.0.113.77 auth-ip || fail "no auth-ip ban from the log afte
 "$SG" status $S --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["refused_by_guard"]>=1 and d["detect"]["events"]>=72, d' || fail "status counters"
 grep -q "decision: ban ip:203.0.113.77 .*decided here on n1: auth-ip" "$T/agent.log" || fail "no decision log line"
 "$SG" top $S --json | python3 -c 'import json,sys; t=json.load(sys.stdin); assert any(x["key"]=="auth-ip|ip:203.0.113.77" and x["count"]==10 for x in t), t' || fail "top"
+
+# explain: a phone whose user logged in from it, then polls with an old password 15 times, is a
+# stale client (known-good for that user), not banned; the report says why, and what would trigger.
+echo "$(now) mx1 dovecot: imap-login: Login: user=<mum@example.jp>, method=PLAIN, rip=203.0.113.50, lip=192.0.2.1, mpid=4242, TLS, session=<ok1>" >> "$T/mail.log"
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do
+  echo "$(now) mx1 dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<mum@example.jp>, method=PLAIN, rip=203.0.113.50, lip=192.0.2.1, TLS, session=<p$i>" >> "$T/mail.log"
+done
+i=0; until "$SG" explain 203.0.113.50 mum@example.jp $S --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["evidence"]["stale_users"]==1 and d["known_good"]["known_good"], d' 2>/dev/null; do
+  i=$((i + 1)); [ $i -gt 50 ] && fail "explain: the phone's login and stale failures not seen after 5 s"; sleep 0.1; done
+"$SG" explain 203.0.113.50 mum@example.jp $S --json | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+assert d["type"]=="address" and d["address"]=="203.0.113.50" and d["prefix"]=="203.0.113.0/24", d
+assert d["banned"] is None and d["evidence"]["good_users"]==1, d
+row={r["id"]: r for r in d["scenarios"]}
+assert row["auth-ip"]["count"]==1 and row["auth-ip"]["threshold"]==10 and row["auth-ip"]["window_s"]==600, row["auth-ip"]
+assert d["next"]["scenario"] in row, d["next"]
+' || fail "explain of a stale phone"
+"$SG" bans $S --all | grep -q "203.0.113.50" && fail "the stale phone was banned"
+"$SG" status $S --json | python3 -c 'import json,sys; d=json.load(sys.stdin)["precision"]; assert d["stale_failures"]==15 and d["attack_bans"]==0, d' || fail "status precision counters"
+"$SG" explain 203.0.113.77 $S --json | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+assert d["banned"]["key"]=="ip:203.0.113.77" and d["banned"]["scenario"]=="auth-ip", d
+assert "known_good" not in d and d["evidence"]["stale_users"]==0, d
+' || fail "explain of a banned guesser"
+"$SG" explain 203.0.113.77 $S | grep -q "^banned     yes: ip:203.0.113.77" || fail "explain table"
+"$SG" explain mum@example.jp 203.0.113.50 $S --json | python3 -c '
+import json,sys
+d=json.load(sys.stdin)
+assert d["type"]=="user" and d["held"] is None and d["known_good_addresses"]==1 and d["known_good"]["known_good"], d
+assert d["failing_addresses"]==0 and not d["under_attack"], d
+' || fail "explain of a user"
+expect 2 "$SG" explain ip:bogus $S
 before=$("$SG" top $S --json)
 
 # SIGHUP with a changed configuration: state kept, new setting live.

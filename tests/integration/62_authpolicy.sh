@@ -99,6 +99,20 @@ wait_for 10 banned || fail "12 reported failures did not ban 203.0.113.99: $("$S
 WANT="200 -1"; expect allow "$(req frank@example.org 203.0.113.99 imap)"
 [ "$(st 'd["report"]')" = 13 ] || fail "report counter $(st 'd["report"]'), want 13"
 
+# One account tried from many addresses, once each (no address near a threshold): once 20 distinct
+# addresses failed for it, a login for it from any address that is not known-good for it is
+# tarpitted (10 s, the default); its owner's usual address is still allowed at once.
+F=',"success":false,"policy_reject":false,"tls":false'
+WANT="200 0"; expect report "$(req grace@example.org 192.0.2.70 imap ',"success":true,"policy_reject":false,"tls":true')"
+WANT="200 0"; expect allow "$(req grace@example.org 198.19.200.9 imap)"
+i=1
+while [ $i -le 19 ]; do WANT="200 0"; expect report "$(req grace@example.org "198.19.$i.9" imap "$F")"; i=$((i + 1)); done
+WANT="200 0"; expect allow "$(req grace@example.org 198.19.200.9 imap)"   # 19 addresses: not yet
+WANT="200 0"; expect report "$(req grace@example.org 198.19.20.9 imap "$F")"
+WANT="200 10"; expect allow "$(req grace@example.org 198.19.200.9 imap)"
+WANT="200 0";  expect allow "$(req grace@example.org 192.0.2.70 imap)"
+WANT="200 0";  expect allow "$(req henry@example.org 198.19.200.9 imap)"
+
 # Hostile requests: each refused with its code and counted; the agent answers afterwards.
 code() { curl -s -o /dev/null -w '%{http_code}' "$@" 2>/dev/null; }
 GOOD=$(req alice@example.org 203.0.113.7 imap)

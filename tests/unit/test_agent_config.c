@@ -31,6 +31,29 @@ static bool has_error(const struct config *cfg, const char *needle)
     return false;
 }
 
+/* Asserts an error "FILE:LINE: TEXT..." was reported. */
+static void assert_error_at(const struct config *cfg, const char *file, int line, const char *text)
+{
+    char want[512];
+    snprintf(want, sizeof want, "%s:%d: %s", file, line, text);
+    if (!has_error(cfg, want)) fail_msg("no error '%s'", want);
+}
+
+struct want_error {
+    int line;
+    const char *text;
+};
+
+/* Asserts exactly these errors were reported, then frees the config and its file. */
+static void check_errors_and_free(struct config *cfg, char *p, const struct want_error *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) assert_error_at(cfg, p, w[i].line, w[i].text);
+    assert_int_equal(cfg->errors.n, n);
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+}
+
 static void test_good_config(void **state)
 {
     (void)state;
@@ -113,13 +136,12 @@ static void test_errors_have_lines(void **state)
         "pub = tcp://1.2.3.4:1\n");
     struct config *cfg = config_load(p, NULL);
     assert_non_null(cfg);
-    char want[256];
-    snprintf(want, sizeof want, "%s:3: curve", p); assert_true(has_error(cfg, want));
-    snprintf(want, sizeof want, "%s:5: ports: '99999'", p); assert_true(has_error(cfg, want));
-    snprintf(want, sizeof want, "%s:6: backend", p); assert_true(has_error(cfg, want));
-    snprintf(want, sizeof want, "%s:8: unknown section [bogus]", p); assert_true(has_error(cfg, want));
-    snprintf(want, sizeof want, "%s:10: scenario s: unknown event 'nonsense'", p); assert_true(has_error(cfg, want));
-    snprintf(want, sizeof want, "%s:11: scenario s: window", p); assert_true(has_error(cfg, want));
+    assert_error_at(cfg, p, 3, "curve");
+    assert_error_at(cfg, p, 5, "ports: '99999'");
+    assert_error_at(cfg, p, 6, "backend");
+    assert_error_at(cfg, p, 8, "unknown section [bogus]");
+    assert_error_at(cfg, p, 10, "scenario s: unknown event 'nonsense'");
+    assert_error_at(cfg, p, 11, "scenario s: window");
     assert_true(has_error(cfg, "threshold = ... is required"));
     assert_true(has_error(cfg, "[peer mx1] is this node itself"));
     config_destroy(&cfg);
@@ -200,6 +222,8 @@ static void test_shipped_example_parses(void **state)
     assert_int_equal(cfg->quota_user_messages, 500);
     assert_int_equal(cfg->quota_window_s, 3600);
     assert_int_equal(cfg->nports, 8);
+    assert_int_equal(cfg->customer_networks.n, 2);
+    assert_int_equal(cfg->known_good_s, PRECISION_KNOWN_GOOD_S);
     config_destroy(&cfg);
 }
 
@@ -372,15 +396,9 @@ static void test_limits(void **state)
     gossip_record_limits_default(&def);
     assert_int_equal(cfg->limits.max_ttl_ms[GOSSIP_BAN_KIND_OFFENSE], def.max_ttl_ms[GOSSIP_BAN_KIND_OFFENSE]);
     assert_int_equal(cfg->limits.max_ttl_ms[GOSSIP_BAN_KIND_THROTTLE], def.max_ttl_ms[GOSSIP_BAN_KIND_THROTTLE]);
-    char want[256];
-    snprintf(want, sizeof want, "%s:10: max_throttle", p); assert_true(has_error(cfg, want));
-    snprintf(want, sizeof want, "%s:11: unban_grace", p); assert_true(has_error(cfg, want));
-    snprintf(want, sizeof want, "%s:12: author_max_records", p); assert_true(has_error(cfg, want));
-    snprintf(want, sizeof want, "%s:13: unknown key 'max_bans' in [limits]", p); assert_true(has_error(cfg, want));
-    assert_int_equal(cfg->errors.n, 4);
-    config_destroy(&cfg);
-    unlink(p);
-    free(p);
+    static const struct want_error w[] = {{10, "max_throttle"}, {11, "unban_grace"}, {12, "author_max_records"},
+                                          {13, "unknown key 'max_bans' in [limits]"}};
+    check_errors_and_free(cfg, p, w, sizeof w / sizeof w[0]);
 }
 
 /* A scenario id starts its state keys: no ':' or '|', and not a built-in scope it would count into. */
@@ -401,6 +419,31 @@ static void test_scenario_ids(void **state)
     free(p);
 }
 
+/* [precision]: defaults, values, and a clear file:line error for each bad one. */
+static void test_precision(void **state)
+{
+    (void)state;
+    char *p = write_tmp("[node]\nname = mx1\n"
+                        "[precision]\ncustomer_networks = 100.64.0.0/10, 2001:db8::/32\nknown_good_for = 7d\n"
+                        "known_good_weight = 0\nattack_addresses = 50\n"
+                        "customer_networks = 10.0.0.1/8\nevidence_window = 8d\nprefix_good_users = -1\n"
+                        "attack_ban = soon\nbogus = 1\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->customer_networks.n, 2);
+    assert_string_equal(cfg->customer_networks.v[1], "2001:db8::/32");
+    assert_int_equal(cfg->known_good_s, 7 * 86400);
+    assert_int_equal(cfg->known_good_weight, 0);
+    assert_int_equal(cfg->attack_addresses, 50);
+    assert_int_equal(cfg->evidence_window_s, PRECISION_EVIDENCE_WINDOW_S);
+    assert_int_equal(cfg->prefix_good_users, PRECISION_PREFIX_GOOD_USERS);
+    assert_int_equal(cfg->attack_window_s, PRECISION_ATTACK_WINDOW_S);
+    static const struct want_error w[] = {{8, "customer_networks: '10.0.0.1/8' is not a prefix"}, {9, "evidence_window"},
+                                          {10, "prefix_good_users"}, {11, "attack_ban"},
+                                          {12, "unknown key 'bogus' in [precision]"}};
+    check_errors_and_free(cfg, p, w, sizeof w / sizeof w[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_main_file_overrides_scenario_dir),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_scenario_ids),
+        cmocka_unit_test(test_precision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,9 @@
 /* test_agent_scenario.c: the scenario engine on a real replicated state: cluster-wide thresholds,
  * shared-address weakening, repeat-offender escalation, prefix escalation, the never-ban guard,
- * holds of users, and operator tombstones. */
+ * holds of users, and operator tombstones; and with the shipped scenarios the precision rules: a
+ * prefix with good users is never banned as a prefix, customer networks never are, a stale client is
+ * never banned while a guesser from a fresh address is, known-good status is replicated and expires,
+ * and an account attacked from many addresses gets each new failing address banned. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +16,8 @@
 
 #include "agent/config.h"
 #include "agent/config_scenario.h"
+#include "agent/evidence.h"
+#include "agent/explain.h"
 #include "agent/scenario.h"
 #include "agent/util.h"
 
@@ -43,9 +48,15 @@ static void add_scenario(struct config *cfg, const char *id, const char *const k
     for (int i = 0; kv[i][0]; i++) assert_int_equal(config_scenario_set(sc, kv[i][0], kv[i][1], err, sizeof err), 0);
 }
 
-static int setup(void **state)
+/* shipped: the scenarios of agent/scenarios.d/10-default.conf instead of the two test ones. */
+static int setup_with(void **state, bool shipped)
 {
     struct fixture *f = sg_xcalloc(1, sizeof *f);
+    f->cfg.bucket_s = 10;
+    f->cfg.max_skew_ms = 60000;
+    gossip_record_limits_default(&f->cfg.limits);
+    config_precision_default(&f->cfg);
+    strlist_push(&f->cfg.customer_networks, "198.18.0.0/15");
     f->cfg.prefix4 = 24;
     f->cfg.prefix6 = 64;
     f->cfg.prefix_ban_after = 3;
@@ -56,8 +67,15 @@ static int setup(void **state)
                                           {"shared_address_factor", "5"}, {NULL, NULL}};
     static const char *const acct[][2] = {{"events", "sent"}, {"subject", "user"}, {"count", "recipients"},
                                           {"threshold", "100"}, {"action", "hold"}, {NULL, NULL}};
-    add_scenario(&f->cfg, "auth-ip", auth);
-    add_scenario(&f->cfg, "acct", acct);
+    if (shipped) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/agent/scenarios.d/10-default.conf", getenv("SG_ROOT") ? getenv("SG_ROOT") : ".");
+        assert_int_equal(config_load_scenarios(&f->cfg, path), 0);
+        assert_true(f->cfg.nscenarios >= 3);
+    } else {
+        add_scenario(&f->cfg, "auth-ip", auth);
+        add_scenario(&f->cfg, "acct", acct);
+    }
     config_scenarios_check(&f->cfg);
     assert_int_equal(f->cfg.errors.n, 0);
     f->kr = gossip_keyring_new();
@@ -71,13 +89,17 @@ static int setup(void **state)
     enforce_guard_allow(f->guard, "198.51.100.0/24");
     for (int i = 0; i < 2; i++) {
         struct gossip_state_config sc;
-        gossip_state_config_default(&sc);
+        scenario_state_config(&f->cfg, &sc);
         f->st[i] = gossip_state_new(&sc, f->id[i], f->kr, 1);
+        assert_non_null(f->st[i]);
         f->eng[i] = scenario_engine_new(&f->cfg, f->st[i], f->guard, on_decision, f);
     }
     *state = f;
     return 0;
 }
+
+static int setup(void **state) { return setup_with(state, false); }
+static int setup_shipped(void **state) { return setup_with(state, true); }
 
 static int teardown(void **state)
 {
@@ -91,6 +113,7 @@ static int teardown(void **state)
     enforce_guard_destroy(&f->guard);
     strlist_free(&f->cfg.allowlist);
     strlist_free(&f->cfg.user_allowlist);
+    strlist_free(&f->cfg.customer_networks);
     for (size_t i = 0; i < f->cfg.nscenarios; i++) config_scenario_free(&f->cfg.scenarios[i]);
     free(f->cfg.scenarios);
     strlist_free(&f->cfg.errors);
@@ -349,6 +372,248 @@ static void test_remote_touch_decides(void **state)
     gossip_writer_fini(&w);
 }
 
+/* ---- precision (agent/evidence.h), with the shipped scenarios ---- */
+
+#define MIN 60000LL
+#define DAY 86400000LL
+
+/* One event of kind from ip for user on node at t. */
+static void event(struct fixture *f, int node, enum sg_event_kind k, const char *ip, const char *user, int64_t t)
+{
+    struct sg_event e = ev(k, ip, user, "imap");
+    scenario_engine_event(f->eng[node], &e, t);
+}
+
+static bool banned(struct fixture *f, int node, const char *key, int64_t t)
+{
+    return gossip_state_ban_active(f->st[node], key, t) != NULL;
+}
+
+/* 20 good users log in from a /24, then 3 infected addresses in it guess passwords: the 3 are banned,
+ * the /24 is not (neither by prefix escalation nor auth-prefix), the good addresses are not. */
+static void infected_in_prefix(struct fixture *f, const char *net, bool with_good_users, int64_t t)
+{
+    char ip[32], user[32];
+    for (int i = 0; with_good_users && i < 20; i++) {
+        snprintf(ip, sizeof ip, "%s.%d", net, 10 + i);
+        snprintf(user, sizeof user, "cust%d", i);
+        event(f, i % 2, SG_EV_AUTH_OK, ip, user, t + i * 1000);
+    }
+    exchange(f->st[1], f->st[0], gossip_state_origin(f->st[1]), t + 30000);
+    for (int k = 0; k < 3; k++) {
+        snprintf(ip, sizeof ip, "%s.%d", net, 100 + k);
+        for (int i = 0; i < 10; i++) {
+            snprintf(user, sizeof user, "victim%d", i % 2);
+            event(f, 0, SG_EV_AUTH_FAIL, ip, user, t + 60000 + k * 1000 + i);
+        }
+    }
+    /* Three more infected addresses fail once each: 6 distinct failing addresses (auth-prefix). */
+    for (int k = 3; k < 6; k++) {
+        snprintf(ip, sizeof ip, "%s.%d", net, 100 + k);
+        event(f, 0, SG_EV_AUTH_FAIL, ip, "victim0", t + 70000 + k);
+    }
+}
+
+static void test_good_prefix_only_guilty_banned(void **state)
+{
+    struct fixture *f = *state;
+    int64_t t = T0;
+    infected_in_prefix(f, "203.0.113", true, t);
+    assert_true(banned(f, 0, "ip:203.0.113.100", t + 80000));
+    assert_true(banned(f, 0, "ip:203.0.113.101", t + 80000));
+    assert_true(banned(f, 0, "ip:203.0.113.102", t + 80000));
+    assert_false(banned(f, 0, "ip:203.0.113.10", t + 80000));
+    assert_null(gossip_state_ban_get(f->st[0], "net:203.0.113.0/24"));
+    struct sg_subject net;
+    assert_int_equal(sg_subject_parse("net:203.0.113.0/24", &net), 0);
+    assert_int_equal(evidence_good_users(f->st[0], &f->cfg, &net, t + 80000), 20);
+    struct scenario_stats s;
+    scenario_engine_stats(f->eng[0], &s);
+    assert_true(s.refused_evidence >= 2);   /* prefix escalation and auth-prefix both refused */
+    /* The same attack in a prefix without good users bans the prefix: the rule above is what held. */
+    infected_in_prefix(f, "192.0.2", false, t);
+    assert_non_null(gossip_state_ban_active(f->st[0], "net:192.0.2.0/24", t + 80000));
+}
+
+static void test_customer_network_never_prefix_banned(void **state)
+{
+    struct fixture *f = *state;
+    infected_in_prefix(f, "198.19.5", false, T0);
+    assert_true(banned(f, 0, "ip:198.19.5.100", T0 + 80000));
+    assert_null(gossip_state_ban_get(f->st[0], "net:198.19.5.0/24"));
+    char why[128];
+    struct sg_subject net;
+    assert_int_equal(sg_subject_parse("net:198.19.5.0/24", &net), 0);
+    assert_non_null(evidence_protects_prefix(f->st[0], &f->cfg, &net, T0, why, sizeof why));
+    assert_non_null(strstr(why, "198.18.0.0/15"));
+}
+
+/* A phone keeps polling with an old password for three days after its user logged in from it (on the
+ * other node): never banned, never held. A guesser from a fresh address is banned within 10 tries. */
+static void test_stale_phone_never_banned(void **state)
+{
+    struct fixture *f = *state;
+    const char *phone = "203.0.113.50";
+    event(f, 1, SG_EV_AUTH_OK, phone, "mum", T0);
+    exchange(f->st[1], f->st[0], gossip_state_origin(f->st[1]), T0 + 1000);
+    assert_true(evidence_known_good(f->st[0], &f->cfg, phone, "mum", T0 + 1000));
+    int n = 0;
+    for (int64_t t = T0 + 2 * 3600000; t < T0 + 3 * DAY; t += MIN, n++) {
+        event(f, 0, SG_EV_AUTH_FAIL, phone, "mum", t);
+        if (n % 60 == 0) gossip_state_expire(f->st[0], t);
+    }
+    assert_int_equal(f->decisions, 0);
+    assert_null(gossip_state_ban_get(f->st[0], "ip:203.0.113.50"));
+    struct scenario_stats s;
+    scenario_engine_stats(f->eng[0], &s);
+    assert_int_equal(s.stale_failures, (uint64_t)n);
+    assert_true(evidence_stale_users(f->st[0], &f->cfg, phone, T0 + 3 * DAY) == 1);
+    /* A real guesser on the same account from a fresh address. */
+    for (int i = 0; i < 10; i++) event(f, 0, SG_EV_AUTH_FAIL, "192.0.2.77", "mum", T0 + 3 * DAY + i);
+    assert_true(banned(f, 0, "ip:192.0.2.77", T0 + 3 * DAY + 100));
+    assert_null(gossip_state_ban_get(f->st[0], "ip:203.0.113.50"));
+    /* A held (hijacked) account earns no trust: its addresses stop being known-good. */
+    struct gossip_ban_spec hold = {.key = "user:mum", .action = GOSSIP_BAN_ACTION_BAN, .kind = GOSSIP_BAN_KIND_HOLD,
+                                   .expires_at = T0 + 4 * DAY, .reason = "test"};
+    assert_int_equal(gossip_state_ban_put(f->st[0], &hold, T0 + 3 * DAY, NULL), 0);
+    assert_false(evidence_known_good(f->st[0], &f->cfg, phone, "mum", T0 + 3 * DAY + 200));
+}
+
+/* With Dovecot's password hashes: a client repeating one wrong password from a fresh address is not
+ * a guesser (it counts once); ten different wrong passwords are. */
+static void test_password_hash_repeats(void **state)
+{
+    struct fixture *f = *state;
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "192.0.2.88", "dad", "auth");
+    snprintf(e.pwhash, sizeof e.pwhash, "9d4e1e");
+    for (int i = 0; i < 50; i++) scenario_engine_event(f->eng[0], &e, T0 + i * MIN / 2);
+    assert_int_equal(f->decisions, 0);
+    assert_int_equal(evidence_stale_users(f->st[0], &f->cfg, "192.0.2.88", T0 + 25 * MIN), 1);
+    e = ev(SG_EV_AUTH_FAIL, "192.0.2.89", "dad", "auth");
+    for (int i = 0; i < 10; i++) {
+        snprintf(e.pwhash, sizeof e.pwhash, "%06x", 0xabc000 + i);
+        scenario_engine_event(f->eng[0], &e, T0 + i * 1000);
+    }
+    assert_true(banned(f, 0, "ip:192.0.2.89", T0 + 10000));
+    assert_false(banned(f, 0, "ip:192.0.2.88", T0 + 25 * MIN));
+}
+
+/* Known-good lasts known_good_for (30 days), not longer: then the same failures are guessing. */
+static void test_known_good_expires(void **state)
+{
+    struct fixture *f = *state;
+    const char *ip = "203.0.113.60";
+    event(f, 0, SG_EV_AUTH_OK, ip, "dad", T0);
+    assert_true(evidence_known_good(f->st[0], &f->cfg, ip, "dad", T0 + 29 * DAY));
+    assert_false(evidence_known_good(f->st[0], &f->cfg, ip, "mum", T0 + DAY));
+    int64_t t = T0 + 31 * DAY;
+    gossip_state_expire(f->st[0], t);
+    assert_false(evidence_known_good(f->st[0], &f->cfg, ip, "dad", t));
+    for (int i = 0; i < 10; i++) event(f, 0, SG_EV_AUTH_FAIL, ip, "dad", t + i);
+    assert_true(banned(f, 0, "ip:203.0.113.60", t + 100));
+}
+
+/* One account tried from many addresses, once each: at attack_addresses (20) distinct addresses the
+ * account is under attack and each new failing address is banned at its first failure; the owner's
+ * known-good address is not. */
+static void test_account_under_attack(void **state)
+{
+    struct fixture *f = *state;
+    event(f, 0, SG_EV_AUTH_OK, "203.0.113.70", "ceo", T0);
+    event(f, 0, SG_EV_AUTH_OK, "100.64.99.1", "someone", T0);   /* a CGNAT address with a good user */
+    exchange(f->st[0], f->st[1], gossip_state_origin(f->st[0]), T0 + 500);
+    char ip[32];
+    for (int i = 0; i < 19; i++) {
+        snprintf(ip, sizeof ip, "100.64.%d.%d", i, i + 1);
+        event(f, i % 2, SG_EV_AUTH_FAIL, ip, "ceo", T0 + 1000 + i);
+    }
+    exchange(f->st[1], f->st[0], gossip_state_origin(f->st[1]), T0 + 2000);
+    assert_int_equal(f->decisions, 0);
+    assert_false(evidence_under_attack(f->st[0], &f->cfg, "ceo", T0 + 2000));
+    event(f, 0, SG_EV_AUTH_FAIL, "100.64.50.1", "ceo", T0 + 3000);
+    assert_true(evidence_under_attack(f->st[0], &f->cfg, "ceo", T0 + 3000));
+    assert_true(banned(f, 0, "ip:100.64.50.1", T0 + 3000));
+    assert_string_equal(f->last.scenario, SCENARIO_ACCOUNT_ATTACK);
+    event(f, 0, SG_EV_AUTH_FAIL, "100.64.51.1", "ceo", T0 + 4000);
+    assert_true(banned(f, 0, "ip:100.64.51.1", T0 + 4000));
+    /* The owner mistypes from home: known-good, not banned. Nor is a shared address with a good user. */
+    event(f, 0, SG_EV_AUTH_FAIL, "203.0.113.70", "ceo", T0 + 5000);
+    assert_false(banned(f, 0, "ip:203.0.113.70", T0 + 5000));
+    event(f, 0, SG_EV_AUTH_FAIL, "100.64.99.1", "ceo", T0 + 5000);
+    assert_false(banned(f, 0, "ip:100.64.99.1", T0 + 5000));
+    /* Names that never logged in (a sprayer's inventions) create no per-user keys. */
+    struct gossip_state_stats before, after;
+    gossip_state_stats(f->st[0], &before);
+    char user[32];
+    for (int i = 0; i < 50; i++) {
+        snprintf(user, sizeof user, "nobody%d", i);
+        event(f, 0, SG_EV_AUTH_FAIL, "100.64.99.1", user, T0 + 6000 + i);
+    }
+    gossip_state_stats(f->st[0], &after);
+    assert_true(after.sketch_keys - before.sketch_keys <= 2);
+    assert_false(evidence_under_attack(f->st[0], &f->cfg, "nobody1", T0 + 7000));
+}
+
+/* `sgcluster explain`'s report, from the same state: records, counts against thresholds (the shared
+ * factor applied), evidence, known-good status and what would trigger next. */
+static char *explain(struct fixture *f, const char *target, const char *other, bool json, int64_t t, int *rc)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    *rc = explain_write(&f->cfg, f->st[0], target, other, json, t, m);
+    fclose(m);
+    return buf;
+}
+
+static void test_explain(void **state)
+{
+    struct fixture *f = *state;
+    char ip[32], user[32];
+    for (int i = 0; i < 20; i++) {
+        snprintf(ip, sizeof ip, "203.0.113.%d", 10 + i);
+        snprintf(user, sizeof user, "cust%d", i);
+        event(f, 0, SG_EV_AUTH_OK, ip, user, T0 + i);
+    }
+    event(f, 0, SG_EV_AUTH_OK, "192.0.2.200", "victim0", T0 + 500);
+    for (int i = 0; i < 3; i++) event(f, 0, SG_EV_AUTH_FAIL, "203.0.113.100", "victim0", T0 + 1000 + i);
+    int rc;
+    char *j = explain(f, "203.0.113.100", "cust1", true, T0 + 2000, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(j, "\"banned\":null"));
+    assert_non_null(strstr(j, "\"prefix\":\"203.0.113.0/24\""));
+    assert_non_null(strstr(j, "\"good_users\":0,\"prefix_good_users\":20,\"failing_users\":1"));
+    assert_non_null(strstr(j, "\"prefix_protected\":\"20 good users"));
+    assert_non_null(strstr(j, "{\"id\":\"auth-ip\",\"subject\":\"ip:203.0.113.100\",\"count\":3,\"threshold\":10,"));
+    assert_non_null(strstr(j, "\"known_good\":{\"user\":\"cust1\",\"known_good\":false,\"days\":30}"));
+    assert_non_null(strstr(j, "\"next\":{\"scenario\":\"auth-ip\",\"action\":\"ban\",\"remaining\":7}"));
+    free(j);
+    /* A good user's own address: known-good for it, and a raised threshold (shared address). */
+    event(f, 0, SG_EV_AUTH_OK, "203.0.113.10", "cust99", T0 + 2100);
+    event(f, 0, SG_EV_AUTH_FAIL, "203.0.113.10", "victim0", T0 + 2200);
+    j = explain(f, "203.0.113.10", "cust0", false, T0 + 3000, &rc);
+    assert_non_null(strstr(j, "known-good for cust0: yes"));
+    assert_non_null(strstr(j, "shared address"));
+    assert_non_null(strstr(j, "prefix    21 good users in 3600s >= 3"));
+    free(j);
+    /* Seven more failures ban the address: the report says so. */
+    for (int i = 0; i < 7; i++) event(f, 0, SG_EV_AUTH_FAIL, "203.0.113.100", "victim0", T0 + 4000 + i);
+    j = explain(f, "ip:203.0.113.100", NULL, false, T0 + 5000, &rc);
+    assert_non_null(strstr(j, "banned     yes: ip:203.0.113.100"));
+    assert_non_null(strstr(j, "auth-ip: 10 events"));
+    free(j);
+    j = explain(f, "victim0", "203.0.113.100", true, T0 + 5000, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(j, "\"type\":\"user\""));
+    assert_non_null(strstr(j, "\"failing_addresses\":2,\"under_attack\":false,\"known_good_addresses\":1"));
+    assert_non_null(strstr(j, "\"known_good\":{\"address\":\"203.0.113.100\",\"known_good\":false"));
+    assert_non_null(strstr(j, "{\"id\":\"account-attack\",\"subject\":\"user:victim0\",\"count\":2,\"threshold\":20,"));
+    free(j);
+    j = explain(f, "ip:not-an-address", NULL, false, T0, &rc);
+    assert_int_equal(rc, 2);
+    free(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +627,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hold_user_and_allowlist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_unban_is_respected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_touch_decides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_good_prefix_only_guilty_banned, setup_shipped, teardown),
+        cmocka_unit_test_setup_teardown(test_customer_network_never_prefix_banned, setup_shipped, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_phone_never_banned, setup_shipped, teardown),
+        cmocka_unit_test_setup_teardown(test_known_good_expires, setup_shipped, teardown),
+        cmocka_unit_test_setup_teardown(test_password_hash_repeats, setup_shipped, teardown),
+        cmocka_unit_test_setup_teardown(test_account_under_attack, setup_shipped, teardown),
+        cmocka_unit_test_setup_teardown(test_explain, setup_shipped, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -279,6 +279,28 @@ static void test_dovecot_one_attempt_once(void **state)
     detect_rules_destroy(&r);
 }
 
+/* auth_verbose_passwords = sha1:N: the hash of the tried password is kept, only when it is hex. */
+static void test_dovecot_password_hash(void **state)
+{
+    (void)state;
+    struct detect_rules *r = shipped();
+    struct detect_parser_opts o = {.ref_ms = REF_MS};
+    struct detect_parser *p = detect_parser_new(r, &o);
+    struct got a = parse1(p, "Nov 28 04:40:00 mx1 dovecot: auth: passwd-file(alice,192.0.2.20,<Pw1>): Password mismatch (SHA1 of given password: 9d4e1e)");
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.v[0].user, "alice");
+    assert_string_equal(a.v[0].pwhash, "9d4e1e");
+    a = parse1(p, "Nov 28 04:40:01 mx1 dovecot: auth-worker(42): sql(bob,192.0.2.21): unknown user (SHA1 of given password: 011c94ab)");
+    assert_string_equal(a.v[0].pwhash, "011c94ab");
+    a = parse1(p, "Nov 28 04:40:02 mx1 dovecot: auth: passwd-file(carol,192.0.2.22,<Pw3>): Password mismatch (given password: hunter2)");
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.v[0].pwhash, "");
+    a = parse1(p, "Nov 28 04:40:03 mx1 dovecot: auth: passwd-file(dan,192.0.2.23,<Pw4>): Password mismatch");
+    assert_string_equal(a.v[0].pwhash, "");
+    detect_parser_destroy(&p);
+    detect_rules_destroy(&r);
+}
+
 static void test_smtp_auth_via_dovecot_once(void **state)
 {
     (void)state;
@@ -430,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_submission_sent_join),
         cmocka_unit_test(test_sshd_pid_context),
         cmocka_unit_test(test_garbled_lines),
+        cmocka_unit_test(test_dovecot_password_hash),
     };
     return cmocka_run_group_tests(tests, setup_utc, NULL);
 }

@@ -610,6 +610,56 @@ static void test_snapshot_roundtrip(void **state)
     for (int i = 0; i < 3; i++) gossip_state_destroy(&r[i]);
 }
 
+/* Long-lived sketch keys (known-good addresses): day buckets kept 30 days, merged from a peer 20 days
+ * late while an ordinary key's bucket of the same age is refused; expiry keeps them for their window;
+ * membership is exact while a day holds at most GOSSIP_SKETCH_EXACT_MAX items, and says no beyond. */
+static void test_long_lived_keys(void **state)
+{
+    (void)state;
+    const int64_t day = 86400000LL;
+    struct gossip_state_config cfg;
+    gossip_state_config_default(&cfg);
+    cfg.bucket_ms = BUCKET;
+    cfg.window_max_ms = WMAX;
+    cfg.long_window_ms = 30 * day;
+    struct gossip_state *a = gossip_state_new(&cfg, ids[0], kr, 100), *b = gossip_state_new(&cfg, ids[1], kr, 101);
+    assert_non_null(a);
+    assert_non_null(b);
+    const char *good = "goodaddrs|user:mum", *plain = "okusers|ip:203.0.113.50";
+    assert_int_equal(gossip_state_distinct_add(a, good, "203.0.113.50", 12, T0), 0);
+    assert_int_equal(gossip_state_distinct_add(a, plain, "mum", 3, T0), 0);
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    gossip_state_take_delta(a, &w, 65536);
+    struct gossip_body *body = NULL;
+    assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &body), GOSSIP_WIRE_OK);
+    struct gossip_merge_result res;
+    gossip_state_merge(b, body, ids[0]->origin, 0, T0 + 20 * day, &res);
+    assert_int_equal(res.changed, 1);
+    assert_int_equal(res.rej_expired, 1);
+    gossip_body_destroy(&body);
+    gossip_writer_fini(&w);
+    assert_true(gossip_state_distinct_has(b, good, "203.0.113.50", 12, 30 * day, T0 + 20 * day));
+    assert_false(gossip_state_distinct_has(b, good, "203.0.113.51", 12, 30 * day, T0 + 20 * day));
+    assert_int_equal(gossip_state_distinct_count(b, plain, WMAX, T0 + 20 * day), 0);
+    /* Expiry: the ordinary key goes after WMAX, the long-lived one after its 30 days. */
+    gossip_state_expire(a, T0 + 20 * day);
+    assert_int_equal(gossip_state_distinct_count(a, plain, WMAX, T0), 0);
+    assert_true(gossip_state_distinct_has(a, good, "203.0.113.50", 12, 30 * day, T0 + 20 * day));
+    gossip_state_expire(a, T0 + 31 * day);
+    assert_false(gossip_state_distinct_has(a, good, "203.0.113.50", 12, 30 * day, T0 + 31 * day));
+    /* A day with more addresses than the exact cap keeps a count only: nothing known from it. */
+    char item[32];
+    for (int i = 0; i < GOSSIP_SKETCH_EXACT_MAX + 8; i++) {
+        snprintf(item, sizeof item, "198.51.100.%d", i);
+        gossip_state_distinct_add(a, good, item, strlen(item), T0 + 40 * day);
+    }
+    assert_false(gossip_state_distinct_has(a, good, "198.51.100.0", 12, 30 * day, T0 + 40 * day));
+    assert_true(gossip_state_distinct_count(a, good, 30 * day, T0 + 40 * day) >= GOSSIP_SKETCH_EXACT_MAX);
+    gossip_state_destroy(&a);
+    gossip_state_destroy(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,6 +672,7 @@ int main(void)
         cmocka_unit_test(test_sketch_deltas_carry_new_items),
         cmocka_unit_test(test_key_cap_evicts_oldest),
         cmocka_unit_test(test_snapshot_roundtrip),
+        cmocka_unit_test(test_long_lived_keys),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
