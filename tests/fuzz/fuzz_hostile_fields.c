@@ -3,6 +3,7 @@
  * writes into its user name / HELO / sender / SASL name fields. Oracle: every event of the line names
  * the real client's address or no address at all; an event naming any other address aborts. */
 #include "tests/fuzz/hostile_lines.h"
+#include "tests/support/shipped_rules.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -13,12 +14,8 @@ static struct detect_parser *parser;
 
 static void init(void)
 {
-    char dir[4096];
-    const char *root = getenv("SG_ROOT");
-    snprintf(dir, sizeof dir, "%s/detect/rules.d", root ? root : ".");
-    const char *dirs[] = {dir, NULL};
     char err[512];
-    rules = detect_rules_new(dirs, err, sizeof err);
+    rules = sg_test_shipped_rules(err, sizeof err);
     if (!rules) {
         fprintf(stderr, "fuzz_hostile_fields: rules: %s\n", err);
         abort();

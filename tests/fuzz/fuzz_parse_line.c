@@ -3,6 +3,7 @@
  * goes through the address normaliser. Nothing may crash, hang or read out of bounds. */
 #include "agent/util.h"
 #include "detect/detect.h"
+#include "tests/support/shipped_rules.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -25,12 +26,8 @@ static void sink(const struct sg_event *ev, void *arg)
 
 static void init(void)
 {
-    char dir[4096];
-    const char *root = getenv("SG_ROOT");
-    snprintf(dir, sizeof dir, "%s/detect/rules.d", root ? root : ".");
-    const char *dirs[] = {dir, NULL};
     char err[512];
-    rules = detect_rules_new(dirs, err, sizeof err);
+    rules = sg_test_shipped_rules(err, sizeof err);
     if (!rules) {
         fprintf(stderr, "fuzz_parse_line: rules: %s\n", err);
         abort();

@@ -9,6 +9,7 @@
 
 #include "agent/util.h"
 #include "detect/detect.h"
+#include "tests/support/shipped_rules.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -34,11 +35,8 @@ static void collect(const struct sg_event *ev, void *arg)
 
 static struct detect_rules *shipped(void)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/detect/rules.d", getenv("SG_ROOT") ? getenv("SG_ROOT") : ".");
-    const char *dirs[] = {dir, NULL};
     char err[512] = "";
-    struct detect_rules *r = detect_rules_new(dirs, err, sizeof err);
+    struct detect_rules *r = sg_test_shipped_rules(err, sizeof err);
     if (!r) fail_msg("shipped rules: %s", err);
     return r;
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "tests/fuzz/hostile_lines.h"
+#include "tests/support/shipped_rules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +23,8 @@
 
 static struct detect_rules *shipped(void)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/detect/rules.d", getenv("SG_ROOT") ? getenv("SG_ROOT") : ".");
-    const char *dirs[] = {dir, NULL};
     char err[512] = "";
-    struct detect_rules *r = detect_rules_new(dirs, err, sizeof err);
+    struct detect_rules *r = sg_test_shipped_rules(err, sizeof err);
     if (!r) fail_msg("shipped rules: %s", err);
     return r;
 }

@@ -10,6 +10,7 @@
 
 #include "agent/config.h"
 #include "detect/journal.h"
+#include "tests/support/shipped_rules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,9 +155,8 @@ static void collect(const struct sg_event *ev, void *arg)
 /* The shipped rules (SG_ROOT/detect/rules.d). */
 static struct detect_rules *mail_rules(void)
 {
-    char dir[4096], err[512] = "";
-    snprintf(dir, sizeof dir, "%s/detect/rules.d", getenv("SG_ROOT") ? getenv("SG_ROOT") : ".");
-    struct detect_rules *r = detect_rules_new((const char *const[]){dir, NULL}, err, sizeof err);
+    char err[512] = "";
+    struct detect_rules *r = sg_test_shipped_rules(err, sizeof err);
     if (!r) fprintf(stderr, "%s\n", err);
     assert_non_null(r);
     return r;

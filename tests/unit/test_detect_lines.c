@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "detect/detect.h"
+#include "tests/support/shipped_rules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,12 +51,9 @@ struct fixture {
 
 static struct fixture open_parser(uint32_t max_attempts, uint32_t max_rcpt)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/detect/rules.d", getenv("SG_ROOT") ? getenv("SG_ROOT") : ".");
-    const char *dirs[] = {dir, NULL};
     char err[512] = "";
     struct fixture f;
-    f.r = detect_rules_new(dirs, err, sizeof err);
+    f.r = sg_test_shipped_rules(err, sizeof err);
     if (!f.r) fail_msg("shipped rules: %s", err);
     /* 2026-11-28T12:00:00Z: the reference "now" for the year of BSD timestamps. */
     struct detect_parser_opts o = {.ref_ms = 1795867200000LL, .max_attempts = max_attempts, .max_rcpt = max_rcpt};
