@@ -6,9 +6,11 @@
 #include "agent/cli_common.h"
 #include "agent/config_limits.h"
 #include "agent/notify.h"
+#include "agent/tally.h"
 #include "agent/util.h"
 #include "common/key.h"
 #include "common/text.h"
+#include "gossip/hlc.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -22,6 +24,9 @@
 #define TICK_MS 50
 #define HOUSEKEEP_MS 1000
 #define RECONCILE_AFTER_MS 30000   /* full reconcile at the latest this long after start, synced or not */
+/* Label pairs kept for the metrics: kinds x services the rules name, and scenarios x actions. */
+#define EVENT_TALLY_CAP 128
+#define DECISION_TALLY_CAP 256
 
 static void path_in_state(const struct agent *a, const char *name, char *buf, size_t size)
 {
@@ -66,9 +71,11 @@ static void on_ban_record(const struct gossip_ban *b, void *arg)
             sg_log(SG_LOG_NOTICE, "%s %s for %" PRId64 "s, decided by %s (%s)",
                    b->kind == GOSSIP_BAN_KIND_HOLD ? "hold" : b->kind == GOSSIP_BAN_KIND_THROTTLE ? "throttle" : "ban",
                    key, (b->expires_at - now) / 1000, author, reason);
-        if (addr && b->kind == GOSSIP_BAN_KIND_BLOCK && a->enf &&
-            enforce_ban_text(a->enf, addr, record_timeout_s(b, now)) < 0)
-            a->n.enforce_refused++;
+        if (addr && b->kind == GOSSIP_BAN_KIND_BLOCK && a->enf) {
+            if (enforce_ban_text(a->enf, addr, record_timeout_s(b, now)) < 0) a->n.enforce_refused++;
+            else if (a->nkernel_pending < AGENT_KERNEL_PENDING_MAX)
+                a->kernel_pending[a->nkernel_pending++] = GOSSIP_HLC_MS(b->hlc);   /* timed at the commit */
+        }
     } else if (b->action == GOSSIP_BAN_ACTION_UNBAN) {
         sg_log(SG_LOG_NOTICE, "unban %s by %s%s%s", key, author, reason[0] ? ": " : "", reason);
         if (addr && a->enf) enforce_unban_text(a->enf, addr);
@@ -78,7 +85,7 @@ static void on_ban_record(const struct gossip_ban *b, void *arg)
 static void on_decision(const struct decision *d, void *arg)
 {
     struct agent *a = arg;
-    a->n.decisions++;
+    tally_add(a->decisions, d->scenario, d->action, 1);
     sg_log(SG_LOG_NOTICE, "decision: %s %s for %" PRId64 "s (level %u), decided here on %s: %s", d->action, d->key,
            d->duration_s, d->level, a->cfg->node_name, d->reason);
     agent_gossip_notify(a);
@@ -133,7 +140,8 @@ static int agent_reconcile(struct agent *a, bool full)
 
 void agent_event(struct agent *a, const struct sg_event *ev)
 {
-    a->n.events++;
+    /* Services are the rules' and the parser's own names, never text from the line. */
+    tally_add(a->events, detect_kind_name(ev->kind), ev->service, 1);
     /* Live events: count at the wall clock (a line's own stamp has no year or zone in BSD syslog). */
     scenario_engine_event(a->eng, ev, sg_now_ms());
     if (gossip_state_pending(a->st)) agent_gossip_notify(a);
@@ -225,6 +233,7 @@ static int policy_start(struct agent *a)
 
 static int snapshot(struct agent *a)
 {
+    int64_t t0 = sg_mono_ns();
     char path[4096];
     path_in_state(a, "state.snap", path, sizeof path);
     int rc = gossip_state_save(a->st, path);
@@ -232,6 +241,7 @@ static int snapshot(struct agent *a)
     if (detect_state_save(path, a->src, a->nsrc, a->journal) < 0) rc = -1;
     if (rc < 0) { a->n.snapshot_errors++; sg_log(SG_LOG_WARN, "snapshot to %s failed: %s", a->cfg->state_dir, strerror(errno)); }
     else a->n.snapshots++;
+    sg_hist_observe_ns(&a->snapshot_latency, sg_mono_ns() - t0);
     return rc;
 }
 
@@ -249,6 +259,13 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
     /* One kernel transaction per tick, whatever accumulated; the bans a prefix covered go back
      * when it ends, and a slice of the bans is checked against the kernel. */
     if (a->enf) enforce_tick(a->enf);
+    /* The bans queued since the last commit are in the kernel now (or were given up, and counted). */
+    if (a->nkernel_pending && (!a->enf || !enforce_pending(a->enf))) {
+        int64_t wall = sg_now_ms();
+        for (size_t i = 0; i < a->nkernel_pending; i++)
+            sg_hist_observe(&a->kernel_latency, (double)(wall - a->kernel_pending[i]) / 1000.0);
+        a->nkernel_pending = 0;
+    }
     return 0;
 }
 
@@ -348,6 +365,8 @@ struct agent *agent_new(const char *cfg_path)
     a->cfg_path = sg_xstrdup(cfg_path);
     a->started_ms = sg_now_ms();
     a->started_mono_ms = sg_mono_ms();
+    a->events = tally_new(EVENT_TALLY_CAP);
+    a->decisions = tally_new(DECISION_TALLY_CAP);
     struct agent_parts parts;
     if (build_logged(cfg_path, &parts) < 0) {
         agent_parts_release(&parts);
@@ -387,6 +406,7 @@ struct agent *agent_new(const char *cfg_path)
     if (agent_gossip_start(a, 0) < 0) goto fail;
     if (policy_start(a) < 0) goto fail;
     if (agent_authpolicy_start(a) < 0) goto fail;
+    if (agent_metrics_start(a) < 0) goto fail;
     if (!(a->ctl = control_new(a->loop, cfg->control_socket, agent_control, a))) goto fail;
     zloop_timer(a->loop, TICK_MS, 0, on_tick, a);
     zloop_timer(a->loop, HOUSEKEEP_MS, 0, on_housekeep, a);
@@ -407,6 +427,12 @@ static bool authpolicy_changed(const struct config *o, const struct config *n)
 {
     return o->authpolicy_enabled != n->authpolicy_enabled || !same_str(o->authpolicy_listen, n->authpolicy_listen) ||
            !same_str(o->authpolicy_key_file, n->authpolicy_key_file);
+}
+
+static bool metrics_changed(const struct config *o, const struct config *n)
+{
+    return o->metrics_enabled != n->metrics_enabled || o->metrics_allow_remote != n->metrics_allow_remote ||
+           !same_str(o->metrics_listen, n->metrics_listen);
 }
 
 /* SIGHUP: a new configuration and new rules; the state (every counter and ban) is kept. A
@@ -438,6 +464,8 @@ static int agent_reload(struct agent *a)
     }
     bool reauthpolicy = authpolicy_changed(a->cfg, parts.cfg);
     if (reauthpolicy) agent_authpolicy_stop(a);
+    bool remetrics = metrics_changed(a->cfg, parts.cfg);
+    if (remetrics) agent_metrics_stop(a);
     if (regossip) agent_gossip_stop(a);
     /* The state and the transport hold the keyring by pointer: its contents are exchanged. */
     gossip_keyring_swap(a->kr, parts.kr);
@@ -461,6 +489,10 @@ static int agent_reload(struct agent *a)
     if (reauthpolicy && agent_authpolicy_start(a) < 0) {
         a->n.reload_errors++;
         sg_log(SG_LOG_ERR, "reload: the auth-policy service could not start; Dovecot fails open until the next reload");
+    }
+    if (remetrics && agent_metrics_start(a) < 0) {
+        a->n.reload_errors++;
+        sg_log(SG_LOG_ERR, "reload: the metrics endpoint could not start; no metrics until the next reload");
     }
     /* The transport keeps running (and its peers' sequence state) unless its settings changed; a
      * socket just closed may hold its port for a moment, so binding is retried briefly. */
@@ -498,6 +530,7 @@ void agent_destroy(struct agent **pa)
     control_destroy(&a->ctl);
     policy_server_destroy(&a->policy);
     agent_authpolicy_stop(a);
+    agent_metrics_stop(a);
     agent_gossip_stop(a);
     if (a->loop) sources_close(a);
     scenario_engine_destroy(&a->eng);
@@ -511,6 +544,8 @@ void agent_destroy(struct agent **pa)
     zloop_destroy(&a->loop);
     if (a->sigfd >= 0) close(a->sigfd);
     config_destroy(&a->cfg);
+    tally_destroy(&a->events);
+    tally_destroy(&a->decisions);
     free(a->cfg_path);
     free(a);
     *pa = NULL;

@@ -11,6 +11,7 @@
 #include "agent/config.h"
 #include "agent/control.h"
 #include "agent/scenario.h"
+#include "common/hist.h"
 #include "detect/detect.h"
 #include "detect/journal.h"
 #include "enforce/enforce.h"
@@ -20,14 +21,16 @@
 
 struct gossip_transport;
 struct authpolicy_http;
+struct agent_metrics;
+struct tally;
+
+#define AGENT_KERNEL_PENDING_MAX 4096   /* bans timed from decision to kernel per commit; more go untimed */
 
 struct agent_counters {
-    uint64_t decisions;           /* decided here */
     uint64_t records_remote;      /* ban records learned from peers */
     uint64_t enforce_refused;     /* bans the guard refused at enforcement */
     uint64_t reloads, reload_errors;
     uint64_t snapshots, snapshot_errors;
-    uint64_t events;
 };
 
 struct agent {
@@ -55,6 +58,14 @@ struct agent {
     struct authpolicy *authpolicy;            /* NULL unless [authpolicy] enabled = yes */
     struct authpolicy_http *authpolicy_http;
     struct control *ctl;
+    struct agent_metrics *metrics;            /* NULL unless [metrics] enabled = yes */
+    /* counted for the metrics (they survive a reload) */
+    struct tally *events;                     /* events by kind and service */
+    struct tally *decisions;                  /* decided here, by scenario and action */
+    struct sg_hist snapshot_latency;          /* one snapshot (state and cursors) */
+    struct sg_hist kernel_latency;            /* a block record's decision (its stamp) to its kernel commit */
+    int64_t kernel_pending[AGENT_KERNEL_PENDING_MAX];   /* decision times (wall ms) of the bans queued */
+    size_t nkernel_pending;
     /* loop health */
     int sigfd;
     int64_t tick_expected_ms;
@@ -82,6 +93,22 @@ int agent_epoch_next(const char *state_dir, uint32_t now_s, uint32_t *out);
 
 /* Control commands (agent_control.c). */
 int agent_control(int argc, char **argv, bool json, FILE *out, void *arg);
+
+/* Active records by kind, and the rest (agent_control.c): what `status` and the metrics count. */
+struct agent_ban_census {
+    size_t block, throttle, hold, tombstones, memory;
+};
+void agent_ban_census(struct agent *a, int64_t now, struct agent_ban_census *out);
+
+/* Decisions taken here (the sum of a->decisions). */
+uint64_t agent_decisions(const struct agent *a);
+
+/* The metrics endpoint (agent_metrics.c): started when [metrics] enabled = yes. */
+int agent_metrics_start(struct agent *a);
+void agent_metrics_stop(struct agent *a);
+/* Writes every metric in the Prometheus text format (agent_metrics.c, agent_metrics_cluster.c). */
+void agent_metrics_write(struct agent *a, FILE *out);
+void agent_metrics_write_cluster(struct agent *a, FILE *out);
 
 /* Busiest counter keys (agent_top.c). */
 int agent_top(struct agent *a, int argc, char **argv, bool json, FILE *out);

@@ -5,6 +5,7 @@
 #include "agent/authpolicy.h"
 #include "agent/cli_common.h"
 #include "agent/util.h"
+#include "enforce/policy_listen.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -163,6 +164,11 @@ int agent_build(const char *path, const char *rules_dir, unsigned flags, struct 
             if (authpolicy_key_load(cfg->authpolicy_key_file, key, kerr, sizeof kerr) < 0)
                 config_error(cfg, cfg->path, 0, "[authpolicy] %s", kerr);
             memset(key, 0, sizeof key);
+        }
+        if (cfg->metrics_enabled) {
+            char merr[256];
+            if (policy_listen_tcp_check(cfg->metrics_listen, cfg->metrics_allow_remote, merr, sizeof merr) < 0)
+                config_error(cfg, cfg->path, 0, "[metrics] listen: %s", merr);
         }
         struct policy_config pc;
         char perr[512];

@@ -3,6 +3,7 @@
 #include "agent/agent.h"
 #include "agent/explain.h"
 #include "agent/json.h"
+#include "agent/tally.h"
 #include "agent/util.h"
 #include "common/key.h"
 #include "common/text.h"
@@ -48,18 +49,31 @@ static const char *author_name(const struct agent *a, uint64_t origin)
 
 struct ban_census {
     int64_t now;
-    size_t block, throttle, hold, tombstones, memory;
+    struct agent_ban_census *c;
 };
 
 static void count_ban(const struct gossip_ban *b, void *arg)
 {
-    struct ban_census *c = arg;
+    struct agent_ban_census *c = ((struct ban_census *)arg)->c;
+    int64_t now = ((struct ban_census *)arg)->now;
     if (b->kind == GOSSIP_BAN_KIND_OFFENSE) c->memory++;
     else if (b->action == GOSSIP_BAN_ACTION_UNBAN) c->tombstones++;
-    else if (b->expires_at <= c->now) return;
+    else if (b->expires_at <= now) return;
     else if (b->kind == GOSSIP_BAN_KIND_HOLD) c->hold++;
     else if (b->kind == GOSSIP_BAN_KIND_THROTTLE) c->throttle++;
     else c->block++;
+}
+
+void agent_ban_census(struct agent *a, int64_t now, struct agent_ban_census *out)
+{
+    memset(out, 0, sizeof *out);
+    struct ban_census bc = {.now = now, .c = out};
+    gossip_state_ban_foreach(a->st, count_ban, &bc);
+}
+
+uint64_t agent_decisions(const struct agent *a)
+{
+    return tally_sum(a->decisions);
 }
 
 static bool kernel_ok(struct agent *a, struct enforce_kernel *k)
@@ -84,8 +98,8 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
     scenario_engine_stats(a->eng, &sc);
     struct detect_journal_counters jc = {0};
     if (a->journal) detect_journal_counters(a->journal, &jc);
-    struct ban_census bc = {.now = now};
-    gossip_state_ban_foreach(a->st, count_ban, &bc);
+    struct agent_ban_census bc;
+    agent_ban_census(a, now, &bc);
     bool all_alive = true;
     size_t alive = 0;
     char *peers = NULL;
@@ -137,7 +151,7 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                 sc.refused_evidence, sc.stale_failures, sc.attack_bans);
         fprintf(out, ",\"decisions\":%" PRIu64 ",\"records_from_peers\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
                      ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64,
-                a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,
+                agent_decisions(a), a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,
                 a->n.reload_errors);
         agent_authpolicy_status(a, true, out);
         fputs("}\n", out);
@@ -171,7 +185,7 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                          " untrusted (forged) ignored, %" PRIu64 " oversized, %" PRIu64 " errors\n",
                     jc.entries, jc.lines, jc.untrusted, jc.oversized, jc.errors);
         fprintf(out, "decisions %" PRIu64 " here, %" PRIu64 " records from peers, %" PRIu64 " refused by never-ban rules\n",
-                a->n.decisions, a->n.records_remote, sc.refused_guard + es.refused_by_guard);
+                agent_decisions(a), a->n.records_remote, sc.refused_guard + es.refused_by_guard);
         uint64_t refused = 0;
         for (int r = 0; r < GOSSIP_REFUSE_MAX; r++) refused += ss.refused[r];
         agent_authpolicy_status(a, false, out);

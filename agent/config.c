@@ -333,6 +333,19 @@ static int authpolicy_key(struct ini_stream *s, const char *name, const char *va
     return 1;
 }
 
+static int metrics_key(struct ini_stream *s, const char *name, const char *value)
+{
+    struct config *cfg = s->cfg;
+    if (!strcmp(name, "enabled") || !strcmp(name, "allow_remote")) {
+        bool b;
+        if (parse_bool(value, &b) < 0) BAD("%s: expected yes or no, got '%s'", name, value);
+        if (!strcmp(name, "enabled")) cfg->metrics_enabled = b;
+        else cfg->metrics_allow_remote = b;
+    } else if (!strcmp(name, "listen")) set_str(&cfg->metrics_listen, value);
+    else BAD("unknown key '%s' in [metrics]", name);
+    return 1;
+}
+
 static int precision_key(struct ini_stream *s, const char *name, const char *value)
 {
     struct config *cfg = s->cfg;
@@ -415,6 +428,7 @@ static int handler(void *arg, const char *section, const char *name, const char 
     if (!strcmp(section, "enforce")) return enforce_key(s, name, value);
     if (!strcmp(section, "policy")) return policy_key(s, name, value);
     if (!strcmp(section, "authpolicy")) return authpolicy_key(s, name, value);
+    if (!strcmp(section, "metrics")) return metrics_key(s, name, value);
     if (!strcmp(section, "precision")) return precision_key(s, name, value);
     if (!strcmp(section, "limits")) {
         char err[256];
@@ -473,6 +487,7 @@ static void set_defaults(struct config *cfg)
     cfg->authpolicy_key_file = sg_xstrdup(AUTHPOLICY_KEY_FILE_DEFAULT);
     cfg->authpolicy_tarpit_s = AUTHPOLICY_TARPIT_DEFAULT_S;
     cfg->authpolicy_held_reject = true;
+    cfg->metrics_listen = sg_xstrdup(METRICS_LISTEN_DEFAULT);
     strlist_split_words(&cfg->journal_units, DETECT_JOURNAL_UNITS_DEFAULT);
     strlist_split_words(&cfg->journal_users, DETECT_JOURNAL_USERS_DEFAULT);
     cfg->max_attempts = DETECT_DEFAULT_MAX_ATTEMPTS;
@@ -599,6 +614,7 @@ void config_destroy(struct config **pcfg)
     free(cfg->rules_dir); free(cfg->scenario_dir); free(cfg->backend);
     free(cfg->policy_listen); free(cfg->policy_socket); free(cfg->policy_user); free(cfg->hold_action);
     free(cfg->authpolicy_listen); free(cfg->authpolicy_key_file);
+    free(cfg->metrics_listen);
     strlist_free(&cfg->node_addrs); strlist_free(&cfg->extra_rules); strlist_free(&cfg->logs);
     strlist_free(&cfg->journal_units); strlist_free(&cfg->journal_users);
     strlist_free(&cfg->allowlist); strlist_free(&cfg->user_allowlist); strlist_free(&cfg->errors);

@@ -102,6 +102,10 @@ struct config {
     char *authpolicy_key_file;       /* the API key Dovecot sends as X-API-Key */
     int64_t authpolicy_tarpit_s;     /* tarpit of a user under a distributed attack (0 = allow) */
     bool authpolicy_held_reject;     /* an after-auth check of a held account gets -1 */
+    /* [metrics]: the Prometheus endpoint (docs/metrics.md) */
+    bool metrics_enabled;
+    char *metrics_listen;            /* "IP:port" */
+    bool metrics_allow_remote;       /* a listen address that is not loopback is allowed */
     /* [precision]: evidence of legitimacy and known-good addresses (agent/evidence.h) */
     struct strlist customer_networks;   /* prefixes never banned as a prefix */
     int64_t evidence_window_s;          /* window of the good-user evidence of addresses and prefixes */
@@ -121,6 +125,9 @@ struct config {
     /* errors, each "file:line: message" */
     struct strlist errors;
 };
+
+/* The metrics endpoint's default address: loopback, beside the auth-policy service's 9413. */
+#define METRICS_LISTEN_DEFAULT "127.0.0.1:9414"
 
 /* Default shared_address_factor of every scenario: an address with good users needs this many times
  * the evidence (0 good users: the plain threshold). */

@@ -17,7 +17,7 @@ DEPS_build="build-essential pkg-config \
  libsodium-dev libinih-dev libsystemd-dev libmicrohttpd-dev libjansson-dev"
 # test: the unit test framework and cppcheck, then real kernels, real daemons, real clients.
 DEPS_test="libcmocka-dev cppcheck nftables iproute2 procps python3 curl swaks postfix \
- dovecot-imapd dovecot-pop3d util-linux psmisc"
+ dovecot-imapd dovecot-pop3d util-linux psmisc prometheus"
 # deploy: the Ansible role and its tests (part of `make test`): Ansible, systemd (a real PID 1 in
 # a namespace) and groff (the man pages are checked).
 DEPS_deploy="ansible ansible-lint systemd groff-base"
@@ -27,6 +27,11 @@ DEPS_fuzz="clang libclang-rt-14-dev"
 # `make bench` asks for this group.
 DEPS_bench="sshguard fail2ban time"
 GROUPS_ALL="build test deploy fuzz bench"
+# Packages wanted for one tool only (prometheus: promtool, which checks the /metrics output):
+# installed without their recommends (prometheus-node-exporter), their services neither started
+# (a policy-rc.d refuses it, unless one is there already) nor enabled at boot.
+TOOL_ONLY="prometheus"
+TOOL_SERVICES="prometheus.service"
 
 cmd=${1:-check}
 [ $# -gt 0 ] && shift
@@ -65,8 +70,25 @@ install)
     # Postfix asks how to configure itself; sgcluster's tests write their own main.cf.
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -q || exit 1
+    tool="" rest=""
+    for p in $m; do
+        case " $TOOL_ONLY " in *" $p "*) tool="$tool $p" ;; *) rest="$rest $p" ;; esac
+    done
     # shellcheck disable=SC2086
-    apt-get install -y -q $m || exit 1
+    [ -z "$rest" ] || apt-get install -y -q $rest || exit 1
+    if [ -n "$tool" ]; then
+        guard=""
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d && guard=1
+        fi
+        # shellcheck disable=SC2086
+        apt-get install -y -q --no-install-recommends $tool; rc=$?
+        [ -z "$guard" ] || rm -f /usr/sbin/policy-rc.d
+        [ "$rc" = 0 ] || exit 1
+        for s in $TOOL_SERVICES; do
+            systemctl disable --now "$s" >/dev/null 2>&1 || deb-systemd-helper disable "$s" >/dev/null 2>&1 || true
+        done
+    fi
     echo "deps: installed" $m ;;
 *)
     echo "usage: $0 check|install|list [GROUP...]   (groups: $GROUPS_ALL)" >&2; exit 2 ;;

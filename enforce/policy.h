@@ -4,6 +4,9 @@
 #define SG_ENFORCE_POLICY_H
 
 #include <czmq.h>
+
+#include "common/hist.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -161,6 +164,8 @@ enum policy_action_class {
     POLICY_CLASS_COUNT
 };
 enum policy_action_class policy_action_classify(const char *action);
+/* "dunno", "defer", "reject", "hold", "other"; "?" for an unknown value. */
+const char *policy_action_class_name(enum policy_action_class c);
 
 /* Which request counts once per message for quotas. Postfix asks at RCPT with recipient_count=0,
  * so counting there would count recipients, not messages; at DATA and END-OF-MESSAGE it sends the
@@ -203,6 +208,7 @@ struct policy_stats {
     uint64_t accept_errors;             /* accept() failures (EMFILE...) */
     uint64_t io_errors;                 /* read/write failures other than a peer's close */
     uint64_t conns_open;
+    struct sg_hist latency;             /* time in decide(), per request handed to it */
 };
 
 typedef struct policy_server policy_server_t;

@@ -56,6 +56,15 @@ int policy_action_format(char *out, size_t size, const struct policy_verdict *v,
 }
 
 /* Postfix actions are case-insensitive; a numeric action starts with its SMTP code. */
+const char *policy_action_class_name(enum policy_action_class c)
+{
+    static const char *const names[POLICY_CLASS_COUNT] = {
+        [POLICY_CLASS_DUNNO] = "dunno", [POLICY_CLASS_DEFER] = "defer", [POLICY_CLASS_REJECT] = "reject",
+        [POLICY_CLASS_HOLD] = "hold", [POLICY_CLASS_OTHER] = "other",
+    };
+    return (unsigned)c < POLICY_CLASS_COUNT ? names[c] : "?";
+}
+
 enum policy_action_class policy_action_classify(const char *action)
 {
     if (!action)

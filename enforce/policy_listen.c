@@ -124,13 +124,14 @@ static bool is_loopback(const struct sockaddr *sa)
     return false;
 }
 
-int policy_listen_tcp(const char *addr, bool allow_remote, int *port)
+/* The address of a numeric "host:port", NULL with the reason in err: bad syntax, or not
+ * loopback without allow_remote. The caller frees it (freeaddrinfo). */
+static struct addrinfo *resolve(const char *addr, bool allow_remote, char *err, size_t size)
 {
     char host[64], portstr[8];
     if (!addr || split_host_port(addr, host, sizeof host, portstr, sizeof portstr) != 0) {
-        sg_log(SG_LOG_ERR, "policy: bad TCP address '%s' (want 127.0.0.1:PORT or [::1]:PORT)",
-               addr ? addr : "");
-        return -1;
+        snprintf(err, size, "bad TCP address '%s' (want 127.0.0.1:PORT or [::1]:PORT)", addr ? addr : "");
+        return NULL;
     }
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
@@ -139,14 +140,34 @@ int policy_listen_tcp(const char *addr, bool allow_remote, int *port)
     hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
     int rc = getaddrinfo(host, portstr, &hints, &ai);
     if (rc != 0 || !ai) {
-        sg_log(SG_LOG_ERR, "policy: TCP address '%s': %s", addr, gai_strerror(rc));
+        snprintf(err, size, "TCP address '%s': %s", addr, gai_strerror(rc));
+        return NULL;
+    }
+    if (!allow_remote && !is_loopback(ai->ai_addr)) {
+        snprintf(err, size, "refusing to listen on non-loopback %s (allow_remote is off)", addr);
+        freeaddrinfo(ai);
+        return NULL;
+    }
+    return ai;
+}
+
+int policy_listen_tcp_check(const char *addr, bool allow_remote, char *err, size_t size)
+{
+    struct addrinfo *ai = resolve(addr, allow_remote, err, size);
+    if (!ai) return -1;
+    freeaddrinfo(ai);
+    return 0;
+}
+
+int policy_listen_tcp(const char *addr, bool allow_remote, int *port)
+{
+    char err[256];
+    struct addrinfo *ai = resolve(addr, allow_remote, err, sizeof err);
+    if (!ai) {
+        sg_log(SG_LOG_ERR, "policy: %s", err);
         return -1;
     }
     int fd = -1;
-    if (!allow_remote && !is_loopback(ai->ai_addr)) {
-        sg_log(SG_LOG_ERR, "policy: refusing to listen on non-loopback %s (allow_remote is off)", addr);
-        goto fail;
-    }
     fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         sg_log(SG_LOG_ERR, "policy: socket: %s", strerror(errno));

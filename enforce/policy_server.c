@@ -176,7 +176,9 @@ static void conn_answer(struct conn *c, char *req_buf, size_t req_len)
     c->proven = true;
     char action[POLICY_ACTION_MAX];
     action[0] = '\0';
+    int64_t t0 = sg_mono_ns();
     int rc = s->decide(&s->req, action, sizeof action, s->arg);
+    sg_hist_observe_ns(&s->st.latency, sg_mono_ns() - t0);
     action[sizeof action - 1] = '\0';
     if (rc != 0 || !action[0] || strpbrk(action, "\r\n")) {
         /* The protocol's "trouble" path: no reply, close; Postfix applies default_action. */

@@ -1,0 +1,209 @@
+/* agent_metrics.c: the Prometheus endpoint (GET /metrics on the agent's HTTP server) and the
+ * agent's own, detection and decision metrics. Every value is read from the counter that `status`
+ * reads; nothing is counted twice. The cluster side (kernel, peers, gossip, policy services) is in
+ * agent_metrics_cluster.c. Names and labels are listed in docs/metrics.md. */
+#include "agent/agent.h"
+#include "agent/http.h"
+#include "agent/prom.h"
+#include "agent/tally.h"
+#include "agent/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define METRICS_PATH "/metrics"
+
+enum metrics_answer { MA_OK, MA_NOT_FOUND, MA_METHOD, MA__COUNT };
+static const char *const answer_names[MA__COUNT] = {"ok", "not_found", "method_not_allowed"};
+
+struct agent_metrics {
+    struct http_server *srv;
+    uint64_t answers[MA__COUNT];
+};
+
+static void refuse(struct http_reply *rep, int code, const char *text)
+{
+    rep->code = code;
+    rep->content_type = "text/plain; charset=utf-8";
+    rep->body = sg_xstrdup(text);
+    rep->len = strlen(text);
+}
+
+/* Only GET /metrics: any other path is a 404, any other method a 405, each counted. */
+static void on_request(const struct http_request *req, struct http_reply *rep, void *arg)
+{
+    struct agent *a = arg;
+    struct agent_metrics *m = a->metrics;
+    if (strcmp(req->url, METRICS_PATH) != 0) {
+        m->answers[MA_NOT_FOUND]++;
+        refuse(rep, 404, "not found: this server serves GET /metrics only\n");
+        return;
+    }
+    if (strcmp(req->method, "GET") != 0) {
+        m->answers[MA_METHOD]++;
+        refuse(rep, 405, "method not allowed: GET /metrics only\n");
+        rep->allow = "GET";
+        return;
+    }
+    m->answers[MA_OK]++;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) sg_oom();
+    agent_metrics_write(a, f);
+    agent_metrics_write_cluster(a, f);
+    prom_family(f, "sgcluster_metrics_requests_total", PROM_COUNTER, "Requests to the metrics endpoint, by answer.");
+    for (int i = 0; i < MA__COUNT; i++) prom_u64(f, "sgcluster_metrics_requests_total", m->answers[i], "answer", answer_names[i], PROM_END);
+    if (fclose(f) != 0) sg_oom();
+    rep->code = 200;
+    rep->content_type = PROM_CONTENT_TYPE;
+    rep->body = buf;
+    rep->len = len;
+}
+
+int agent_metrics_start(struct agent *a)
+{
+    if (!a->cfg->metrics_enabled) return 0;
+    a->metrics = sg_xcalloc(1, sizeof *a->metrics);
+    a->metrics->srv = http_server_new(a->loop, "metrics", a->cfg->metrics_listen, a->cfg->metrics_allow_remote, 0,
+                                      on_request, a);
+    if (!a->metrics->srv) { agent_metrics_stop(a); return -1; }
+    return 0;
+}
+
+void agent_metrics_stop(struct agent *a)
+{
+    if (!a->metrics) return;
+    http_server_destroy(&a->metrics->srv);
+    free(a->metrics);
+    a->metrics = NULL;
+}
+
+/* ---- the agent itself ---- */
+
+static void write_agent(struct agent *a, FILE *f)
+{
+    prom_family(f, "sgcluster_start_time_seconds", PROM_GAUGE, "When the agent started, in seconds since the epoch.");
+    prom_f64(f, "sgcluster_start_time_seconds", (double)a->started_ms / 1000.0, PROM_END);
+    prom_family(f, "sgcluster_loop_lag_seconds", PROM_GAUGE, "How late the last 50 ms tick of the event loop ran.");
+    prom_f64(f, "sgcluster_loop_lag_seconds", (double)a->loop_lag_ms / 1000.0, PROM_END);
+    prom_family(f, "sgcluster_loop_lag_max_seconds", PROM_GAUGE, "The largest loop lag since start.");
+    prom_f64(f, "sgcluster_loop_lag_max_seconds", (double)a->loop_lag_max_ms / 1000.0, PROM_END);
+    prom_family(f, "sgcluster_snapshots_total", PROM_COUNTER, "Snapshots of the state and the log cursors, by result.");
+    prom_u64(f, "sgcluster_snapshots_total", a->n.snapshots, "result", "ok", PROM_END);
+    prom_u64(f, "sgcluster_snapshots_total", a->n.snapshot_errors, "result", "error", PROM_END);
+    prom_family(f, "sgcluster_snapshot_duration_seconds", PROM_HISTOGRAM, "Time to write one snapshot.");
+    prom_hist(f, "sgcluster_snapshot_duration_seconds", &a->snapshot_latency, PROM_END);
+    prom_family(f, "sgcluster_decision_to_kernel_seconds", PROM_HISTOGRAM,
+                "From a block decision (its record's stamp, on whichever node decided) to its kernel commit here.");
+    prom_hist(f, "sgcluster_decision_to_kernel_seconds", &a->kernel_latency, PROM_END);
+    prom_family(f, "sgcluster_reloads_total", PROM_COUNTER, "Configuration reloads (SIGHUP), by result.");
+    prom_u64(f, "sgcluster_reloads_total", a->n.reloads, "result", "ok", PROM_END);
+    prom_u64(f, "sgcluster_reloads_total", a->n.reload_errors, "result", "error", PROM_END);
+}
+
+/* ---- detection ---- */
+
+static void write_detect(struct agent *a, FILE *f)
+{
+    prom_family(f, "sgcluster_log_lines_total", PROM_COUNTER, "Lines read, by source (a followed file, or the journal).");
+    for (size_t i = 0; i < a->nsrc; i++) {
+        struct detect_source_counters c;
+        detect_source_counters(a->src[i], &c);
+        prom_u64(f, "sgcluster_log_lines_total", c.lines, "source", detect_source_path(a->src[i]), PROM_END);
+    }
+    struct detect_journal_counters jc = {0};
+    if (a->journal) {
+        detect_journal_counters(a->journal, &jc);
+        prom_u64(f, "sgcluster_log_lines_total", jc.lines, "source", "journal", PROM_END);
+    }
+    prom_family(f, "sgcluster_log_bytes_total", PROM_COUNTER, "Bytes read, by followed file.");
+    for (size_t i = 0; i < a->nsrc; i++) {
+        struct detect_source_counters c;
+        detect_source_counters(a->src[i], &c);
+        prom_u64(f, "sgcluster_log_bytes_total", c.bytes, "source", detect_source_path(a->src[i]), PROM_END);
+    }
+    prom_family(f, "sgcluster_log_rotations_total", PROM_COUNTER, "Rotations followed, by file and kind.");
+    for (size_t i = 0; i < a->nsrc; i++) {
+        struct detect_source_counters c;
+        detect_source_counters(a->src[i], &c);
+        prom_u64(f, "sgcluster_log_rotations_total", c.rotations, "source", detect_source_path(a->src[i]), "kind", "rename", PROM_END);
+        prom_u64(f, "sgcluster_log_rotations_total", c.truncations, "source", detect_source_path(a->src[i]), "kind", "truncate", PROM_END);
+    }
+    struct detect_stats ds;
+    detect_parser_stats(a->parser, &ds);
+    prom_family(f, "sgcluster_parser_lines_total", PROM_COUNTER, "Lines given to the rules (since the last reload).");
+    prom_u64(f, "sgcluster_parser_lines_total", ds.lines, PROM_END);
+    prom_family(f, "sgcluster_parser_matched_lines_total", PROM_COUNTER, "Lines that gave at least one event.");
+    prom_u64(f, "sgcluster_parser_matched_lines_total", ds.matched, PROM_END);
+    prom_family(f, "sgcluster_rule_lines_total", PROM_COUNTER, "Lines matched, by rule (since the last reload).");
+    for (size_t i = 0; i < detect_rules_count(a->rules); i++)
+        prom_u64(f, "sgcluster_rule_lines_total", detect_parser_rule_hits(a->parser, i), "rule", detect_rules_id(a->rules, i), PROM_END);
+    prom_family(f, "sgcluster_events_total", PROM_COUNTER, "Events (log lines and auth-policy reports), by kind and service.");
+    for (size_t i = 0; i < tally_count(a->events); i++) {
+        const char *kind, *service;
+        uint64_t n;
+        tally_at(a->events, i, &kind, &service, &n);
+        prom_u64(f, "sgcluster_events_total", n, "kind", kind, "service", service, PROM_END);
+    }
+    prom_family(f, "sgcluster_event_dups_total", PROM_COUNTER, "Events another line already reported (not counted again).");
+    prom_u64(f, "sgcluster_event_dups_total", ds.dups, PROM_END);
+    prom_family(f, "sgcluster_lines_untrusted_total", PROM_COUNTER,
+                "Journal entries that claim a mail daemon but were written by another process: ignored.");
+    prom_u64(f, "sgcluster_lines_untrusted_total", jc.untrusted, PROM_END);
+    prom_family(f, "sgcluster_lines_capped_total", PROM_COUNTER,
+                "Lines that claimed more than a daemon can log (attempts, recipients): counted as the cap.");
+    prom_u64(f, "sgcluster_lines_capped_total", ds.capped_attempts, "claim", "attempts", PROM_END);
+    prom_u64(f, "sgcluster_lines_capped_total", ds.capped_rcpt, "claim", "recipients", PROM_END);
+    prom_family(f, "sgcluster_lines_oversized_total", PROM_COUNTER, "Lines too long to parse, skipped.");
+    prom_u64(f, "sgcluster_lines_oversized_total", ds.oversized + jc.oversized, PROM_END);
+    prom_family(f, "sgcluster_lines_invalid_total", PROM_COUNTER, "Lines with NUL bytes or invalid UTF-8 (still parsed).");
+    prom_u64(f, "sgcluster_lines_invalid_total", ds.invalid, PROM_END);
+}
+
+/* ---- decisions and the replicated state ---- */
+
+static void write_decisions(struct agent *a, FILE *f)
+{
+    prom_family(f, "sgcluster_decisions_total", PROM_COUNTER, "Decisions taken on this node, by scenario and action.");
+    for (size_t i = 0; i < tally_count(a->decisions); i++) {
+        const char *scenario, *action;
+        uint64_t n;
+        tally_at(a->decisions, i, &scenario, &action, &n);
+        prom_u64(f, "sgcluster_decisions_total", n, "scenario", scenario, "action", action, PROM_END);
+    }
+    prom_family(f, "sgcluster_records_from_peers_total", PROM_COUNTER, "Ban records learned from peers.");
+    prom_u64(f, "sgcluster_records_from_peers_total", a->n.records_remote, PROM_END);
+    struct scenario_stats sc;
+    scenario_engine_stats(a->eng, &sc);
+    struct enforce_stats es;
+    enforce_get_stats(a->enf, &es);
+    prom_family(f, "sgcluster_refused_by_guard_total", PROM_COUNTER, "Bans refused by the never-ban rules.");
+    prom_u64(f, "sgcluster_refused_by_guard_total", sc.refused_guard + es.refused_by_guard, PROM_END);
+    struct agent_ban_census bc;
+    agent_ban_census(a, sg_now_ms(), &bc);
+    prom_family(f, "sgcluster_bans_active", PROM_GAUGE, "Active records in the replicated state, by kind.");
+    prom_u64(f, "sgcluster_bans_active", bc.block, "kind", "block", PROM_END);
+    prom_u64(f, "sgcluster_bans_active", bc.throttle, "kind", "throttle", PROM_END);
+    prom_u64(f, "sgcluster_bans_active", bc.hold, "kind", "hold", PROM_END);
+    prom_family(f, "sgcluster_tombstones", PROM_GAUGE, "Unban records kept until the ban they cancel would have ended.");
+    prom_u64(f, "sgcluster_tombstones", bc.tombstones, PROM_END);
+    struct gossip_state_stats ss;
+    gossip_state_stats(a->st, &ss);
+    prom_family(f, "sgcluster_state_keys", PROM_GAUGE, "Keys in the replicated state, by table.");
+    prom_u64(f, "sgcluster_state_keys", ss.counter_keys, "table", "counter", PROM_END);
+    prom_u64(f, "sgcluster_state_keys", ss.sketch_keys, "table", "sketch", PROM_END);
+    prom_u64(f, "sgcluster_state_keys", bc.memory, "table", "offense", PROM_END);
+    prom_family(f, "sgcluster_state_memory_bytes", PROM_GAUGE, "Heap held by the replicated state.");
+    prom_u64(f, "sgcluster_state_memory_bytes", ss.mem_bytes, PROM_END);
+    prom_family(f, "sgcluster_records_refused_total", PROM_COUNTER, "Records and entries the state refused, by reason.");
+    for (int r = 0; r < GOSSIP_REFUSE_MAX; r++)
+        prom_u64(f, "sgcluster_records_refused_total", ss.refused[r], "reason", gossip_refusal_name((enum gossip_refusal)r), PROM_END);
+}
+
+void agent_metrics_write(struct agent *a, FILE *f)
+{
+    write_agent(a, f);
+    write_detect(a, f);
+    write_decisions(a, f);
+}

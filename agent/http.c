@@ -1,0 +1,199 @@
+/* http.c: libmicrohttpd in the agent's zloop (see http.h).
+ *
+ * Why external polling (MHD_USE_EPOLL without an internal thread): the auth-policy answers read
+ * the replicated ban map and its reports feed the scenario engine, and a metrics scrape reads every
+ * component's counters; all of them are owned by the loop's thread and not thread-safe. MHD's own
+ * epoll fd is polled by zloop and MHD_run() is called when it is readable (plus a timer for
+ * connection timeouts), so requests are handled on the loop's thread with no lock and no snapshot
+ * copy. MHD does request parsing, header and memory limits and timeouts; bodies are capped here. */
+#include "agent/http.h"
+#include "agent/util.h"
+#include "enforce/policy_listen.h"
+
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HTTP_CONN_LIMIT 256
+#define HTTP_CONN_TIMEOUT_S 10
+#define HTTP_CONN_MEMORY (32 * 1024)
+#define HTTP_TIMER_MS 500
+
+struct http_server {
+    zloop_t *loop;
+    const char *what;
+    http_handler_fn *fn;
+    void *arg;
+    size_t max_body;
+    struct MHD_Daemon *d;
+    int epfd, timer_id, port;
+    struct http_stats st;
+};
+
+struct upload {
+    size_t len;
+    bool over;
+    char buf[];       /* max_body bytes */
+};
+
+const char *http_request_header(const struct http_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_request_arg(const struct http_request *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* Calls the handler, timed, and queues its reply. */
+static enum MHD_Result answer(struct http_server *h, struct MHD_Connection *c, struct http_request *req)
+{
+    struct http_reply rep = {.code = 500, .content_type = "text/plain"};
+    int64_t t0 = sg_mono_ns();
+    h->fn(req, &rep, h->arg);
+    sg_hist_observe_ns(&h->st.latency, sg_mono_ns() - t0);
+    struct MHD_Response *r = rep.body ? MHD_create_response_from_buffer(rep.len, rep.body, MHD_RESPMEM_MUST_FREE)
+                                      : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) { free(rep.body); return MHD_NO; }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rep.content_type);
+    if (rep.allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rep.allow);
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)rep.code, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *data, size_t *data_size, void **con_cls)
+{
+    (void)version;
+    struct http_server *h = cls;
+    struct http_request req = {.method = method, .url = url, .conn = c};
+    struct upload *u = *con_cls;
+    if (!u) {
+        /* Headers only: a method without a body to read, or an announced oversize body, is
+         * handed over now, before reading any of it. */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        bool big = cl && strtoull(cl, NULL, 10) > h->max_body;
+        if (strcmp(method, MHD_HTTP_METHOD_POST) || big) {
+            req.oversize = big;
+            return answer(h, c, &req);
+        }
+        *con_cls = u = malloc(sizeof *u + h->max_body);
+        if (!u) return MHD_NO;
+        u->len = 0;
+        u->over = false;
+        return MHD_YES;
+    }
+    if (*data_size) {
+        /* A chunked body gives no length first: keep at most the cap, drop (and refuse) the rest. */
+        size_t room = h->max_body - u->len, n = *data_size < room ? *data_size : room;
+        memcpy(u->buf + u->len, data, n);
+        u->len += n;
+        if (n < *data_size) u->over = true;
+        *data_size = 0;
+        return MHD_YES;
+    }
+    req.body = u->buf;
+    req.len = u->len;
+    req.oversize = u->over;
+    return answer(h, c, &req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls; (void)c; (void)toe;
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static void run(struct http_server *h)
+{
+    /* MHD may hold buffered work that no fd will announce again: run while it says so (bounded). */
+    MHD_UNSIGNED_LONG_LONG t = 1;
+    for (int i = 0; i < 8; i++) {
+        MHD_run(h->d);
+        if (MHD_get_timeout(h->d, &t) != MHD_YES || t > 0) break;
+    }
+}
+
+static int on_ready(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void)loop; (void)item;
+    run(arg);
+    return 0;
+}
+
+static int on_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop; (void)timer_id;
+    run(arg);
+    return 0;
+}
+
+struct http_server *http_server_new(zloop_t *loop, const char *what, const char *listen, bool allow_remote,
+                                    size_t max_body, http_handler_fn *fn, void *arg)
+{
+    struct http_server *h = sg_xcalloc(1, sizeof *h);
+    h->loop = loop;
+    h->what = what;
+    h->fn = fn;
+    h->arg = arg;
+    h->max_body = max_body;
+    h->epfd = -1;
+    h->timer_id = -1;
+    int fd = policy_listen_tcp(listen, allow_remote, &h->port);
+    if (fd < 0) { free(h); return NULL; }
+    h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+                            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+    if (!h->d) {
+        sg_log(SG_LOG_ERR, "%s: cannot start the HTTP server on %s", what, listen);
+        close(fd);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+    h->epfd = di ? di->epoll_fd : -1;
+    zmq_pollitem_t it = {.fd = h->epfd, .events = ZMQ_POLLIN};
+    if (h->epfd < 0 || zloop_poller(loop, &it, on_ready, h) < 0) {
+        sg_log(SG_LOG_ERR, "%s: cannot poll the HTTP server", what);
+        http_server_destroy(&h);
+        return NULL;
+    }
+    h->timer_id = zloop_timer(loop, HTTP_TIMER_MS, 0, on_timer, h);
+    sg_log(SG_LOG_INFO, "%s: listening on %s (port %d)", what, listen, h->port);
+    return h;
+}
+
+int http_server_port(const struct http_server *h)
+{
+    return h->port;
+}
+
+void http_server_stats(const struct http_server *h, struct http_stats *out)
+{
+    *out = h->st;
+}
+
+void http_server_destroy(struct http_server **ph)
+{
+    struct http_server *h = *ph;
+    if (!h) return;
+    if (h->epfd >= 0) {
+        zmq_pollitem_t it = {.fd = h->epfd, .events = ZMQ_POLLIN};
+        zloop_poller_end(h->loop, &it);
+    }
+    if (h->timer_id >= 0) zloop_timer_end(h->loop, h->timer_id);
+    if (h->d) {
+        MHD_socket fd = MHD_quiesce_daemon(h->d);
+        MHD_stop_daemon(h->d);
+        if (fd != MHD_INVALID_SOCKET) close(fd);
+    }
+    free(h);
+    *ph = NULL;
+}

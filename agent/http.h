@@ -1,0 +1,54 @@
+/* http.h: a small HTTP server (libmicrohttpd) run inside the agent's zloop, shared by the
+ * auth-policy service and the metrics endpoint. It listens, enforces MHD's limits (connections,
+ * per-connection memory, timeouts), collects a request body up to a cap, times every handler call
+ * and hands one whole request at a time to the caller's handler, on the loop's thread. */
+#ifndef SG_AGENT_HTTP_H
+#define SG_AGENT_HTTP_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/hist.h"
+
+struct http_request {
+    const char *method, *url;   /* as received */
+    const char *body;           /* NULL when the handler is called on the headers alone */
+    size_t len;
+    bool oversize;              /* the body was (or was announced) longer than max_body: cut or unread */
+    void *conn;                 /* for http_request_header / http_request_arg */
+};
+/* A header's value, or a query argument's; NULL when absent. Valid during the handler call. */
+const char *http_request_header(const struct http_request *r, const char *name);
+const char *http_request_arg(const struct http_request *r, const char *name);
+
+struct http_reply {
+    int code;                   /* HTTP status */
+    const char *content_type;   /* a static string */
+    char *body;                 /* malloc'd (taken by the server), or NULL for an empty body */
+    size_t len;
+    const char *allow;          /* the Allow header of a 405, or NULL */
+};
+
+/* Called once per request, on the loop's thread: fills *rep. A request whose method is not POST,
+ * or whose Content-Length is over max_body, is handed over on its headers alone (body NULL), so it
+ * can be refused before anything is read. */
+typedef void (http_handler_fn)(const struct http_request *req, struct http_reply *rep, void *arg);
+
+struct http_stats {
+    struct sg_hist latency;     /* time in the handler, per request */
+};
+
+struct http_server;
+
+/* Listens on a numeric "IPv4:port" or "[IPv6]:port" (loopback only unless allow_remote; port 0
+ * picks one) and serves requests through fn with arg (not owned, must outlive the server). what
+ * names the service in log lines. NULL on failure (logged). */
+struct http_server *http_server_new(zloop_t *loop, const char *what, const char *listen, bool allow_remote,
+                                    size_t max_body, http_handler_fn *fn, void *arg);
+/* The bound port. */
+int http_server_port(const struct http_server *h);
+void http_server_stats(const struct http_server *h, struct http_stats *out);
+void http_server_destroy(struct http_server **ph);
+
+#endif

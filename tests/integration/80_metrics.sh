@@ -1,0 +1,168 @@
+#!/bin/bash
+# 80_metrics.sh: the Prometheus endpoint of a running agent, scraped with curl and checked with
+# promtool (Debian's prometheus package). Real Dovecot and Postfix in a namespace write the logs
+# the agent follows, ask its auth-policy service and its Postfix policy service; a real nft table
+# in the namespace drops the banned attacker. The values must move with the events: log lines per
+# source, lines per rule, events by kind and service, auth-policy and policy answers and their
+# latency, a decision by scenario and action, an active ban, its kernel element, the time from
+# decision to kernel, the packets dropped, and the endpoint's own refusals. A hostile user name
+# sent to IMAP reaches no label.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+ROOT=${SG_ROOT:?}; BIN=${SG_BIN:?}
+
+skip() { echo "skip: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, nft and mail daemons)"
+for b in ip nft dovecot postfix curl swaks promtool python3 timeout; do
+    command -v "$b" >/dev/null 2>&1 || skip "missing $b (deploy/deps.sh install test)"
+done
+
+. "$here/lib/netns.sh"
+fail() { echo "FAIL: $*"; [ -f "$NETNS_DIR/agent.log" ] && tail -15 "$NETNS_DIR/agent.log"; exit 1; }
+netns_up 1 || fail "netns_up"
+D=$NETNS_DIR
+SG="$BIN/sgcluster"
+S="-s $D/ctl.sock"
+KEY=metrics-test-key-$$-0123456789
+mkdir -p "$D/keys"
+"$SG" keygen --node node1 "$D/keys" >/dev/null || fail "keygen"
+printf '%s\n' "$KEY" > "$D/authpolicy.key"
+
+MAILD_POLICY="check_policy_service { inet:127.0.0.1:10040, timeout=10s, default_action=DUNNO }, permit_sasl_authenticated, reject_unauth_destination"
+MAILD_DOVECOT_EXTRA=$(sed -e "s|X-API-Key:.*|X-API-Key:$KEY|" \
+    -e "s|^auth_policy_hash_nonce = .*|auth_policy_hash_nonce = nonce-$$|" \
+    "$ROOT/deploy/dovecot/91-sgcluster-authpolicy.conf")
+. "$here/lib/maild.sh"
+. "$here/lib/clients.sh"
+DLOG=$(maild_log node1 dovecot)
+PLOG=$(maild_log node1 postfix)
+ip1=$(node_ip 1)
+attacker=$(netns_ip attacker)
+
+# The defaults where they serve: the auth-policy service on 127.0.0.1:9413 (the snippet's) and
+# the metrics on 127.0.0.1:9414, both inside node1's own namespace.
+cat > "$D/node1.conf" <<CONF
+[node]
+name = node1
+addresses = $ip1
+key_dir = $D/keys
+state_dir = $D/state
+control_socket = $D/ctl.sock
+[detect]
+rules = $ROOT/detect/rules.d
+scenarios = $ROOT/agent/scenarios.d
+logs = $DLOG, $PLOG
+[enforce]
+backend = nft
+[policy]
+socket = none
+listen = 127.0.0.1:10040
+[authpolicy]
+enabled = yes
+api_key_file = $D/authpolicy.key
+[metrics]
+enabled = yes
+CONF
+mkdir -p "$(dirname "$DLOG")"   # the daemons' log directory: the agent waits for the files in it
+"$BIN/sgagent" -n -c "$D/node1.conf" >/dev/null || fail "sgagent -n refuses the configuration"
+apid=""
+agent_stop() { [ -n "$apid" ] && kill -TERM "$apid" 2>/dev/null && wait "$apid"; apid=""; }
+netns_on_down agent_stop
+ip netns exec "$(netns_name node1)" "$BIN/sgagent" -c "$D/node1.conf" >> "$D/agent.log" 2>&1 &
+apid=$!
+wait_for 10 "$SG" status $S >/dev/null 2>&1 || fail "agent did not answer"
+maild_start node1 || fail "maild_start"
+
+# ---- scraping -----------------------------------------------------------------------------
+URL=http://127.0.0.1:9414/metrics
+scrape() { # FILE: scrape and check the exposition with promtool
+    nsexec node1 curl -sS --max-time 5 -o "$1" -w '%{http_code} %{content_type}\n' "$URL" > "$1.http" ||
+        fail "scrape: curl failed"
+    grep -q '^200 text/plain; version=0.0.4' "$1.http" || fail "scrape: $(cat "$1.http")"
+    promtool check metrics < "$1" > "$1.promtool" 2>&1 || fail "promtool check metrics: $(head -5 "$1.promtool")"
+}
+# val FILE SERIES: the value of one series as written (0 when absent); sum FILE PREFIX: the sum of
+# every series whose text starts with PREFIX.
+val() { awk -v s="$2" 'index($0, s " ") == 1 { print $NF; f = 1 } END { if (!f) print 0 }' "$1"; }
+sum() { awk -v s="$2" 'index($0, s) == 1 { t += $NF } END { printf "%d\n", t }' "$1"; }
+grew() { # WHAT BEFORE AFTER
+    awk -v a="$2" -v b="$3" 'BEGIN { exit !(b > a) }' || fail "$1 did not move: $2 -> $3"
+    echo "moved: $1: $2 -> $3"
+}
+M0=$D/m0.txt M1=$D/m1.txt M2=$D/m2.txt
+scrape "$M0"
+echo "measured: $(grep -vc '^#' "$M0") samples in $(grep -c '^# TYPE' "$M0") families, $(wc -c < "$M0") bytes"
+
+# ---- events -------------------------------------------------------------------------------
+imap_login "$ip1" alice alice-pw; [ $? = 0 ] || fail "alice cannot log in before any ban"
+smtp_send "$ip1" alice alice-pw 1; [ $? = 0 ] || fail "alice cannot send through the policy service"
+# A user name an attacker chose: it is in the log lines, and must not reach a label.
+imap_login -n attacker "$ip1" 'evil"}name{x' nope >/dev/null
+# Failures from another address (the client's is known-good for alice now) until the agent
+# decides a ban of the attacker's address; then it is dropped.
+for i in $(seq 1 20); do
+    imap_login -n attacker "$ip1" alice "wrong-$i"; rc=$?
+    [ $rc = 2 ] && break
+done
+decided() { scrape "$M1"; [ "$(sum "$M1" 'sgcluster_decisions_total{')" -ge 1 ] && [ "$(val "$M1" 'sgcluster_kernel_set_elements{set="ban4"}')" -ge 1 ]; }
+wait_for 10 decided || fail "no decision and kernel element in the metrics after the failures: $(grep -E 'decisions_total|set_elements' "$M1")"
+wait_for 5 test "$(val "$M1" sgcluster_decision_to_kernel_seconds_count)" -ge 1 || fail "decision-to-kernel not timed"
+scrape "$M1"
+
+grew "log lines of the Dovecot log" "$(val "$M0" "sgcluster_log_lines_total{source=\"$DLOG\"}")" \
+    "$(val "$M1" "sgcluster_log_lines_total{source=\"$DLOG\"}")"
+grew "log lines of the Postfix log" "$(val "$M0" "sgcluster_log_lines_total{source=\"$PLOG\"}")" \
+    "$(val "$M1" "sgcluster_log_lines_total{source=\"$PLOG\"}")"
+grew "lines matched by dovecot rules" "$(sum "$M0" 'sgcluster_rule_lines_total{rule="dovecot-')" \
+    "$(sum "$M1" 'sgcluster_rule_lines_total{rule="dovecot-')"
+grew "auth_fail events of imap" "$(val "$M0" 'sgcluster_events_total{kind="auth_fail",service="imap"}')" \
+    "$(val "$M1" 'sgcluster_events_total{kind="auth_fail",service="imap"}')"
+grew "auth_ok events" "$(sum "$M0" 'sgcluster_events_total{kind="auth_ok"')" "$(sum "$M1" 'sgcluster_events_total{kind="auth_ok"')"
+grew "auth-policy allow answers" "$(val "$M0" 'sgcluster_authpolicy_requests_total{answer="allow"}')" \
+    "$(val "$M1" 'sgcluster_authpolicy_requests_total{answer="allow"}')"
+grew "auth-policy reports" "$(val "$M0" 'sgcluster_authpolicy_requests_total{answer="report"}')" \
+    "$(val "$M1" 'sgcluster_authpolicy_requests_total{answer="report"}')"
+grew "auth-policy latency observations" "$(val "$M0" sgcluster_authpolicy_request_duration_seconds_count)" \
+    "$(val "$M1" sgcluster_authpolicy_request_duration_seconds_count)"
+grew "Postfix policy DUNNO answers" "$(val "$M0" 'sgcluster_policy_requests_total{answer="dunno"}')" \
+    "$(val "$M1" 'sgcluster_policy_requests_total{answer="dunno"}')"
+grew "Postfix policy latency observations" "$(val "$M0" sgcluster_policy_request_duration_seconds_count)" \
+    "$(val "$M1" sgcluster_policy_request_duration_seconds_count)"
+grew "ban decisions" "$(sum "$M0" 'sgcluster_decisions_total{')" "$(sum "$M1" 'sgcluster_decisions_total{')"
+grep -qE '^sgcluster_decisions_total\{scenario="[a-z-]+",action="ban"\} [1-9]' "$M1" ||
+    fail "no decision by scenario with action ban: $(grep decisions_total "$M1")"
+grew "active block records" "$(val "$M0" 'sgcluster_bans_active{kind="block"}')" "$(val "$M1" 'sgcluster_bans_active{kind="block"}')"
+grew "IPv4 kernel set elements" "$(val "$M0" 'sgcluster_kernel_set_elements{set="ban4"}')" \
+    "$(val "$M1" 'sgcluster_kernel_set_elements{set="ban4"}')"
+grew "kernel elements applied" "$(val "$M0" 'sgcluster_kernel_elements_total{op="applied"}')" \
+    "$(val "$M1" 'sgcluster_kernel_elements_total{op="applied"}')"
+# the kernel says the same as the metric
+kn=$(ip netns exec "$(netns_name node1)" nft list set inet sgcluster ban4 | grep -c "$attacker")
+[ "$kn" -ge 1 ] || fail "the attacker's address is not in the kernel set"
+
+# ---- the kernel drops the banned client ---------------------------------------------------
+tcp_probe -n attacker -t 1 "$ip1" 143 && fail "the banned attacker still connects"
+tcp_probe -t 1 "$ip1" 143 || fail "the client cannot connect"
+wait_for 5 sh -c "'$BIN/sgcluster' status $S --json | grep -q '\"dropped_packets\":[1-9]'" || fail "status shows no dropped packet"
+scrape "$M2"
+grew "IPv4 packets dropped" "$(val "$M1" 'sgcluster_kernel_dropped_packets_total{family="ipv4"}')" \
+    "$(val "$M2" 'sgcluster_kernel_dropped_packets_total{family="ipv4"}')"
+# the same count as status: one fact, one counter
+st=$("$SG" status $S --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel"]["dropped_packets"])')
+mt=$(( $(val "$M2" 'sgcluster_kernel_dropped_packets_total{family="ipv4"}') + $(val "$M2" 'sgcluster_kernel_dropped_packets_total{family="ipv6"}') ))
+[ "$mt" -le "$st" ] || fail "metrics count more dropped packets ($mt) than status ($st) read after them"
+
+# ---- hostile text and refusals ------------------------------------------------------------
+if grep -q 'evil' "$M2"; then fail "an attacker's user name reached the metrics: $(grep evil "$M2")"; fi
+code() { nsexec node1 curl -s -o /dev/null -w '%{http_code}' "$@"; }
+[ "$(code http://127.0.0.1:9414/)" = 404 ] || fail "GET / is not a 404"
+[ "$(code 'http://127.0.0.1:9414/metrics/../secret')" = 404 ] || fail "another path is not a 404"
+[ "$(code -X POST -d x=1 "$URL")" = 405 ] || fail "POST /metrics is not a 405"
+[ "$(code -X DELETE "$URL")" = 405 ] || fail "DELETE /metrics is not a 405"
+scrape "$M2"
+[ "$(val "$M2" 'sgcluster_metrics_requests_total{answer="not_found"}')" -ge 2 ] || fail "404s not counted"
+[ "$(val "$M2" 'sgcluster_metrics_requests_total{answer="method_not_allowed"}')" -ge 2 ] || fail "405s not counted"
+kill -0 "$apid" || fail "the agent died"
+"$SG" status $S >/dev/null || fail "the agent stopped answering"
+echo "ok: /metrics passes promtool and moves with real Dovecot, Postfix and nft events; hostile names stay out; 404/405 counted"
