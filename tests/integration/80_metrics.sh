@@ -163,6 +163,27 @@ code() { nsexec node1 curl -s -o /dev/null -w '%{http_code}' "$@"; }
 scrape "$M2"
 [ "$(val "$M2" 'sgcluster_metrics_requests_total{answer="not_found"}')" -ge 2 ] || fail "404s not counted"
 [ "$(val "$M2" 'sgcluster_metrics_requests_total{answer="method_not_allowed"}')" -ge 2 ] || fail "405s not counted"
+# ---- the Grafana dashboard asks only for what is served, in PromQL that parses ---------------
+python3 - "$ROOT/deploy/grafana/sgcluster.json" "$M2" "$D/dash.rules.yml" <<'PY' || fail "the dashboard"
+import json, re, sys
+dash = json.load(open(sys.argv[1]))
+served = set(re.findall(r"^# TYPE (\S+)", open(sys.argv[2]).read(), re.M))
+exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+missing = set()
+for e in exprs:
+    for n in re.findall(r"\bsgcluster_[a-z0-9_]+", e):
+        if re.sub(r"_(bucket|sum|count)$", "", n) not in served and n not in served:
+            missing.add(n)
+if missing:
+    sys.exit("dashboard metrics the agent does not serve: %s" % sorted(missing))
+with open(sys.argv[3], "w") as f:   # every query as a recording rule, for promtool to parse
+    f.write("groups:\n- name: dashboard\n  rules:\n")
+    for i, e in enumerate(exprs):
+        e = e.replace("$__rate_interval", "5m").replace("$instance", ".*")
+        f.write("  - record: dashboard:q%d\n    expr: %s\n" % (i, json.dumps(e)))
+print("measured: dashboard: %d queries over %d served families" % (len(exprs), len(served)))
+PY
+promtool check rules "$D/dash.rules.yml" > "$D/dash.promtool" 2>&1 || fail "dashboard PromQL: $(tail -5 "$D/dash.promtool")"
 kill -0 "$apid" || fail "the agent died"
 "$SG" status $S >/dev/null || fail "the agent stopped answering"
 echo "ok: /metrics passes promtool and moves with real Dovecot, Postfix and nft events; hostile names stay out; 404/405 counted"
