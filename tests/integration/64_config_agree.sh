@@ -62,6 +62,12 @@ base | sed "s|^name = n1|name = n9|" | row own-key-missing fail n
 base | sed "s|^control_socket = .*|control_socket = $T/no/such/ctl.sock|" | row ctl-dir-missing fail n
 base | sed "s|^control_socket = .*|control_socket = $T/run/ctl.sock|" | row ctl-dir-made ok n
 base | sed "s|^peer_key_dir = .*|peer_key_dir = $T/no-peers|" | row peer-dir-missing fail n
+base "" "" "" '[metrics]\nenabled = yes\nlisten = 127.0.0.1:0\n' | row metrics-loopback ok n
+base "" "" "" '[metrics]\nenabled = yes\nlisten = 0.0.0.0:0\n' | row metrics-remote fail n
+base "" "" "" '[metrics]\nenabled = yes\nlisten = 0.0.0.0:0\nallow_remote = yes\n' | row metrics-remote-allowed ok n
+base "" "" "" '[metrics]\nenabled = yes\nlisten = localhost:9414\n' | row metrics-name fail n
+base "" "" "" '[metrics]\nenabled = no\nlisten = localhost:9414\n' | row metrics-off ok n
+base "" "" "" '[metrics]\nenable = yes\n' | row metrics-typo fail y
 
 # start CONF LOG: 0 when the agent reaches ready (answers status, kept in LOG.status), 1 when it
 # exits first.
