@@ -5,7 +5,8 @@
 # in the namespace drops the banned attacker. The values must move with the events: log lines per
 # source, lines per rule, events by kind and service, auth-policy and policy answers and their
 # latency, a decision by scenario and action, an active ban, its kernel element, the time from
-# decision to kernel, the packets dropped, and the endpoint's own refusals. A hostile user name
+# decision to kernel, the packets dropped, and the endpoint's own refusals. A second agent that
+# gossips with the first shows the peer and gossip metrics move when it learns the decision. A hostile user name
 # sent to IMAP reaches no label.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
@@ -20,13 +21,14 @@ done
 
 . "$here/lib/netns.sh"
 fail() { echo "FAIL: $*"; [ -f "$NETNS_DIR/agent.log" ] && tail -15 "$NETNS_DIR/agent.log"; exit 1; }
-netns_up 1 || fail "netns_up"
+netns_up 2 || fail "netns_up"
 D=$NETNS_DIR
 SG="$BIN/sgcluster"
 S="-s $D/ctl.sock"
 KEY=metrics-test-key-$$-0123456789
 mkdir -p "$D/keys"
 "$SG" keygen --node node1 "$D/keys" >/dev/null || fail "keygen"
+"$SG" keygen --node node2 "$D/keys" >/dev/null || fail "keygen node2"
 printf '%s\n' "$KEY" > "$D/authpolicy.key"
 
 MAILD_POLICY="check_policy_service { inet:127.0.0.1:10040, timeout=10s, default_action=DUNNO }, permit_sasl_authenticated, reject_unauth_destination"
@@ -38,10 +40,13 @@ MAILD_DOVECOT_EXTRA=$(sed -e "s|X-API-Key:.*|X-API-Key:$KEY|" \
 DLOG=$(maild_log node1 dovecot)
 PLOG=$(maild_log node1 postfix)
 ip1=$(node_ip 1)
+ip2=$(node_ip 2)
 attacker=$(netns_ip attacker)
 
 # The defaults where they serve: the auth-policy service on 127.0.0.1:9413 (the snippet's) and
-# the metrics on 127.0.0.1:9414, both inside node1's own namespace.
+# the metrics on 127.0.0.1:9414, each inside its node's own namespace. node2 (a second agent,
+# no mail daemons) gossips with node1, for the peer and gossip metrics.
+peer() { printf '[peer %s]\npub = tcp://%s:7946\nsync = tcp://%s:7947\naddresses = %s\n' "$1" "$2" "$2" "$2"; }
 cat > "$D/node1.conf" <<CONF
 [node]
 name = node1
@@ -49,6 +54,8 @@ addresses = $ip1
 key_dir = $D/keys
 state_dir = $D/state
 control_socket = $D/ctl.sock
+gossip_bind = tcp://$ip1:7946
+sync_bind = tcp://$ip1:7947
 [detect]
 rules = $ROOT/detect/rules.d
 scenarios = $ROOT/agent/scenarios.d
@@ -63,21 +70,50 @@ enabled = yes
 api_key_file = $D/authpolicy.key
 [metrics]
 enabled = yes
+$(peer node2 "$ip2")
 CONF
+cat > "$D/node2.conf" <<CONF
+[node]
+name = node2
+addresses = $ip2
+key_dir = $D/keys
+state_dir = $D/state2
+control_socket = $D/ctl2.sock
+gossip_bind = tcp://$ip2:7946
+sync_bind = tcp://$ip2:7947
+[detect]
+rules = $ROOT/detect/rules.d
+scenarios = $ROOT/agent/scenarios.d
+logs = $D/node2.log
+[enforce]
+backend = dryrun
+[policy]
+socket = none
+[metrics]
+enabled = yes
+$(peer node1 "$ip1")
+CONF
+: > "$D/node2.log"
 mkdir -p "$(dirname "$DLOG")"   # the daemons' log directory: the agent waits for the files in it
 "$BIN/sgagent" -n -c "$D/node1.conf" >/dev/null || fail "sgagent -n refuses the configuration"
-apid=""
-agent_stop() { [ -n "$apid" ] && kill -TERM "$apid" 2>/dev/null && wait "$apid"; apid=""; }
+apid="" apid2=""
+agent_stop() {
+    [ -n "$apid" ] && kill -TERM "$apid" 2>/dev/null && wait "$apid"; apid=""
+    [ -n "$apid2" ] && kill -TERM "$apid2" 2>/dev/null && wait "$apid2"; apid2=""
+}
 netns_on_down agent_stop
 ip netns exec "$(netns_name node1)" "$BIN/sgagent" -c "$D/node1.conf" >> "$D/agent.log" 2>&1 &
 apid=$!
+ip netns exec "$(netns_name node2)" "$BIN/sgagent" -c "$D/node2.conf" >> "$D/agent2.log" 2>&1 &
+apid2=$!
 wait_for 10 "$SG" status $S >/dev/null 2>&1 || fail "agent did not answer"
+wait_for 10 "$SG" status -s "$D/ctl2.sock" >/dev/null 2>&1 || fail "node2's agent did not answer"
 maild_start node1 || fail "maild_start"
 
 # ---- scraping -----------------------------------------------------------------------------
 URL=http://127.0.0.1:9414/metrics
-scrape() { # FILE: scrape and check the exposition with promtool
-    nsexec node1 curl -sS --max-time 5 -o "$1" -w '%{http_code} %{content_type}\n' "$URL" > "$1.http" ||
+scrape() { # FILE [NODE]: scrape and check the exposition with promtool
+    nsexec "${2:-node1}" curl -sS --max-time 5 -o "$1" -w '%{http_code} %{content_type}\n' "$URL" > "$1.http" ||
         fail "scrape: curl failed"
     grep -q '^200 text/plain; version=0.0.4' "$1.http" || fail "scrape: $(cat "$1.http")"
     promtool check metrics < "$1" > "$1.promtool" 2>&1 || fail "promtool check metrics: $(head -5 "$1.promtool")"
@@ -91,7 +127,11 @@ grew() { # WHAT BEFORE AFTER
     echo "moved: $1: $2 -> $3"
 }
 M0=$D/m0.txt M1=$D/m1.txt M2=$D/m2.txt
+healthy() { "$SG" status $S | grep -q HEALTHY && "$SG" status -s "$D/ctl2.sock" | grep -q HEALTHY; }
+wait_for 20 healthy || fail "the two agents do not see each other alive"
 scrape "$M0"
+N0=$D/n0.txt N1=$D/n1.txt
+scrape "$N0" node2
 echo "measured: $(grep -vc '^#' "$M0") samples in $(grep -c '^# TYPE' "$M0") families, $(wc -c < "$M0") bytes"
 
 # ---- events -------------------------------------------------------------------------------
@@ -141,7 +181,25 @@ grew "kernel elements applied" "$(val "$M0" 'sgcluster_kernel_elements_total{op=
 kn=$(ip netns exec "$(netns_name node1)" nft list set inet sgcluster ban4 | grep -c "$attacker")
 [ "$kn" -ge 1 ] || fail "the attacker's address is not in the kernel set"
 
-# ---- the kernel drops the banned client ---------------------------------------------------
+# ---- the peer learned the decision: gossip and peer metrics --------------------------------
+learned() { scrape "$N1" node2; [ "$(val "$N1" sgcluster_records_from_peers_total)" -ge 1 ]; }
+wait_for 10 learned || fail "node2's metrics show no record from node1"
+grew "node2: records from peers" "$(val "$N0" sgcluster_records_from_peers_total)" "$(val "$N1" sgcluster_records_from_peers_total)"
+grew "node2: gossip frames in" "$(val "$N0" 'sgcluster_gossip_frames_total{direction="in"}')" \
+    "$(val "$N1" 'sgcluster_gossip_frames_total{direction="in"}')"
+grew "node2: gossip bytes in" "$(val "$N0" 'sgcluster_gossip_bytes_total{direction="in"}')" \
+    "$(val "$N1" 'sgcluster_gossip_bytes_total{direction="in"}')"
+grew "node1: gossip deltas published" "$(val "$M0" sgcluster_gossip_deltas_total)" "$(val "$M1" sgcluster_gossip_deltas_total)"
+grew "node2: active block records" "$(val "$N0" 'sgcluster_bans_active{kind="block"}')" "$(val "$N1" 'sgcluster_bans_active{kind="block"}')"
+[ "$(val "$N1" 'sgcluster_peer_state{peer="node1",state="alive"}')" = 1 ] || fail "node2 does not show node1 alive"
+[ "$(val "$N1" 'sgcluster_peer_state{peer="node1",state="dead"}')" = 0 ] || fail "node2 shows node1 dead"
+grep -qE '^sgcluster_peer_clock_offset_seconds\{peer="node1"\} -?[0-9]' "$N1" || fail "no clock offset of node1 on node2"
+[ "$(val "$N1" sgcluster_gossip_synced)" = 1 ] || fail "node2 not synced"
+# node2's dry-run backend applied it too, and timed it from node1's decision
+[ "$(val "$N1" 'sgcluster_kernel_set_elements{set="ban4"}')" -ge 1 ] || fail "node2's (dry-run) set is empty"
+[ "$(val "$N1" sgcluster_decision_to_kernel_seconds_count)" -ge 1 ] || fail "node2 did not time the remote decision"
+
+# ---- the kernel drops the banned attacker -------------------------------------------------
 tcp_probe -n attacker -t 1 "$ip1" 143 && fail "the banned attacker still connects"
 tcp_probe -t 1 "$ip1" 143 || fail "the client cannot connect"
 wait_for 5 sh -c "'$BIN/sgcluster' status $S --json | grep -q '\"dropped_packets\":[1-9]'" || fail "status shows no dropped packet"
@@ -185,5 +243,6 @@ print("measured: dashboard: %d queries over %d served families" % (len(exprs), l
 PY
 promtool check rules "$D/dash.rules.yml" > "$D/dash.promtool" 2>&1 || fail "dashboard PromQL: $(tail -5 "$D/dash.promtool")"
 kill -0 "$apid" || fail "the agent died"
+kill -0 "$apid2" || fail "node2's agent died"
 "$SG" status $S >/dev/null || fail "the agent stopped answering"
 echo "ok: /metrics passes promtool and moves with real Dovecot, Postfix and nft events; hostile names stay out; 404/405 counted"
