@@ -106,6 +106,8 @@ uint64_t agent_decisions(const struct agent *a);
 /* The metrics endpoint (agent_metrics.c): started when [metrics] enabled = yes. */
 int agent_metrics_start(struct agent *a);
 void agent_metrics_stop(struct agent *a);
+/* Where it listens: a JSON member (",\"metrics\":{...}") or one text line (nothing when disabled). */
+void agent_metrics_status(struct agent *a, bool json, FILE *out);
 /* Writes every metric in the Prometheus text format (agent_metrics.c, agent_metrics_cluster.c). */
 void agent_metrics_write(struct agent *a, FILE *out);
 void agent_metrics_write_cluster(struct agent *a, FILE *out);

@@ -154,6 +154,7 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
                 agent_decisions(a), a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,
                 a->n.reload_errors);
         agent_authpolicy_status(a, true, out);
+        agent_metrics_status(a, true, out);
         fputs("}\n", out);
     } else {
         char up[32];
@@ -189,6 +190,7 @@ static int cmd_status(struct agent *a, bool json, FILE *out)
         uint64_t refused = 0;
         for (int r = 0; r < GOSSIP_REFUSE_MAX; r++) refused += ss.refused[r];
         agent_authpolicy_status(a, false, out);
+        agent_metrics_status(a, false, out);
         fprintf(out, "records   %" PRIu64 " refused", refused);
         for (int r = 0; r < GOSSIP_REFUSE_MAX; r++)
             if (ss.refused[r]) fprintf(out, ", %" PRIu64 " %s", ss.refused[r], gossip_refusal_name((enum gossip_refusal)r));

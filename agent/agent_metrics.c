@@ -8,6 +8,7 @@
 #include "agent/tally.h"
 #include "agent/util.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +78,19 @@ void agent_metrics_stop(struct agent *a)
     http_server_destroy(&a->metrics->srv);
     free(a->metrics);
     a->metrics = NULL;
+}
+
+void agent_metrics_status(struct agent *a, bool json, FILE *out)
+{
+    int port = a->metrics ? http_server_port(a->metrics->srv) : 0;
+    if (json) {
+        fprintf(out, ",\"metrics\":{\"enabled\":%s,\"port\":%d,\"scrapes\":%" PRIu64 "}", a->metrics ? "true" : "false",
+                port, a->metrics ? a->metrics->answers[MA_OK] : 0);
+        return;
+    }
+    if (a->metrics)
+        fprintf(out, "metrics   %s (port %d): %" PRIu64 " scrapes, %" PRIu64 " refused requests\n", a->cfg->metrics_listen,
+                port, a->metrics->answers[MA_OK], a->metrics->answers[MA_NOT_FOUND] + a->metrics->answers[MA_METHOD]);
 }
 
 /* ---- the agent itself ---- */

@@ -221,6 +221,22 @@ code() { nsexec node1 curl -s -o /dev/null -w '%{http_code}' "$@"; }
 scrape "$M2"
 [ "$(val "$M2" 'sgcluster_metrics_requests_total{answer="not_found"}')" -ge 2 ] || fail "404s not counted"
 [ "$(val "$M2" 'sgcluster_metrics_requests_total{answer="method_not_allowed"}')" -ge 2 ] || fail "405s not counted"
+
+# ---- a reload that moves the endpoint: the new address serves, the old one is closed, and the
+# counters go on (they belong to the agent, not to the server) -------------------------------
+sed -i 's|^enabled = yes$|enabled = yes\nlisten = 127.0.0.1:0|' "$D/node2.conf"
+kill -HUP "$apid2"
+mport() { "$SG" status -s "$D/ctl2.sock" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["metrics"]["port"])'; }
+moved_port() { p2=$(mport) && [ -n "$p2" ] && [ "$p2" != 9414 ]; }
+wait_for 10 moved_port || fail "node2's metrics did not move on SIGHUP: $(tail -3 "$D/agent2.log")"
+p2=$(mport)
+URL=http://127.0.0.1:$p2/metrics scrape "$N1.reload" node2
+[ "$(val "$N1.reload" sgcluster_records_from_peers_total)" -ge "$(val "$N1" sgcluster_records_from_peers_total)" ] ||
+    fail "records from peers went back after the reload"
+[ "$(val "$N1.reload" 'sgcluster_reloads_total{result="ok"}')" -ge 1 ] || fail "the reload is not counted"
+nsexec node2 curl -s -o /dev/null --max-time 2 http://127.0.0.1:9414/metrics && fail "the old metrics address still answers"
+"$SG" status -s "$D/ctl2.sock" | grep -q "^metrics .*port $p2" || fail "status does not show the metrics endpoint"
+
 # ---- the Grafana dashboard asks only for what is served, in PromQL that parses ---------------
 python3 - "$ROOT/deploy/grafana/sgcluster.json" "$M2" "$D/dash.rules.yml" <<'PY' || fail "the dashboard"
 import json, re, sys
