@@ -97,23 +97,21 @@ void agent_metrics_status(struct agent *a, bool json, FILE *out)
 
 static void write_agent(struct agent *a, FILE *f)
 {
-    prom_family(f, "sgcluster_start_time_seconds", PROM_GAUGE, "When the agent started, in seconds since the epoch.");
-    prom_f64(f, "sgcluster_start_time_seconds", (double)a->started_ms / 1000.0, PROM_END);
-    prom_family(f, "sgcluster_loop_lag_seconds", PROM_GAUGE, "How late the last 50 ms tick of the event loop ran.");
-    prom_f64(f, "sgcluster_loop_lag_seconds", (double)a->loop_lag_ms / 1000.0, PROM_END);
-    prom_family(f, "sgcluster_loop_lag_max_seconds", PROM_GAUGE, "The largest loop lag since start.");
-    prom_f64(f, "sgcluster_loop_lag_max_seconds", (double)a->loop_lag_max_ms / 1000.0, PROM_END);
-    prom_family(f, "sgcluster_snapshots_total", PROM_COUNTER, "Snapshots of the state and the log cursors, by result.");
-    prom_u64(f, "sgcluster_snapshots_total", a->n.snapshots, "result", "ok", PROM_END);
-    prom_u64(f, "sgcluster_snapshots_total", a->n.snapshot_errors, "result", "error", PROM_END);
+    prom_one_f64(f, "sgcluster_start_time_seconds", PROM_GAUGE, "When the agent started, in seconds since the epoch.",
+                 (double)a->started_ms / 1000.0);
+    prom_one_f64(f, "sgcluster_loop_lag_seconds", PROM_GAUGE, "How late the last 50 ms tick of the event loop ran.",
+                 (double)a->loop_lag_ms / 1000.0);
+    prom_one_f64(f, "sgcluster_loop_lag_max_seconds", PROM_GAUGE, "The largest loop lag since start.",
+                 (double)a->loop_lag_max_ms / 1000.0);
+    prom_by(f, "sgcluster_snapshots_total", PROM_COUNTER, "Snapshots of the state and the log cursors, by result.", "result", 2,
+                (const char *const[]){"ok", "error"}, (const uint64_t[]){a->n.snapshots, a->n.snapshot_errors});
     prom_family(f, "sgcluster_snapshot_duration_seconds", PROM_HISTOGRAM, "Time to write one snapshot.");
     prom_hist(f, "sgcluster_snapshot_duration_seconds", &a->snapshot_latency, PROM_END);
     prom_family(f, "sgcluster_decision_to_kernel_seconds", PROM_HISTOGRAM,
                 "From a block decision (its record's stamp, on whichever node decided) to its kernel commit here.");
     prom_hist(f, "sgcluster_decision_to_kernel_seconds", &a->kernel_latency, PROM_END);
-    prom_family(f, "sgcluster_reloads_total", PROM_COUNTER, "Configuration reloads (SIGHUP), by result.");
-    prom_u64(f, "sgcluster_reloads_total", a->n.reloads, "result", "ok", PROM_END);
-    prom_u64(f, "sgcluster_reloads_total", a->n.reload_errors, "result", "error", PROM_END);
+    prom_by(f, "sgcluster_reloads_total", PROM_COUNTER, "Configuration reloads (SIGHUP), by result.", "result", 2,
+                (const char *const[]){"ok", "error"}, (const uint64_t[]){a->n.reloads, a->n.reload_errors});
 }
 
 /* ---- detection ---- */
@@ -146,10 +144,10 @@ static void write_detect(struct agent *a, FILE *f)
     }
     struct detect_stats ds;
     detect_parser_stats(a->parser, &ds);
-    prom_family(f, "sgcluster_parser_lines_total", PROM_COUNTER, "Lines given to the rules (since the last reload).");
-    prom_u64(f, "sgcluster_parser_lines_total", ds.lines, PROM_END);
-    prom_family(f, "sgcluster_parser_matched_lines_total", PROM_COUNTER, "Lines that gave at least one event.");
-    prom_u64(f, "sgcluster_parser_matched_lines_total", ds.matched, PROM_END);
+    prom_one_u64(f, "sgcluster_parser_lines_total", PROM_COUNTER, "Lines given to the rules (since the last reload).",
+                 ds.lines);
+    prom_one_u64(f, "sgcluster_parser_matched_lines_total", PROM_COUNTER, "Lines that gave at least one event.",
+                 ds.matched);
     prom_family(f, "sgcluster_rule_lines_total", PROM_COUNTER, "Lines matched, by rule (since the last reload).");
     for (size_t i = 0; i < detect_rules_count(a->rules); i++)
         prom_u64(f, "sgcluster_rule_lines_total", detect_parser_rule_hits(a->parser, i), "rule", detect_rules_id(a->rules, i), PROM_END);
@@ -160,19 +158,16 @@ static void write_detect(struct agent *a, FILE *f)
         tally_at(a->events, i, &kind, &service, &n);
         prom_u64(f, "sgcluster_events_total", n, "kind", kind, "service", service, PROM_END);
     }
-    prom_family(f, "sgcluster_event_dups_total", PROM_COUNTER, "Events another line already reported (not counted again).");
-    prom_u64(f, "sgcluster_event_dups_total", ds.dups, PROM_END);
-    prom_family(f, "sgcluster_lines_untrusted_total", PROM_COUNTER,
-                "Journal entries that claim a mail daemon but were written by another process: ignored.");
-    prom_u64(f, "sgcluster_lines_untrusted_total", jc.untrusted, PROM_END);
-    prom_family(f, "sgcluster_lines_capped_total", PROM_COUNTER,
-                "Lines that claimed more than a daemon can log (attempts, recipients): counted as the cap.");
-    prom_u64(f, "sgcluster_lines_capped_total", ds.capped_attempts, "claim", "attempts", PROM_END);
-    prom_u64(f, "sgcluster_lines_capped_total", ds.capped_rcpt, "claim", "recipients", PROM_END);
-    prom_family(f, "sgcluster_lines_oversized_total", PROM_COUNTER, "Lines too long to parse, skipped.");
-    prom_u64(f, "sgcluster_lines_oversized_total", ds.oversized + jc.oversized, PROM_END);
-    prom_family(f, "sgcluster_lines_invalid_total", PROM_COUNTER, "Lines with NUL bytes or invalid UTF-8 (still parsed).");
-    prom_u64(f, "sgcluster_lines_invalid_total", ds.invalid, PROM_END);
+    prom_one_u64(f, "sgcluster_event_dups_total", PROM_COUNTER, "Events another line already reported (not counted again).",
+                 ds.dups);
+    prom_one_u64(f, "sgcluster_lines_untrusted_total", PROM_COUNTER, "Journal entries that claim a mail daemon but were written by another process: ignored.",
+                 jc.untrusted);
+    prom_by(f, "sgcluster_lines_capped_total", PROM_COUNTER, "Lines that claimed more than a daemon can log (attempts, recipients): counted as the cap.", "claim", 2,
+                (const char *const[]){"attempts", "recipients"}, (const uint64_t[]){ds.capped_attempts, ds.capped_rcpt});
+    prom_one_u64(f, "sgcluster_lines_oversized_total", PROM_COUNTER, "Lines too long to parse, skipped.",
+                 ds.oversized + jc.oversized);
+    prom_one_u64(f, "sgcluster_lines_invalid_total", PROM_COUNTER, "Lines with NUL bytes or invalid UTF-8 (still parsed).",
+                 ds.invalid);
 }
 
 /* ---- decisions and the replicated state ---- */
@@ -186,30 +181,26 @@ static void write_decisions(struct agent *a, FILE *f)
         tally_at(a->decisions, i, &scenario, &action, &n);
         prom_u64(f, "sgcluster_decisions_total", n, "scenario", scenario, "action", action, PROM_END);
     }
-    prom_family(f, "sgcluster_records_from_peers_total", PROM_COUNTER, "Ban records learned from peers.");
-    prom_u64(f, "sgcluster_records_from_peers_total", a->n.records_remote, PROM_END);
+    prom_one_u64(f, "sgcluster_records_from_peers_total", PROM_COUNTER, "Ban records learned from peers.",
+                 a->n.records_remote);
     struct scenario_stats sc;
     scenario_engine_stats(a->eng, &sc);
     struct enforce_stats es;
     enforce_get_stats(a->enf, &es);
-    prom_family(f, "sgcluster_refused_by_guard_total", PROM_COUNTER, "Bans refused by the never-ban rules.");
-    prom_u64(f, "sgcluster_refused_by_guard_total", sc.refused_guard + es.refused_by_guard, PROM_END);
+    prom_one_u64(f, "sgcluster_refused_by_guard_total", PROM_COUNTER, "Bans refused by the never-ban rules.",
+                 sc.refused_guard + es.refused_by_guard);
     struct agent_ban_census bc;
     agent_ban_census(a, sg_now_ms(), &bc);
-    prom_family(f, "sgcluster_bans_active", PROM_GAUGE, "Active records in the replicated state, by kind.");
-    prom_u64(f, "sgcluster_bans_active", bc.block, "kind", "block", PROM_END);
-    prom_u64(f, "sgcluster_bans_active", bc.throttle, "kind", "throttle", PROM_END);
-    prom_u64(f, "sgcluster_bans_active", bc.hold, "kind", "hold", PROM_END);
-    prom_family(f, "sgcluster_tombstones", PROM_GAUGE, "Unban records kept until the ban they cancel would have ended.");
-    prom_u64(f, "sgcluster_tombstones", bc.tombstones, PROM_END);
+    prom_by(f, "sgcluster_bans_active", PROM_GAUGE, "Active records in the replicated state, by kind.", "kind", 3,
+                (const char *const[]){"block", "throttle", "hold"}, (const uint64_t[]){bc.block, bc.throttle, bc.hold});
+    prom_one_u64(f, "sgcluster_tombstones", PROM_GAUGE, "Unban records kept until the ban they cancel would have ended.",
+                 bc.tombstones);
     struct gossip_state_stats ss;
     gossip_state_stats(a->st, &ss);
-    prom_family(f, "sgcluster_state_keys", PROM_GAUGE, "Keys in the replicated state, by table.");
-    prom_u64(f, "sgcluster_state_keys", ss.counter_keys, "table", "counter", PROM_END);
-    prom_u64(f, "sgcluster_state_keys", ss.sketch_keys, "table", "sketch", PROM_END);
-    prom_u64(f, "sgcluster_state_keys", bc.memory, "table", "offense", PROM_END);
-    prom_family(f, "sgcluster_state_memory_bytes", PROM_GAUGE, "Heap held by the replicated state.");
-    prom_u64(f, "sgcluster_state_memory_bytes", ss.mem_bytes, PROM_END);
+    prom_by(f, "sgcluster_state_keys", PROM_GAUGE, "Keys in the replicated state, by table.", "table", 3,
+                (const char *const[]){"counter", "sketch", "offense"}, (const uint64_t[]){ss.counter_keys, ss.sketch_keys, bc.memory});
+    prom_one_u64(f, "sgcluster_state_memory_bytes", PROM_GAUGE, "Heap held by the replicated state.",
+                 ss.mem_bytes);
     prom_family(f, "sgcluster_records_refused_total", PROM_COUNTER, "Records and entries the state refused, by reason.");
     for (int r = 0; r < GOSSIP_REFUSE_MAX; r++)
         prom_u64(f, "sgcluster_records_refused_total", ss.refused[r], "reason", gossip_refusal_name((enum gossip_refusal)r), PROM_END);

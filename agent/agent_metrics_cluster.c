@@ -4,8 +4,10 @@
 #include "agent/agent.h"
 #include "agent/authpolicy_http.h"
 #include "agent/prom.h"
+#include "agent/util.h"
 #include "gossip/transport.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void write_kernel(struct agent *a, FILE *f)
@@ -13,8 +15,8 @@ static void write_kernel(struct agent *a, FILE *f)
     struct enforce_kernel k;
     memset(&k, 0, sizeof k);
     bool ok = enforce_get_kernel(a->enf, &k) == 0 && k.table_present;
-    prom_family(f, "sgcluster_kernel_table_present", PROM_GAUGE, "1 when the agent's nft table is in the kernel.");
-    prom_u64(f, "sgcluster_kernel_table_present", ok ? 1 : 0, PROM_END);
+    prom_one_u64(f, "sgcluster_kernel_table_present", PROM_GAUGE, "1 when the agent's nft table is in the kernel.",
+                 ok ? 1 : 0);
     prom_family(f, "sgcluster_kernel_set_elements", PROM_GAUGE, "Ban elements (addresses and prefixes) per kernel set.");
     prom_u64(f, "sgcluster_kernel_set_elements", k.set4, "set", "ban4", PROM_END);
     prom_u64(f, "sgcluster_kernel_set_elements", k.set6, "set", "ban6", PROM_END);
@@ -24,51 +26,42 @@ static void write_kernel(struct agent *a, FILE *f)
     prom_family(f, "sgcluster_kernel_dropped_bytes_total", PROM_COUNTER, "Bytes the ban rules dropped (nft counters).");
     prom_u64(f, "sgcluster_kernel_dropped_bytes_total", k.drop_bytes4, "family", "ipv4", PROM_END);
     prom_u64(f, "sgcluster_kernel_dropped_bytes_total", k.drop_bytes6, "family", "ipv6", PROM_END);
-    prom_family(f, "sgcluster_kernel_drift", PROM_GAUGE, "Bans found missing from the kernel and not yet back in.");
-    prom_u64(f, "sgcluster_kernel_drift", k.drift, PROM_END);
+    prom_one_u64(f, "sgcluster_kernel_drift", PROM_GAUGE, "Bans found missing from the kernel and not yet back in.",
+                 k.drift);
     struct enforce_stats es;
     enforce_get_stats(a->enf, &es);
-    prom_family(f, "sgcluster_kernel_elements_total", PROM_COUNTER, "Kernel set changes, by operation.");
-    prom_u64(f, "sgcluster_kernel_elements_total", es.applied, "op", "applied", PROM_END);
-    prom_u64(f, "sgcluster_kernel_elements_total", es.removed, "op", "removed", PROM_END);
-    prom_u64(f, "sgcluster_kernel_elements_total", es.failed, "op", "failed", PROM_END);
-    prom_family(f, "sgcluster_kernel_transactions_total", PROM_COUNTER, "Netlink batches sent to the kernel.");
-    prom_u64(f, "sgcluster_kernel_transactions_total", es.transactions, PROM_END);
+    prom_by(f, "sgcluster_kernel_elements_total", PROM_COUNTER, "Kernel set changes, by operation.", "op", 3,
+                (const char *const[]){"applied", "removed", "failed"}, (const uint64_t[]){es.applied, es.removed, es.failed});
+    prom_one_u64(f, "sgcluster_kernel_transactions_total", PROM_COUNTER, "Netlink batches sent to the kernel.",
+                 es.transactions);
 }
 
 static void write_peers(struct agent *a, FILE *f)
 {
     static const enum gossip_peer_status states[] = {GOSSIP_PEER_ALIVE, GOSSIP_PEER_SUSPECT, GOSSIP_PEER_DEAD};
     size_t n = a->tr ? gossip_transport_peer_count(a->tr) : 0;
+    struct gossip_peer_stats *v = sg_xcalloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        if (gossip_transport_peer_stats(a->tr, i, &v[i]) < 0) n = i;
     prom_family(f, "sgcluster_peer_state", PROM_GAUGE, "1 for the peer's current state (alive, suspect, dead), 0 for the others.");
-    for (size_t i = 0; i < n; i++) {
-        struct gossip_peer_stats ps;
-        if (gossip_transport_peer_stats(a->tr, i, &ps) < 0) break;
+    for (size_t i = 0; i < n; i++)
         for (size_t s = 0; s < sizeof states / sizeof states[0]; s++)
-            prom_u64(f, "sgcluster_peer_state", ps.status == states[s] ? 1 : 0, "peer", ps.name, "state",
+            prom_u64(f, "sgcluster_peer_state", v[i].status == states[s] ? 1 : 0, "peer", v[i].name, "state",
                      gossip_peer_status_name(states[s]), PROM_END);
-    }
     prom_family(f, "sgcluster_peer_clock_offset_seconds", PROM_GAUGE, "The peer's wall clock minus ours, from its last heartbeat.");
-    for (size_t i = 0; i < n; i++) {
-        struct gossip_peer_stats ps;
-        if (gossip_transport_peer_stats(a->tr, i, &ps) < 0) break;
-        prom_f64(f, "sgcluster_peer_clock_offset_seconds", (double)ps.clock_offset_ms / 1000.0, "peer", ps.name, PROM_END);
-    }
+    for (size_t i = 0; i < n; i++)
+        prom_f64(f, "sgcluster_peer_clock_offset_seconds", (double)v[i].clock_offset_ms / 1000.0, "peer", v[i].name, PROM_END);
     prom_family(f, "sgcluster_peer_last_message_age_seconds", PROM_GAUGE, "Time since the peer's last message (-1: never).");
-    for (size_t i = 0; i < n; i++) {
-        struct gossip_peer_stats ps;
-        if (gossip_transport_peer_stats(a->tr, i, &ps) < 0) break;
+    for (size_t i = 0; i < n; i++)
         prom_f64(f, "sgcluster_peer_last_message_age_seconds",
-                 ps.last_msg_age_ms < 0 ? -1.0 : (double)ps.last_msg_age_ms / 1000.0, "peer", ps.name, PROM_END);
-    }
+                 v[i].last_msg_age_ms < 0 ? -1.0 : (double)v[i].last_msg_age_ms / 1000.0, "peer", v[i].name, PROM_END);
     prom_family(f, "sgcluster_peer_gaps_total", PROM_COUNTER, "Frames missing from the peer's sequence, by outcome.");
     for (size_t i = 0; i < n; i++) {
-        struct gossip_peer_stats ps;
-        if (gossip_transport_peer_stats(a->tr, i, &ps) < 0) break;
-        prom_u64(f, "sgcluster_peer_gaps_total", ps.gaps_seen, "peer", ps.name, "outcome", "seen", PROM_END);
-        prom_u64(f, "sgcluster_peer_gaps_total", ps.gaps_repaired, "peer", ps.name, "outcome", "repaired", PROM_END);
-        prom_u64(f, "sgcluster_peer_gaps_total", ps.gaps_abandoned, "peer", ps.name, "outcome", "abandoned", PROM_END);
+        prom_u64(f, "sgcluster_peer_gaps_total", v[i].gaps_seen, "peer", v[i].name, "outcome", "seen", PROM_END);
+        prom_u64(f, "sgcluster_peer_gaps_total", v[i].gaps_repaired, "peer", v[i].name, "outcome", "repaired", PROM_END);
+        prom_u64(f, "sgcluster_peer_gaps_total", v[i].gaps_abandoned, "peer", v[i].name, "outcome", "abandoned", PROM_END);
     }
+    free(v);
 }
 
 static void write_gossip(struct agent *a, FILE *f)
@@ -76,27 +69,21 @@ static void write_gossip(struct agent *a, FILE *f)
     struct gossip_transport_totals t;
     memset(&t, 0, sizeof t);
     if (a->tr) gossip_transport_totals(a->tr, &t);
-    prom_family(f, "sgcluster_gossip_frames_total", PROM_COUNTER, "Gossip frames, by direction.");
-    prom_u64(f, "sgcluster_gossip_frames_total", t.frames_in, "direction", "in", PROM_END);
-    prom_u64(f, "sgcluster_gossip_frames_total", t.frames_out, "direction", "out", PROM_END);
-    prom_family(f, "sgcluster_gossip_bytes_total", PROM_COUNTER, "Gossip bytes, by direction.");
-    prom_u64(f, "sgcluster_gossip_bytes_total", t.bytes_in, "direction", "in", PROM_END);
-    prom_u64(f, "sgcluster_gossip_bytes_total", t.bytes_out, "direction", "out", PROM_END);
+    prom_by(f, "sgcluster_gossip_frames_total", PROM_COUNTER, "Gossip frames, by direction.", "direction", 2,
+                (const char *const[]){"in", "out"}, (const uint64_t[]){t.frames_in, t.frames_out});
+    prom_by(f, "sgcluster_gossip_bytes_total", PROM_COUNTER, "Gossip bytes, by direction.", "direction", 2,
+                (const char *const[]){"in", "out"}, (const uint64_t[]){t.bytes_in, t.bytes_out});
     prom_family(f, "sgcluster_gossip_drops_total", PROM_COUNTER, "Frames dropped (or not sent), by reason.");
     for (int d = 0; d < GOSSIP_DROP_MAX; d++)
         prom_u64(f, "sgcluster_gossip_drops_total", t.drops[d], "reason", gossip_drop_reason_name((enum gossip_drop_reason)d), PROM_END);
-    prom_family(f, "sgcluster_gossip_repairs_total", PROM_COUNTER,
-                "Repair requests answered: served, frames resent, or answered by a sync.");
-    prom_u64(f, "sgcluster_gossip_repairs_total", t.repairs_served, "outcome", "served", PROM_END);
-    prom_u64(f, "sgcluster_gossip_repairs_total", t.repairs_resent, "outcome", "resent", PROM_END);
-    prom_u64(f, "sgcluster_gossip_repairs_total", t.repairs_synced, "outcome", "synced", PROM_END);
-    prom_family(f, "sgcluster_gossip_syncs_total", PROM_COUNTER, "Digest syncs with a peer, started and completed.");
-    prom_u64(f, "sgcluster_gossip_syncs_total", t.syncs_started, "stage", "started", PROM_END);
-    prom_u64(f, "sgcluster_gossip_syncs_total", t.syncs_completed, "stage", "completed", PROM_END);
-    prom_family(f, "sgcluster_gossip_deltas_total", PROM_COUNTER, "Delta frames published.");
-    prom_u64(f, "sgcluster_gossip_deltas_total", t.deltas_flushed, PROM_END);
-    prom_family(f, "sgcluster_gossip_synced", PROM_GAUGE, "1 once a sync with a peer completed (or there are no peers).");
-    prom_u64(f, "sgcluster_gossip_synced", agent_gossip_synced(a) ? 1 : 0, PROM_END);
+    prom_by(f, "sgcluster_gossip_repairs_total", PROM_COUNTER, "Repair requests answered: served, frames resent, or answered by a sync.", "outcome", 3,
+                (const char *const[]){"served", "resent", "synced"}, (const uint64_t[]){t.repairs_served, t.repairs_resent, t.repairs_synced});
+    prom_by(f, "sgcluster_gossip_syncs_total", PROM_COUNTER, "Digest syncs with a peer, started and completed.", "stage", 2,
+                (const char *const[]){"started", "completed"}, (const uint64_t[]){t.syncs_started, t.syncs_completed});
+    prom_one_u64(f, "sgcluster_gossip_deltas_total", PROM_COUNTER, "Delta frames published.",
+                 t.deltas_flushed);
+    prom_one_u64(f, "sgcluster_gossip_synced", PROM_GAUGE, "1 once a sync with a peer completed (or there are no peers).",
+                 agent_gossip_synced(a) ? 1 : 0);
 }
 
 static void write_policy(struct agent *a, FILE *f)
@@ -109,16 +96,12 @@ static void write_policy(struct agent *a, FILE *f)
         prom_u64(f, "sgcluster_policy_requests_total", ps.answers[c], "answer",
                  policy_action_class_name((enum policy_action_class)c), PROM_END);
     prom_u64(f, "sgcluster_policy_requests_total", ps.decide_errors, "answer", "error", PROM_END);
-    prom_family(f, "sgcluster_policy_bad_requests_total", PROM_COUNTER, "Postfix policy requests refused, by reason.");
-    prom_u64(f, "sgcluster_policy_bad_requests_total", ps.malformed, "reason", "malformed", PROM_END);
-    prom_u64(f, "sgcluster_policy_bad_requests_total", ps.oversized, "reason", "oversized", PROM_END);
-    prom_u64(f, "sgcluster_policy_bad_requests_total", ps.timeouts, "reason", "timeout", PROM_END);
-    prom_family(f, "sgcluster_policy_connections_refused_total", PROM_COUNTER, "Policy clients refused, by reason.");
-    prom_u64(f, "sgcluster_policy_connections_refused_total", ps.conns_refused, "reason", "full", PROM_END);
-    prom_u64(f, "sgcluster_policy_connections_refused_total", ps.conns_refused_peer, "reason", "user", PROM_END);
-    prom_u64(f, "sgcluster_policy_connections_refused_total", ps.conns_refused_source, "reason", "source", PROM_END);
-    prom_family(f, "sgcluster_policy_connections_open", PROM_GAUGE, "Open policy connections.");
-    prom_u64(f, "sgcluster_policy_connections_open", ps.conns_open, PROM_END);
+    prom_by(f, "sgcluster_policy_bad_requests_total", PROM_COUNTER, "Postfix policy requests refused, by reason.", "reason", 3,
+                (const char *const[]){"malformed", "oversized", "timeout"}, (const uint64_t[]){ps.malformed, ps.oversized, ps.timeouts});
+    prom_by(f, "sgcluster_policy_connections_refused_total", PROM_COUNTER, "Policy clients refused, by reason.", "reason", 3,
+                (const char *const[]){"full", "user", "source"}, (const uint64_t[]){ps.conns_refused, ps.conns_refused_peer, ps.conns_refused_source});
+    prom_one_u64(f, "sgcluster_policy_connections_open", PROM_GAUGE, "Open policy connections.",
+                 ps.conns_open);
     prom_family(f, "sgcluster_policy_request_duration_seconds", PROM_HISTOGRAM, "Time to decide one Postfix policy request.");
     prom_hist(f, "sgcluster_policy_request_duration_seconds", &ps.latency, PROM_END);
 }
@@ -135,12 +118,8 @@ static void write_authpolicy(struct agent *a, FILE *f)
     for (int b = 0; b < AP_BAD__COUNT; b++) bad += s.bad[b];
     /* allow answers that were neither a reject nor a tarpit were an allow (0) */
     uint64_t allowed = s.allow - s.rejected - s.tarpitted;
-    prom_family(f, "sgcluster_authpolicy_requests_total", PROM_COUNTER, "Dovecot auth-policy requests, by answer class.");
-    prom_u64(f, "sgcluster_authpolicy_requests_total", allowed, "answer", "allow", PROM_END);
-    prom_u64(f, "sgcluster_authpolicy_requests_total", s.rejected, "answer", "reject", PROM_END);
-    prom_u64(f, "sgcluster_authpolicy_requests_total", s.tarpitted, "answer", "tarpit", PROM_END);
-    prom_u64(f, "sgcluster_authpolicy_requests_total", s.report, "answer", "report", PROM_END);
-    prom_u64(f, "sgcluster_authpolicy_requests_total", bad, "answer", "bad", PROM_END);
+    prom_by(f, "sgcluster_authpolicy_requests_total", PROM_COUNTER, "Dovecot auth-policy requests, by answer class.", "answer", 5,
+                (const char *const[]){"allow", "reject", "tarpit", "report", "bad"}, (const uint64_t[]){allowed, s.rejected, s.tarpitted, s.report, bad});
     prom_family(f, "sgcluster_authpolicy_bad_requests_total", PROM_COUNTER, "Auth-policy requests refused, by reason.");
     for (int b = 0; b < AP_BAD__COUNT; b++)
         prom_u64(f, "sgcluster_authpolicy_bad_requests_total", s.bad[b], "reason", authpolicy_bad_name((enum authpolicy_bad)b), PROM_END);

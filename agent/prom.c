@@ -146,6 +146,25 @@ int prom_f64(FILE *f, const char *name, double value, ...)
     return rc;
 }
 
+int prom_one_u64(FILE *f, const char *name, enum prom_type type, const char *help, uint64_t value)
+{
+    return prom_family(f, name, type, help) < 0 ? -1 : prom_u64(f, name, value, PROM_END);
+}
+
+int prom_one_f64(FILE *f, const char *name, enum prom_type type, const char *help, double value)
+{
+    return prom_family(f, name, type, help) < 0 ? -1 : prom_f64(f, name, value, PROM_END);
+}
+
+int prom_by(FILE *f, const char *name, enum prom_type type, const char *help, const char *label, size_t n,
+            const char *const *names, const uint64_t *values)
+{
+    if (prom_family(f, name, type, help) < 0) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (prom_u64(f, name, values[i], label, names[i], PROM_END) < 0) return -1;
+    return 0;
+}
+
 int prom_hist(FILE *f, const char *name, const struct sg_hist *h, ...)
 {
     if (!prom_metric_name_ok(name)) return -1;

@@ -38,6 +38,12 @@ int prom_family(FILE *f, const char *name, enum prom_type type, const char *help
  * for a bad metric or label name or a NULL value. */
 int prom_u64(FILE *f, const char *name, uint64_t value, ...) __attribute__((sentinel));
 int prom_f64(FILE *f, const char *name, double value, ...) __attribute__((sentinel));
+/* A family of one sample without labels: prom_family, then prom_u64 or prom_f64. */
+int prom_one_u64(FILE *f, const char *name, enum prom_type type, const char *help, uint64_t value);
+int prom_one_f64(FILE *f, const char *name, enum prom_type type, const char *help, double value);
+/* A family whose samples differ by one label: label = names[i], value values[i], for i < n. */
+int prom_by(FILE *f, const char *name, enum prom_type type, const char *help, const char *label, size_t n,
+            const char *const *names, const uint64_t *values);
 /* The samples of one histogram: name_bucket{...,le="B"} (cumulative, then le="+Inf"), name_sum and
  * name_count, with the labels as above. */
 int prom_hist(FILE *f, const char *name, const struct sg_hist *h, ...) __attribute__((sentinel));

@@ -110,6 +110,9 @@ static void test_samples(void **state)
     assert_int_equal(prom_family(o.f, "sgcluster_lag_seconds", PROM_GAUGE, "Lag."), 0);
     assert_int_equal(prom_f64(o.f, "sgcluster_lag_seconds", 0.25, PROM_END), 0);
     assert_int_equal(prom_f64(o.f, "sgcluster_lag_seconds", -1, "peer", "n2", PROM_END), 0);
+    assert_int_equal(prom_one_u64(o.f, "one_total", PROM_COUNTER, "One.", 3), 0);
+    assert_int_equal(prom_by(o.f, "by_total", PROM_COUNTER, "By.", "dir", 2, (const char *const[]){"in", "o\"ut"},
+                             (const uint64_t[]){1, 2}), 0);
     char *s = out_close(&o);
     assert_string_equal(s, "# HELP sgcluster_events_total Events\\\\n by\\nkind.\n"
                            "# TYPE sgcluster_events_total counter\n"
@@ -118,7 +121,10 @@ static void test_samples(void **state)
                            "# HELP sgcluster_lag_seconds Lag.\n"
                            "# TYPE sgcluster_lag_seconds gauge\n"
                            "sgcluster_lag_seconds 0.25\n"
-                           "sgcluster_lag_seconds{peer=\"n2\"} -1\n");
+                           "sgcluster_lag_seconds{peer=\"n2\"} -1\n"
+                           "# HELP one_total One.\n# TYPE one_total counter\none_total 3\n"
+                           "# HELP by_total By.\n# TYPE by_total counter\n"
+                           "by_total{dir=\"in\"} 1\nby_total{dir=\"o\\\"ut\"} 2\n");
     free(s);
 }
 
