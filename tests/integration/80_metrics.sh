@@ -223,7 +223,7 @@ scrape "$M2"
 [ "$(val "$M2" 'sgcluster_metrics_requests_total{answer="method_not_allowed"}')" -ge 2 ] || fail "405s not counted"
 
 # ---- a reload that moves the endpoint: the new address serves, the old one is closed, and the
-# counters go on (they belong to the agent, not to the server) -------------------------------
+# counters go on (they belong to the agent, not to the server); the snapshot it makes is timed --
 sed -i 's|^enabled = yes$|enabled = yes\nlisten = 127.0.0.1:0|' "$D/node2.conf"
 kill -HUP "$apid2"
 mport() { "$SG" status -s "$D/ctl2.sock" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["metrics"]["port"])'; }
@@ -234,6 +234,11 @@ URL=http://127.0.0.1:$p2/metrics scrape "$N1.reload" node2
 [ "$(val "$N1.reload" sgcluster_records_from_peers_total)" -ge "$(val "$N1" sgcluster_records_from_peers_total)" ] ||
     fail "records from peers went back after the reload"
 [ "$(val "$N1.reload" 'sgcluster_reloads_total{result="ok"}')" -ge 1 ] || fail "the reload is not counted"
+# a reload first writes a snapshot (so the new log followers resume exactly): it is counted and timed
+grew "node2: snapshots written" "$(val "$N1" 'sgcluster_snapshots_total{result="ok"}')" \
+    "$(val "$N1.reload" 'sgcluster_snapshots_total{result="ok"}')"
+grew "node2: snapshot durations observed" "$(val "$N1" sgcluster_snapshot_duration_seconds_count)" \
+    "$(val "$N1.reload" sgcluster_snapshot_duration_seconds_count)"
 nsexec node2 curl -s -o /dev/null --max-time 2 http://127.0.0.1:9414/metrics && fail "the old metrics address still answers"
 "$SG" status -s "$D/ctl2.sock" | grep -q "^metrics .*port $p2" || fail "status does not show the metrics endpoint"
 
