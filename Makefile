@@ -148,8 +148,6 @@ _install: $(BINS)
 	install -m 0755 $(BIN)/sgcluster $(DESTDIR)$(PREFIX)/bin/sgcluster
 	install -m 0644 detect/rules.d/*.conf $(DESTDIR)/etc/sgcluster/rules.d/
 	install -m 0644 agent/scenarios.d/*.conf $(DESTDIR)/etc/sgcluster/scenarios.d/
-	install -d $(DESTDIR)/etc/sgcluster/authpolicy-rules.d
-	install -m 0644 deploy/dovecot/authpolicy-rules.d/*.conf $(DESTDIR)/etc/sgcluster/authpolicy-rules.d/
 	install -m 0644 deploy/man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 deploy/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' deploy/systemd/sgagent.service > $(DESTDIR)$(UNITDIR)/sgagent.service

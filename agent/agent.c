@@ -3,6 +3,7 @@
  * SIGHUP without losing state, snapshot and exit cleanly on SIGTERM. */
 #include "agent/agent.h"
 #include "agent/agent_build.h"
+#include "agent/attempt_once.h"
 #include "agent/cli_common.h"
 #include "agent/config_limits.h"
 #include "agent/notify.h"
@@ -149,7 +150,14 @@ void agent_event(struct agent *a, const struct sg_event *ev)
 
 static void on_event(const struct sg_event *ev, void *arg)
 {
-    agent_event(arg, ev);
+    struct agent *a = arg;
+    if (!ev->reported || !a->once) {
+        agent_event(a, ev);
+        return;
+    }
+    struct sg_event e = *ev;   /* Dovecot may report the same attempt: counted once */
+    attempt_once_join(a->once, ATTEMPT_LOG, &e, sg_now_ms());
+    agent_event(a, &e);
 }
 
 static void on_line(const char *line, size_t len, void *arg)

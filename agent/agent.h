@@ -23,6 +23,7 @@ struct gossip_transport;
 struct authpolicy_http;
 struct agent_metrics;
 struct tally;
+struct attempt_once;
 
 #define AGENT_KERNEL_PENDING_MAX 4096   /* bans timed from decision to kernel per commit; more go untimed */
 
@@ -57,6 +58,7 @@ struct agent {
     policy_server_t *policy;
     struct authpolicy *authpolicy;            /* NULL unless [authpolicy] enabled = yes */
     struct authpolicy_http *authpolicy_http;
+    struct attempt_once *once;                /* log and reports joined (agent/attempt_once.h) */
     struct control *ctl;
     struct agent_metrics *metrics;            /* NULL unless [metrics] enabled = yes */
     /* counted for the metrics (they survive a reload) */

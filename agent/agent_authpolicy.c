@@ -1,6 +1,7 @@
 /* agent_authpolicy.c: the auth-policy service's decisions from the agent's replicated state, and
  * its reports fed to the scenario engine like log events. */
 #include "agent/agent.h"
+#include "agent/attempt_once.h"
 #include "agent/authpolicy_http.h"
 #include "agent/evidence.h"
 #include "agent/json.h"
@@ -89,29 +90,13 @@ static int on_allow(const struct authpolicy_request *r, const char **msg, void *
     return 0;
 }
 
-/* Dovecot's protocol names (%s) to the services scenarios name; "auth" for anything else. */
-static const char *service_of(const char *protocol)
-{
-    static const char *const same[] = {"imap", "pop3", "smtp", "submission", "sieve"};
-    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
-        if (!strcmp(protocol, same[i])) return same[i];
-    if (!strcmp(protocol, "managesieve")) return "sieve";
-    return "auth";
-}
-
+/* A report is an event like a log line's; the same attempt in Dovecot's log counts once. */
 static void on_report(const struct authpolicy_request *r, void *arg)
 {
     struct agent *a = arg;
     struct sg_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = r->success ? SG_EV_AUTH_OK : SG_EV_AUTH_FAIL;
-    if (*r->remote && detect_ip_parse(r->remote, strlen(r->remote), &ev.family, ev.addr, ev.ip) < 0) ev.family = 0;
-    if (!ev.family) ev.ip[0] = '\0';
-    size_t ulen = strnlen(r->login, sizeof ev.user - 1);   /* truncated like a log line's user */
-    memcpy(ev.user, r->login, ulen);
-    snprintf(ev.service, sizeof ev.service, "%s", service_of(r->protocol));
-    snprintf(ev.rule, sizeof ev.rule, "authpolicy");
-    ev.count = 1;
+    authpolicy_report_event(r, &ev);
+    if (a->once && a->cfg->authpolicy_log_auth_lines) attempt_once_join(a->once, ATTEMPT_REPORT, &ev, sg_now_ms());
     agent_event(a, &ev);
 }
 
@@ -129,6 +114,7 @@ int agent_authpolicy_start(struct agent *a)
     if (!a->authpolicy) return -1;
     a->authpolicy_http = authpolicy_http_new(a->loop, a->cfg->authpolicy_listen, false, a->authpolicy);
     if (!a->authpolicy_http) { authpolicy_destroy(&a->authpolicy); return -1; }
+    a->once = attempt_once_new();
     return 0;
 }
 
@@ -136,6 +122,7 @@ void agent_authpolicy_stop(struct agent *a)
 {
     authpolicy_http_destroy(&a->authpolicy_http);
     authpolicy_destroy(&a->authpolicy);
+    attempt_once_destroy(&a->once);
 }
 
 void agent_authpolicy_status(struct agent *a, bool json, FILE *out)
@@ -143,13 +130,18 @@ void agent_authpolicy_status(struct agent *a, bool json, FILE *out)
     struct authpolicy_stats s = {0};
     if (a->authpolicy) authpolicy_stats(a->authpolicy, &s);
     int port = a->authpolicy_http ? authpolicy_http_port(a->authpolicy_http) : 0;
+    struct attempt_once_stats o = {0};
+    if (a->once) attempt_once_stats(a->once, &o);
     if (json) {
         fprintf(out, ",\"authpolicy\":{\"enabled\":%s,\"port\":%d,\"requests\":%" PRIu64 ",\"allow\":%" PRIu64
                      ",\"report\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"tarpitted\":%" PRIu64 ",\"bad\":{",
                 a->authpolicy ? "true" : "false", port, s.requests, s.allow, s.report, s.rejected, s.tarpitted);
         for (int b = 0; b < AP_BAD__COUNT; b++)
             fprintf(out, "%s\"%s\":%" PRIu64, b ? "," : "", authpolicy_bad_name((enum authpolicy_bad)b), s.bad[b]);
-        fputs("}}", out);
+        fprintf(out, "},\"pwhash\":%" PRIu64 ",\"pwhash_ignored\":%" PRIu64 ",\"log_auth_lines\":%s,\"once\":{\"log\":%" PRIu64
+                     ",\"report\":%" PRIu64 ",\"once\":%" PRIu64 ",\"evictions\":%" PRIu64 "}}",
+                s.pwhash, s.pwhash_ignored, a->cfg->authpolicy_log_auth_lines ? "true" : "false", o.log, o.report, o.once,
+                o.evictions);
         return;
     }
     if (!a->authpolicy) return;
@@ -161,4 +153,11 @@ void agent_authpolicy_status(struct agent *a, bool json, FILE *out)
     for (int b = 0; b < AP_BAD__COUNT; b++)
         if (s.bad[b]) fprintf(out, ", %" PRIu64 " %s", s.bad[b], authpolicy_bad_name((enum authpolicy_bad)b));
     fputc('\n', out);
+    fprintf(out, "authpol   reports: %" PRIu64 " with a password hash (%" PRIu64 " ignored: not hex); ", s.pwhash,
+            s.pwhash_ignored);
+    if (a->cfg->authpolicy_log_auth_lines)
+        fprintf(out, "log lines read too: %" PRIu64 " attempts counted once of %" PRIu64 " logged and %" PRIu64
+                     " reported, %" PRIu64 " evicted\n",
+                o.once, o.log, o.report, o.evictions);
+    else fputs("Dovecot's auth log lines not read (log_auth_lines = no)\n", out);
 }

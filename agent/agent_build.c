@@ -105,6 +105,13 @@ static void build_rules(struct agent_parts *p, const char *rules_dir)
         config_error(cfg, cfg->path, 0, "rules: %s", err);
         return;
     }
+    /* Where Dovecot reports every attempt, its log lines about them need not be read at all. */
+    if (!cfg->authpolicy_log_auth_lines) {
+        if (!cfg->authpolicy_enabled)
+            config_error(cfg, cfg->path, 0, "[authpolicy] log_auth_lines = no needs enabled = yes: nothing would "
+                                            "count Dovecot's logins");
+        if (detect_rules_drop_reported(p->rules, err, sizeof err) < 0) config_error(cfg, cfg->path, 0, "rules: %s", err);
+    }
     p->parser = cli_parser_new(cfg, p->rules);
     if (!p->parser) config_error(cfg, cfg->path, 0, "rules: cannot make a parser");
 }

@@ -124,6 +124,31 @@ static bool get_bool(json_t *o, const char *name, bool *present, bool *dst)
     return true;
 }
 
+/* Dovecot's protocol names (%s) to the services scenarios name; "auth" for anything else. */
+static const char *service_of(const char *protocol)
+{
+    static const char *const same[] = {"imap", "pop3", "smtp", "submission", "sieve"};
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
+        if (!strcmp(protocol, same[i])) return same[i];
+    if (!strcmp(protocol, "managesieve")) return "sieve";
+    return "auth";
+}
+
+void authpolicy_report_event(const struct authpolicy_request *r, struct sg_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->kind = r->success ? SG_EV_AUTH_OK : SG_EV_AUTH_FAIL;
+    if (*r->remote && detect_ip_parse(r->remote, strlen(r->remote), &ev->family, ev->addr, ev->ip) < 0) ev->family = 0;
+    if (!ev->family) ev->ip[0] = '\0';
+    size_t ulen = strnlen(r->login, sizeof ev->user - 1);   /* truncated like a log line's user */
+    memcpy(ev->user, r->login, ulen);
+    snprintf(ev->service, sizeof ev->service, "%s", service_of(r->protocol));
+    snprintf(ev->rule, sizeof ev->rule, "authpolicy");
+    detect_pwhash_copy(ev->pwhash, r->pwhash, strlen(r->pwhash));
+    detect_session_copy(ev->session, r->session_id, strlen(r->session_id));
+    ev->count = 1;
+}
+
 int authpolicy_handle(struct authpolicy *ap, const char *method, const char *command, const char *key,
                       const char *body, size_t len, bool oversize, char *out, size_t size)
 {
@@ -149,6 +174,13 @@ int authpolicy_handle(struct authpolicy *ap, const char *method, const char *com
     if (!ok || (r.cmd == AP_CMD_REPORT && !r.has_success)) return refuse(ap, AP_BAD_FIELD, out, size);
     if (r.cmd == AP_CMD_REPORT) {
         ap->n.report++;
+        /* Dovecot's pwhash is a truncated hash salted with auth_policy_hash_nonce, hex: anything else
+         * is kept out of the state (it could be a password, were the attribute set to %w). */
+        char h[SG_EV_PWHASH_MAX];
+        bool had = r.pwhash[0] != '\0';
+        if (detect_pwhash_copy(h, r.pwhash, strlen(r.pwhash))) ap->n.pwhash++;
+        else if (had) ap->n.pwhash_ignored++;
+        snprintf(r.pwhash, sizeof r.pwhash, "%s", h);
         if (ap->ops.report) ap->ops.report(&r, ap->ops.arg);
         answer(out, size, 0, "");
         return 200;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "detect/event.h"
+
 #define AUTHPOLICY_MAX_BODY 16384     /* bytes of a request body; Dovecot's are a few hundred */
 #define AUTHPOLICY_FIELD_MAX 256      /* bytes of one string field (login, remote, ...) */
 #define AUTHPOLICY_KEY_HEADER "X-API-Key"
@@ -59,6 +61,9 @@ struct authpolicy_stats {
     uint64_t requests;            /* every request handled, good or bad */
     uint64_t allow, report;       /* good ones by command */
     uint64_t rejected, tarpitted; /* allow answers below 0 and above 0 */
+    uint64_t pwhash;              /* reports with a usable pwhash (distinct wrong passwords) */
+    uint64_t pwhash_ignored;      /* reports whose pwhash was not SG_EV_PWHASH_MIN..128 lowercase hex
+                                   * digits: counted without it (a misconfigured attribute, e.g. %w) */
     uint64_t bad[AP_BAD__COUNT];
 };
 
@@ -82,5 +87,11 @@ int authpolicy_handle(struct authpolicy *ap, const char *method, const char *com
                       const char *body, size_t len, bool oversize, char *out, size_t size);
 
 void authpolicy_stats(const struct authpolicy *ap, struct authpolicy_stats *out);
+
+/* The event a report stands for, as a log line's would be: auth_ok or auth_fail, user = login
+ * (truncated like a log line's), address = remote, service from protocol (imap, pop3, smtp,
+ * submission, sieve, else "auth"), rule "authpolicy", the password hash and session id when they
+ * pass detect_pwhash_copy and detect_session_copy, count 1. Writes *ev. */
+void authpolicy_report_event(const struct authpolicy_request *r, struct sg_event *ev);
 
 #endif

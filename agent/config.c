@@ -317,10 +317,11 @@ static int policy_key(struct ini_stream *s, const char *name, const char *value)
 static int authpolicy_key(struct ini_stream *s, const char *name, const char *value)
 {
     struct config *cfg = s->cfg;
-    if (!strcmp(name, "enabled") || !strcmp(name, "held_reject")) {
+    if (!strcmp(name, "enabled") || !strcmp(name, "held_reject") || !strcmp(name, "log_auth_lines")) {
         bool b;
         if (parse_bool(value, &b) < 0) BAD("%s: expected yes or no, got '%s'", name, value);
         if (!strcmp(name, "enabled")) cfg->authpolicy_enabled = b;
+        else if (!strcmp(name, "log_auth_lines")) cfg->authpolicy_log_auth_lines = b;
         else cfg->authpolicy_held_reject = b;
     } else if (!strcmp(name, "listen")) set_str(&cfg->authpolicy_listen, value);
     else if (!strcmp(name, "api_key_file")) set_str(&cfg->authpolicy_key_file, value);
@@ -487,6 +488,7 @@ static void set_defaults(struct config *cfg)
     cfg->authpolicy_key_file = sg_xstrdup(AUTHPOLICY_KEY_FILE_DEFAULT);
     cfg->authpolicy_tarpit_s = AUTHPOLICY_TARPIT_DEFAULT_S;
     cfg->authpolicy_held_reject = true;
+    cfg->authpolicy_log_auth_lines = true;
     cfg->metrics_listen = sg_xstrdup(METRICS_LISTEN_DEFAULT);
     strlist_split_words(&cfg->journal_units, DETECT_JOURNAL_UNITS_DEFAULT);
     strlist_split_words(&cfg->journal_users, DETECT_JOURNAL_USERS_DEFAULT);

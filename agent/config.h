@@ -102,6 +102,9 @@ struct config {
     char *authpolicy_key_file;       /* the API key Dovecot sends as X-API-Key */
     int64_t authpolicy_tarpit_s;     /* tarpit of a user under a distributed attack (0 = allow) */
     bool authpolicy_held_reject;     /* an after-auth check of a held account gets -1 */
+    bool authpolicy_log_auth_lines;  /* read the log lines Dovecot's reports also carry (rules marked
+                                      * `reported = yes`), counting an attempt seen twice once; no:
+                                      * those rules are off and the reports alone count */
     /* [metrics]: the Prometheus endpoint (docs/metrics.md) */
     bool metrics_enabled;
     char *metrics_listen;            /* "IP:port" */

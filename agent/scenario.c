@@ -315,7 +315,13 @@ static void attack_ban(struct scenario_engine *e, const struct sg_event *ev, int
 void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
 {
     e->stats.events++;
-    if (ev->dup) return;
+    if (ev->dup) {
+        /* Counted already through its other report (log line or auth-policy report): the hash of
+         * its password, when only this one carries it, still makes a later repeat of it known. */
+        if (ev->kind == SG_EV_AUTH_FAIL && ev->user[0] && ev->family && ev->pwhash[0])
+            evidence_password_repeat(e->st, ev->ip, ev->user, ev->pwhash, e->cfg->evidence_window_s, now_ms);
+        return;
+    }
     char key[GOSSIP_KEY_MAX + 1];
     struct sg_subject subj;
     bool blocked = source_blocked(e, ev, now_ms);

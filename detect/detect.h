@@ -25,6 +25,9 @@ int detect_rules_load_file(struct detect_rules *r, const char *path, char *err, 
  * built with detect_rules_load_file must be compiled before a parser uses it. Returns 0 or -1. */
 int detect_rules_compile(struct detect_rules *r, char *err, size_t errlen);
 void detect_rules_destroy(struct detect_rules **p);
+/* Turns off the rules marked `reported = yes` (their attempts reach the agent as Dovecot auth-policy
+ * reports instead) and compiles the set again. Returns how many were turned off, or -1 (err set). */
+int detect_rules_drop_reported(struct detect_rules *r, char *err, size_t errlen);
 size_t detect_rules_count(const struct detect_rules *r);
 /* Id of rule i (0 <= i < count), or NULL. The string belongs to the set. */
 const char *detect_rules_id(const struct detect_rules *r, size_t i);

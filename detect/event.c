@@ -1,4 +1,5 @@
-/* event.c: event kind names and the address normaliser every rule's `ip` capture goes through. */
+/* event.c: event kind names, the address normaliser every rule's `ip` capture goes through, and the
+ * checks of password hashes and session ids that log lines and auth-policy reports share. */
 #include "detect/event.h"
 
 #include <arpa/inet.h>
@@ -24,6 +25,26 @@ int detect_kind_parse(const char *name, enum sg_event_kind *out)
             return 0;
         }
     return -1;
+}
+
+bool detect_pwhash_copy(char *dst, const char *s, size_t n)
+{
+    dst[0] = '\0';
+    if (n < SG_EV_PWHASH_MIN || n > 128 || strspn(s, "0123456789abcdef") < n) return false;
+    size_t k = n < SG_EV_PWHASH_MAX - 1 ? n : SG_EV_PWHASH_MAX - 1;
+    memcpy(dst, s, k);
+    dst[k] = '\0';
+    return true;
+}
+
+bool detect_session_copy(char *dst, const char *s, size_t n)
+{
+    static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.-";
+    dst[0] = '\0';
+    if (n == 0 || n >= SG_EV_SESSION_MAX || strspn(s, ok) < n) return false;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return true;
 }
 
 bool detect_kind_is_abuse(enum sg_event_kind k)

@@ -22,7 +22,9 @@ enum sg_event_kind {
 #define SG_EV_IP_MAX      46   /* INET6_ADDRSTRLEN */
 #define SG_EV_USER_MAX    128  /* SASL or login name, truncated */
 #define SG_EV_RULE_MAX    48   /* rule id */
-#define SG_EV_PWHASH_MAX  41   /* hex of a (truncated) SHA1 of a tried password, as Dovecot logs it */
+#define SG_EV_PWHASH_MAX  41   /* hex of a (truncated) hash of a tried password: Dovecot's log or auth policy */
+#define SG_EV_PWHASH_MIN  4    /* fewer hex digits are too few values: distinct guesses would look repeated */
+#define SG_EV_SESSION_MAX 64   /* a login session id (Dovecot's session=<...>: 16 or 32 base64 characters) */
 
 struct sg_event {
     int64_t time_ms;               /* from the line, UTC ms; 0 when the line has no time (caller uses now) */
@@ -35,11 +37,15 @@ struct sg_event {
     char ip[SG_EV_IP_MAX];         /* the same address as canonical text (inet_ntop); "" when family is 0 */
     char user[SG_EV_USER_MAX];     /* "" when the line names no user */
     char rule[SG_EV_RULE_MAX];     /* id of the rule that matched */
-    char pwhash[SG_EV_PWHASH_MAX]; /* lowercase hex of the tried password's SHA1 prefix (Dovecot's
-                                    * auth_verbose_passwords = sha1:N), "" when the line has none */
+    char pwhash[SG_EV_PWHASH_MAX]; /* lowercase hex of the tried password's hash (Dovecot's
+                                    * auth_verbose_passwords = sha1:N, or an auth-policy report's pwhash),
+                                    * "" when the line has none (detect_pwhash_copy) */
+    char session[SG_EV_SESSION_MAX]; /* the daemon's login session id, "" when none (detect_session_copy) */
     uint32_t count;                /* attempts this line stands for (>= 1); "3 attempts" gives 3 */
     uint32_t nrcpt;                /* recipients, for SG_EV_SENT; 0 otherwise */
     bool dup;                      /* the attempts were already reported by another line: counters skip it */
+    bool reported;                 /* from a rule marked `reported = yes`: Dovecot's auth-policy reports
+                                    * carry the same attempts (agent/attempt_once.h joins the two) */
 };
 
 /* "auth_fail", "auth_ok", "relay_denied", "rejected", "conn", "sent"; "?" for an unknown value. */
@@ -48,6 +54,15 @@ const char *detect_kind_name(enum sg_event_kind k);
 int detect_kind_parse(const char *name, enum sg_event_kind *out);
 /* True for the kinds that are abuse signals: auth_fail, relay_denied, rejected. */
 bool detect_kind_is_abuse(enum sg_event_kind k);
+
+/* Copies s (n bytes) into dst (SG_EV_PWHASH_MAX bytes) when it is a password hash as Dovecot writes
+ * it: SG_EV_PWHASH_MIN to 128 lowercase hex digits (sha512 untruncated), of which the first 40 are
+ * kept. Anything else is not a hash (a misconfigured attribute could even be the password): dst
+ * becomes "" and false is returned. */
+bool detect_pwhash_copy(char *dst, const char *s, size_t n);
+/* Copies s (n bytes) into dst (SG_EV_SESSION_MAX bytes) when it is a session id: 1 to 63 bytes of
+ * [A-Za-z0-9+/=_.-] (Dovecot's are base64). Else dst becomes "" and false is returned. */
+bool detect_session_copy(char *dst, const char *s, size_t n);
 
 /* Normalises an address as written in a log line ("1.2.3.4", "::ffff:1.2.3.4", "[2001:db8::1]",
  * "192.030.0.6" with decimal leading zeros, "fe80::1%eth0") into family, 16 bytes and canonical text.

@@ -229,10 +229,12 @@ static int emit(struct detect_parser *p, const struct detect_match *m, const cha
     ev.user[0] = '\0';
     if (detect_match_group(m, r->g_user, &s, &n)) detect_copy_trunc(ev.user, sizeof ev.user, s, n);
     memcpy(ev.rule, r->id, sizeof ev.rule);
-    /* Kept only as 4 to 40 lowercase hex digits: anything else in that place is not Dovecot's hash. */
+    /* Kept only as lowercase hex digits: anything else in that place is not Dovecot's hash. */
     ev.pwhash[0] = '\0';
-    if (detect_match_group(m, r->g_pwhash, &s, &n) && n >= 4 && n < sizeof ev.pwhash && strspn(s, "0123456789abcdef") >= n)
-        detect_copy_trunc(ev.pwhash, sizeof ev.pwhash, s, n);
+    if (detect_match_group(m, r->g_pwhash, &s, &n)) detect_pwhash_copy(ev.pwhash, s, n);
+    ev.session[0] = '\0';
+    if (detect_match_group(m, r->g_session, &s, &n)) detect_session_copy(ev.session, s, n);
+    ev.reported = r->reported;
     /* What the line claims is capped before any join sees it (a session cannot be owed 100000). */
     ev.count = capped(detect_match_uint(m, r->g_count, 1), p->max_attempts, &p->st.capped_attempts);
     if (ev.count == 0) ev.count = 1;

@@ -14,6 +14,8 @@
  *   role = smtp-sasl              ; optional join/de-duplication role (join.h, join_*.c)
  *   subject = tag                 ; optional: match from the program tag on
  *   always_dup = yes              ; optional: the line always accompanies a counted one
+ *   reported = yes                ; optional: Dovecot's auth-policy reports carry the same attempts
+ *                                 ; (detect_rules_drop_reported turns such rules off)
  *   enabled = no                  ; in an operator file: removes a shipped rule of that id
  */
 #include "detect/rules_int.h"
@@ -127,11 +129,13 @@ static int rule_set(struct detect_rule *r, const char *key, const char *val, con
             return -1;
         }
         r->subject_tag = !strcmp(val, "tag");
-    } else if (!strcmp(key, "service_from_tag") || !strcmp(key, "always_dup") || !strcmp(key, "enabled")) {
+    } else if (!strcmp(key, "service_from_tag") || !strcmp(key, "always_dup") || !strcmp(key, "enabled") ||
+               !strcmp(key, "reported")) {
         bool b;
         if (!parse_bool(val, &b)) { set_err(err, errlen, "%s:%d: %s must be yes or no", file, line, key); return -1; }
         if (key[0] == 's') r->service_from_tag = b;
         else if (key[0] == 'a') r->always_dup = b;
+        else if (key[0] == 'r') r->reported = b;
         else r->enabled = b;
     } else {
         set_err(err, errlen, "%s:%d: unknown key '%s'", file, line, key);
@@ -352,6 +356,17 @@ void detect_rules_destroy(struct detect_rules **p)
     detect_lit_free(&rs->lits);
     free(rs);
     *p = NULL;
+}
+
+int detect_rules_drop_reported(struct detect_rules *rs, char *err, size_t errlen)
+{
+    int n = 0;
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->v[i].enabled && rs->v[i].reported) {
+            rs->v[i].enabled = false;
+            n++;
+        }
+    return n && detect_rules_compile(rs, err, errlen) < 0 ? -1 : n;
 }
 
 size_t detect_rules_count(const struct detect_rules *r)

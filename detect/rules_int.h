@@ -28,6 +28,7 @@ struct detect_rule {
     bool service_from_tag;        /* "postfix/submission/smtpd" -> submission, "imap-login" -> imap */
     bool subject_tag;             /* match from the program tag on, not only the message */
     bool always_dup;              /* the line always accompanies another that is counted */
+    bool reported;                /* Dovecot's auth-policy reports carry the same attempts */
     bool enabled;
     const struct detect_join_ops *join;   /* "role = ...": the daemon family that joins its matches (join.h), or NULL */
     int join_family;              /* index of join in detect_join_families */

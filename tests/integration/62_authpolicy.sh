@@ -153,8 +153,8 @@ wait_for 10 test "$(reloads)" = 1 || fail "reload not done"
 WANT="200 0"; expect allow "$(req carol@example.org 192.0.2.50 imap)"
 echo "ok: auth-policy bans, prefix bans, held accounts, reports to bans, hostile requests refused and counted (port $PORT)"
 
-# The switch for sites that use the reports: the shipped rules file turns off the log rules that
-# would count the same attempts again. Lines recorded from Dovecot 2.3.19 and Postfix 3.7
+# The switch for sites that use the reports: [authpolicy] log_auth_lines = no turns off the log
+# rules (marked `reported = yes`) that would read the same attempts again. Lines recorded from Dovecot 2.3.19 and Postfix 3.7
 # (tests/corpus) give auth events without it and none with it.
 for i in 1 2 3 4; do
     printf 'Dec 06 20:09:2%s auth: Info: passwd-file(alice,10.77.0.101,<u0Bvr/xhepIKTQB%s>): Password mismatch\n' $i $i
@@ -165,7 +165,8 @@ done > "$T/replay.log"
 events() { "$SG" replay -c "$1" "$T/replay.log" 2>&1 >/dev/null | sed -n 's/^replay: [0-9]* lines, \([0-9]*\) events.*/\1/p'; }
 with=$(events "$T/n1.conf")
 [ "${with:-0}" -ge 8 ] || fail "the recorded Dovecot/Postfix lines gave ${with:-no} events without the switch"
-sed "s|^logs = .*|&\nextra_rules = $ROOT/deploy/dovecot/authpolicy-rules.d|" "$T/n1.conf" > "$T/reports.conf"
+sed "s|^\[authpolicy\]\$|&\nlog_auth_lines = no|" "$T/n1.conf" > "$T/reports.conf"
+grep -q "^log_auth_lines = no" "$T/reports.conf" || fail "could not write log_auth_lines = no"
 without=$(events "$T/reports.conf")
-[ "$without" = 0 ] || fail "with authpolicy-rules.d the same lines still gave $without events"
-echo "ok: log rules for Dovecot auth and Postfix SASL: $with events, none with authpolicy-rules.d"
+[ "$without" = 0 ] || fail "with log_auth_lines = no the same lines still gave $without events"
+echo "ok: log rules for Dovecot auth and Postfix SASL: $with events, none with log_auth_lines = no"

@@ -169,6 +169,60 @@ static void test_allow_and_report(void **state)
     authpolicy_destroy(&ap);
 }
 
+/* A report becomes the event a log line would give, with Dovecot's pwhash and session id; a pwhash
+ * that is not a hash (too short, not hex, a password by mistake) is left out and counted. */
+static void test_report_event(void **state)
+{
+    (void)state;
+    struct fake f;
+    struct authpolicy *ap = make(&f);
+    char out[512];
+    const char *rep = "{\"login\":\"Alice@example.org\",\"pwhash\":\"0a1b\",\"remote\":\"::ffff:203.0.113.7\","
+                      "\"protocol\":\"managesieve\",\"session_id\":\"u0Bvr/xhepIKTQBl\",\"success\":false}";
+    assert_int_equal(authpolicy_handle(ap, "POST", "report", KEY, rep, strlen(rep), false, out, sizeof out), 200);
+    struct sg_event ev;
+    authpolicy_report_event(&f.last, &ev);
+    assert_int_equal(ev.kind, SG_EV_AUTH_FAIL);
+    assert_string_equal(ev.ip, "203.0.113.7");
+    assert_string_equal(ev.user, "Alice@example.org");
+    assert_string_equal(ev.service, "sieve");
+    assert_string_equal(ev.rule, "authpolicy");
+    assert_string_equal(ev.pwhash, "0a1b");
+    assert_string_equal(ev.session, "u0Bvr/xhepIKTQBl");
+    assert_int_equal(ev.count, 1);
+    assert_false(ev.dup || ev.reported);
+    const char *bad[] = {"0a1", "0A1B", "zz12", "hunter2-password", "0a1b 0a1b",
+                         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                         "0123456789abcdef0123456789abcdef0123456789abcdef0"};   /* 129 digits */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"login\":\"a\",\"pwhash\":\"%s\",\"remote\":\"192.0.2.1\",\"protocol\":\"imap\","
+                 "\"session_id\":\"bad session<>\",\"success\":true}", bad[i]);
+        assert_int_equal(authpolicy_handle(ap, "POST", "report", KEY, body, strlen(body), false, out, sizeof out), 200);
+        assert_string_equal(f.last.pwhash, "");
+        authpolicy_report_event(&f.last, &ev);
+        assert_int_equal(ev.kind, SG_EV_AUTH_OK);
+        assert_string_equal(ev.pwhash, "");
+        assert_string_equal(ev.session, "");
+    }
+    /* sha512 untruncated: 128 digits, the first 40 kept */
+    char body[512], h[129];
+    for (int i = 0; i < 128; i++) h[i] = "0123456789abcdef"[i % 16];
+    h[128] = '\0';
+    snprintf(body, sizeof body, "{\"login\":\"a\",\"pwhash\":\"%s\",\"remote\":\"\",\"protocol\":\"pop3\",\"success\":false}", h);
+    assert_int_equal(authpolicy_handle(ap, "POST", "report", KEY, body, strlen(body), false, out, sizeof out), 200);
+    authpolicy_report_event(&f.last, &ev);
+    assert_int_equal(strlen(ev.pwhash), SG_EV_PWHASH_MAX - 1);
+    assert_int_equal(ev.family, 0);
+    struct authpolicy_stats s;
+    authpolicy_stats(ap, &s);
+    assert_int_equal(s.report, 2 + sizeof bad / sizeof bad[0]);
+    assert_int_equal(s.pwhash, 2);
+    assert_int_equal(s.pwhash_ignored, sizeof bad / sizeof bad[0]);
+    authpolicy_destroy(&ap);
+}
+
 /* Without a key configured, nothing is answered (not even with an empty header). */
 static void test_no_key_refuses_all(void **state)
 {
@@ -187,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_allow_and_report),
         cmocka_unit_test(test_no_key_refuses_all),
+        cmocka_unit_test(test_report_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

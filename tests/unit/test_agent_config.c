@@ -270,11 +270,12 @@ static void test_authpolicy(void **state)
     assert_string_equal(cfg->authpolicy_key_file, AUTHPOLICY_KEY_FILE_DEFAULT);
     assert_int_equal(cfg->authpolicy_tarpit_s, AUTHPOLICY_TARPIT_DEFAULT_S);
     assert_true(cfg->authpolicy_held_reject);
+    assert_true(cfg->authpolicy_log_auth_lines);
     config_destroy(&cfg);
     unlink(p);
     free(p);
     p = write_tmp("[node]\nname = mx1\n[authpolicy]\nenabled = yes\nlisten = 127.0.0.1:0\napi_key_file = /k\n"
-                  "tarpit = 30s\nheld_reject = no\n");
+                  "tarpit = 30s\nheld_reject = no\nlog_auth_lines = no\n");
     cfg = config_load(p, NULL);
     assert_int_equal(cfg->errors.n, 0);
     assert_true(cfg->authpolicy_enabled);
@@ -282,6 +283,7 @@ static void test_authpolicy(void **state)
     assert_string_equal(cfg->authpolicy_key_file, "/k");
     assert_int_equal(cfg->authpolicy_tarpit_s, 30);
     assert_false(cfg->authpolicy_held_reject);
+    assert_false(cfg->authpolicy_log_auth_lines);
     config_destroy(&cfg);
     unlink(p);
     free(p);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/authpolicy.h"
 #include "agent/config.h"
 #include "agent/config_scenario.h"
 #include "agent/evidence.h"
@@ -498,6 +499,61 @@ static void test_password_hash_repeats(void **state)
     assert_false(banned(f, 0, "ip:192.0.2.88", T0 + 25 * MIN));
 }
 
+/* A Dovecot auth-policy report counts like a log line, its pwhash (salted with the farm's nonce) like
+ * the log's: one wrong password repeated 50 times from a fresh address counts once, 10 different ones
+ * ban it. */
+static void report(struct fixture *f, const char *ip, const char *user, const char *pwhash, bool dup, int64_t t)
+{
+    struct authpolicy_request r;
+    memset(&r, 0, sizeof r);
+    r.cmd = AP_CMD_REPORT;
+    snprintf(r.login, sizeof r.login, "%s", user);
+    snprintf(r.remote, sizeof r.remote, "%s", ip);
+    snprintf(r.protocol, sizeof r.protocol, "imap");
+    snprintf(r.pwhash, sizeof r.pwhash, "%s", pwhash);
+    r.has_success = true;
+    struct sg_event e;
+    authpolicy_report_event(&r, &e);
+    e.dup = dup;
+    scenario_engine_event(f->eng[0], &e, t);
+}
+
+static void test_report_password_hashes(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 0; i < 50; i++) report(f, "192.0.2.90", "dad", "0a1b", false, T0 + i * MIN / 2);
+    assert_false(banned(f, 0, "ip:192.0.2.90", T0 + 25 * MIN));
+    for (int i = 0; i < 10; i++) {
+        char h[8];
+        snprintf(h, sizeof h, "0%03x", 0x100 + i);
+        report(f, "192.0.2.91", "dad", h, false, T0 + i * 1000);
+    }
+    assert_true(banned(f, 0, "ip:192.0.2.91", T0 + 10000));
+}
+
+/* The log counted 9 attempts first (no hash in the log), their reports came second (dup) with the
+ * hashes: the client's retries of the same 9 passwords are repeats and count nothing, so 9 + 9
+ * never reaches auth-ip's 10. */
+static void test_dup_report_keeps_its_hash(void **state)
+{
+    struct fixture *f = *state;
+    const char *ip = "192.0.2.92";
+    for (int i = 0; i < 9; i++) {
+        char h[8];
+        snprintf(h, sizeof h, "0%03x", 0x200 + i);
+        event(f, 0, SG_EV_AUTH_FAIL, ip, "mum", T0 + i * 1000);
+        report(f, ip, "mum", h, true, T0 + i * 1000 + 5);
+    }
+    for (int i = 0; i < 9; i++) {
+        char h[8];
+        snprintf(h, sizeof h, "0%03x", 0x200 + i);
+        report(f, ip, "mum", h, false, T0 + 60000 + i * 1000);
+    }
+    assert_false(banned(f, 0, "ip:192.0.2.92", T0 + 70000));
+    report(f, ip, "mum", "0fff", false, T0 + 71000);   /* a 10th different password */
+    assert_true(banned(f, 0, "ip:192.0.2.92", T0 + 71000));
+}
+
 /* Known-good lasts known_good_for (30 days), not longer: then the same failures are guessing. */
 static void test_known_good_expires(void **state)
 {
@@ -632,6 +688,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stale_phone_never_banned, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_known_good_expires, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_password_hash_repeats, setup_shipped, teardown),
+        cmocka_unit_test_setup_teardown(test_report_password_hashes, setup_shipped, teardown),
+        cmocka_unit_test_setup_teardown(test_dup_report_keeps_its_hash, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_account_under_attack, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_explain, setup_shipped, teardown),
     };

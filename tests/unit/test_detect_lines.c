@@ -317,6 +317,48 @@ static int setup_utc(void **state)
     return 0;
 }
 
+/* Dovecot's session id reaches the event (auth line and login line, recorded from Dovecot 2.3.19),
+ * and the rules whose attempts Dovecot's auth-policy reports also carry are marked; with them
+ * dropped (`[authpolicy] log_auth_lines = no`) those lines give nothing, the others still do. */
+static const char *const reported_lines[] = {
+    "Dec 06 20:09:23 auth: Info: passwd-file(alice,10.77.0.101,<u0Bvr/xhepIKTQBl>): Password mismatch",
+    "Dec 06 20:09:23 imap-login: Info: Login: user=<alice>, method=PLAIN, rip=10.77.0.201, lip=10.77.0.1, mpid=14735, session=<1Extr/xhNOUKTQDJ>",
+    "Dec 06 20:09:40 node1 postfix/submission/smtpd[17522]: warning: unknown[10.77.0.115]: SASL LOGIN authentication failed: (reason unavailable), sasl_username=carol",
+    "Dec 06 20:09:26 imap-login: Info: Disconnected: Aborted login by logging out (auth failed, 3 attempts in 1 secs): user=<bob>, method=PLAIN, rip=10.77.0.103, lip=10.77.0.1, session=<TGCNr/xhC4gKTQBn>",
+};
+
+static void test_reported_rules(void **state)
+{
+    (void)state;
+    struct fixture f = open_parser(0, 0);
+    struct sg_event ev = one(f.p, reported_lines[0]);
+    assert_true(ev.reported);
+    assert_string_equal(ev.session, "u0Bvr/xhepIKTQBl");
+    ev = one(f.p, reported_lines[1]);
+    assert_true(ev.reported);
+    assert_int_equal(ev.kind, SG_EV_AUTH_OK);
+    assert_string_equal(ev.session, "1Extr/xhNOUKTQDJ");
+    ev = one(f.p, reported_lines[2]);
+    assert_true(ev.reported);
+    assert_string_equal(ev.session, "");
+    ev = one(f.p, reported_lines[3]);
+    assert_true(ev.reported && ev.count == 3);
+    const char *other = "Nov 28 04:31:02 mx1 postfix/smtpd[9103]: too many errors after RCPT from unknown[198.51.100.142]";
+    ev = one(f.p, other);
+    assert_false(ev.reported);
+    assert_string_equal(ev.session, "");
+    detect_parser_destroy(&f.p);
+    char err[256] = "";
+    int n = detect_rules_drop_reported(f.r, err, sizeof err);
+    assert_true(n >= 8);
+    assert_int_equal(detect_rules_drop_reported(f.r, err, sizeof err), 0);
+    f.p = detect_parser_new(f.r, NULL);
+    for (size_t i = 0; i < sizeof reported_lines / sizeof reported_lines[0]; i++)
+        if (line1(f.p, reported_lines[i]).n) fail_msg("a dropped rule still read: %s", reported_lines[i]);
+    one(f.p, other);
+    close_parser(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_multilog),
         cmocka_unit_test(test_rfc5424),
         cmocka_unit_test(test_roles_from_the_table),
+        cmocka_unit_test(test_reported_rules),
     };
     return cmocka_run_group_tests(tests, setup_utc, NULL);
 }
