@@ -16,45 +16,16 @@ for b in ip dovecot curl python3 timeout; do command -v "$b" >/dev/null 2>&1 || 
 . "$here/lib/netns.sh"
 fail() { echo "FAIL: $*"; [ -f "$NETNS_DIR/agent.log" ] && tail -15 "$NETNS_DIR/agent.log"; exit 1; }
 netns_up 1 || fail "netns_up"
-D=$NETNS_DIR
 SG="$BIN/sgcluster"
-S="-s $D/ctl.sock"
-KEY=dovecot-test-key-$$-0123456789
-mkdir -p "$D/keys"
-"$SG" keygen --node node1 "$D/keys" >/dev/null || fail "keygen"
-printf '%s\n' "$KEY" > "$D/authpolicy.key"
-cat > "$D/node1.conf" <<CONF
-[node]
-name = node1
-key_dir = $D/keys
-state_dir = $D/state
-control_socket = $D/ctl.sock
-[detect]
-rules = $ROOT/detect/rules.d
-scenarios = $ROOT/agent/scenarios.d
-[enforce]
-backend = dryrun
-[authpolicy]
-enabled = yes
-listen = 127.0.0.1:0
-api_key_file = $D/authpolicy.key
-CONF
-apid=""
-agent_start() {
-    ip netns exec "$(netns_name node1)" "$BIN/sgagent" -c "$D/node1.conf" >> "$D/agent.log" 2>&1 &
-    apid=$!
-    wait_for 10 "$SG" status $S >/dev/null 2>&1 || fail "agent did not answer"
-}
-agent_stop() { [ -n "$apid" ] && kill -TERM "$apid" 2>/dev/null && wait "$apid"; apid=""; }
-netns_on_down agent_stop
-st() { "$SG" status $S --json | python3 -c "import json,sys; d=json.load(sys.stdin)['authpolicy']; print($1)"; }
-agent_start
-PORT=$(st 'd["port"]')
+. "$here/lib/authpol.sh"
+authpol_setup || fail "authpol_setup"
+S=$AUTHPOL_S
+authpol_conf
+authpol_start || fail "agent did not answer"
+st() { authpol_status "$1"; }
 
 # Dovecot's side, from the shipped snippet with this run's port, key and nonce.
-MAILD_DOVECOT_EXTRA=$(sed -e "s|127.0.0.1:9413|127.0.0.1:$PORT|" -e "s|X-API-Key:.*|X-API-Key:$KEY|" \
-    -e "s|^auth_policy_hash_nonce = .*|auth_policy_hash_nonce = nonce-$$|" \
-    "$ROOT/deploy/dovecot/91-sgcluster-authpolicy.conf")
+authpol_dovecot_extra || fail "authpol_dovecot_extra"
 . "$here/lib/maild.sh"
 . "$here/lib/clients.sh"
 maild_start node1 || fail "maild_start"
@@ -93,6 +64,6 @@ imap_login "$ip1" carol carol-pw; [ $? = 0 ] || fail "carol (not held) refused"
 
 # Fails open: with the agent stopped, the banned address and the held account log in again.
 "$SG" ban "$client" --for 1h $S >/dev/null || fail "sgcluster ban again"
-agent_stop
+authpol_stop
 imap_login "$ip1" alice alice-pw; [ $? = 0 ] || fail "agent stopped: IMAP login did not fail open"
 echo "ok: Dovecot asks the agent: banned address refused at IMAP and POP3 before the password check, held account refused, reports counted, fails open"
