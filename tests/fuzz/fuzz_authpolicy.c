@@ -1,6 +1,7 @@
 /* fuzz_authpolicy.c: libFuzzer target for Dovecot auth-policy requests: the body (any bytes) with
  * the command picked by the first byte, through the whole check; the answer must always be one
- * JSON object with an integer status, and only a 200 may reach the decision. */
+ * JSON object with an integer status, and only a 200 may reach the decision. A report's event
+ * keeps only a hex password hash of SG_EV_PWHASH_MIN..40 digits and a clean session id. */
 #include "agent/authpolicy.h"
 
 #include <jansson.h>
@@ -22,8 +23,15 @@ static int allow(const struct authpolicy_request *r, const char **msg, void *arg
 
 static void report(const struct authpolicy_request *r, void *arg)
 {
-    (void)r; (void)arg;
+    (void)arg;
     decided++;
+    struct sg_event ev;
+    authpolicy_report_event(r, &ev);
+    size_t h = strlen(ev.pwhash), s = strlen(ev.session);
+    if ((h && (h < SG_EV_PWHASH_MIN || strspn(ev.pwhash, "0123456789abcdef") != h)) || h >= SG_EV_PWHASH_MAX) abort();
+    if (s >= SG_EV_SESSION_MAX || strspn(ev.session, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.-") != s)
+        abort();
+    if (ev.count != 1 || ev.dup || (ev.kind != SG_EV_AUTH_OK && ev.kind != SG_EV_AUTH_FAIL)) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
