@@ -1,5 +1,6 @@
 /* join.h (internal to detect/): bounded tables that join lines of one session or one queue id, and the
- * per-daemon join handlers behind struct detect_join_ops. */
+ * per-daemon join handlers behind struct detect_join_ops. The table (detect_join_*) also joins log
+ * events with Dovecot's auth-policy reports in agent/attempt_once.c. */
 #ifndef SG_DETECT_JOIN_H
 #define SG_DETECT_JOIN_H
 
