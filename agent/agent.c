@@ -59,6 +59,10 @@ static void on_ban_record(const struct gossip_ban *b, void *arg)
     bool remote = b->author != gossip_state_origin(a->st);
     if (remote) a->n.records_remote++;
     if (b->kind == GOSSIP_BAN_KIND_OFFENSE) return;
+    if (b->kind == GOSSIP_BAN_KIND_ALLOW) {
+        agent_allow_sync(a);
+        return;
+    }
     struct sg_key k;
     const char *addr = record_addr(b, &k);
     const struct gossip_peer_key *who = gossip_keyring_find(a->kr, b->author);
@@ -284,6 +288,7 @@ static int on_housekeep(zloop_t *loop, int timer_id, void *arg)
     for (size_t i = 0; i < a->nsrc; i++) detect_source_check(a->src[i], on_line, a);
     if (a->journal) detect_journal_read(a->journal, on_line, a);
     gossip_state_expire(a->st, sg_now_ms());
+    if (a->allow_next_expiry_ms && a->allow_next_expiry_ms <= sg_now_ms()) agent_allow_sync(a);
     if (!a->reconciled && (agent_gossip_synced(a) || sg_mono_ms() - a->started_mono_ms > RECONCILE_AFTER_MS))
         agent_reconcile(a, true);
     if (gossip_state_pending(a->st)) agent_gossip_notify(a);
@@ -405,6 +410,7 @@ struct agent *agent_new(const char *cfg_path)
     }
     if (enforce_setup(a->enf) < 0) { sg_log(SG_LOG_ERR, "enforcement backend %s failed to start", cfg->backend); goto fail; }
     gossip_state_set_ban_cb(a->st, on_ban_record, a);
+    agent_allow_sync(a);         /* the snapshot's allows, before any ban goes back in */
     agent_reconcile(a, false);
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
     scenario_engine_set_enforce(a->eng, a->enf);
@@ -488,6 +494,7 @@ static int agent_reload(struct agent *a)
     struct gossip_record_limits limits;
     config_record_limits(cfg, &limits);
     gossip_state_set_limits(a->st, &limits);
+    agent_allow_sync(a);         /* a new guard: the replicated allows again, before the reconcile */
     agent_reconcile(a, true);
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
     scenario_engine_set_enforce(a->eng, a->enf);
@@ -554,6 +561,7 @@ void agent_destroy(struct agent **pa)
     config_destroy(&a->cfg);
     tally_destroy(&a->events);
     tally_destroy(&a->decisions);
+    free(a->allows);
     free(a->cfg_path);
     free(a);
     *pa = NULL;

@@ -74,6 +74,9 @@ struct agent {
     int64_t loop_lag_ms, loop_lag_max_ms;
     int64_t watchdog_ms;
     bool stopping;
+    struct enforce_prefix *allows;    /* the active allow records, as the guard holds them */
+    size_t nallows;
+    int64_t allow_next_expiry_ms;     /* earliest expiry of an active allow (0: none) */
     struct agent_counters n;
 };
 
@@ -96,13 +99,13 @@ int agent_epoch_next(const char *state_dir, uint32_t now_s, uint32_t *out);
 /* Control commands (agent_control.c). */
 int agent_control(int argc, char **argv, bool json, FILE *out, void *arg);
 
-/* Active records by kind, and the rest (agent_control.c): what `status` and the metrics count. */
+/* Active records by kind, and the rest (agent_status.c): what `status` and the metrics count. */
 struct agent_ban_census {
-    size_t block, throttle, hold, tombstones, memory;
+    size_t block, throttle, hold, allow, tombstones, memory;
 };
 void agent_ban_census(struct agent *a, int64_t now, struct agent_ban_census *out);
 
-/* Decisions taken here (the sum of a->decisions). */
+/* Decisions taken here (the sum of a->decisions; agent_status.c). */
 uint64_t agent_decisions(const struct agent *a);
 
 /* The metrics endpoint (agent_metrics.c): started when [metrics] enabled = yes. */
@@ -116,6 +119,27 @@ void agent_metrics_write_cluster(struct agent *a, FILE *out);
 
 /* Busiest counter keys (agent_top.c). */
 int agent_top(struct agent *a, int argc, char **argv, bool json, FILE *out);
+/* Every counter slot and sketch of the state, all origins (agent_top.c); NULL on an internal error.
+ * The caller destroys it (gossip_body_destroy). */
+struct gossip_body *agent_state_dump(struct agent *a);
+
+/* `status` (agent_status.c): this node, its logs, peers and health; with --scenarios one block per
+ * scenario (agent_scenarios.c), --short for the counts only. */
+int agent_status(struct agent *a, int argc, char **argv, bool json, FILE *out);
+int agent_status_scenarios(struct agent *a, bool short_form, bool json, FILE *out);
+/* Times for tables: "2026-12-06T22:40:01Z" and "3h05m". */
+void agent_fmt_time(int64_t ms, char *buf, size_t size);
+void agent_fmt_dur(int64_t s, char *buf, size_t size);
+/* Kind of a record as the tables name it: block, throttle, hold, offense, allow. */
+const char *agent_kind_name(uint8_t kind);
+
+/* Cluster-wide allows (agent_allow.c): the active allow records become the enforcement guard's
+ * replicated entries; bans they now cover leave the kernel, bans an ended allow covered come back.
+ * Called when an allow record is stored, when one expires, and after a reload. */
+void agent_allow_sync(struct agent *a);
+/* Writes an unban tombstone for every active block ban that allow overlaps (the allow's own key
+ * named in their reason). Returns how many. */
+size_t agent_allow_lift(struct agent *a, const struct enforce_prefix *allow, const char *allow_key);
 
 /* Counts one event and feeds it to the scenario engine (log lines and auth-policy reports alike). */
 void agent_event(struct agent *a, const struct sg_event *ev);

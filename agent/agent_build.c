@@ -29,9 +29,28 @@ static void warn(struct agent_parts *p, int line, const char *fmt, ...)
     strlist_push(&p->warnings, full);
 }
 
+/* The lines of keys that have a second spelling or a default taken from another key. */
+static int node_addr_line(const struct config *cfg)
+{
+    int l = config_key_line(cfg, "node", "addresses");
+    return l ? l : config_key_line(cfg, "node", "address");
+}
+
+static int log_line(const struct config *cfg)
+{
+    int l = config_key_line(cfg, "detect", "logs");
+    return l ? l : config_key_line(cfg, "detect", "log");
+}
+
+static int dir_line(const struct config *cfg, const char *key)
+{
+    int l = config_key_line(cfg, "node", key);
+    return l || strcmp(key, "peer_key_dir") ? l : config_key_line(cfg, "node", "key_dir");
+}
+
 /* The directory path is in must exist. levels = 2: the agent creates path's own directory itself
  * (the control socket's, as systemd's RuntimeDirectory does), so its parent must exist. */
-static void check_parent(struct config *cfg, const char *what, const char *path, int levels)
+static void check_parent(struct config *cfg, const char *what, const char *path, int levels, int line)
 {
     if (!path) return;
     char *copy = sg_xstrdup(path);
@@ -39,7 +58,7 @@ static void check_parent(struct config *cfg, const char *what, const char *path,
     for (int i = 0; i < levels; i++) dir = dirname(dir);
     struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-        config_error(cfg, cfg->path, 0, "%s: the directory %s (for %s) does not exist", what, dir, path);
+        config_error(cfg, cfg->path, line, "%s: the directory %s (for %s) does not exist", what, dir, path);
     free(copy);
 }
 
@@ -49,10 +68,11 @@ static void check_addresses(struct config *cfg)
     struct enforce_guard *g = enforce_guard_new();
     for (size_t i = 0; i < cfg->allowlist.n; i++)
         if (enforce_guard_allow(g, cfg->allowlist.v[i]) < 0)
-            config_error(cfg, cfg->path, 0, "[enforce] allowlist: '%s' is not an address or CIDR prefix", cfg->allowlist.v[i]);
+            config_error(cfg, cfg->path, config_key_line(cfg, "enforce", "allowlist"),
+                         "[enforce] allowlist: '%s' is not an address or CIDR prefix", cfg->allowlist.v[i]);
     for (size_t i = 0; i < cfg->node_addrs.n; i++)
         if (enforce_guard_add_node(g, cfg->node_addrs.v[i]) < 0)
-            config_error(cfg, cfg->path, 0, "[node] addresses: '%s' is not one address (a node address is never a prefix)",
+            config_error(cfg, cfg->path, node_addr_line(cfg), "[node] addresses: '%s' is not one address (a node address is never a prefix)",
                          cfg->node_addrs.v[i]);
     for (size_t p = 0; p < cfg->npeers; p++)
         for (size_t i = 0; i < cfg->peers[p].addrs.n; i++)
@@ -60,7 +80,7 @@ static void check_addresses(struct config *cfg)
                 config_error(cfg, cfg->path, cfg->peers[p].line, "[peer %s] addresses: '%s' is not one address",
                              cfg->peers[p].name, cfg->peers[p].addrs.v[i]);
     if (enforce_guard_set_min_prefix(g, cfg->min_prefix4, cfg->min_prefix6) < 0)
-        config_error(cfg, cfg->path, 0, "[enforce] min_prefix4/min_prefix6 out of range");
+        config_error(cfg, cfg->path, config_key_line(cfg, "enforce", "min_prefix4"), "[enforce] min_prefix4/min_prefix6 out of range");
     enforce_guard_destroy(&g);
 }
 
@@ -69,7 +89,7 @@ static void load_keys(struct agent_parts *p)
     struct config *cfg = p->cfg;
     p->id = gossip_identity_load(cfg->key_dir, cfg->node_name);
     if (!p->id) {
-        config_error(cfg, cfg->path, 0, "key: cannot load %s/%s.key (mode 0600, from `sgcluster keygen --node %s %s`)",
+        config_error(cfg, cfg->path, dir_line(cfg, "key_dir"), "key: cannot load %s/%s.key (mode 0600, from `sgcluster keygen --node %s %s`)",
                      cfg->key_dir, cfg->node_name, cfg->node_name, cfg->key_dir);
         return;
     }
@@ -77,7 +97,7 @@ static void load_keys(struct agent_parts *p)
     gossip_keyring_add_identity(p->kr, p->id);
     struct stat st;
     if (stat(cfg->peer_key_dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(cfg->peer_key_dir, R_OK | X_OK) < 0) {
-        config_error(cfg, cfg->path, 0, "peer keys: cannot read the directory %s", cfg->peer_key_dir);
+        config_error(cfg, cfg->path, dir_line(cfg, "peer_key_dir"), "peer keys: cannot read the directory %s", cfg->peer_key_dir);
         return;
     }
     /* A malformed or clashing file is logged by the keyring and leaves its peer without a key. */
@@ -102,7 +122,7 @@ static void build_rules(struct agent_parts *p, const char *rules_dir)
     dirs[n] = NULL;
     char err[512] = "";
     if (!(p->rules = detect_rules_new(dirs, err, sizeof err))) {
-        config_error(cfg, cfg->path, 0, "rules: %s", err);
+        config_error(cfg, cfg->path, rules_dir ? 0 : config_key_line(cfg, "detect", "rules"), "rules: %s", err);
         return;
     }
     /* Where Dovecot reports every attempt, its log lines about them need not be read at all. */
@@ -113,7 +133,7 @@ static void build_rules(struct agent_parts *p, const char *rules_dir)
         if (detect_rules_drop_reported(p->rules, err, sizeof err) < 0) config_error(cfg, cfg->path, 0, "rules: %s", err);
     }
     p->parser = cli_parser_new(cfg, p->rules);
-    if (!p->parser) config_error(cfg, cfg->path, 0, "rules: cannot make a parser");
+    if (!p->parser) config_error(cfg, cfg->path, config_key_line(cfg, "detect", "rules"), "rules: cannot make a parser");
 }
 
 static void build_enforce(struct agent_parts *p, bool dryrun)
@@ -139,7 +159,9 @@ static void build_enforce(struct agent_parts *p, bool dryrun)
     ec.min_prefix6 = cfg->min_prefix6;
     p->enf = enforce_new(&ec);
     free(nodes);
-    if (!p->enf) config_error(p->cfg, cfg->path, 0, "[enforce] backend %s: cannot open it", cfg->backend);
+    if (!p->enf)
+        config_error(p->cfg, cfg->path, config_key_line(cfg, "enforce", "backend"), "[enforce] backend %s: cannot open it",
+                     cfg->backend);
 }
 
 int agent_build(const char *path, const char *rules_dir, unsigned flags, struct agent_parts *out)
@@ -157,19 +179,19 @@ int agent_build(const char *path, const char *rules_dir, unsigned flags, struct 
     check_addresses(cfg);
     if (!(flags & AGENT_BUILD_OFFLINE) && cfg->node_name) load_keys(out);
     build_rules(out, rules_dir);
-    for (size_t i = 0; i < cfg->logs.n; i++) check_parent(cfg, "[detect] logs", cfg->logs.v[i], 1);
+    for (size_t i = 0; i < cfg->logs.n; i++) check_parent(cfg, "[detect] logs", cfg->logs.v[i], 1, log_line(cfg));
     if (!(flags & AGENT_BUILD_OFFLINE)) {   /* what only the running agent opens */
         cli_check_logs(cfg);
         if (cfg->journal) {
             char jerr[256] = "";
             struct detect_journal *j = cli_journal_from_config(cfg, jerr, sizeof jerr);
-            if (!j) config_error(cfg, cfg->path, 0, "[detect] %s", jerr);
+            if (!j) config_error(cfg, cfg->path, config_key_line(cfg, "detect", "journal"), "[detect] %s", jerr);
             detect_journal_destroy(&j);
         }
         if (cfg->authpolicy_enabled) {
             char key[AUTHPOLICY_KEY_MAX + 1], kerr[512];
             if (authpolicy_key_load(cfg->authpolicy_key_file, key, kerr, sizeof kerr) < 0)
-                config_error(cfg, cfg->path, 0, "[authpolicy] %s", kerr);
+                config_error(cfg, cfg->path, config_key_line(cfg, "authpolicy", "api_key_file"), "[authpolicy] %s", kerr);
             memset(key, 0, sizeof key);
         }
         if (cfg->metrics_enabled) {
@@ -181,8 +203,8 @@ int agent_build(const char *path, const char *rules_dir, unsigned flags, struct 
         char perr[512];
         if (agent_policy_config(cfg, &pc, perr, sizeof perr) < 0) config_error(cfg, cfg->path, 0, "%s", perr);
         /* the agent creates both directories (one level) */
-        check_parent(cfg, "[node] state_dir", cfg->state_dir, 1);
-        check_parent(cfg, "[node] control_socket", cfg->control_socket, 2);
+        check_parent(cfg, "[node] state_dir", cfg->state_dir, 1, config_key_line(cfg, "node", "state_dir"));
+        check_parent(cfg, "[node] control_socket", cfg->control_socket, 2, config_key_line(cfg, "node", "control_socket"));
     }
     if (!cfg->nscenarios) config_error(cfg, cfg->path, 0, "no scenarios: set [detect] scenarios = DIR (e.g. /etc/sgcluster/scenarios.d)");
     if (!cfg->errors.n) build_enforce(out, flags & AGENT_BUILD_DRYRUN);

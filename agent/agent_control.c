@@ -1,12 +1,13 @@
-/* agent_control.c: the control commands the agent answers: status, peers, bans, ban, unban, hold,
- * release, top, explain, reload. Every command prints a table, or JSON with --json. */
+/* agent_control.c: the control commands the agent answers: status, peers, bans, ban, unban, allow,
+ * unallow, hold, release, top, explain. Every command prints a table, or JSON with --json (refusals
+ * and errors too: one {"error":...} object). */
 #include "agent/agent.h"
 #include "agent/explain.h"
 #include "agent/json.h"
-#include "agent/tally.h"
 #include "agent/util.h"
 #include "common/key.h"
 #include "common/text.h"
+#include "common/version.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -14,191 +15,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define SG_VERSION "0.1.0"
-
-static void fmt_time(int64_t ms, char *buf, size_t size)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void fmt_dur(int64_t s, char *buf, size_t size)
-{
-    if (s < 0) s = 0;
-    if (s >= 86400) snprintf(buf, size, "%" PRId64 "d%02" PRId64 "h", s / 86400, s % 86400 / 3600);
-    else if (s >= 3600) snprintf(buf, size, "%" PRId64 "h%02" PRId64 "m", s / 3600, s % 3600 / 60);
-    else if (s >= 60) snprintf(buf, size, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
-    else snprintf(buf, size, "%" PRId64 "s", s);
-}
-
-static const char *kind_name(uint8_t k)
-{
-    return k == GOSSIP_BAN_KIND_HOLD ? "hold" : k == GOSSIP_BAN_KIND_THROTTLE ? "throttle"
-         : k == GOSSIP_BAN_KIND_OFFENSE ? "offense" : "block";
-}
-
 static const char *author_name(const struct agent *a, uint64_t origin)
 {
     const struct gossip_peer_key *p = gossip_keyring_find(a->kr, origin);
     return p ? p->name : "unknown";
-}
-
-/* ---- status ---- */
-
-struct ban_census {
-    int64_t now;
-    struct agent_ban_census *c;
-};
-
-static void count_ban(const struct gossip_ban *b, void *arg)
-{
-    struct agent_ban_census *c = ((struct ban_census *)arg)->c;
-    int64_t now = ((struct ban_census *)arg)->now;
-    if (b->kind == GOSSIP_BAN_KIND_OFFENSE) c->memory++;
-    else if (b->action == GOSSIP_BAN_ACTION_UNBAN) c->tombstones++;
-    else if (b->expires_at <= now) return;
-    else if (b->kind == GOSSIP_BAN_KIND_HOLD) c->hold++;
-    else if (b->kind == GOSSIP_BAN_KIND_THROTTLE) c->throttle++;
-    else c->block++;
-}
-
-void agent_ban_census(struct agent *a, int64_t now, struct agent_ban_census *out)
-{
-    memset(out, 0, sizeof *out);
-    struct ban_census bc = {.now = now, .c = out};
-    gossip_state_ban_foreach(a->st, count_ban, &bc);
-}
-
-uint64_t agent_decisions(const struct agent *a)
-{
-    return tally_sum(a->decisions);
-}
-
-static bool kernel_ok(struct agent *a, struct enforce_kernel *k)
-{
-    memset(k, 0, sizeof *k);
-    if (enforce_get_kernel(a->enf, k) < 0) return false;
-    return k->table_present;
-}
-
-static int cmd_status(struct agent *a, bool json, FILE *out)
-{
-    int64_t now = sg_now_ms();
-    struct gossip_state_stats ss;
-    gossip_state_stats(a->st, &ss);
-    struct enforce_kernel k;
-    bool kok = kernel_ok(a, &k);
-    struct enforce_stats es;
-    enforce_get_stats(a->enf, &es);
-    struct detect_stats ds;
-    detect_parser_stats(a->parser, &ds);
-    struct scenario_stats sc;
-    scenario_engine_stats(a->eng, &sc);
-    struct detect_journal_counters jc = {0};
-    if (a->journal) detect_journal_counters(a->journal, &jc);
-    struct agent_ban_census bc;
-    agent_ban_census(a, now, &bc);
-    bool all_alive = true;
-    size_t alive = 0;
-    char *peers = NULL;
-    size_t plen = 0;
-    FILE *pf = open_memstream(&peers, &plen);
-    if (!pf) sg_oom();
-    agent_gossip_peers_json(a, pf, &all_alive, &alive);
-    fclose(pf);
-    bool healthy = all_alive && kok && !k.drift;
-    struct policy_stats ps = {0};
-    if (a->policy) policy_server_stats(a->policy, &ps);
-    if (json) {
-        fprintf(out, "{\"node\":");
-        json_str(out, a->cfg->node_name);
-        fprintf(out, ",\"version\":\"%s\",\"epoch\":%u,\"uptime_s\":%" PRId64 ",\"loop_lag_ms\":%" PRId64
-                     ",\"loop_lag_max_ms\":%" PRId64 ",\"healthy\":%s,\"peers\":%s",
-                SG_VERSION, a->epoch, (now - a->started_ms) / 1000, a->loop_lag_ms, a->loop_lag_max_ms,
-                healthy ? "true" : "false", peers);
-        fputs(",\"gossip\":", out);
-        agent_gossip_totals_json(a, out);
-        fprintf(out, ",\"bans\":%zu,\"throttles\":%zu,\"holds\":%zu,\"tombstones\":%zu,\"offense_records\":%zu"
-                     ",\"counter_keys\":%zu,\"sketch_keys\":%zu,\"memory_bytes\":%zu",
-                bc.block, bc.throttle, bc.hold, bc.tombstones, bc.memory, ss.counter_keys, ss.sketch_keys, ss.mem_bytes);
-        fprintf(out, ",\"kernel\":{\"backend\":\"%s\",\"table\":%s,\"set4\":%zu,\"set6\":%zu,\"dropped_packets\":%" PRIu64 "}",
-                a->cfg->backend, k.table_present ? "true" : "false", k.set4, k.set6, k.drop_packets4 + k.drop_packets6);
-        fprintf(out, ",\"enforce\":{\"applied\":%" PRIu64 ",\"removed\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
-                     ",\"failed\":%" PRIu64 ",\"uncovered\":%" PRIu64 ",\"drift_missing\":%" PRIu64
-                     ",\"drift_extra\":%" PRIu64 ",\"drift_repaired\":%" PRIu64 ",\"drift_open\":%zu}",
-                es.applied, es.removed, es.refused_by_guard, es.failed, es.uncovered, es.drift_missing,
-                es.drift_extra, es.drift_repaired, k.drift);
-        fprintf(out, ",\"policy\":{\"listening\":%s,\"requests\":%" PRIu64 ",\"refused_user\":%" PRIu64
-                     ",\"refused_source\":%" PRIu64 ",\"refused_full\":%" PRIu64 ",\"dropped\":%" PRIu64
-                     ",\"timeouts\":%" PRIu64 ",\"open\":%" PRIu64 "}",
-                a->policy ? "true" : "false", ps.requests, ps.conns_refused_peer, ps.conns_refused_source,
-                ps.conns_refused, ps.conns_dropped, ps.timeouts, ps.conns_open);
-        fprintf(out, ",\"detect\":{\"lines\":%" PRIu64 ",\"events\":%" PRIu64 ",\"dups\":%" PRIu64
-                     ",\"oversized\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"capped_attempts\":%" PRIu64
-                     ",\"capped_recipients\":%" PRIu64 "}",
-                ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid, ds.capped_attempts, ds.capped_rcpt);
-        fprintf(out, ",\"journal\":{\"enabled\":%s,\"entries\":%" PRIu64 ",\"lines\":%" PRIu64 ",\"untrusted\":%" PRIu64
-                     ",\"oversized\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
-                a->journal ? "true" : "false", jc.entries, jc.lines, jc.untrusted, jc.oversized, jc.errors);
-        fputs(",\"records_refused\":{", out);
-        for (int r = 0; r < GOSSIP_REFUSE_MAX; r++)
-            fprintf(out, "%s\"%s\":%" PRIu64, r ? "," : "", gossip_refusal_name((enum gossip_refusal)r), ss.refused[r]);
-        fputc('}', out);
-        fprintf(out, ",\"precision\":{\"refused_prefix_bans\":%" PRIu64 ",\"stale_failures\":%" PRIu64
-                     ",\"attack_bans\":%" PRIu64 "}",
-                sc.refused_evidence, sc.stale_failures, sc.attack_bans);
-        fprintf(out, ",\"decisions\":%" PRIu64 ",\"records_from_peers\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
-                     ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64,
-                agent_decisions(a), a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,
-                a->n.reload_errors);
-        agent_authpolicy_status(a, true, out);
-        agent_metrics_status(a, true, out);
-        fputs("}\n", out);
-    } else {
-        char up[32];
-        fmt_dur((now - a->started_ms) / 1000, up, sizeof up);
-        fprintf(out, "node      %s (sgagent %s, epoch %u, up %s, loop lag %" PRId64 " ms, max %" PRId64 " ms)\n",
-                a->cfg->node_name, SG_VERSION, a->epoch, up, a->loop_lag_ms, a->loop_lag_max_ms);
-        fprintf(out, "cluster   %s: %zu of %zu peers alive%s%s\n", healthy ? "HEALTHY" : "DEGRADED", alive,
-                a->cfg->npeers, kok ? "" : "; nft table missing", k.drift ? "; kernel sets drifted from the state" : "");
-        fprintf(out, "state     %zu bans, %zu throttles, %zu holds, %zu tombstones; %zu counter keys, %zu sketch keys, %zu KiB\n",
-                bc.block, bc.throttle, bc.hold, bc.tombstones, ss.counter_keys, ss.sketch_keys, ss.mem_bytes / 1024);
-        fprintf(out, "kernel    %s: table %s, %zu IPv4 + %zu IPv6 elements, %" PRIu64 " packets dropped\n",
-                a->cfg->backend, k.table_present ? "present" : "ABSENT", k.set4, k.set6,
-                k.drop_packets4 + k.drop_packets6);
-        fprintf(out, "repair    %" PRIu64 " bans put back when their covering prefix ended; drift: %" PRIu64
-                     " found missing, %" PRIu64 " extra, %" PRIu64 " repaired, %zu not yet back\n",
-                es.uncovered, es.drift_missing, es.drift_extra, es.drift_repaired, k.drift);
-        if (a->policy)
-            fprintf(out, "policy    %" PRIu64 " requests; clients refused: %" PRIu64 " by user, %" PRIu64 " by source, %" PRIu64
-                         " when full; %" PRIu64 " dropped to make room, %" PRIu64 " timed out, %" PRIu64 " open\n",
-                    ps.requests, ps.conns_refused_peer, ps.conns_refused_source, ps.conns_refused, ps.conns_dropped,
-                    ps.timeouts, ps.conns_open);
-        else
-            fprintf(out, "policy    not listening\n");
-        fprintf(out, "detect    %" PRIu64 " lines, %" PRIu64 " events (%" PRIu64 " dups), %" PRIu64
-                     " oversized, %" PRIu64 " invalid; capped: %" PRIu64 " attempts, %" PRIu64 " recipients\n",
-                ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid, ds.capped_attempts, ds.capped_rcpt);
-        if (a->journal)
-            fprintf(out, "journal   %" PRIu64 " entries, %" PRIu64 " lines from trusted daemons, %" PRIu64
-                         " untrusted (forged) ignored, %" PRIu64 " oversized, %" PRIu64 " errors\n",
-                    jc.entries, jc.lines, jc.untrusted, jc.oversized, jc.errors);
-        fprintf(out, "decisions %" PRIu64 " here, %" PRIu64 " records from peers, %" PRIu64 " refused by never-ban rules\n",
-                agent_decisions(a), a->n.records_remote, sc.refused_guard + es.refused_by_guard);
-        uint64_t refused = 0;
-        for (int r = 0; r < GOSSIP_REFUSE_MAX; r++) refused += ss.refused[r];
-        agent_authpolicy_status(a, false, out);
-        agent_metrics_status(a, false, out);
-        fprintf(out, "records   %" PRIu64 " refused", refused);
-        for (int r = 0; r < GOSSIP_REFUSE_MAX; r++)
-            if (ss.refused[r]) fprintf(out, ", %" PRIu64 " %s", ss.refused[r], gossip_refusal_name((enum gossip_refusal)r));
-        fprintf(out, "\n\n");
-        agent_gossip_peers_table(a, out);
-    }
-    free(peers);
-    return 0;
 }
 
 /* ---- bans ---- */
@@ -207,12 +27,16 @@ struct ban_list {
     const struct gossip_ban **v;
     size_t n, cap;
     bool all;
+    int64_t now;
 };
 
+/* By default the records in force: bans, throttles, holds and allows not yet expired. --all adds
+ * tombstones (unban, release, unallow), expired records kept for the grace, and offense memory. */
 static void collect_ban(const struct gossip_ban *b, void *arg)
 {
     struct ban_list *l = arg;
-    if (!l->all && b->kind == GOSSIP_BAN_KIND_OFFENSE) return;
+    if (!l->all && (b->kind == GOSSIP_BAN_KIND_OFFENSE || b->action != GOSSIP_BAN_ACTION_BAN || b->expires_at <= l->now))
+        return;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;
         l->v = sg_xrealloc(l->v, l->cap * sizeof *l->v);
@@ -226,29 +50,37 @@ static int ban_cmp(const void *x, const void *y)
     return strcmp(a->key, b->key);
 }
 
+/* The record's action: "ban" for a record in force of any kind (its KIND column says what it does),
+ * "unban" for a tombstone (unban, release, unallow alike). */
+static const char *action_name(const struct gossip_ban *b)
+{
+    return b->action == GOSSIP_BAN_ACTION_BAN ? "ban" : "unban";
+}
+
 static int cmd_bans(struct agent *a, int argc, char **argv, bool json, FILE *out)
 {
-    struct ban_list l = {0};
+    struct ban_list l = {.now = sg_now_ms()};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--all")) l.all = true;
         else { fprintf(out, "usage: bans [--all] [--json]\n"); return 2; }
     }
     gossip_state_ban_foreach(a->st, collect_ban, &l);
     qsort(l.v, l.n, sizeof *l.v, ban_cmp);
-    int64_t now = sg_now_ms();
+    int64_t now = l.now;
     if (json) fputc('[', out);
-    else fprintf(out, "%-40s %-6s %-8s %-20s %-9s %-10s %s\n", "KEY", "ACTION", "KIND", "EXPIRES", "LEFT", "AUTHOR", "REASON");
+    else fprintf(out, "%-40s %-7s %-8s %-20s %-9s %-10s %s\n", "KEY", "ACTION", "KIND", "EXPIRES", "LEFT", "AUTHOR", "REASON");
     for (size_t i = 0; i < l.n; i++) {
         const struct gossip_ban *b = l.v[i];
         char exp[32], left[32];
-        fmt_time(b->expires_at, exp, sizeof exp);
-        fmt_dur((b->expires_at - now) / 1000, left, sizeof left);
-        const char *action = b->action == GOSSIP_BAN_ACTION_BAN ? "ban" : "unban";
+        agent_fmt_time(b->expires_at, exp, sizeof exp);
+        agent_fmt_dur((b->expires_at - now) / 1000, left, sizeof left);
+        const char *action = action_name(b);
         if (json) {
             fprintf(out, "%s{\"key\":", i ? "," : "");
             json_str(out, b->key);
-            fprintf(out, ",\"action\":\"%s\",\"kind\":\"%s\",\"expires_at\":%" PRId64 ",\"expires\":\"%s\",\"reason\":",
-                    action, kind_name(b->kind), b->expires_at, exp);
+            fprintf(out, ",\"action\":\"%s\",\"kind\":\"%s\",\"active\":%s,\"expires_at\":%" PRId64 ",\"expires\":\"%s\",\"reason\":",
+                    action, agent_kind_name(b->kind),
+                    b->action == GOSSIP_BAN_ACTION_BAN && b->expires_at > now ? "true" : "false", b->expires_at, exp);
             json_str(out, b->reason);
             fputs(",\"author\":", out);
             json_str(out, author_name(a, b->author));
@@ -258,102 +90,144 @@ static int cmd_bans(struct agent *a, int argc, char **argv, bool json, FILE *out
         } else {
             /* Keys and reasons came from peers: no byte of them reaches the terminal unescaped. */
             char key[GOSSIP_KEY_MAX * 4 + 1], reason[GOSSIP_REASON_MAX * 4 + 1];
-            fprintf(out, "%-40s %-6s %-8s %-20s %-9s %-10s %s\n", sg_text_escape(b->key, key, sizeof key), action,
-                    kind_name(b->kind), exp, left, author_name(a, b->author),
+            fprintf(out, "%-40s %-7s %-8s %-20s %-9s %-10s %s\n", sg_text_escape(b->key, key, sizeof key), action,
+                    agent_kind_name(b->kind), exp, left, author_name(a, b->author),
                     sg_text_escape(b->reason, reason, sizeof reason));
         }
     }
     if (json) fputs("]\n", out);
-    else fprintf(out, "%zu records\n", l.n);
+    else fprintf(out, "%zu records%s\n", l.n, l.all ? "" : " in force (--all: with lifted and expired ones)");
     free(l.v);
     return 0;
 }
 
-/* ban/hold write a record; unban/release write a tombstone. Operator actions pass the same
- * never-ban guard as decisions: an allowlisted address cannot be banned from the CLI either. */
-static int cmd_put(struct agent *a, int argc, char **argv, FILE *out)
+/* ---- ban, unban, allow, unallow, hold, release ---- */
+
+struct put_cmd {
+    const char *name;
+    enum sg_record_kind kind;
+    bool cancel;
+    int64_t default_s;       /* 0: the kind's longest ([limits]) */
+};
+
+static const struct put_cmd put_cmds[] = {
+    {"ban", SG_REC_BLOCK, false, 3600},  {"unban", SG_REC_BLOCK, true, 0},
+    {"allow", SG_REC_ALLOW, false, 0},   {"unallow", SG_REC_ALLOW, true, 0},
+    {"hold", SG_REC_HOLD, false, 86400}, {"release", SG_REC_HOLD, true, 0},
+};
+
+/* The record key for an address or prefix (block, allow) or a user (hold) into key; -1 with the
+ * reason written to out. *p is the prefix (not set for a user). */
+static int put_key(const struct put_cmd *c, const char *arg, char *key, size_t size, struct enforce_prefix *p, FILE *out)
 {
-    const char *cmd = argv[0];
-    bool is_user = !strcmp(cmd, "hold") || !strcmp(cmd, "release");
-    bool cancel = !strcmp(cmd, "unban") || !strcmp(cmd, "release");
-    if (argc < 2 || argc > 4 || (cancel && argc != 2)) {
-        fprintf(out, "usage: %s %s%s\n", cmd, is_user ? "USER" : "ADDR|PREFIX", cancel ? "" : " [SECONDS [REASON]]");
+    struct sg_subject subj;
+    if (c->kind == SG_REC_HOLD) {
+        if (sg_subject_set(&subj, SG_SUBJ_USER, arg) < 0 || sg_key_format(c->kind, &subj, key, size) < 0) {
+            fprintf(out, "bad user name (empty, too long, or holding control characters)\n");
+            return -1;
+        }
+        return 0;
+    }
+    if (enforce_prefix_parse(arg, p) < 0) {
+        fprintf(out, "'%s' is not an address or prefix (examples: 203.0.113.7, 203.0.113.0/24, 2001:db8::/64)\n", arg);
+        return -1;
+    }
+    char txt[ENFORCE_PREFIX_STRLEN];
+    enforce_prefix_format(p, txt, sizeof txt);
+    bool single = (p->family == AF_INET && p->len == 32) || p->len == 128;
+    if (sg_subject_set(&subj, single ? SG_SUBJ_IP : SG_SUBJ_NET, txt) < 0 || sg_key_format(c->kind, &subj, key, size) < 0) {
+        fprintf(out, "'%s' cannot be used here\n", txt);
+        return -1;
+    }
+    return 0;
+}
+
+/* ban/allow/hold write a record; unban/unallow/release write a tombstone. Operator bans pass the
+ * same never-ban guard as decisions: an allowlisted address cannot be banned from the CLI either. */
+static int cmd_put(struct agent *a, const struct put_cmd *c, int argc, char **argv, bool json, FILE *out)
+{
+    if (argc < 2 || argc > 4 || (c->cancel && argc != 2)) {
+        fprintf(out, "usage: %s %s%s\n", c->name, c->kind == SG_REC_HOLD ? "USER" : "ADDR|PREFIX",
+                c->cancel ? "" : " [DURATION [REASON]]");
         return 2;
     }
-    char key[GOSSIP_KEY_MAX + 1];
-    struct sg_subject subj;
-    if (is_user) {
-        if (sg_subject_set(&subj, SG_SUBJ_USER, argv[1]) < 0 || sg_key_format(SG_REC_HOLD, &subj, key, sizeof key) < 0) {
-            fprintf(out, "bad user name (empty, too long, or holding control characters)\n");
-            return 2;
-        }
-    } else {
-        struct enforce_prefix p;
-        if (enforce_prefix_parse(argv[1], &p) < 0) {
-            fprintf(out, "'%s' is not an address or prefix (examples: 203.0.113.7, 203.0.113.0/24, 2001:db8::/64)\n", argv[1]);
-            return 2;
-        }
-        char txt[ENFORCE_PREFIX_STRLEN], why[128];
-        enforce_prefix_format(&p, txt, sizeof txt);
-        bool single = (p.family == AF_INET && p.len == 32) || p.len == 128;
-        if (sg_subject_set(&subj, single ? SG_SUBJ_IP : SG_SUBJ_NET, txt) < 0 ||
-            sg_key_format(SG_REC_BLOCK, &subj, key, sizeof key) < 0) {
-            fprintf(out, "'%s' cannot be banned\n", txt);
-            return 2;
-        }
-        const char *refused = cancel ? NULL : enforce_guard_check(enforce_guard(a->enf), &p, why, sizeof why);
+    char key[GOSSIP_KEY_MAX + 1], why[128];
+    struct enforce_prefix p = {0};
+    if (put_key(c, argv[1], key, sizeof key, &p, out) < 0) return 2;
+    if (c->kind == SG_REC_BLOCK && !c->cancel) {
+        const char *refused = enforce_guard_check(enforce_guard(a->enf), &p, why, sizeof why);
         if (refused) {
-            fprintf(out, "refused: %s is protected by a never-ban rule (%s)\n", txt, refused);
+            fprintf(out, "refused: %s is protected by a never-ban rule (%s)\n", key, refused);
             return 1;
         }
     }
+    if (c->kind == SG_REC_ALLOW && !c->cancel && p.len < (p.family == AF_INET ? a->cfg->min_prefix4 : a->cfg->min_prefix6)) {
+        fprintf(out, "refused: an allow may not be wider than /%d (IPv4) or /%d (IPv6); wider networks go into "
+                     "[enforce] allowlist\n", a->cfg->min_prefix4, a->cfg->min_prefix6);
+        return 1;
+    }
     int64_t now = sg_now_ms();
-    struct gossip_ban_spec spec = {.key = key};
+    struct gossip_ban_spec spec = {.key = key, .kind = (uint8_t)c->kind, .scenario = "manual"};
     char reason[GOSSIP_REASON_MAX + 1];
-    if (cancel) {
-        const struct gossip_ban *cur = gossip_state_ban_active(a->st, key, now);
-        if (!cur) { fprintf(out, "no active %s for %s\n", is_user ? "hold" : "ban", key); return 1; }
+    if (c->cancel) {
+        if (!gossip_state_ban_active(a->st, key, now)) {
+            fprintf(out, "no active %s for %s\n", c->kind == SG_REC_ALLOW ? "allow" : c->kind == SG_REC_HOLD ? "hold" : "ban", key);
+            return 1;
+        }
         spec.action = GOSSIP_BAN_ACTION_UNBAN;
-        spec.kind = cur->kind;
-        snprintf(reason, sizeof reason, "%s by operator on %s", cmd, a->cfg->node_name);
+        snprintf(reason, sizeof reason, "%s by operator on %s", c->name, a->cfg->node_name);
     } else {
-        int64_t secs = is_user ? 86400 : 3600;
-        if (argc >= 3 && (sg_parse_duration(argv[2], &secs) < 0 || secs < 1 || secs > 365LL * 86400)) {
+        int64_t secs = c->default_s ? c->default_s : a->cfg->limits.max_ttl_ms[c->kind] / 1000;
+        if (argc >= 3 && strcmp(argv[2], "default") &&
+            (sg_parse_duration(argv[2], &secs) < 0 || secs < 1 || secs > 365LL * 86400)) {
             fprintf(out, "bad duration '%s' (examples: 3600, 90m, 12h, 7d; at most 365d)\n", argv[2]);
             return 2;
         }
         spec.action = GOSSIP_BAN_ACTION_BAN;
-        spec.kind = is_user ? GOSSIP_BAN_KIND_HOLD : GOSSIP_BAN_KIND_BLOCK;
         spec.expires_at = now + secs * 1000;
         snprintf(reason, sizeof reason, "manual: %s (by operator on %s)", argc == 4 ? argv[3] : "no reason given",
                  a->cfg->node_name);
     }
     spec.reason = reason;
-    spec.scenario = "manual";
     struct gossip_ban rec;
     if (gossip_state_ban_put(a->st, &spec, now, &rec) < 0) {
         fprintf(out, "refused: the record is outside the limits (see the agent's log and `status`)\n");
         return 1;
     }
-    sg_log(SG_LOG_NOTICE, "operator %s %s: %s", cmd, key, reason);
+    sg_log(SG_LOG_NOTICE, "operator %s %s: %s", c->name, key, reason);
+    /* An allow also lifts, cluster-wide, the bans it covers: the kernel drops them already (the
+     * guard), and the tombstones keep `bans` on every node in step with what is enforced. */
+    size_t lifted = c->kind == SG_REC_ALLOW && !c->cancel ? agent_allow_lift(a, &p, key) : 0;
     agent_gossip_notify(a);
-    fprintf(out, "%s %s\n", cmd, key);
+    if (json) {
+        fprintf(out, "{\"ok\":true,\"command\":\"%s\",\"key\":", c->name);
+        json_str(out, key);
+        fprintf(out, ",\"kind\":\"%s\",\"action\":\"%s\",\"expires_at\":%" PRId64 ",\"reason\":", agent_kind_name(rec.kind),
+                action_name(&rec), rec.expires_at);
+        json_str(out, rec.reason);
+        fprintf(out, ",\"lifted\":%zu}\n", lifted);
+    } else {
+        char exp[32];
+        agent_fmt_time(rec.expires_at, exp, sizeof exp);
+        fprintf(out, "%s %s%s%s", c->name, key, c->cancel ? "" : " until ", c->cancel ? "" : exp);
+        if (lifted) fprintf(out, " (%zu covered bans lifted)", lifted);
+        fputc('\n', out);
+    }
     return 0;
 }
 
-int agent_control(int argc, char **argv, bool json, FILE *out, void *arg)
+static int dispatch(struct agent *a, int argc, char **argv, bool json, FILE *out)
 {
-    struct agent *a = arg;
     const char *cmd = argv[0];
-    if (!strcmp(cmd, "status")) return cmd_status(a, json, out);
+    if (!strcmp(cmd, "status")) return agent_status(a, argc, argv, json, out);
     if (!strcmp(cmd, "peers")) {
         if (json) { bool all; size_t n; agent_gossip_peers_json(a, out, &all, &n); fputc('\n', out); }
         else agent_gossip_peers_table(a, out);
         return 0;
     }
     if (!strcmp(cmd, "bans")) return cmd_bans(a, argc, argv, json, out);
-    if (!strcmp(cmd, "ban") || !strcmp(cmd, "unban") || !strcmp(cmd, "hold") || !strcmp(cmd, "release"))
-        return cmd_put(a, argc, argv, out);
+    for (size_t i = 0; i < sizeof put_cmds / sizeof put_cmds[0]; i++)
+        if (!strcmp(cmd, put_cmds[i].name)) return cmd_put(a, &put_cmds[i], argc, argv, json, out);
     if (!strcmp(cmd, "top")) return agent_top(a, argc, argv, json, out);
     if (!strcmp(cmd, "explain")) {
         if (argc < 2 || argc > 3) { fprintf(out, "usage: explain ADDR|USER [USER|ADDR]\n"); return 2; }
@@ -362,4 +236,21 @@ int agent_control(int argc, char **argv, bool json, FILE *out, void *arg)
     if (!strcmp(cmd, "ping")) { fprintf(out, "pong\n"); return 0; }
     fprintf(out, "unknown command '%s'\n", cmd);
     return 2;
+}
+
+/* Every command through dispatch; under --json an answer that is not JSON (a refusal, a usage
+ * error) becomes one {"error":...,"code":N} object, so scripts never parse prose. */
+int agent_control(int argc, char **argv, bool json, FILE *out, void *arg)
+{
+    if (!json) return dispatch(arg, argc, argv, false, out);
+    char *body = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&body, &len);
+    if (!m) sg_oom();
+    int code = dispatch(arg, argc, argv, true, m);
+    fclose(m);
+    if (code != 0 && len && body[0] != '{' && body[0] != '[') json_error(out, code, body);
+    else fwrite(body, 1, len, out);
+    free(body);
+    return code;
 }

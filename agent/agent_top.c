@@ -27,6 +27,18 @@ static int key_cmp(const void *x, const void *y)
     return strcmp(a->key, b->key);
 }
 
+struct gossip_body *agent_state_dump(struct agent *a)
+{
+    /* The whole state, every origin's slots (a sync export would hold only this node's own). */
+    uint8_t *enc;
+    size_t enc_len;
+    gossip_state_encode(a->st, &enc, &enc_len);
+    struct gossip_body *body = NULL;
+    enum gossip_wire_err e = gossip_body_decode(enc, enc_len, SIZE_MAX / 2, &body);
+    free(enc);
+    return e == GOSSIP_WIRE_OK ? body : NULL;
+}
+
 /* The state has no iterator over counters; its export (the same one sync uses) gives every slot. */
 int agent_top(struct agent *a, int argc, char **argv, bool json, FILE *out)
 {
@@ -46,14 +58,8 @@ int agent_top(struct agent *a, int argc, char **argv, bool json, FILE *out)
             return 2;
         }
     }
-    /* The whole state, every origin's slots (a sync export would hold only this node's own). */
-    uint8_t *enc;
-    size_t enc_len;
-    gossip_state_encode(a->st, &enc, &enc_len);
-    struct gossip_body *body = NULL;
-    enum gossip_wire_err e = gossip_body_decode(enc, enc_len, SIZE_MAX / 2, &body);
-    free(enc);
-    if (e != GOSSIP_WIRE_OK) {
+    struct gossip_body *body = agent_state_dump(a);
+    if (!body) {
         fprintf(out, "internal error: state encoding did not decode\n");
         return 1;
     }

@@ -33,7 +33,10 @@ void cli_check_logs(struct config *cfg)
 {
     for (size_t i = 0; i < cfg->logs.n; i++) {
         char err[512];
-        if (detect_source_check_path(cfg->logs.v[i], err, sizeof err) < 0) config_error(cfg, cfg->path, 0, "[detect] logs: %s", err);
+        if (detect_source_check_path(cfg->logs.v[i], err, sizeof err) < 0) {
+            int line = config_key_line(cfg, "detect", "logs");
+            config_error(cfg, cfg->path, line ? line : config_key_line(cfg, "detect", "log"), "[detect] logs: %s", err);
+        }
     }
 }
 

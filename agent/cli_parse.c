@@ -2,6 +2,7 @@
 #include "agent/cli.h"
 #include "agent/json.h"
 #include "agent/util.h"
+#include "common/text.h"
 #include "detect/detect.h"
 
 #include <errno.h>
@@ -27,6 +28,8 @@ struct parse_run {
     struct detect_parser *parser;
     bool json;
     bool quiet;                /* counters only (with --stats): no per-event output */
+    bool print_missed;         /* also print the lines no rule matched (fail2ban-regex --print-all-missed) */
+    uint64_t missed;
     struct outbuf *out;        /* JSON being assembled; written out in large pieces */
     const char *file;          /* shown when several files are read */
     uint64_t lineno;
@@ -39,13 +42,14 @@ struct parse_run {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: sgcluster parse [--rules DIR] [--extra DIR]... [--json] [--stats] [--quiet] [--now EPOCH] [FILE...]\n"
+    fprintf(out, "usage: sgcluster parse [--rules DIR] [--extra DIR]... [--json] [--stats] [--quiet] [--print-missed] [--now EPOCH] [FILE...]\n"
                  "  Reads FILEs (stdin without FILE) and prints the events the rules find.\n"
                  "  --rules DIR   rule directory (default /etc/sgcluster/rules.d, else the source tree's)\n"
                  "  --extra DIR   operator rules on top, overriding by id (repeatable)\n"
                  "  --json        one JSON object per event on stdout\n"
                  "  --stats       lines read, matches per rule and lines/s on stderr\n"
                  "  --quiet       no per-event output (with --stats: counters only)\n"
+                 "  --print-missed  also print every line no rule matched (\"missed\" rows, or {\"missed\":...})\n"
                  "  --now EPOCH   reference time for the year of BSD timestamps (default: now)\n");
 }
 
@@ -158,6 +162,49 @@ static void on_event(const struct sg_event *ev, void *arg)
     if (o->n > sizeof o->b - 4096) ob_flush(o);   /* one write per ~60 kB, not per event */
 }
 
+/* The columns of the text output, printed once above the rows. */
+#define ROW_FMT "%-7s %-24s %-12s %-10s %-26s %-24.24s %-24s %3s\n"
+
+static void print_header(void)
+{
+    printf(ROW_FMT, "LINE", "TIME", "KIND", "SERVICE", "IP", "USER", "RULE", "N");
+}
+
+/* A line no rule matched, for --print-missed: escaped in a table, a JSON string otherwise. */
+static void print_missed(struct parse_run *r, const char *line, size_t len)
+{
+    r->missed++;
+    if (r->quiet) return;
+    char *copy = sg_xstrndup(line, len);
+    if (r->json) {
+        struct outbuf *o = r->out;
+        OB_LIT(o, "{\"line\":");
+        ob_u64(o, r->lineno);
+        if (r->file) { OB_LIT(o, ",\"file\":"); ob_str(o, r->file); }
+        OB_LIT(o, ",\"missed\":");
+        ob_str(o, copy);
+        OB_LIT(o, "}\n");
+    } else {
+        char esc[8192 * 4 + 1];
+        printf("%-7" PRIu64 " %-24s %s\n", r->lineno, "missed", sg_text_escape(copy, esc, sizeof esc));
+    }
+    free(copy);
+}
+
+/* One line through the parser; with --print-missed, the lines no rule matched are printed too. */
+static void parse_line(struct parse_run *r, const char *line, size_t len)
+{
+    if (!r->print_missed) {
+        detect_parser_line(r->parser, line, len, on_event, r);
+        return;
+    }
+    struct detect_stats before, after;
+    detect_parser_stats(r->parser, &before);
+    detect_parser_line(r->parser, line, len, on_event, r);
+    detect_parser_stats(r->parser, &after);
+    if (after.matched == before.matched) print_missed(r, line, len);
+}
+
 /* Splits a stream into lines with one fixed buffer; a line longer than the buffer is counted as
  * oversized and skipped up to its newline rather than growing memory on hostile input. */
 static int read_stream(struct parse_run *r, int fd, size_t max_line)
@@ -178,7 +225,7 @@ static int read_stream(struct parse_run *r, int fd, size_t max_line)
             size_t ll = (size_t)(nl - (buf + start));
             r->lineno++;
             if (skipping) skipping = false;
-            else detect_parser_line(r->parser, buf + start, ll, on_event, r);
+            else parse_line(r, buf + start, ll);
             start += ll + 1;
         }
         memmove(buf, buf + start, len - start);
@@ -191,7 +238,7 @@ static int read_stream(struct parse_run *r, int fd, size_t max_line)
     }
     if (len && !skipping) {   /* last line without a newline */
         r->lineno++;
-        detect_parser_line(r->parser, buf, len, on_event, r);
+        parse_line(r, buf, len);
     }
     free(buf);
     return 0;
@@ -226,7 +273,9 @@ static void print_stats(const struct parse_run *r, const struct detect_rules *ru
     fprintf(stderr, "oversized:    %" PRIu64 "\ninvalid:      %" PRIu64 "\nbad time:     %" PRIu64 "\n", st.oversized,
             st.invalid, st.bad_time);
     fprintf(stderr, "capped attempts:   %" PRIu64 "\ncapped recipients: %" PRIu64 "\n", st.capped_attempts, st.capped_rcpt);
-    fprintf(stderr, "abuse lines:  %" PRIu64 "\nevents per kind:\n", r->abuse_lines);
+    fprintf(stderr, "abuse lines:  %" PRIu64 "\n", r->abuse_lines);
+    if (r->print_missed) fprintf(stderr, "missed lines: %" PRIu64 "\n", r->missed);
+    fprintf(stderr, "events per kind:\n");
     for (int k = 0; k < SG_EV__COUNT; k++)
         fprintf(stderr, "  %-40s %" PRIu64 "\n", detect_kind_name((enum sg_event_kind)k), r->kinds[k]);
     fprintf(stderr, "matched per rule:\n");
@@ -243,7 +292,7 @@ int cli_parse(int argc, char **argv)
         {"rules", required_argument, NULL, 'r'}, {"extra", required_argument, NULL, 'e'},
         {"json", no_argument, NULL, 'j'},        {"stats", no_argument, NULL, 's'},
         {"now", required_argument, NULL, 'n'},   {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
+        {"help", no_argument, NULL, 'h'},        {"print-missed", no_argument, NULL, 'm'},
         {NULL, 0, NULL, 0},
     };
     const char *dirs[MAX_EXTRA + 2] = {NULL};
@@ -264,6 +313,7 @@ int cli_parse(int argc, char **argv)
         case 'j': r.json = true; break;
         case 's': stats = true; break;
         case 'q': r.quiet = true; break;
+        case 'm': r.print_missed = true; break;
         case 'n': {
             char *end;
             long long v = strtoll(optarg, &end, 10);
@@ -286,6 +336,7 @@ int cli_parse(int argc, char **argv)
     r.out = sg_xcalloc(1, sizeof *r.out);
     int rc = 0;
     int64_t t0 = sg_mono_ns();
+    if (!r.json && !r.quiet) print_header();
     if (optind == argc) {
         if (read_stream(&r, 0, 8192) < 0) { fprintf(stderr, "sgcluster parse: stdin: %s\n", strerror(errno)); rc = 1; }
     }

@@ -102,7 +102,16 @@ int cli_replay(int argc, char **argv)
     /* The agent's own builder (so replay accepts what the agent accepts), without the node's keys:
      * replay signs with a throwaway identity. */
     if (agent_build(conf, rules_dir, AGENT_BUILD_OFFLINE | AGENT_BUILD_DRYRUN, &parts) < 0) {
-        for (size_t i = 0; i < parts.errors.n; i++) fprintf(stderr, "%s\n", parts.errors.v[i]);
+        if (r.json) {
+            fputs("{\"error\":\"configuration has errors\",\"code\":1,\"errors\":[", stderr);
+            for (size_t i = 0; i < parts.errors.n; i++) {
+                if (i) fputc(',', stderr);
+                json_str(stderr, parts.errors.v[i]);
+            }
+            fputs("]}\n", stderr);
+        } else {
+            for (size_t i = 0; i < parts.errors.n; i++) fprintf(stderr, "%s\n", parts.errors.v[i]);
+        }
         goto out;
     }
     const struct config *cfg = parts.cfg;

@@ -7,7 +7,7 @@
 #include "detect/journal.h"
 #include "detect/detect.h"
 #include "agent/config_limits.h"
-#include "gossip/endpoint.h"
+#include "agent/config_keys.h"
 #include "enforce/policy.h"
 
 #include <ini.h>
@@ -79,6 +79,21 @@ static void stand_in(struct ini_stream *s, const char *line, char *str, int num)
     snprintf(str, (size_t)num, "%.*s = %s\n", (int)(ke - p), p, LONG_VALUE);
 }
 
+/* A section header the table does not know is an error at its own line, even with no key under it
+ * (a misspelt [detcet] would otherwise leave its keys' section silently unread). As inih reads it:
+ * the text up to ']', blanks included. Without ']' inih reports a syntax error itself. */
+static void check_header(struct ini_stream *s, const char *p)
+{
+    const char *end = strchr(p, ']');
+    if (!end) return;
+    char header[128], hint[160];
+    snprintf(header, sizeof header, "%.*s", (int)(end - p), p);
+    if (config_section_kind(header)) return;
+    const char *sugg = config_section_suggest(header, hint, sizeof hint);
+    config_error(s->cfg, s->file, s->line, "unknown section [%s]%s%s%s", header, sugg ? "; did you mean " : "",
+                 sugg ? sugg : "", sugg ? "?" : "");
+}
+
 static char *stream_reader(char *str, int num, void *arg)
 {
     struct ini_stream *s = arg;
@@ -92,10 +107,17 @@ static char *stream_reader(char *str, int num, void *arg)
     const char *p = line;
     while (*p == ' ' || *p == '\t') p++;
     s->continuation = p > line && *p && *p != '\n' && *p != '\r' && *p != ';' && *p != '#';
+    if (*p == '[' && s->pass != PASS_SCENARIOS) check_header(s, p + 1);
     if (n >= num) stand_in(s, line, str, num);
     else memcpy(str, line, (size_t)n + 1);
     free(line);
     return str;
+}
+
+int config_key_line(const struct config *cfg, const char *section, const char *name)
+{
+    int i = config_key_index(section, name);
+    return i < 0 || !cfg->key_lines ? 0 : cfg->key_lines[i];
 }
 
 void config_error(struct config *cfg, const char *file, int line, const char *fmt, ...)
@@ -106,47 +128,10 @@ void config_error(struct config *cfg, const char *file, int line, const char *fm
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     char full[1024];
-    snprintf(full, sizeof full, "%s:%d: %s", file, line, msg);
+    /* No line: the error is about the file as a whole (a required key missing). */
+    if (line > 0) snprintf(full, sizeof full, "%s:%d: %s", file, line, msg);
+    else snprintf(full, sizeof full, "%s: %s", file, msg);
     strlist_push(&cfg->errors, full);
-}
-
-void strlist_push(struct strlist *l, const char *s)
-{
-    l->v = sg_xrealloc(l->v, (l->n + 1) * sizeof *l->v);
-    l->v[l->n++] = sg_xstrdup(s);
-}
-
-void strlist_free(struct strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
-void strlist_split(struct strlist *l, const char *csv)
-{
-    const char *p = csv;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',') p++;
-        const char *e = p;
-        while (*e && *e != ',') e++;
-        const char *t = e;
-        while (t > p && (t[-1] == ' ' || t[-1] == '\t')) t--;
-        if (t > p) {
-            char *item = sg_xstrndup(p, (size_t)(t - p));
-            strlist_push(l, item);
-            free(item);
-        }
-        p = e;
-    }
-}
-
-void strlist_split_words(struct strlist *l, const char *s)
-{
-    char *copy = sg_xstrdup(s), *save = NULL;
-    for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) strlist_split(l, w);
-    free(copy);
 }
 
 static void set_str(char **dst, const char *v)
@@ -222,7 +207,7 @@ static int node_key(struct ini_stream *s, const char *name, const char *value)
     } else if (!strcmp(name, "snapshot_interval")) {
         if (sg_parse_duration(value, &n) < 0 || n < 1) BAD("snapshot_interval: expected a duration, got '%s'", value);
         cfg->snapshot_s = n;
-    } else BAD("unknown key '%s' in [node]", name);
+    } else BAD("internal: [node] %s is in the key table but has no handler", name);
     return 1;
 }
 
@@ -246,7 +231,7 @@ static int detect_key(struct ini_stream *s, const char *name, const char *value)
         int64_t n;
         if (parse_int(value, 1, 1000000, &n) < 0) BAD("%s: expected a count from 1 to 1000000, got '%s'", name, value);
         *(name[4] == 'a' ? &cfg->max_attempts : &cfg->max_rcpt) = n;
-    } else BAD("unknown key '%s' in [detect]", name);
+    } else BAD("internal: [detect] %s is in the key table but has no handler", name);
     return 1;
 }
 
@@ -278,7 +263,7 @@ static int enforce_key(struct ini_stream *s, const char *name, const char *value
     } else if (!strcmp(name, "prefix_ban_after")) {
         if (parse_int(value, 0, 1000000, &n) < 0) BAD("prefix_ban_after: expected a count, got '%s'", value);
         cfg->prefix_ban_after = n;
-    } else BAD("unknown key '%s' in [enforce]", name);
+    } else BAD("internal: [enforce] %s is in the key table but has no handler", name);
     return 1;
 }
 
@@ -310,7 +295,7 @@ static int policy_key(struct ini_stream *s, const char *name, const char *value)
         if (!strcmp(name, "quota_user_messages")) cfg->quota_user_messages = n;
         else if (!strcmp(name, "quota_user_recipients")) cfg->quota_user_recipients = n;
         else cfg->quota_ip_messages = n;
-    } else BAD("unknown key '%s' in [policy]", name);
+    } else BAD("internal: [policy] %s is in the key table but has no handler", name);
     return 1;
 }
 
@@ -330,7 +315,7 @@ static int authpolicy_key(struct ini_stream *s, const char *name, const char *va
         if (sg_parse_duration(value, &n) < 0 || n < 0 || n > AUTHPOLICY_TARPIT_MAX_S)
             BAD("tarpit: expected a duration of at most %ds, got '%s'", AUTHPOLICY_TARPIT_MAX_S, value);
         cfg->authpolicy_tarpit_s = n;
-    } else BAD("unknown key '%s' in [authpolicy]", name);
+    } else BAD("internal: [authpolicy] %s is in the key table but has no handler", name);
     return 1;
 }
 
@@ -343,7 +328,7 @@ static int metrics_key(struct ini_stream *s, const char *name, const char *value
         if (!strcmp(name, "enabled")) cfg->metrics_enabled = b;
         else cfg->metrics_allow_remote = b;
     } else if (!strcmp(name, "listen")) set_str(&cfg->metrics_listen, value);
-    else BAD("unknown key '%s' in [metrics]", name);
+    else BAD("internal: [metrics] %s is in the key table but has no handler", name);
     return 1;
 }
 
@@ -375,7 +360,7 @@ static int precision_key(struct ini_stream *s, const char *name, const char *val
         if (!strcmp(name, "prefix_good_users")) cfg->prefix_good_users = n;
         else if (!strcmp(name, "known_good_weight")) cfg->known_good_weight = n;
         else cfg->attack_addresses = n;
-    } else BAD("unknown key '%s' in [precision]", name);
+    } else BAD("internal: [precision] %s is in the key table but has no handler", name);
     return 1;
 }
 
@@ -385,18 +370,8 @@ static int peer_key(struct ini_stream *s, struct config_peer *p, const char *nam
     if (!strcmp(name, "pub")) set_str(&p->pub_endpoint, value);
     else if (!strcmp(name, "sync")) set_str(&p->sync_endpoint, value);
     else if (!strcmp(name, "addresses") || !strcmp(name, "address")) strlist_split(&p->addrs, value);
-    else BAD("unknown key '%s' in [peer %s]", name, p->name);
+    else BAD("internal: [peer %s] %s is in the key table but has no handler", p->name, name);
     return 1;
-}
-
-/* Keys whose value is a list: a continuation line (indented) adds to it. */
-static bool is_list_key(const char *name)
-{
-    static const char *const lists[] = {"addresses", "address", "logs", "log", "extra_rules", "allowlist",
-                                        "user_allowlist", "ports", "journal_units", "journal_users", NULL};
-    for (int i = 0; lists[i]; i++)
-        if (!strcmp(name, lists[i])) return true;
-    return false;
 }
 
 static int handler(void *arg, const char *section, const char *name, const char *value)
@@ -406,9 +381,6 @@ static int handler(void *arg, const char *section, const char *name, const char 
     bool is_scenario = !strncmp(section, "scenario ", 9);
     if ((s->pass == PASS_NO_SCENARIOS && is_scenario) || (s->pass == PASS_SCENARIOS && !is_scenario)) return 1;
     if (s->long_value && !strcmp(value, LONG_VALUE)) value = s->long_value;
-    if (s->continuation && !is_list_key(name))
-        BAD("'%s' takes one value: only lists (addresses, logs, extra_rules, allowlist, user_allowlist, ports, "
-            "journal_units, journal_users) continue on the next line", name);
     if (strcmp(section, s->section)) {
         /* A new section starts: [peer NAME] and [scenario ID] open a new entry. */
         snprintf(s->section, sizeof s->section, "%s", section);
@@ -424,6 +396,20 @@ static int handler(void *arg, const char *section, const char *name, const char 
             s->cur = config_scenario_new(cfg, section + 9, s->file, s->line);
         }
     }
+    /* Every key through the one table: an unknown section was reported at its header; an unknown
+     * key gets the nearest known one of its section. */
+    const char *kind = config_section_kind(section);
+    if (!kind) return 1;
+    int idx = config_key_index(kind, name);
+    if (idx < 0) {
+        const char *sugg = config_key_suggest(kind, name);
+        BAD("unknown key '%s' in [%s]%s%s%s", name, section, sugg ? "; did you mean " : "", sugg ? sugg : "",
+            sugg ? "?" : "");
+    }
+    if (s->continuation && !(config_keys[idx].flags & CONFIG_KEY_LIST))
+        BAD("'%s' takes one value: only list keys (addresses, logs, allowlist... see sgagent.conf(5)) continue on "
+            "the next line", name);
+    if (cfg->key_lines && cfg->path && !strcmp(s->file, cfg->path)) cfg->key_lines[idx] = s->line;
     if (!strcmp(section, "node")) return node_key(s, name, value);
     if (!strcmp(section, "detect")) return detect_key(s, name, value);
     if (!strcmp(section, "enforce")) return enforce_key(s, name, value);
@@ -525,7 +511,8 @@ static void load_scenario_dir(struct config *cfg, const char *dir)
 {
     DIR *d = opendir(dir);
     if (!d) {
-        config_error(cfg, cfg->path, 0, "scenarios: cannot open directory %s: %s", dir, strerror(errno));
+        config_error(cfg, cfg->path, config_key_line(cfg, "detect", "scenarios"), "scenarios: cannot open directory %s: %s",
+                     dir, strerror(errno));
         return;
     }
     struct strlist names = {0};
@@ -544,50 +531,11 @@ static void load_scenario_dir(struct config *cfg, const char *dir)
     strlist_free(&names);
 }
 
-/* One endpoint: its syntax, and whether it leaves the machine (counted in *public). */
-static void check_endpoint(struct config *cfg, int line, const char *what, const char *ep, bool bind, bool *public)
-{
-    struct gossip_endpoint e;
-    char why[128];
-    if (gossip_endpoint_parse(ep, bind, &e, why, sizeof why) < 0)
-        config_error(cfg, cfg->path, line, "%s: '%s': %s", what, ep, why);
-    else if (!gossip_endpoint_loopback(&e))
-        *public = true;
-}
-
-/* The gossip settings as the transport needs them: both binds when there are peers, both endpoints
- * of every peer, and no plaintext off loopback unless the operator asked for it. */
-static void check_gossip(struct config *cfg)
-{
-    const char *file = cfg->path;
-    bool public = false;
-    if (cfg->npeers && !cfg->gossip_bind) config_error(cfg, file, 0, "[node] gossip_bind is required when peers are configured");
-    if (cfg->gossip_bind && !cfg->sync_bind) config_error(cfg, file, 0, "[node] sync_bind is required with gossip_bind");
-    if (cfg->gossip_bind) check_endpoint(cfg, 0, "[node] gossip_bind", cfg->gossip_bind, true, &public);
-    if (cfg->sync_bind) check_endpoint(cfg, 0, "[node] sync_bind", cfg->sync_bind, true, &public);
-    for (size_t i = 0; i < cfg->npeers; i++) {
-        struct config_peer *p = &cfg->peers[i];
-        char what[128];
-        snprintf(what, sizeof what, "[peer %s] pub", p->name);
-        if (!p->pub_endpoint) config_error(cfg, file, p->line, "[peer %s] needs pub = tcp://HOST:PORT", p->name);
-        else check_endpoint(cfg, p->line, what, p->pub_endpoint, false, &public);
-        snprintf(what, sizeof what, "[peer %s] sync", p->name);
-        if (!p->sync_endpoint) config_error(cfg, file, p->line, "[peer %s] needs sync = tcp://HOST:PORT", p->name);
-        else check_endpoint(cfg, p->line, what, p->sync_endpoint, false, &public);
-        if (!strcmp(p->name, cfg->node_name ? cfg->node_name : "")) config_error(cfg, file, p->line, "[peer %s] is this node itself", p->name);
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(cfg->peers[j].name, p->name)) config_error(cfg, file, p->line, "[peer %s] defined twice", p->name);
-    }
-    if (public && !cfg->curve && !cfg->allow_plaintext)
-        config_error(cfg, file, 0, "curve = no on an address other than loopback would let anyone who reaches "
-                                   "the gossip ports read every ban: set curve = yes, or allow_plaintext = yes "
-                                   "to accept that");
-}
-
 struct config *config_load(const char *file, char **err_out)
 {
     struct config *cfg = sg_xcalloc(1, sizeof *cfg);
     cfg->path = sg_xstrdup(file);
+    cfg->key_lines = sg_xcalloc(config_keys_count(), sizeof *cfg->key_lines);
     set_defaults(cfg);
     /* The main file's own [scenario] sections are read after the scenario directory, so that
      * they override the shipped scenarios key by key. */
@@ -602,7 +550,7 @@ struct config *config_load(const char *file, char **err_out)
     parse_file_pass(cfg, file, PASS_SCENARIOS);
     if (!cfg->node_name) config_error(cfg, file, 0, "[node] name is required");
     if (!cfg->peer_key_dir && cfg->key_dir) cfg->peer_key_dir = sg_xstrdup(cfg->key_dir);
-    check_gossip(cfg);
+    config_check_gossip(cfg);
     config_scenarios_check(cfg);
     return cfg;
 }
@@ -611,6 +559,7 @@ void config_destroy(struct config **pcfg)
 {
     struct config *cfg = *pcfg;
     if (!cfg) return;
+    free(cfg->key_lines);
     free(cfg->path); free(cfg->node_name); free(cfg->gossip_bind); free(cfg->sync_bind);
     free(cfg->key_dir); free(cfg->peer_key_dir); free(cfg->state_dir); free(cfg->control_socket);
     free(cfg->rules_dir); free(cfg->scenario_dir); free(cfg->backend);

@@ -127,6 +127,7 @@ struct config {
     size_t nscenarios;
     /* errors, each "file:line: message" */
     struct strlist errors;
+    int *key_lines;                /* per config_keys[] entry: the main file's line that set it, 0 if none */
 };
 
 /* The metrics endpoint's default address: loopback, beside the auth-policy service's 9413. */
@@ -153,9 +154,16 @@ struct config *config_load(const char *file, char **err_out);
 void config_destroy(struct config **cfg);
 
 /* Validation beyond syntax (files exist, keys load, rules compile) is done by the agent's -n;
- * this adds an error in the config's list. */
+ * this adds an error in the config's list: "file:line: message", or "file: message" for line 0. */
 void config_error(struct config *cfg, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* The line of the main file where [section] name was set (section as in agent/config_keys.h), or 0
+ * when it was not set there: later checks (agent_build.c) report errors at the line they concern. */
+int config_key_line(const struct config *cfg, const char *section, const char *name);
+
+/* The gossip settings as the transport needs them (config_check.c); config_load runs it. */
+void config_check_gossip(struct config *cfg);
 
 /* Parses one scenario file (or section stream) into cfg->scenarios; used by config_load and tests. */
 int config_load_scenarios(struct config *cfg, const char *file);

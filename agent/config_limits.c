@@ -18,6 +18,7 @@ static const struct {
     {"max_throttle", GOSSIP_BAN_KIND_THROTTLE},
     {"max_hold", GOSSIP_BAN_KIND_HOLD},
     {"max_offense_memory", GOSSIP_BAN_KIND_OFFENSE},
+    {"max_allow", GOSSIP_BAN_KIND_ALLOW},
 };
 
 static int parse_count(const char *v, long long lo, long long hi, long long *out)

@@ -2,7 +2,10 @@
 #include "agent/json.h"
 #include "common/text.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 void json_str(FILE *out, const char *s)
 {
@@ -28,4 +31,28 @@ void json_str(FILE *out, const char *s)
         p++;
     }
     fputc('"', out);
+}
+
+void json_error(FILE *out, int code, const char *msg)
+{
+    size_t n = msg ? strlen(msg) : 0;
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) n--;
+    char *m = malloc(n + 1);
+    if (!m) { fputs("{\"error\":\"out of memory\"}\n", out); return; }
+    memcpy(m, msg ? msg : "", n);
+    m[n] = '\0';
+    fputs("{\"error\":", out);
+    json_str(out, m);
+    fprintf(out, ",\"code\":%d}\n", code);
+    free(m);
+}
+
+void json_errorf(FILE *out, int code, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    json_error(out, code, buf);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 static int log_journal;
+static int log_stamps;
 static enum sg_log_level log_max = SG_LOG_INFO;
 
 void sg_oom(void)
@@ -55,6 +56,16 @@ char *sg_xstrndup(const char *s, size_t n)
 
 void sg_log_set_journal(int on) { log_journal = on; }
 void sg_log_set_level(enum sg_log_level max) { log_max = max; }
+void sg_log_set_timestamps(int on) { log_stamps = on; }
+
+void sg_log_stamp(int64_t t_ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(t_ms / 1000);
+    struct tm tm;
+    char day[32];
+    if (!gmtime_r(&t, &tm) || !strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm)) snprintf(day, sizeof day, "?");
+    snprintf(buf, size, "%s.%03dZ ", day, (int)(t_ms % 1000));
+}
 
 void sg_vlog(enum sg_log_level lvl, const char *fmt, va_list ap)
 {
@@ -62,6 +73,10 @@ void sg_vlog(enum sg_log_level lvl, const char *fmt, va_list ap)
     /* One write per line so concurrent writers (tests run several agents) do not interleave. */
     char buf[2048];
     int off = log_journal ? snprintf(buf, sizeof buf, "<%d>", (int)lvl) : 0;
+    if (log_stamps && !log_journal) {
+        sg_log_stamp(sg_now_ms(), buf, sizeof buf);
+        off = (int)strlen(buf);
+    }
     int n = vsnprintf(buf + off, sizeof buf - (size_t)off - 1, fmt, ap);
     if (n < 0) return;
     size_t len = (size_t)off + (size_t)n;

@@ -19,6 +19,12 @@ enum sg_log_level { SG_LOG_ERR = 3, SG_LOG_WARN = 4, SG_LOG_NOTICE = 5, SG_LOG_I
 /* Log lines go to stderr. With sg_log_set_journal(1) each line starts with "<N>" so that
  * journald (SyslogLevelPrefix) files it at the right priority. Lines above the verbosity are dropped. */
 void sg_log_set_journal(int on);
+/* With sg_log_set_timestamps(1) (sgagent outside the journal) each line starts with the UTC time,
+ * "2026-12-06T22:40:01.123Z ". The CLI leaves it off: its messages are read right away. */
+void sg_log_set_timestamps(int on);
+/* Writes the stamp prefix for unix ms t into buf (at least SG_LOG_STAMP_LEN + 1 bytes). */
+#define SG_LOG_STAMP_LEN 25
+void sg_log_stamp(int64_t t_ms, char *buf, size_t size);
 void sg_log_set_level(enum sg_log_level max);
 void sg_log(enum sg_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sg_vlog(enum sg_log_level lvl, const char *fmt, va_list ap);

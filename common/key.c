@@ -11,6 +11,7 @@
 static const char *const subj_prefix[] = {[SG_SUBJ_IP] = "ip:", [SG_SUBJ_NET] = "net:", [SG_SUBJ_USER] = "user:"};
 #define PFX_THROTTLE "throttle:"
 #define PFX_OFFENSE "offense:"
+#define PFX_ALLOW "allow:"
 
 /* Parses an address, or with prefix an "ADDR/LEN" prefix (the length may be left out: a full one),
  * refusing set host bits. */
@@ -85,7 +86,8 @@ uint64_t sg_subject_span(const struct sg_subject *s)
 static bool kind_takes(enum sg_record_kind kind, enum sg_subject_type t)
 {
     switch (kind) {
-    case SG_REC_BLOCK: return t == SG_SUBJ_IP || t == SG_SUBJ_NET;
+    case SG_REC_BLOCK:
+    case SG_REC_ALLOW: return t == SG_SUBJ_IP || t == SG_SUBJ_NET;
     case SG_REC_HOLD: return t == SG_SUBJ_USER;
     case SG_REC_THROTTLE:
     case SG_REC_OFFENSE: return true;
@@ -103,11 +105,15 @@ int sg_key_parse(const char *text, struct sg_key *out)
     } else if (!strncmp(text, PFX_OFFENSE, strlen(PFX_OFFENSE))) {
         k.kind = SG_REC_OFFENSE;
         text += strlen(PFX_OFFENSE);
+    } else if (!strncmp(text, PFX_ALLOW, strlen(PFX_ALLOW))) {
+        k.kind = SG_REC_ALLOW;
+        text += strlen(PFX_ALLOW);
     } else {
         k.kind = SG_REC_BLOCK;   /* or hold, by the subject */
     }
     if (sg_subject_parse(text, &k.subj) < 0) return -1;
     if (k.kind == SG_REC_BLOCK && k.subj.type == SG_SUBJ_USER) k.kind = SG_REC_HOLD;
+    if (!kind_takes(k.kind, k.subj.type)) return -1;
     *out = k;
     return 0;
 }
@@ -115,7 +121,8 @@ int sg_key_parse(const char *text, struct sg_key *out)
 int sg_key_format(enum sg_record_kind kind, const struct sg_subject *s, char *buf, size_t size)
 {
     if (!kind_takes(kind, s->type)) return -1;
-    const char *pfx = kind == SG_REC_THROTTLE ? PFX_THROTTLE : kind == SG_REC_OFFENSE ? PFX_OFFENSE : "";
+    const char *pfx = kind == SG_REC_THROTTLE ? PFX_THROTTLE : kind == SG_REC_OFFENSE ? PFX_OFFENSE
+                    : kind == SG_REC_ALLOW ? PFX_ALLOW : "";
     char subj[SG_KEY_MAX + 1];
     if (sg_subject_format(s, subj, sizeof subj) < 0) return -1;
     int n = snprintf(buf, size, "%s%s", pfx, subj);

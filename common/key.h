@@ -9,6 +9,7 @@
  *   throttle   "throttle:" SUBJECT       4xx from the policy service
  *   hold       "user:U"                  the account may not send
  *   offense    "offense:" SUBJECT        repeat-offender memory, never enforced
+ *   allow      "allow:ip:X" | "allow:net:P"   an operator's exemption: no node bans what it covers
  * Evidence key (counters and sketches): "SCOPE|SUBJECT", SCOPE a scenario id or one of the
  *   built-in scopes below (which no scenario may be named).
  * Every part is clean text (common/text.h): no control characters, valid UTF-8. Addresses must
@@ -30,8 +31,8 @@
 enum sg_subject_type { SG_SUBJ_IP = 1, SG_SUBJ_NET = 2, SG_SUBJ_USER = 3 };
 
 /* What a record does. The gossip record kinds (gossip/wire.h) are these values. */
-enum sg_record_kind { SG_REC_BLOCK = 1, SG_REC_THROTTLE = 2, SG_REC_HOLD = 3, SG_REC_OFFENSE = 4 };
-#define SG_REC_KIND_MAX 4
+enum sg_record_kind { SG_REC_BLOCK = 1, SG_REC_THROTTLE = 2, SG_REC_HOLD = 3, SG_REC_OFFENSE = 4, SG_REC_ALLOW = 5 };
+#define SG_REC_KIND_MAX 5
 
 struct sg_subject {
     enum sg_subject_type type;
@@ -56,10 +57,10 @@ int sg_subject_format(const struct sg_subject *s, char *buf, size_t size);
  * and for IPv6 the number of /64s it covers (at least 1; a /48 is 65536). 0 for a user. */
 uint64_t sg_subject_span(const struct sg_subject *s);
 
-/* Parses a record key. Returns 0, or -1 for anything that is not one of the four forms above. */
+/* Parses a record key. Returns 0, or -1 for anything that is not one of the five forms above. */
 int sg_key_parse(const char *text, struct sg_key *out);
 /* Writes the key of kind for subject s into buf. -1 when the kind does not take that subject
- * (block: ip or net; hold: user; throttle, offense: any) or the key does not fit. */
+ * (block, allow: ip or net; hold: user; throttle, offense: any) or the key does not fit. */
 int sg_key_format(enum sg_record_kind kind, const struct sg_subject *s, char *buf, size_t size);
 
 /* Built-in evidence scopes: distinct users that logged in / failed from an address, addresses

@@ -137,6 +137,8 @@ void detect_source_set_cursor(struct detect_source *s, const struct detect_curso
 struct detect_source_counters {
     uint64_t lines, bytes, oversized, rotations, truncations;
     uint64_t reopen_errors;   /* the path could not be opened, or is no longer a regular file */
+    int64_t last_line_ms;     /* wall clock (unix ms) when a line was last delivered; 0: none yet */
+    bool open;                /* a file is open under the path now (false while it does not exist) */
 };
 void detect_source_counters(const struct detect_source *s, struct detect_source_counters *out);
 

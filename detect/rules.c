@@ -195,7 +195,7 @@ static char *trim(char *s)
 int detect_rules_load_file(struct detect_rules *rs, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
-    if (!f) { set_err(err, errlen, "%s:0: %s", path, strerror(errno)); return -1; }
+    if (!f) { set_err(err, errlen, "%s: %s", path, strerror(errno)); return -1; }
     struct detect_rule cur;
     memset(&cur, 0, sizeof cur);
     char *buf = NULL;
@@ -250,7 +250,7 @@ static int load_dir(struct detect_rules *rs, const char *dir, bool must_exist, c
     int n = scandir(dir, &names, conf_filter, alphasort);
     if (n < 0) {
         if (!must_exist && errno == ENOENT) return 0;
-        set_err(err, errlen, "%s:0: %s", dir, strerror(errno));
+        set_err(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
     int rc = 0;

@@ -190,6 +190,7 @@ void detect_source_set_cursor(struct detect_source *s, const struct detect_curso
 void detect_source_counters(const struct detect_source *s, struct detect_source_counters *out)
 {
     *out = s->cnt;
+    out->open = s->cur.fd >= 0;
 }
 
 /* Delivers the complete lines in r's buffer and keeps the tail. */
@@ -212,6 +213,7 @@ static int deliver(struct detect_source *s, struct reader *r, detect_line_fn fn,
         }
         start += n + 1;
     }
+    if (lines) s->cnt.last_line_ms = sg_now_ms();
     r->consumed += (off_t)start;
     memmove(r->buf, r->buf + start, r->len - start);
     r->len -= start;

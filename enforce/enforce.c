@@ -479,3 +479,8 @@ int enforce_get_kernel(struct enforce *e, struct enforce_kernel *out)
 }
 
 const struct enforce_guard *enforce_guard(const struct enforce *e) { return e->guard; }
+
+void enforce_set_shared_allows(struct enforce *e, const struct enforce_prefix *v, size_t n)
+{
+    enforce_guard_set_shared(e->guard, v, n);
+}

@@ -51,6 +51,9 @@ void enforce_guard_destroy(struct enforce_guard **gp);
  * Returns 0, or -1 on bad text (logged). */
 int enforce_guard_allow(struct enforce_guard *g, const char *cidr);
 int enforce_guard_add_node(struct enforce_guard *g, const char *addr);
+/* Replaces the replicated allows (`sgcluster allow`, agent/agent_allow.c) with v[0..n-1] (copied):
+ * they refuse bans as the configured allowlist does, with the reason "allowed cluster-wide". */
+void enforce_guard_set_shared(struct enforce_guard *g, const struct enforce_prefix *v, size_t n);
 /* Minimum prefix lengths (0..32, 0..128); returns -1 when out of range. */
 int enforce_guard_set_min_prefix(struct enforce_guard *g, int min4, int min6);
 /* NULL when the ban may go in, else a static reason for the log line ("loopback",
@@ -192,5 +195,8 @@ void enforce_get_stats(const struct enforce *e, struct enforce_stats *out);
 int enforce_get_kernel(struct enforce *e, struct enforce_kernel *out);
 /* The guard in use (owned by e), e.g. for the agent to check a ban before deciding it. */
 const struct enforce_guard *enforce_guard(const struct enforce *e);
+/* The replicated allows of e's guard (enforce_guard_set_shared). The caller takes the covered bans
+ * out of the kernel (enforce_unban) itself: it knows which it asked for. */
+void enforce_set_shared_allows(struct enforce *e, const struct enforce_prefix *v, size_t n);
 
 #endif

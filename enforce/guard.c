@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-enum guard_kind { GUARD_BUILTIN, GUARD_ALLOW, GUARD_NODE };
+enum guard_kind { GUARD_BUILTIN, GUARD_ALLOW, GUARD_NODE, GUARD_SHARED };
 
 struct guard_net {
     struct enforce_prefix p;
@@ -76,6 +76,15 @@ int enforce_guard_add_node(struct enforce_guard *g, const char *addr)
     return 0;
 }
 
+void enforce_guard_set_shared(struct enforce_guard *g, const struct enforce_prefix *v, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < g->n; i++)
+        if (g->nets[i].kind != GUARD_SHARED) g->nets[w++] = g->nets[i];
+    g->n = w;
+    for (size_t i = 0; i < n; i++) guard_push(g, &v[i], GUARD_SHARED);
+}
+
 int enforce_guard_set_min_prefix(struct enforce_guard *g, int min4, int min6)
 {
     if (min4 < 0 || min4 > 32 || min6 < 0 || min6 > 128) return -1;
@@ -89,7 +98,8 @@ int enforce_guard_set_min_prefix(struct enforce_guard *g, int min4, int min6)
 const char *enforce_guard_check(const struct enforce_guard *g, const struct enforce_prefix *p,
                                 char *buf, size_t size)
 {
-    static const char *const what[] = {"loopback or unspecified", "allowlisted", "own node address"};
+    static const char *const what[] = {"loopback or unspecified", "allowlisted", "own node address",
+                                       "allowed cluster-wide"};
     char net[ENFORCE_PREFIX_STRLEN];
 
     if (p->family != AF_INET && p->family != AF_INET6) return "not an IP prefix";

@@ -40,13 +40,14 @@
 struct gossip_record_limits {
     /* Per kind (index = enum gossip_ban_kind): how far past its own stamp a record may expire.
      * An unban may reach the largest of them (it lives as long as the ban it cancels). */
-    int64_t max_ttl_ms[GOSSIP_BAN_KIND_MAX + 1];   /* block 30d, throttle 7d, hold 30d, offense 30d */
+    int64_t max_ttl_ms[GOSSIP_BAN_KIND_MAX + 1];   /* block 30d, throttle 7d, hold 30d, offense 30d, allow 365d */
     int64_t unban_grace_ms;         /* how long an unban keeps new decisions off its key; default 1h */
     size_t author_max_records;      /* records one author may hold in the map; default 250000 */
     /* Address space one author may block per hour of record stamps: IPv4 addresses (a /24 is 256),
      * IPv6 /64s (a /48 is 65536). Default 262144. */
     uint64_t author_max_span_per_hour;
-    int min_prefix4, min_prefix6;   /* no block or throttle wider; default SG_MIN_PREFIX*_DEFAULT */
+    int min_prefix4, min_prefix6;   /* no block, throttle or allow wider; default SG_MIN_PREFIX*_DEFAULT
+                                     * (a peer's allow of a wide prefix would switch the cluster off) */
 };
 /* Fills the defaults given above. */
 void gossip_record_limits_default(struct gossip_record_limits *l);

@@ -113,16 +113,17 @@ int gossip_state_ban_put(struct gossip_state *st, const struct gossip_ban_spec *
     r.level = spec->level;
     r.hlc = gossip_hlc_now(&st->hlc, now_ms);
     r.author = st->self->origin;
-    int64_t max_exp = (int64_t)GOSSIP_HLC_MS(r.hlc) + gossip_state_max_ttl(st, spec->action, spec->kind);
     if (spec->action == GOSSIP_BAN_ACTION_BAN) {
         if (spec->kind < GOSSIP_BAN_KIND_BLOCK || spec->kind > GOSSIP_BAN_KIND_MAX || spec->expires_at <= now_ms)
             return -1;
         r.kind = spec->kind;
+        int64_t max_exp = (int64_t)GOSSIP_HLC_MS(r.hlc) + gossip_state_max_ttl(st, r.action, r.kind);
         r.expires_at = spec->expires_at < max_exp ? spec->expires_at : max_exp;
     } else {
         /* The kind is the key's: an unban cancels whatever that key holds. */
         struct sg_key tk;
         r.kind = k ? k->rec.kind : sg_key_parse(spec->key, &tk) == 0 ? (uint8_t)tk.kind : GOSSIP_BAN_KIND_BLOCK;
+        int64_t max_exp = (int64_t)GOSSIP_HLC_MS(r.hlc) + gossip_state_max_ttl(st, r.action, r.kind);
         /* The tombstone must outlive the ban it cancels, or a late copy of that ban would come back;
          * how long it keeps decisions away is unban_grace_ms (gossip_state_ban_settled). */
         int64_t exp = spec->expires_at;

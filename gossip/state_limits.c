@@ -37,6 +37,7 @@ void gossip_record_limits_default(struct gossip_record_limits *l)
     l->max_ttl_ms[GOSSIP_BAN_KIND_THROTTLE] = 7 * DAY_MS;
     l->max_ttl_ms[GOSSIP_BAN_KIND_HOLD] = 30 * DAY_MS;
     l->max_ttl_ms[GOSSIP_BAN_KIND_OFFENSE] = 30 * DAY_MS;
+    l->max_ttl_ms[GOSSIP_BAN_KIND_ALLOW] = 365 * DAY_MS;
     l->unban_grace_ms = HOUR_MS;
     l->author_max_records = 250000;   /* a quarter of the ban map (max_keys): no one author fills it */
     l->author_max_span_per_hour = 262144;
@@ -49,9 +50,13 @@ int64_t gossip_state_max_ttl(const struct gossip_state *st, uint8_t action, uint
     const struct gossip_record_limits *l = &st->cfg.limits;
     if (action == GOSSIP_BAN_ACTION_BAN && kind >= GOSSIP_BAN_KIND_BLOCK && kind <= GOSSIP_BAN_KIND_MAX)
         return l->max_ttl_ms[kind];
+    /* An unban of a known kind: the longest of the bans (allows are far longer-lived and only an
+     * unallow may reach their length); kind 0 (sizing the budget rings): the longest of all. */
     int64_t m = 0;
-    for (int k = GOSSIP_BAN_KIND_BLOCK; k <= GOSSIP_BAN_KIND_MAX; k++)
+    for (int k = GOSSIP_BAN_KIND_BLOCK; k <= GOSSIP_BAN_KIND_MAX; k++) {
+        if (k == GOSSIP_BAN_KIND_ALLOW && kind != 0 && kind != GOSSIP_BAN_KIND_ALLOW) continue;
         if (l->max_ttl_ms[k] > m) m = l->max_ttl_ms[k];
+    }
     return m;
 }
 
@@ -79,7 +84,8 @@ int gossip_state_record_check(struct gossip_state *st, const struct gossip_ban *
         return gossip_state_refuse(st, GOSSIP_REFUSE_KEY, b->key, b->author);
     if (b->expires_at - (int64_t)GOSSIP_HLC_MS(b->hlc) > gossip_state_max_ttl(st, b->action, b->kind))
         return gossip_state_refuse(st, GOSSIP_REFUSE_TTL, b->key, b->author);
-    /* An unban of a wide prefix harms nobody; a ban of one does. */
+    /* An unban of a wide prefix harms nobody; a ban of one does, and so does an allow (it would turn
+     * off protection for that whole space on every node). */
     if (b->action == GOSSIP_BAN_ACTION_BAN && k.subj.type == SG_SUBJ_NET &&
         k.subj.len < (k.subj.family == AF_INET ? st->cfg.limits.min_prefix4 : st->cfg.limits.min_prefix6))
         return gossip_state_refuse(st, GOSSIP_REFUSE_PREFIX, b->key, b->author);

@@ -80,8 +80,9 @@ enum gossip_ban_kind {
     GOSSIP_BAN_KIND_THROTTLE = SG_REC_THROTTLE,
     GOSSIP_BAN_KIND_HOLD = SG_REC_HOLD,
     GOSSIP_BAN_KIND_OFFENSE = SG_REC_OFFENSE,   /* repeat-offender memory: stored and relayed, never enforced */
+    GOSSIP_BAN_KIND_ALLOW = SG_REC_ALLOW,       /* an operator's exemption: no node bans what it covers */
 };
-#define GOSSIP_BAN_KIND_MAX GOSSIP_BAN_KIND_OFFENSE
+#define GOSSIP_BAN_KIND_MAX GOSSIP_BAN_KIND_ALLOW
 
 struct gossip_ban {
     char key[GOSSIP_KEY_MAX + 1];          /* a record key (common/key.h) matching kind */

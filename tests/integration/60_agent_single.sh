@@ -40,7 +40,7 @@ printf '[node]\nname = n1\ncurve = perhaps\n[enforce]\nports = 25,70000\n[nonsen
 out=$("$BIN/sgagent" -n -c "$T/bad.conf" 2>&1) && fail "bad config accepted"
 echo "$out" | grep -q "^$T/bad.conf:3: curve" || fail "no file:line for curve: $out"
 echo "$out" | grep -q "^$T/bad.conf:5: ports" || fail "no file:line for ports: $out"
-echo "$out" | grep -q "^$T/bad.conf:7: unknown section \[nonsense\]" || fail "no file:line for section: $out"
+echo "$out" | grep -q "^$T/bad.conf:6: unknown section \[nonsense\]" || fail "no file:line for section (at its header): $out"
 
 start_agent() {
     "$BIN/sgagent" -c "$T/n1.conf" >> "$T/agent.log" 2>&1 &
@@ -93,7 +93,8 @@ assert "manual test" in b["ip:203.0.113.5"]["reason"]
 assert b["user:spam@example.jp"]["kind"] == "hold"
 PY
 expect 0 "$SG" release spam@example.jp $S
-"$SG" bans $S --json | grep -q '"key":"user:spam@example.jp","action":"unban"' || fail "release left no tombstone"
+"$SG" bans $S --all --json | grep -q '"key":"user:spam@example.jp","action":"unban"' || fail "release left no tombstone"
+"$SG" bans $S --json | grep -q '"key":"user:spam@example.jp"' && fail "bans lists the released hold (only --all shows tombstones)"
 "$SG" status $S --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert (d["bans"], d["holds"], d["tombstones"]) == (2, 0, 1), d' || fail "status counts of bans, holds, tombstones"
 
 # Detection: 12 real Dovecot failure lines from one address -> banned by auth-ip at the 10th

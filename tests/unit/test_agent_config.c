@@ -139,7 +139,7 @@ static void test_errors_have_lines(void **state)
     assert_error_at(cfg, p, 3, "curve");
     assert_error_at(cfg, p, 5, "ports: '99999'");
     assert_error_at(cfg, p, 6, "backend");
-    assert_error_at(cfg, p, 8, "unknown section [bogus]");
+    assert_error_at(cfg, p, 7, "unknown section [bogus]");   /* at its header, not its first key */
     assert_error_at(cfg, p, 10, "scenario s: unknown event 'nonsense'");
     assert_error_at(cfg, p, 11, "scenario s: window");
     assert_true(has_error(cfg, "threshold = ... is required"));

@@ -42,10 +42,28 @@ static void test_escapes(void **state)
     expect("bad \xff\xc3\x28", "\"bad \\u00ff\\u00c3(\"");
 }
 
+/* Refusals and errors under --json: one object, the message without its newline, escaped. */
+static void test_error_object(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    json_error(f, 1, "refused: \"x\" is protected\n");
+    json_errorf(f, 2, "bad duration '%s'", "9q");
+    json_error(f, 1, NULL);
+    fclose(f);
+    assert_string_equal(buf, "{\"error\":\"refused: \\\"x\\\" is protected\",\"code\":1}\n"
+                             "{\"error\":\"bad duration '9q'\",\"code\":2}\n"
+                             "{\"error\":\"\",\"code\":1}\n");
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_error_object),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

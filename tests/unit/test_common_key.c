@@ -37,6 +37,8 @@ static void test_record_keys_roundtrip(void **state)
     roundtrip_key("throttle:user:bob", SG_REC_THROTTLE, SG_SUBJ_USER, "bob");
     roundtrip_key("offense:net:192.0.2.0/24", SG_REC_OFFENSE, SG_SUBJ_NET, "192.0.2.0/24");
     roundtrip_key("offense:user:\xe5\xb1\xb1\xe7\x94\xb0", SG_REC_OFFENSE, SG_SUBJ_USER, "\xe5\xb1\xb1\xe7\x94\xb0");
+    roundtrip_key("allow:ip:203.0.113.7", SG_REC_ALLOW, SG_SUBJ_IP, "203.0.113.7");
+    roundtrip_key("allow:net:2001:db8::/48", SG_REC_ALLOW, SG_SUBJ_NET, "2001:db8::/48");
     struct sg_key k;
     assert_int_equal(sg_key_parse("net:203.0.113.0/24", &k), 0);
     assert_int_equal(k.subj.family, AF_INET);
@@ -54,6 +56,7 @@ static void test_bad_keys_refused(void **state)
         "net:203.0.113.0/33", "net:2001:db8::/129", "net:203.0.113.0/x", "net:203.0.113.0/-1", "user:",
         "user:a\nb", "user:a\x1b[2Jb", "user:\xff", "user:\xc2\x9b", "throttle:", "throttle:bogus",
         "offense:offense:ip:1.2.3.4", "bogus:1.2.3.4", "IP:1.2.3.4", "auth-ip|ip:1.2.3.4",
+        "allow:", "allow:user:alice", "allow:allow:ip:1.2.3.4", "allow:1.2.3.4", "allow:net:203.0.113.1/24",
     };
     struct sg_key k;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -81,6 +84,10 @@ static void test_kinds_take_their_subjects(void **state)
     assert_string_equal(buf, "net:192.0.2.0/24");
     assert_int_equal(sg_key_format(SG_REC_THROTTLE, &user, buf, sizeof buf), 0);
     assert_string_equal(buf, "throttle:user:carol");
+    /* An allow exempts addresses and prefixes; an account is exempted by [policy] user_allowlist. */
+    assert_int_equal(sg_key_format(SG_REC_ALLOW, &user, buf, sizeof buf), -1);
+    assert_int_equal(sg_key_format(SG_REC_ALLOW, &net, buf, sizeof buf), 0);
+    assert_string_equal(buf, "allow:net:192.0.2.0/24");
     /* A buffer too small is an error, not a truncated key. */
     char tiny[8];
     assert_int_equal(sg_key_format(SG_REC_OFFENSE, &ip, tiny, sizeof tiny), -1);

@@ -134,6 +134,35 @@ static void test_guard_rules(void **state)
     enforce_guard_destroy(&g);   /* safe twice */
 }
 
+/* Replicated allows (`sgcluster allow`): refused like the allowlist, with their own reason, and
+ * replaced as a whole, leaving the configured rules in place. */
+static void test_shared_allows(void **state)
+{
+    (void)state;
+    struct enforce_guard *g = enforce_guard_new();
+    assert_int_equal(enforce_guard_allow(g, "192.0.2.0/24"), 0);
+    struct enforce_prefix p7 = P("203.0.113.7"), p24 = P("203.0.113.0/24"), other = P("198.51.100.1");
+    char why[128];
+    assert_null(enforce_guard_check(g, &p7, why, sizeof why));
+    struct enforce_prefix shared[] = {P("203.0.113.7"), P("2001:db8:1::/48")};
+    enforce_guard_set_shared(g, shared, 2);
+    assert_non_null(enforce_guard_check(g, &p7, why, sizeof why));
+    assert_string_equal(why, "allowed cluster-wide 203.0.113.7");
+    assert_non_null(enforce_guard_check(g, &p24, why, sizeof why));   /* a ban swallowing it */
+    struct enforce_prefix v6 = P("2001:db8:1:2::/64");
+    assert_non_null(enforce_guard_check(g, &v6, NULL, 0));
+    assert_null(enforce_guard_check(g, &other, NULL, 0));
+    /* Replaced: the old entries go, the configured allowlist stays. */
+    enforce_guard_set_shared(g, &shared[1], 1);
+    assert_null(enforce_guard_check(g, &p7, NULL, 0));
+    struct enforce_prefix cfgd = P("192.0.2.9");
+    assert_non_null(enforce_guard_check(g, &cfgd, why, sizeof why));
+    assert_string_equal(why, "allowlisted 192.0.2.0/24");
+    enforce_guard_set_shared(g, NULL, 0);
+    assert_null(enforce_guard_check(g, &v6, NULL, 0));
+    enforce_guard_destroy(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_contains_and_order),
         cmocka_unit_test(test_guard_rules),
+        cmocka_unit_test(test_shared_allows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -292,6 +292,41 @@ static void test_min_prefix(void **state)
     gossip_state_destroy(&a);
 }
 
+/* Allow records (`sgcluster allow`): bounded like the others. No wider than the minimum prefix (a
+ * peer's allow of 0.0.0.0/1 would switch every node off), at most max_allow (365 days), an
+ * address or prefix only; their unallow may live as long, other unbans not. */
+static void test_allow_records(void **state)
+{
+    (void)state;
+    struct gossip_state *a = mk(ida, 0, 0);
+    static const struct peer_rec bad[] = {
+        {"allow:net:10.0.0.0/8", GOSSIP_BAN_KIND_ALLOW}, {"allow:net:2001:db8::/32", GOSSIP_BAN_KIND_ALLOW},
+        {"allow:ip:10.1.2.3", GOSSIP_BAN_KIND_BLOCK}, {"ip:10.1.2.3", GOSSIP_BAN_KIND_ALLOW},
+    };
+    all_refused(a, bad, sizeof bad / sizeof bad[0]);
+    assert_int_equal(refused(a, GOSSIP_REFUSE_PREFIX), 2);
+    assert_int_equal(refused(a, GOSSIP_REFUSE_KEY), 2);
+    struct gossip_ban b = forge(idb, "allow:net:10.3.0.0/24", GOSSIP_BAN_ACTION_BAN, GOSSIP_BAN_KIND_ALLOW,
+                                T0 + 365 * DAY, T0, "partner");
+    assert_int_equal(merge(a, &b, idb->origin, T0).changed, 1);
+    b = forge(idb, "allow:ip:10.3.1.1", GOSSIP_BAN_ACTION_BAN, GOSSIP_BAN_KIND_ALLOW, T0 + 365 * DAY + 1, T0, "p");
+    assert_int_equal(merge(a, &b, idb->origin, T0).rej_record, 1);
+    assert_int_equal(refused(a, GOSSIP_REFUSE_TTL), 1);
+    b = forge(idb, "allow:net:10.3.0.0/24", GOSSIP_BAN_ACTION_UNBAN, GOSSIP_BAN_KIND_ALLOW, T0 + 365 * DAY, T0 + 1, "");
+    assert_int_equal(merge(a, &b, idb->origin, T0 + 1).changed, 1);
+    b = forge(idb, "ip:10.3.2.2", GOSSIP_BAN_ACTION_UNBAN, GOSSIP_BAN_KIND_BLOCK, T0 + 365 * DAY, T0, "");
+    assert_int_equal(merge(a, &b, idb->origin, T0).rej_record, 1);
+    assert_int_equal(refused(a, GOSSIP_REFUSE_TTL), 2);
+    /* Local writes: clamped to max_allow, and the same prefix bound. */
+    struct gossip_ban out;
+    struct gossip_ban_spec sp = {.key = "allow:ip:192.0.2.9", .action = GOSSIP_BAN_ACTION_BAN,
+                                 .kind = GOSSIP_BAN_KIND_ALLOW, .expires_at = T0 + 50 * 365 * DAY};
+    assert_int_equal(gossip_state_ban_put(a, &sp, T0, &out), 0);
+    assert_int_equal(out.expires_at, (int64_t)GOSSIP_HLC_MS(out.hlc) + 365 * DAY);   /* the clock saw T0 + 1 */
+    assert_int_equal(put(a, "allow:net:192.0.0.0/16", GOSSIP_BAN_ACTION_BAN, GOSSIP_BAN_KIND_ALLOW, T0 + DAY, T0), -1);
+    gossip_state_destroy(&a);
+}
+
 static void test_text_and_kind(void **state)
 {
     (void)state;
@@ -405,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_author_record_budget),
         cmocka_unit_test(test_author_span_budget),
         cmocka_unit_test(test_min_prefix),
+        cmocka_unit_test(test_allow_records),
         cmocka_unit_test(test_text_and_kind),
         cmocka_unit_test(test_slots_from_their_origin_only),
         cmocka_unit_test(test_snapshot_of_version_1),

@@ -13,7 +13,7 @@
 # Variables: CLUSTER_BACKEND (dryrun|nft, default dryrun), CLUSTER_PORT (first port, loopback
 # mode; by default cluster_init reserves a block with lib/ports.sh: outside the ephemeral range,
 # never shared with another test run), CLUSTER_LOGS_I (log files node I follows; default
-# DIR/nI/mail.log).
+# DIR/nI/mail.log; each is created empty when missing and its directory exists).
 . "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
@@ -53,6 +53,11 @@ cluster_init() { # N DIR
         d=$CLUSTER_DIR/n$i
         local logs_var="CLUSTER_LOGS_$i"
         local logs=${!logs_var:-$d/mail.log}
+        # A log that does not exist makes the node DEGRADED: each one whose directory is there is
+        # made empty here, as a mail node has it (its daemon appends; a test that wants it missing
+        # removes it).
+        local lf
+        for lf in ${logs//,/ }; do [ -e "$lf" ] || [ ! -d "$(dirname "$lf")" ] || : > "$lf"; done
         local addrs
         addrs=$(_cluster_addr "$i")
         [ "$CLUSTER_NETNS" = 1 ] && addrs="$addrs, $(node_ip6 "$i")"
