@@ -156,6 +156,14 @@ static int status_node(struct agent *a, bool json, FILE *out)
                      ",\"loop_lag_max_ms\":%" PRId64 ",\"healthy\":%s,\"peers\":%s",
                 SG_VERSION, a->epoch, (now - a->started_ms) / 1000, a->loop_lag_ms, a->loop_lag_max_ms,
                 healthy ? "true" : "false", peers);
+        /* Why DEGRADED, as the text's cluster line says it. */
+        fputs(",\"problems\":[", out);
+        const char *sep = "";
+        if (!all_alive) { fputs("\"peers not alive\"", out); sep = ","; }
+        if (missing) { fprintf(out, "%s\"%zu of %zu logs missing\"", sep, missing, a->nsrc); sep = ","; }
+        if (!kok) { fprintf(out, "%s\"nft table missing\"", sep); sep = ","; }
+        if (k.drift) fprintf(out, "%s\"kernel sets drifted from the state\"", sep);
+        fputc(']', out);
         logs_json(a, now, out);
         fputs(",\"gossip\":", out);
         agent_gossip_totals_json(a, out);

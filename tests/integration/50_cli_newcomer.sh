@@ -66,11 +66,11 @@ grep -q "DEGRADED" "$T/st" || fail "a missing log, and not DEGRADED: $(cat "$T/s
 grep -q "1 of 2 logs missing" "$T/st" || fail "status does not say why: $(head -3 "$T/st")"
 grep -qF "logs      $T/later.log: MISSING" "$T/st" || fail "status does not name the missing log: $(cat "$T/st")"
 grep -qF "logs      $T/mail.log: 0 lines, last line read never" "$T/st" || fail "status: present log: $(cat "$T/st")"
-"$SG" --json -s "$SOCK" status | json_ok 'not d["healthy"] and [l["exists"] for l in d["logs"]] == [True, False]' \
+"$SG" --json -s "$SOCK" status | json_ok 'not d["healthy"] and d["problems"] == ["1 of 2 logs missing"] and [l["exists"] for l in d["logs"]] == [True, False]' \
     || fail "status --json logs: $("$SG" --json -s "$SOCK" status)"
 # The log appears and a line is read: HEALTHY, with the line counted and its time shown.
 echo "$(date -u '+%b %e %H:%M:%S') mx1 postfix/smtpd[1]: connect from unknown[198.51.100.3]" > "$T/later.log"
-healthy() { "$SG" -s "$SOCK" --json status | json_ok 'd["healthy"] and d["logs"][1]["lines"] == 1 and d["logs"][1]["last_line_at"] > 0'; }
+healthy() { "$SG" -s "$SOCK" --json status | json_ok 'd["healthy"] and d["problems"] == [] and d["logs"][1]["lines"] == 1 and d["logs"][1]["last_line_at"] > 0'; }
 wait_for 10 healthy || fail "not HEALTHY once the log exists: $("$SG" -s "$SOCK" status | head -4)"
 "$SG" -s "$SOCK" status | grep -q "later.log: 1 lines, last line read 20" || fail "status text after a line: $("$SG" -s "$SOCK" status)"
 

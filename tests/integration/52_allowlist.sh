@@ -82,6 +82,19 @@ echo "measured: partitioned ban out of n2's kernel $(( $(now_ms) - t0 )) ms afte
 wait_for 30 cluster_has_ban 1 ip:198.51.100.5 || fail "n1 did not learn n2's ban"
 not_in_kernel 1 198.51.100.5 || fail "n1 put a ban inside the allow into its kernel"
 
+# A reload (a new guard, then a full reconcile) and a restart (the snapshot's records, then the
+# kernel restored) keep the allow: the ban inside it stays out of n1's kernel.
+kill -HUP "${CLUSTER_PID[1]}"
+wait_for 20 grep -q "reloaded " "$CLUSTER_DIR/n1/agent.log" || fail "n1 did not reload"
+not_in_kernel 1 198.51.100.5 || fail "n1 put the ban inside the allow into its kernel on reload"
+cluster_kill 1 TERM
+cluster_start 1 || fail "n1 did not restart"
+wait_for 20 grep -q "restored kernel sets" "$CLUSTER_DIR/n1/agent.log" || fail "n1 did not restore its kernel sets"
+has_allow 1 allow:net:198.51.100.0/24 || fail "n1 lost the allow across a restart"
+cluster_has_ban 1 ip:198.51.100.5 || fail "n1 lost n2's ban across a restart"
+not_in_kernel 1 198.51.100.5 || fail "n1 put the ban inside the allow into its kernel on restart"
+wait_for 20 cluster_healthy 1 || fail "n1 not healthy after its restart"
+
 # unallow: the ban still in force goes back into both kernels; bans inside the old allow work again.
 sgc 2 unallow 198.51.100.0/24 --json | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["command"] == "unallow" else 1)' \
     || fail "unallow --json"
