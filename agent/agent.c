@@ -28,6 +28,9 @@
 /* Label pairs kept for the metrics: kinds x services the rules name, and scenarios x actions. */
 #define EVENT_TALLY_CAP 128
 #define DECISION_TALLY_CAP 256
+/* Expiry scans 1/EXPIRE_SLICES of the state each tick: a full pass every 5 s (buckets are 10 s),
+ * a few milliseconds a tick at a million keys instead of a scan of them all every second. */
+#define EXPIRE_SLICES 100
 
 static void path_in_state(const struct agent *a, const char *name, char *buf, size_t size)
 {
@@ -243,18 +246,36 @@ static int policy_start(struct agent *a)
 
 /* ---- timers and signals --------------------------------------------------------------------- */
 
-static int snapshot(struct agent *a)
+/* The state goes to disk from a forked child (gossip/bgsave.h) unless sync is asked (reload, exit);
+ * the log cursors, a few lines, are written here at the moment of the fork, so that both tell of
+ * the same instant. A child still writing the previous snapshot makes this one wait a period. */
+static int snapshot(struct agent *a, bool sync)
 {
     int64_t t0 = sg_mono_ns();
     char path[4096];
     path_in_state(a, "state.snap", path, sizeof path);
-    int rc = gossip_state_save(a->st, path);
+    int rc;
+    if (sync) {
+        gossip_bgsave_wait(a->bgsave);
+        rc = gossip_state_save(a->st, path);
+    } else {
+        rc = gossip_bgsave_start(a->bgsave, a->st, path) < 0 ? -1 : 0;
+    }
     path_in_state(a, "cursors", path, sizeof path);
     if (detect_state_save(path, a->src, a->nsrc, a->journal) < 0) rc = -1;
     if (rc < 0) { a->n.snapshot_errors++; sg_log(SG_LOG_WARN, "snapshot to %s failed: %s", a->cfg->state_dir, strerror(errno)); }
-    else a->n.snapshots++;
+    else if (sync) a->n.snapshots++;
+    /* The loop's share: the whole save when sync, the fork and the cursors otherwise. */
     sg_hist_observe_ns(&a->snapshot_latency, sg_mono_ns() - t0);
     return rc;
+}
+
+/* Reaps the snapshot child when it has ended. */
+static void snapshot_poll(struct agent *a)
+{
+    int r = gossip_bgsave_poll(a->bgsave);
+    if (r > 0) a->n.snapshots++;
+    else if (r < 0) a->n.snapshot_errors++;
 }
 
 static int on_tick(zloop_t *loop, int timer_id, void *arg)
@@ -278,6 +299,7 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
             sg_hist_observe(&a->kernel_latency, (double)(wall - a->kernel_pending[i]) / 1000.0);
         a->nkernel_pending = 0;
     }
+    gossip_state_expire_slice(a->st, sg_now_ms(), EXPIRE_SLICES);
     return 0;
 }
 
@@ -287,8 +309,8 @@ static int on_housekeep(zloop_t *loop, int timer_id, void *arg)
     struct agent *a = arg;
     for (size_t i = 0; i < a->nsrc; i++) detect_source_check(a->src[i], on_line, a);
     if (a->journal) detect_journal_read(a->journal, on_line, a);
-    gossip_state_expire(a->st, sg_now_ms());
     if (a->allow_next_expiry_ms && a->allow_next_expiry_ms <= sg_now_ms()) agent_allow_sync(a);
+    snapshot_poll(a);
     if (!a->reconciled && (agent_gossip_synced(a) || sg_mono_ms() - a->started_mono_ms > RECONCILE_AFTER_MS))
         agent_reconcile(a, true);
     if (gossip_state_pending(a->st)) agent_gossip_notify(a);
@@ -299,7 +321,7 @@ static int on_housekeep(zloop_t *loop, int timer_id, void *arg)
 static int on_snapshot(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop; (void)timer_id;
-    snapshot(arg);
+    snapshot(arg, false);
     return 0;
 }
 
@@ -402,6 +424,7 @@ struct agent *agent_new(const char *cfg_path)
     struct gossip_state_config sc;
     scenario_state_config(cfg, &sc);
     a->st = gossip_state_new(&sc, a->id, a->kr, a->epoch);
+    a->bgsave = gossip_bgsave_new();
     char snap[4096];
     path_in_state(a, "state.snap", snap, sizeof snap);
     if (access(snap, F_OK) == 0) {
@@ -465,7 +488,9 @@ static int agent_reload(struct agent *a)
     /* This node's own key is read at start only: the state's slots and records are signed with it. */
     if (memcmp(parts.id->pk, a->id->pk, GOSSIP_PK_LEN) || strcmp(parts.id->name, a->id->name))
         sg_log(SG_LOG_WARN, "reload: this node's own key or name changed; that takes a restart (still %s)", a->id->name);
-    snapshot(a);                 /* log cursors, so the new followers resume exactly */
+    /* Log cursors, so the new followers resume exactly; synchronous, as the reload holds the
+     * loop anyway (it rebuilds and reconciles) and the snapshot is then counted when it returns. */
+    snapshot(a, true);
     sources_close(a);
     /* A new keyring (a peer added, removed or rotated) or new endpoints: a new transport, which
      * goes on with our sequence numbers so peers do not take its deltas for replays. */
@@ -541,7 +566,8 @@ void agent_destroy(struct agent **pa)
 {
     struct agent *a = *pa;
     if (!a) return;
-    if (a->st && a->cfg && a->loop) snapshot(a);
+    if (a->st && a->cfg && a->loop && a->bgsave) snapshot(a, true);
+    gossip_bgsave_destroy(&a->bgsave);
     control_destroy(&a->ctl);
     policy_server_destroy(&a->policy);
     agent_authpolicy_stop(a);

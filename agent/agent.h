@@ -16,6 +16,7 @@
 #include "detect/journal.h"
 #include "enforce/enforce.h"
 #include "enforce/policy.h"
+#include "gossip/bgsave.h"
 #include "gossip/keyring.h"
 #include "gossip/state.h"
 
@@ -51,6 +52,7 @@ struct agent {
     struct gossip_identity *id;
     struct gossip_keyring *kr;
     struct gossip_state *st;
+    struct gossip_bgsave *bgsave;     /* the snapshot child */
     struct gossip_transport *tr;
     struct scenario_engine *eng;
     /* enforcement */

@@ -484,13 +484,13 @@ int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketc
 
 /* ---- expiry and stats ---- */
 
-size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
+/* Slots [from, to) of the counter table. Deleting slot i may shift a later entry into i, so i
+ * advances only when nothing was deleted. */
+static size_t expire_counters(struct gossip_state *st, int64_t oldest, size_t from, size_t to)
 {
-    int64_t oldest = gossip_state_oldest_bucket(st, now_ms);
     size_t dropped = 0;
-    struct wkind wc = wkind_of(st, false), ws = wkind_of(st, true);
-    /* Deleting slot i may shift a later entry into i, so i advances only when nothing was deleted. */
-    for (size_t i = 0; i < st->counters.cap;) {
+    struct wkind wc = wkind_of(st, false);
+    for (size_t i = from; i < to && i < st->counters.cap;) {
         struct gossip_wkey *k = st->counters.slots[i];
         if (!k) { i++; continue; }
         uint32_t keep = 0;
@@ -506,7 +506,14 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
         if (k->n == 0) drop_wkey(&wc, k);
         else i++;
     }
-    for (size_t i = 0; i < st->sketches.cap;) {
+    return dropped;
+}
+
+static size_t expire_sketches(struct gossip_state *st, int64_t now_ms, size_t from, size_t to)
+{
+    size_t dropped = 0;
+    struct wkind ws = wkind_of(st, true);
+    for (size_t i = from; i < to && i < st->sketches.cap;) {
         struct gossip_wkey *k = st->sketches.slots[i];
         if (!k) { i++; continue; }
         uint32_t keep = 0;
@@ -525,7 +532,37 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
         if (k->n == 0) drop_wkey(&ws, k);
         else i++;
     }
-    return dropped + gossip_state_expire_bans(st, now_ms);
+    return dropped;
+}
+
+size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
+{
+    size_t dropped = expire_counters(st, gossip_state_oldest_bucket(st, now_ms), 0, st->counters.cap);
+    dropped += expire_sketches(st, now_ms, 0, st->sketches.cap);
+    return dropped + gossip_state_expire_bans(st, now_ms, 0, st->bans.cap);
+}
+
+/* The next [*from, *to) of a table of cap slots cut in parts, the cursor moved past it (back to 0
+ * after the last slice; a resize since the last call only moves where the pass resumes). */
+static void next_slice(size_t *cursor, size_t cap, unsigned parts, size_t *from, size_t *to)
+{
+    size_t len = cap / parts + 1;
+    if (*cursor >= cap) *cursor = 0;
+    *from = *cursor;
+    *to = *from + len < cap ? *from + len : cap;
+    *cursor = *to;
+}
+
+size_t gossip_state_expire_slice(struct gossip_state *st, int64_t now_ms, unsigned parts)
+{
+    if (parts < 1) parts = 1;
+    size_t from, to, dropped;
+    next_slice(&st->expire_cursor[0], st->counters.cap, parts, &from, &to);
+    dropped = expire_counters(st, gossip_state_oldest_bucket(st, now_ms), from, to);
+    next_slice(&st->expire_cursor[1], st->sketches.cap, parts, &from, &to);
+    dropped += expire_sketches(st, now_ms, from, to);
+    next_slice(&st->expire_cursor[2], st->bans.cap, parts, &from, &to);
+    return dropped + gossip_state_expire_bans(st, now_ms, from, to);
 }
 
 void gossip_state_stats(const struct gossip_state *st, struct gossip_state_stats *out)

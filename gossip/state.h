@@ -188,12 +188,23 @@ int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint6
 /* ---- housekeeping, snapshots, introspection ---- */
 /* Drops buckets older than window_max and ban records past their grace. Returns entries dropped. */
 size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms);
+/* The same work cut in slices: each call scans the next 1/parts of each table (from where the
+ * previous call stopped), so that parts calls make one full pass and no call holds the loop for
+ * a scan of a million keys. Returns entries dropped. */
+size_t gossip_state_expire_slice(struct gossip_state *st, int64_t now_ms, unsigned parts);
 /* Canonical encoding of the whole state: every entry as a body (see wire.h), counters, then sketches,
  * then bans, each sorted by key hash then key, cells and buckets in their stored (sorted) order.
  * Two states are equal iff their canonical encodings are. Caller frees *out with free(). */
 int gossip_state_encode(const struct gossip_state *st, uint8_t **out, size_t *len);
-/* Snapshot: canonical encoding written to path.tmp, fsync'd, renamed over path. */
+/* Snapshot: canonical encoding written to path.tmp, fsync'd, renamed over path (logged on error).
+ * It is gossip_state_save_tmp then gossip_state_save_commit; gossip/bgsave.h runs the first in a
+ * forked child, so that the loop does not wait for it. */
 int gossip_state_save(const struct gossip_state *st, const char *path);
+/* Writes and fsyncs path.tmp. 0, or -1 with errno set (path.tmp removed); logs nothing, so that a
+ * forked child may call it. */
+int gossip_state_save_tmp(const struct gossip_state *st, const char *path);
+/* Renames path.tmp over path and syncs the directory. 0, or -1 with errno set (path.tmp removed). */
+int gossip_state_save_commit(const char *path);
 /* Merges a snapshot (own records too; ban signatures are checked). Records of our own that an older
  * sgagent signed (wire version 1) are re-signed, offense memory getting its own kind, so an upgrade
  * keeps this node's bans; other authors' old records are refused (their authors re-sign theirs).

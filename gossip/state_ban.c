@@ -183,10 +183,10 @@ int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, 
     return 1;
 }
 
-size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms)
+size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms, size_t from, size_t to)
 {
     size_t dropped = 0;
-    for (size_t i = 0; i < st->bans.cap;) {
+    for (size_t i = from; i < to && i < st->bans.cap;) {
         struct gossip_bkey *k = st->bans.slots[i];
         if (k && k->keep_until + st->cfg.ban_grace_ms <= now_ms) {
             drop_bkey(st, k);

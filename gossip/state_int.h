@@ -86,6 +86,7 @@ struct gossip_state {
     size_t n_authors;
     uint64_t refused[GOSSIP_REFUSE_MAX];
     uint64_t digest[GOSSIP_PARTITIONS];   /* kept current by every change, see state_digest.c */
+    size_t expire_cursor[3];              /* gossip_state_expire_slice: counters, sketches, bans */
 };
 
 /* Oldest bucket start still kept at now, and newest accepted (clock skew allowance). */
@@ -101,7 +102,8 @@ int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketc
                               struct gossip_merge_result *res);
 int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, unsigned flags, int64_t now_ms,
                            struct gossip_merge_result *res);
-size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms);
+/* Drops the records past their grace among the slots [from, to) of the ban table. */
+size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms, size_t from, size_t to);
 
 /* Record limits (state_limits.c). */
 /* Longest lifetime past its stamp a record of this action and kind may have. */

@@ -231,13 +231,23 @@ int gossip_state_encode(const struct gossip_state *st, uint8_t **out, size_t *le
     return 0;
 }
 
-int gossip_state_save(const struct gossip_state *st, const char *path)
+/* path.tmp for path, in tmp[size]. -1 when it does not fit. */
+static int tmp_path(const char *path, char *tmp, size_t size)
 {
+    int n = snprintf(tmp, size, "%s.tmp", path);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int gossip_state_save_tmp(const struct gossip_state *st, const char *path)
+{
+    char tmp[4096];
+    if (tmp_path(path, tmp, sizeof tmp) < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     uint8_t *buf;
     size_t len;
     gossip_state_encode(st, &buf, &len);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int rc = -1;
     if (fd < 0) goto fail;
@@ -250,7 +260,31 @@ int gossip_state_save(const struct gossip_state *st, const char *path)
     if (fsync(fd) != 0) goto fail;
     if (close(fd) != 0) { fd = -1; goto fail; }
     fd = -1;
-    if (rename(tmp, path) != 0) goto fail;
+    rc = 0;
+fail:
+    if (rc != 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        unlink(tmp);
+        errno = e;
+    }
+    free(buf);
+    return rc;
+}
+
+int gossip_state_save_commit(const char *path)
+{
+    char tmp[4096];
+    if (tmp_path(path, tmp, sizeof tmp) < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
     /* The rename is durable only once the directory is synced too. */
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -261,15 +295,14 @@ int gossip_state_save(const struct gossip_state *st, const char *path)
         fsync(dfd);
         close(dfd);
     }
-    rc = 0;
-fail:
-    if (rc != 0) {
-        sg_log(SG_LOG_ERR, "gossip: cannot write snapshot %s: %s", path, strerror(errno));
-        if (fd >= 0) close(fd);
-        unlink(tmp);
-    }
-    free(buf);
-    return rc;
+    return 0;
+}
+
+int gossip_state_save(const struct gossip_state *st, const char *path)
+{
+    if (gossip_state_save_tmp(st, path) == 0 && gossip_state_save_commit(path) == 0) return 0;
+    sg_log(SG_LOG_ERR, "gossip: cannot write snapshot %s: %s", path, strerror(errno));
+    return -1;
 }
 
 int gossip_state_load(struct gossip_state *st, const char *path, int64_t now_ms)

@@ -16,6 +16,7 @@
 #include "common/key.h"
 #include "gossip/state.h"
 #include "gossip/state_int.h"   /* gossip_state_digest_full: the definition the kept digest must match */
+#include "tests/support/state_same.h"
 
 #define MAXR 5
 #define T0 1700000000000LL
@@ -140,14 +141,7 @@ static void assert_digest_kept(const struct gossip_state *st)
 
 static void assert_same(struct gossip_state *a, struct gossip_state *b)
 {
-    uint8_t *ea, *eb;
-    size_t la, lb;
-    gossip_state_encode(a, &ea, &la);
-    gossip_state_encode(b, &eb, &lb);
-    assert_int_equal(la, lb);
-    assert_memory_equal(ea, eb, la);
-    free(ea);
-    free(eb);
+    sg_test_assert_same_encoding(a, b);
     uint64_t da[GOSSIP_PARTITIONS], db[GOSSIP_PARTITIONS], fa[GOSSIP_PARTITIONS], fb[GOSSIP_PARTITIONS];
     gossip_state_digest(a, da);
     gossip_state_digest(b, db);
