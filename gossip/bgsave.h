@@ -20,7 +20,9 @@ struct gossip_bgsave_stats {
 
 struct gossip_bgsave;
 
-/* Owned by the caller. */
+/* Owned by the caller. Turns transparent huge pages off for the whole process (PR_SET_THP_DISABLE):
+ * after a fork, each write to a huge page would copy 2 MiB. Call it before the state grows (pages
+ * already huge stay so). */
 struct gossip_bgsave *gossip_bgsave_new(void);
 /* Waits for a running child and finishes its save (gossip_bgsave_wait), then frees. Safe twice. */
 void gossip_bgsave_destroy(struct gossip_bgsave **pb);
