@@ -1,0 +1,418 @@
+/* throttle_eval.c: the pure evaluation of sending limits (throttle.h): window sums and token
+ * buckets from slot sums, tiers, and a whole request checked, counted or reset through a store. */
+#include "enforce/throttle.h"
+#include "common/key.h"
+#include "enforce/enforce.h"
+
+#include <ctype.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t floor_to(int64_t t, int64_t w)
+{
+    int64_t r = t % w;
+    if (r < 0) r += w;
+    return t - r;
+}
+
+/* A window of W covers ceil(W/slot) slots ending with the one that holds now (gossip's rule). */
+static int64_t window_lo(int64_t window_ms, int64_t slot_ms, int64_t now_ms)
+{
+    int64_t n = (window_ms + slot_ms - 1) / slot_ms;
+    if (n < 1) n = 1;
+    return floor_to(now_ms, slot_ms) - (n - 1) * slot_ms;
+}
+
+uint64_t throttle_used(const struct throttle_limit *l, const struct throttle_slots *s, int64_t reset_ms,
+                       int64_t now_ms)
+{
+    if (s->slot_ms <= 0) return 0;
+    int64_t hi = floor_to(now_ms, s->slot_ms);
+    if (!l->bucket) {
+        int64_t lo = window_lo(l->window_ms, s->slot_ms, now_ms);
+        uint64_t sum = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            const struct throttle_cell *c = &s->c[i];
+            if (c->start < lo || c->start > hi || c->start + s->slot_ms <= reset_ms) continue;
+            sum = sum + c->n < sum ? UINT64_MAX : sum + c->n;
+        }
+        return sum;
+    }
+    /* Bucket: full at start, then refill and consumption slot by slot, in the units' own scale.
+     * long double keeps the sums exact far beyond any count a farm sends, and every node runs the
+     * same operations in the same order on the same numbers. */
+    int64_t start = now_ms - throttle_limit_horizon_ms(l);
+    if (reset_ms > start) start = reset_ms;
+    long double burst = (long double)l->max, floor_level = burst - (long double)throttle_limit_debt_max(l);
+    long double per_ms = (long double)l->rate / (long double)l->per_ms;
+    long double level = burst;
+    int64_t t = start;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct throttle_cell *c = &s->c[i];
+        if (c->start + s->slot_ms <= start || c->start > hi) continue;
+        int64_t at = c->start > start ? c->start : start;
+        if (at > t) {
+            level += per_ms * (long double)(at - t);
+            if (level > burst) level = burst;
+            t = at;
+        }
+        level -= (long double)c->n;
+        if (level < floor_level) level = floor_level;
+    }
+    if (now_ms > t) {
+        level += per_ms * (long double)(now_ms - t);
+        if (level > burst) level = burst;
+    }
+    long double used = burst - level;
+    if (used <= 0) return 0;
+    uint64_t u = (uint64_t)used;
+    return (long double)u < used ? u + 1 : u;   /* a part-used unit counts as used */
+}
+
+enum throttle_tier throttle_tier_of(const struct throttle_limit *l, uint64_t used, uint64_t amount)
+{
+    long double projected = (long double)used + (long double)(amount ? amount : 1);
+    long double cap = (long double)throttle_limit_capacity(l);
+    for (int t = THROTTLE_REJECT; t >= THROTTLE_WARN; t--)
+        if (l->pct[t] && projected * 100 > (long double)l->pct[t] * cap) return (enum throttle_tier)t;
+    return THROTTLE_NONE;
+}
+
+/* ---- configuration -------------------------------------------------------------------------- */
+
+void throttle_config_init(struct throttle_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->map = throttle_map_new();
+}
+
+void throttle_config_release(struct throttle_config *c)
+{
+    throttle_map_destroy(&c->map);
+    c->nlimits = 0;
+}
+
+int throttle_config_add(struct throttle_config *c, const struct throttle_limit *l, char *err, size_t size)
+{
+    for (size_t i = 0; i < c->nlimits; i++)
+        if (!strcmp(c->limits[i].name, l->name)) {
+            snprintf(err, size, "limit '%s' defined twice", l->name);
+            return -1;
+        }
+    if (c->nlimits >= THROTTLE_LIMITS_MAX) {
+        snprintf(err, size, "more than %d limits", THROTTLE_LIMITS_MAX);
+        return -1;
+    }
+    c->limits[c->nlimits++] = *l;
+    return 0;
+}
+
+int64_t throttle_config_horizon_ms(const struct throttle_config *c)
+{
+    int64_t h = 0;
+    for (size_t i = 0; i < c->nlimits; i++) {
+        int64_t x = throttle_limit_horizon_ms(&c->limits[i]);
+        if (x > h) h = x;
+    }
+    return h;
+}
+
+/* ---- keys ----------------------------------------------------------------------------------- */
+
+static const char *const measure_scope[THROTTLE_MEASURE_COUNT] = {"msg", "rcpt", "bytes"};
+static const char *const service_scope[THROTTLE_SVC_COUNT] = {"any", "sub", "smtp"};
+
+int throttle_counter_key(enum throttle_measure m, enum throttle_service s, const char *subject, char *buf,
+                         size_t size)
+{
+    char scope[32];
+    struct sg_subject subj;
+    snprintf(scope, sizeof scope, "%s%s-%s", SG_SCOPE_THROTTLE, measure_scope[m], service_scope[s]);
+    if (sg_subject_parse(subject, &subj) < 0) return -1;
+    return sg_evidence_format(scope, &subj, buf, size);
+}
+
+static int subject_text(enum sg_subject_type type, const char *value, char *buf, size_t size)
+{
+    struct sg_subject s;
+    return sg_subject_set(&s, type, value) < 0 ? -1 : sg_subject_format(&s, buf, size);
+}
+
+int throttle_subject(const struct throttle_limit *l, const struct throttle_input *in, char *buf, size_t size)
+{
+    char low[SG_KEY_MAX + 1];
+    const char *v;
+    switch (l->key) {
+    case THROTTLE_KEY_USER:
+        return in->user && *in->user ? subject_text(SG_SUBJ_USER, in->user, buf, size) : -1;
+    case THROTTLE_KEY_SENDER:
+    case THROTTLE_KEY_DOMAIN: {
+        v = in->sender ? in->sender : "";
+        if (l->key == THROTTLE_KEY_DOMAIN) {
+            const char *at = strrchr(v, '@');
+            if (!at) return -1;
+            v = at + 1;
+        }
+        size_t n = strlen(v);
+        if (n == 0 || n >= sizeof low) return -1;
+        for (size_t i = 0; i <= n; i++) low[i] = (char)tolower((unsigned char)v[i]);
+        return subject_text(l->key == THROTTLE_KEY_DOMAIN ? SG_SUBJ_DOMAIN : SG_SUBJ_SENDER, low, buf, size);
+    }
+    case THROTTLE_KEY_CLIENT: {
+        struct enforce_prefix p;
+        char a[ENFORCE_PREFIX_STRLEN + 8];
+        if (!in->client || enforce_prefix_parse(in->client, &p) < 0 || p.len != (p.family == AF_INET ? 32 : 128))
+            return -1;
+        char full[ENFORCE_PREFIX_STRLEN + 80];
+        enforce_prefix_format(&p, a, sizeof a);
+        snprintf(full, sizeof full, "%s/%u", a, (unsigned)(p.family == AF_INET ? l->prefix4 : l->prefix6));
+        struct enforce_prefix m;
+        if (enforce_prefix_parse(full, &m) < 0) return -1;   /* clears the host bits */
+        enforce_prefix_format(&m, a, sizeof a);
+        bool whole = m.len == (m.family == AF_INET ? 32 : 128);
+        if (!whole && !strchr(a, '/')) return -1;
+        return subject_text(whole ? SG_SUBJ_IP : SG_SUBJ_NET, a, buf, size);
+    }
+    default:
+        return -1;
+    }
+}
+
+/* ---- reading a subject's slots -------------------------------------------------------------- */
+
+#define READ_MAX 4096   /* non-empty slots read per key; older ones beyond this are left out */
+
+struct reader {
+    struct throttle_cell a[READ_MAX], b[READ_MAX], m[2 * READ_MAX];
+};
+
+/* The slots of l's counter(s) for subject over [lo, hi]: both services for a limit of any. */
+static struct throttle_slots read_slots(const struct throttle_limit *l, const char *subject, int64_t lo, int64_t hi,
+                                        const struct throttle_store *st, struct reader *r)
+{
+    struct throttle_slots s = {.slot_ms = st->slot_ms, .c = r->a};
+    char key[SG_KEY_MAX + 1];
+    enum throttle_service one = l->service == THROTTLE_SVC_ANY ? THROTTLE_SVC_SUBMISSION : l->service;
+    if (throttle_counter_key(l->measure, one, subject, key, sizeof key) < 0) return s;
+    s.n = st->slots(st->arg, key, lo, hi, r->a, READ_MAX);
+    if (l->service != THROTTLE_SVC_ANY) return s;
+    size_t nb = 0;
+    if (throttle_counter_key(l->measure, THROTTLE_SVC_SMTP, subject, key, sizeof key) == 0)
+        nb = st->slots(st->arg, key, lo, hi, r->b, READ_MAX);
+    if (!nb) return s;
+    /* merge two sorted lists, adding equal starts */
+    size_t i = 0, j = 0, k = 0;
+    while (i < s.n || j < nb) {
+        if (j >= nb || (i < s.n && r->a[i].start < r->b[j].start)) r->m[k++] = r->a[i++];
+        else if (i >= s.n || r->b[j].start < r->a[i].start) r->m[k++] = r->b[j++];
+        else {
+            r->m[k] = r->a[i++];
+            r->m[k++].n += r->b[j++].n;
+        }
+    }
+    s.c = r->m;
+    s.n = k;
+    return s;
+}
+
+/* End of the newest slot in which subject was reset inside [lo, hi], 0 when none. */
+static int64_t reset_of(const char *subject, int64_t lo, int64_t hi, const struct throttle_store *st,
+                        struct reader *r)
+{
+    char key[SG_KEY_MAX + 1];
+    struct sg_subject s;
+    if (sg_subject_parse(subject, &s) < 0 || sg_evidence_format(SG_SCOPE_THROTTLE_RESET, &s, key, sizeof key) < 0)
+        return 0;
+    size_t n = st->slots(st->arg, key, lo, hi, r->a, READ_MAX);
+    return n ? r->a[n - 1].start + st->slot_ms : 0;
+}
+
+/* used of limit (after overrides) for subject at now. */
+static uint64_t used_of(const struct throttle_limit *eff, const char *subject, int64_t now_ms,
+                        const struct throttle_store *st, struct reader *r)
+{
+    int64_t hi = floor_to(now_ms, st->slot_ms);
+    int64_t lo = eff->bucket ? floor_to(now_ms - throttle_limit_horizon_ms(eff), st->slot_ms)
+                             : window_lo(eff->window_ms, st->slot_ms, now_ms);
+    int64_t reset = reset_of(subject, lo, hi, st, r);
+    struct throttle_slots s = read_slots(eff, subject, lo, hi, st, r);
+    return throttle_used(eff, &s, reset, now_ms);
+}
+
+/* ---- a whole request -------------------------------------------------------------------------- */
+
+static bool applies(const struct throttle_limit *l, const struct throttle_input *in)
+{
+    return l->service == THROTTLE_SVC_ANY || l->service == in->service;
+}
+
+/* The effective limit for subject (false: allowlisted or turned off for it). */
+static bool effective(const struct throttle_config *c, const struct throttle_limit *l, const char *subject,
+                      struct throttle_limit *eff)
+{
+    if (throttle_map_allowed(c->map, subject)) return false;
+    return throttle_limit_apply(l, throttle_map_find(c->map, subject, l->name), eff);
+}
+
+enum throttle_tier throttle_check(const struct throttle_config *c, const struct throttle_input *in, int64_t now_ms,
+                                  const struct throttle_store *st, struct throttle_decision *out)
+{
+    static __thread struct reader r;
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < c->nlimits; i++) {
+        const struct throttle_limit *l = &c->limits[i];
+        char subject[256];
+        struct throttle_limit eff;
+        if (!applies(l, in) || throttle_subject(l, in, subject, sizeof subject) < 0 || !effective(c, l, subject, &eff))
+            continue;
+        uint64_t used = used_of(&eff, subject, now_ms, st, &r);
+        enum throttle_tier t = throttle_tier_of(&eff, used, in->amount[l->measure]);
+        if (t == THROTTLE_NONE) continue;
+        size_t slot = out->nhits;
+        if (slot == THROTTLE_HITS_MAX) {
+            /* full: replace the lowest hit that is below this one (never the worst) */
+            slot = SIZE_MAX;
+            for (size_t k = 0; k < out->nhits; k++)
+                if (out->hits[k].tier < t && (slot == SIZE_MAX || out->hits[k].tier < out->hits[slot].tier)) slot = k;
+            if (slot == SIZE_MAX) continue;
+        } else {
+            out->nhits++;
+        }
+        struct throttle_hit *h = &out->hits[slot];
+        h->limit = i;
+        h->eff = eff;
+        h->tier = t;
+        h->used = used;
+        h->capacity = throttle_limit_capacity(&eff);
+        snprintf(h->subject, sizeof h->subject, "%s", subject);
+    }
+    for (size_t k = 0; k < out->nhits; k++)
+        if (out->hits[k].tier > out->tier) {
+            out->tier = out->hits[k].tier;
+            out->worst = k;
+        }
+    return out->tier;
+}
+
+void throttle_commit(const struct throttle_config *c, const struct throttle_input *in, int64_t now_ms,
+                     const struct throttle_store *st)
+{
+    /* One counter per (measure, service, subject): limits sharing it are counted once. */
+    char done[THROTTLE_LIMITS_MAX][SG_KEY_MAX + 1];
+    size_t ndone = 0;
+    for (size_t i = 0; i < c->nlimits; i++) {
+        const struct throttle_limit *l = &c->limits[i];
+        char subject[256], key[SG_KEY_MAX + 1];
+        uint64_t n = in->amount[l->measure];
+        if (!n || !applies(l, in) || throttle_subject(l, in, subject, sizeof subject) < 0 ||
+            throttle_counter_key(l->measure, in->service, subject, key, sizeof key) < 0)
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < ndone && !seen; k++) seen = !strcmp(done[k], key);
+        if (seen) continue;
+        memcpy(done[ndone++], key, strlen(key) + 1);
+        st->add(st->arg, key, n, now_ms);
+    }
+}
+
+int throttle_reset(const char *subject, int64_t now_ms, const struct throttle_store *st)
+{
+    char key[SG_KEY_MAX + 1];
+    struct sg_subject s;
+    if (sg_subject_parse(subject, &s) < 0 || sg_evidence_format(SG_SCOPE_THROTTLE_RESET, &s, key, sizeof key) < 0)
+        return -1;
+    st->add(st->arg, key, 1, now_ms);
+    return 0;
+}
+
+static bool takes(const struct throttle_limit *l, const struct sg_subject *s)
+{
+    switch (l->key) {
+    case THROTTLE_KEY_USER: return s->type == SG_SUBJ_USER;
+    case THROTTLE_KEY_SENDER: return s->type == SG_SUBJ_SENDER;
+    case THROTTLE_KEY_DOMAIN: return s->type == SG_SUBJ_DOMAIN;
+    case THROTTLE_KEY_CLIENT:
+        return (s->type == SG_SUBJ_IP || s->type == SG_SUBJ_NET) &&
+               s->len == (s->family == AF_INET ? l->prefix4 : l->prefix6);
+    default: return false;
+    }
+}
+
+int throttle_usage(const struct throttle_config *c, size_t i, const char *subject, int64_t now_ms,
+                   const struct throttle_store *st, uint64_t *used, uint64_t *capacity, enum throttle_tier *next)
+{
+    static __thread struct reader r;
+    struct sg_subject s;
+    struct throttle_limit eff;
+    if (i >= c->nlimits || sg_subject_parse(subject, &s) < 0 || !takes(&c->limits[i], &s) ||
+        !effective(c, &c->limits[i], subject, &eff))
+        return -1;
+    *used = used_of(&eff, subject, now_ms, st, &r);
+    *capacity = throttle_limit_capacity(&eff);
+    *next = throttle_tier_of(&eff, *used, 1);
+    return 0;
+}
+
+/* Appends s to out[*len] (size > *len), control characters as spaces. */
+static void append(char *out, size_t size, size_t *len, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && *len + 1 < size; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        out[(*len)++] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
+    }
+    out[*len] = '\0';
+}
+
+static void window_text(const struct throttle_limit *l, char *buf, size_t size)
+{
+    int64_t ms = l->bucket ? l->per_ms : l->window_ms, s = ms / 1000;
+    const char *unit = s % 86400 == 0 ? "d" : s % 3600 == 0 ? "h" : s % 60 == 0 ? "m" : "s";
+    int64_t div = *unit == 'd' ? 86400 : *unit == 'h' ? 3600 : *unit == 'm' ? 60 : 1;
+    if (l->bucket) snprintf(buf, size, "%llu per %lld%s", (unsigned long long)l->rate, (long long)(s / div), unit);
+    else snprintf(buf, size, "%lld%s", (long long)(s / div), unit);
+}
+
+int throttle_action(const struct throttle_hit *h, char *out, size_t size)
+{
+    static const char *const verbs[THROTTLE_TIER_COUNT] = {"DUNNO", "DUNNO", "DEFER_IF_PERMIT 4.7.1 ", "HOLD ",
+                                                           "REJECT 5.7.1 "};
+    if (size < 64) return -1;
+    size_t len = 0;
+    out[0] = '\0';
+    enum throttle_tier t = h ? h->tier : THROTTLE_NONE;
+    append(out, size, &len, verbs[t], strlen(verbs[t]));
+    if (t < THROTTLE_DEFER) return 0;
+    const char *tpl = h->eff.text[0] ? h->eff.text : "Sending limit %{limit} reached: %{count} of %{max} %{measure} per %{window}, try again later";
+    for (const char *p = tpl; *p;) {
+        const char *v = NULL;
+        char num[64];
+        size_t skip = 0;
+        if (!strncmp(p, "%{count}", 8)) {
+            snprintf(num, sizeof num, "%llu", (unsigned long long)h->used);
+            v = num, skip = 8;
+        } else if (!strncmp(p, "%{max}", 6)) {
+            snprintf(num, sizeof num, "%llu", (unsigned long long)h->capacity);
+            v = num, skip = 6;
+        } else if (!strncmp(p, "%{limit}", 8)) {
+            v = h->eff.name, skip = 8;
+        } else if (!strncmp(p, "%{measure}", 10)) {
+            v = throttle_measure_name(h->eff.measure), skip = 10;
+        } else if (!strncmp(p, "%{window}", 9)) {
+            window_text(&h->eff, num, sizeof num);
+            v = num, skip = 9;
+        } else if (!strncmp(p, "%{key}", 6)) {
+            v = h->subject, skip = 6;
+        }
+        if (v) {
+            append(out, size, &len, v, strlen(v));
+            p += skip;
+        } else {
+            append(out, size, &len, p, 1);
+            p++;
+        }
+    }
+    while (len > 0 && out[len - 1] == ' ') out[--len] = '\0';
+    return 0;
+}
