@@ -15,11 +15,14 @@
  *   bucket: level starts full (= burst) at now - horizon, or at the end of the newest reset slot,
  *           and for every slot in order: level = min(burst, level + rate * slot) - consumed;
  *           used = burst - level, at most the top tier's share of burst (bounded debt).
- * A request of amount a (at least 1: a request that adds nothing asks "may one more come?") is at
- * tier T when (used + a) * 100 > pct[T] * capacity; the highest such tier wins.
+ * Two counters per (measure, service, subject): what was let through (DUNNO, warn) and what was
+ * refused (defer, hold, reject). A request of amount a (at least 1) is at tier T when
+ * (x + a) * 100 > pct[T] * capacity, with x = used (let through) for warn and defer and x = tried
+ * (let through + refused) for hold and reject; the highest such tier wins. So a deferred retry
+ * never keeps a sender deferred longer (the defer tier sees only what went through), while a
+ * sender who keeps pushing past the limit climbs to hold and reject.
  * The agent checks and counts once per message, at END-OF-MESSAGE, where recipients and size are
- * known, and counts every attempt whatever the answer: a sender who keeps trying while deferred
- * climbs to the hold and reject tiers.
+ * known: one decision and one notification per message, not one per recipient.
  * Nothing here reads a clock or the network: the agent (agent_policy.c) and `sgcluster tune`
  * (what-if) feed it through struct throttle_store. */
 #ifndef SG_ENFORCE_THROTTLE_H
@@ -57,8 +60,9 @@ struct throttle_limit {
     uint64_t rate;                    /* bucket: units refilled ... */
     int64_t per_ms;                   /* ... every per_ms */
     unsigned pct[THROTTLE_TIER_COUNT]; /* tier threshold in % of max (0 = tier unused; [NONE] = 0) */
-    char text[THROTTLE_TEXT_MAX + 1]; /* reply template ("" = the default); %{count} %{max}
-                                         %{limit} %{window} %{key} are replaced */
+    char text[THROTTLE_TEXT_MAX + 1]; /* reply template ("" = the default); %{count} (let through;
+                                         tried for hold and reject) %{max} %{limit} %{measure}
+                                         %{window} %{key} are replaced */
 };
 
 /* Parses one limit spec "key=... measure=... (window=D max=N | rate=N/D burst=N) [service=...]
@@ -99,8 +103,9 @@ uint64_t throttle_limit_debt_max(const struct throttle_limit *l);
  * reset_ms (0: none) are ignored, and a bucket starts full there. */
 uint64_t throttle_used(const struct throttle_limit *l, const struct throttle_slots *s, int64_t reset_ms,
                        int64_t now_ms);
-/* The tier of a request adding amount (0 is taken as 1) when used units are already counted. */
-enum throttle_tier throttle_tier_of(const struct throttle_limit *l, uint64_t used, uint64_t amount);
+/* The tier of a request adding amount (0 is taken as 1): warn and defer compare used (what was
+ * let through), hold and reject compare tried (what was let through and what was refused). */
+enum throttle_tier throttle_tier_of(const struct throttle_limit *l, uint64_t used, uint64_t tried, uint64_t amount);
 
 /* ---- overrides and allowlists (enforce/throttle_map.c) --------------------------------------- */
 
@@ -174,7 +179,7 @@ struct throttle_hit {
     size_t limit;                     /* index in the configuration */
     struct throttle_limit eff;        /* the limit after overrides */
     enum throttle_tier tier;
-    uint64_t used, capacity;
+    uint64_t used, tried, capacity;   /* before this request */
     char subject[256];                /* e.g. "user:alice" */
 };
 struct throttle_decision {
@@ -190,22 +195,26 @@ int throttle_subject(const struct throttle_limit *l, const struct throttle_input
 /* Evaluates every limit of c that applies to in at now_ms. Fills *out. Returns the tier. */
 enum throttle_tier throttle_check(const struct throttle_config *c, const struct throttle_input *in, int64_t now_ms,
                                   const struct throttle_store *st, struct throttle_decision *out);
-/* Records in's amounts as consumed (once per message: the END-OF-MESSAGE request). */
-void throttle_commit(const struct throttle_config *c, const struct throttle_input *in, int64_t now_ms,
-                     const struct throttle_store *st);
+/* Records in's amounts (once per message: the END-OF-MESSAGE request) as let through when tier
+ * (the answer given) is NONE or WARN, else as refused. */
+void throttle_commit(const struct throttle_config *c, const struct throttle_input *in, enum throttle_tier tier,
+                     int64_t now_ms, const struct throttle_store *st);
 /* Resets subject (a subject text) from now on: every limit's consumption before now is ignored. */
 int throttle_reset(const char *subject, int64_t now_ms, const struct throttle_store *st);
-/* Usage of subject against limit i at now (for `sgcluster quota`): *used, *capacity and the tier
- * the next unit would reach. -1 when the limit does not take this kind of subject or is off. */
-int throttle_usage(const struct throttle_config *c, size_t i, const char *subject, int64_t now_ms, const struct throttle_store *st, uint64_t *used, uint64_t *capacity,
+/* Usage of subject against limit i at now (for `sgcluster quota`), out-parameters: *used, *tried,
+ * *capacity and the tier the next unit would reach. -1 when the limit does not take this kind of
+ * subject, or is off or allowlisted for it. */
+int throttle_usage(const struct throttle_config *c, size_t i, const char *subject, int64_t now_ms,
+                   const struct throttle_store *st, uint64_t *used, uint64_t *tried, uint64_t *capacity,
                    enum throttle_tier *next);
 /* Writes the action line for a decided hit: "DEFER_IF_PERMIT 4.7.1 TEXT", "HOLD TEXT" or
  * "REJECT 5.7.1 TEXT" (DUNNO for warn or none), the template's placeholders filled and control
  * characters made spaces. Returns 0, or -1 when size < 64. */
 int throttle_action(const struct throttle_hit *h, char *out, size_t size);
-/* Counter key of (measure, service, subject), e.g. "thr-rcpt-sub|user:alice". -1 if it does not fit. */
-int throttle_counter_key(enum throttle_measure m, enum throttle_service s, const char *subject, char *buf,
-                         size_t size);
+/* Counter key of (measure, service, subject), e.g. "thr-rcpt-sub|user:alice", or of what was
+ * refused ("thr-rcpt-sub-no|user:alice"). -1 if it does not fit. */
+int throttle_counter_key(enum throttle_measure m, enum throttle_service s, bool refused, const char *subject,
+                         char *buf, size_t size);
 
 /* ---- what-if (enforce/throttle_sim.c) ------------------------------------------------------ */
 
@@ -215,8 +224,8 @@ throttle_sim_t *throttle_sim_new(int64_t slot_ms);
 void throttle_sim_destroy(throttle_sim_t **sp);
 /* A store reading and writing sim. */
 struct throttle_store throttle_sim_store(throttle_sim_t *sim);
-/* Replays one request at t_ms as the agent answers it: check, then commit when counts (the
- * END-OF-MESSAGE request of a message). Feed requests in time order. Returns the tier; *out (may
+/* Replays one request at t_ms as the agent answers it: check, then commit with the tier when
+ * counts (the END-OF-MESSAGE request of a message). Feed requests in time order. Returns the tier; *out (may
  * be NULL) gets the decision. */
 enum throttle_tier throttle_sim_feed(throttle_sim_t *sim, const struct throttle_config *c, int64_t t_ms,
                                      const struct throttle_input *in, bool counts, struct throttle_decision *out);

@@ -1,5 +1,5 @@
-/* throttle_eval.c: the pure evaluation of sending limits (throttle.h): window sums and token
- * buckets from slot sums, tiers, and a whole request checked, counted or reset through a store. */
+/* throttle_eval.c: the pure maths of sending limits (throttle.h): window sums and token buckets
+ * from slot sums, tiers, counter keys and subjects, and the reply text of a decision. */
 #include "enforce/throttle.h"
 #include "common/key.h"
 #include "enforce/enforce.h"
@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <sys/socket.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static int64_t floor_to(int64_t t, int64_t w)
@@ -71,12 +70,13 @@ uint64_t throttle_used(const struct throttle_limit *l, const struct throttle_slo
     return (long double)u < used ? u + 1 : u;   /* a part-used unit counts as used */
 }
 
-enum throttle_tier throttle_tier_of(const struct throttle_limit *l, uint64_t used, uint64_t amount)
+enum throttle_tier throttle_tier_of(const struct throttle_limit *l, uint64_t used, uint64_t tried, uint64_t amount)
 {
-    long double projected = (long double)used + (long double)(amount ? amount : 1);
-    long double cap = (long double)throttle_limit_capacity(l);
-    for (int t = THROTTLE_REJECT; t >= THROTTLE_WARN; t--)
+    long double a = (long double)(amount ? amount : 1), cap = (long double)throttle_limit_capacity(l);
+    for (int t = THROTTLE_REJECT; t >= THROTTLE_WARN; t--) {
+        long double projected = (long double)(t >= THROTTLE_HOLD ? tried : used) + a;
         if (l->pct[t] && projected * 100 > (long double)l->pct[t] * cap) return (enum throttle_tier)t;
+    }
     return THROTTLE_NONE;
 }
 
@@ -124,12 +124,13 @@ int64_t throttle_config_horizon_ms(const struct throttle_config *c)
 static const char *const measure_scope[THROTTLE_MEASURE_COUNT] = {"msg", "rcpt", "bytes"};
 static const char *const service_scope[THROTTLE_SVC_COUNT] = {"any", "sub", "smtp"};
 
-int throttle_counter_key(enum throttle_measure m, enum throttle_service s, const char *subject, char *buf,
-                         size_t size)
+int throttle_counter_key(enum throttle_measure m, enum throttle_service s, bool refused, const char *subject,
+                         char *buf, size_t size)
 {
     char scope[32];
     struct sg_subject subj;
-    snprintf(scope, sizeof scope, "%s%s-%s", SG_SCOPE_THROTTLE, measure_scope[m], service_scope[s]);
+    snprintf(scope, sizeof scope, "%s%s-%s%s", SG_SCOPE_THROTTLE, measure_scope[m], service_scope[s],
+             refused ? "-no" : "");
     if (sg_subject_parse(subject, &subj) < 0) return -1;
     return sg_evidence_format(scope, &subj, buf, size);
 }
@@ -180,181 +181,6 @@ int throttle_subject(const struct throttle_limit *l, const struct throttle_input
     }
 }
 
-/* ---- reading a subject's slots -------------------------------------------------------------- */
-
-#define READ_MAX 4096   /* non-empty slots read per key; older ones beyond this are left out */
-
-struct reader {
-    struct throttle_cell a[READ_MAX], b[READ_MAX], m[2 * READ_MAX];
-};
-
-/* The slots of l's counter(s) for subject over [lo, hi]: both services for a limit of any. */
-static struct throttle_slots read_slots(const struct throttle_limit *l, const char *subject, int64_t lo, int64_t hi,
-                                        const struct throttle_store *st, struct reader *r)
-{
-    struct throttle_slots s = {.slot_ms = st->slot_ms, .c = r->a};
-    char key[SG_KEY_MAX + 1];
-    enum throttle_service one = l->service == THROTTLE_SVC_ANY ? THROTTLE_SVC_SUBMISSION : l->service;
-    if (throttle_counter_key(l->measure, one, subject, key, sizeof key) < 0) return s;
-    s.n = st->slots(st->arg, key, lo, hi, r->a, READ_MAX);
-    if (l->service != THROTTLE_SVC_ANY) return s;
-    size_t nb = 0;
-    if (throttle_counter_key(l->measure, THROTTLE_SVC_SMTP, subject, key, sizeof key) == 0)
-        nb = st->slots(st->arg, key, lo, hi, r->b, READ_MAX);
-    if (!nb) return s;
-    /* merge two sorted lists, adding equal starts */
-    size_t i = 0, j = 0, k = 0;
-    while (i < s.n || j < nb) {
-        if (j >= nb || (i < s.n && r->a[i].start < r->b[j].start)) r->m[k++] = r->a[i++];
-        else if (i >= s.n || r->b[j].start < r->a[i].start) r->m[k++] = r->b[j++];
-        else {
-            r->m[k] = r->a[i++];
-            r->m[k++].n += r->b[j++].n;
-        }
-    }
-    s.c = r->m;
-    s.n = k;
-    return s;
-}
-
-/* End of the newest slot in which subject was reset inside [lo, hi], 0 when none. */
-static int64_t reset_of(const char *subject, int64_t lo, int64_t hi, const struct throttle_store *st,
-                        struct reader *r)
-{
-    char key[SG_KEY_MAX + 1];
-    struct sg_subject s;
-    if (sg_subject_parse(subject, &s) < 0 || sg_evidence_format(SG_SCOPE_THROTTLE_RESET, &s, key, sizeof key) < 0)
-        return 0;
-    size_t n = st->slots(st->arg, key, lo, hi, r->a, READ_MAX);
-    return n ? r->a[n - 1].start + st->slot_ms : 0;
-}
-
-/* used of limit (after overrides) for subject at now. */
-static uint64_t used_of(const struct throttle_limit *eff, const char *subject, int64_t now_ms,
-                        const struct throttle_store *st, struct reader *r)
-{
-    int64_t hi = floor_to(now_ms, st->slot_ms);
-    int64_t lo = eff->bucket ? floor_to(now_ms - throttle_limit_horizon_ms(eff), st->slot_ms)
-                             : window_lo(eff->window_ms, st->slot_ms, now_ms);
-    int64_t reset = reset_of(subject, lo, hi, st, r);
-    struct throttle_slots s = read_slots(eff, subject, lo, hi, st, r);
-    return throttle_used(eff, &s, reset, now_ms);
-}
-
-/* ---- a whole request -------------------------------------------------------------------------- */
-
-static bool applies(const struct throttle_limit *l, const struct throttle_input *in)
-{
-    return l->service == THROTTLE_SVC_ANY || l->service == in->service;
-}
-
-/* The effective limit for subject (false: allowlisted or turned off for it). */
-static bool effective(const struct throttle_config *c, const struct throttle_limit *l, const char *subject,
-                      struct throttle_limit *eff)
-{
-    if (throttle_map_allowed(c->map, subject)) return false;
-    return throttle_limit_apply(l, throttle_map_find(c->map, subject, l->name), eff);
-}
-
-enum throttle_tier throttle_check(const struct throttle_config *c, const struct throttle_input *in, int64_t now_ms,
-                                  const struct throttle_store *st, struct throttle_decision *out)
-{
-    static __thread struct reader r;
-    memset(out, 0, sizeof *out);
-    for (size_t i = 0; i < c->nlimits; i++) {
-        const struct throttle_limit *l = &c->limits[i];
-        char subject[256];
-        struct throttle_limit eff;
-        if (!applies(l, in) || throttle_subject(l, in, subject, sizeof subject) < 0 || !effective(c, l, subject, &eff))
-            continue;
-        uint64_t used = used_of(&eff, subject, now_ms, st, &r);
-        enum throttle_tier t = throttle_tier_of(&eff, used, in->amount[l->measure]);
-        if (t == THROTTLE_NONE) continue;
-        size_t slot = out->nhits;
-        if (slot == THROTTLE_HITS_MAX) {
-            /* full: replace the lowest hit that is below this one (never the worst) */
-            slot = SIZE_MAX;
-            for (size_t k = 0; k < out->nhits; k++)
-                if (out->hits[k].tier < t && (slot == SIZE_MAX || out->hits[k].tier < out->hits[slot].tier)) slot = k;
-            if (slot == SIZE_MAX) continue;
-        } else {
-            out->nhits++;
-        }
-        struct throttle_hit *h = &out->hits[slot];
-        h->limit = i;
-        h->eff = eff;
-        h->tier = t;
-        h->used = used;
-        h->capacity = throttle_limit_capacity(&eff);
-        snprintf(h->subject, sizeof h->subject, "%s", subject);
-    }
-    for (size_t k = 0; k < out->nhits; k++)
-        if (out->hits[k].tier > out->tier) {
-            out->tier = out->hits[k].tier;
-            out->worst = k;
-        }
-    return out->tier;
-}
-
-void throttle_commit(const struct throttle_config *c, const struct throttle_input *in, int64_t now_ms,
-                     const struct throttle_store *st)
-{
-    /* One counter per (measure, service, subject): limits sharing it are counted once. */
-    char done[THROTTLE_LIMITS_MAX][SG_KEY_MAX + 1];
-    size_t ndone = 0;
-    for (size_t i = 0; i < c->nlimits; i++) {
-        const struct throttle_limit *l = &c->limits[i];
-        char subject[256], key[SG_KEY_MAX + 1];
-        uint64_t n = in->amount[l->measure];
-        if (!n || !applies(l, in) || throttle_subject(l, in, subject, sizeof subject) < 0 ||
-            throttle_counter_key(l->measure, in->service, subject, key, sizeof key) < 0)
-            continue;
-        bool seen = false;
-        for (size_t k = 0; k < ndone && !seen; k++) seen = !strcmp(done[k], key);
-        if (seen) continue;
-        memcpy(done[ndone++], key, strlen(key) + 1);
-        st->add(st->arg, key, n, now_ms);
-    }
-}
-
-int throttle_reset(const char *subject, int64_t now_ms, const struct throttle_store *st)
-{
-    char key[SG_KEY_MAX + 1];
-    struct sg_subject s;
-    if (sg_subject_parse(subject, &s) < 0 || sg_evidence_format(SG_SCOPE_THROTTLE_RESET, &s, key, sizeof key) < 0)
-        return -1;
-    st->add(st->arg, key, 1, now_ms);
-    return 0;
-}
-
-static bool takes(const struct throttle_limit *l, const struct sg_subject *s)
-{
-    switch (l->key) {
-    case THROTTLE_KEY_USER: return s->type == SG_SUBJ_USER;
-    case THROTTLE_KEY_SENDER: return s->type == SG_SUBJ_SENDER;
-    case THROTTLE_KEY_DOMAIN: return s->type == SG_SUBJ_DOMAIN;
-    case THROTTLE_KEY_CLIENT:
-        return (s->type == SG_SUBJ_IP || s->type == SG_SUBJ_NET) &&
-               s->len == (s->family == AF_INET ? l->prefix4 : l->prefix6);
-    default: return false;
-    }
-}
-
-int throttle_usage(const struct throttle_config *c, size_t i, const char *subject, int64_t now_ms,
-                   const struct throttle_store *st, uint64_t *used, uint64_t *capacity, enum throttle_tier *next)
-{
-    static __thread struct reader r;
-    struct sg_subject s;
-    struct throttle_limit eff;
-    if (i >= c->nlimits || sg_subject_parse(subject, &s) < 0 || !takes(&c->limits[i], &s) ||
-        !effective(c, &c->limits[i], subject, &eff))
-        return -1;
-    *used = used_of(&eff, subject, now_ms, st, &r);
-    *capacity = throttle_limit_capacity(&eff);
-    *next = throttle_tier_of(&eff, *used, 1);
-    return 0;
-}
-
 /* Appends s to out[*len] (size > *len), control characters as spaces. */
 static void append(char *out, size_t size, size_t *len, const char *s, size_t n)
 {
@@ -390,7 +216,7 @@ int throttle_action(const struct throttle_hit *h, char *out, size_t size)
         char num[64];
         size_t skip = 0;
         if (!strncmp(p, "%{count}", 8)) {
-            snprintf(num, sizeof num, "%llu", (unsigned long long)h->used);
+            snprintf(num, sizeof num, "%llu", (unsigned long long)(t >= THROTTLE_HOLD ? h->tried : h->used));
             v = num, skip = 8;
         } else if (!strncmp(p, "%{max}", 6)) {
             snprintf(num, sizeof num, "%llu", (unsigned long long)h->capacity);

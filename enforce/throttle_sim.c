@@ -103,6 +103,6 @@ enum throttle_tier throttle_sim_feed(throttle_sim_t *sim, const struct throttle_
     struct throttle_decision d;
     struct throttle_store st = throttle_sim_store(sim);
     enum throttle_tier t = throttle_check(c, in, t_ms, &st, out ? out : &d);
-    if (counts) throttle_commit(c, in, t_ms, &st);
+    if (counts) throttle_commit(c, in, t, t_ms, &st);
     return t;
 }

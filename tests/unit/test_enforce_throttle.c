@@ -133,10 +133,11 @@ static void test_window_maths(void **state)
     assert_int_equal(used_of(&l, c, 5, T0 + 55000), 9);
     /* a minute later the first two slots left */
     assert_int_equal(used_of(&l, c, 5, T0 + 65000), 4 + 2 + 1);
-    assert_int_equal(throttle_tier_of(&l, 9, 1), THROTTLE_NONE);    /* the 10th is allowed */
-    assert_int_equal(throttle_tier_of(&l, 10, 1), THROTTLE_DEFER);   /* the 11th is not */
-    assert_int_equal(throttle_tier_of(&l, 10, 0), THROTTLE_DEFER);   /* "one more?" at the limit */
-    assert_int_equal(throttle_tier_of(&l, 5, 6), THROTTLE_DEFER);    /* 6 recipients at once */
+    assert_int_equal(throttle_tier_of(&l, 9, 9, 1), THROTTLE_NONE);    /* the 10th is allowed */
+    assert_int_equal(throttle_tier_of(&l, 10, 10, 1), THROTTLE_DEFER);   /* the 11th is not */
+    assert_int_equal(throttle_tier_of(&l, 10, 10, 0), THROTTLE_DEFER);   /* "one more?" at the limit */
+    assert_int_equal(throttle_tier_of(&l, 5, 5, 6), THROTTLE_DEFER);    /* 6 recipients at once */
+    assert_int_equal(throttle_tier_of(&l, 5, 500, 1), THROTTLE_NONE);   /* refused tries do not defer */
 }
 
 static void test_bucket_maths(void **state)
@@ -148,16 +149,17 @@ static void test_bucket_maths(void **state)
     /* 12 at once empties the bucket */
     struct throttle_cell c1[] = {{T0, 12}};
     assert_int_equal(used_of(&l, c1, 1, T0), 12);
-    assert_int_equal(throttle_tier_of(&l, 12, 1), THROTTLE_DEFER);
+    assert_int_equal(throttle_tier_of(&l, 12, 12, 1), THROTTLE_DEFER);
     /* 30 s later three tokens came back */
     assert_int_equal(used_of(&l, c1, 1, T0 + 30000), 9);
-    assert_int_equal(throttle_tier_of(&l, 9, 1), THROTTLE_NONE);
+    assert_int_equal(throttle_tier_of(&l, 9, 9, 1), THROTTLE_NONE);
     /* two minutes later it is full again: refill stops at the burst */
     assert_int_equal(used_of(&l, c1, 1, T0 + 120000), 0);
     /* 100 attempts: the debt stops at 24 (the hold tier), and refills from there */
     struct throttle_cell c2[] = {{T0, 100}};
     assert_int_equal(used_of(&l, c2, 1, T0), 24);
-    assert_int_equal(throttle_tier_of(&l, 24, 1), THROTTLE_HOLD);
+    assert_int_equal(throttle_tier_of(&l, 12, 24, 1), THROTTLE_HOLD);
+    assert_int_equal(throttle_tier_of(&l, 24, 12, 1), THROTTLE_DEFER);   /* hold looks at the tries */
     assert_int_equal(used_of(&l, c2, 1, T0 + 60000), 18);
     /* a steady 1 per 10 s never runs the bucket dry; 2 per 10 s does after 12 slots */
     struct throttle_cell steady[40], fast[40];
@@ -215,7 +217,7 @@ static void test_tiers_and_text(void **state)
     d.hits[d.worst].tier = THROTTLE_DEFER;
     snprintf(d.hits[d.worst].eff.text, sizeof d.hits[0].eff.text, "%s", "%{key}: %{count}/%{max}\nper %{window}");
     assert_int_equal(throttle_action(&d.hits[d.worst], act, sizeof act), 0);
-    assert_string_equal(act, "DEFER_IF_PERMIT 4.7.1 user:alice: 24/10 per 1h");
+    assert_string_equal(act, "DEFER_IF_PERMIT 4.7.1 user:alice: 10/10 per 1h");   /* let through */
     d.hits[d.worst].tier = THROTTLE_HOLD;
     assert_int_equal(throttle_action(&d.hits[d.worst], act, sizeof act), 0);
     assert_int_equal(strncmp(act, "HOLD user:alice", 15), 0);
@@ -269,8 +271,10 @@ static void test_keys_services_and_subjects(void **state)
     assert_int_equal(throttle_sim_feed(sim, &c, T0, &sub, true, &d), THROTTLE_NONE);
     assert_int_equal(throttle_sim_feed(sim, &c, T0, &sub, true, &d), THROTTLE_DEFER);
     assert_string_equal(c.limits[d.hits[d.worst].limit].name, "sub");
-    assert_int_equal(throttle_sim_feed(sim, &c, T0, &mx, true, &d), THROTTLE_NONE);    /* the /24's 4th */
-    assert_int_equal(throttle_sim_feed(sim, &c, T0, &mx, true, &d), THROTTLE_DEFER);   /* and its 5th */
+    /* the refused third was not let through: the /24 has 2 of 4 */
+    assert_int_equal(throttle_sim_feed(sim, &c, T0, &mx, true, &d), THROTTLE_NONE);
+    assert_int_equal(throttle_sim_feed(sim, &c, T0, &mx, true, &d), THROTTLE_NONE);
+    assert_int_equal(throttle_sim_feed(sim, &c, T0, &mx, true, &d), THROTTLE_DEFER);
     assert_string_equal(c.limits[d.hits[d.worst].limit].name, "net");
     mx.client = "198.51.100.1";
     assert_int_equal(throttle_sim_feed(sim, &c, T0, &mx, true, &d), THROTTLE_NONE);    /* domain: its 3rd */
@@ -373,19 +377,23 @@ static void test_override_and_allow_in_check(void **state)
     assert_int_equal(deferred_big, 5);
     /* usage as `sgcluster quota` shows it, and a reset */
     struct throttle_store st = throttle_sim_store(sim);
-    uint64_t used, cap;
+    uint64_t used, tried, cap;
     enum throttle_tier next;
-    assert_int_equal(throttle_usage(&c, 0, "user:small", T0, &st, &used, &cap, &next), 0);
-    assert_int_equal(used, 10);
+    assert_int_equal(throttle_usage(&c, 0, "user:small", T0, &st, &used, &tried, &cap, &next), 0);
+    assert_int_equal(used, 2);
+    assert_int_equal(tried, 10);
     assert_int_equal(cap, 2);
     assert_int_equal(next, THROTTLE_DEFER);
-    assert_int_equal(throttle_usage(&c, 0, "ip:192.0.2.1", T0, &st, &used, &cap, &next), -1);
+    assert_int_equal(throttle_usage(&c, 0, "ip:192.0.2.1", T0, &st, &used, &tried, &cap, &next), -1);
+    assert_int_equal(throttle_usage(&c, 0, "user:ops", T0, &st, &used, &tried, &cap, &next), -1);
     assert_int_equal(throttle_reset("user:small", T0 + 1000, &st), 0);
-    assert_int_equal(throttle_usage(&c, 0, "user:small", T0 + 10000, &st, &used, &cap, &next), 0);
+    assert_int_equal(throttle_usage(&c, 0, "user:small", T0 + 10000, &st, &used, &tried, &cap, &next), 0);
     assert_int_equal(used, 0);
+    assert_int_equal(tried, 0);
     assert_int_equal(throttle_sim_feed(sim, &c, T0 + 10000, &small, true, NULL), THROTTLE_NONE);
-    assert_int_equal(throttle_usage(&c, 0, "user:big", T0 + 10000, &st, &used, &cap, &next), 0);
-    assert_int_equal(used, 10);
+    assert_int_equal(throttle_usage(&c, 0, "user:big", T0 + 10000, &st, &used, &tried, &cap, &next), 0);
+    assert_int_equal(used, 5);
+    assert_int_equal(tried, 10);
     assert_int_equal(cap, 5);
     throttle_sim_destroy(&sim);
     throttle_config_release(&c);
