@@ -156,6 +156,16 @@ int sg_evidence_format(const char *scope, const struct sg_subject *s, char *buf,
     return n < 0 || (size_t)n >= size || n > SG_KEY_MAX ? -1 : 0;
 }
 
+int sg_evidence_format_text(const char *scope, const char *subject, char *buf, size_t size)
+{
+    bool known = false;
+    for (int t = SG_SUBJ_IP; t <= SG_SUBJ_LAST && !known; t++)
+        known = !strncmp(subject, subj_prefix[t], strlen(subj_prefix[t])) && subject[strlen(subj_prefix[t])];
+    if (!known || !sg_scope_ok(scope, false)) return -1;
+    int n = snprintf(buf, size, "%s|%s", scope, subject);
+    return n < 0 || (size_t)n >= size || n > SG_KEY_MAX ? -1 : 0;
+}
+
 int sg_evidence_parse(const char *text, size_t *scope_len, struct sg_subject *out)
 {
     const char *bar = text ? strchr(text, '|') : NULL;

@@ -92,6 +92,9 @@ bool sg_evidence_long_lived(const char *key);
 bool sg_scope_ok(const char *scope, bool scenario);
 /* Writes "SCOPE|SUBJECT" into buf. -1 when scope is empty, holds '|' or ':', or it does not fit. */
 int sg_evidence_format(const char *scope, const struct sg_subject *s, char *buf, size_t size);
+/* The same from a subject already formatted by sg_subject_format (checked only for a known type
+ * prefix and the length): for hot paths that format one subject into many keys. */
+int sg_evidence_format_text(const char *scope, const char *subject, char *buf, size_t size);
 /* Splits an evidence key: *scope_len bytes of scope at the start of text, and the subject. */
 int sg_evidence_parse(const char *text, size_t *scope_len, struct sg_subject *out);
 

@@ -157,6 +157,7 @@ struct throttle_store {
 struct throttle_config {
     struct throttle_limit limits[THROTTLE_LIMITS_MAX];
     size_t nlimits;
+    int64_t horizon_ms;               /* the largest limit horizon (kept by throttle_config_add) */
     throttle_map_t *map;              /* owned; never NULL after throttle_config_init */
 };
 void throttle_config_init(struct throttle_config *c);
@@ -212,7 +213,8 @@ int throttle_usage(const struct throttle_config *c, size_t i, const char *subjec
  * characters made spaces. Returns 0, or -1 when size < 64. */
 int throttle_action(const struct throttle_hit *h, char *out, size_t size);
 /* Counter key of (measure, service, subject), e.g. "thr-rcpt-sub|user:alice", or of what was
- * refused ("thr-rcpt-sub-no|user:alice"). -1 if it does not fit. */
+ * refused ("thr-rcpt-sub-no|user:alice"); subject as throttle_subject or sg_subject_format wrote
+ * it. -1 if it does not fit. */
 int throttle_counter_key(enum throttle_measure m, enum throttle_service s, bool refused, const char *subject,
                          char *buf, size_t size);
 

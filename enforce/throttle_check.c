@@ -12,16 +12,28 @@
 #define CACHE_MAX 64   /* distinct counters one request reads (limits sharing one read it once) */
 
 struct cached {
+    uint32_t hash;
     char key[SG_KEY_MAX + 1];
     struct throttle_cell *c;
     size_t n, cap;
 };
 
-/* Per-thread scratch: the counters read for the current request, over [lo, hi]. */
+/* A request's subject for one kind of key (client keys: per prefix), worked out once. */
+struct subject {
+    enum throttle_key key;
+    uint8_t prefix4, prefix6;
+    bool ok, allowed, reset_known;
+    int64_t reset;
+    char text[256];
+};
+#define SUBJECTS_MAX 16
+
+/* Per-thread scratch: the counters read for the current request, over [lo, hi], and its subjects. */
 struct scratch {
     int64_t lo, hi;
-    size_t n;
+    size_t n, nsubj;
     struct cached e[CACHE_MAX];
+    struct subject subj[SUBJECTS_MAX];
     struct throttle_cell *merge;
     size_t mcap;
 };
@@ -49,14 +61,24 @@ static void scratch_begin(struct scratch *s, const struct throttle_config *c, in
     s->hi = floor_to(now_ms, st->slot_ms);
     s->lo = floor_to(now_ms - throttle_config_horizon_ms(c), st->slot_ms);
     s->n = 0;
+    s->nsubj = 0;
+}
+
+static uint32_t hash_of(const char *k)
+{
+    uint32_t h = 2166136261u;   /* FNV-1a */
+    for (; *k; k++) h = (h ^ (uint8_t)*k) * 16777619u;
+    return h;
 }
 
 /* The non-empty slots of key (cached for this request). */
 static const struct cached *fetch(struct scratch *s, const char *key, const struct throttle_store *st)
 {
+    uint32_t h = hash_of(key);
     for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->e[i].key, key)) return &s->e[i];
+        if (s->e[i].hash == h && !strcmp(s->e[i].key, key)) return &s->e[i];
     struct cached *e = &s->e[s->n < CACHE_MAX ? s->n++ : CACHE_MAX - 1];   /* full: reuse the last */
+    e->hash = h;
     size_t want = (size_t)((s->hi - s->lo) / st->slot_ms + 1);
     if (want > THROTTLE_SLOTS_MAX) want = THROTTLE_SLOTS_MAX;
     grow(&e->c, &e->cap, want);
@@ -92,19 +114,16 @@ static struct throttle_slots merged(struct scratch *s, const struct cached *cons
 static int64_t reset_of(struct scratch *s, const char *subject, const struct throttle_store *st)
 {
     char key[SG_KEY_MAX + 1];
-    struct sg_subject subj;
-    if (sg_subject_parse(subject, &subj) < 0 || sg_evidence_format(SG_SCOPE_THROTTLE_RESET, &subj, key, sizeof key) < 0)
-        return 0;
+    if (sg_evidence_format_text(SG_SCOPE_THROTTLE_RESET, subject, key, sizeof key) < 0) return 0;
     const struct cached *e = fetch(s, key, st);
     return e->n ? e->c[e->n - 1].start + st->slot_ms : 0;
 }
 
 /* *used (let through) and *tried (let through and refused) of eff for subject at now. */
-static void usage_of(struct scratch *s, const struct throttle_limit *eff, const char *subject, int64_t now_ms,
-                     const struct throttle_store *st, bool need_tried, uint64_t *used, uint64_t *tried)
+static void usage_of(struct scratch *s, const struct throttle_limit *eff, const char *subject, int64_t reset,
+                     int64_t now_ms, const struct throttle_store *st, bool need_tried, uint64_t *used, uint64_t *tried)
 {
-    if (s->n + 5 > CACHE_MAX) s->n = 0;   /* this limit's five reads must stay in the cache together */
-    int64_t reset = reset_of(s, subject, st);
+    if (s->n + 4 > CACHE_MAX) s->n = 0;   /* this limit's four reads must stay in the cache together */
     const struct cached *in[4];
     size_t k = 0;
     char key[SG_KEY_MAX + 1];
@@ -133,10 +152,35 @@ static bool applies(const struct throttle_limit *l, const struct throttle_input 
 
 /* The effective limit for subject (false: allowlisted or turned off for it). */
 static bool effective(const struct throttle_config *c, const struct throttle_limit *l, const char *subject,
-                      struct throttle_limit *eff)
+                      bool allowed, struct throttle_limit *eff)
 {
-    if (throttle_map_allowed(c->map, subject)) return false;
+    if (allowed) return false;
+    if (!throttle_map_size(c->map)) {
+        *eff = *l;
+        return true;
+    }
     return throttle_limit_apply(l, throttle_map_find(c->map, subject, l->name), eff);
+}
+
+/* in's subject for l's kind of key, worked out once per request (NULL: the request has none). */
+static struct subject *subject_for(struct scratch *s, const struct throttle_config *c, const struct throttle_limit *l,
+                                   const struct throttle_input *in)
+{
+    bool client = l->key == THROTTLE_KEY_CLIENT;
+    for (size_t i = 0; i < s->nsubj; i++) {
+        struct subject *x = &s->subj[i];
+        if (x->key == l->key && (!client || (x->prefix4 == l->prefix4 && x->prefix6 == l->prefix6)))
+            return x->ok ? x : NULL;
+    }
+    /* full (many prefix lengths): the last slot is reused, which only costs its memo */
+    struct subject *x = &s->subj[s->nsubj < SUBJECTS_MAX ? s->nsubj++ : SUBJECTS_MAX - 1];
+    x->key = l->key;
+    x->prefix4 = l->prefix4;
+    x->prefix6 = l->prefix6;
+    x->ok = throttle_subject(l, in, x->text, sizeof x->text) == 0;
+    x->allowed = x->ok && throttle_map_size(c->map) && throttle_map_allowed(c->map, x->text);
+    x->reset_known = false;
+    return x->ok ? x : NULL;
 }
 
 static void add_hit(struct throttle_decision *out, size_t i, const struct throttle_limit *eff, enum throttle_tier t,
@@ -169,14 +213,18 @@ enum throttle_tier throttle_check(const struct throttle_config *c, const struct 
     scratch_begin(&scratch, c, now_ms, st);
     for (size_t i = 0; i < c->nlimits; i++) {
         const struct throttle_limit *l = &c->limits[i];
-        char subject[256];
         struct throttle_limit eff;
-        if (!applies(l, in) || throttle_subject(l, in, subject, sizeof subject) < 0 || !effective(c, l, subject, &eff))
+        struct subject *sj;
+        if (!applies(l, in) || !(sj = subject_for(&scratch, c, l, in)) || !effective(c, l, sj->text, sj->allowed, &eff))
             continue;
+        if (!sj->reset_known) {
+            sj->reset = reset_of(&scratch, sj->text, st);
+            sj->reset_known = true;
+        }
         uint64_t used, tried;
-        usage_of(&scratch, &eff, subject, now_ms, st, false, &used, &tried);
+        usage_of(&scratch, &eff, sj->text, sj->reset, now_ms, st, false, &used, &tried);
         enum throttle_tier t = throttle_tier_of(&eff, used, tried, in->amount[l->measure]);
-        if (t != THROTTLE_NONE) add_hit(out, i, &eff, t, used, tried, subject);
+        if (t != THROTTLE_NONE) add_hit(out, i, &eff, t, used, tried, sj->text);
     }
     for (size_t k = 0; k < out->nhits; k++)
         if (out->hits[k].tier > out->tier) {
@@ -193,12 +241,14 @@ void throttle_commit(const struct throttle_config *c, const struct throttle_inpu
     char done[CACHE_MAX][SG_KEY_MAX + 1];
     size_t ndone = 0;
     bool refused = tier > THROTTLE_WARN;
+    scratch.nsubj = 0;
     for (size_t i = 0; i < c->nlimits; i++) {
         const struct throttle_limit *l = &c->limits[i];
-        char subject[256], key[SG_KEY_MAX + 1];
+        char key[SG_KEY_MAX + 1];
         uint64_t n = in->amount[l->measure];
-        if (!n || !applies(l, in) || throttle_subject(l, in, subject, sizeof subject) < 0 ||
-            throttle_counter_key(l->measure, in->service, refused, subject, key, sizeof key) < 0)
+        struct subject *sj;
+        if (!n || !applies(l, in) || !(sj = subject_for(&scratch, c, l, in)) ||
+            throttle_counter_key(l->measure, in->service, refused, sj->text, key, sizeof key) < 0)
             continue;
         bool seen = false;
         for (size_t k = 0; k < ndone && !seen; k++) seen = !strcmp(done[k], key);
@@ -238,10 +288,10 @@ int throttle_usage(const struct throttle_config *c, size_t i, const char *subjec
     struct sg_subject s;
     struct throttle_limit eff;
     if (i >= c->nlimits || sg_subject_parse(subject, &s) < 0 || !takes(&c->limits[i], &s) ||
-        !effective(c, &c->limits[i], subject, &eff))
+        !effective(c, &c->limits[i], subject, throttle_map_allowed(c->map, subject), &eff))
         return -1;
     scratch_begin(&scratch, c, now_ms, st);
-    usage_of(&scratch, &eff, subject, now_ms, st, true, used, tried);
+    usage_of(&scratch, &eff, subject, reset_of(&scratch, subject, st), now_ms, st, true, used, tried);
     *capacity = throttle_limit_capacity(&eff);
     *next = throttle_tier_of(&eff, *used, *tried, 1);
     return 0;

@@ -106,18 +106,12 @@ int throttle_config_add(struct throttle_config *c, const struct throttle_limit *
         return -1;
     }
     c->limits[c->nlimits++] = *l;
+    int64_t h = throttle_limit_horizon_ms(l);
+    if (h > c->horizon_ms) c->horizon_ms = h;
     return 0;
 }
 
-int64_t throttle_config_horizon_ms(const struct throttle_config *c)
-{
-    int64_t h = 0;
-    for (size_t i = 0; i < c->nlimits; i++) {
-        int64_t x = throttle_limit_horizon_ms(&c->limits[i]);
-        if (x > h) h = x;
-    }
-    return h;
-}
+int64_t throttle_config_horizon_ms(const struct throttle_config *c) { return c->horizon_ms; }
 
 /* ---- keys ----------------------------------------------------------------------------------- */
 
@@ -128,11 +122,9 @@ int throttle_counter_key(enum throttle_measure m, enum throttle_service s, bool 
                          char *buf, size_t size)
 {
     char scope[32];
-    struct sg_subject subj;
     snprintf(scope, sizeof scope, "%s%s-%s%s", SG_SCOPE_THROTTLE, measure_scope[m], service_scope[s],
              refused ? "-no" : "");
-    if (sg_subject_parse(subject, &subj) < 0) return -1;
-    return sg_evidence_format(scope, &subj, buf, size);
+    return sg_evidence_format_text(scope, subject, buf, size);
 }
 
 static int subject_text(enum sg_subject_type type, const char *value, char *buf, size_t size)

@@ -125,6 +125,13 @@ int64_t gossip_state_bucket_of(const struct gossip_state *st, int64_t t_ms)
     return floor_to(t_ms, st->cfg.bucket_ms);
 }
 
+int64_t gossip_state_bucket_ms(const struct gossip_state *st) { return st->cfg.bucket_ms; }
+
+void gossip_state_set_window_max(struct gossip_state *st, int64_t window_max_ms)
+{
+    st->cfg.window_max_ms = window_max_ms < st->cfg.bucket_ms ? st->cfg.bucket_ms : window_max_ms;
+}
+
 static int64_t window_buckets(int64_t bucket_ms, int64_t window_ms)
 {
     int64_t n = (window_ms + bucket_ms - 1) / bucket_ms;
@@ -339,6 +346,29 @@ uint64_t gossip_state_counter_total(const struct gossip_state *st, const char *k
             sum = s < sum ? UINT64_MAX : s;
         }
     return sum;
+}
+
+size_t gossip_state_counter_buckets(const struct gossip_state *st, const char *key, int64_t lo_ms, int64_t hi_ms,
+                                    struct gossip_bucket_sum *out, size_t max)
+{
+    if (!key_ok(key) || max == 0) return 0;
+    const struct gossip_wkey *k = gossip_table_get(&st->counters, key, gossip_table_hash(key));
+    size_t n = 0;
+    for (uint32_t i = 0; k && i < k->n; i++) {   /* cells are sorted by bucket */
+        const struct gossip_cell *c = &k->cells[i];
+        if (c->bucket < lo_ms || c->bucket > hi_ms) continue;
+        if (n && out[n - 1].bucket == c->bucket) {
+            uint64_t s = out[n - 1].count + c->count;
+            out[n - 1].count = s < c->count ? UINT64_MAX : s;
+            continue;
+        }
+        if (n == max) {   /* keep the newest */
+            memmove(out, out + 1, (max - 1) * sizeof *out);
+            n--;
+        }
+        out[n++] = (struct gossip_bucket_sum){c->bucket, c->count};
+    }
+    return n;
 }
 
 /* A remote bucket must be aligned, not ahead of our clock by more than the skew, and still kept. */
