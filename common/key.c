@@ -162,8 +162,12 @@ int sg_evidence_format_text(const char *scope, const char *subject, char *buf, s
     for (int t = SG_SUBJ_IP; t <= SG_SUBJ_LAST && !known; t++)
         known = !strncmp(subject, subj_prefix[t], strlen(subj_prefix[t])) && subject[strlen(subj_prefix[t])];
     if (!known || !sg_scope_ok(scope, false)) return -1;
-    int n = snprintf(buf, size, "%s|%s", scope, subject);
-    return n < 0 || (size_t)n >= size || n > SG_KEY_MAX ? -1 : 0;
+    size_t a = strlen(scope), b = strlen(subject);
+    if (a + 1 + b >= size || a + 1 + b > SG_KEY_MAX) return -1;
+    memcpy(buf, scope, a);   /* a hot path: no printf */
+    buf[a] = '|';
+    memcpy(buf + a + 1, subject, b + 1);
+    return 0;
 }
 
 int sg_evidence_parse(const char *text, size_t *scope_len, struct sg_subject *out)

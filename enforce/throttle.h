@@ -95,6 +95,8 @@ struct throttle_slots {
     int64_t slot_ms;
     size_t n;
     const struct throttle_cell *c;
+    const uint64_t *cum;              /* optional (NULL): cum[i] = c[0].n + ... + c[i].n (saturating),
+                                         which sums a window in O(log n) */
 };
 /* The deepest a bucket's debt goes (used at most): the top tier's share of the burst, at least
  * the burst. For a window, used is not bounded. */

@@ -9,33 +9,33 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define CACHE_MAX 64   /* distinct counters one request reads (limits sharing one read it once) */
-
-struct cached {
-    uint32_t hash;
-    char key[SG_KEY_MAX + 1];
-    struct throttle_cell *c;
-    size_t n, cap;
+/* Where a request's counters are read to: one arena per thread, spans into it per subject. */
+struct span {
+    uint32_t off, n;
+    bool known;
 };
 
-/* A request's subject for one kind of key (client keys: per prefix), worked out once. */
+/* A request's subject for one kind of key (client keys: per prefix), worked out once, with its
+ * counters as read (raw: [measure][submission, smtp][let through, refused]) and as the limits
+ * see them (mix: [measure][service of the limit][used, tried], merged, with running sums). */
 struct subject {
     enum throttle_key key;
     uint8_t prefix4, prefix6;
     bool ok, allowed, reset_known;
     int64_t reset;
     char text[256];
+    struct span raw[THROTTLE_MEASURE_COUNT][2][2];
+    struct span mix[THROTTLE_MEASURE_COUNT][THROTTLE_SVC_COUNT][2];
 };
 #define SUBJECTS_MAX 16
 
-/* Per-thread scratch: the counters read for the current request, over [lo, hi], and its subjects. */
 struct scratch {
-    int64_t lo, hi;
-    size_t n, nsubj;
-    struct cached e[CACHE_MAX];
+    int64_t lo, hi;                   /* every read covers the slots of [lo, hi] */
+    size_t nsubj;
     struct subject subj[SUBJECTS_MAX];
-    struct throttle_cell *merge;
-    size_t mcap;
+    struct throttle_cell *cells;      /* the arena */
+    uint64_t *cum;                    /* running sums of merged spans, parallel to cells */
+    size_t cap, used;
 };
 
 static __thread struct scratch scratch;
@@ -47,67 +47,87 @@ static int64_t floor_to(int64_t t, int64_t w)
     return t - r;
 }
 
-static void grow(struct throttle_cell **v, size_t *cap, size_t want)
-{
-    if (*cap >= want) return;
-    *v = sg_xrealloc(*v, want * sizeof **v);
-    *cap = want;
-}
-
-/* Starts a request: every read covers the slots of [now - horizon, now]. */
+/* Starts a request. */
 static void scratch_begin(struct scratch *s, const struct throttle_config *c, int64_t now_ms,
                           const struct throttle_store *st)
 {
     s->hi = floor_to(now_ms, st->slot_ms);
     s->lo = floor_to(now_ms - throttle_config_horizon_ms(c), st->slot_ms);
-    s->n = 0;
     s->nsubj = 0;
+    s->used = 0;
 }
 
-static uint32_t hash_of(const char *k)
+static void ensure(struct scratch *s, size_t extra)
 {
-    uint32_t h = 2166136261u;   /* FNV-1a */
-    for (; *k; k++) h = (h ^ (uint8_t)*k) * 16777619u;
-    return h;
+    if (s->cap - s->used >= extra) return;
+    size_t cap = 2 * (s->used + extra);
+    s->cells = sg_xrealloc(s->cells, cap * sizeof *s->cells);
+    s->cum = sg_xrealloc(s->cum, cap * sizeof *s->cum);
+    s->cap = cap;
 }
 
-/* The non-empty slots of key (cached for this request). */
-static const struct cached *fetch(struct scratch *s, const char *key, const struct throttle_store *st)
+/* Reads key's slots into the arena. */
+static struct span read_key(struct scratch *s, const char *key, const struct throttle_store *st)
 {
-    uint32_t h = hash_of(key);
-    for (size_t i = 0; i < s->n; i++)
-        if (s->e[i].hash == h && !strcmp(s->e[i].key, key)) return &s->e[i];
-    struct cached *e = &s->e[s->n < CACHE_MAX ? s->n++ : CACHE_MAX - 1];   /* full: reuse the last */
-    e->hash = h;
     size_t want = (size_t)((s->hi - s->lo) / st->slot_ms + 1);
     if (want > THROTTLE_SLOTS_MAX) want = THROTTLE_SLOTS_MAX;
-    grow(&e->c, &e->cap, want);
-    memcpy(e->key, key, strlen(key) + 1);
-    e->n = st->slots(st->arg, key, s->lo, s->hi, e->c, want);
-    return e;
+    ensure(s, want);
+    struct span sp = {(uint32_t)s->used, 0, true};
+    sp.n = (uint32_t)st->slots(st->arg, key, s->lo, s->hi, s->cells + s->used, want);
+    s->used += sp.n;
+    return sp;
 }
 
-/* Merges sorted lists into s->merge, adding equal starts. */
-static struct throttle_slots merged(struct scratch *s, const struct cached *const *in, size_t k, int64_t slot_ms)
+static struct span raw_of(struct scratch *s, struct subject *sj, enum throttle_measure m, int svc, int refused,
+                          const struct throttle_store *st)
 {
-    size_t total = 0, pos[4] = {0};
-    for (size_t i = 0; i < k; i++) total += in[i]->n;
-    grow(&s->merge, &s->mcap, total ? total : 1);
-    size_t n = 0;
-    for (;;) {
-        int64_t next = INT64_MAX;
-        for (size_t i = 0; i < k; i++)
-            if (pos[i] < in[i]->n && in[i]->c[pos[i]].start < next) next = in[i]->c[pos[i]].start;
-        if (next == INT64_MAX) break;
-        struct throttle_cell cell = {next, 0};
-        for (size_t i = 0; i < k; i++)
-            if (pos[i] < in[i]->n && in[i]->c[pos[i]].start == next) {
-                uint64_t v = in[i]->c[pos[i]++].n;
-                cell.n = cell.n + v < cell.n ? UINT64_MAX : cell.n + v;
-            }
-        s->merge[n++] = cell;
+    struct span *sp = &sj->raw[m][svc - THROTTLE_SVC_SUBMISSION][refused];
+    if (!sp->known) {
+        char key[SG_KEY_MAX + 1];
+        if (throttle_counter_key(m, (enum throttle_service)svc, refused, sj->text, key, sizeof key) < 0)
+            *sp = (struct span){(uint32_t)s->used, 0, true};
+        else
+            *sp = read_key(s, key, st);
     }
-    return (struct throttle_slots){.slot_ms = slot_ms, .n = n, .c = s->merge};
+    return *sp;
+}
+
+/* The merged slots a limit of (m, svc) sees for sj: let through only, or let through and refused. */
+static struct throttle_slots mix_of(struct scratch *s, struct subject *sj, enum throttle_measure m,
+                                    enum throttle_service svc, int tried, const struct throttle_store *st)
+{
+    struct span *sp = &sj->mix[m][svc][tried];
+    if (!sp->known) {
+        struct span in[4];
+        size_t k = 0, total = 0;
+        for (int r = 0; r <= tried; r++)
+            for (int v = THROTTLE_SVC_SUBMISSION; v <= THROTTLE_SVC_SMTP; v++)
+                if (svc == THROTTLE_SVC_ANY || (int)svc == v) {
+                    in[k] = raw_of(s, sj, m, v, r, st);
+                    total += in[k++].n;
+                }
+        ensure(s, total ? total : 1);   /* pointers into the arena only from here on */
+        size_t pos[4] = {0}, n = 0, out = s->used;
+        uint64_t sum = 0;
+        for (;;) {
+            int64_t next = INT64_MAX;
+            for (size_t i = 0; i < k; i++)
+                if (pos[i] < in[i].n && s->cells[in[i].off + pos[i]].start < next) next = s->cells[in[i].off + pos[i]].start;
+            if (next == INT64_MAX) break;
+            struct throttle_cell cell = {next, 0};
+            for (size_t i = 0; i < k; i++)
+                if (pos[i] < in[i].n && s->cells[in[i].off + pos[i]].start == next) {
+                    uint64_t v = s->cells[in[i].off + pos[i]++].n;
+                    cell.n = cell.n + v < cell.n ? UINT64_MAX : cell.n + v;
+                }
+            sum = sum + cell.n < sum ? UINT64_MAX : sum + cell.n;
+            s->cells[out + n] = cell;
+            s->cum[out + n++] = sum;
+        }
+        *sp = (struct span){(uint32_t)out, (uint32_t)n, true};
+        s->used += n;
+    }
+    return (struct throttle_slots){.slot_ms = st->slot_ms, .n = sp->n, .c = s->cells + sp->off, .cum = s->cum + sp->off};
 }
 
 /* End of the newest slot in which subject was reset, 0 when none. */
@@ -115,34 +135,27 @@ static int64_t reset_of(struct scratch *s, const char *subject, const struct thr
 {
     char key[SG_KEY_MAX + 1];
     if (sg_evidence_format_text(SG_SCOPE_THROTTLE_RESET, subject, key, sizeof key) < 0) return 0;
-    const struct cached *e = fetch(s, key, st);
-    return e->n ? e->c[e->n - 1].start + st->slot_ms : 0;
+    struct span sp = read_key(s, key, st);
+    return sp.n ? s->cells[sp.off + sp.n - 1].start + st->slot_ms : 0;
 }
 
-/* *used (let through) and *tried (let through and refused) of eff for subject at now. */
-static void usage_of(struct scratch *s, const struct throttle_limit *eff, const char *subject, int64_t reset,
-                     int64_t now_ms, const struct throttle_store *st, bool need_tried, uint64_t *used, uint64_t *tried)
+/* *used (let through) and *tried (let through and refused) of eff for sj at now. */
+static void usage_of(struct scratch *s, const struct throttle_limit *eff, struct subject *sj, int64_t now_ms,
+                     const struct throttle_store *st, bool need_tried, uint64_t *used, uint64_t *tried)
 {
-    if (s->n + 4 > CACHE_MAX) s->n = 0;   /* this limit's four reads must stay in the cache together */
-    const struct cached *in[4];
-    size_t k = 0;
-    char key[SG_KEY_MAX + 1];
-    for (int refused = 0; refused < 2; refused++) {
-        for (int svc = THROTTLE_SVC_SUBMISSION; svc <= THROTTLE_SVC_SMTP; svc++) {
-            if (eff->service != THROTTLE_SVC_ANY && (int)eff->service != svc) continue;
-            if (throttle_counter_key(eff->measure, (enum throttle_service)svc, refused, subject, key, sizeof key) == 0)
-                in[k++] = fetch(s, key, st);
-        }
-        struct throttle_slots sl = merged(s, in, k, st->slot_ms);
-        uint64_t u = throttle_used(eff, &sl, reset, now_ms);
-        if (refused) *tried = u;
-        else *used = u;
-        /* hold and reject compare what was tried; without them the refused slots need not be read */
-        if (!refused && !need_tried && !eff->pct[THROTTLE_HOLD] && !eff->pct[THROTTLE_REJECT]) {
-            *tried = u;
-            return;
-        }
+    if (!sj->reset_known) {
+        sj->reset = reset_of(s, sj->text, st);
+        sj->reset_known = true;
     }
+    struct throttle_slots sl = mix_of(s, sj, eff->measure, eff->service, 0, st);
+    *used = throttle_used(eff, &sl, sj->reset, now_ms);
+    /* hold and reject compare what was tried; without them the refused slots need not be read */
+    if (!need_tried && !eff->pct[THROTTLE_HOLD] && !eff->pct[THROTTLE_REJECT]) {
+        *tried = *used;
+        return;
+    }
+    sl = mix_of(s, sj, eff->measure, eff->service, 1, st);
+    *tried = throttle_used(eff, &sl, sj->reset, now_ms);
 }
 
 static bool applies(const struct throttle_limit *l, const struct throttle_input *in)
@@ -180,6 +193,8 @@ static struct subject *subject_for(struct scratch *s, const struct throttle_conf
     x->ok = throttle_subject(l, in, x->text, sizeof x->text) == 0;
     x->allowed = x->ok && throttle_map_size(c->map) && throttle_map_allowed(c->map, x->text);
     x->reset_known = false;
+    memset(x->raw, 0, sizeof x->raw);
+    memset(x->mix, 0, sizeof x->mix);
     return x->ok ? x : NULL;
 }
 
@@ -217,12 +232,8 @@ enum throttle_tier throttle_check(const struct throttle_config *c, const struct 
         struct subject *sj;
         if (!applies(l, in) || !(sj = subject_for(&scratch, c, l, in)) || !effective(c, l, sj->text, sj->allowed, &eff))
             continue;
-        if (!sj->reset_known) {
-            sj->reset = reset_of(&scratch, sj->text, st);
-            sj->reset_known = true;
-        }
         uint64_t used, tried;
-        usage_of(&scratch, &eff, sj->text, sj->reset, now_ms, st, false, &used, &tried);
+        usage_of(&scratch, &eff, sj, now_ms, st, false, &used, &tried);
         enum throttle_tier t = throttle_tier_of(&eff, used, tried, in->amount[l->measure]);
         if (t != THROTTLE_NONE) add_hit(out, i, &eff, t, used, tried, sj->text);
     }
@@ -237,8 +248,10 @@ enum throttle_tier throttle_check(const struct throttle_config *c, const struct 
 void throttle_commit(const struct throttle_config *c, const struct throttle_input *in, enum throttle_tier tier,
                      int64_t now_ms, const struct throttle_store *st)
 {
-    /* One counter per (measure, service, subject): limits sharing it are counted once. */
-    char done[CACHE_MAX][SG_KEY_MAX + 1];
+    /* One counter per (measure, service, subject): limits sharing it are counted once, also when
+     * two kinds of key give the same subject (prefix=24/64 and prefix=24/56 on IPv4). */
+    char done[SUBJECTS_MAX][256];
+    uint8_t measures[SUBJECTS_MAX] = {0};
     size_t ndone = 0;
     bool refused = tier > THROTTLE_WARN;
     scratch.nsubj = 0;
@@ -247,14 +260,14 @@ void throttle_commit(const struct throttle_config *c, const struct throttle_inpu
         char key[SG_KEY_MAX + 1];
         uint64_t n = in->amount[l->measure];
         struct subject *sj;
-        if (!n || !applies(l, in) || !(sj = subject_for(&scratch, c, l, in)) ||
-            throttle_counter_key(l->measure, in->service, refused, sj->text, key, sizeof key) < 0)
-            continue;
-        bool seen = false;
-        for (size_t k = 0; k < ndone && !seen; k++) seen = !strcmp(done[k], key);
-        if (seen) continue;
-        if (ndone < CACHE_MAX) memcpy(done[ndone++], key, strlen(key) + 1);
-        st->add(st->arg, key, n, now_ms);
+        if (!n || !applies(l, in) || !(sj = subject_for(&scratch, c, l, in))) continue;
+        size_t k = 0;
+        while (k < ndone && strcmp(done[k], sj->text)) k++;
+        if (k == ndone && ndone < SUBJECTS_MAX) memcpy(done[ndone++], sj->text, strlen(sj->text) + 1);
+        if (k < SUBJECTS_MAX && (measures[k] & (1u << l->measure))) continue;
+        if (k < SUBJECTS_MAX) measures[k] |= (uint8_t)(1u << l->measure);
+        if (throttle_counter_key(l->measure, in->service, refused, sj->text, key, sizeof key) == 0)
+            st->add(st->arg, key, n, now_ms);
     }
 }
 
@@ -291,7 +304,11 @@ int throttle_usage(const struct throttle_config *c, size_t i, const char *subjec
         !effective(c, &c->limits[i], subject, throttle_map_allowed(c->map, subject), &eff))
         return -1;
     scratch_begin(&scratch, c, now_ms, st);
-    usage_of(&scratch, &eff, subject, reset_of(&scratch, subject, st), now_ms, st, true, used, tried);
+    struct subject *sj = &scratch.subj[scratch.nsubj++];
+    memset(sj, 0, sizeof *sj);
+    sj->ok = true;
+    snprintf(sj->text, sizeof sj->text, "%s", subject);
+    usage_of(&scratch, &eff, sj, now_ms, st, true, used, tried);
     *capacity = throttle_limit_capacity(&eff);
     *next = throttle_tier_of(&eff, *used, *tried, 1);
     return 0;

@@ -24,6 +24,18 @@ static int64_t window_lo(int64_t window_ms, int64_t slot_ms, int64_t now_ms)
     return floor_to(now_ms, slot_ms) - (n - 1) * slot_ms;
 }
 
+/* Index of the first cell starting at or after t (n when none). */
+static size_t first_at_or_after(const struct throttle_slots *s, int64_t t)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->c[mid].start < t) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
 uint64_t throttle_used(const struct throttle_limit *l, const struct throttle_slots *s, int64_t reset_ms,
                        int64_t now_ms)
 {
@@ -31,6 +43,12 @@ uint64_t throttle_used(const struct throttle_limit *l, const struct throttle_slo
     int64_t hi = floor_to(now_ms, s->slot_ms);
     if (!l->bucket) {
         int64_t lo = window_lo(l->window_ms, s->slot_ms, now_ms);
+        if (s->cum && s->n && s->cum[s->n - 1] != UINT64_MAX) {
+            /* the cells counted start in [max(lo, reset), hi] (a reset is a slot's end) */
+            int64_t from = reset_ms > lo ? reset_ms : lo;
+            size_t i = first_at_or_after(s, from), j = first_at_or_after(s, hi + 1);
+            return j > i ? s->cum[j - 1] - (i ? s->cum[i - 1] : 0) : 0;
+        }
         uint64_t sum = 0;
         for (size_t i = 0; i < s->n; i++) {
             const struct throttle_cell *c = &s->c[i];
@@ -115,16 +133,18 @@ int64_t throttle_config_horizon_ms(const struct throttle_config *c) { return c->
 
 /* ---- keys ----------------------------------------------------------------------------------- */
 
-static const char *const measure_scope[THROTTLE_MEASURE_COUNT] = {"msg", "rcpt", "bytes"};
-static const char *const service_scope[THROTTLE_SVC_COUNT] = {"any", "sub", "smtp"};
+/* Scopes by [measure][service][refused]: SG_SCOPE_THROTTLE "MEASURE-SERVICE[-no]". */
+#define SCOPES(m) {{SG_SCOPE_THROTTLE m "-any", SG_SCOPE_THROTTLE m "-any-no"}, \
+                   {SG_SCOPE_THROTTLE m "-sub", SG_SCOPE_THROTTLE m "-sub-no"}, \
+                   {SG_SCOPE_THROTTLE m "-smtp", SG_SCOPE_THROTTLE m "-smtp-no"}}
+static const char *const scopes[THROTTLE_MEASURE_COUNT][THROTTLE_SVC_COUNT][2] = {SCOPES("msg"), SCOPES("rcpt"),
+                                                                                   SCOPES("bytes")};
 
 int throttle_counter_key(enum throttle_measure m, enum throttle_service s, bool refused, const char *subject,
                          char *buf, size_t size)
 {
-    char scope[32];
-    snprintf(scope, sizeof scope, "%s%s-%s%s", SG_SCOPE_THROTTLE, measure_scope[m], service_scope[s],
-             refused ? "-no" : "");
-    return sg_evidence_format_text(scope, subject, buf, size);
+    if ((unsigned)m >= THROTTLE_MEASURE_COUNT || (unsigned)s >= THROTTLE_SVC_COUNT) return -1;
+    return sg_evidence_format_text(scopes[m][s][refused], subject, buf, size);
 }
 
 static int subject_text(enum sg_subject_type type, const char *value, char *buf, size_t size)

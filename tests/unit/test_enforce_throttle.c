@@ -138,6 +138,24 @@ static void test_window_maths(void **state)
     assert_int_equal(throttle_tier_of(&l, 10, 10, 0), THROTTLE_DEFER);   /* "one more?" at the limit */
     assert_int_equal(throttle_tier_of(&l, 5, 5, 6), THROTTLE_DEFER);    /* 6 recipients at once */
     assert_int_equal(throttle_tier_of(&l, 5, 500, 1), THROTTLE_NONE);   /* refused tries do not defer */
+
+    /* the running-sum shortcut (throttle_check's) sums exactly what the loop sums */
+    srand(99);
+    for (int round = 0; round < 200; round++) {
+        struct throttle_cell r[50];
+        uint64_t cum[50], sum = 0;
+        size_t n = 0;
+        for (int k = 0; k < 50; k++)
+            if (rand() % 2) {
+                r[n] = (struct throttle_cell){T0 + k * 10000LL, (uint64_t)(rand() % 5)};
+                sum += r[n].n;
+                cum[n++] = sum;
+            }
+        int64_t now = T0 + (rand() % 60) * 10000LL + rand() % 10000, reset = rand() % 3 ? 0 : T0 + (rand() % 50) * 10000LL;
+        struct throttle_slots slow = {.slot_ms = 10000, .n = n, .c = r}, fast = slow;
+        fast.cum = cum;
+        assert_int_equal(throttle_used(&l, &fast, reset, now), throttle_used(&l, &slow, reset, now));
+    }
 }
 
 static void test_bucket_maths(void **state)
