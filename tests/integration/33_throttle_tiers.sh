@@ -91,6 +91,8 @@ echo "$out" | grep -q "bad.conf:[0-9]*: limit.mx: prefix: expected" || fail "-n:
 # quota shows u1's counters; a reset lets u1 send again.
 agent1_ctl quota u1 | grep -q "^hourly  *user:u1  *messages  *submission  *2  *7  *2 " ||
     fail "quota u1: $(agent1_ctl quota u1)"
+hits=$(agent1_ctl status --json | python3 -c 'import json,sys; t=json.load(sys.stdin)["throttle"]; print(t["limits"], t["defer"], t["hold"], t["reject"])')
+[ "$hits" = "3 3 2 2" ] || fail "status throttle: limits defer hold reject = $hits, want 3 3 2 2"
 agent1_ctl quota --reset u1 >/dev/null || fail "quota --reset"
 expect DUNNO "u1 after the reset" u1 192.0.2.50 587 u1@a.example 100
 echo "throttle tier checks passed"
