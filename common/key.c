@@ -180,6 +180,11 @@ int sg_evidence_parse(const char *text, size_t *scope_len, struct sg_subject *ou
     return 0;
 }
 
+bool sg_evidence_throttle(const char *key)
+{
+    return key && !strncmp(key, SG_SCOPE_THROTTLE, strlen(SG_SCOPE_THROTTLE));
+}
+
 bool sg_evidence_long_lived(const char *key)
 {
     size_t n = strlen(SG_SCOPE_GOODADDRS);

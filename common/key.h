@@ -85,6 +85,9 @@ int sg_key_format(enum sg_record_kind kind, const struct sg_subject *s, char *bu
 #define SG_SCOPE_STALE "stale"
 #define SG_SCOPE_FAILADDRS "failaddrs"   /* "failaddrs|user:U": addresses failing for U */
 #define SG_SCOPE_PWFAIL "pwfail"         /* "pwfail|ip:X": (user, tried password hash) pairs failing from X */
+/* True for the sending limits' counter keys (scope starting SG_SCOPE_THROTTLE), which the state
+ * keeps as long as the longest limit needs. */
+bool sg_evidence_throttle(const char *key);
 /* True for evidence keys the state keeps in long-lived buckets (scope SG_SCOPE_GOODADDRS). */
 bool sg_evidence_long_lived(const char *key);
 /* True when scope can start evidence keys: clean text without ':' or '|', 1 to 63 bytes. With

@@ -21,6 +21,7 @@ void gossip_state_config_default(struct gossip_state_config *cfg)
     cfg->ban_grace_ms = 3600000;
     cfg->long_bucket_ms = 86400000;
     cfg->long_window_ms = 0;
+    cfg->throttle_window_ms = 0;
     gossip_record_limits_default(&cfg->limits);
 }
 
@@ -100,8 +101,9 @@ uint32_t gossip_state_epoch(const struct gossip_state *st) { return st->epoch; }
 struct gossip_hlc *gossip_state_hlc(struct gossip_state *st) { return &st->hlc; }
 
 /* A key's bucket width and how long its buckets are kept: long-lived sketch keys (common/key.h
- * sg_evidence_long_lived) use long_bucket_ms buckets kept long_window_ms; every other key the
- * state's own. */
+ * sg_evidence_long_lived) use long_bucket_ms buckets kept long_window_ms; the sending limits'
+ * counters (sg_evidence_throttle) the state's buckets kept throttle_window_ms; every other key
+ * the state's own. */
 struct retention {
     int64_t bucket_ms, window_max_ms;
 };
@@ -110,6 +112,8 @@ static struct retention retention_of(const struct gossip_state *st, const char *
 {
     if (sketch && st->cfg.long_window_ms > 0 && sg_evidence_long_lived(key))
         return (struct retention){st->cfg.long_bucket_ms, st->cfg.long_window_ms};
+    if (!sketch && st->cfg.throttle_window_ms > 0 && sg_evidence_throttle(key))
+        return (struct retention){st->cfg.bucket_ms, st->cfg.throttle_window_ms};
     return (struct retention){st->cfg.bucket_ms, st->cfg.window_max_ms};
 }
 
@@ -127,9 +131,11 @@ int64_t gossip_state_bucket_of(const struct gossip_state *st, int64_t t_ms)
 
 int64_t gossip_state_bucket_ms(const struct gossip_state *st) { return st->cfg.bucket_ms; }
 
-void gossip_state_set_window_max(struct gossip_state *st, int64_t window_max_ms)
+void gossip_state_set_windows(struct gossip_state *st, int64_t window_max_ms, int64_t throttle_window_ms)
 {
     st->cfg.window_max_ms = window_max_ms < st->cfg.bucket_ms ? st->cfg.bucket_ms : window_max_ms;
+    st->cfg.throttle_window_ms = throttle_window_ms <= 0 ? 0
+                               : throttle_window_ms < st->cfg.bucket_ms ? st->cfg.bucket_ms : throttle_window_ms;
 }
 
 static int64_t window_buckets(int64_t bucket_ms, int64_t window_ms)
@@ -517,6 +523,7 @@ int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketc
 size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
 {
     int64_t oldest = gossip_state_oldest_bucket(st, now_ms);
+    int64_t thr_oldest = oldest_of(retention_of(st, SG_SCOPE_THROTTLE "|", false), now_ms);
     size_t dropped = 0;
     struct wkind wc = wkind_of(st, false), ws = wkind_of(st, true);
     /* Deleting slot i may shift a later entry into i, so i advances only when nothing was deleted. */
@@ -525,7 +532,8 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
         if (!k) { i++; continue; }
         uint32_t keep = 0;
         uint64_t gone = 0;
-        for (; keep < k->n && k->cells[keep].bucket < oldest; keep++)
+        int64_t o = st->cfg.throttle_window_ms > 0 && sg_evidence_throttle(k->key) ? thr_oldest : oldest;
+        for (; keep < k->n && k->cells[keep].bucket < o; keep++)
             gone += gossip_state_cell_hash(k->h.hash, &k->cells[keep]);
         gossip_state_digest_adjust(st, k->h.hash, gone, 0);
         if (keep) {

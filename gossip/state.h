@@ -64,6 +64,9 @@ struct gossip_state_config {
      * than the others). Their memory is bounded by the key cap and the buckets per key. */
     int64_t long_bucket_ms;
     int64_t long_window_ms;
+    /* The sending limits' counters (sg_evidence_throttle keys) are kept throttle_window_ms (0: as
+     * long as the others), so a daily limit does not keep every other counter for a day. */
+    int64_t throttle_window_ms;
     struct gossip_record_limits limits;
 };
 /* Fills the defaults. */
@@ -84,9 +87,9 @@ struct gossip_hlc *gossip_state_hlc(struct gossip_state *st);
 int64_t gossip_state_bucket_of(const struct gossip_state *st, int64_t t_ms);
 /* The counters' bucket width (bucket_ms of the configuration the state was made with). */
 int64_t gossip_state_bucket_ms(const struct gossip_state *st);
-/* A reload: keeps buckets window_max_ms from now on (at least one bucket). Buckets already dropped
- * stay dropped. */
-void gossip_state_set_window_max(struct gossip_state *st, int64_t window_max_ms);
+/* A reload: keeps buckets window_max_ms, and the limits' counters throttle_window_ms (0: the same),
+ * from now on (at least one bucket). Buckets already dropped stay dropped. */
+void gossip_state_set_windows(struct gossip_state *st, int64_t window_max_ms, int64_t throttle_window_ms);
 
 /* ---- counters ---- */
 /* Adds n to this node's slot of (key, bucket of now). -1 for a bad key (empty, too long). */

@@ -339,7 +339,7 @@ static int bench(void)
     a.cfg = limits_config(100);
     struct gossip_state_config sc;
     gossip_state_config_default(&sc);
-    sc.window_max_ms = throttle_config_horizon_ms(a.cfg->throttle);
+    sc.throttle_window_ms = throttle_config_horizon_ms(a.cfg->throttle);
     static const uint8_t seed[32] = {7};
     struct gossip_identity *id = gossip_identity_from_seed("bench", seed);
     struct gossip_keyring *kr = gossip_keyring_new();
