@@ -72,8 +72,9 @@ void agent_throttle_note(struct agent *a, const struct throttle_decision *d, int
         sg_text_escape(h->subject, subj, sizeof subj);
         bool hi = h->tier >= THROTTLE_HOLD;
         sg_log(h->tier == THROTTLE_WARN ? SG_LOG_NOTICE : SG_LOG_WARN,
-               "throttle %s: %s over limit %s: %" PRIu64 " of %" PRIu64 " %s (%s, %s%s)", throttle_tier_name(h->tier),
-               subj, h->eff.name, hi ? h->tried : h->used, h->capacity, throttle_measure_name(h->eff.measure),
+               "throttle %s: %s over limit %s: %" PRIu64 " of %" PRIu64 " %s with this message (%s, %s%s)",
+               throttle_tier_name(h->tier), subj, h->eff.name, (hi ? h->tried : h->used) + h->amount, h->capacity,
+               throttle_measure_name(h->eff.measure),
                h->eff.bucket ? "bucket" : "window", hi ? "let through and refused, " : "", "cluster-wide");
     }
 }

@@ -183,6 +183,7 @@ struct throttle_hit {
     struct throttle_limit eff;        /* the limit after overrides */
     enum throttle_tier tier;
     uint64_t used, tried, capacity;   /* before this request */
+    uint64_t amount;                  /* what this request adds (at least 1) */
     char subject[256];                /* e.g. "user:alice" */
 };
 struct throttle_decision {

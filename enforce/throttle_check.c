@@ -199,7 +199,7 @@ static struct subject *subject_for(struct scratch *s, const struct throttle_conf
 }
 
 static void add_hit(struct throttle_decision *out, size_t i, const struct throttle_limit *eff, enum throttle_tier t,
-                    uint64_t used, uint64_t tried, const char *subject)
+                    uint64_t used, uint64_t tried, uint64_t amount, const char *subject)
 {
     size_t slot = out->nhits;
     if (slot == THROTTLE_HITS_MAX) {
@@ -217,6 +217,7 @@ static void add_hit(struct throttle_decision *out, size_t i, const struct thrott
     h->tier = t;
     h->used = used;
     h->tried = tried;
+    h->amount = amount ? amount : 1;
     h->capacity = throttle_limit_capacity(eff);
     snprintf(h->subject, sizeof h->subject, "%s", subject);
 }
@@ -235,7 +236,7 @@ enum throttle_tier throttle_check(const struct throttle_config *c, const struct 
         uint64_t used, tried;
         usage_of(&scratch, &eff, sj, now_ms, st, false, &used, &tried);
         enum throttle_tier t = throttle_tier_of(&eff, used, tried, in->amount[l->measure]);
-        if (t != THROTTLE_NONE) add_hit(out, i, &eff, t, used, tried, sj->text);
+        if (t != THROTTLE_NONE) add_hit(out, i, &eff, t, used, tried, in->amount[l->measure], sj->text);
     }
     for (size_t k = 0; k < out->nhits; k++)
         if (out->hits[k].tier > out->tier) {

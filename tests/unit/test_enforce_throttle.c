@@ -230,6 +230,8 @@ static void test_tiers_and_text(void **state)
     assert_int_equal(seen[15], THROTTLE_HOLD);    /* 16th */
     assert_int_equal(seen[20], THROTTLE_REJECT);  /* 21st */
     char act[512];
+    assert_int_equal(d.hits[d.worst].amount, 1);
+    assert_int_equal(d.hits[d.worst].tried, 24);
     assert_int_equal(throttle_action(&d.hits[d.worst], act, sizeof act), 0);
     assert_string_equal(act, "REJECT 5.7.1 Sending limit user_hour reached: 24 of 10 messages per 1h, try again later");
     d.hits[d.worst].tier = THROTTLE_DEFER;
