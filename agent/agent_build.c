@@ -146,7 +146,7 @@ static void build_throttle(struct config *cfg)
         char err[1024];
         throttle_map_t *m = throttle_map_load(cfg->throttle_map, err, sizeof err);
         if (!m) {
-            config_error(cfg, cfg->path, 0, "[throttle] map: %s", err);
+            config_error(cfg, cfg->path, config_key_line(cfg, "throttle", "map"), "[throttle] map: %s", err);
         } else {
             throttle_map_destroy(&tc->map);
             tc->map = m;

@@ -54,7 +54,7 @@ static void quota_limit(struct config *cfg, const char *name, const char *key, c
              (long long)cfg->quota_window_s, (long long)max);
     if (throttle_limit_parse(name, spec, &l, why, sizeof why) < 0 ||
         throttle_config_add(cfg->throttle, &l, why, sizeof why) < 0)
-        config_error(cfg, cfg->path, 0, "[policy] %s: %s", name, why);
+        config_error(cfg, cfg->path, config_key_line(cfg, "policy", name), "[policy] %s: %s", name, why);
 }
 
 void config_throttle_finish(struct config *cfg)
@@ -65,7 +65,8 @@ void config_throttle_finish(struct config *cfg)
     for (size_t i = 0; i < cfg->throttle_allow.n; i++) {
         struct sg_subject s;
         if (sg_subject_parse(cfg->throttle_allow.v[i], &s) < 0)
-            config_error(cfg, cfg->path, 0, "[throttle] allow: '%s' is not user:U, from:S, dom:D, ip:A or net:P",
+            config_error(cfg, cfg->path, config_key_line(cfg, "throttle", "allow"),
+                         "[throttle] allow: '%s' is not user:U, from:S, dom:D, ip:A or net:P",
                          cfg->throttle_allow.v[i]);
     }
 }

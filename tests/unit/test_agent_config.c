@@ -272,7 +272,7 @@ static void test_throttle_section(void **state)
         {7, "limit.bad name: limit name"},
         {8, "map: expected an absolute path"},
         {9, "unknown key 'colour' in [throttle]"},
-        {0, "[throttle] allow: 'nobody' is not"},
+        {10, "[throttle] allow: 'nobody' is not"},
     };
     check_errors_and_free(cfg, p, w, sizeof w / sizeof w[0]);
 }
