@@ -21,7 +21,7 @@ limit.mx = key=client_address prefix=24/64 window=1h max=1 service=smtp
 limit.size = key=sender_domain measure=bytes window=1h max=10000 reject=100% text="too big: %{count} of %{max} %{measure}"
 map = $T/throttle.map
 CONF
-port=$(sed -n 's/^policy: listening on .*port \([0-9][0-9]*\)).*/\1/p' "$T/agent.log" | head -1)
+port=$(sed -n 's/.*policy: listening on .*port \([0-9][0-9]*\)).*/\1/p' "$T/agent.log" | head -1)
 [ -n "$port" ] && [ "$port" -gt 0 ] || fail "no policy port in the log"
 
 # ask USER|- CLIENT SERVER_PORT SENDER SIZE [STATE]: prints the action
