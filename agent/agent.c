@@ -520,6 +520,7 @@ static int agent_reload(struct agent *a)
     config_record_limits(cfg, &limits);
     gossip_state_set_limits(a->st, &limits);
     agent_allow_sync(a);         /* a new guard: the replicated allows again, before the reconcile */
+    gossip_state_set_windows(a->st, scenario_engine_max_window_ms(cfg), scenario_throttle_window_ms(cfg));
     agent_reconcile(a, true);
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
     scenario_engine_set_enforce(a->eng, a->enf);
@@ -570,6 +571,7 @@ void agent_destroy(struct agent **pa)
     gossip_bgsave_destroy(&a->bgsave);
     control_destroy(&a->ctl);
     policy_server_destroy(&a->policy);
+    zhashx_destroy(&a->throttle_notes);
     agent_authpolicy_stop(a);
     agent_metrics_stop(a);
     agent_gossip_stop(a);

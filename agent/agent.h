@@ -16,6 +16,7 @@
 #include "detect/journal.h"
 #include "enforce/enforce.h"
 #include "enforce/policy.h"
+#include "enforce/throttle.h"
 #include "gossip/bgsave.h"
 #include "gossip/keyring.h"
 #include "gossip/state.h"
@@ -33,6 +34,7 @@ struct agent_counters {
     uint64_t enforce_refused;     /* bans the guard refused at enforcement */
     uint64_t reloads, reload_errors;
     uint64_t snapshots, snapshot_errors;
+    uint64_t throttle[THROTTLE_TIER_COUNT];   /* sending-limit hits by tier (warn, defer, hold, reject) */
 };
 
 struct agent {
@@ -70,6 +72,7 @@ struct agent {
     struct sg_hist kernel_latency;            /* a block record's decision (its stamp) to its kernel commit */
     int64_t kernel_pending[AGENT_KERNEL_PENDING_MAX];   /* decision times (wall ms) of the bans queued */
     size_t nkernel_pending;
+    zhashx_t *throttle_notes;     /* "limit|subject|tier" -> period last logged (agent_throttle.c) */
     /* loop health */
     int sigfd;
     int64_t tick_expected_ms;
@@ -158,6 +161,9 @@ void agent_authpolicy_status(struct agent *a, bool json, FILE *out);
  * its directory, and the user must exist: else -1 with the reason in err[size]. cfg must outlive
  * pc. Used by start and by -n, so that they agree. */
 int agent_policy_config(const struct config *cfg, struct policy_config *pc, char *err, size_t size);
+/* Submission or port 25 for the sending limits (agent_policy.c): policy_context, server_port,
+ * then whether the client authenticated. */
+enum throttle_service agent_policy_service(const struct policy_request *req);
 /* Policy decisions (agent_policy.c). */
 int agent_policy_decide(const struct policy_request *req, char *action, size_t size, void *arg);
 

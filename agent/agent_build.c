@@ -5,6 +5,7 @@
 #include "agent/authpolicy.h"
 #include "agent/cli_common.h"
 #include "agent/util.h"
+#include "common/key.h"
 #include "enforce/policy_listen.h"
 
 #include <errno.h>
@@ -136,6 +137,29 @@ static void build_rules(struct agent_parts *p, const char *rules_dir)
     if (!p->parser) config_error(cfg, cfg->path, config_key_line(cfg, "detect", "rules"), "rules: cannot make a parser");
 }
 
+/* The limits' override map (read again on every build: SIGHUP reloads it) and their allowlist:
+ * [throttle] allow and [policy] user_allowlist. */
+static void build_throttle(struct config *cfg)
+{
+    struct throttle_config *tc = cfg->throttle;
+    if (cfg->throttle_map) {
+        char err[1024];
+        throttle_map_t *m = throttle_map_load(cfg->throttle_map, err, sizeof err);
+        if (!m) {
+            config_error(cfg, cfg->path, config_key_line(cfg, "throttle", "map"), "[throttle] map: %s", err);
+        } else {
+            throttle_map_destroy(&tc->map);
+            tc->map = m;
+        }
+    }
+    for (size_t i = 0; i < cfg->throttle_allow.n; i++) throttle_map_allow(tc->map, cfg->throttle_allow.v[i]);
+    for (size_t i = 0; i < cfg->user_allowlist.n; i++) {
+        char subj[SG_KEY_MAX + 8];
+        snprintf(subj, sizeof subj, "user:%s", cfg->user_allowlist.v[i]);
+        throttle_map_allow(tc->map, subj);   /* a name that is no user subject limits nothing anyway */
+    }
+}
+
 static void build_enforce(struct agent_parts *p, bool dryrun)
 {
     const struct config *cfg = p->cfg;
@@ -179,6 +203,7 @@ int agent_build(const char *path, const char *rules_dir, unsigned flags, struct 
     check_addresses(cfg);
     if (!(flags & AGENT_BUILD_OFFLINE) && cfg->node_name) load_keys(out);
     build_rules(out, rules_dir);
+    build_throttle(cfg);
     for (size_t i = 0; i < cfg->logs.n; i++) check_parent(cfg, "[detect] logs", cfg->logs.v[i], 1, log_line(cfg));
     if (!(flags & AGENT_BUILD_OFFLINE)) {   /* what only the running agent opens */
         cli_check_logs(cfg);

@@ -2,7 +2,8 @@
  * reload, `sgagent -n` and `sgcluster replay` all call it, so they accept exactly the same files:
  * what -n accepts starts, and what it refuses does not.
  *
- * It parses the file (and its scenario files), loads this node's key and the peers' public keys,
+ * It parses the file (and its scenario files), reads the sending limits' map file ([throttle] map,
+ * so SIGHUP reloads it), loads this node's key and the peers' public keys,
  * compiles the rules, checks every address through the enforcement guard's own rules, checks the
  * directories the agent will need, and opens the enforcement backend without touching the kernel.
  * It binds no socket: what only running can show (a port in use) is left to start. */

@@ -3,6 +3,7 @@
  * and errors too: one {"error":...} object). */
 #include "agent/agent.h"
 #include "agent/explain.h"
+#include "agent/agent_throttle.h"
 #include "agent/json.h"
 #include "agent/util.h"
 #include "common/key.h"
@@ -229,6 +230,7 @@ static int dispatch(struct agent *a, int argc, char **argv, bool json, FILE *out
     for (size_t i = 0; i < sizeof put_cmds / sizeof put_cmds[0]; i++)
         if (!strcmp(cmd, put_cmds[i].name)) return cmd_put(a, &put_cmds[i], argc, argv, json, out);
     if (!strcmp(cmd, "top")) return agent_top(a, argc, argv, json, out);
+    if (!strcmp(cmd, "quota")) return agent_throttle_quota(a, argc, argv, json, out);
     if (!strcmp(cmd, "explain")) {
         if (argc < 2 || argc > 3) { fprintf(out, "usage: explain ADDR|USER [USER|ADDR]\n"); return 2; }
         return explain_write(a->cfg, a->st, argv[1], argc == 3 ? argv[2] : NULL, json, sg_now_ms(), out);

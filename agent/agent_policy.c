@@ -1,14 +1,16 @@
 /* agent_policy.c: the policy service's settings from the configuration, and its answers to
- * Postfix from the replicated state: holds, throttles, and cluster-wide sending quotas counted
- * from the requests themselves. */
+ * Postfix from the replicated state: holds, throttle records, and the sending limits
+ * (enforce/throttle.h) counted from the requests themselves. */
 #include "agent/agent.h"
 #include "agent/util.h"
+#include "agent/agent_throttle.h"
 #include "common/key.h"
 
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 int agent_policy_config(const struct config *cfg, struct policy_config *pc, char *err, size_t size)
@@ -59,22 +61,42 @@ static bool active_kind(struct agent *a, enum sg_record_kind kind, const struct 
     return true;
 }
 
-struct quota {
-    char key[GOSSIP_KEY_MAX + 1];
-    uint64_t add;
-    int64_t limit;
-    const char *why;
-};
-
-/* Fills q for "SCOPE|SUBJECT" (a quota scope); false when there is no such quota or no subject. */
-static bool quota_key(struct quota *q, const char *what, const struct sg_subject *subj, uint64_t add, int64_t limit,
-                      const char *why)
+/* Submission or port 25: what the request says (policy_context=submission|smtp, which main.cf
+ * can set per service), else the port it came in on (465 and 587 are submission), else whether the
+ * client authenticated. */
+enum throttle_service agent_policy_service(const struct policy_request *req)
 {
-    if (limit <= 0 || !subj || sg_evidence_format(what, subj, q->key, sizeof q->key) < 0) return false;
-    q->add = add;
-    q->limit = limit;
-    q->why = why;
-    return true;
+    if (!strcasecmp(req->policy_context, "submission")) return THROTTLE_SVC_SUBMISSION;
+    if (!strcasecmp(req->policy_context, "smtp")) return THROTTLE_SVC_SMTP;
+    const char *port = policy_request_get(req, "server_port");
+    if (port && (!strcmp(port, "587") || !strcmp(port, "465"))) return THROTTLE_SVC_SUBMISSION;
+    if (port && !strcmp(port, "25")) return THROTTLE_SVC_SMTP;
+    return req->sasl_username[0] ? THROTTLE_SVC_SUBMISSION : THROTTLE_SVC_SMTP;
+}
+
+/* The sending limits, once per message at END-OF-MESSAGE: checked, noted and counted. Writes the
+ * action for a deferral, hold or reject into action and returns true; false lets the mail on. */
+static bool throttled(struct agent *a, const struct policy_request *req, int64_t now, char *action, size_t size)
+{
+    uint32_t rcpts = 0;
+    const struct throttle_config *c = a->cfg->throttle;
+    if (!c->nlimits || !policy_request_counts(req, POLICY_COUNT_END_OF_MESSAGE, &rcpts)) return false;
+    struct throttle_input in = {
+        .user = req->sasl_username,   /* [policy] user_allowlist is in the limits' allowlist */
+        .sender = req->sender,
+        .client = req->client_address,
+        .service = agent_policy_service(req),
+        .amount = {1, rcpts, req->size ? req->size : 1},
+    };
+    struct throttle_store st = agent_throttle_store(a);
+    struct throttle_decision d;
+    enum throttle_tier t = throttle_check(c, &in, now, &st, &d);
+    throttle_commit(c, &in, t, now, &st);
+    agent_gossip_notify(a);
+    if (t == THROTTLE_NONE) return false;
+    agent_throttle_note(a, &d, now);
+    if (t == THROTTLE_WARN) return false;
+    return throttle_action(&d.hits[d.worst], action, size) == 0;
 }
 
 int agent_policy_decide(const struct policy_request *req, char *action, size_t size, void *arg)
@@ -95,34 +117,8 @@ int agent_policy_decide(const struct policy_request *req, char *action, size_t s
     } else if (active_kind(a, SG_REC_THROTTLE, ipsubj, now, &why) ||
                (!allow_user && active_kind(a, SG_REC_THROTTLE, usubj, now, &why))) {
         v.throttled = true;
-    } else {
-        /* Quotas count each message once, at the stage that knows its recipients, and only
-         * when it is accepted: a deferred message that Postfix retries is not counted twice. */
-        uint32_t rcpts = 0;
-        bool counts = policy_request_counts(req, POLICY_COUNT_END_OF_MESSAGE, &rcpts);
-        uint64_t msgs = counts ? 1 : 0;
-        bool has_user = user && *user && !allow_user;
-        struct quota q[3];
-        size_t nq = 0;
-        const struct config *c = a->cfg;
-        if (has_user && quota_key(&q[nq], SG_SCOPE_QUOTA_MSG, usubj, msgs, c->quota_user_messages, "user message quota")) nq++;
-        if (has_user && quota_key(&q[nq], SG_SCOPE_QUOTA_RCPT, usubj, counts ? rcpts : 0, c->quota_user_recipients,
-                                  "user recipient quota")) nq++;
-        if (quota_key(&q[nq], SG_SCOPE_QUOTA_MSG, ipsubj, msgs, c->quota_ip_messages, "client message quota")) nq++;
-        int64_t win = c->quota_window_s * 1000;
-        for (size_t i = 0; i < nq && !v.throttled; i++) {
-            uint64_t total = gossip_state_counter_total(a->st, q[i].key, win, now);
-            /* At RCPT (nothing to add) a sender at its limit is already deferred. */
-            if ((int64_t)(total + (q[i].add ? q[i].add : 1)) > q[i].limit) {
-                v.throttled = true;
-                why = q[i].why;
-            }
-        }
-        if (!v.throttled && counts) {
-            for (size_t i = 0; i < nq; i++)
-                if (q[i].add) gossip_state_counter_add(a->st, q[i].key, q[i].add, now);
-            agent_gossip_notify(a);
-        }
+    } else if (throttled(a, req, now, action, size)) {
+        return 0;
     }
     v.reason = why;
     struct policy_action_cfg ac = {

@@ -183,6 +183,10 @@ static int status_node(struct agent *a, bool json, FILE *out)
                      ",\"timeouts\":%" PRIu64 ",\"open\":%" PRIu64 "}",
                 a->policy ? "true" : "false", ps.requests, ps.conns_refused_peer, ps.conns_refused_source,
                 ps.conns_refused, ps.conns_dropped, ps.timeouts, ps.conns_open);
+        fprintf(out, ",\"throttle\":{\"limits\":%zu,\"warn\":%" PRIu64 ",\"defer\":%" PRIu64 ",\"hold\":%" PRIu64
+                     ",\"reject\":%" PRIu64 "}",
+                a->cfg->throttle->nlimits, a->n.throttle[THROTTLE_WARN], a->n.throttle[THROTTLE_DEFER],
+                a->n.throttle[THROTTLE_HOLD], a->n.throttle[THROTTLE_REJECT]);
         fprintf(out, ",\"detect\":{\"lines\":%" PRIu64 ",\"events\":%" PRIu64 ",\"dups\":%" PRIu64
                      ",\"oversized\":%" PRIu64 ",\"invalid\":%" PRIu64 ",\"capped_attempts\":%" PRIu64
                      ",\"capped_recipients\":%" PRIu64 "}",
@@ -234,6 +238,10 @@ static int status_node(struct agent *a, bool json, FILE *out)
                     ps.timeouts, ps.conns_open);
         else
             fprintf(out, "policy    not listening\n");
+        fprintf(out, "throttle  %zu limits; hits: %" PRIu64 " warn, %" PRIu64 " defer, %" PRIu64 " hold, %" PRIu64
+                     " reject\n",
+                a->cfg->throttle->nlimits, a->n.throttle[THROTTLE_WARN], a->n.throttle[THROTTLE_DEFER],
+                a->n.throttle[THROTTLE_HOLD], a->n.throttle[THROTTLE_REJECT]);
         fprintf(out, "detect    %" PRIu64 " lines, %" PRIu64 " events (%" PRIu64 " dups), %" PRIu64
                      " oversized, %" PRIu64 " invalid; capped: %" PRIu64 " attempts, %" PRIu64 " recipients\n",
                 ds.lines, ds.events, ds.dups, ds.oversized, ds.invalid, ds.capped_attempts, ds.capped_rcpt);

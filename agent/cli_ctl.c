@@ -1,5 +1,5 @@
 /* cli_ctl.c: the sgcluster commands that ask the local agent over its control socket:
- * status, peers, bans, ban, unban, allow, unallow, hold, release, top, explain. */
+ * status, peers, bans, ban, unban, allow, unallow, hold, release, top, explain, quota. */
 #include "agent/cli.h"
 #include "agent/control.h"
 #include "agent/json.h"
@@ -34,6 +34,7 @@ static const struct ctl_cmd {
     {"release", T_TARGET, {NULL}},
     {"top", T_FLAGS, {"--users", "-n", "--window"}},
     {"explain", 0, {NULL}},
+    {"quota", T_TARGET | T_FLAGS, {"--reset"}},
 };
 
 static const struct ctl_cmd *find_cmd(const char *name)

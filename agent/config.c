@@ -8,6 +8,7 @@
 #include "detect/detect.h"
 #include "agent/config_limits.h"
 #include "agent/config_keys.h"
+#include "agent/config_throttle.h"
 #include "enforce/policy.h"
 
 #include <ini.h>
@@ -400,6 +401,12 @@ static int handler(void *arg, const char *section, const char *name, const char 
      * key gets the nearest known one of its section. */
     const char *kind = config_section_kind(section);
     if (!kind) return 1;
+    if (!strcmp(kind, "throttle") && !strncmp(name, "limit.", 6)) {   /* named by the operator: not in the table */
+        char err[512];
+        if (s->continuation) BAD("'%s' takes one value: a limit is one line", name);
+        if (config_throttle_set(cfg, name, value, err, sizeof err) < 0) BAD("%s", err);
+        return 1;
+    }
     int idx = config_key_index(kind, name);
     if (idx < 0) {
         const char *sugg = config_key_suggest(kind, name);
@@ -417,6 +424,11 @@ static int handler(void *arg, const char *section, const char *name, const char 
     if (!strcmp(section, "authpolicy")) return authpolicy_key(s, name, value);
     if (!strcmp(section, "metrics")) return metrics_key(s, name, value);
     if (!strcmp(section, "precision")) return precision_key(s, name, value);
+    if (!strcmp(section, "throttle")) {
+        char err[512];
+        if (config_throttle_set(cfg, name, value, err, sizeof err) < 0) BAD("%s", err);
+        return 1;
+    }
     if (!strcmp(section, "limits")) {
         char err[256];
         if (config_limits_set(&cfg->limits, name, value, err, sizeof err) < 0) BAD("%s", err);
@@ -470,6 +482,8 @@ static void set_defaults(struct config *cfg)
     cfg->max_skew_ms = 60000;
     cfg->snapshot_s = 30;
     cfg->quota_window_s = 3600;
+    cfg->throttle = sg_xcalloc(1, sizeof *cfg->throttle);
+    throttle_config_init(cfg->throttle);
     cfg->authpolicy_listen = sg_xstrdup(AUTHPOLICY_LISTEN_DEFAULT);
     cfg->authpolicy_key_file = sg_xstrdup(AUTHPOLICY_KEY_FILE_DEFAULT);
     cfg->authpolicy_tarpit_s = AUTHPOLICY_TARPIT_DEFAULT_S;
@@ -552,6 +566,7 @@ struct config *config_load(const char *file, char **err_out)
     if (!cfg->peer_key_dir && cfg->key_dir) cfg->peer_key_dir = sg_xstrdup(cfg->key_dir);
     config_check_gossip(cfg);
     config_scenarios_check(cfg);
+    config_throttle_finish(cfg);
     return cfg;
 }
 
@@ -570,6 +585,8 @@ void config_destroy(struct config **pcfg)
     strlist_free(&cfg->journal_units); strlist_free(&cfg->journal_users);
     strlist_free(&cfg->allowlist); strlist_free(&cfg->user_allowlist); strlist_free(&cfg->errors);
     strlist_free(&cfg->customer_networks);
+    if (cfg->throttle) throttle_config_release(cfg->throttle);
+    free(cfg->throttle); free(cfg->throttle_map); strlist_free(&cfg->throttle_allow);
     for (size_t i = 0; i < cfg->npeers; i++) {
         free(cfg->peers[i].name); free(cfg->peers[i].pub_endpoint); free(cfg->peers[i].sync_endpoint);
         strlist_free(&cfg->peers[i].addrs);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "enforce/throttle.h"
 #include "gossip/state.h"
 
 #define CONFIG_MAX_LIST 64
@@ -96,6 +97,10 @@ struct config {
     int64_t quota_user_messages;     /* 0 = no quota */
     int64_t quota_user_recipients;
     int64_t quota_ip_messages;
+    /* [throttle]: sending limits (enforce/throttle.h); the quota_* keys above become limits too */
+    struct throttle_config *throttle;   /* never NULL; its map is filled by the builder */
+    char *throttle_map;                 /* override map file, NULL for none */
+    struct strlist throttle_allow;      /* subjects never throttled by a limit */
     /* [authpolicy]: Dovecot's auth_policy_server_url service */
     bool authpolicy_enabled;
     char *authpolicy_listen;         /* "IP:port" (loopback) */

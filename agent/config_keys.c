@@ -25,6 +25,9 @@ const struct config_key config_keys[] = {
     {"policy", "user_allowlist", L}, {"policy", "quota_window", 0}, {"policy", "quota_user_messages", 0},
     {"policy", "quota_user_recipients", 0}, {"policy", "quota_ip_messages", 0},
 
+    /* and limit.NAME, one per limit (agent/config.c hands those to config_throttle.c) */
+    {"throttle", "map", 0}, {"throttle", "allow", L},
+
     {"authpolicy", "enabled", 0}, {"authpolicy", "held_reject", 0}, {"authpolicy", "listen", 0},
     {"authpolicy", "api_key_file", 0}, {"authpolicy", "tarpit", 0}, {"authpolicy", "log_auth_lines", 0},
 

@@ -49,11 +49,18 @@ int64_t scenario_engine_max_window_ms(const struct config *cfg)
     return w * 1000;
 }
 
+int64_t scenario_throttle_window_ms(const struct config *cfg)
+{
+    /* the policy service's limits read their counters as far back as their horizon */
+    return cfg->throttle ? throttle_config_horizon_ms(cfg->throttle) : 0;
+}
+
 void scenario_state_config(const struct config *cfg, struct gossip_state_config *sc)
 {
     gossip_state_config_default(sc);
     sc->bucket_ms = cfg->bucket_s * 1000;
     sc->window_max_ms = scenario_engine_max_window_ms(cfg);
+    sc->throttle_window_ms = scenario_throttle_window_ms(cfg);
     sc->max_skew_ms = cfg->max_skew_ms;
     sc->long_window_ms = cfg->known_good_s * 1000;
     /* Day buckets, or one bucket as long as a shorter known_good_for (never below the state's own). */

@@ -53,6 +53,8 @@ void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t n
 
 /* Largest window any scenario or evidence uses (ms); the state keeps buckets that long. */
 int64_t scenario_engine_max_window_ms(const struct config *cfg);
+/* How long the state keeps the sending limits' counters: their longest horizon (0 with none). */
+int64_t scenario_throttle_window_ms(const struct config *cfg);
 /* The one builder of the state's configuration from the agent's (buckets, windows, skew, limits,
  * known-good retention). */
 void scenario_state_config(const struct config *cfg, struct gossip_state_config *sc);

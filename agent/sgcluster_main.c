@@ -26,6 +26,7 @@ const struct cli_command cli_commands[] = {
     {"release", cli_ctl, "release USER                lift a hold"},
     {"top", cli_ctl, "top [--users] [-n N] [--window DURATION] [--json]   busiest counter keys"},
     {"explain", cli_ctl, "explain ADDR|USER [USER|ADDR] [--json]   why it is or is not banned, what would trigger next"},
+    {"quota", cli_ctl, "quota [--reset] USER|ADDR [--json]   sending counters against every limit; --reset: cluster-wide"},
     {"replay", cli_replay, "replay -c CONFIG [--rules DIR] [--json] LOGFILE...   decisions the scenarios would take on a log"},
     {"keygen", cli_keygen, "keygen --node NAME DIR      write a node keypair (NAME.key 0600, NAME.pub)"},
     {"parse", cli_parse, "parse [--rules DIR] [--json] [--stats] [--print-missed] [FILE...]  try the detection rules on log lines"},

@@ -8,7 +8,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static const char *const subj_prefix[] = {[SG_SUBJ_IP] = "ip:", [SG_SUBJ_NET] = "net:", [SG_SUBJ_USER] = "user:"};
+static const char *const subj_prefix[] = {[SG_SUBJ_IP] = "ip:", [SG_SUBJ_NET] = "net:", [SG_SUBJ_USER] = "user:",
+                                          [SG_SUBJ_SENDER] = "from:", [SG_SUBJ_DOMAIN] = "dom:"};
 #define PFX_THROTTLE "throttle:"
 #define PFX_OFFENSE "offense:"
 #define PFX_ALLOW "allow:"
@@ -50,6 +51,10 @@ int sg_subject_set(struct sg_subject *out, enum sg_subject_type type, const char
     struct sg_subject s = {.type = type};
     if (type == SG_SUBJ_IP || type == SG_SUBJ_NET) {
         if (parse_addr(value, type == SG_SUBJ_NET, &s.family, &s.len) < 0) return -1;
+    } else if (type == SG_SUBJ_SENDER) {
+        if (!strchr(value, '@')) return -1;
+    } else if (type == SG_SUBJ_DOMAIN) {
+        if (strchr(value, '@')) return -1;
     } else if (type != SG_SUBJ_USER) {
         return -1;
     }
@@ -61,7 +66,7 @@ int sg_subject_set(struct sg_subject *out, enum sg_subject_type type, const char
 int sg_subject_parse(const char *text, struct sg_subject *out)
 {
     if (!text) return -1;
-    for (int t = SG_SUBJ_IP; t <= SG_SUBJ_USER; t++) {
+    for (int t = SG_SUBJ_IP; t <= SG_SUBJ_LAST; t++) {
         size_t pl = strlen(subj_prefix[t]);
         if (!strncmp(text, subj_prefix[t], pl)) return sg_subject_set(out, (enum sg_subject_type)t, text + pl);
     }
@@ -70,14 +75,14 @@ int sg_subject_parse(const char *text, struct sg_subject *out)
 
 int sg_subject_format(const struct sg_subject *s, char *buf, size_t size)
 {
-    if (s->type < SG_SUBJ_IP || s->type > SG_SUBJ_USER) return -1;
+    if (s->type < SG_SUBJ_IP || s->type > SG_SUBJ_LAST) return -1;
     int n = snprintf(buf, size, "%s%s", subj_prefix[s->type], s->value);
     return n < 0 || (size_t)n >= size || n > SG_KEY_MAX ? -1 : 0;
 }
 
 uint64_t sg_subject_span(const struct sg_subject *s)
 {
-    if (s->type == SG_SUBJ_USER) return 0;
+    if (s->type != SG_SUBJ_IP && s->type != SG_SUBJ_NET) return 0;
     int host = s->family == AF_INET ? 32 - s->len : 64 - s->len;
     if (host <= 0) return 1;
     return host >= 64 ? UINT64_MAX : (uint64_t)1 << host;
@@ -113,7 +118,7 @@ int sg_key_parse(const char *text, struct sg_key *out)
     }
     if (sg_subject_parse(text, &k.subj) < 0) return -1;
     if (k.kind == SG_REC_BLOCK && k.subj.type == SG_SUBJ_USER) k.kind = SG_REC_HOLD;
-    if (!kind_takes(k.kind, k.subj.type)) return -1;
+    if (!kind_takes(k.kind, k.subj.type)) return -1;   /* a bare "from:" or "dom:" is no record */
     *out = k;
     return 0;
 }
@@ -138,6 +143,7 @@ bool sg_scope_ok(const char *scope, bool scenario)
     if (n == 0 || n > 63 || strpbrk(scope, "|:") || !sg_text_clean(scope, n)) return false;
     for (size_t i = 0; scenario && i < sizeof builtin / sizeof builtin[0]; i++)
         if (!strcmp(scope, builtin[i])) return false;
+    if (scenario && !strncmp(scope, SG_SCOPE_THROTTLE, strlen(SG_SCOPE_THROTTLE))) return false;
     return true;
 }
 
@@ -150,6 +156,20 @@ int sg_evidence_format(const char *scope, const struct sg_subject *s, char *buf,
     return n < 0 || (size_t)n >= size || n > SG_KEY_MAX ? -1 : 0;
 }
 
+int sg_evidence_format_text(const char *scope, const char *subject, char *buf, size_t size)
+{
+    bool known = false;
+    for (int t = SG_SUBJ_IP; t <= SG_SUBJ_LAST && !known; t++)
+        known = !strncmp(subject, subj_prefix[t], strlen(subj_prefix[t])) && subject[strlen(subj_prefix[t])];
+    if (!known || !sg_scope_ok(scope, false)) return -1;
+    size_t a = strlen(scope), b = strlen(subject);
+    if (a + 1 + b >= size || a + 1 + b > SG_KEY_MAX) return -1;
+    memcpy(buf, scope, a);   /* a hot path: no printf */
+    buf[a] = '|';
+    memcpy(buf + a + 1, subject, b + 1);
+    return 0;
+}
+
 int sg_evidence_parse(const char *text, size_t *scope_len, struct sg_subject *out)
 {
     const char *bar = text ? strchr(text, '|') : NULL;
@@ -158,6 +178,11 @@ int sg_evidence_parse(const char *text, size_t *scope_len, struct sg_subject *ou
     if (sg_subject_parse(bar + 1, out) < 0) return -1;
     *scope_len = (size_t)(bar - text);
     return 0;
+}
+
+bool sg_evidence_throttle(const char *key)
+{
+    return key && !strncmp(key, SG_SCOPE_THROTTLE, strlen(SG_SCOPE_THROTTLE));
 }
 
 bool sg_evidence_long_lived(const char *key)

@@ -21,6 +21,7 @@ void gossip_state_config_default(struct gossip_state_config *cfg)
     cfg->ban_grace_ms = 3600000;
     cfg->long_bucket_ms = 86400000;
     cfg->long_window_ms = 0;
+    cfg->throttle_window_ms = 0;
     gossip_record_limits_default(&cfg->limits);
 }
 
@@ -100,8 +101,9 @@ uint32_t gossip_state_epoch(const struct gossip_state *st) { return st->epoch; }
 struct gossip_hlc *gossip_state_hlc(struct gossip_state *st) { return &st->hlc; }
 
 /* A key's bucket width and how long its buckets are kept: long-lived sketch keys (common/key.h
- * sg_evidence_long_lived) use long_bucket_ms buckets kept long_window_ms; every other key the
- * state's own. */
+ * sg_evidence_long_lived) use long_bucket_ms buckets kept long_window_ms; the sending limits'
+ * counters (sg_evidence_throttle) the state's buckets kept throttle_window_ms; every other key
+ * the state's own. */
 struct retention {
     int64_t bucket_ms, window_max_ms;
 };
@@ -110,6 +112,8 @@ static struct retention retention_of(const struct gossip_state *st, const char *
 {
     if (sketch && st->cfg.long_window_ms > 0 && sg_evidence_long_lived(key))
         return (struct retention){st->cfg.long_bucket_ms, st->cfg.long_window_ms};
+    if (!sketch && st->cfg.throttle_window_ms > 0 && sg_evidence_throttle(key))
+        return (struct retention){st->cfg.bucket_ms, st->cfg.throttle_window_ms};
     return (struct retention){st->cfg.bucket_ms, st->cfg.window_max_ms};
 }
 
@@ -123,6 +127,15 @@ static int64_t floor_to(int64_t t_ms, int64_t width)
 int64_t gossip_state_bucket_of(const struct gossip_state *st, int64_t t_ms)
 {
     return floor_to(t_ms, st->cfg.bucket_ms);
+}
+
+int64_t gossip_state_bucket_ms(const struct gossip_state *st) { return st->cfg.bucket_ms; }
+
+void gossip_state_set_windows(struct gossip_state *st, int64_t window_max_ms, int64_t throttle_window_ms)
+{
+    st->cfg.window_max_ms = window_max_ms < st->cfg.bucket_ms ? st->cfg.bucket_ms : window_max_ms;
+    st->cfg.throttle_window_ms = throttle_window_ms <= 0 ? 0
+                               : throttle_window_ms < st->cfg.bucket_ms ? st->cfg.bucket_ms : throttle_window_ms;
 }
 
 static int64_t window_buckets(int64_t bucket_ms, int64_t window_ms)
@@ -341,6 +354,29 @@ uint64_t gossip_state_counter_total(const struct gossip_state *st, const char *k
     return sum;
 }
 
+size_t gossip_state_counter_buckets(const struct gossip_state *st, const char *key, int64_t lo_ms, int64_t hi_ms,
+                                    struct gossip_bucket_sum *out, size_t max)
+{
+    if (!key_ok(key) || max == 0) return 0;
+    const struct gossip_wkey *k = gossip_table_get(&st->counters, key, gossip_table_hash(key));
+    size_t n = 0;
+    for (uint32_t i = 0; k && i < k->n; i++) {   /* cells are sorted by bucket */
+        const struct gossip_cell *c = &k->cells[i];
+        if (c->bucket < lo_ms || c->bucket > hi_ms) continue;
+        if (n && out[n - 1].bucket == c->bucket) {
+            uint64_t s = out[n - 1].count + c->count;
+            out[n - 1].count = s < c->count ? UINT64_MAX : s;
+            continue;
+        }
+        if (n == max) {   /* keep the newest */
+            memmove(out, out + 1, (max - 1) * sizeof *out);
+            n--;
+        }
+        out[n++] = (struct gossip_bucket_sum){c->bucket, c->count};
+    }
+    return n;
+}
+
 /* A remote bucket must be aligned, not ahead of our clock by more than the skew, and still kept. */
 static bool bucket_acceptable(const struct gossip_state *st, const char *key, bool sketch, int64_t bucket,
                               int64_t now_ms, struct gossip_merge_result *res)
@@ -486,8 +522,10 @@ int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketc
 
 /* Slots [from, to) of the counter table. Deleting slot i may shift a later entry into i, so i
  * advances only when nothing was deleted. */
-static size_t expire_counters(struct gossip_state *st, int64_t oldest, size_t from, size_t to)
+static size_t expire_counters(struct gossip_state *st, int64_t now_ms, size_t from, size_t to)
 {
+    int64_t oldest = gossip_state_oldest_bucket(st, now_ms);
+    int64_t thr_oldest = oldest_of(retention_of(st, SG_SCOPE_THROTTLE "|", false), now_ms);
     size_t dropped = 0;
     struct wkind wc = wkind_of(st, false);
     for (size_t i = from; i < to && i < st->counters.cap;) {
@@ -495,7 +533,8 @@ static size_t expire_counters(struct gossip_state *st, int64_t oldest, size_t fr
         if (!k) { i++; continue; }
         uint32_t keep = 0;
         uint64_t gone = 0;
-        for (; keep < k->n && k->cells[keep].bucket < oldest; keep++)
+        int64_t o = st->cfg.throttle_window_ms > 0 && sg_evidence_throttle(k->key) ? thr_oldest : oldest;
+        for (; keep < k->n && k->cells[keep].bucket < o; keep++)
             gone += gossip_state_cell_hash(k->h.hash, &k->cells[keep]);
         gossip_state_digest_adjust(st, k->h.hash, gone, 0);
         if (keep) {
@@ -537,7 +576,7 @@ static size_t expire_sketches(struct gossip_state *st, int64_t now_ms, size_t fr
 
 size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
 {
-    size_t dropped = expire_counters(st, gossip_state_oldest_bucket(st, now_ms), 0, st->counters.cap);
+    size_t dropped = expire_counters(st, now_ms, 0, st->counters.cap);
     dropped += expire_sketches(st, now_ms, 0, st->sketches.cap);
     return dropped + gossip_state_expire_bans(st, now_ms, 0, st->bans.cap);
 }
@@ -558,7 +597,7 @@ size_t gossip_state_expire_slice(struct gossip_state *st, int64_t now_ms, unsign
     if (parts < 1) parts = 1;
     size_t from, to, dropped;
     next_slice(&st->expire_cursor[0], st->counters.cap, parts, &from, &to);
-    dropped = expire_counters(st, gossip_state_oldest_bucket(st, now_ms), from, to);
+    dropped = expire_counters(st, now_ms, from, to);
     next_slice(&st->expire_cursor[1], st->sketches.cap, parts, &from, &to);
     dropped += expire_sketches(st, now_ms, from, to);
     next_slice(&st->expire_cursor[2], st->bans.cap, parts, &from, &to);

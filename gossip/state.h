@@ -64,6 +64,9 @@ struct gossip_state_config {
      * than the others). Their memory is bounded by the key cap and the buckets per key. */
     int64_t long_bucket_ms;
     int64_t long_window_ms;
+    /* The sending limits' counters (sg_evidence_throttle keys) are kept throttle_window_ms (0: as
+     * long as the others), so a daily limit does not keep every other counter for a day. */
+    int64_t throttle_window_ms;
     struct gossip_record_limits limits;
 };
 /* Fills the defaults. */
@@ -82,6 +85,11 @@ uint32_t gossip_state_epoch(const struct gossip_state *st);
 /* The node's clock; the transport observes frame stamps through it (gossip_hlc_observe). */
 struct gossip_hlc *gossip_state_hlc(struct gossip_state *st);
 int64_t gossip_state_bucket_of(const struct gossip_state *st, int64_t t_ms);
+/* The counters' bucket width (bucket_ms of the configuration the state was made with). */
+int64_t gossip_state_bucket_ms(const struct gossip_state *st);
+/* A reload: keeps buckets window_max_ms, and the limits' counters throttle_window_ms (0: the same),
+ * from now on (at least one bucket). Buckets already dropped stay dropped. */
+void gossip_state_set_windows(struct gossip_state *st, int64_t window_max_ms, int64_t throttle_window_ms);
 
 /* ---- counters ---- */
 /* Adds n to this node's slot of (key, bucket of now). -1 for a bad key (empty, too long). */
@@ -89,6 +97,17 @@ int gossip_state_counter_add(struct gossip_state *st, const char *key, uint64_t 
 /* Sum over all slots of the buckets inside the window ending at now. 0 for an unknown key. */
 uint64_t gossip_state_counter_total(const struct gossip_state *st, const char *key, int64_t window_ms,
                                     int64_t now_ms);
+
+/* Sum over writers of one bucket of a counter key. */
+struct gossip_bucket_sum {
+    int64_t bucket;           /* the bucket's start */
+    uint64_t count;
+};
+/* The non-empty buckets of key that start in [lo_ms, hi_ms], oldest first, summed over every
+ * (origin, epoch) slot, into out[0 .. max) (the oldest are left out when there are more). Returns
+ * how many. For the policy service's limits, which weigh each bucket by its age. */
+size_t gossip_state_counter_buckets(const struct gossip_state *st, const char *key, int64_t lo_ms, int64_t hi_ms,
+                                    struct gossip_bucket_sum *out, size_t max);
 
 /* ---- distinct counts ---- */
 int gossip_state_distinct_add(struct gossip_state *st, const char *key, const void *item, size_t len,

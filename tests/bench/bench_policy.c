@@ -1,7 +1,9 @@
 /* bench_policy.c: `bench_policy` measures policy requests per second and latency percentiles over
- * loopback with a few concurrent connections; `bench_policy serve ...` runs a standalone policy
- * server (fake verdicts by user name) for the integration tests, until SIGTERM. */
+ * loopback with a few concurrent connections: with fake verdicts, then with the agent's own
+ * decisions and 100 sending limits on a real replicated state; `bench_policy serve ...` runs a
+ * standalone policy server (fake verdicts by user name) for the integration tests, until SIGTERM. */
 #include "enforce/policy.h"
+#include "agent/agent.h"
 #include "agent/util.h"
 #include "tests/bench/bench_clients.h"
 
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PIPE_BATCH 64
@@ -181,11 +184,22 @@ static int read_answers(int fd, int answers)
     return 0;
 }
 
+/* The END-OF-MESSAGE request of a message: the one the sending limits check and count. */
+static const char bench_eom[] =
+    "request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\nprotocol_name=ESMTP\n"
+    "helo_name=client.example.org\nqueue_id=8045F2AB23\nsender=alice@example.org\n"
+    "recipient=\nrecipient_count=3\nclient_address=192.0.2.10\n"
+    "client_name=client.example.org\nreverse_client_name=client.example.org\ninstance=123.456.7\n"
+    "sasl_method=plain\nsasl_username=alice\nsasl_sender=\nsize=12345\n"
+    "client_port=41234\npolicy_context=\nserver_address=10.3.2.1\nserver_port=587\n\n";
+
+static const char *cur_req = bench_req;
+static size_t cur_len = sizeof bench_req - 1;
+
 /* One request at a time, as one Postfix smtpd process does. */
 static int one_request(int fd)
 {
-    return send(fd, bench_req, sizeof bench_req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof bench_req - 1) ? read_answers(fd, 1)
-                                                                                                       : -1;
+    return send(fd, cur_req, cur_len, MSG_NOSIGNAL) == (ssize_t)cur_len ? read_answers(fd, 1) : -1;
 }
 
 /* Batches of PIPE_BATCH requests in one write, then their answers. Returns requests/s or -1. */
@@ -194,10 +208,10 @@ static double bench_pipelined(int port)
     int fd = bench_connect(port);
     if (fd < 0)
         return -1;
-    size_t one = sizeof bench_req - 1;
+    size_t one = cur_len;
     char *batch = sg_xmalloc(one * PIPE_BATCH);
     for (int i = 0; i < PIPE_BATCH; i++)
-        memcpy(batch + (size_t)i * one, bench_req, one);
+        memcpy(batch + (size_t)i * one, cur_req, one);
     size_t done = 0;
     int64_t t0 = sg_mono_ns(), deadline = sg_mono_ms() + 2000;
     while (done < 100000 && sg_mono_ms() < deadline) {
@@ -222,15 +236,51 @@ fail:
     return -1;
 }
 
-static int bench(void)
+/* 100 limits of every kind: keys, measures, services, windows from a minute to a day, buckets. */
+static struct config *limits_config(size_t n)
 {
-    sg_log_set_level(SG_LOG_WARN);
+    static const char *const keys[] = {"sasl_username", "sender", "sender_domain", "client_address prefix=24/64"};
+    static const char *const measures[] = {"messages", "recipients", "bytes"};
+    static const char *const services[] = {"any", "submission", "smtp"};
+    static const char *const windows[] = {"1m", "10m", "1h", "6h", "1d"};
+    struct config *cfg = sg_xcalloc(1, sizeof *cfg);
+    cfg->hold_action = sg_xstrdup("REJECT");
+    cfg->throttle = sg_xcalloc(1, sizeof *cfg->throttle);
+    throttle_config_init(cfg->throttle);
+    for (size_t i = 0; i < n; i++) {
+        char name[32], spec[256], err[256];
+        snprintf(name, sizeof name, "l%zu", i);
+        if (i % 2)
+            snprintf(spec, sizeof spec, "key=%s measure=%s window=%s max=%zu service=%s warn=80%% defer=100%% hold=300%%",
+                     keys[i % 4], measures[i % 3], windows[i % 5], 1000000 + i, services[i % 3]);
+        else
+            snprintf(spec, sizeof spec, "key=%s measure=%s rate=%zu/1h burst=%zu service=%s defer=100%%", keys[i % 4],
+                     measures[i % 3], 1000000 + i, 1000000 + i, services[i % 3]);
+        struct throttle_limit l;
+        if (throttle_limit_parse(name, spec, &l, err, sizeof err) < 0 || throttle_config_add(cfg->throttle, &l, err, sizeof err) < 0) {
+            fprintf(stderr, "bench_policy: %s: %s\n", spec, err);
+            exit(1);
+        }
+    }
+    return cfg;
+}
+
+struct run {
+    const char *label;
+    policy_decide_fn *decide;
+    void *arg;
+    const char *req;
+    size_t len;
+    bool pipelined;
+};
+
+static int bench_one(const struct run *run)
+{
     struct policy_config cfg;
     policy_config_defaults(&cfg);
     cfg.tcp_addr = "127.0.0.1:0";
-    struct policy_action_cfg acfg = {.hold_action = POLICY_HOLD_REJECT};
     zloop_t *loop = zloop_new();
-    policy_server_t *srv = policy_server_new(loop, &cfg, fake_decide, &acfg);
+    policy_server_t *srv = policy_server_new(loop, &cfg, run->decide, run->arg);
     if (!srv || pipe(stop_pipe) != 0) {
         fprintf(stderr, "bench_policy: cannot start the server\n");
         return 1;
@@ -240,34 +290,92 @@ static int bench(void)
     pthread_t lt;
     pthread_create(&lt, NULL, loop_main, loop);
     int port = policy_server_tcp_port(srv);
+    cur_req = run->req;
+    cur_len = run->len;
 
     struct bench_result r;
     bench_run_clients(port, one_request, &r);
     size_t total = r.n, failed = r.failed;
     int64_t *all = r.lat_ns;
     double secs = r.secs;
-    double piped = bench_pipelined(port);
+    double piped = run->pipelined ? bench_pipelined(port) : 0;
 
     if (write(stop_pipe[1], "x", 1) < 0) {}
     pthread_join(lt, NULL);
+    close(stop_pipe[0]);
+    close(stop_pipe[1]);
     struct policy_stats st;
     policy_server_stats(srv, &st);
     policy_server_destroy(&srv);
     zloop_destroy(&loop);
-    if (failed || total == 0 || piped < 0 || st.malformed || st.oversized) {
+    if (failed || total == 0 || piped < 0 || st.malformed || st.oversized || st.decide_errors) {
         fprintf(stderr, "bench_policy: %zu client failures, %zu requests answered\n", failed, total);
         free(all);
         return 1;
     }
-    printf("bench: policy_requests_per_sec %.0f req/s (%d connections, one request in flight each, %zu requests)\n",
-           (double)total / secs, BENCH_CONNS, total);
-    printf("bench: policy_latency_p50 %.1f us\n", (double)all[total / 2] / 1e3);
-    printf("bench: policy_latency_p99 %.1f us\n", (double)all[total * 99 / 100] / 1e3);
-    printf("bench: policy_latency_max %.1f us\n", (double)all[total - 1] / 1e3);
-    printf("bench: policy_pipelined_requests_per_sec %.0f req/s (1 connection, batches of %d)\n",
-           piped, PIPE_BATCH);
+    printf("bench: %s_requests_per_sec %.0f req/s (%d connections, one request in flight each, %zu requests)\n",
+           run->label, (double)total / secs, BENCH_CONNS, total);
+    printf("bench: %s_latency_p50 %.1f us\n", run->label, (double)all[total / 2] / 1e3);
+    printf("bench: %s_latency_p99 %.1f us\n", run->label, (double)all[total * 99 / 100] / 1e3);
+    printf("bench: %s_latency_max %.1f us\n", run->label, (double)all[total - 1] / 1e3);
+    if (run->pipelined)
+        printf("bench: %s_pipelined_requests_per_sec %.0f req/s (1 connection, batches of %d)\n", run->label,
+               piped, PIPE_BATCH);
     free(all);
     return 0;
+}
+
+static int bench(void)
+{
+    sg_log_set_level(SG_LOG_WARN);
+    struct policy_action_cfg acfg = {.hold_action = POLICY_HOLD_REJECT};
+    struct run fake = {"policy", fake_decide, &acfg, bench_req, sizeof bench_req - 1, true};
+    if (bench_one(&fake) != 0) return 1;
+
+    /* The agent's own decision (agent_policy_decide): holds and throttle records looked up, then
+     * every limit checked and the message counted in a real replicated state. */
+    struct agent a;
+    memset(&a, 0, sizeof a);
+    a.cfg = limits_config(100);
+    struct gossip_state_config sc;
+    gossip_state_config_default(&sc);
+    sc.throttle_window_ms = throttle_config_horizon_ms(a.cfg->throttle);
+    static const uint8_t seed[32] = {7};
+    struct gossip_identity *id = gossip_identity_from_seed("bench", seed);
+    struct gossip_keyring *kr = gossip_keyring_new();
+    gossip_keyring_add_identity(kr, id);
+    a.st = gossip_state_new(&sc, id, kr, 1);
+    struct run limits = {"policy_100_limits", agent_policy_decide, &a, bench_eom, sizeof bench_eom - 1, true};
+    int rc = bench_one(&limits);
+    /* The decision alone, in process: what the loop thread spends per request, free of the
+     * sockets and of the other processes sharing the machine's cores. */
+    char buf[sizeof bench_eom];
+    memcpy(buf, bench_eom, sizeof bench_eom);
+    struct policy_request *req = sg_xcalloc(1, sizeof *req);
+    enum policy_err perr;
+    if (rc == 0 && policy_request_parse(buf, sizeof bench_eom - 1, POLICY_ATTRS_MAX, req, &perr) == 0) {
+        char action[POLICY_ACTION_MAX];
+        size_t n = 0;
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+        int64_t t0 = sg_mono_ns(), deadline = sg_mono_ms() + 2000;
+        while (n < 1000000 && sg_mono_ms() < deadline) {
+            for (int k = 0; k < 100; k++, n++) agent_policy_decide(req, action, sizeof action, &a);
+        }
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+        double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+        printf("bench: policy_100_limits_decisions_per_sec %.0f decisions/s (in process, one thread, END-OF-MESSAGE)\n",
+               (double)n / ((double)(sg_mono_ns() - t0) / 1e9));
+        printf("bench: policy_100_limits_decisions_per_cpu_sec %.0f decisions/s of CPU time (unaffected by other load)\n",
+               cpu > 0 ? (double)n / cpu : 0);
+    }
+    free(req);
+    zhashx_destroy(&a.throttle_notes);
+    gossip_state_destroy(&a.st);
+    gossip_keyring_destroy(&kr);
+    gossip_identity_destroy(&id);
+    config_destroy(&a.cfg);
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -12,24 +12,12 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/e2e.sh"
 e2e_require
-# send NODE USER: 0 accepted, 4 deferred (4xx), 5 rejected (5xx), 2 no session
-send() {
-    smtp_send -n client "$(node_ip "$1")" "$2" "$(maild_password "$2")" 2
-    local rc=$?
-    [ $rc = 0 ] && return 0
-    [ $rc = 2 ] && return 2
-    grep -qE '^ *<~?\** +4[0-9]{2}[ -]' "$CLIENT_OUT" && return 4
-    grep -qE '^ *<~?\** +5[0-9]{2}[ -]' "$CLIENT_OUT" && return 5
-    return 1
-}
-
-POLICY="check_policy_service { unix:sgcluster/policy, timeout=10s, default_action=DUNNO }"
-MAILD_POLICY="permit_mynetworks, $POLICY, permit_sasl_authenticated, reject_unauth_destination"
-MAILD_POLICY_EOD="$POLICY"
-# The socket's directory as the role makes it (group postfix, 0750), in each node's queue directory.
-policy_sock() { echo "$(maild_dir "node$1")/postfix/spool/sgcluster/policy"; }
+send() { e2e_send "$@"; }
+MAILD_POLICY="permit_mynetworks, $E2E_POLICY, permit_sasl_authenticated, reject_unauth_destination"
+MAILD_POLICY_EOD="$E2E_POLICY"
+policy_sock() { e2e_policy_sock "$1"; }
 quota() {
-    install -d -o root -g postfix -m 0750 "$(dirname "$(policy_sock "$1")")" || fail "socket directory"
+    e2e_policy_dir "$1" || fail "socket directory"
     cluster_conf "$1" policy "socket = $(policy_sock "$1")" "user = postfix" "quota_window = 1h" "quota_user_messages = 5"
 }
 e2e_up 3 quota
@@ -49,7 +37,7 @@ done
 echo "measured: alice: 5 messages accepted over 3 nodes (at most 2 per node), then deferred (4xx) on all $deferred nodes"
 # Deferred attempts are not counted: Postfix's retries must not keep a sender over quota forever.
 for i in 1 2 3; do
-    c=$(sgc $i top --users --json | python3 -c 'import json,sys; print(sum(x["count"] for x in json.load(sys.stdin) if x["key"]=="quota-msg|user:alice"))')
+    c=$(sgc $i top --users --json | python3 -c 'import json,sys; print(sum(x["count"] for x in json.load(sys.stdin) if x["key"]=="thr-msg-sub|user:alice"))')
     [ "$c" = 5 ] || fail "node$i counts $c messages for alice, want the 5 accepted"
 done
 grep -h "4.7.1" "$CLIENT_OUT" | head -1 | sed 's/^/measured: swaks saw: /'

@@ -227,6 +227,56 @@ static void test_shipped_example_parses(void **state)
     config_destroy(&cfg);
 }
 
+/* [throttle]: limits parsed once (enforce/throttle.h), errors located; quota_* become limits. */
+static void test_throttle_section(void **state)
+{
+    (void)state;
+    char *p = write_tmp("[node]\nname = mx1\n"
+                        "[throttle]\n"
+                        "limit.user_hour = key=sasl_username measure=recipients window=1h max=500 service=submission warn=80% defer=100% hold=300%\n"
+                        "limit.user_min = key=sasl_username measure=messages rate=30/1m burst=60 service=any defer=100%\n"
+                        "map = /etc/sgcluster/throttle.map\n"
+                        "allow = user:postmaster, net:192.0.2.0/24\n"
+                        "[policy]\nquota_window = 2h\nquota_user_messages = 7\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_non_null(cfg);
+    for (size_t i = 0; i < cfg->errors.n; i++) fprintf(stderr, "%s\n", cfg->errors.v[i]);
+    assert_int_equal(cfg->errors.n, 0);
+    assert_int_equal(cfg->throttle->nlimits, 3);
+    assert_string_equal(cfg->throttle->limits[0].name, "user_hour");
+    assert_int_equal(cfg->throttle->limits[1].rate, 30);
+    const struct throttle_limit *q = &cfg->throttle->limits[2];
+    assert_string_equal(q->name, "quota_user_messages");
+    assert_int_equal(q->window_ms, 7200000);
+    assert_int_equal(q->max, 7);
+    assert_int_equal(q->pct[THROTTLE_DEFER], 100);
+    assert_string_equal(cfg->throttle_map, "/etc/sgcluster/throttle.map");
+    assert_int_equal(cfg->throttle_allow.n, 2);
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+
+    p = write_tmp("[node]\nname = mx1\n"
+                  "[throttle]\n"
+                  "limit.a = key=sasl_username window=1h\n"
+                  "limit.b = key=sasl_username window=1h max=5\n"
+                  "limit.b = key=sender window=1h max=5\n"
+                  "limit.bad name = key=sender window=1h max=5\n"
+                  "map = relative/path\n"
+                  "colour = red\n"
+                  "allow = nobody\n");
+    cfg = config_load(p, NULL);
+    const struct want_error w[] = {
+        {4, "limit.a: window= needs max=N"},
+        {6, "limit.b: limit 'b' defined twice"},
+        {7, "limit.bad name: limit name"},
+        {8, "map: expected an absolute path"},
+        {9, "unknown key 'colour' in [throttle]"},
+        {10, "[throttle] allow: 'nobody' is not"},
+    };
+    check_errors_and_free(cfg, p, w, sizeof w / sizeof w[0]);
+}
+
 /* What one log line may claim: the defaults are detect's, values are read, bad ones located. */
 static void test_detect_caps(void **state)
 {
@@ -463,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_scenario_ids),
         cmocka_unit_test(test_precision),
+        cmocka_unit_test(test_throttle_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,6 +39,8 @@ static void test_record_keys_roundtrip(void **state)
     roundtrip_key("offense:user:\xe5\xb1\xb1\xe7\x94\xb0", SG_REC_OFFENSE, SG_SUBJ_USER, "\xe5\xb1\xb1\xe7\x94\xb0");
     roundtrip_key("allow:ip:203.0.113.7", SG_REC_ALLOW, SG_SUBJ_IP, "203.0.113.7");
     roundtrip_key("allow:net:2001:db8::/48", SG_REC_ALLOW, SG_SUBJ_NET, "2001:db8::/48");
+    roundtrip_key("throttle:from:bob@example.org", SG_REC_THROTTLE, SG_SUBJ_SENDER, "bob@example.org");
+    roundtrip_key("throttle:dom:example.org", SG_REC_THROTTLE, SG_SUBJ_DOMAIN, "example.org");
     struct sg_key k;
     assert_int_equal(sg_key_parse("net:203.0.113.0/24", &k), 0);
     assert_int_equal(k.subj.family, AF_INET);
@@ -121,6 +123,14 @@ static void test_evidence_keys(void **state)
     assert_false(sg_scope_ok(SG_SCOPE_OKUSERS, true));
     assert_false(sg_scope_ok(SG_SCOPE_QUOTA_RCPT, true));
     assert_true(sg_scope_ok("auth-ip", true));
+    assert_true(sg_scope_ok("thr-msg-sub", false));
+    assert_false(sg_scope_ok("thr-msg-sub", true));   /* a scenario may not count into a limit */
+    struct sg_subject x;
+    assert_int_equal(sg_subject_set(&x, SG_SUBJ_SENDER, "no-at-sign"), -1);
+    assert_int_equal(sg_subject_set(&x, SG_SUBJ_DOMAIN, "a@b"), -1);
+    assert_int_equal(sg_subject_parse("from:a@b", &x), 0);
+    assert_int_equal(sg_subject_span(&x), 0);
+    assert_int_equal(sg_key_parse("from:a@b", &(struct sg_key){0}), -1);   /* no block or hold form */
     assert_false(sg_scope_ok("auth\nip", true));
     assert_int_equal(sg_evidence_parse("garbage", &scope, &back), -1);
     assert_int_equal(sg_evidence_parse("|ip:1.2.3.4", &scope, &back), -1);

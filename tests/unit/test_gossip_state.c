@@ -604,6 +604,47 @@ static void test_snapshot_roundtrip(void **state)
     for (int i = 0; i < 3; i++) gossip_state_destroy(&r[i]);
 }
 
+/* BUCKET and WMAX, with long-lived sketch keys and limit counters kept as given (0: not apart). */
+static struct gossip_state_config windowed(int64_t long_window_ms, int64_t throttle_window_ms)
+{
+    struct gossip_state_config cfg;
+    gossip_state_config_default(&cfg);
+    cfg.bucket_ms = BUCKET;
+    cfg.window_max_ms = WMAX;
+    cfg.long_window_ms = long_window_ms;
+    cfg.throttle_window_ms = throttle_window_ms;
+    return cfg;
+}
+
+/* The sending limits' counters are kept their own horizon (a day here), every other counter WMAX;
+ * their buckets read back summed over writers. */
+static void test_throttle_counters_kept(void **state)
+{
+    (void)state;
+    const int64_t day = 86400000LL;
+    struct gossip_state_config cfg = windowed(0, day);
+    struct gossip_state *a = gossip_state_new(&cfg, ids[0], kr, 100);
+    assert_non_null(a);
+    const char *thr = "thr-msg-sub|user:alice", *plain = "auth|ip:203.0.113.50";
+    assert_int_equal(gossip_state_counter_add(a, thr, 3, T0), 0);
+    assert_int_equal(gossip_state_counter_add(a, thr, 2, T0 + BUCKET), 0);
+    assert_int_equal(gossip_state_counter_add(a, plain, 1, T0), 0);
+    gossip_state_expire(a, T0 + WMAX + 2 * BUCKET);
+    assert_int_equal(gossip_state_counter_total(a, plain, day, T0 + WMAX + 2 * BUCKET), 0);
+    assert_int_equal(gossip_state_counter_total(a, thr, day, T0 + WMAX + 2 * BUCKET), 5);
+    struct gossip_bucket_sum v[4];
+    int64_t b0 = gossip_state_bucket_of(a, T0);
+    assert_int_equal(gossip_state_counter_buckets(a, thr, b0, b0 + day, v, 4), 2);
+    assert_int_equal(v[0].bucket, b0);
+    assert_int_equal(v[0].count, 3);
+    assert_int_equal(v[1].count, 2);
+    assert_int_equal(gossip_state_counter_buckets(a, thr, b0, b0 + day, v, 1), 1);   /* the newest kept */
+    assert_int_equal(v[0].count, 2);
+    gossip_state_expire(a, T0 + day + 2 * BUCKET);
+    assert_int_equal(gossip_state_counter_total(a, thr, day, T0 + day + 2 * BUCKET), 0);
+    gossip_state_destroy(&a);
+}
+
 /* Long-lived sketch keys (known-good addresses): day buckets kept 30 days, merged from a peer 20 days
  * late while an ordinary key's bucket of the same age is refused; expiry keeps them for their window;
  * membership is exact while a day holds at most GOSSIP_SKETCH_EXACT_MAX items, and says no beyond. */
@@ -611,11 +652,7 @@ static void test_long_lived_keys(void **state)
 {
     (void)state;
     const int64_t day = 86400000LL;
-    struct gossip_state_config cfg;
-    gossip_state_config_default(&cfg);
-    cfg.bucket_ms = BUCKET;
-    cfg.window_max_ms = WMAX;
-    cfg.long_window_ms = 30 * day;
+    struct gossip_state_config cfg = windowed(30 * day, 0);
     struct gossip_state *a = gossip_state_new(&cfg, ids[0], kr, 100), *b = gossip_state_new(&cfg, ids[1], kr, 101);
     assert_non_null(a);
     assert_non_null(b);
@@ -667,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_key_cap_evicts_oldest),
         cmocka_unit_test(test_snapshot_roundtrip),
         cmocka_unit_test(test_long_lived_keys),
+        cmocka_unit_test(test_throttle_counters_kept),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,6 +9,12 @@
 #   fail MESSAGE                print it, the last client transcript and each agent's log tail; exit 1
 #   in_kernel I ADDR            ADDR is in node I's kernel set (nft list set inet sgcluster ban4)
 #   ms                          wall clock in milliseconds
+#   e2e_send NODE USER [NRCPT]  a message as USER through NODE's submission port: 0 accepted,
+#                               4 deferred (4xx), 5 rejected (5xx), 2 no session, 1 otherwise
+#   e2e_policy_sock I           node I's policy socket, in its Postfix queue directory (as
+#                               deployed: check_policy_service unix:sgcluster/policy)
+#   e2e_policy_dir I            makes that socket's directory as the role does (group postfix, 0750)
+#   E2E_POLICY                  the check_policy_service restriction for MAILD_POLICY(_EOD)
 . "$here/lib/netns.sh"
 . "$here/lib/maild.sh"
 . "$here/lib/clients.sh"
@@ -50,3 +56,17 @@ e2e_up() { # N [HOOK]
     for i in $(seq 1 "$n"); do cluster_start "$i" || fail "agent n$i did not start"; done
     for i in $(seq 1 "$n"); do wait_for 20 cluster_healthy "$i" || fail "cluster not healthy"; done
 }
+
+e2e_send() { # NODE USER [NRCPT]
+    smtp_send -n client "$(node_ip "$1")" "$2" "$(maild_password "$2")" "${3:-2}"
+    local rc=$?
+    [ $rc = 0 ] && return 0
+    [ $rc = 2 ] && return 2
+    grep -qE '^ *<~?\** +4[0-9]{2}[ -]' "$CLIENT_OUT" && return 4
+    grep -qE '^ *<~?\** +5[0-9]{2}[ -]' "$CLIENT_OUT" && return 5
+    return 1
+}
+
+E2E_POLICY="check_policy_service { unix:sgcluster/policy, timeout=10s, default_action=DUNNO }"
+e2e_policy_sock() { echo "$(maild_dir "node$1")/postfix/spool/sgcluster/policy"; }
+e2e_policy_dir() { install -d -o root -g postfix -m 0750 "$(dirname "$(e2e_policy_sock "$1")")"; }

@@ -1,0 +1,316 @@
+/* throttle_check.c: a whole request against every sending limit through a store (throttle.h):
+ * each counter read once per request, then every limit evaluated; counting, resets and usage. */
+#include "enforce/throttle.h"
+#include "agent/util.h"
+#include "common/key.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Where a request's counters are read to: one arena per thread, spans into it per subject. */
+struct span {
+    uint32_t off, n;
+    bool known;
+};
+
+/* A request's subject for one kind of key (client keys: per prefix), worked out once, with its
+ * counters as read (raw: [measure][submission, smtp][let through, refused]) and as the limits
+ * see them (mix: [measure][service of the limit][used, tried], merged, with running sums). */
+struct subject {
+    enum throttle_key key;
+    uint8_t prefix4, prefix6;
+    bool ok, allowed, reset_known;
+    int64_t reset;
+    char text[256];
+    struct span raw[THROTTLE_MEASURE_COUNT][2][2];
+    struct span mix[THROTTLE_MEASURE_COUNT][THROTTLE_SVC_COUNT][2];
+};
+#define SUBJECTS_MAX 16
+
+struct scratch {
+    int64_t lo, hi;                   /* every read covers the slots of [lo, hi] */
+    size_t nsubj;
+    struct subject subj[SUBJECTS_MAX];
+    struct throttle_cell *cells;      /* the arena */
+    uint64_t *cum;                    /* running sums of merged spans, parallel to cells */
+    size_t cap, used;
+};
+
+static __thread struct scratch scratch;
+
+static int64_t floor_to(int64_t t, int64_t w)
+{
+    int64_t r = t % w;
+    if (r < 0) r += w;
+    return t - r;
+}
+
+/* Starts a request. */
+static void scratch_begin(struct scratch *s, const struct throttle_config *c, int64_t now_ms,
+                          const struct throttle_store *st)
+{
+    s->hi = floor_to(now_ms, st->slot_ms);
+    s->lo = floor_to(now_ms - throttle_config_horizon_ms(c), st->slot_ms);
+    s->nsubj = 0;
+    s->used = 0;
+}
+
+static void ensure(struct scratch *s, size_t extra)
+{
+    if (s->cap - s->used >= extra) return;
+    size_t cap = 2 * (s->used + extra);
+    s->cells = sg_xrealloc(s->cells, cap * sizeof *s->cells);
+    s->cum = sg_xrealloc(s->cum, cap * sizeof *s->cum);
+    s->cap = cap;
+}
+
+/* Reads key's slots into the arena. */
+static struct span read_key(struct scratch *s, const char *key, const struct throttle_store *st)
+{
+    size_t want = (size_t)((s->hi - s->lo) / st->slot_ms + 1);
+    if (want > THROTTLE_SLOTS_MAX) want = THROTTLE_SLOTS_MAX;
+    ensure(s, want);
+    struct span sp = {(uint32_t)s->used, 0, true};
+    sp.n = (uint32_t)st->slots(st->arg, key, s->lo, s->hi, s->cells + s->used, want);
+    s->used += sp.n;
+    return sp;
+}
+
+static struct span raw_of(struct scratch *s, struct subject *sj, enum throttle_measure m, int svc, int refused,
+                          const struct throttle_store *st)
+{
+    struct span *sp = &sj->raw[m][svc - THROTTLE_SVC_SUBMISSION][refused];
+    if (!sp->known) {
+        char key[SG_KEY_MAX + 1];
+        if (throttle_counter_key(m, (enum throttle_service)svc, refused, sj->text, key, sizeof key) < 0)
+            *sp = (struct span){(uint32_t)s->used, 0, true};
+        else
+            *sp = read_key(s, key, st);
+    }
+    return *sp;
+}
+
+/* The merged slots a limit of (m, svc) sees for sj: let through only, or let through and refused. */
+static struct throttle_slots mix_of(struct scratch *s, struct subject *sj, enum throttle_measure m,
+                                    enum throttle_service svc, int tried, const struct throttle_store *st)
+{
+    struct span *sp = &sj->mix[m][svc][tried];
+    if (!sp->known) {
+        struct span in[4];
+        size_t k = 0, total = 0;
+        for (int r = 0; r <= tried; r++)
+            for (int v = THROTTLE_SVC_SUBMISSION; v <= THROTTLE_SVC_SMTP; v++)
+                if (svc == THROTTLE_SVC_ANY || (int)svc == v) {
+                    in[k] = raw_of(s, sj, m, v, r, st);
+                    total += in[k++].n;
+                }
+        ensure(s, total ? total : 1);   /* pointers into the arena only from here on */
+        size_t pos[4] = {0}, n = 0, out = s->used;
+        uint64_t sum = 0;
+        for (;;) {
+            int64_t next = INT64_MAX;
+            for (size_t i = 0; i < k; i++)
+                if (pos[i] < in[i].n && s->cells[in[i].off + pos[i]].start < next) next = s->cells[in[i].off + pos[i]].start;
+            if (next == INT64_MAX) break;
+            struct throttle_cell cell = {next, 0};
+            for (size_t i = 0; i < k; i++)
+                if (pos[i] < in[i].n && s->cells[in[i].off + pos[i]].start == next) {
+                    uint64_t v = s->cells[in[i].off + pos[i]++].n;
+                    cell.n = cell.n + v < cell.n ? UINT64_MAX : cell.n + v;
+                }
+            sum = sum + cell.n < sum ? UINT64_MAX : sum + cell.n;
+            s->cells[out + n] = cell;
+            s->cum[out + n++] = sum;
+        }
+        *sp = (struct span){(uint32_t)out, (uint32_t)n, true};
+        s->used += n;
+    }
+    return (struct throttle_slots){.slot_ms = st->slot_ms, .n = sp->n, .c = s->cells + sp->off, .cum = s->cum + sp->off};
+}
+
+/* End of the newest slot in which subject was reset, 0 when none. */
+static int64_t reset_of(struct scratch *s, const char *subject, const struct throttle_store *st)
+{
+    char key[SG_KEY_MAX + 1];
+    if (sg_evidence_format_text(SG_SCOPE_THROTTLE_RESET, subject, key, sizeof key) < 0) return 0;
+    struct span sp = read_key(s, key, st);
+    return sp.n ? s->cells[sp.off + sp.n - 1].start + st->slot_ms : 0;
+}
+
+/* *used (let through) and *tried (let through and refused) of eff for sj at now. */
+static void usage_of(struct scratch *s, const struct throttle_limit *eff, struct subject *sj, int64_t now_ms,
+                     const struct throttle_store *st, bool need_tried, uint64_t *used, uint64_t *tried)
+{
+    if (!sj->reset_known) {
+        sj->reset = reset_of(s, sj->text, st);
+        sj->reset_known = true;
+    }
+    struct throttle_slots sl = mix_of(s, sj, eff->measure, eff->service, 0, st);
+    *used = throttle_used(eff, &sl, sj->reset, now_ms);
+    /* hold and reject compare what was tried; without them the refused slots need not be read */
+    if (!need_tried && !eff->pct[THROTTLE_HOLD] && !eff->pct[THROTTLE_REJECT]) {
+        *tried = *used;
+        return;
+    }
+    sl = mix_of(s, sj, eff->measure, eff->service, 1, st);
+    *tried = throttle_used(eff, &sl, sj->reset, now_ms);
+}
+
+static bool applies(const struct throttle_limit *l, const struct throttle_input *in)
+{
+    return l->service == THROTTLE_SVC_ANY || l->service == in->service;
+}
+
+/* The effective limit for subject (false: allowlisted or turned off for it). */
+static bool effective(const struct throttle_config *c, const struct throttle_limit *l, const char *subject,
+                      bool allowed, struct throttle_limit *eff)
+{
+    if (allowed) return false;
+    if (!throttle_map_size(c->map)) {
+        *eff = *l;
+        return true;
+    }
+    return throttle_limit_apply(l, throttle_map_find(c->map, subject, l->name), eff);
+}
+
+/* in's subject for l's kind of key, worked out once per request (NULL: the request has none). */
+static struct subject *subject_for(struct scratch *s, const struct throttle_config *c, const struct throttle_limit *l,
+                                   const struct throttle_input *in)
+{
+    bool client = l->key == THROTTLE_KEY_CLIENT;
+    for (size_t i = 0; i < s->nsubj; i++) {
+        struct subject *x = &s->subj[i];
+        if (x->key == l->key && (!client || (x->prefix4 == l->prefix4 && x->prefix6 == l->prefix6)))
+            return x->ok ? x : NULL;
+    }
+    /* full (many prefix lengths): the last slot is reused, which only costs its memo */
+    struct subject *x = &s->subj[s->nsubj < SUBJECTS_MAX ? s->nsubj++ : SUBJECTS_MAX - 1];
+    x->key = l->key;
+    x->prefix4 = l->prefix4;
+    x->prefix6 = l->prefix6;
+    x->ok = throttle_subject(l, in, x->text, sizeof x->text) == 0;
+    x->allowed = x->ok && throttle_map_size(c->map) && throttle_map_allowed(c->map, x->text);
+    x->reset_known = false;
+    memset(x->raw, 0, sizeof x->raw);
+    memset(x->mix, 0, sizeof x->mix);
+    return x->ok ? x : NULL;
+}
+
+static void add_hit(struct throttle_decision *out, size_t i, const struct throttle_limit *eff, enum throttle_tier t,
+                    uint64_t used, uint64_t tried, uint64_t amount, const char *subject)
+{
+    size_t slot = out->nhits;
+    if (slot == THROTTLE_HITS_MAX) {
+        /* full: replace the lowest hit below this one (never the worst) */
+        slot = SIZE_MAX;
+        for (size_t k = 0; k < out->nhits; k++)
+            if (out->hits[k].tier < t && (slot == SIZE_MAX || out->hits[k].tier < out->hits[slot].tier)) slot = k;
+        if (slot == SIZE_MAX) return;
+    } else {
+        out->nhits++;
+    }
+    struct throttle_hit *h = &out->hits[slot];
+    h->limit = i;
+    h->eff = *eff;
+    h->tier = t;
+    h->used = used;
+    h->tried = tried;
+    h->amount = amount ? amount : 1;
+    h->capacity = throttle_limit_capacity(eff);
+    snprintf(h->subject, sizeof h->subject, "%s", subject);
+}
+
+enum throttle_tier throttle_check(const struct throttle_config *c, const struct throttle_input *in, int64_t now_ms,
+                                  const struct throttle_store *st, struct throttle_decision *out)
+{
+    memset(out, 0, sizeof *out);
+    scratch_begin(&scratch, c, now_ms, st);
+    for (size_t i = 0; i < c->nlimits; i++) {
+        const struct throttle_limit *l = &c->limits[i];
+        struct throttle_limit eff;
+        struct subject *sj;
+        if (!applies(l, in) || !(sj = subject_for(&scratch, c, l, in)) || !effective(c, l, sj->text, sj->allowed, &eff))
+            continue;
+        uint64_t used, tried;
+        usage_of(&scratch, &eff, sj, now_ms, st, false, &used, &tried);
+        enum throttle_tier t = throttle_tier_of(&eff, used, tried, in->amount[l->measure]);
+        if (t != THROTTLE_NONE) add_hit(out, i, &eff, t, used, tried, in->amount[l->measure], sj->text);
+    }
+    for (size_t k = 0; k < out->nhits; k++)
+        if (out->hits[k].tier > out->tier) {
+            out->tier = out->hits[k].tier;
+            out->worst = k;
+        }
+    return out->tier;
+}
+
+void throttle_commit(const struct throttle_config *c, const struct throttle_input *in, enum throttle_tier tier,
+                     int64_t now_ms, const struct throttle_store *st)
+{
+    /* One counter per (measure, service, subject): limits sharing it are counted once, also when
+     * two kinds of key give the same subject (prefix=24/64 and prefix=24/56 on IPv4). */
+    char done[SUBJECTS_MAX][256];
+    uint8_t measures[SUBJECTS_MAX] = {0};
+    size_t ndone = 0;
+    bool refused = tier > THROTTLE_WARN;
+    scratch.nsubj = 0;
+    for (size_t i = 0; i < c->nlimits; i++) {
+        const struct throttle_limit *l = &c->limits[i];
+        char key[SG_KEY_MAX + 1];
+        uint64_t n = in->amount[l->measure];
+        struct subject *sj;
+        if (!n || !applies(l, in) || !(sj = subject_for(&scratch, c, l, in))) continue;
+        size_t k = 0;
+        while (k < ndone && strcmp(done[k], sj->text)) k++;
+        if (k == ndone && ndone < SUBJECTS_MAX) memcpy(done[ndone++], sj->text, strlen(sj->text) + 1);
+        if (k < SUBJECTS_MAX && (measures[k] & (1u << l->measure))) continue;
+        if (k < SUBJECTS_MAX) measures[k] |= (uint8_t)(1u << l->measure);
+        if (throttle_counter_key(l->measure, in->service, refused, sj->text, key, sizeof key) == 0)
+            st->add(st->arg, key, n, now_ms);
+    }
+}
+
+int throttle_reset(const char *subject, int64_t now_ms, const struct throttle_store *st)
+{
+    char key[SG_KEY_MAX + 1];
+    struct sg_subject s;
+    if (sg_subject_parse(subject, &s) < 0 || sg_evidence_format(SG_SCOPE_THROTTLE_RESET, &s, key, sizeof key) < 0)
+        return -1;
+    st->add(st->arg, key, 1, now_ms);
+    return 0;
+}
+
+static bool takes(const struct throttle_limit *l, const struct sg_subject *s)
+{
+    switch (l->key) {
+    case THROTTLE_KEY_USER: return s->type == SG_SUBJ_USER;
+    case THROTTLE_KEY_SENDER: return s->type == SG_SUBJ_SENDER;
+    case THROTTLE_KEY_DOMAIN: return s->type == SG_SUBJ_DOMAIN;
+    case THROTTLE_KEY_CLIENT:
+        return (s->type == SG_SUBJ_IP || s->type == SG_SUBJ_NET) &&
+               s->len == (s->family == AF_INET ? l->prefix4 : l->prefix6);
+    default: return false;
+    }
+}
+
+int throttle_usage(const struct throttle_config *c, size_t i, const char *subject, int64_t now_ms,
+                   const struct throttle_store *st, uint64_t *used, uint64_t *tried, uint64_t *capacity,
+                   enum throttle_tier *next)
+{
+    struct sg_subject s;
+    struct throttle_limit eff;
+    if (i >= c->nlimits || sg_subject_parse(subject, &s) < 0 || !takes(&c->limits[i], &s) ||
+        !effective(c, &c->limits[i], subject, throttle_map_allowed(c->map, subject), &eff))
+        return -1;
+    scratch_begin(&scratch, c, now_ms, st);
+    struct subject *sj = &scratch.subj[scratch.nsubj++];
+    memset(sj, 0, sizeof *sj);
+    sj->ok = true;
+    snprintf(sj->text, sizeof sj->text, "%s", subject);
+    usage_of(&scratch, &eff, sj, now_ms, st, true, used, tried);
+    *capacity = throttle_limit_capacity(&eff);
+    *next = throttle_tier_of(&eff, *used, *tried, 1);
+    return 0;
+}
