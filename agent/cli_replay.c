@@ -1,37 +1,21 @@
 /* cli_replay.c: `sgcluster replay -c CONFIG LOGFILE`: runs the scenarios over a log on its own
  * timestamps, as one node with no enforcement, and prints the decisions it would take. */
 #include "agent/agent_build.h"
-#include "agent/cli_common.h"
-#include "agent/config.h"
-#include "agent/config_limits.h"
 #include "agent/json.h"
-#include "agent/scenario.h"
-#include "agent/util.h"
-#include "detect/detect.h"
-#include "gossip/keyring.h"
-#include "gossip/state.h"
+#include "agent/replay.h"
 
 #include <getopt.h>
 #include <inttypes.h>
-#include <sodium.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-struct replay {
-    struct detect_parser *parser;
-    struct scenario_engine *eng;
-    struct gossip_state *st;
+struct printer {
     bool json;
-    int64_t last_ms;
-    uint64_t decisions;
 };
 
 static void print_decision(const struct decision *d, void *arg)
 {
-    struct replay *r = arg;
-    r->decisions++;
+    const struct printer *r = arg;
     char when[32];
     time_t t = (time_t)(d->time_ms / 1000);
     struct tm tm;
@@ -52,23 +36,6 @@ static void print_decision(const struct decision *d, void *arg)
     }
 }
 
-static void on_event(const struct sg_event *ev, void *arg)
-{
-    struct replay *r = arg;
-    int64_t t = ev->time_ms ? ev->time_ms : r->last_ms;
-    if (!t) return;   /* nothing to place it in time yet */
-    /* Logs are not strictly ordered (several writers); never let the replay clock go backwards. */
-    if (t < r->last_ms) t = r->last_ms;
-    r->last_ms = t;
-    scenario_engine_event(r->eng, ev, t);
-}
-
-static void on_line(const char *line, size_t len, void *arg)
-{
-    struct replay *r = arg;
-    detect_parser_line(r->parser, line, len, on_event, r);
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: sgcluster replay -c CONFIG [--rules DIR] [--json] LOGFILE...\n"
@@ -82,7 +49,7 @@ int cli_replay(int argc, char **argv)
         {"config", required_argument, NULL, 'c'}, {"rules", required_argument, NULL, 'r'},
         {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *conf = NULL, *rules_dir = NULL;
-    struct replay r = {0};
+    struct printer r = {0};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:r:jh", opts, NULL)) != -1) {
@@ -97,8 +64,7 @@ int cli_replay(int argc, char **argv)
 
     int rc = 1;
     struct agent_parts parts;
-    struct gossip_identity *id = NULL;
-    struct gossip_keyring *kr = NULL;
+    struct replay *rp = NULL;
     /* The agent's own builder (so replay accepts what the agent accepts), without the node's keys:
      * replay signs with a throwaway identity. */
     if (agent_build(conf, rules_dir, AGENT_BUILD_OFFLINE | AGENT_BUILD_DRYRUN, &parts) < 0) {
@@ -114,32 +80,20 @@ int cli_replay(int argc, char **argv)
         }
         goto out;
     }
-    const struct config *cfg = parts.cfg;
-    r.parser = parts.parser;
-    /* A throwaway identity: replay writes the same signed records the agent would, in memory. */
-    uint8_t seed[32];
-    randombytes_buf(seed, sizeof seed);
-    id = gossip_identity_from_seed("replay", seed);
-    kr = gossip_keyring_new();
-    gossip_keyring_add_identity(kr, id);
-    struct gossip_state_config sc;
-    scenario_state_config(cfg, &sc);
-    /* Replayed logs may be old: the state's clock must follow the log, not the wall. */
-    sc.max_skew_ms = INT64_MAX / 4;
-    r.st = gossip_state_new(&sc, id, kr, 1);
-    r.eng = scenario_engine_new(cfg, r.st, enforce_guard(parts.enf), print_decision, &r);
+    rp = replay_new(&parts, print_decision, &r);
+    if (!rp) {
+        fprintf(stderr, "sgcluster: replay: cannot set up the replicated state\n");
+        goto out;
+    }
     if (!r.json) printf("%-20s  %-8s  %-40s  %8s  %s\n", "TIME", "ACTION", "KEY", "DURATION", "REASON");
     rc = 0;
     for (int i = optind; i < argc; i++)
-        if (cli_read_lines(argv[i], on_line, &r) < 0) rc = 1;
-    struct detect_stats ds;
-    detect_parser_stats(r.parser, &ds);
-    fprintf(stderr, "replay: %" PRIu64 " lines, %" PRIu64 " events, %" PRIu64 " decisions\n", ds.lines, ds.events, r.decisions);
+        if (replay_file(rp, argv[i]) < 0) rc = 1;
+    struct replay_stats rs;
+    replay_stats(rp, &rs);
+    fprintf(stderr, "replay: %" PRIu64 " lines, %" PRIu64 " events, %" PRIu64 " decisions\n", rs.lines, rs.events, rs.decisions);
 out:
-    scenario_engine_destroy(&r.eng);
-    gossip_state_destroy(&r.st);
-    gossip_keyring_destroy(&kr);
-    gossip_identity_destroy(&id);
+    replay_destroy(&rp);
     agent_parts_release(&parts);
     return rc;
 }

@@ -83,10 +83,7 @@ struct scenario_engine *scenario_engine_new(const struct config *cfg, struct gos
     for (size_t i = 0; i < cfg->nscenarios; i++) {
         struct compiled *c = &e->sc[e->n++];
         c->sc = &cfg->scenarios[i];
-        for (size_t k = 0; k < c->sc->events.n; k++) {
-            enum sg_event_kind kind;
-            if (detect_kind_parse(c->sc->events.v[k], &kind) == 0) c->kinds |= 1u << kind;
-        }
+        c->kinds = scenario_kinds(c->sc);
     }
     e->max_window_ms = scenario_engine_max_window_ms(cfg);
     return e;
@@ -124,7 +121,17 @@ int scenario_subject(const struct config *cfg, enum scenario_subject s, const st
     return event_subject(cfg, s, ev, &subj) < 0 ? -1 : sg_subject_format(&subj, buf, size);
 }
 
-static bool services_match(const struct config_scenario *sc, const char *service)
+unsigned scenario_kinds(const struct config_scenario *sc)
+{
+    unsigned kinds = 0;
+    for (size_t k = 0; k < sc->events.n; k++) {
+        enum sg_event_kind kind;
+        if (detect_kind_parse(sc->events.v[k], &kind) == 0) kinds |= 1u << kind;
+    }
+    return kinds;
+}
+
+bool scenario_services_match(const struct config_scenario *sc, const char *service)
 {
     if (!sc->services.n) return true;
     for (size_t i = 0; i < sc->services.n; i++)
@@ -354,7 +361,7 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
     }
     for (size_t i = 0; i < e->n; i++) {
         const struct config_scenario *sc = e->sc[i].sc;
-        if (!(e->sc[i].kinds & (1u << ev->kind)) || !services_match(sc, ev->service)) continue;
+        if (!(e->sc[i].kinds & (1u << ev->kind)) || !scenario_services_match(sc, ev->service)) continue;
         if (blocked && sc->subject != SUBJ_USER) continue;
         if (stale && ev->kind == SG_EV_AUTH_FAIL && (sc->subject == SUBJ_USER || sc->measure != MEAS_COUNT || !stale_count))
             continue;

@@ -51,6 +51,11 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
  * threshold crossed by remote increments alone is acted on too. Unknown keys are ignored. */
 void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t now_ms);
 
+/* The event kinds a scenario counts, as a mask of 1 << kind. */
+unsigned scenario_kinds(const struct config_scenario *sc);
+/* True when the scenario counts events of service (no services listed: any). */
+bool scenario_services_match(const struct config_scenario *sc, const char *service);
+
 /* Largest window any scenario or evidence uses (ms); the state keeps buckets that long. */
 int64_t scenario_engine_max_window_ms(const struct config *cfg);
 /* How long the state keeps the sending limits' counters: their longest horizon (0 with none). */

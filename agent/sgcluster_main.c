@@ -13,6 +13,7 @@
 int cli_keygen(int argc, char **argv);
 int cli_parse(int argc, char **argv);
 int cli_replay(int argc, char **argv);
+int cli_tune(int argc, char **argv);
 int cli_ctl(int argc, char **argv);
 const struct cli_command cli_commands[] = {
     {"status", cli_ctl, "status [--scenarios [--short]] [--json]   this node, its logs, its peers, the cluster's health; per scenario"},
@@ -28,6 +29,7 @@ const struct cli_command cli_commands[] = {
     {"explain", cli_ctl, "explain ADDR|USER [USER|ADDR] [--json]   why it is or is not banned, what would trigger next"},
     {"quota", cli_ctl, "quota [--reset] USER|ADDR [--json]   sending counters against every limit; --reset: cluster-wide"},
     {"replay", cli_replay, "replay -c CONFIG [--rules DIR] [--json] LOGFILE...   decisions the scenarios would take on a log"},
+    {"tune", cli_tune, "tune -c CONFIG [--json] [--ini FILE] [--svg DIR] [--html FILE] [--live] LOGFILE...   thresholds proposed from the flow, with what-ifs"},
     {"keygen", cli_keygen, "keygen --node NAME DIR      write a node keypair (NAME.key 0600, NAME.pub)"},
     {"parse", cli_parse, "parse [--rules DIR] [--json] [--stats] [--print-missed] [FILE...]  try the detection rules on log lines"},
     {NULL, NULL, NULL},

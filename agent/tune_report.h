@@ -1,0 +1,37 @@
+/* tune_report.h: what `sgcluster tune` prints: a readable report, an INI snippet for scenarios.d,
+ * JSON, and the pictures (one SVG histogram per measure with the proposed cut, or one HTML page). */
+#ifndef SG_AGENT_TUNE_REPORT_H
+#define SG_AGENT_TUNE_REPORT_H
+
+#include <stdio.h>
+
+#include "agent/tune.h"
+#include "agent/tune_whatif.h"
+
+/* Everything a report shows; every pointer borrowed. whatif is NULL when no what-if was run. */
+struct tune_report {
+    const struct tune *tune;
+    const struct tune_rule *rule;
+    const struct tune_whatifs *whatif;
+    uint64_t lines;
+    size_t top;             /* keys listed per what-if in the text report */
+    const char *live;       /* NULL, or a line about the cluster's counters (--live), already written */
+};
+
+void tune_report_text(FILE *out, const struct tune_report *r);
+/* [scenario ID] sections setting only threshold, with the reason and the what-if as comments. */
+void tune_report_ini(FILE *out, const struct tune_report *r);
+void tune_report_json(FILE *out, const struct tune_report *r);
+
+/* One SVG histogram of measure m (legitimate and attackers side by side, log count scale, the
+ * proposed cut as a red line). */
+void tune_svg_measure(FILE *out, const struct tune_measure *m);
+/* Writes DIR/NAME.svg for every measure with data. Returns 0, or -1 (printed) when a file fails. */
+int tune_svg_dir(const char *dir, const struct tune_report *r);
+/* One HTML page: per measure its picture, quantiles, proposal and what-if. Returns 0 or -1 (printed). */
+int tune_html_file(const char *path, const struct tune_report *r);
+
+/* "10m", "2h", "45s": the largest unit that divides s. */
+const char *tune_fmt_duration(int64_t s, char *buf, size_t size);
+
+#endif
