@@ -11,6 +11,8 @@
 #include "agent/tune_live.h"
 #include "agent/tune_report.h"
 #include "agent/tune_whatif.h"
+#include "agent/util.h"
+#include "enforce/throttle.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,12 +31,33 @@ struct pass1 {
 static void on_event(const struct sg_event *ev, void *arg)
 {
     struct pass1 *p = arg;
-    /* The replay's clock (agent/replay.c): an event without a time takes the last, never back. */
-    int64_t t = ev->time_ms ? ev->time_ms : p->last_ms;
-    if (!t) return;
-    if (t < p->last_ms) t = p->last_ms;
-    p->last_ms = t;
-    tune_event(p->tune, ev, t);
+    int64_t t = replay_clock(&p->last_ms, ev->time_ms);
+    if (t) tune_event(p->tune, ev, t);
+}
+
+/* The sending limits' what-if: every submission of the replay, answered by the policy service's own
+ * evaluation (enforce/throttle.h) over an in-memory store, with the proposed limits. */
+struct limits_whatif {
+    struct throttle_config cfg;
+    throttle_sim_t *sim;
+    struct tune_whatifs w;
+};
+
+static void limits_on_event(const struct sg_event *ev, int64_t now_ms, void *arg)
+{
+    struct limits_whatif *lw = arg;
+    struct throttle_input in;
+    struct throttle_decision dec;
+    if (!tune_limit_input(ev, &in) || throttle_sim_feed(lw->sim, &lw->cfg, now_ms, &in, true, &dec) == THROTTLE_NONE) return;
+    for (size_t i = 0; i < dec.nhits; i++) {
+        const struct throttle_hit *h = &dec.hits[i];
+        struct decision d = {.time_ms = now_ms, .action = throttle_tier_name(h->tier)};
+        char name[THROTTLE_NAME_MAX + 8];
+        snprintf(name, sizeof name, "limit.%s", h->eff.name);
+        d.scenario = name;
+        snprintf(d.key, sizeof d.key, "%s", h->subject);
+        tune_whatifs_add(&d, &lw->w);
+    }
 }
 
 static void on_line(const char *line, size_t len, void *arg)
@@ -48,7 +71,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: sgcluster tune -c CONFIG [--rules DIR] [--json] [--ini FILE|-] [--svg DIR] [--html FILE]\n"
             "                      [--top N] [--quantile Q] [--margin M] [--floor N] [--no-whatif]\n"
-            "                      [--live [-s SOCKET]] LOGFILE...\n"
+            "                      [--limit NAME=SPEC]... [--live [-s SOCKET]] LOGFILE...\n"
             "  the flow's shape, a threshold proposed for every scenario, and what each would have done\n");
     return 2;
 }
@@ -68,7 +91,27 @@ struct opts {
     bool json, whatif, live;
     size_t top;
     struct tune_rule rule;
+    struct throttle_config limits;   /* --limit NAME=SPEC, in the [throttle] syntax */
 };
+
+/* "NAME=SPEC" (as in [throttle]: limit.NAME = SPEC; a leading "limit." is accepted). */
+static int add_limit(struct throttle_config *c, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    char name[THROTTLE_NAME_MAX + 8], err[256];
+    struct throttle_limit l;
+    if (!strncmp(arg, "limit.", 6)) arg += 6;
+    if (!eq || eq <= arg || (size_t)(eq - arg) >= sizeof name) {
+        fprintf(stderr, "sgcluster tune: --limit NAME=SPEC, e.g. user_hour='key=sasl_username measure=recipients window=1h max=500'\n");
+        return -1;
+    }
+    snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
+    if (throttle_limit_parse(name, eq + 1, &l, err, sizeof err) < 0 || throttle_config_add(c, &l, err, sizeof err) < 0) {
+        fprintf(stderr, "sgcluster tune: --limit %s: %s\n", name, err);
+        return -1;
+    }
+    return 0;
+}
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -78,10 +121,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"html", required_argument, NULL, 'H'}, {"top", required_argument, NULL, 'n'},
         {"quantile", required_argument, NULL, 'q'}, {"margin", required_argument, NULL, 'm'},
         {"floor", required_argument, NULL, 'f'}, {"no-whatif", no_argument, NULL, 'W'},
-        {"live", no_argument, NULL, 'l'}, {"socket", required_argument, NULL, 's'},
+        {"live", no_argument, NULL, 'l'}, {"limit", required_argument, NULL, 'L'}, {"socket", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    *o = (struct opts){.whatif = true, .top = 10,
-                       .rule = {TUNE_RULE_Q_DEFAULT, TUNE_RULE_MARGIN_DEFAULT, TUNE_RULE_FLOOR_DEFAULT}};
+    o->whatif = true;
+    o->top = 10;
+    o->rule = (struct tune_rule){TUNE_RULE_Q_DEFAULT, TUNE_RULE_MARGIN_DEFAULT, TUNE_RULE_FLOOR_DEFAULT};
     int c;
     double x;
     optind = 1;
@@ -96,6 +140,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'W': o->whatif = false; break;
         case 'l': o->live = true; break;
         case 's': o->sock = optarg; break;
+        case 'L':
+            if (add_limit(&o->limits, optarg) < 0) return 2;
+            break;
         case 'n':
             if (parse_double(optarg, 0, 100000, &x) < 0) return usage();
             o->top = (size_t)x;
@@ -145,15 +192,47 @@ static int write_ini(const char *path, const struct tune_report *rep)
     return 0;
 }
 
+/* The second pass: the logs replayed with the proposed thresholds and limits. */
+static int run_whatif(struct agent_parts *parts, const struct tune *tune, int argc, char **argv,
+                      struct tune_whatifs *wi, struct limits_whatif *lw)
+{
+    /* The proposals go into the builder's config for the replay; the measures keep pointing at the
+     * scenarios, and the current thresholds are put back for the report. */
+    struct config *cfg = parts->cfg;
+    int64_t *was = sg_xcalloc(cfg->nscenarios + 1, sizeof *was);
+    for (size_t i = 0; i < cfg->nscenarios; i++) was[i] = cfg->scenarios[i].threshold;
+    for (size_t i = 0; i < tune_count(tune); i++) {
+        const struct tune_measure *m = tune_get(tune, i);
+        char err[256];
+        if (m->sc) cfg->scenarios[m->sc - cfg->scenarios].threshold = m->prop.threshold;
+        if (m->limit && m->prop.verdict != TUNE_NO_DATA) throttle_config_add(&lw->cfg, &m->proposed_limit, err, sizeof err);
+    }
+    int rc = 0;
+    struct replay *rp = replay_new(parts, tune_whatifs_add, wi);
+    lw->sim = throttle_sim_new(cfg->bucket_s * 1000);
+    if (!rp || !lw->sim) rc = -1;
+    else replay_set_event_hook(rp, limits_on_event, lw);
+    for (int i = optind; !rc && i < argc; i++) rc = replay_file(rp, argv[i]);
+    for (size_t i = 0; i < cfg->nscenarios; i++) cfg->scenarios[i].threshold = was[i];
+    free(was);
+    replay_destroy(&rp);
+    if (rc < 0) fprintf(stderr, "sgcluster: tune: the what-if replay failed\n");
+    tune_whatifs_sort(wi);
+    tune_whatifs_sort(&lw->w);
+    return rc;
+}
+
 int cli_tune(int argc, char **argv)
 {
-    struct opts o;
+    struct opts o = {0};
+    struct limits_whatif lw = {0};
+    throttle_config_init(&o.limits);
+    throttle_config_init(&lw.cfg);
     int rc = parse_opts(argc, argv, &o);
-    if (rc) return rc;
+    if (rc) goto early;
     rc = 1;
     struct agent_parts parts;
     struct pass1 p = {0};
-    struct replay *rp = NULL;
     struct tune_whatifs wi = {0};
     char *live = NULL;
     if (agent_build(o.conf, o.rules_dir, AGENT_BUILD_OFFLINE | AGENT_BUILD_DRYRUN, &parts) < 0) {
@@ -161,7 +240,7 @@ int cli_tune(int argc, char **argv)
         goto out;
     }
     p.parser = parts.parser;
-    p.tune = tune_new(parts.cfg);
+    p.tune = tune_new(parts.cfg, &o.limits);
     for (int i = optind; i < argc; i++)
         if (cli_read_lines(argv[i], on_line, &p) < 0) goto out;
     struct detect_stats ds;
@@ -169,29 +248,9 @@ int cli_tune(int argc, char **argv)
     tune_finish(p.tune, &o.rule);
     if (o.live) live = tune_live(o.sock ? o.sock : getenv("SGCLUSTER_SOCKET") ? getenv("SGCLUSTER_SOCKET") : parts.cfg->control_socket, p.tune);
 
-    if (o.whatif) {
-        /* The proposals go into the builder's config, then the logs are replayed with them. The
-         * measures keep pointing at the scenarios; the current thresholds are kept for the report. */
-        size_t n = tune_count(p.tune);
-        int64_t *was = calloc(parts.cfg->nscenarios + 1, sizeof *was);
-        if (!was) goto out;
-        for (size_t i = 0; i < parts.cfg->nscenarios; i++) was[i] = parts.cfg->scenarios[i].threshold;
-        for (size_t i = 0; i < n; i++) {
-            const struct tune_measure *m = tune_get(p.tune, i);
-            if (m->proposed) parts.cfg->scenarios[m->sc - parts.cfg->scenarios].threshold = m->prop.threshold;
-        }
-        rp = replay_new(&parts, tune_whatifs_add, &wi);
-        for (int i = optind; rp && i < argc; i++)
-            if (replay_file(rp, argv[i]) < 0) rp = NULL;
-        for (size_t i = 0; i < parts.cfg->nscenarios; i++) parts.cfg->scenarios[i].threshold = was[i];
-        free(was);
-        if (!rp) {
-            fprintf(stderr, "sgcluster: tune: the what-if replay failed\n");
-            goto out;
-        }
-        tune_whatifs_sort(&wi);
-    }
-    struct tune_report rep = {.tune = p.tune, .rule = &o.rule, .whatif = o.whatif ? &wi : NULL, .lines = ds.lines,
+    if (o.whatif && run_whatif(&parts, p.tune, argc, argv, &wi, &lw) < 0) goto out;
+    struct tune_report rep = {.tune = p.tune, .rule = &o.rule, .whatif = o.whatif ? &wi : NULL,
+                              .limits_whatif = o.whatif ? &lw.w : NULL, .lines = ds.lines,
                               .top = o.top, .live = live};
     rc = 0;
     if (o.json) tune_report_json(stdout, &rep);
@@ -205,9 +264,13 @@ int cli_tune(int argc, char **argv)
     fprintf(stderr, "tune: %" PRIu64 " lines, %" PRIu64 " events\n", ds.lines, ds.events);
 out:
     free(live);
-    replay_destroy(&rp);
     tune_whatifs_free(&wi);
+    tune_whatifs_free(&lw.w);
+    throttle_sim_destroy(&lw.sim);
     tune_destroy(&p.tune);
     agent_parts_release(&parts);
+early:
+    throttle_config_release(&o.limits);
+    throttle_config_release(&lw.cfg);
     return rc;
 }

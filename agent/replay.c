@@ -17,6 +17,8 @@ struct replay {
     struct scenario_engine *eng;
     scenario_decision_fn *on_decision;
     void *arg;
+    replay_event_fn *hook;
+    void *hook_arg;
     int64_t last_ms;
     uint64_t decisions;
 };
@@ -68,14 +70,28 @@ void replay_destroy(struct replay **p)
     *p = NULL;
 }
 
+int64_t replay_clock(int64_t *last_ms, int64_t ev_ms)
+{
+    int64_t t = ev_ms ? ev_ms : *last_ms;
+    if (!t) return 0;   /* nothing to place it in time yet */
+    if (t < *last_ms) t = *last_ms;
+    *last_ms = t;
+    return t;
+}
+
 static void on_event(const struct sg_event *ev, void *arg)
 {
     struct replay *r = arg;
-    int64_t t = ev->time_ms ? ev->time_ms : r->last_ms;
-    if (!t) return;   /* nothing to place it in time yet */
-    if (t < r->last_ms) t = r->last_ms;
-    r->last_ms = t;
+    int64_t t = replay_clock(&r->last_ms, ev->time_ms);
+    if (!t) return;
     scenario_engine_event(r->eng, ev, t);
+    if (r->hook) r->hook(ev, t, r->hook_arg);
+}
+
+void replay_set_event_hook(struct replay *r, replay_event_fn *fn, void *arg)
+{
+    r->hook = fn;
+    r->hook_arg = arg;
 }
 
 void replay_line(struct replay *r, const char *line, size_t len)

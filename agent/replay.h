@@ -18,8 +18,15 @@ struct replay;
  * Returns NULL when the state cannot be made. Owned by the caller. */
 struct replay *replay_new(const struct agent_parts *parts, scenario_decision_fn *on_decision, void *arg);
 void replay_destroy(struct replay **p);
-/* Feeds one line (no newline). Events without a time take the last one seen; the clock never goes
- * back (logs of several writers are not strictly ordered). */
+/* The replay clock: an event's time, or the last one for an event without; never going back (logs
+ * of several writers are not strictly ordered). Updates *last_ms; returns 0 while nothing placed
+ * the log in time yet (the event is skipped). `sgcluster tune` measures on this same clock. */
+int64_t replay_clock(int64_t *last_ms, int64_t ev_ms);
+/* Also hands every event to fn (may be NULL) at the replay's clock, after the engine counted it:
+ * `sgcluster tune` feeds the sending limits' what-if from the same events. */
+typedef void (replay_event_fn)(const struct sg_event *ev, int64_t now_ms, void *arg);
+void replay_set_event_hook(struct replay *r, replay_event_fn *fn, void *arg);
+/* Feeds one line (no newline), on replay_clock. */
 void replay_line(struct replay *r, const char *line, size_t len);
 /* Feeds every line of path ("-" = stdin). Returns 0, or -1 when it cannot be read (printed). */
 int replay_file(struct replay *r, const char *path);

@@ -97,7 +97,7 @@ struct grid {
 };
 
 struct subj {
-    uint32_t scen;
+    uint32_t scen;       /* the measure group: a scenario, or nscenarios + a limit */
     uint64_t good_key;   /* hash of the subject text, looked up in good */
     struct grid g[2];
     uint64_t peak;
@@ -105,6 +105,7 @@ struct subj {
 
 struct tune {
     const struct config *cfg;
+    const struct throttle_config *thr;
     unsigned *kinds;     /* per scenario */
     struct hmap users_map, addrs_map, subj_map, good;
     struct user *users;
@@ -128,13 +129,14 @@ static const struct {
     [TUNE_ADDR_FAILS] = {"address_failures", "failed logins from one address over the period", "addresses that also succeed", "addresses that never succeed"},
 };
 
-struct tune *tune_new(const struct config *cfg)
+struct tune *tune_new(const struct config *cfg, const struct throttle_config *thr)
 {
     struct tune *t = sg_xcalloc(1, sizeof *t);
     t->cfg = cfg;
+    t->thr = thr;
     t->kinds = sg_xcalloc(cfg->nscenarios + 1, sizeof *t->kinds);
     for (size_t i = 0; i < cfg->nscenarios; i++) t->kinds[i] = scenario_kinds(&cfg->scenarios[i]);
-    t->nm = TUNE_FLOW__COUNT + cfg->nscenarios;
+    t->nm = TUNE_FLOW__COUNT + cfg->nscenarios + (thr ? thr->nlimits : 0);
     t->m = sg_xcalloc(t->nm, sizeof *t->m);
     for (size_t i = 0; i < TUNE_FLOW__COUNT; i++) {
         t->m[i].name = flow_names[i].name;
@@ -250,6 +252,41 @@ static void mark_good(struct tune *t, const struct sg_event *ev)
     }
 }
 
+enum add_mode { ADD_COUNT, ADD_DISTINCT };
+
+/* Adds n (or the distinct item) to subject s of measure group k over windows of win_ms. */
+static void subject_add(struct tune *t, uint32_t k, const char *s, int64_t win, enum add_mode mode, uint64_t n,
+                        uint32_t item, int64_t now_ms)
+{
+    uint64_t sh = hash_str(s);
+    bool added = false;
+    uint32_t i = hmap_get(&t->subj_map, sh ^ (0x9E3779B97F4A7C15ULL * (k + 1)), true, (uint32_t)t->nsubjs, &added);
+    if (added) {
+        ENSURE(t->subjs, t->nsubjs, t->capsubjs);
+        t->subjs[t->nsubjs].scen = k;
+        t->subjs[t->nsubjs].good_key = sh;
+        t->subjs[t->nsubjs].g[0].w = t->subjs[t->nsubjs].g[1].w = INT64_MIN;
+        t->nsubjs++;
+    }
+    struct subj *e = &t->subjs[i];
+    if (win <= 0) win = 1000;
+    for (int g = 0; g < 2; g++) {
+        struct grid *gr = &e->g[g];
+        int64_t w = (now_ms + g * (win / 2)) / win;
+        if (w != gr->w) {
+            gr->w = w;
+            gr->count = 0;
+            gr->items.n = 0;
+        }
+        if (mode == ADD_COUNT) gr->count += n;
+        else {
+            iset_add(&gr->items, item);
+            gr->count = gr->items.n;
+        }
+        peak(&e->peak, gr->count);
+    }
+}
+
 static void scenario_event(struct tune *t, uint32_t k, const struct sg_event *ev, int64_t now_ms)
 {
     const struct config_scenario *sc = &t->cfg->scenarios[k];
@@ -263,33 +300,38 @@ static void scenario_event(struct tune *t, uint32_t k, const struct sg_event *ev
     }
     char s[GOSSIP_KEY_MAX + 1];
     if (scenario_subject(t->cfg, sc->subject, ev, s, sizeof s) < 0) return;
-    uint64_t sh = hash_str(s);
-    bool added = false;
-    uint32_t i = hmap_get(&t->subj_map, sh ^ (0x9E3779B97F4A7C15ULL * (k + 1)), true, (uint32_t)t->nsubjs, &added);
-    if (added) {
-        ENSURE(t->subjs, t->nsubjs, t->capsubjs);
-        t->subjs[t->nsubjs].scen = k;
-        t->subjs[t->nsubjs].good_key = sh;
-        t->subjs[t->nsubjs].g[0].w = t->subjs[t->nsubjs].g[1].w = INT64_MIN;
-        t->nsubjs++;
-    }
-    struct subj *e = &t->subjs[i];
-    int64_t win = sc->window_s > 0 ? sc->window_s * 1000 : 1000;
-    for (int g = 0; g < 2; g++) {
-        struct grid *gr = &e->g[g];
-        int64_t w = (now_ms + g * (win / 2)) / win;
-        if (w != gr->w) {
-            gr->w = w;
-            gr->count = 0;
-            gr->items.n = 0;
-        }
-        if (sc->measure == MEAS_COUNT) gr->count += ev->count ? ev->count : 1;
-        else if (sc->measure == MEAS_RCPT) gr->count += ev->nrcpt ? ev->nrcpt : 1;
-        else {
-            iset_add(&gr->items, item);
-            gr->count = gr->items.n;
-        }
-        peak(&e->peak, gr->count);
+    bool distinct = sc->measure == MEAS_DISTINCT_USERS || sc->measure == MEAS_DISTINCT_IPS;
+    uint64_t n = sc->measure == MEAS_RCPT ? (ev->nrcpt ? ev->nrcpt : 1) : (ev->count ? ev->count : 1);
+    subject_add(t, k, s, sc->window_s * 1000, distinct ? ADD_DISTINCT : ADD_COUNT, n, item, now_ms);
+}
+
+bool tune_limit_input(const struct sg_event *ev, struct throttle_input *out)
+{
+    if (ev->kind != SG_EV_SENT || ev->dup) return false;
+    *out = (struct throttle_input){.user = ev->user, .client = ev->family ? ev->ip : NULL,
+                                   .service = THROTTLE_SVC_SUBMISSION};
+    out->amount[THROTTLE_MESSAGES] = 1;
+    out->amount[THROTTLE_RECIPIENTS] = ev->nrcpt ? ev->nrcpt : 1;
+    return true;
+}
+
+/* Limits the logs can measure: messages or recipients, by user or client, seen on submission. */
+static bool limit_measurable(const struct throttle_limit *l)
+{
+    return (l->key == THROTTLE_KEY_USER || l->key == THROTTLE_KEY_CLIENT) && l->measure != THROTTLE_BYTES &&
+           l->service != THROTTLE_SVC_SMTP;
+}
+
+static void limits_event(struct tune *t, const struct sg_event *ev, int64_t now_ms)
+{
+    struct throttle_input in;
+    if (!t->thr || !tune_limit_input(ev, &in)) return;
+    for (size_t i = 0; i < t->thr->nlimits; i++) {
+        const struct throttle_limit *l = &t->thr->limits[i];
+        char s[256];
+        if (!limit_measurable(l) || throttle_subject(l, &in, s, sizeof s) < 0) continue;
+        subject_add(t, (uint32_t)(t->cfg->nscenarios + i), s, l->bucket ? l->per_ms : l->window_ms, ADD_COUNT,
+                    in.amount[l->measure], 0, now_ms);
     }
 }
 
@@ -308,11 +350,13 @@ void tune_event(struct tune *t, const struct sg_event *ev, int64_t now_ms)
     for (uint32_t k = 0; k < t->cfg->nscenarios; k++)
         if ((t->kinds[k] & (1u << ev->kind)) && scenario_services_match(&t->cfg->scenarios[k], ev->service))
             scenario_event(t, k, ev, now_ms);
+    limits_event(t, ev, now_ms);
 }
 
 /* A scenario's subjects split legitimate / attackers: abuse counted by address or prefix. */
 static bool split_scenario(const struct tune *t, size_t k)
 {
+    if (k >= t->cfg->nscenarios) return false;
     const unsigned abuse = 1u << SG_EV_AUTH_FAIL | 1u << SG_EV_RELAY_DENIED | 1u << SG_EV_REJECTED;
     return t->cfg->scenarios[k].subject != SUBJ_USER && (t->kinds[k] & abuse);
 }
@@ -336,6 +380,16 @@ void tune_finish(struct tune *t, const struct tune_rule *rule)
         bool split = split_scenario(t, k);
         sm->legit_label = !split ? "subjects" : sm->sc->subject == SUBJ_PREFIX ? "prefixes with a success" : "addresses that also succeed";
         sm->attack_label = !split ? NULL : sm->sc->subject == SUBJ_PREFIX ? "prefixes that never succeed" : "addresses that never succeed";
+        sm->current = sm->sc->threshold;
+    }
+    for (size_t k = 0; t->thr && k < t->thr->nlimits; k++) {
+        struct tune_measure *lm = &m[TUNE_FLOW__COUNT + t->cfg->nscenarios + k];
+        lm->limit = &t->thr->limits[k];
+        lm->name = lm->limit->name;
+        lm->what = lm->limit->bucket ? "peak of the limit's measure per subject over the bucket's refill period"
+                                     : "peak of the limit's measure per subject over its window";
+        lm->legit_label = limit_measurable(lm->limit) ? "subjects" : "not in the logs (sender, size or port 25)";
+        lm->current = lm->limit->bucket ? (int64_t)lm->limit->rate : tune_limit_trigger(lm->limit, lm->limit->max);
     }
     for (size_t i = 0; i < t->nsubjs; i++) {
         const struct subj *e = &t->subjs[i];
@@ -346,11 +400,44 @@ void tune_finish(struct tune *t, const struct tune_rule *rule)
     for (size_t i = 0; i < t->nm; i++) {
         tune_dist_finish(&m[i].legit);
         tune_dist_finish(&m[i].attack);
-        if (m[i].sc) {
-            tune_propose(&m[i].legit, &m[i].attack, rule, m[i].sc->threshold, &m[i].prop);
+        if (m[i].sc || m[i].limit) {
+            tune_propose(&m[i].legit, &m[i].attack, rule, m[i].current, &m[i].prop);
             m[i].proposed = true;
         }
+        if (m[i].limit) tune_limit_propose(m[i].limit, m[i].prop.threshold, &m[i].proposed_limit);
     }
+}
+
+enum throttle_tier tune_limit_tier(const struct throttle_limit *l)
+{
+    for (int k = THROTTLE_DEFER; k <= THROTTLE_REJECT; k++)
+        if (l->pct[k]) return (enum throttle_tier)k;
+    return THROTTLE_WARN;
+}
+
+int64_t tune_limit_trigger(const struct throttle_limit *l, uint64_t capacity)
+{
+    /* A request is at tier T when (used + amount) * 100 > pct * capacity. */
+    unsigned pct = l->pct[tune_limit_tier(l)] ? l->pct[tune_limit_tier(l)] : 100;
+    return (int64_t)(capacity * pct / 100) + 1;
+}
+
+void tune_limit_propose(const struct throttle_limit *l, int64_t threshold, struct throttle_limit *out)
+{
+    *out = *l;
+    uint64_t thr = threshold > 1 ? (uint64_t)threshold : 1;
+    if (l->bucket) {
+        /* The rate is what a subject may send per period; the burst keeps its share of it. */
+        uint64_t rate = thr;
+        uint64_t burst = l->rate ? l->max * rate / l->rate : rate;
+        out->rate = rate;
+        out->max = burst < rate ? rate : burst;
+        return;
+    }
+    /* The smallest capacity whose tier fires at thr: floor(pct * cap / 100) >= thr - 1. */
+    unsigned pct = l->pct[tune_limit_tier(l)] ? l->pct[tune_limit_tier(l)] : 100;
+    uint64_t cap = ((thr - 1) * 100 + pct - 1) / pct;
+    out->max = cap ? cap : 1;
 }
 
 size_t tune_count(const struct tune *t)

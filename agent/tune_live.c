@@ -20,7 +20,7 @@ char *tune_live(const char *socket_path, const struct tune *t)
     for (size_t i = 0; i < tune_count(t); i++) {
         const struct tune_measure *m = tune_get(t, i);
         /* Distinct counts are sketches, which `top` does not list. */
-        if (!m->proposed || m->sc->measure == MEAS_DISTINCT_USERS || m->sc->measure == MEAS_DISTINCT_IPS) continue;
+        if (!m->sc || m->sc->measure == MEAS_DISTINCT_USERS || m->sc->measure == MEAS_DISTINCT_IPS) continue;
         char win[32];
         tune_fmt_duration(m->sc->window_s, win, sizeof win);
         char *req[] = {"top", "-n", "10000", "--window", win};

@@ -1,6 +1,7 @@
 /* tune_report.c: the readable report, the scenarios.d snippet and the JSON of `sgcluster tune`. */
 #include "agent/tune_report.h"
 #include "agent/json.h"
+#include "enforce/throttle.h"
 #include "common/text.h"
 
 #include <inttypes.h>
@@ -51,6 +52,48 @@ static void print_hits(FILE *out, const struct tune_whatif *w, size_t top, const
     if (w->n) fputc('\n', out);
 }
 
+/* The what-if group of limit m at tier t, or NULL. */
+static const struct tune_whatif *limit_whatif(const struct tune_report *r, const struct tune_measure *m, enum throttle_tier t)
+{
+    char name[THROTTLE_NAME_MAX + 8];
+    snprintf(name, sizeof name, "limit.%s", m->limit->name);
+    return r->limits_whatif ? tune_whatifs_find(r->limits_whatif, name, throttle_tier_name(t)) : NULL;
+}
+
+static void limit_tiers(FILE *out, const struct tune_report *r, const struct tune_measure *m)
+{
+    for (int t = THROTTLE_WARN; t < THROTTLE_TIER_COUNT; t++) {
+        if (!m->limit->pct[t]) continue;
+        const struct tune_whatif *w = limit_whatif(r, m, (enum throttle_tier)t);
+        fprintf(out, " %s %zu", throttle_tier_name((enum throttle_tier)t), w ? w->n : 0);
+    }
+}
+
+static void limits_text(FILE *out, const struct tune_report *r)
+{
+    size_t n = tune_count(r->tune);
+    bool head = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct tune_measure *m = tune_get(r->tune, i);
+        if (!m->limit) continue;
+        if (!head) fprintf(out, "\n%-16s %8s %8s %9s %-12s %s\n", "LIMIT", "CURRENT", "PROPOSED", "LEGIT-Q", "VERDICT",
+                           "WHAT-IF (subjects per tier)");
+        head = true;
+        fprintf(out, "%-16s %8" PRId64 " %8" PRId64 " %9" PRIu64 "  %-12s", m->limit->name, m->current, m->prop.threshold,
+                m->prop.legit_q, tune_verdict_name(m->prop.verdict));
+        if (r->limits_whatif) limit_tiers(out, r, m);
+        char spec[THROTTLE_SPEC_MAX];
+        if (throttle_limit_format(&m->proposed_limit, spec, sizeof spec) == 0) fprintf(out, "\n    proposed: %s", spec);
+        fputc('\n', out);
+        for (int t = THROTTLE_WARN; t < THROTTLE_TIER_COUNT; t++) {
+            const struct tune_whatif *w = limit_whatif(r, m, (enum throttle_tier)t);
+            if (!w) continue;
+            fprintf(out, "    %s:", throttle_tier_name((enum throttle_tier)t));
+            print_hits(out, w, r->top, " ");
+        }
+    }
+}
+
 void tune_report_text(FILE *out, const struct tune_report *r)
 {
     int64_t first, last;
@@ -71,10 +114,10 @@ void tune_report_text(FILE *out, const struct tune_report *r)
             "VERDICT", "WHAT-IF");
     for (size_t i = 0; i < n; i++) {
         const struct tune_measure *m = tune_get(r->tune, i);
-        if (!m->proposed) continue;
+        if (!m->sc) continue;
         char counts[64];
         snprintf(counts, sizeof counts, "%s/%s", measure_words[m->sc->measure], tune_fmt_duration(m->sc->window_s, d, sizeof d));
-        const struct tune_whatif *w = r->whatif ? tune_whatifs_find(r->whatif, m->sc->id) : NULL;
+        const struct tune_whatif *w = r->whatif ? tune_whatifs_find(r->whatif, m->sc->id, NULL) : NULL;
         char what[64];
         if (!r->whatif) snprintf(what, sizeof what, "-");
         else snprintf(what, sizeof what, "%s %zu", scenario_action_name(m->sc->action), w ? w->n : 0);
@@ -91,6 +134,7 @@ void tune_report_text(FILE *out, const struct tune_report *r)
             fprintf(out, "%-16s %-24s %8s %8s %9s %9s  %-12s %s %zu\n", w->scenario, "(built in)", "-", "-", "-", "-", "-", w->action, w->n);
             print_hits(out, w, r->top, "    ");
         }
+    limits_text(out, r);
     if (r->live) fprintf(out, "\n%s", r->live);
 }
 
@@ -107,7 +151,7 @@ void tune_report_ini(FILE *out, const struct tune_report *r)
     size_t n = tune_count(r->tune);
     for (size_t i = 0; i < n; i++) {
         const struct tune_measure *m = tune_get(r->tune, i);
-        if (!m->proposed) continue;
+        if (!m->sc) continue;
         fprintf(out, "\n[scenario %s]\n; was %" PRId64 "; ", m->sc->id, m->sc->threshold);
         if (m->prop.verdict == TUNE_NO_DATA) fprintf(out, "no legitimate subject in the period: kept\n");
         else {
@@ -115,12 +159,32 @@ void tune_report_ini(FILE *out, const struct tune_report *r)
             if (m->attack.n) fprintf(out, "; median of %zu %s = %" PRIu64, m->attack.n, m->attack_label, m->prop.attack_p50);
             fprintf(out, ": %s\n", tune_verdict_name(m->prop.verdict));
         }
-        const struct tune_whatif *w = r->whatif ? tune_whatifs_find(r->whatif, m->sc->id) : NULL;
+        const struct tune_whatif *w = r->whatif ? tune_whatifs_find(r->whatif, m->sc->id, NULL) : NULL;
         if (r->whatif) {
             fprintf(out, "; what-if: %s %zu\n", scenario_action_name(m->sc->action), w ? w->n : 0);
             if (w) print_hits(out, w, r->top, ";   ");
         }
         fprintf(out, "threshold = %" PRId64 "\n", m->prop.threshold);
+    }
+    bool head = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct tune_measure *m = tune_get(r->tune, i);
+        char spec[THROTTLE_SPEC_MAX], was[THROTTLE_SPEC_MAX];
+        if (!m->limit || throttle_limit_format(&m->proposed_limit, spec, sizeof spec) < 0 ||
+            throttle_limit_format(m->limit, was, sizeof was) < 0)
+            continue;
+        if (!head) fputs("\n[throttle]\n", out);
+        head = true;
+        fprintf(out, "; %s was: %s\n; %s fires at %" PRId64 " (was %" PRId64 "): ", m->limit->name, was,
+                throttle_tier_name(tune_limit_tier(m->limit)), m->prop.threshold, m->current);
+        if (m->prop.verdict == TUNE_NO_DATA) fprintf(out, "no data in the logs: kept\n");
+        else fprintf(out, "q%g of %zu %s = %" PRIu64 "\n", r->rule->q * 100, m->legit.n, m->legit_label, m->prop.legit_q);
+        if (r->limits_whatif) {
+            fputs("; what-if:", out);
+            limit_tiers(out, r, m);
+            fputc('\n', out);
+        }
+        fprintf(out, "limit.%s = %s\n", m->limit->name, spec);
     }
 }
 
@@ -145,6 +209,32 @@ static void json_whatif(FILE *out, const struct tune_whatif *w, const char *acti
     fputs("]}", out);
 }
 
+static void json_limit(FILE *out, const struct tune_report *r, const struct tune_measure *m)
+{
+    char spec[THROTTLE_SPEC_MAX], was[THROTTLE_SPEC_MAX];
+    if (throttle_limit_format(m->limit, was, sizeof was) < 0) was[0] = 0;
+    if (throttle_limit_format(&m->proposed_limit, spec, sizeof spec) < 0) spec[0] = 0;
+    fputs(",\"limit\":{\"spec\":", out);
+    json_str(out, was);
+    fputs(",\"proposed_spec\":", out);
+    json_str(out, spec);
+    fprintf(out, ",\"tier\":\"%s\",\"current\":%" PRId64 ",\"proposed\":%" PRId64 ",\"legit_q\":%" PRIu64 ",\"verdict\":",
+            throttle_tier_name(tune_limit_tier(m->limit)), m->current, m->prop.threshold, m->prop.legit_q);
+    json_str(out, tune_verdict_name(m->prop.verdict));
+    if (r->limits_whatif) {
+        fputs(",\"whatif\":{", out);
+        bool first = true;
+        for (int t = THROTTLE_WARN; t < THROTTLE_TIER_COUNT; t++) {
+            if (!m->limit->pct[t]) continue;
+            fprintf(out, "%s\"%s\":", first ? "" : ",", throttle_tier_name((enum throttle_tier)t));
+            first = false;
+            json_whatif(out, limit_whatif(r, m, (enum throttle_tier)t), throttle_tier_name((enum throttle_tier)t));
+        }
+        fputc('}', out);
+    }
+    fputc('}', out);
+}
+
 void tune_report_json(FILE *out, const struct tune_report *r)
 {
     int64_t first, last;
@@ -165,7 +255,8 @@ void tune_report_json(FILE *out, const struct tune_report *r)
         fputs(",\"attack\":", out);
         if (m->attack_label) json_dist(out, m->attack_label, &m->attack);
         else fputs("null", out);
-        if (m->proposed) {
+        if (m->limit) json_limit(out, r, m);
+        if (m->sc) {
             fprintf(out, ",\"scenario\":{\"window_s\":%" PRId64 ",\"count\":", m->sc->window_s);
             json_str(out, measure_words[m->sc->measure]);
             fprintf(out, ",\"current\":%" PRId64 ",\"proposed\":%" PRId64 ",\"legit_q\":%" PRIu64 ",\"attack_p50\":%" PRIu64 ",\"verdict\":",
@@ -173,7 +264,7 @@ void tune_report_json(FILE *out, const struct tune_report *r)
             json_str(out, tune_verdict_name(m->prop.verdict));
             if (r->whatif) {
                 fputs(",\"whatif\":", out);
-                json_whatif(out, tune_whatifs_find(r->whatif, m->sc->id), scenario_action_name(m->sc->action));
+                json_whatif(out, tune_whatifs_find(r->whatif, m->sc->id, NULL), scenario_action_name(m->sc->action));
             }
             fputc('}', out);
         }

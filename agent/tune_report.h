@@ -12,14 +12,16 @@
 struct tune_report {
     const struct tune *tune;
     const struct tune_rule *rule;
-    const struct tune_whatifs *whatif;
+    const struct tune_whatifs *whatif;         /* the scenario engine's decisions */
+    const struct tune_whatifs *limits_whatif;  /* the sending limits' tiers, grouped "limit.NAME" x tier */
     uint64_t lines;
     size_t top;             /* keys listed per what-if in the text report */
     const char *live;       /* NULL, or a line about the cluster's counters (--live), already written */
 };
 
 void tune_report_text(FILE *out, const struct tune_report *r);
-/* [scenario ID] sections setting only threshold, with the reason and the what-if as comments. */
+/* [scenario ID] sections setting only threshold, and a [throttle] section with every limit's
+ * proposed spec, with the reason and the what-if as comments. */
 void tune_report_ini(FILE *out, const struct tune_report *r);
 void tune_report_json(FILE *out, const struct tune_report *r);
 

@@ -49,7 +49,7 @@ void tune_svg_measure(FILE *out, const struct tune_measure *m)
                  "font-family=\"sans-serif\" font-size=\"11\">\n", W, H, W, H);
     fprintf(out, "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n<text x=\"%d\" y=\"16\" font-size=\"13\" font-weight=\"bold\">", W, H, L);
     xml(out, m->name);
-    if (m->proposed) fprintf(out, ": proposed threshold %" PRId64 " (now %" PRId64 ")", m->prop.threshold, m->sc->threshold);
+    if (m->proposed) fprintf(out, ": proposed %" PRId64 " (now %" PRId64 ")", m->prop.threshold, m->current);
     fputs("</text>\n", out);
     /* Axes, and the count scale (log: a handful of attackers must show beside thousands of users). */
     fprintf(out, "<path d=\"M%d %d V%d H%d\" stroke=\"#333\" fill=\"none\"/>\n", L, T, H - B, W - R);

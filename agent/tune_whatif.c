@@ -11,7 +11,7 @@ void tune_whatifs_add(const struct decision *d, void *arg)
     struct tune_whatifs *w = arg;
     struct tune_whatif *s = NULL;
     for (size_t i = 0; i < w->n && !s; i++)
-        if (!strcmp(w->v[i].scenario, d->scenario)) s = &w->v[i];
+        if (!strcmp(w->v[i].scenario, d->scenario) && !strcmp(w->v[i].action, d->action)) s = &w->v[i];
     if (!s) {
         if (w->n == w->cap) {
             w->cap = w->cap ? w->cap * 2 : 16;
@@ -48,10 +48,10 @@ void tune_whatifs_sort(struct tune_whatifs *w)
     for (size_t i = 0; i < w->n; i++) qsort(w->v[i].hits, w->v[i].n, sizeof *w->v[i].hits, hit_cmp);
 }
 
-const struct tune_whatif *tune_whatifs_find(const struct tune_whatifs *w, const char *scenario)
+const struct tune_whatif *tune_whatifs_find(const struct tune_whatifs *w, const char *scenario, const char *action)
 {
     for (size_t i = 0; i < w->n; i++)
-        if (!strcmp(w->v[i].scenario, scenario)) return &w->v[i];
+        if (!strcmp(w->v[i].scenario, scenario) && (!action || !strcmp(w->v[i].action, action))) return &w->v[i];
     return NULL;
 }
 

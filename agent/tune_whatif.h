@@ -15,8 +15,8 @@ struct tune_hit {
 };
 
 struct tune_whatif {
-    char *scenario;       /* the scenario id, or "account-attack" / "prefix-escalation" */
-    char *action;         /* of its first decision: "ban", "throttle", "hold" */
+    char *scenario;       /* the scenario id, "account-attack" / "prefix-escalation", or a limit's name */
+    char *action;         /* "ban", "throttle", "hold"; for a limit its tier: "warn", "defer", ... */
     struct tune_hit *hits;   /* sorted by decisions (most first), then first_ms, after tune_whatifs_sort */
     size_t n, cap;
     uint64_t decisions;
@@ -27,11 +27,13 @@ struct tune_whatifs {
     size_t n, cap;
 };
 
-/* Adds one decision (a scenario_decision_fn: arg is the struct tune_whatifs). */
+/* Adds one decision (a scenario_decision_fn: arg is the struct tune_whatifs), grouped by scenario
+ * and action. */
 void tune_whatifs_add(const struct decision *d, void *arg);
 void tune_whatifs_sort(struct tune_whatifs *w);
-/* The scenario's what-if, or NULL when it decided nothing. Borrowed from w. */
-const struct tune_whatif *tune_whatifs_find(const struct tune_whatifs *w, const char *scenario);
+/* The what-if of scenario and action (NULL: its first group), or NULL when it decided nothing.
+ * Borrowed from w. */
+const struct tune_whatif *tune_whatifs_find(const struct tune_whatifs *w, const char *scenario, const char *action);
 void tune_whatifs_free(struct tune_whatifs *w);
 
 #endif

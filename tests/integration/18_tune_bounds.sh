@@ -4,8 +4,11 @@
 # (above the legitimate population's q99.9 by the margin, at or below the attackers' mass):
 #   messages per user and hour <= K; failures of a stale phone in 10 minutes <= ceil(600/gap) + 1;
 #   auth-ip's threshold lies in (that bound's q99.9, 2 x bound + 1] and at or below the guessers' fewest
-#   attempts; account-rcpt's above the legitimate recipients and below a compromised account's mass;
+#   attempts; account-rcpt's in (q99.9, 4 x K x R + 1] (a window straddles at most two clock hours of at
+#   most K x R recipients) and below a compromised account's mass;
 #   the what-if bans every guesser, no stale phone, and holds exactly the compromised accounts.
+# A sending limit (recipients per user and hour) is proposed within (q99.9, 4 x K x R + 1] and its
+# what-if refuses the compromised account only.
 # Also: the pictures are well-formed SVG with the cut drawn, and the HTML page holds one per measure.
 set -eu
 BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
@@ -20,8 +23,10 @@ name = tune
 rules = $ROOT/detect/rules.d
 scenarios = $ROOT/agent/scenarios.d
 CONF
-"$BIN/sgcluster" tune -c "$T/tune.conf" --json --svg "$T/svg" --html "$T/tune.html" "$T/flow.log" > "$T/tune.json"
-"$BIN/sgcluster" tune -c "$T/tune.conf" "$T/flow.log" > "$T/report.txt"
+LIMIT='user_hour=key=sasl_username measure=recipients window=1h max=500 service=submission warn=80% defer=100% hold=300%'
+"$BIN/sgcluster" tune -c "$T/tune.conf" --limit "$LIMIT" --json --svg "$T/svg" --html "$T/tune.html" "$T/flow.log" > "$T/tune.json"
+"$BIN/sgcluster" tune -c "$T/tune.conf" --limit "$LIMIT" --ini "$T/snippet.conf" "$T/flow.log" > "$T/report.txt"
+grep -q '^limit.user_hour = key=sasl_username measure=recipients window=1h max=' "$T/snippet.conf" || { echo "snippet lacks the limit"; cat "$T/snippet.conf"; exit 1; }
 grep -q '^auth-ip ' "$T/report.txt" || { echo "report lacks the auth-ip row"; cat "$T/report.txt"; exit 1; }
 python3 - "$T" $K $R $GAP $GMIN <<'PY'
 import json, math, os, sys
@@ -62,8 +67,9 @@ check(a["attack_p50"] >= GMIN, "auth-ip: guessers' median %d >= %d" % (a["attack
 
 # account-rcpt: above the legitimate users' recipients in 10 minutes, far below a compromised account's.
 c = m["account-rcpt"]["scenario"]
-check(c["legit_q"] <= K * R and c["legit_q"] < c["proposed"] <= 2 * K * R + 1,
-      "account-rcpt: proposed %d in (q99.9 %d, %d]" % (c["proposed"], c["legit_q"], 2 * K * R + 1))
+# A window may straddle two clock hours: at most 2*K*R recipients in it.
+check(c["legit_q"] <= 2 * K * R and c["legit_q"] < c["proposed"] <= 4 * K * R + 1,
+      "account-rcpt: proposed %d in (q99.9 %d, %d]" % (c["proposed"], c["legit_q"], 4 * K * R + 1))
 check(c["proposed"] < 30 * 40, "account-rcpt: proposed %d below a compromised account's mass (>= 1200)" % c["proposed"])
 
 # The what-ifs, against the truth.
@@ -76,6 +82,14 @@ check(set(guessers) <= banned, "what-if: all %d guessers banned" % len(guessers)
 check(not (banned & stale), "what-if: no stale phone banned")
 check(banned <= set(guessers), "what-if: nothing else banned (%d)" % len(banned - set(guessers)))
 check(held == compromised, "what-if: holds %s == compromised %s" % (sorted(held), sorted(compromised)))
+
+# The sending limit: recipients in any hour <= 2*K*R for legitimate users (two clock hours); the what-if refuses
+# (defer or hold) the compromised account and nobody else.
+u = m["user_hour"]["limit"]
+check(u["legit_q"] <= 2 * K * R and u["legit_q"] < u["proposed"] <= 4 * K * R + 1,
+      "user_hour: defer fires at %d, in (q99.9 %d, %d]" % (u["proposed"], u["legit_q"], 4 * K * R + 1))
+refused = {k["key"][5:] for tier in ("defer", "hold") for k in u["whatif"][tier]["keys"]}
+check(refused == compromised, "user_hour what-if: refused %s == compromised %s" % (sorted(refused), sorted(compromised)))
 
 # The pictures: one well-formed SVG per measure with data, the cut drawn where a proposal is.
 ns = "{http://www.w3.org/2000/svg}"

@@ -1,7 +1,8 @@
 /* test_agent_tune.c: the maths of `sgcluster tune`: nearest-rank quantiles, the threshold rule and
  * its verdicts, histogram bins; and the flow analysis on hand-made events: per-user peaks per clock
  * hour and day, failures split by addresses that also succeed, a scenario's peak over windows that
- * straddle a window boundary, and the proposal it makes. */
+ * straddle a window boundary, and the proposal it makes; sending limits: trigger and proposal agree
+ * with the evaluation (enforce/throttle.h), and limits are measured per user and client prefix. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -133,7 +134,7 @@ static void test_flow(void **state)
     assert_int_equal(config_scenario_set(sc, "events", "auth_fail", err, sizeof err), 0);
     assert_int_equal(config_scenario_set(sc, "window", "10m", err, sizeof err), 0);
     assert_int_equal(config_scenario_set(sc, "threshold", "10", err, sizeof err), 0);
-    struct tune *t = tune_new(&cfg);
+    struct tune *t = tune_new(&cfg, NULL);
     /* alice: 3 messages (2+5+1 recipients) in hour 0, 1 in hour 1; bob: 1 message. */
     struct sg_event a = ev_of(SG_EV_SENT, "submission", "192.0.2.1", "alice", 2);
     tune_event(t, &a, T0 + 1000);
@@ -194,6 +195,81 @@ static void test_flow(void **state)
     free(cfg.scenarios);
 }
 
+/* A limit's trigger and proposal: the tier fires when (used + amount) * 100 > pct * capacity. */
+static void test_limit_proposal(void **state)
+{
+    (void)state;
+    struct throttle_limit l, p;
+    char err[256];
+    assert_int_equal(throttle_limit_parse("h", "key=sasl_username measure=recipients window=1h max=500 warn=80% defer=100% hold=300%",
+                                          &l, err, sizeof err), 0);
+    assert_int_equal(tune_limit_tier(&l), THROTTLE_DEFER);
+    assert_int_equal(tune_limit_trigger(&l, 500), 501);
+    tune_limit_propose(&l, 55, &p);
+    assert_int_equal(p.max, 54);
+    assert_int_equal(tune_limit_trigger(&p, p.max), 55);
+    /* The trigger agrees with the evaluation itself: 54 used + 1 is deferred, 53 + 1 is not. */
+    assert_int_equal(throttle_tier_of(&p, 53, 53, 1), THROTTLE_WARN);
+    assert_int_equal(throttle_tier_of(&p, 54, 54, 1), THROTTLE_DEFER);
+    /* A tier below 100%: the capacity grows so that it still fires at the threshold. */
+    assert_int_equal(throttle_limit_parse("h", "key=sasl_username window=1h max=100 hold=80%", &l, err, sizeof err), 0);
+    assert_int_equal(tune_limit_tier(&l), THROTTLE_HOLD);
+    tune_limit_propose(&l, 41, &p);
+    assert_int_equal(tune_limit_trigger(&p, p.max), 41);
+    assert_int_equal(throttle_tier_of(&p, 39, 39, 1), THROTTLE_NONE);
+    assert_int_equal(throttle_tier_of(&p, 40, 40, 1), THROTTLE_HOLD);
+    /* A bucket: the rate is proposed, the burst keeps its proportion. */
+    assert_int_equal(throttle_limit_parse("b", "key=sasl_username rate=10/1h burst=20", &l, err, sizeof err), 0);
+    tune_limit_propose(&l, 17, &p);
+    assert_int_equal(p.rate, 17);
+    assert_int_equal(p.max, 34);
+    assert_int_equal(p.per_ms, 3600000);
+}
+
+/* Limits measured from submissions: per user and per client prefix; a sender limit gets no data. */
+static void test_flow_limits(void **state)
+{
+    (void)state;
+    struct config cfg = {0};
+    cfg.prefix4 = 24;
+    cfg.prefix6 = 64;
+    struct throttle_config thr;
+    throttle_config_init(&thr);
+    struct throttle_limit l;
+    char err[256];
+    assert_int_equal(throttle_limit_parse("rcpt", "key=sasl_username measure=recipients window=1h max=500", &l, err, sizeof err), 0);
+    assert_int_equal(throttle_config_add(&thr, &l, err, sizeof err), 0);
+    assert_int_equal(throttle_limit_parse("net", "key=client_address window=10m max=100 prefix=24/64", &l, err, sizeof err), 0);
+    assert_int_equal(throttle_config_add(&thr, &l, err, sizeof err), 0);
+    assert_int_equal(throttle_limit_parse("from", "key=sender window=1d max=1000", &l, err, sizeof err), 0);
+    assert_int_equal(throttle_config_add(&thr, &l, err, sizeof err), 0);
+    struct tune *t = tune_new(&cfg, &thr);
+    struct sg_event a = ev_of(SG_EV_SENT, "submission", "192.0.2.1", "alice", 7);
+    struct sg_event b = ev_of(SG_EV_SENT, "submission", "192.0.2.2", "bob", 3);
+    tune_event(t, &a, T0 + 1000);
+    tune_event(t, &a, T0 + 2000);
+    tune_event(t, &b, T0 + 3000);
+    struct tune_rule rule = {TUNE_RULE_Q_DEFAULT, TUNE_RULE_MARGIN_DEFAULT, TUNE_RULE_FLOOR_DEFAULT};
+    tune_finish(t, &rule);
+    assert_int_equal(tune_count(t), TUNE_FLOW__COUNT + 3);
+    const struct tune_measure *m = tune_get(t, TUNE_FLOW__COUNT);
+    assert_ptr_equal(m->limit, &thr.limits[0]);
+    assert_int_equal(m->legit.n, 2);
+    assert_int_equal(m->legit.max, 14);          /* alice: 7 + 7 recipients in the hour */
+    assert_int_equal(m->current, 501);
+    assert_int_equal(m->prop.threshold, 29);     /* floor(14 * 2) + 1 */
+    assert_int_equal(m->proposed_limit.max, 28);
+    m = tune_get(t, TUNE_FLOW__COUNT + 1);
+    assert_int_equal(m->legit.n, 1);             /* both addresses in 192.0.2.0/24 */
+    assert_int_equal(m->legit.max, 3);
+    m = tune_get(t, TUNE_FLOW__COUNT + 2);
+    assert_int_equal(m->legit.n, 0);
+    assert_int_equal(m->prop.verdict, TUNE_NO_DATA);
+    assert_int_equal(m->proposed_limit.max, 1000);
+    tune_destroy(&t);
+    throttle_config_release(&thr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +277,8 @@ int main(void)
         cmocka_unit_test(test_propose_rule),
         cmocka_unit_test(test_bins),
         cmocka_unit_test(test_flow),
+        cmocka_unit_test(test_limit_proposal),
+        cmocka_unit_test(test_flow_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
