@@ -10,16 +10,26 @@
 /* Open addressing from a 64-bit hash of the subject to an entry index. Only hashes are kept: at 2^64
  * a collision among a few million subjects is below one in a million, and it would merge two
  * subjects' counts in a report, nothing more. */
+struct hslot {
+    uint64_t key;     /* 0 = empty (a zero hash is stored as 1) */
+    uint32_t val;
+};
+
+/* Key and value side by side: one cache line per probe (the tables outgrow the cache). */
 struct hmap {
-    uint64_t *keys;   /* 0 = empty (a zero hash is stored as 1) */
-    uint32_t *vals;
+    struct hslot *s;
     size_t cap, n;
 };
 
+static size_t hmap_home(const struct hmap *m, uint64_t k)
+{
+    return (size_t)(k * 0x9E3779B97F4A7C15ULL >> 7) & (m->cap - 1);
+}
+
 static size_t hmap_slot(const struct hmap *m, uint64_t k)
 {
-    size_t i = (size_t)(k * 0x9E3779B97F4A7C15ULL >> 7) & (m->cap - 1);
-    while (m->keys[i] && m->keys[i] != k) i = (i + 1) & (m->cap - 1);
+    size_t i = hmap_home(m, k);
+    while (m->s[i].key && m->s[i].key != k) i = (i + 1) & (m->cap - 1);
     return i;
 }
 
@@ -27,35 +37,32 @@ static size_t hmap_slot(const struct hmap *m, uint64_t k)
 static uint32_t hmap_get(struct hmap *m, uint64_t k, bool add, uint32_t next, bool *added)
 {
     if (!k) k = 1;
-    if (add && (m->n + 1) * 4 > m->cap * 3) {
+    if (add && (m->n + 1) * 2 > m->cap) {   /* at most half full: short linear probes */
         struct hmap o = *m;
         m->cap = o.cap ? o.cap * 2 : 1024;
-        m->keys = sg_xcalloc(m->cap, sizeof *m->keys);
-        m->vals = sg_xcalloc(m->cap, sizeof *m->vals);
+        m->s = sg_xcalloc(m->cap, sizeof *m->s);
         for (size_t i = 0; i < o.cap; i++)
-            if (o.keys[i]) {
-                size_t s = hmap_slot(m, o.keys[i]);
-                m->keys[s] = o.keys[i];
-                m->vals[s] = o.vals[i];
-            }
-        free(o.keys);
-        free(o.vals);
+            if (o.s[i].key) m->s[hmap_slot(m, o.s[i].key)] = o.s[i];
+        free(o.s);
     }
     if (!m->cap) return ~0u;
-    size_t s = hmap_slot(m, k);
-    if (m->keys[s]) return m->vals[s];
+    size_t i = hmap_slot(m, k);
+    if (m->s[i].key) return m->s[i].val;
     if (!add) return ~0u;
-    m->keys[s] = k;
-    m->vals[s] = next;
+    m->s[i] = (struct hslot){k, next};
     m->n++;
     *added = true;
     return next;
 }
 
+static void hmap_prefetch(const struct hmap *m, uint64_t k)
+{
+    if (m->cap) __builtin_prefetch(&m->s[hmap_home(m, k ? k : 1)]);
+}
+
 static void hmap_free(struct hmap *m)
 {
-    free(m->keys);
-    free(m->vals);
+    free(m->s);
 }
 
 /* A small exact set of 32-bit item hashes (distinct counts), capped at TUNE_DISTINCT_CAP. */
@@ -87,6 +94,8 @@ struct user {
 struct addr {
     uint64_t fails;
     bool ok;
+    int family;
+    char ip[SG_EV_IP_MAX];   /* canonical text: its prefix is made once, at the end */
 };
 
 /* One window grid of one scenario subject: windows start every window_s, shifted by off. */
@@ -193,10 +202,26 @@ static void peak(uint64_t *pk, uint64_t v)
     if (v > *pk) *pk = v;
 }
 
-static void user_event(struct tune *t, const struct sg_event *ev, int64_t now_ms)
+/* An event's hashes and subject texts (ip, prefix, user), each made once per event whatever uses it. */
+struct ev_subjects {
+    const struct config *cfg;
+    const struct sg_event *ev;
+    uint64_t user_h, ip_h;      /* hashes of the user and the address text (0 when absent) */
+    int state[SUBJ_USER + 1];   /* 0 not made yet, 1 made, -1 the event has none */
+    char s[SUBJ_USER + 1][GOSSIP_KEY_MAX + 1];
+};
+
+static const char *subject_of(struct ev_subjects *es, enum scenario_subject k)
 {
+    if (!es->state[k]) es->state[k] = scenario_subject(es->cfg, k, es->ev, es->s[k], sizeof es->s[k]) == 0 ? 1 : -1;
+    return es->state[k] > 0 ? es->s[k] : NULL;
+}
+
+static void user_event(struct tune *t, const struct ev_subjects *es, int64_t now_ms)
+{
+    const struct sg_event *ev = es->ev;
     bool added = false;
-    uint32_t i = hmap_get(&t->users_map, hash_str(ev->user), true, (uint32_t)t->nusers, &added);
+    uint32_t i = hmap_get(&t->users_map, es->user_h, true, (uint32_t)t->nusers, &added);
     if (added) {
         ENSURE(t->users, t->nusers, t->capusers);
         t->users[t->nusers].hour = t->users[t->nusers].day = t->users[t->nusers].addr_day = -1;
@@ -209,7 +234,7 @@ static void user_event(struct tune *t, const struct sg_event *ev, int64_t now_ms
             u->addr_day = day;
             u->addrs.n = 0;
         }
-        iset_add(&u->addrs, (uint32_t)hash_str(ev->ip));
+        iset_add(&u->addrs, (uint32_t)es->ip_h);
         peak(&u->pk[TUNE_USER_ADDRS_DAY], u->addrs.n);
     }
     if (ev->kind != SG_EV_SENT) return;
@@ -230,33 +255,26 @@ static void user_event(struct tune *t, const struct sg_event *ev, int64_t now_ms
     peak(&u->pk[TUNE_USER_RCPT_DAY], u->rcpt_d);
 }
 
-static struct addr *addr_of(struct tune *t, const char *ip)
+/* The address entry of an event's address (keyed by its canonical text). */
+static struct addr *addr_of(struct tune *t, const struct ev_subjects *es)
 {
+    const struct sg_event *ev = es->ev;
     bool added = false;
-    uint32_t i = hmap_get(&t->addrs_map, hash_str(ip), true, (uint32_t)t->naddrs, &added);
+    uint32_t i = hmap_get(&t->addrs_map, es->ip_h, true, (uint32_t)t->naddrs, &added);
     if (added) {
         ENSURE(t->addrs, t->naddrs, t->capaddrs);
+        t->addrs[t->naddrs].family = ev->family;
+        memcpy(t->addrs[t->naddrs].ip, ev->ip, sizeof ev->ip);
         t->naddrs++;
     }
     return &t->addrs[i];
 }
 
-/* Addresses and prefixes with a success: their subjects are the legitimate side of a split. */
-static void mark_good(struct tune *t, const struct sg_event *ev)
-{
-    static const enum scenario_subject subjects[] = {SUBJ_IP, SUBJ_PREFIX};
-    for (size_t i = 0; i < 2; i++) {
-        char s[GOSSIP_KEY_MAX + 1];
-        bool added = false;
-        if (scenario_subject(t->cfg, subjects[i], ev, s, sizeof s) == 0) hmap_get(&t->good, hash_str(s), true, 0, &added);
-    }
-}
-
 enum add_mode { ADD_COUNT, ADD_DISTINCT };
 
 /* Adds n (or the distinct item) to subject s of measure group k over windows of win_ms. */
-static void subject_add(struct tune *t, uint32_t k, const char *s, int64_t win, enum add_mode mode, uint64_t n,
-                        uint32_t item, int64_t now_ms)
+static void subject_add(struct tune *t, uint32_t k, const char *s, uint64_t good_key, int64_t win, enum add_mode mode,
+                        uint64_t n, uint32_t item, int64_t now_ms)
 {
     uint64_t sh = hash_str(s);
     bool added = false;
@@ -264,7 +282,7 @@ static void subject_add(struct tune *t, uint32_t k, const char *s, int64_t win, 
     if (added) {
         ENSURE(t->subjs, t->nsubjs, t->capsubjs);
         t->subjs[t->nsubjs].scen = k;
-        t->subjs[t->nsubjs].good_key = sh;
+        t->subjs[t->nsubjs].good_key = good_key;
         t->subjs[t->nsubjs].g[0].w = t->subjs[t->nsubjs].g[1].w = INT64_MIN;
         t->nsubjs++;
     }
@@ -287,22 +305,25 @@ static void subject_add(struct tune *t, uint32_t k, const char *s, int64_t win, 
     }
 }
 
-static void scenario_event(struct tune *t, uint32_t k, const struct sg_event *ev, int64_t now_ms)
+static void scenario_event(struct tune *t, uint32_t k, struct ev_subjects *es, int64_t now_ms)
 {
+    const struct sg_event *ev = es->ev;
     const struct config_scenario *sc = &t->cfg->scenarios[k];
     uint32_t item = 0;
     if (sc->measure == MEAS_DISTINCT_USERS) {
         if (!ev->user[0]) return;
-        item = (uint32_t)hash_str(ev->user);
+        item = (uint32_t)es->user_h;
     } else if (sc->measure == MEAS_DISTINCT_IPS) {
         if (!ev->family) return;
-        item = (uint32_t)hash_str(ev->ip);
+        item = (uint32_t)es->ip_h;
     }
-    char s[GOSSIP_KEY_MAX + 1];
-    if (scenario_subject(t->cfg, sc->subject, ev, s, sizeof s) < 0) return;
+    const char *s = subject_of(es, sc->subject);
+    if (!s) return;
     bool distinct = sc->measure == MEAS_DISTINCT_USERS || sc->measure == MEAS_DISTINCT_IPS;
     uint64_t n = sc->measure == MEAS_RCPT ? (ev->nrcpt ? ev->nrcpt : 1) : (ev->count ? ev->count : 1);
-    subject_add(t, k, s, sc->window_s * 1000, distinct ? ADD_DISTINCT : ADD_COUNT, n, item, now_ms);
+    /* Addresses are told good by their entry (keyed by the address), prefixes by their subject. */
+    uint64_t good_key = sc->subject == SUBJ_IP ? es->ip_h : hash_str(s);
+    subject_add(t, k, s, good_key, sc->window_s * 1000, distinct ? ADD_DISTINCT : ADD_COUNT, n, item, now_ms);
 }
 
 bool tune_limit_input(const struct sg_event *ev, struct throttle_input *out)
@@ -330,7 +351,7 @@ static void limits_event(struct tune *t, const struct sg_event *ev, int64_t now_
         const struct throttle_limit *l = &t->thr->limits[i];
         char s[256];
         if (!limit_measurable(l) || throttle_subject(l, &in, s, sizeof s) < 0) continue;
-        subject_add(t, (uint32_t)(t->cfg->nscenarios + i), s, l->bucket ? l->per_ms : l->window_ms, ADD_COUNT,
+        subject_add(t, (uint32_t)(t->cfg->nscenarios + i), s, 0, l->bucket ? l->per_ms : l->window_ms, ADD_COUNT,
                     in.amount[l->measure], 0, now_ms);
     }
 }
@@ -341,15 +362,18 @@ void tune_event(struct tune *t, const struct sg_event *ev, int64_t now_ms)
     if (!t->events++) t->first_ms = now_ms;
     t->last_ms = now_ms;
     bool ok = ev->kind == SG_EV_AUTH_OK || ev->kind == SG_EV_SENT;
-    if (ev->user[0] && ok) user_event(t, ev, now_ms);
-    if (ev->family && ok) {
-        addr_of(t, ev->ip)->ok = true;
-        mark_good(t, ev);
-    }
-    if (ev->family && ev->kind == SG_EV_AUTH_FAIL) addr_of(t, ev->ip)->fails += ev->count ? ev->count : 1;
+    struct ev_subjects es = {.cfg = t->cfg, .ev = ev};
+    es.user_h = ev->user[0] ? hash_str(ev->user) : 0;
+    es.ip_h = ev->family ? hash_str(ev->ip) : 0;
+    /* The tables outgrow the cache: start both loads before using either. */
+    if (ok && es.user_h) hmap_prefetch(&t->users_map, es.user_h);
+    if (es.ip_h) hmap_prefetch(&t->addrs_map, es.ip_h);
+    if (ev->user[0] && ok) user_event(t, &es, now_ms);
+    if (ev->family && ok) addr_of(t, &es)->ok = true;
+    if (ev->family && ev->kind == SG_EV_AUTH_FAIL) addr_of(t, &es)->fails += ev->count ? ev->count : 1;
     for (uint32_t k = 0; k < t->cfg->nscenarios; k++)
         if ((t->kinds[k] & (1u << ev->kind)) && scenario_services_match(&t->cfg->scenarios[k], ev->service))
-            scenario_event(t, k, ev, now_ms);
+            scenario_event(t, k, &es, now_ms);
     limits_event(t, ev, now_ms);
 }
 
@@ -369,6 +393,16 @@ void tune_finish(struct tune *t, const struct tune_rule *rule)
         for (int f = TUNE_USER_MSG_HOUR; f <= TUNE_USER_RCPT_DAY; f++)
             if (u->sent) tune_dist_push(&m[f].legit, u->pk[f]);
         if (u->pk[TUNE_USER_ADDRS_DAY]) tune_dist_push(&m[TUNE_USER_ADDRS_DAY].legit, u->pk[TUNE_USER_ADDRS_DAY]);
+    }
+    /* Prefixes with a success: made from each good address once, not per event. */
+    for (size_t i = 0; i < t->naddrs; i++) {
+        struct sg_event e = {.family = t->addrs[i].family};
+        char s[GOSSIP_KEY_MAX + 1];
+        bool added = false;
+        memcpy(e.ip, t->addrs[i].ip, sizeof e.ip);
+        if (t->addrs[i].ok && detect_ip_parse(e.ip, strlen(e.ip), &e.family, e.addr, NULL) == 0 &&
+            scenario_subject(t->cfg, SUBJ_PREFIX, &e, s, sizeof s) == 0)
+            hmap_get(&t->good, hash_str(s), true, 0, &added);
     }
     for (size_t i = 0; i < t->naddrs; i++)
         if (t->addrs[i].fails) tune_dist_push(t->addrs[i].ok ? &m[TUNE_ADDR_FAILS].legit : &m[TUNE_ADDR_FAILS].attack, t->addrs[i].fails);
@@ -394,7 +428,13 @@ void tune_finish(struct tune *t, const struct tune_rule *rule)
     for (size_t i = 0; i < t->nsubjs; i++) {
         const struct subj *e = &t->subjs[i];
         struct tune_measure *sm = &m[TUNE_FLOW__COUNT + e->scen];
-        bool good = !split_scenario(t, e->scen) || hmap_get(&t->good, e->good_key, false, 0, NULL) != ~0u;
+        bool good = !split_scenario(t, e->scen);
+        if (!good && t->cfg->scenarios[e->scen].subject == SUBJ_IP) {
+            uint32_t a = hmap_get(&t->addrs_map, e->good_key, false, 0, NULL);
+            good = a != ~0u && t->addrs[a].ok;
+        } else if (!good) {
+            good = hmap_get(&t->good, e->good_key, false, 0, NULL) != ~0u;
+        }
         tune_dist_push(good ? &sm->legit : &sm->attack, e->peak);
     }
     for (size_t i = 0; i < t->nm; i++) {

@@ -16,13 +16,8 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 K=4; R=5; GAP=120; GMIN=25
 python3 "$ROOT/tests/tools/genflow.py" --seed 18 --hours 3 --users 2000 --msgs $K --rcpt $R --stale 12 --stale-gap $GAP \
     --guessers 30 --guess-min $GMIN --guess-max 40 --compromised 1 --truth "$T/truth" > "$T/flow.log"
-cat > "$T/tune.conf" <<CONF
-[node]
-name = tune
-[detect]
-rules = $ROOT/detect/rules.d
-scenarios = $ROOT/agent/scenarios.d
-CONF
+. "$ROOT/tests/integration/lib/offline.sh"
+offline_conf "$T/tune.conf"
 LIMIT='user_hour=key=sasl_username measure=recipients window=1h max=500 service=submission warn=80% defer=100% hold=300%'
 "$BIN/sgcluster" tune -c "$T/tune.conf" --limit "$LIMIT" --json --svg "$T/svg" --html "$T/tune.html" "$T/flow.log" > "$T/tune.json"
 "$BIN/sgcluster" tune -c "$T/tune.conf" --limit "$LIMIT" --ini "$T/snippet.conf" "$T/flow.log" > "$T/report.txt"

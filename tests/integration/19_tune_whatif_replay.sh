@@ -11,16 +11,8 @@ BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 python3 "$ROOT/tests/tools/genlog.py" --lines 200000 --seed 19 > "$T/node.log"
 python3 "$ROOT/tests/tools/genflow.py" --seed 19 --hours 2 --users 1500 --guessers 20 --compromised 1 > "$T/flow.log"
-conf() { # FILE SCENARIO_DIR
-    cat > "$1" <<CONF
-[node]
-name = tune
-[detect]
-rules = $ROOT/detect/rules.d
-scenarios = $2
-CONF
-}
-conf "$T/shipped.conf" "$ROOT/agent/scenarios.d"
+. "$ROOT/tests/integration/lib/offline.sh"
+offline_conf "$T/shipped.conf"
 n=0
 for log in node flow; do
     for rule in "" "--quantile 0.99 --margin 1.1"; do
@@ -30,7 +22,7 @@ for log in node flow; do
         mkdir -p "$T/scen.$n"
         cp "$ROOT/agent/scenarios.d/10-default.conf" "$T/scen.$n/"
         cp "$T/50-tune.$n.conf" "$T/scen.$n/50-tune.conf"
-        conf "$T/replay.$n.conf" "$T/scen.$n"
+        offline_conf "$T/replay.$n.conf" "$T/scen.$n"
         "$BIN/sgcluster" replay -c "$T/replay.$n.conf" --json "$T/$log.log" > "$T/replay.$n.json"
         "$BIN/sgcluster" replay -c "$T/shipped.conf" --json "$T/$log.log" > "$T/shipped.$n.json"
         python3 - "$T/tune.$n.json" "$T/replay.$n.json" "$T/shipped.$n.json" "$log ${rule:-default rule}" "$T/outcome" <<'PY'
