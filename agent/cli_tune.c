@@ -207,6 +207,10 @@ static int run_whatif(struct agent_parts *parts, const struct tune *tune, int ar
         if (m->sc) cfg->scenarios[m->sc - cfg->scenarios].threshold = m->prop.threshold;
         if (m->limit && m->prop.verdict != TUNE_NO_DATA) throttle_config_add(&lw->cfg, &m->proposed_limit, err, sizeof err);
     }
+    /* The configuration's override map and allowlist apply to the proposed limits as they would in
+     * the agent (borrowed for the replay, our own empty map put back after). */
+    throttle_map_t *own_map = lw->cfg.map;
+    lw->cfg.map = cfg->throttle->map;
     int rc = 0;
     struct replay *rp = replay_new(parts, tune_whatifs_add, wi);
     lw->sim = throttle_sim_new(cfg->bucket_s * 1000);
@@ -216,6 +220,7 @@ static int run_whatif(struct agent_parts *parts, const struct tune *tune, int ar
     for (size_t i = 0; i < cfg->nscenarios; i++) cfg->scenarios[i].threshold = was[i];
     free(was);
     replay_destroy(&rp);
+    lw->cfg.map = own_map;
     if (rc < 0) fprintf(stderr, "sgcluster: tune: the what-if replay failed\n");
     tune_whatifs_sort(wi);
     tune_whatifs_sort(&lw->w);
@@ -240,6 +245,14 @@ int cli_tune(int argc, char **argv)
         goto out;
     }
     p.parser = parts.parser;
+    /* The configuration's [throttle] limits, each replaced by a --limit of the same name. */
+    for (size_t i = 0; i < parts.cfg->throttle->nlimits; i++) {
+        const struct throttle_limit *l = &parts.cfg->throttle->limits[i];
+        bool given = false;
+        char err[256];
+        for (size_t k = 0; k < o.limits.nlimits && !given; k++) given = !strcmp(o.limits.limits[k].name, l->name);
+        if (!given && throttle_config_add(&o.limits, l, err, sizeof err) < 0) fprintf(stderr, "sgcluster tune: %s\n", err);
+    }
     p.tune = tune_new(parts.cfg, &o.limits);
     for (int i = optind; i < argc; i++)
         if (cli_read_lines(argv[i], on_line, &p) < 0) goto out;
@@ -251,7 +264,7 @@ int cli_tune(int argc, char **argv)
     if (o.whatif && run_whatif(&parts, p.tune, argc, argv, &wi, &lw) < 0) goto out;
     struct tune_report rep = {.tune = p.tune, .rule = &o.rule, .whatif = o.whatif ? &wi : NULL,
                               .limits_whatif = o.whatif ? &lw.w : NULL, .lines = ds.lines,
-                              .top = o.top, .live = live};
+                              .top = o.top, .live = live, .configured = parts.cfg->throttle};
     rc = 0;
     if (o.json) tune_report_json(stdout, &rep);
     else if (!o.ini || strcmp(o.ini, "-")) tune_report_text(stdout, &rep);

@@ -184,6 +184,10 @@ void tune_report_ini(FILE *out, const struct tune_report *r)
             limit_tiers(out, r, m);
             fputc('\n', out);
         }
+        bool configured = false;
+        for (size_t k = 0; r->configured && k < r->configured->nlimits && !configured; k++)
+            configured = !strcmp(r->configured->limits[k].name, m->limit->name);
+        if (configured) fputs("; defined in the configuration: replace it there with\n; ", out);
         fprintf(out, "limit.%s = %s\n", m->limit->name, spec);
     }
 }

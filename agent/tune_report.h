@@ -17,11 +17,14 @@ struct tune_report {
     uint64_t lines;
     size_t top;             /* keys listed per what-if in the text report */
     const char *live;       /* NULL, or a line about the cluster's counters (--live), already written */
+    const struct throttle_config *configured;   /* the configuration's own limits (may be NULL) */
 };
 
 void tune_report_text(FILE *out, const struct tune_report *r);
 /* [scenario ID] sections setting only threshold, and a [throttle] section with every limit's
- * proposed spec, with the reason and the what-if as comments. */
+ * proposed spec, with the reason and the what-if as comments. A limit the configuration already
+ * defines cannot be defined again in a scenario file: its line is written commented out, to be
+ * replaced in the configuration's [throttle] section; the others are live lines. */
 void tune_report_ini(FILE *out, const struct tune_report *r);
 void tune_report_json(FILE *out, const struct tune_report *r);
 

@@ -5,7 +5,8 @@
 # tests/tools/genlog.py node log with relay probers, and a tests/tools/genflow.py flow) and two rules (the
 # default, and a looser quantile with a thin margin, which acts on more subjects). In at least one run
 # the snippet must change the outcome (replay with the shipped thresholds decides differently), so
-# that an ignored snippet cannot pass.
+# that an ignored snippet cannot pass. The second rule also proposes a sending limit: its [throttle]
+# line in the snippet must load where the snippet is installed.
 set -eu
 BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
@@ -17,12 +18,17 @@ n=0
 for log in node flow; do
     for rule in "" "--quantile 0.99 --margin 1.1"; do
         n=$((n + 1))
+        limit=""
+        [ -n "$rule" ] && limit='user_hour=key=sasl_username measure=recipients window=1h max=500 defer=100% hold=300%'
         # shellcheck disable=SC2086
-        "$BIN/sgcluster" tune -c "$T/shipped.conf" $rule --json --ini "$T/50-tune.$n.conf" "$T/$log.log" > "$T/tune.$n.json"
+        "$BIN/sgcluster" tune -c "$T/shipped.conf" $rule ${limit:+--limit "$limit"} --json --ini "$T/50-tune.$n.conf" "$T/$log.log" > "$T/tune.$n.json"
         mkdir -p "$T/scen.$n"
         cp "$ROOT/agent/scenarios.d/10-default.conf" "$T/scen.$n/"
         cp "$T/50-tune.$n.conf" "$T/scen.$n/50-tune.conf"
         offline_conf "$T/replay.$n.conf" "$T/scen.$n"
+        if [ -n "$limit" ] && ! grep -q '^limit.user_hour = ' "$T/50-tune.$n.conf"; then
+            echo "FAILED: the snippet lacks the proposed limit"; exit 1
+        fi
         "$BIN/sgcluster" replay -c "$T/replay.$n.conf" --json "$T/$log.log" > "$T/replay.$n.json"
         "$BIN/sgcluster" replay -c "$T/shipped.conf" --json "$T/$log.log" > "$T/shipped.$n.json"
         python3 - "$T/tune.$n.json" "$T/replay.$n.json" "$T/shipped.$n.json" "$log ${rule:-default rule}" "$T/outcome" <<'PY'
