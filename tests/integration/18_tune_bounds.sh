@@ -9,10 +9,14 @@
 #   the what-if bans every guesser, no stale phone, and holds exactly the compromised accounts.
 # A sending limit (recipients per user and hour) is proposed within (q99.9, 4 x K x R + 1] and its
 # what-if refuses the compromised account only.
+# --live: a running agent's counters (3 failures of one address, written to its log now) are held
+# against the current and proposed thresholds.
 # Also: the pictures are well-formed SVG with the cut drawn, and the HTML page holds one per measure.
 set -eu
 BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+T=$(mktemp -d)
+. "$ROOT/tests/integration/lib/agent1.sh"
+trap 'agent1_stop; rm -rf "$T"' EXIT
 K=4; R=5; GAP=120; GMIN=25
 python3 "$ROOT/tests/tools/genflow.py" --seed 18 --hours 3 --users 2000 --msgs $K --rcpt $R --stale 12 --stale-gap $GAP \
     --guessers 30 --guess-min $GMIN --guess-max 40 --compromised 1 --truth "$T/truth" > "$T/flow.log"
@@ -99,3 +103,17 @@ html = open(os.path.join(d, "tune.html")).read()
 check(html.count("<svg") == len([x for x in t["measures"] if x["legit"]["n"] or (x["attack"] or {}).get("n")]),
       "tune.html: one picture per measure with data")
 PY
+
+# --live against a real agent (dry-run backend): its cluster-wide counter for one address.
+mkdir -p "$T/agent"
+agent1_start "$T/agent" live dryrun < /dev/null
+now=$(date -u +%Y-%m-%dT%H:%M:%S.000000+00:00)
+for i in 1 2 3; do
+    echo "$now mx1 dovecot: auth-worker(1001): sql(root,45.33.12.77,<AAAAAAAAAAAAAAA$i>): Password mismatch"
+done >> "$T/agent/mail.log"
+has_counter() { agent1_ctl top --json | grep -q '"auth-ip|ip:45.33.12.77","count":3'; }
+wait_for 10 has_counter || { echo "FAILED: the agent did not count the 3 failures"; agent1_ctl top; exit 1; }
+"$BIN/sgcluster" tune -c "$T/tune.conf" --live -s "$T/agent/ctl.sock" --no-whatif "$T/flow.log" > "$T/live.txt"
+grep -E '^  auth-ip +1 keys in the last 10m, 0 at or above the current 10, 0 at or above the proposed [0-9]+, highest 3 \(ip:45.33.12.77\)$' "$T/live.txt" \
+    || { echo "FAILED: --live does not report the agent's counter"; cat "$T/live.txt"; exit 1; }
+echo "ok: --live reports the agent's auth-ip counter for 45.33.12.77 (3)"
