@@ -172,26 +172,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-/* Writes the INI snippet to path ("-" = standard output). */
-static int write_ini(const char *path, const struct tune_report *rep)
-{
-    if (!strcmp(path, "-")) {
-        tune_report_ini(stdout, rep);
-        return 0;
-    }
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "sgcluster: tune: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    tune_report_ini(f, rep);
-    if (fclose(f) != 0) {
-        fprintf(stderr, "sgcluster: tune: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 /* The second pass: the logs replayed with the proposed thresholds and limits. */
 static int run_whatif(struct agent_parts *parts, const struct tune *tune, int argc, char **argv,
                       struct tune_whatifs *wi, struct limits_whatif *lw)
@@ -268,12 +248,12 @@ int cli_tune(int argc, char **argv)
     rc = 0;
     if (o.json) tune_report_json(stdout, &rep);
     else if (!o.ini || strcmp(o.ini, "-")) tune_report_text(stdout, &rep);
-    if (o.ini && write_ini(o.ini, &rep) < 0) rc = 1;
+    if (o.ini && tune_write(o.ini, tune_write_ini, &rep) < 0) rc = 1;
     if (o.svg && ((mkdir(o.svg, 0755) < 0 && errno != EEXIST) || tune_svg_dir(o.svg, &rep) < 0)) {
         if (errno) fprintf(stderr, "sgcluster: tune: %s: %s\n", o.svg, strerror(errno));
         rc = 1;
     }
-    if (o.html && tune_html_file(o.html, &rep) < 0) rc = 1;
+    if (o.html && tune_write(o.html, tune_write_html, &rep) < 0) rc = 1;
     fprintf(stderr, "tune: %" PRIu64 " lines, %" PRIu64 " events\n", ds.lines, ds.events);
 out:
     free(live);

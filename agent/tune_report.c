@@ -192,6 +192,11 @@ void tune_report_ini(FILE *out, const struct tune_report *r)
     }
 }
 
+void tune_write_ini(FILE *out, const void *report)
+{
+    tune_report_ini(out, report);
+}
+
 static void json_dist(FILE *out, const char *label, const struct tune_dist *d)
 {
     fputs("{\"population\":", out);

@@ -33,8 +33,14 @@ void tune_report_json(FILE *out, const struct tune_report *r);
 void tune_svg_measure(FILE *out, const struct tune_measure *m);
 /* Writes DIR/NAME.svg for every measure with data. Returns 0, or -1 (printed) when a file fails. */
 int tune_svg_dir(const char *dir, const struct tune_report *r);
-/* One HTML page: per measure its picture, quantiles, proposal and what-if. Returns 0 or -1 (printed). */
-int tune_html_file(const char *path, const struct tune_report *r);
+/* One HTML page (tune_write_html): the report, then every measure's picture. */
+
+/* Writes path ("-" = standard output) with fn(out, arg). Returns 0, or -1 (printed) when the file
+ * cannot be opened or written. */
+int tune_write(const char *path, void (*fn)(FILE *out, const void *arg), const void *arg);
+/* The writers above in tune_write's shape (arg: the struct tune_report). */
+void tune_write_ini(FILE *out, const void *report);
+void tune_write_html(FILE *out, const void *report);
 
 /* "10m", "2h", "45s": the largest unit that divides s. */
 const char *tune_fmt_duration(int64_t s, char *buf, size_t size);

@@ -93,6 +93,30 @@ void tune_svg_measure(FILE *out, const struct tune_measure *m)
     fputs("</svg>\n", out);
 }
 
+int tune_write(const char *path, void (*fn)(FILE *out, const void *arg), const void *arg)
+{
+    if (!strcmp(path, "-")) {
+        fn(stdout, arg);
+        return 0;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "sgcluster: tune: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fn(f, arg);
+    if (fclose(f) != 0) {
+        fprintf(stderr, "sgcluster: tune: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void write_svg(FILE *out, const void *m)
+{
+    tune_svg_measure(out, m);
+}
+
 int tune_svg_dir(const char *dir, const struct tune_report *r)
 {
     size_t n = tune_count(r->tune);
@@ -101,27 +125,14 @@ int tune_svg_dir(const char *dir, const struct tune_report *r)
         if (!m->legit.n && !m->attack.n) continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s.svg", dir, m->name);
-        FILE *f = fopen(path, "w");
-        if (!f) {
-            fprintf(stderr, "sgcluster: tune: %s: %s\n", path, strerror(errno));
-            return -1;
-        }
-        tune_svg_measure(f, m);
-        if (fclose(f) != 0) {
-            fprintf(stderr, "sgcluster: tune: %s: %s\n", path, strerror(errno));
-            return -1;
-        }
+        if (tune_write(path, write_svg, m) < 0) return -1;
     }
     return 0;
 }
 
-int tune_html_file(const char *path, const struct tune_report *r)
+void tune_write_html(FILE *f, const void *report)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "sgcluster: tune: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
+    const struct tune_report *r = report;
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>sgcluster tune</title>\n"
           "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{background:#f4f4f4;padding:1em;overflow:auto}"
           "table{border-collapse:collapse}td,th{padding:2px 8px;text-align:right}</style></head><body>\n"
@@ -147,9 +158,4 @@ int tune_html_file(const char *path, const struct tune_report *r)
         tune_svg_measure(f, m);
     }
     fputs("</body></html>\n", f);
-    if (fclose(f) != 0) {
-        fprintf(stderr, "sgcluster: tune: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
 }
