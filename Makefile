@@ -10,20 +10,21 @@ DESTDIR ?=
 # installs the peers it compares against (their packages start system services).
 DEPS_all     = build
 DEPS_install = build
-DEPS_test    = build test deploy
+DEPS_test    = build test deploy package
 DEPS_unit    = build test
-DEPS_integration = build test deploy
-DEPS_check   = build test deploy
+DEPS_integration = build test deploy package
+DEPS_check   = build test deploy package
 DEPS_demo    = build test
 DEPS_fuzz    = build fuzz
 DEPS_bench   = build test bench
+DEPS_deb     = build package
 deps_for = @deploy/deps.sh check $(DEPS_$(1)) >/dev/null 2>&1 || deploy/deps.sh install $(DEPS_$(1))
 
-PUBLIC_TARGETS = all test check bench fuzz demo install unit integration
-.PHONY: $(PUBLIC_TARGETS) deps clean _all _test _unit _integration _bench _fuzz _demo _install _check _fuzzbuild
+PUBLIC_TARGETS = all test check bench fuzz demo install unit integration deb
+.PHONY: $(PUBLIC_TARGETS) deps clean _all _test _unit _integration _bench _fuzz _demo _install _check _fuzzbuild _deb
 
 all: ; $(call deps_for,all); $(MAKE) --no-print-directory _all
-test unit integration bench fuzz demo install:
+test unit integration bench fuzz demo install deb:
 	$(call deps_for,$@)
 	@$(MAKE) --no-print-directory _$@
 check:
@@ -73,7 +74,7 @@ _all: $(BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -138,12 +139,16 @@ _fuzz:
 _demo: $(BINS)
 	@$(TEST_ENV) tests/demo.sh
 
-# The unit's paths follow PREFIX; it goes where systemd looks for local units.
+# The unit's paths follow PREFIX; it goes where systemd looks for local units (the package:
+# UNITDIR=/lib/systemd/system). Bash completion goes where bash-completion looks under PREFIX.
 MANDIR  ?= $(PREFIX)/share/man
 UNITDIR ?= /etc/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 _install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/sgcluster/rules.d \
-	  $(DESTDIR)/etc/sgcluster/scenarios.d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	  $(DESTDIR)/etc/sgcluster/scenarios.d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(COMPLETIONDIR)
+	install -m 0644 deploy/bash-completion/sgcluster $(DESTDIR)$(COMPLETIONDIR)/sgcluster
 	install -m 0755 $(BIN)/sgagent $(DESTDIR)$(PREFIX)/sbin/sgagent
 	install -m 0755 $(BIN)/sgcluster $(DESTDIR)$(PREFIX)/bin/sgcluster
 	install -m 0644 detect/rules.d/*.conf $(DESTDIR)/etc/sgcluster/rules.d/
@@ -153,7 +158,18 @@ _install: $(BINS)
 	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|g' deploy/systemd/sgagent.service > $(DESTDIR)$(UNITDIR)/sgagent.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/sgagent.service
 
+# The Debian package (debian/), built by dpkg-buildpackage in a copy of the tree under DEBBUILD so
+# that the checkout stays clean; the .deb lands in DEBBUILD.
+DEBBUILD ?= build-deb
+_deb:
+	rm -rf $(DEBBUILD) && mkdir -p $(DEBBUILD)/src
+	tar -c --exclude-vcs --exclude=./build --exclude=./build-san --exclude=./build-fuzz \
+	  --exclude='./build-deb*' --exclude=./bin . | tar -x -C $(DEBBUILD)/src
+	cd $(DEBBUILD)/src && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	  dpkg-buildpackage --build=binary --unsigned-source --unsigned-changes --no-pre-clean -J2
+	@ls $(DEBBUILD)/*.deb
+
 clean:
-	rm -rf build build-san build-fuzz bin
+	rm -rf build build-san build-fuzz build-deb bin
 
 -include $(LIB_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%.d)

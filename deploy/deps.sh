@@ -6,8 +6,8 @@
 #        deploy/deps.sh install GROUP... -> apt-get install what is missing (root; idempotent)
 #        deploy/deps.sh list GROUP...    -> the packages of the groups, one a line
 # No GROUP means every group. The Makefile names the groups of each target: `make` build;
-# `make test`, `make check`, `make demo` build test deploy; `make fuzz` build fuzz;
-# `make bench` build test bench.
+# `make test`, `make check` build test deploy package; `make demo` build test; `make fuzz` build
+# fuzz; `make bench` build test bench; `make deb` build package.
 set -u
 # To add a package, add it to the group whose targets need it; a new group is one more
 # variable here and one more word in the Makefile's DEPS_* line of the targets that need it.
@@ -26,7 +26,9 @@ DEPS_fuzz="clang libclang-rt-14-dev"
 # bench: the peers compared against. Installing them starts their system services, so only
 # `make bench` asks for this group.
 DEPS_bench="sshguard fail2ban time"
-GROUPS_ALL="build test deploy fuzz bench"
+# package: what `make deb` and the package test need (debhelper's dh, dpkg-buildpackage, lintian).
+DEPS_package="debhelper dpkg-dev fakeroot lintian"
+GROUPS_ALL="build test deploy package fuzz bench"
 # Packages wanted for one tool only (prometheus: promtool, which checks the /metrics output):
 # installed without their recommends (prometheus-node-exporter), their services neither started
 # (a policy-rc.d refuses it, unless one is there already) nor enabled at boot.
