@@ -61,8 +61,8 @@ EOF
         /etc/sgcluster/scenarios.d/10-default.conf /etc/sgcluster/authpolicy-rules.d/50-reports-not-logs.conf \
         /usr/share/man/man8/sgagent.8.gz /usr/share/man/man8/sgcluster.8.gz /usr/share/man/man5/sgagent.conf.5.gz \
         /usr/share/bash-completion/completions/sgcluster /lib/systemd/system/sgagent.service \
-        /usr/share/doc/sgcluster/examples/sgcluster-policy.cf; do
-        [ -f "$R$f" ] || fail "$f not installed"
+        /usr/share/doc/sgcluster/examples/sgcluster-policy.cf /usr/share/doc/sgcluster/examples/sgcluster.json; do
+        [ -f "$R$f" ] || [ -f "$R$f.gz" ] || fail "$f not installed"
     done
     grep -qx 'ExecStart=/usr/sbin/sgagent -c /etc/sgcluster/sgagent.conf' "$R/lib/systemd/system/sgagent.service" \
         || fail "the unit does not start /usr/sbin/sgagent"
@@ -123,6 +123,12 @@ EOF
         /var/cache/man|/var/cache/man/*|/var/cache/debconf|/var/cache/debconf/*|/etc/passwd-|/etc/group-|/etc/shadow-|/etc/gshadow-) continue ;;
         esac
         u=$O/upper$p
+        case $p in
+        # The host's own users may change while this runs (other tests): only ours must be gone.
+        /etc/passwd|/etc/group|/etc/shadow|/etc/gshadow)
+            grep -qE '(^|[:,])sgcluster(:|,|$)' "$u" && echo "sgcluster left in $p"
+            continue ;;
+        esac
         if [ -c "$u" ] && [ "$(stat -c '%t%T' "$u")" = 00 ]; then echo "deleted: $p"
         elif [ -L "$u" ]; then [ "$(readlink "$u")" = "$(readlink "$p" 2>/dev/null)" ] || echo "link: $p"
         elif [ -d "$u" ]; then [ -d "$p" ] || echo "new directory: $p"
