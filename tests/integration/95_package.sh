@@ -58,7 +58,7 @@ EOF
     in_root dpkg-query -W -f='${Status} ${Version}\n' sgcluster | grep -qx "install ok installed $VERSION" \
         || fail "the package is not installed at $VERSION"
     for f in /usr/sbin/sgagent /usr/bin/sgcluster /etc/sgcluster/rules.d/postfix.conf \
-        /etc/sgcluster/scenarios.d/10-default.conf /etc/sgcluster/authpolicy-rules.d/50-reports-not-logs.conf \
+        /etc/sgcluster/scenarios.d/10-default.conf \
         /usr/share/man/man8/sgagent.8.gz /usr/share/man/man8/sgcluster.8.gz /usr/share/man/man5/sgagent.conf.5.gz \
         /usr/share/bash-completion/completions/sgcluster /lib/systemd/system/sgagent.service \
         /usr/share/doc/sgcluster/examples/sgcluster-policy.cf /usr/share/doc/sgcluster/examples/sgcluster.json; do
