@@ -54,6 +54,8 @@ cmds=$(sgcluster help | sed -n 's/^  \([a-z][a-z-]*\).*/\1/p' | sort)
 expect "every command" "$cmds" sgcluster ""
 has "the commands" status peers bans ban unban hold release top explain replay keygen parse -- sgcluster ""
 expect "a prefix" "status" sgcluster st
+expect "global options" "$(sgcluster help | sed '/^commands:/q' | grep -oE -- '(^|[[ (|])--?[a-zA-Z][a-zA-Z-]*' | tr -d '[( |' | sort -u)" sgcluster -
+has "global options" -s --json -- sgcluster -
 expect "after -s PATH" "status" sgcluster -s /run/x.sock st
 has "parse options" --rules --extra --json --stats --quiet --now -- sgcluster parse --
 has "top options" --users -n --window --json -- sgcluster top -
