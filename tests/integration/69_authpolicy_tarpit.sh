@@ -78,6 +78,11 @@ slowed_or_refused() { # ADDR: each answer for ADDR since the logs were emptied w
 t0=$(ms)
 tries 21 30 wrong-2
 t_ten=$(( $(ms) - t0 ))
+# Each failed under attack: account-attack banned it (before its second try, not racing it).
+for k in $(seq 21 30); do
+    wait_for 10 cluster_has_ban "$(node_of "$k")" "ip:$(netns_ip attacker "$k")" ||
+        fail "$(netns_ip attacker "$k") failed for alice under attack and was not banned"
+done
 t0=$(ms)
 tries 1 30 wrong-3
 t_thirty=$(( $(ms) - t0 ))
