@@ -29,8 +29,9 @@ st() { cluster_status_field "$1" "d['authpolicy']$2"; }
 imap_login -n attacker "$(node_ip 2)" alice alice-pw || fail "IMAP login on node2 before the ban"
 pop3_login -n attacker "$(node_ip 3)" alice alice-pw || fail "POP3 login on node3 before the ban"
 smtp_auth -n attacker "$(node_ip 2)" alice alice-pw || fail "SMTP AUTH on node2 before the ban"
+has_report() { [ "$(st "$1" '["report"]')" -ge 1 ]; }
 for i in 2 3; do
-    [ "$(st "$i" '["report"]')" -ge 1 ] || fail "node$i's agent got no report from Dovecot"
+    wait_for 10 has_report "$i" || fail "node$i's agent got no report from Dovecot"
 done
 
 # The attacker guesses bob's password on node1 until node1 bans it (auth-ip: 10 failures;
