@@ -69,9 +69,7 @@ grep -q "^User=$SGUSER\$" "$UNIT" || fail "unit User= not set"
 grep -q "^api_key_file = $P/etc/sgcluster/authpolicy.key\$" "$CONF" || fail "[authpolicy] not templated"
 [ "$(stat -c '%U %G %a' "$P/etc/sgcluster/authpolicy.key")" = "root $SGUSER 640" ] || fail "authpolicy.key not 0640 root:$SGUSER"
 [ "$(cat "$P/etc/sgcluster/authpolicy.key")" = deploy-test-key-0123456789 ] || fail "authpolicy.key does not hold the key"
-grep -q "^extra_rules = $P/etc/sgcluster/authpolicy-rules.d\$" "$CONF" || fail "authpolicy-rules.d not listed in [detect]"
-cmp -s "$P/etc/sgcluster/authpolicy-rules.d/50-reports-not-logs.conf" "$ROOT/deploy/dovecot/authpolicy-rules.d/50-reports-not-logs.conf" ||
-    fail "authpolicy-rules.d not installed"
+grep -q "^log_auth_lines = no\$" "$CONF" || fail "sgcluster_authpolicy_reports_only did not set log_auth_lines = no"
 "$P/usr/local/sbin/sgagent" -n -c "$CONF" | grep -q "configuration OK" || fail "installed config does not check"
 
 # 2. Start the agent as systemd would (RuntimeDirectory= made by hand), in the namespace, with

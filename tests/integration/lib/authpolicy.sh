@@ -9,7 +9,7 @@
 #                               and nonce, plus auth_debug (Dovecot logs every passdb lookup and
 #                               every policy answer)
 #   authpolicy_conf I [LINE...] e2e_up hook: node I's agent dry-run, [authpolicy] enabled with the
-#                               key, the log rules that reports replace turned off; LINEs more
+#                               key, Dovecot's reports counted alone (log_auth_lines = no); LINEs more
 #                               [authpolicy] lines (e.g. "tarpit = 2s")
 #   authpolicy_status I ADDR USER   node I's agent's answer (status) to an allow request, asked in
 #                               node I's namespace as its Dovecot asks it (no python: it is polled)
@@ -29,8 +29,7 @@ authpolicy_conf() { # I [LINE...]
     shift
     printf '%s\n' "$AUTHPOLICY_KEY" > "$NETNS_DIR/authpolicy.key"
     cluster_conf "$i" enforce "backend = dryrun"
-    cluster_conf "$i" detect "extra_rules = $SG_ROOT/deploy/dovecot/authpolicy-rules.d"
-    cluster_conf "$i" authpolicy "enabled = yes" "api_key_file = $NETNS_DIR/authpolicy.key" "$@"
+    cluster_conf "$i" authpolicy "enabled = yes" "api_key_file = $NETNS_DIR/authpolicy.key" "log_auth_lines = no" "$@"
 }
 
 authpolicy_status() { # I ADDR USER
