@@ -94,6 +94,10 @@ static int on_allow(const struct authpolicy_request *r, const char **msg, void *
 static void on_report(const struct authpolicy_request *r, void *arg)
 {
     struct agent *a = arg;
+    /* Refused by this service: no password was found wrong (before the check none was tried;
+     * after it, a held account's was right), so it is no failure. Counted, a held account's owner
+     * polling with her password would get her address banned. */
+    if (r->policy_reject) return;
     struct sg_event ev;
     authpolicy_report_event(r, &ev);
     if (a->once && a->cfg->authpolicy_log_auth_lines) attempt_once_join(a->once, ATTEMPT_REPORT, &ev, sg_now_ms());
@@ -132,12 +136,15 @@ void agent_authpolicy_status(struct agent *a, bool json, FILE *out)
     int port = a->authpolicy_http ? authpolicy_http_port(a->authpolicy_http) : 0;
     struct attempt_once_stats o = {0};
     if (a->once) attempt_once_stats(a->once, &o);
+    struct http_stats hs = {0};
+    if (a->authpolicy_http) authpolicy_http_stats(a->authpolicy_http, &hs);
     if (json) {
         fprintf(out, ",\"authpolicy\":{\"enabled\":%s,\"port\":%d,\"requests\":%" PRIu64 ",\"allow\":%" PRIu64
                      ",\"report\":%" PRIu64 ",\"rejected\":%" PRIu64 ",\"tarpitted\":%" PRIu64 ",\"bad\":{",
                 a->authpolicy ? "true" : "false", port, s.requests, s.allow, s.report, s.rejected, s.tarpitted);
         for (int b = 0; b < AP_BAD__COUNT; b++)
             fprintf(out, "%s\"%s\":%" PRIu64, b ? "," : "", authpolicy_bad_name((enum authpolicy_bad)b), s.bad[b]);
+        fprintf(out, ",\"http\":%" PRIu64, hs.broken);
         fprintf(out, "},\"pwhash\":%" PRIu64 ",\"pwhash_ignored\":%" PRIu64 ",\"log_auth_lines\":%s,\"once\":{\"log\":%" PRIu64
                      ",\"report\":%" PRIu64 ",\"once\":%" PRIu64 ",\"evictions\":%" PRIu64 "}}",
                 s.pwhash, s.pwhash_ignored, a->cfg->authpolicy_log_auth_lines ? "true" : "false", o.log, o.report, o.once,
@@ -145,13 +152,14 @@ void agent_authpolicy_status(struct agent *a, bool json, FILE *out)
         return;
     }
     if (!a->authpolicy) return;
-    uint64_t bad = 0;
+    uint64_t bad = hs.broken;
     for (int b = 0; b < AP_BAD__COUNT; b++) bad += s.bad[b];
     fprintf(out, "authpol   port %d: %" PRIu64 " allow (%" PRIu64 " rejected, %" PRIu64 " tarpitted), %" PRIu64
                  " reports, %" PRIu64 " bad requests",
             port, s.allow, s.rejected, s.tarpitted, s.report, bad);
     for (int b = 0; b < AP_BAD__COUNT; b++)
         if (s.bad[b]) fprintf(out, ", %" PRIu64 " %s", s.bad[b], authpolicy_bad_name((enum authpolicy_bad)b));
+    if (hs.broken) fprintf(out, ", %" PRIu64 " http", hs.broken);
     fputc('\n', out);
     fprintf(out, "authpol   reports: %" PRIu64 " with a password hash (%" PRIu64 " ignored: not hex); ", s.pwhash,
             s.pwhash_ignored);

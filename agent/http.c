@@ -31,6 +31,11 @@ struct http_server {
     struct http_stats st;
 };
 
+/* Per connection (MHD's socket context): requests answered on it. */
+struct conn {
+    uint64_t answered;
+};
+
 struct upload {
     size_t len;
     bool over;
@@ -51,6 +56,8 @@ const char *http_request_arg(const struct http_request *r, const char *name)
 static enum MHD_Result answer(struct http_server *h, struct MHD_Connection *c, struct http_request *req)
 {
     struct http_reply rep = {.code = 500, .content_type = "text/plain"};
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci && ci->socket_context) ((struct conn *)ci->socket_context)->answered++;
     int64_t t0 = sg_mono_ns();
     h->fn(req, &rep, h->arg);
     sg_hist_observe_ns(&h->st.latency, sg_mono_ns() - t0);
@@ -108,6 +115,21 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     *con_cls = NULL;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)c;
+    struct http_server *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = sg_xcalloc(1, sizeof(struct conn));
+        return;
+    }
+    struct conn *k = *socket_context;
+    if (k && !k->answered) h->st.broken++;
+    free(k);
+    *socket_context = NULL;
+}
+
 static void run(struct http_server *h)
 {
     /* MHD may hold buffered work that no fd will announce again: run while it says so (bounded). */
@@ -150,7 +172,8 @@ struct http_server *http_server_new(zloop_t *loop, const char *what, const char 
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (!h->d) {
         sg_log(SG_LOG_ERR, "%s: cannot start the HTTP server on %s", what, listen);
         close(fd);

@@ -8,6 +8,7 @@
 #include <czmq.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/hist.h"
 
@@ -37,6 +38,9 @@ typedef void (http_handler_fn)(const struct http_request *req, struct http_reply
 
 struct http_stats {
     struct sg_hist latency;     /* time in the handler, per request */
+    uint64_t broken;            /* connections closed without one answered request: HTTP MHD refused
+                                 * itself (garbage, oversize headers), requests cut or timed out,
+                                 * bare connects; they never reach the handler */
 };
 
 struct http_server;

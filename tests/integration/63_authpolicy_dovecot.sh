@@ -33,7 +33,8 @@ ip1=$(node_ip 1)
 client=$(netns_ip client)
 
 imap_login "$ip1" alice alice-pw; [ $? = 0 ] || fail "alice cannot log in over IMAP before any ban"
-wait_for 5 test "$(st 'd["report"]')" -ge 1 || fail "Dovecot's report of the login did not reach the agent"
+reported() { [ "$(st 'd["report"]')" -ge 1 ]; }
+wait_for 5 reported || fail "Dovecot's report of the login did not reach the agent"
 allows=$(st 'd["allow"]')
 [ "$allows" -ge 2 ] || fail "expected allow before and after the password check, agent saw $allows"
 
@@ -41,7 +42,8 @@ allows=$(st 'd["allow"]')
 DLOG=$(maild_log node1 dovecot)
 mismatches() { grep -c "Password mismatch" "$DLOG"; }
 imap_login "$ip1" alice wrong-pw; [ $? = 1 ] || fail "a wrong password was accepted"
-wait_for 5 test "$(mismatches)" = 1 || fail "no 'Password mismatch' line for a wrong password: $(tail -3 "$DLOG")"
+one_mismatch() { [ "$(mismatches)" = 1 ]; }
+wait_for 5 one_mismatch || fail "no 'Password mismatch' line for a wrong password: $(tail -3 "$DLOG")"
 
 "$SG" ban "$client" --for 1h $S >/dev/null || fail "sgcluster ban $client"
 rej0=$(st 'd["rejected"]')

@@ -36,6 +36,7 @@ sgcluster_scenarios:
 sgcluster_authpolicy_enabled: true
 sgcluster_authpolicy_listen: "127.0.0.1:0"
 sgcluster_authpolicy_api_key: deploy-test-key-0123456789
+sgcluster_authpolicy_reports_only: true
 EOT
 # shellcheck disable=SC2034 # DEPLOY_WRAP is read by deploy_play (lib/deploy.sh)
 DEPLOY_WRAP=(ip netns exec "$NS")
@@ -68,6 +69,7 @@ grep -q "^User=$SGUSER\$" "$UNIT" || fail "unit User= not set"
 grep -q "^api_key_file = $P/etc/sgcluster/authpolicy.key\$" "$CONF" || fail "[authpolicy] not templated"
 [ "$(stat -c '%U %G %a' "$P/etc/sgcluster/authpolicy.key")" = "root $SGUSER 640" ] || fail "authpolicy.key not 0640 root:$SGUSER"
 [ "$(cat "$P/etc/sgcluster/authpolicy.key")" = deploy-test-key-0123456789 ] || fail "authpolicy.key does not hold the key"
+grep -q "^log_auth_lines = no\$" "$CONF" || fail "sgcluster_authpolicy_reports_only did not set log_auth_lines = no"
 "$P/usr/local/sbin/sgagent" -n -c "$CONF" | grep -q "configuration OK" || fail "installed config does not check"
 
 # 2. Start the agent as systemd would (RuntimeDirectory= made by hand), in the namespace, with
