@@ -71,7 +71,8 @@ struct authpolicy;
 
 #define AUTHPOLICY_KEY_MIN 16         /* characters of an API key */
 #define AUTHPOLICY_KEY_MAX 256
-/* Reads the API key: the first line of path, at least AUTHPOLICY_KEY_MIN characters. Returns 0,
+/* Reads the API key: the first line of path, AUTHPOLICY_KEY_MIN to AUTHPOLICY_KEY_MAX characters
+ * (a longer line is refused, never cut; checked at -n, start and SIGHUP). Returns 0,
  * or -1 with the reason in err. key holds AUTHPOLICY_KEY_MAX + 1 bytes. */
 int authpolicy_key_load(const char *path, char *key, char *err, size_t errsize);
 
