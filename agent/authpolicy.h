@@ -82,7 +82,7 @@ void authpolicy_destroy(struct authpolicy **pap);
 
 /* Handles one whole request. method and command (the query's command=, NULL when absent) and key
  * (the X-API-Key header, NULL when absent) as received; body of len bytes (need not be
- * NUL-terminated); oversize: the body was longer than AUTHPOLICY_MAX_BODY and was cut. Writes the
+ * NUL-terminated); oversize: the body was announced longer than AUTHPOLICY_MAX_BODY (unread). Writes the
  * JSON answer into out and returns the HTTP status code (200, or the 4xx of the refusal). */
 int authpolicy_handle(struct authpolicy *ap, const char *method, const char *command, const char *key,
                       const char *body, size_t len, bool oversize, char *out, size_t size);

@@ -33,7 +33,6 @@ struct http_server {
 
 struct upload {
     size_t len;
-    bool over;
     char buf[];       /* max_body bytes */
 };
 
@@ -83,21 +82,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *con_cls = u = malloc(sizeof *u + h->max_body);
         if (!u) return MHD_NO;
         u->len = 0;
-        u->over = false;
         return MHD_YES;
     }
     if (*data_size) {
-        /* A chunked body gives no length first: keep at most the cap, drop (and refuse) the rest. */
-        size_t room = h->max_body - u->len, n = *data_size < room ? *data_size : room;
-        memcpy(u->buf + u->len, data, n);
-        u->len += n;
-        if (n < *data_size) u->over = true;
+        /* A chunked body gives no length first: on the first byte over the cap, close the
+         * connection (counted) rather than read the rest, so the slot is freed at once. */
+        if (*data_size > h->max_body - u->len) {
+            h->st.body_cut++;
+            return MHD_NO;
+        }
+        memcpy(u->buf + u->len, data, *data_size);
+        u->len += *data_size;
         *data_size = 0;
         return MHD_YES;
     }
     req.body = u->buf;
     req.len = u->len;
-    req.oversize = u->over;
     return answer(h, c, &req);
 }
 

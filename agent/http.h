@@ -15,7 +15,7 @@ struct http_request {
     const char *method, *url;   /* as received */
     const char *body;           /* NULL when the handler is called on the headers alone */
     size_t len;
-    bool oversize;              /* the body was (or was announced) longer than max_body: cut or unread */
+    bool oversize;              /* the Content-Length announced more than max_body: body unread */
     void *conn;                 /* for http_request_header / http_request_arg */
 };
 /* A header's value, or a query argument's; NULL when absent. Valid during the handler call. */
@@ -32,11 +32,13 @@ struct http_reply {
 
 /* Called once per request, on the loop's thread: fills *rep. A request whose method is not POST,
  * or whose Content-Length is over max_body, is handed over on its headers alone (body NULL), so it
- * can be refused before anything is read. */
+ * can be refused before anything is read. A chunked body that grows over max_body closes the
+ * connection without a reply (http_stats.body_cut). */
 typedef void (http_handler_fn)(const struct http_request *req, struct http_reply *rep, void *arg);
 
 struct http_stats {
     struct sg_hist latency;     /* time in the handler, per request */
+    uint64_t body_cut;          /* chunked bodies over max_body: the connection closed, no reply */
 };
 
 struct http_server;
