@@ -3,8 +3,8 @@
  * Why external polling (MHD_USE_EPOLL without an internal thread): the auth-policy answers read
  * the replicated ban map and its reports feed the scenario engine, and a metrics scrape reads every
  * component's counters; all of them are owned by the loop's thread and not thread-safe. MHD's own
- * epoll fd is polled by zloop and MHD_run() is called when it is readable (plus a timer for
- * connection timeouts), so requests are handled on the loop's thread with no lock and no snapshot
+ * epoll fd is polled by zloop and MHD_run() is called when it is readable or when the one-shot
+ * timer armed from MHD_get_timeout() after each run fires, so requests are handled on the loop's thread with no lock and no snapshot
  * copy. MHD does request parsing, header and memory limits and timeouts; bodies are capped here. */
 #include "agent/http.h"
 #include "agent/util.h"
@@ -18,7 +18,7 @@
 #define HTTP_CONN_LIMIT 256
 #define HTTP_CONN_TIMEOUT_S 10
 #define HTTP_CONN_MEMORY (32 * 1024)
-#define HTTP_TIMER_MS 500
+#define HTTP_IDLE_TIMER_MS 1000   /* the longest wait between runs when MHD names no timeout */
 
 struct http_server {
     zloop_t *loop;
@@ -108,14 +108,23 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     *con_cls = NULL;
 }
 
+static int on_timer(zloop_t *loop, int timer_id, void *arg);
+
+/* MHD's contract in external mode: its epoll fd must not be waited on longer than
+ * MHD_get_timeout(). Work may remain that no fd edge will announce (buffered requests after the
+ * bounded passes, the listen socket MHD re-adds to its epoll set only inside MHD_run once under the
+ * connection limit, connection timeouts), so each run ends by arming a one-shot timer at that
+ * timeout: 1 ms when MHD says 0 (run again soon), HTTP_IDLE_TIMER_MS when it has none. */
 static void run(struct http_server *h)
 {
-    /* MHD may hold buffered work that no fd will announce again: run while it says so (bounded). */
-    MHD_UNSIGNED_LONG_LONG t = 1;
+    MHD_UNSIGNED_LONG_LONG t = HTTP_IDLE_TIMER_MS;
     for (int i = 0; i < 8; i++) {
         MHD_run(h->d);
-        if (MHD_get_timeout(h->d, &t) != MHD_YES || t > 0) break;
+        if (MHD_get_timeout(h->d, &t) != MHD_YES) { t = HTTP_IDLE_TIMER_MS; break; }
+        if (t > 0) break;
     }
+    if (h->timer_id >= 0) zloop_timer_end(h->loop, h->timer_id);
+    h->timer_id = zloop_timer(h->loop, t < 1 ? 1 : t > HTTP_IDLE_TIMER_MS ? HTTP_IDLE_TIMER_MS : (size_t)t, 1, on_timer, h);
 }
 
 static int on_ready(zloop_t *loop, zmq_pollitem_t *item, void *arg)
@@ -128,7 +137,9 @@ static int on_ready(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 static int on_timer(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop; (void)timer_id;
-    run(arg);
+    struct http_server *h = arg;
+    h->timer_id = -1;   /* one-shot: zloop drops it after this call */
+    run(h);
     return 0;
 }
 
@@ -165,7 +176,7 @@ struct http_server *http_server_new(zloop_t *loop, const char *what, const char 
         http_server_destroy(&h);
         return NULL;
     }
-    h->timer_id = zloop_timer(loop, HTTP_TIMER_MS, 0, on_timer, h);
+    run(h);   /* arms the first timer */
     sg_log(SG_LOG_INFO, "%s: listening on %s (port %d)", what, listen, h->port);
     return h;
 }
