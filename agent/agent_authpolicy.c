@@ -141,7 +141,7 @@ void agent_authpolicy_status(struct agent *a, bool json, FILE *out)
                 a->authpolicy ? "true" : "false", port, s.requests, s.allow, s.report, s.rejected, s.tarpitted);
         for (int b = 0; b < AP_BAD__COUNT; b++)
             fprintf(out, "%s\"%s\":%" PRIu64, b ? "," : "", authpolicy_bad_name((enum authpolicy_bad)b), s.bad[b]);
-        fprintf(out, "},\"http\":{\"body_cut\":%" PRIu64 "}", hs.body_cut);
+        fprintf(out, "},\"http\":{\"body_cut\":%" PRIu64 ",\"errors\":%" PRIu64 "}", hs.body_cut, hs.errors);
         fprintf(out, ",\"pwhash\":%" PRIu64 ",\"pwhash_ignored\":%" PRIu64 ",\"log_auth_lines\":%s,\"once\":{\"log\":%" PRIu64
                      ",\"report\":%" PRIu64 ",\"once\":%" PRIu64 ",\"evictions\":%" PRIu64 "}}",
                 s.pwhash, s.pwhash_ignored, a->cfg->authpolicy_log_auth_lines ? "true" : "false", o.log, o.report, o.once,

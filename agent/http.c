@@ -11,6 +11,9 @@
 #include "enforce/policy_listen.h"
 
 #include <microhttpd.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,6 +21,7 @@
 #define HTTP_CONN_LIMIT 256
 #define HTTP_CONN_TIMEOUT_S 10
 #define HTTP_CONN_MEMORY (32 * 1024)
+#define HTTP_LOG_GAP_NS 1000000000LL   /* at most one MHD message logged a second */
 #define HTTP_IDLE_TIMER_MS 1000   /* the longest wait between runs when MHD names no timeout */
 
 struct http_server {
@@ -28,6 +32,8 @@ struct http_server {
     size_t max_body;
     struct MHD_Daemon *d;
     int epfd, timer_id, port;
+    int64_t log_ns;       /* when the last MHD message was logged */
+    uint64_t log_quiet;   /* MHD messages not logged since */
     struct http_stats st;
 };
 
@@ -101,6 +107,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return answer(h, c, &req);
 }
 
+/* MHD's error messages (one per malformed request or refused connection, client-driven): all
+ * counted, at most one logged per HTTP_LOG_GAP_NS with the number left out before it. */
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct http_server *h = cls;
+    h->st.errors++;
+    int64_t now = sg_mono_ns();
+    if (h->log_ns && now - h->log_ns < HTTP_LOG_GAP_NS) { h->log_quiet++; return; }
+    char msg[256];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\r\n")] = '\0';
+    sg_log(SG_LOG_NOTICE, "%s: %s (%" PRIu64 " more since the last such line)", h->what, msg, h->log_quiet);
+    h->log_ns = now;
+    h->log_quiet = 0;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     (void)cls; (void)c; (void)toe;
@@ -157,6 +179,7 @@ struct http_server *http_server_new(zloop_t *loop, const char *what, const char 
     int fd = policy_listen_tcp(listen, allow_remote, &h->port);
     if (fd < 0) { free(h); return NULL; }
     h->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                             MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,

@@ -38,6 +38,7 @@ typedef void (http_handler_fn)(const struct http_request *req, struct http_reply
 
 struct http_stats {
     struct sg_hist latency;     /* time in the handler, per request */
+    uint64_t errors;            /* MHD's error messages (malformed requests, refused connections...) */
     uint64_t body_cut;          /* chunked bodies over max_body: the connection closed, no reply */
 };
 

@@ -138,6 +138,8 @@ for payload in (b"\x00\xff garbage\r\n\r\n", b"POST /?command=allow HTTP/1.1\r\n
     except OSError: pass
     s.close()
 PY
+# libmicrohttpd's messages about them are counted (and logged at most once a second).
+[ "$(st 'd["http"]["errors"] > 0')" = True ] || fail "no HTTP error counted: $(st 'd["http"]')"
 got=$(st '" ".join(str(d["bad"][k]) for k in ("method","key","size","json","field","command"))')
 [ "$got" = "1 2 1 1 1 1" ] || fail "bad counters (method key size json field command) are '$got', want '1 2 1 1 1 1'"
 WANT="200 0"; expect allow "$(req alice@example.org 203.0.113.8 imap)"
