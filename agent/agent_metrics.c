@@ -66,7 +66,7 @@ int agent_metrics_start(struct agent *a)
 {
     if (!a->cfg->metrics_enabled) return 0;
     a->metrics = sg_xcalloc(1, sizeof *a->metrics);
-    a->metrics->srv = http_server_new(a->loop, "metrics", a->cfg->metrics_listen, a->cfg->metrics_allow_remote, 0,
+    a->metrics->srv = http_server_new(a->loop, "metrics", a->cfg->metrics_listen, a->cfg->metrics_allow_remote, 0, 0,
                                       on_request, a);
     if (!a->metrics->srv) { agent_metrics_stop(a); return -1; }
     return 0;

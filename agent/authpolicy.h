@@ -12,6 +12,8 @@
 #include "detect/event.h"
 
 #define AUTHPOLICY_MAX_BODY 16384     /* bytes of a request body; Dovecot's are a few hundred */
+#define AUTHPOLICY_CONN_TIMEOUT_S 3   /* idle seconds before a connection is closed: Dovecot's requests
+                                       * take milliseconds, and a trickling client holds a slot */
 #define AUTHPOLICY_FIELD_MAX 256      /* bytes of one string field (login, remote, ...) */
 #define AUTHPOLICY_KEY_HEADER "X-API-Key"
 /* Configuration defaults ([authpolicy] in sgagent.conf). */

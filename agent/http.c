@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #define HTTP_CONN_LIMIT 256
-#define HTTP_CONN_TIMEOUT_S 10
+#define HTTP_PER_IP_LIMIT 8   /* connections from one address when remote clients are allowed */
 #define HTTP_CONN_MEMORY (32 * 1024)
 #define HTTP_LOG_GAP_NS 1000000000LL   /* at most one MHD message logged a second */
 #define HTTP_IDLE_TIMER_MS 1000   /* the longest wait between runs when MHD names no timeout */
@@ -166,7 +166,7 @@ static int on_timer(zloop_t *loop, int timer_id, void *arg)
 }
 
 struct http_server *http_server_new(zloop_t *loop, const char *what, const char *listen, bool allow_remote,
-                                    size_t max_body, http_handler_fn *fn, void *arg)
+                                    unsigned timeout_s, size_t max_body, http_handler_fn *fn, void *arg)
 {
     struct http_server *h = sg_xcalloc(1, sizeof *h);
     h->loop = loop;
@@ -182,7 +182,8 @@ struct http_server *http_server_new(zloop_t *loop, const char *what, const char 
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                             MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : (unsigned)HTTP_CONN_TIMEOUT_DEFAULT_S,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, allow_remote ? (unsigned)HTTP_PER_IP_LIMIT : 0u,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (!h->d) {

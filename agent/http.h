@@ -42,13 +42,19 @@ struct http_stats {
     uint64_t body_cut;          /* chunked bodies over max_body: the connection closed, no reply */
 };
 
+#define HTTP_CONN_TIMEOUT_DEFAULT_S 10
+
 struct http_server;
 
 /* Listens on a numeric "IPv4:port" or "[IPv6]:port" (loopback only unless allow_remote; port 0
  * picks one) and serves requests through fn with arg (not owned, must outlive the server). what
- * names the service in log lines. NULL on failure (logged). */
+ * names the service in log lines. A connection idle for timeout_s seconds is closed (0:
+ * HTTP_CONN_TIMEOUT_DEFAULT_S); with allow_remote one address may hold at most 8 of the 256
+ * connections. Residual risk: 256 slots are still 256 slots; a client that trickles a byte per
+ * timeout_s keeps one, so a local or permitted peer can fill them (the caller's clients then fail
+ * as they would with the agent down). NULL on failure (logged). */
 struct http_server *http_server_new(zloop_t *loop, const char *what, const char *listen, bool allow_remote,
-                                    size_t max_body, http_handler_fn *fn, void *arg);
+                                    unsigned timeout_s, size_t max_body, http_handler_fn *fn, void *arg);
 /* The bound port. */
 int http_server_port(const struct http_server *h);
 void http_server_stats(const struct http_server *h, struct http_stats *out);
