@@ -37,9 +37,11 @@ struct http_server {
     struct http_stats st;
 };
 
-struct upload {
+/* One request's context, from its request line (on_uri) to its completion (on_completed). */
+struct req_ctx {
+    int64_t t0;       /* when MHD parsed the request line */
+    char *buf;        /* the body read so far (max_body bytes), NULL until the headers were handled */
     size_t len;
-    char buf[];       /* max_body bytes */
 };
 
 const char *http_request_header(const struct http_request *r, const char *name)
@@ -52,11 +54,10 @@ const char *http_request_arg(const struct http_request *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-/* Calls the handler, timed, and queues its reply. */
-static enum MHD_Result answer(struct http_server *h, struct MHD_Connection *c, struct http_request *req)
+/* Calls the handler and queues its reply; the latency counts from t0, the request line. */
+static enum MHD_Result answer(struct http_server *h, struct MHD_Connection *c, struct http_request *req, int64_t t0)
 {
     struct http_reply rep = {.code = 500, .content_type = "text/plain"};
-    int64_t t0 = sg_mono_ns();
     h->fn(req, &rep, h->arg);
     sg_hist_observe_ns(&h->st.latency, sg_mono_ns() - t0);
     struct MHD_Response *r = rep.body ? MHD_create_response_from_buffer(rep.len, rep.body, MHD_RESPMEM_MUST_FREE)
@@ -75,19 +76,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     struct http_server *h = cls;
     struct http_request req = {.method = method, .url = url, .conn = c};
-    struct upload *u = *con_cls;
-    if (!u) {
+    struct req_ctx *u = *con_cls;
+    if (!u) return MHD_NO;   /* on_uri always sets it */
+    if (!u->buf) {
         /* Headers only: a method without a body to read, or an announced oversize body, is
          * handed over now, before reading any of it. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         bool big = cl && strtoull(cl, NULL, 10) > h->max_body;
         if (strcmp(method, MHD_HTTP_METHOD_POST) || big) {
             req.oversize = big;
-            return answer(h, c, &req);
+            return answer(h, c, &req, u->t0);
         }
-        *con_cls = u = malloc(sizeof *u + h->max_body);
-        if (!u) return MHD_NO;
-        u->len = 0;
+        u->buf = sg_xmalloc(h->max_body + 1);   /* + 1: never a 0-byte malloc */
         return MHD_YES;
     }
     if (*data_size) {
@@ -104,7 +104,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     req.body = u->buf;
     req.len = u->len;
-    return answer(h, c, &req);
+    return answer(h, c, &req, u->t0);
 }
 
 /* MHD's error messages (one per malformed request or refused connection, client-driven): all
@@ -123,10 +123,23 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     h->log_quiet = 0;
 }
 
+/* Called by MHD on each request line, before the headers are read: its return value becomes the
+ * request's context, so the latency counts the headers and body reads and the waits on the loop
+ * between them, not only the handler. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls; (void)uri; (void)c;
+    struct req_ctx *u = sg_xcalloc(1, sizeof *u);
+    u->t0 = sg_mono_ns();
+    return u;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     (void)cls; (void)c; (void)toe;
-    free(*con_cls);
+    struct req_ctx *u = *con_cls;
+    if (u) free(u->buf);
+    free(u);
     *con_cls = NULL;
 }
 
@@ -185,6 +198,7 @@ struct http_server *http_server_new(zloop_t *loop, const char *what, const char 
                             MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : (unsigned)HTTP_CONN_TIMEOUT_DEFAULT_S,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, allow_remote ? (unsigned)HTTP_PER_IP_LIMIT : 0u,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
     if (!h->d) {
         sg_log(SG_LOG_ERR, "%s: cannot start the HTTP server on %s", what, listen);

@@ -1,6 +1,6 @@
 /* http.h: a small HTTP server (libmicrohttpd) run inside the agent's zloop, shared by the
  * auth-policy service and the metrics endpoint. It listens, enforces MHD's limits (connections,
- * per-connection memory, timeouts), collects a request body up to a cap, times every handler call
+ * per-connection memory, timeouts), collects a request body up to a cap, times every request
  * and hands one whole request at a time to the caller's handler, on the loop's thread. */
 #ifndef SG_AGENT_HTTP_H
 #define SG_AGENT_HTTP_H
@@ -37,7 +37,7 @@ struct http_reply {
 typedef void (http_handler_fn)(const struct http_request *req, struct http_reply *rep, void *arg);
 
 struct http_stats {
-    struct sg_hist latency;     /* time in the handler, per request */
+    struct sg_hist latency;     /* per request, from its request line parsed to its reply queued */
     uint64_t errors;            /* MHD's error messages (malformed requests, refused connections...) */
     uint64_t body_cut;          /* chunked bodies over max_body: the connection closed, no reply */
 };
