@@ -136,7 +136,8 @@ void agent_authpolicy_status(struct agent *a, bool json, FILE *out)
     int port = a->authpolicy_http ? authpolicy_http_port(a->authpolicy_http) : 0;
     struct attempt_once_stats o = {0};
     if (a->once) attempt_once_stats(a->once, &o);
-    struct http_stats hs = {0};
+    struct http_stats hs;
+    memset(&hs, 0, sizeof hs);
     if (a->authpolicy_http) authpolicy_http_stats(a->authpolicy_http, &hs);
     if (json) {
         fprintf(out, ",\"authpolicy\":{\"enabled\":%s,\"port\":%d,\"requests\":%" PRIu64 ",\"allow\":%" PRIu64
@@ -145,7 +146,8 @@ void agent_authpolicy_status(struct agent *a, bool json, FILE *out)
         for (int b = 0; b < AP_BAD__COUNT; b++)
             fprintf(out, "%s\"%s\":%" PRIu64, b ? "," : "", authpolicy_bad_name((enum authpolicy_bad)b), s.bad[b]);
         fprintf(out, ",\"http\":%" PRIu64, hs.broken);
-        fprintf(out, "},\"pwhash\":%" PRIu64 ",\"pwhash_ignored\":%" PRIu64 ",\"log_auth_lines\":%s,\"once\":{\"log\":%" PRIu64
+        fprintf(out, "},\"http\":{\"body_cut\":%" PRIu64 ",\"errors\":%" PRIu64 "}", hs.body_cut, hs.errors);
+        fprintf(out, ",\"pwhash\":%" PRIu64 ",\"pwhash_ignored\":%" PRIu64 ",\"log_auth_lines\":%s,\"once\":{\"log\":%" PRIu64
                      ",\"report\":%" PRIu64 ",\"once\":%" PRIu64 ",\"evictions\":%" PRIu64 "}}",
                 s.pwhash, s.pwhash_ignored, a->cfg->authpolicy_log_auth_lines ? "true" : "false", o.log, o.report, o.once,
                 o.evictions);

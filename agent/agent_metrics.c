@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define METRICS_PATH "/metrics"
+#define METRICS_CACHE_NS 1000000000LL   /* a rendered body is served again for 1 s */
 
 enum metrics_answer { MA_OK, MA_NOT_FOUND, MA_METHOD, MA__COUNT };
 static const char *const answer_names[MA__COUNT] = {"ok", "not_found", "method_not_allowed"};
@@ -20,6 +21,10 @@ static const char *const answer_names[MA__COUNT] = {"ok", "not_found", "method_n
 struct agent_metrics {
     struct http_server *srv;
     uint64_t answers[MA__COUNT];
+    uint64_t renders;
+    char *body;          /* the last rendered body (without the endpoint's own counters), or NULL */
+    size_t len;
+    int64_t body_ns;     /* when it was rendered */
 };
 
 static void refuse(struct http_reply *rep, int code, const char *text)
@@ -47,12 +52,27 @@ static void on_request(const struct http_request *req, struct http_reply *rep, v
         return;
     }
     m->answers[MA_OK]++;
+    /* A render walks every ban and asks the kernel over netlink, on the loop's thread: at most one
+     * a second, however often (or by how many) the endpoint is scraped. Values are up to 1 s old;
+     * the endpoint's own request counters below are always current. */
+    int64_t now = sg_mono_ns();
+    if (!m->body || now - m->body_ns >= METRICS_CACHE_NS) {
+        free(m->body);
+        m->body = NULL;
+        m->len = 0;
+        FILE *g = open_memstream(&m->body, &m->len);
+        if (!g) sg_oom();
+        agent_metrics_write(a, g);
+        agent_metrics_write_cluster(a, g);
+        if (fclose(g) != 0) sg_oom();
+        m->body_ns = now;
+        m->renders++;
+    }
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) sg_oom();
-    agent_metrics_write(a, f);
-    agent_metrics_write_cluster(a, f);
+    fwrite(m->body, 1, m->len, f);
     prom_family(f, "sgcluster_metrics_requests_total", PROM_COUNTER, "Requests to the metrics endpoint, by answer.");
     for (int i = 0; i < MA__COUNT; i++) prom_u64(f, "sgcluster_metrics_requests_total", m->answers[i], "answer", answer_names[i], PROM_END);
     if (fclose(f) != 0) sg_oom();
@@ -66,7 +86,7 @@ int agent_metrics_start(struct agent *a)
 {
     if (!a->cfg->metrics_enabled) return 0;
     a->metrics = sg_xcalloc(1, sizeof *a->metrics);
-    a->metrics->srv = http_server_new(a->loop, "metrics", a->cfg->metrics_listen, a->cfg->metrics_allow_remote, 0,
+    a->metrics->srv = http_server_new(a->loop, "metrics", a->cfg->metrics_listen, a->cfg->metrics_allow_remote, 0, 0,
                                       on_request, a);
     if (!a->metrics->srv) { agent_metrics_stop(a); return -1; }
     return 0;
@@ -76,6 +96,7 @@ void agent_metrics_stop(struct agent *a)
 {
     if (!a->metrics) return;
     http_server_destroy(&a->metrics->srv);
+    free(a->metrics->body);
     free(a->metrics);
     a->metrics = NULL;
 }
@@ -84,8 +105,9 @@ void agent_metrics_status(struct agent *a, bool json, FILE *out)
 {
     int port = a->metrics ? http_server_port(a->metrics->srv) : 0;
     if (json) {
-        fprintf(out, ",\"metrics\":{\"enabled\":%s,\"port\":%d,\"scrapes\":%" PRIu64 "}", a->metrics ? "true" : "false",
-                port, a->metrics ? a->metrics->answers[MA_OK] : 0);
+        fprintf(out, ",\"metrics\":{\"enabled\":%s,\"port\":%d,\"scrapes\":%" PRIu64 ",\"renders\":%" PRIu64 "}",
+                a->metrics ? "true" : "false", port, a->metrics ? a->metrics->answers[MA_OK] : 0,
+                a->metrics ? a->metrics->renders : 0);
         return;
     }
     if (a->metrics)

@@ -123,6 +123,11 @@ static void write_authpolicy(struct agent *a, FILE *f)
     prom_family(f, "sgcluster_authpolicy_bad_requests_total", PROM_COUNTER, "Auth-policy requests refused, by reason.");
     for (int b = 0; b < AP_BAD__COUNT; b++)
         prom_u64(f, "sgcluster_authpolicy_bad_requests_total", s.bad[b], "reason", authpolicy_bad_name((enum authpolicy_bad)b), PROM_END);
+    prom_one_u64(f, "sgcluster_authpolicy_bodies_cut_total", PROM_COUNTER,
+                 "Chunked auth-policy bodies over the cap: connection closed, no reply.", hs.body_cut);
+    prom_one_u64(f, "sgcluster_authpolicy_http_errors_total", PROM_COUNTER,
+                 "libmicrohttpd error messages (malformed requests, refused connections); logged at most once a second.",
+                 hs.errors);
     prom_family(f, "sgcluster_authpolicy_request_duration_seconds", PROM_HISTOGRAM, "Time to answer one auth-policy request.");
     prom_hist(f, "sgcluster_authpolicy_request_duration_seconds", &hs.latency, PROM_END);
 }

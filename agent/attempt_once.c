@@ -77,7 +77,8 @@ void attempt_once_join(struct attempt_once *o, enum attempt_source src, struct s
     if (take == count) ev->dup = true;
     else {
         ev->count = count - take;
-        if (*mine < INT32_MAX - (int32_t)ev->count) *mine += (int32_t)ev->count;
+        int64_t sum = (int64_t)*mine + ev->count;   /* a count may be near UINT32_MAX: saturate */
+        *mine = sum < INT32_MAX ? (int32_t)sum : INT32_MAX;
     }
     if (e->a == 0 && e->b == 0) detect_join_drop(&o->t, e);
 }

@@ -63,11 +63,22 @@ int authpolicy_key_load(const char *path, char *key, char *err, size_t errsize)
         snprintf(err, errsize, "api_key_file %s: %s", path, strerror(errno));
         return -1;
     }
-    size_t n = fread(key, 1, AUTHPOLICY_KEY_MAX, f);
+    /* One byte more than the longest key, so a longer first line is refused, not silently cut
+     * (a cut key would make every request 401). */
+    char buf[AUTHPOLICY_KEY_MAX + 2];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
-    key[n] = '\0';
-    key[strcspn(key, "\r\n")] = '\0';
-    if (strlen(key) < AUTHPOLICY_KEY_MIN) {
+    buf[n] = '\0';
+    size_t len = strcspn(buf, "\r\n");
+    buf[len] = '\0';
+    if (len > AUTHPOLICY_KEY_MAX) {
+        snprintf(err, errsize, "api_key_file %s: the key must be at most %d characters", path, AUTHPOLICY_KEY_MAX);
+        sodium_memzero(buf, sizeof buf);
+        return -1;
+    }
+    memcpy(key, buf, len + 1);
+    sodium_memzero(buf, sizeof buf);
+    if (len < AUTHPOLICY_KEY_MIN) {
         snprintf(err, errsize, "api_key_file %s: the key must be at least %d characters on the first line", path,
                  AUTHPOLICY_KEY_MIN);
         sodium_memzero(key, AUTHPOLICY_KEY_MAX + 1);

@@ -12,6 +12,8 @@
 #include "detect/event.h"
 
 #define AUTHPOLICY_MAX_BODY 16384     /* bytes of a request body; Dovecot's are a few hundred */
+#define AUTHPOLICY_CONN_TIMEOUT_S 3   /* idle seconds before a connection is closed: Dovecot's requests
+                                       * take milliseconds, and a trickling client holds a slot */
 #define AUTHPOLICY_FIELD_MAX 256      /* bytes of one string field (login, remote, ...) */
 #define AUTHPOLICY_KEY_HEADER "X-API-Key"
 /* Configuration defaults ([authpolicy] in sgagent.conf). */
@@ -71,7 +73,8 @@ struct authpolicy;
 
 #define AUTHPOLICY_KEY_MIN 16         /* characters of an API key */
 #define AUTHPOLICY_KEY_MAX 256
-/* Reads the API key: the first line of path, at least AUTHPOLICY_KEY_MIN characters. Returns 0,
+/* Reads the API key: the first line of path, AUTHPOLICY_KEY_MIN to AUTHPOLICY_KEY_MAX characters
+ * (a longer line is refused, never cut; checked at -n, start and SIGHUP). Returns 0,
  * or -1 with the reason in err. key holds AUTHPOLICY_KEY_MAX + 1 bytes. */
 int authpolicy_key_load(const char *path, char *key, char *err, size_t errsize);
 
@@ -81,7 +84,7 @@ void authpolicy_destroy(struct authpolicy **pap);
 
 /* Handles one whole request. method and command (the query's command=, NULL when absent) and key
  * (the X-API-Key header, NULL when absent) as received; body of len bytes (need not be
- * NUL-terminated); oversize: the body was longer than AUTHPOLICY_MAX_BODY and was cut. Writes the
+ * NUL-terminated); oversize: the body was announced longer than AUTHPOLICY_MAX_BODY (unread). Writes the
  * JSON answer into out and returns the HTTP status code (200, or the 4xx of the refusal). */
 int authpolicy_handle(struct authpolicy *ap, const char *method, const char *command, const char *key,
                       const char *body, size_t len, bool oversize, char *out, size_t size);

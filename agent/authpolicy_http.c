@@ -28,7 +28,8 @@ struct authpolicy_http *authpolicy_http_new(zloop_t *loop, const char *listen, b
 {
     struct authpolicy_http *h = sg_xcalloc(1, sizeof *h);
     h->ap = ap;
-    h->srv = http_server_new(loop, "authpolicy", listen, allow_remote, AUTHPOLICY_MAX_BODY, on_request, h);
+    h->srv = http_server_new(loop, "authpolicy", listen, allow_remote, AUTHPOLICY_CONN_TIMEOUT_S,
+                             AUTHPOLICY_MAX_BODY, on_request, h);
     if (!h->srv) { free(h); return NULL; }
     return h;
 }

@@ -203,13 +203,24 @@ grep -qE '^sgcluster_peer_clock_offset_seconds\{peer="node1"\} -?[0-9]' "$N1" ||
 tcp_probe -n attacker -t 1 "$ip1" 143 && fail "the banned attacker still connects"
 tcp_probe -t 1 "$ip1" 143 || fail "the client cannot connect"
 wait_for 5 sh -c "'$BIN/sgcluster' status $S --json | grep -q '\"dropped_packets\":[1-9]'" || fail "status shows no dropped packet"
-scrape "$M2"
+# a rendered body is served for up to 1 s: wait for one rendered after the drop
+dropped() { scrape "$M2"; [ "$(val "$M2" 'sgcluster_kernel_dropped_packets_total{family="ipv4"}')" -gt 0 ]; }
+wait_for 5 dropped || fail "no dropped packet in the metrics"
 grew "IPv4 packets dropped" "$(val "$M1" 'sgcluster_kernel_dropped_packets_total{family="ipv4"}')" \
     "$(val "$M2" 'sgcluster_kernel_dropped_packets_total{family="ipv4"}')"
 # the same count as status: one fact, one counter
 st=$("$SG" status $S --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel"]["dropped_packets"])')
 mt=$(( $(val "$M2" 'sgcluster_kernel_dropped_packets_total{family="ipv4"}') + $(val "$M2" 'sgcluster_kernel_dropped_packets_total{family="ipv6"}') ))
 [ "$mt" -le "$st" ] || fail "metrics count more dropped packets ($mt) than status ($st) read after them"
+
+# ---- a burst of scrapes renders at most once a second (a render walks every ban and asks the
+# kernel, on the agent's loop): 5 back-to-back scrapes, fewer than 5 renders -------------------
+renders() { "$SG" status $S --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["metrics"]["renders"])'; }
+r0=$(renders) || fail "status has no metrics renders"
+for i in 1 2 3 4 5; do nsexec node1 curl -sS --max-time 5 -o /dev/null "$URL" || fail "burst scrape $i"; done
+r1=$(renders)
+[ $((r1 - r0)) -lt 5 ] || fail "5 back-to-back scrapes rendered $((r1 - r0)) times"
+echo "burst: 5 scrapes, $((r1 - r0)) renders"
 
 # ---- hostile text and refusals ------------------------------------------------------------
 if grep -q 'evil' "$M2"; then fail "an attacker's user name reached the metrics: $(grep evil "$M2")"; fi

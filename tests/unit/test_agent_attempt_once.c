@@ -127,6 +127,19 @@ static void test_others_never_cancel(void **state)
     attempt_once_destroy(&o);
 }
 
+/* A hostile count near UINT32_MAX saturates the side's tally (no int32 overflow): the reports
+ * after it still join it and count nothing. */
+static void test_huge_count_saturates(void **state)
+{
+    (void)state;
+    struct attempt_once *o = attempt_once_new();
+    struct sg_event line = ev(SG_EV_AUTH_FAIL, "h0geCountXXXXXXX", "10.77.0.120", "dave", 3000000000u);
+    struct sg_event r = ev(SG_EV_AUTH_FAIL, "h0geCountXXXXXXX", "10.77.0.120", "dave", 5);
+    assert_int_equal(join(o, ATTEMPT_LOG, line, T0), 3000000000u);
+    assert_int_equal(join(o, ATTEMPT_REPORT, r, T0 + 1), 0);
+    attempt_once_destroy(&o);
+}
+
 /* An entry lives ATTEMPT_ONCE_TTL_MS after its last use: a report that long after its line counts. */
 static void test_entries_expire(void **state)
 {
@@ -164,6 +177,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_either_order_counts_once),
+        cmocka_unit_test(test_huge_count_saturates),
         cmocka_unit_test(test_login_line_of_n_attempts),
         cmocka_unit_test(test_others_never_cancel),
         cmocka_unit_test(test_entries_expire),

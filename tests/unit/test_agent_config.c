@@ -359,6 +359,21 @@ static void test_authpolicy(void **state)
     assert_non_null(strstr(err, "at least 16"));
     unlink(p);
     free(p);
+    /* longer than AUTHPOLICY_KEY_MAX: refused, not cut; exactly the max: kept whole */
+    char lng[AUTHPOLICY_KEY_MAX + 3];
+    memset(lng, 'k', AUTHPOLICY_KEY_MAX + 1);
+    strcpy(lng + AUTHPOLICY_KEY_MAX + 1, "\n");
+    p = write_tmp(lng);
+    assert_int_equal(authpolicy_key_load(p, key, err, sizeof err), -1);
+    assert_non_null(strstr(err, "at most 256"));
+    unlink(p);
+    free(p);
+    strcpy(lng + AUTHPOLICY_KEY_MAX, "\n");
+    p = write_tmp(lng);
+    assert_int_equal(authpolicy_key_load(p, key, err, sizeof err), 0);
+    assert_int_equal(strlen(key), AUTHPOLICY_KEY_MAX);
+    unlink(p);
+    free(p);
     p = write_tmp("0123456789abcdefXYZ\nsecond line\n");
     assert_int_equal(authpolicy_key_load(p, key, err, sizeof err), 0);
     assert_string_equal(key, "0123456789abcdefXYZ");
