@@ -66,7 +66,7 @@ static int cmd_bans(struct agent *a, int argc, char **argv, bool json, FILE *out
         else { fprintf(out, "usage: bans [--all] [--json]\n"); return 2; }
     }
     gossip_state_ban_foreach(a->st, collect_ban, &l);
-    qsort(l.v, l.n, sizeof *l.v, ban_cmp);
+    if (l.n > 1) qsort(l.v, l.n, sizeof *l.v, ban_cmp);
     int64_t now = l.now;
     if (json) fputc('[', out);
     else fprintf(out, "%-40s %-7s %-8s %-20s %-9s %-10s %s\n", "KEY", "ACTION", "KIND", "EXPIRES", "LEFT", "AUTHOR", "REASON");

@@ -160,8 +160,9 @@ int agent_status_scenarios(struct agent *a, bool short_form, bool json, FILE *ou
     gossip_state_ban_foreach(a->st, collect_active, &t);
     struct gossip_body *body = agent_state_dump(a);
     if (body) {
-        qsort(body->slots, body->n_slots, sizeof *body->slots, slot_cmp);
-        qsort(body->sketches, body->n_sketches, sizeof *body->sketches, sketch_cmp);
+        /* qsort's array must not be NULL even when empty (an agent with no counters yet). */
+        if (body->n_slots) qsort(body->slots, body->n_slots, sizeof *body->slots, slot_cmp);
+        if (body->n_sketches) qsort(body->sketches, body->n_sketches, sizeof *body->sketches, sketch_cmp);
     }
     if (json) fputc('[', out);
     else if (short_form) fprintf(out, "%-24s %10s %10s %10s\n", "SCENARIO", "COUNTING", "DECIDED", "BANNED");
@@ -169,7 +170,7 @@ int agent_status_scenarios(struct agent *a, bool short_form, bool json, FILE *ou
         struct scen_row *r = &t.v[i];
         r->counting = counting(r, body, t.now);
         r->decided = decided(a, r->id);
-        qsort(r->keys, r->nkeys, sizeof *r->keys, str_cmp);
+        if (r->nkeys > 1) qsort(r->keys, r->nkeys, sizeof *r->keys, str_cmp);
         if (json) {
             if (i) fputc(',', out);
             row_json(r, short_form, out);

@@ -65,7 +65,7 @@ int agent_top(struct agent *a, int argc, char **argv, bool json, FILE *out)
     }
     int64_t now = sg_now_ms();
     int64_t since = now - window_s * 1000;
-    qsort(body->slots, body->n_slots, sizeof *body->slots, key_cmp);
+    if (body->n_slots > 1) qsort(body->slots, body->n_slots, sizeof *body->slots, key_cmp);
     struct top_entry *t = sg_xcalloc(body->n_slots + 1, sizeof *t);
     size_t n = 0;
     for (size_t i = 0; i < body->n_slots; i++) {
@@ -77,7 +77,7 @@ int agent_top(struct agent *a, int argc, char **argv, bool json, FILE *out)
         if (n && !strcmp(t[n - 1].key, s->key)) t[n - 1].total += s->count;
         else t[n++] = (struct top_entry){.key = s->key, .total = s->count};
     }
-    qsort(t, n, sizeof *t, top_cmp);
+    if (n > 1) qsort(t, n, sizeof *t, top_cmp);
     if ((size_t)limit < n) n = (size_t)limit;
     if (json) fputc('[', out);
     else fprintf(out, "%-60s %10s   (last %" PRId64 "s, cluster-wide)\n", "KEY", "COUNT", window_s);

@@ -536,7 +536,7 @@ static void load_scenario_dir(struct config *cfg, const char *dir)
         if (e->d_name[0] != '.' && n > 5 && !strcmp(e->d_name + n - 5, ".conf")) strlist_push(&names, e->d_name);
     }
     closedir(d);
-    qsort(names.v, names.n, sizeof *names.v, name_cmp);
+    if (names.n > 1) qsort(names.v, names.n, sizeof *names.v, name_cmp);
     for (size_t i = 0; i < names.n; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", dir, names.v[i]);

@@ -45,7 +45,7 @@ static int hit_cmp(const void *a, const void *b)
 
 void tune_whatifs_sort(struct tune_whatifs *w)
 {
-    for (size_t i = 0; i < w->n; i++) qsort(w->v[i].hits, w->v[i].n, sizeof *w->v[i].hits, hit_cmp);
+    for (size_t i = 0; i < w->n; i++) if (w->v[i].n > 1) qsort(w->v[i].hits, w->v[i].n, sizeof *w->v[i].hits, hit_cmp);
 }
 
 const struct tune_whatif *tune_whatifs_find(const struct tune_whatifs *w, const char *scenario, const char *action)

@@ -221,7 +221,7 @@ int gossip_state_encode(const struct gossip_state *st, uint8_t **out, size_t *le
             const struct gossip_entry_head *h = t->slots[i];
             if (h) v[n++] = (struct sort_item){h->hash, h, t->keyof(h)};
         }
-        qsort(v, n, sizeof *v, cmp_item);
+        if (n > 1) qsort(v, n, sizeof *v, cmp_item);
         for (size_t i = 0; i < n; i++) pack_entry(kind, v[i].e, &w, false);
         free(v);
     }
