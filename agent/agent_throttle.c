@@ -49,6 +49,31 @@ static int64_t period_of(const struct throttle_limit *l)
     return p > 0 ? p : 1;
 }
 
+/* v in decimal into buf[24] (what "%" PRId64 writes): notes run for every hit of every request. */
+static char *decimal(int64_t v, char *buf)
+{
+    char *p = buf + 23;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    *p = '\0';
+    do *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--p = '-';
+    return p;
+}
+
+/* "NAME|SUBJECT|TIER" into buf[size] (size > THROTTLE_NAME_MAX + 256 + 4). */
+static void note_key(const struct throttle_hit *h, char *buf, size_t size)
+{
+    size_t a = strnlen(h->eff.name, sizeof h->eff.name), b = strnlen(h->subject, sizeof h->subject);
+    if (a + b + 4 > size) b = size - a - 4;
+    memcpy(buf, h->eff.name, a);
+    buf[a] = '|';
+    memcpy(buf + a + 1, h->subject, b);
+    buf[a + 1 + b] = '|';
+    buf[a + 2 + b] = (char)('0' + (int)h->tier);
+    buf[a + 3 + b] = '\0';
+}
+
 void agent_throttle_note(struct agent *a, const struct throttle_decision *d, int64_t now_ms)
 {
     if (!a->throttle_notes) {
@@ -61,9 +86,9 @@ void agent_throttle_note(struct agent *a, const struct throttle_decision *d, int
         const struct throttle_hit *h = &d->hits[i];
         a->n.throttle[h->tier]++;
         /* one line per (limit, subject, tier) and period: not one per message or recipient */
-        char key[512], period[32];
-        snprintf(key, sizeof key, "%s|%s|%d", h->eff.name, h->subject, (int)h->tier);
-        snprintf(period, sizeof period, "%" PRId64, now_ms / period_of(&h->eff));
+        char key[512], pbuf[24];
+        note_key(h, key, sizeof key);
+        char *period = decimal(now_ms / period_of(&h->eff), pbuf);
         const char *seen = zhashx_lookup(a->throttle_notes, key);
         if (seen && !strcmp(seen, period)) continue;
         if (zhashx_size(a->throttle_notes) >= NOTES_MAX) zhashx_purge(a->throttle_notes);

@@ -26,6 +26,7 @@ struct subject {
     char text[256];
     struct span raw[THROTTLE_MEASURE_COUNT][2][2];
     struct span mix[THROTTLE_MEASURE_COUNT][THROTTLE_SVC_COUNT][2];
+    int done;                         /* throttle_commit: its index among the subject texts (-1: not yet) */
 };
 #define SUBJECTS_MAX 16
 
@@ -36,6 +37,10 @@ struct scratch {
     struct throttle_cell *cells;      /* the arena */
     uint64_t *cum;                    /* running sums of merged spans, parallel to cells */
     size_t cap, used;
+    /* what subj[] was worked out from: throttle_commit after throttle_check of equal strings reuses
+     * it (subjects depend on nothing else); copies, so a changed input is never mistaken for it */
+    bool in_valid;
+    char in_user[256], in_sender[256], in_client[128];
 };
 
 static __thread struct scratch scratch;
@@ -55,6 +60,32 @@ static void scratch_begin(struct scratch *s, const struct throttle_config *c, in
     s->lo = floor_to(now_ms - throttle_config_horizon_ms(c), st->slot_ms);
     s->nsubj = 0;
     s->used = 0;
+    s->in_valid = false;
+}
+
+static bool fits_copy(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src ? src : "");
+    if (n >= size) return false;
+    memcpy(dst, src ? src : "", n + 1);
+    return true;
+}
+
+static bool same_text(const char *memo, const char *v) { return !strcmp(memo, v ? v : ""); }
+
+/* Remembers the strings of in that the subjects about to be worked out come from. */
+static void scratch_input(struct scratch *s, const struct throttle_input *in)
+{
+    s->in_valid = fits_copy(s->in_user, sizeof s->in_user, in->user) &&
+                  fits_copy(s->in_sender, sizeof s->in_sender, in->sender) &&
+                  fits_copy(s->in_client, sizeof s->in_client, in->client);
+}
+
+/* True when the subjects in s were worked out from in's strings. */
+static bool scratch_same_input(const struct scratch *s, const struct throttle_input *in)
+{
+    return s->in_valid && same_text(s->in_user, in->user) && same_text(s->in_sender, in->sender) &&
+           same_text(s->in_client, in->client);
 }
 
 static void ensure(struct scratch *s, size_t extra)
@@ -163,16 +194,17 @@ static bool applies(const struct throttle_limit *l, const struct throttle_input 
     return l->service == THROTTLE_SVC_ANY || l->service == in->service;
 }
 
-/* The effective limit for subject (false: allowlisted or turned off for it). */
-static bool effective(const struct throttle_config *c, const struct throttle_limit *l, const char *subject,
-                      bool allowed, struct throttle_limit *eff)
+/* The effective limit for subject: l itself, or l as overridden written into *buf (NULL:
+ * allowlisted or turned off for it). No copy without an override: it is most of the limits of
+ * most requests. */
+static const struct throttle_limit *effective(const struct throttle_config *c, const struct throttle_limit *l,
+                                              const char *subject, bool allowed, struct throttle_limit *buf)
 {
-    if (allowed) return false;
-    if (!throttle_map_size(c->map)) {
-        *eff = *l;
-        return true;
-    }
-    return throttle_limit_apply(l, throttle_map_find(c->map, subject, l->name), eff);
+    if (allowed) return NULL;
+    if (!throttle_map_size(c->map)) return l;
+    const struct throttle_override *o = throttle_map_find(c->map, subject, l->name);
+    if (!o) return l;
+    return throttle_limit_apply(l, o, buf) ? buf : NULL;
 }
 
 /* in's subject for l's kind of key, worked out once per request (NULL: the request has none). */
@@ -193,6 +225,7 @@ static struct subject *subject_for(struct scratch *s, const struct throttle_conf
     x->ok = throttle_subject(l, in, x->text, sizeof x->text) == 0;
     x->allowed = x->ok && throttle_map_size(c->map) && throttle_map_allowed(c->map, x->text);
     x->reset_known = false;
+    x->done = -1;
     memset(x->raw, 0, sizeof x->raw);
     memset(x->mix, 0, sizeof x->mix);
     return x->ok ? x : NULL;
@@ -227,16 +260,18 @@ enum throttle_tier throttle_check(const struct throttle_config *c, const struct 
 {
     memset(out, 0, sizeof *out);
     scratch_begin(&scratch, c, now_ms, st);
+    scratch_input(&scratch, in);
     for (size_t i = 0; i < c->nlimits; i++) {
-        const struct throttle_limit *l = &c->limits[i];
-        struct throttle_limit eff;
+        const struct throttle_limit *l = &c->limits[i], *eff;
+        struct throttle_limit buf;
         struct subject *sj;
-        if (!applies(l, in) || !(sj = subject_for(&scratch, c, l, in)) || !effective(c, l, sj->text, sj->allowed, &eff))
+        if (!applies(l, in) || !(sj = subject_for(&scratch, c, l, in)) ||
+            !(eff = effective(c, l, sj->text, sj->allowed, &buf)))
             continue;
         uint64_t used, tried;
-        usage_of(&scratch, &eff, sj, now_ms, st, false, &used, &tried);
-        enum throttle_tier t = throttle_tier_of(&eff, used, tried, in->amount[l->measure]);
-        if (t != THROTTLE_NONE) add_hit(out, i, &eff, t, used, tried, in->amount[l->measure], sj->text);
+        usage_of(&scratch, eff, sj, now_ms, st, false, &used, &tried);
+        enum throttle_tier t = throttle_tier_of(eff, used, tried, in->amount[l->measure]);
+        if (t != THROTTLE_NONE) add_hit(out, i, eff, t, used, tried, in->amount[l->measure], sj->text);
     }
     for (size_t k = 0; k < out->nhits; k++)
         if (out->hits[k].tier > out->tier) {
@@ -255,7 +290,11 @@ void throttle_commit(const struct throttle_config *c, const struct throttle_inpu
     uint8_t measures[SUBJECTS_MAX] = {0};
     size_t ndone = 0;
     bool refused = tier > THROTTLE_WARN;
-    scratch.nsubj = 0;
+    if (!scratch_same_input(&scratch, in)) {
+        scratch.nsubj = 0;
+        scratch_input(&scratch, in);
+    }
+    for (size_t i = 0; i < scratch.nsubj; i++) scratch.subj[i].done = -1;
     for (size_t i = 0; i < c->nlimits; i++) {
         const struct throttle_limit *l = &c->limits[i];
         char key[SG_KEY_MAX + 1];
@@ -263,8 +302,13 @@ void throttle_commit(const struct throttle_config *c, const struct throttle_inpu
         struct subject *sj;
         if (!n || !applies(l, in) || !(sj = subject_for(&scratch, c, l, in))) continue;
         size_t k = 0;
-        while (k < ndone && strcmp(done[k], sj->text)) k++;
-        if (k == ndone && ndone < SUBJECTS_MAX) memcpy(done[ndone++], sj->text, strlen(sj->text) + 1);
+        if (sj->done >= 0) {
+            k = (size_t)sj->done;
+        } else {
+            while (k < ndone && strcmp(done[k], sj->text)) k++;
+            if (k == ndone && ndone < SUBJECTS_MAX) memcpy(done[ndone++], sj->text, strlen(sj->text) + 1);
+            if (k < SUBJECTS_MAX) sj->done = (int)k;   /* a full list is searched every time, as it grows no more */
+        }
         if (k < SUBJECTS_MAX && (measures[k] & (1u << l->measure))) continue;
         if (k < SUBJECTS_MAX) measures[k] |= (uint8_t)(1u << l->measure);
         if (throttle_counter_key(l->measure, in->service, refused, sj->text, key, sizeof key) == 0)
@@ -300,17 +344,18 @@ int throttle_usage(const struct throttle_config *c, size_t i, const char *subjec
                    enum throttle_tier *next)
 {
     struct sg_subject s;
-    struct throttle_limit eff;
+    struct throttle_limit buf;
+    const struct throttle_limit *eff;
     if (i >= c->nlimits || sg_subject_parse(subject, &s) < 0 || !takes(&c->limits[i], &s) ||
-        !effective(c, &c->limits[i], subject, throttle_map_allowed(c->map, subject), &eff))
+        !(eff = effective(c, &c->limits[i], subject, throttle_map_allowed(c->map, subject), &buf)))
         return -1;
     scratch_begin(&scratch, c, now_ms, st);
     struct subject *sj = &scratch.subj[scratch.nsubj++];
     memset(sj, 0, sizeof *sj);
     sj->ok = true;
     snprintf(sj->text, sizeof sj->text, "%s", subject);
-    usage_of(&scratch, &eff, sj, now_ms, st, true, used, tried);
-    *capacity = throttle_limit_capacity(&eff);
-    *next = throttle_tier_of(&eff, *used, *tried, 1);
+    usage_of(&scratch, eff, sj, now_ms, st, true, used, tried);
+    *capacity = throttle_limit_capacity(eff);
+    *next = throttle_tier_of(eff, *used, *tried, 1);
     return 0;
 }

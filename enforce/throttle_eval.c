@@ -36,6 +36,26 @@ static size_t first_at_or_after(const struct throttle_slots *s, int64_t t)
     return lo;
 }
 
+/* throttle_limit_horizon_ms of a bucket, remembered per thread by the numbers it is a function
+ * of (burst, top tier, rate, period): the policy service asks it for every limit of every request,
+ * and its long double division is most of a bucket's evaluation. A pure memo: never stale. */
+#define HORIZON_MEMO 256
+struct horizon_memo {
+    uint64_t debt, rate;
+    int64_t per_ms, horizon_ms;
+    bool set;
+};
+static __thread struct horizon_memo horizon_memo[HORIZON_MEMO];
+
+static int64_t bucket_horizon_ms(const struct throttle_limit *l, uint64_t debt)
+{
+    uint64_t h = debt * 0x9E3779B97F4A7C15u ^ l->rate * 0xC2B2AE3D27D4EB4Fu ^ (uint64_t)l->per_ms;
+    struct horizon_memo *m = &horizon_memo[(h ^ h >> 29) % HORIZON_MEMO];
+    if (!m->set || m->debt != debt || m->rate != l->rate || m->per_ms != l->per_ms)
+        *m = (struct horizon_memo){debt, l->rate, l->per_ms, throttle_limit_horizon_ms(l), true};
+    return m->horizon_ms;
+}
+
 uint64_t throttle_used(const struct throttle_limit *l, const struct throttle_slots *s, int64_t reset_ms,
                        int64_t now_ms)
 {
@@ -60,9 +80,10 @@ uint64_t throttle_used(const struct throttle_limit *l, const struct throttle_slo
     /* Bucket: full at start, then refill and consumption slot by slot, in the units' own scale.
      * long double keeps the sums exact far beyond any count a farm sends, and every node runs the
      * same operations in the same order on the same numbers. */
-    int64_t start = now_ms - throttle_limit_horizon_ms(l);
+    uint64_t debt = throttle_limit_debt_max(l);
+    int64_t start = now_ms - bucket_horizon_ms(l, debt);
     if (reset_ms > start) start = reset_ms;
-    long double burst = (long double)l->max, floor_level = burst - (long double)throttle_limit_debt_max(l);
+    long double burst = (long double)l->max, floor_level = burst - (long double)debt;
     long double per_ms = (long double)l->rate / (long double)l->per_ms;
     long double level = burst;
     int64_t t = start;
@@ -88,9 +109,25 @@ uint64_t throttle_used(const struct throttle_limit *l, const struct throttle_slo
     return (long double)u < used ? u + 1 : u;   /* a part-used unit counts as used */
 }
 
+#define EXACT_MAX ((uint64_t)1 << 40)       /* counts below which tier_of needs no long double */
+#define PCT_EXACT_MAX (1u << 20)
+
 enum throttle_tier throttle_tier_of(const struct throttle_limit *l, uint64_t used, uint64_t tried, uint64_t amount)
 {
-    long double a = (long double)(amount ? amount : 1), cap = (long double)throttle_limit_capacity(l);
+    uint64_t ai = amount ? amount : 1, capi = throttle_limit_capacity(l);
+    if (used <= EXACT_MAX && tried <= EXACT_MAX && ai <= EXACT_MAX && capi <= EXACT_MAX) {
+        /* small numbers (every real count): the same comparison in integers, exact like the long
+         * double one below is for them (all products stay below 2^63) */
+        for (int t = THROTTLE_REJECT; t >= THROTTLE_WARN; t--) {
+            uint64_t projected = (t >= THROTTLE_HOLD ? tried : used) + ai;
+            if (l->pct[t] && l->pct[t] <= PCT_EXACT_MAX && projected * 100 > (uint64_t)l->pct[t] * capi)
+                return (enum throttle_tier)t;
+            if (l->pct[t] > PCT_EXACT_MAX) goto slow;
+        }
+        return THROTTLE_NONE;
+    }
+slow:;
+    long double a = (long double)ai, cap = (long double)capi;
     for (int t = THROTTLE_REJECT; t >= THROTTLE_WARN; t--) {
         long double projected = (long double)(t >= THROTTLE_HOLD ? tried : used) + a;
         if (l->pct[t] && projected * 100 > (long double)l->pct[t] * cap) return (enum throttle_tier)t;
