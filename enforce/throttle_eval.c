@@ -39,20 +39,25 @@ static size_t first_at_or_after(const struct throttle_slots *s, int64_t t)
 /* throttle_limit_horizon_ms of a bucket, remembered per thread by the numbers it is a function
  * of (burst, top tier, rate, period): the policy service asks it for every limit of every request,
  * and its long double division is most of a bucket's evaluation. A pure memo: never stale. */
-#define HORIZON_MEMO 256
+#define HORIZON_SETS 64
+#define HORIZON_WAYS 4
 struct horizon_memo {
     uint64_t debt, rate;
     int64_t per_ms, horizon_ms;
     bool set;
 };
-static __thread struct horizon_memo horizon_memo[HORIZON_MEMO];
+static __thread struct horizon_memo horizon_memo[HORIZON_SETS][HORIZON_WAYS];
+static __thread unsigned horizon_next;   /* the way replaced next (round robin) */
 
 static int64_t bucket_horizon_ms(const struct throttle_limit *l, uint64_t debt)
 {
     uint64_t h = debt * 0x9E3779B97F4A7C15u ^ l->rate * 0xC2B2AE3D27D4EB4Fu ^ (uint64_t)l->per_ms;
-    struct horizon_memo *m = &horizon_memo[(h ^ h >> 29) % HORIZON_MEMO];
-    if (!m->set || m->debt != debt || m->rate != l->rate || m->per_ms != l->per_ms)
-        *m = (struct horizon_memo){debt, l->rate, l->per_ms, throttle_limit_horizon_ms(l), true};
+    struct horizon_memo *set = horizon_memo[(h ^ h >> 29) % HORIZON_SETS];
+    for (int w = 0; w < HORIZON_WAYS; w++)
+        if (set[w].set && set[w].debt == debt && set[w].rate == l->rate && set[w].per_ms == l->per_ms)
+            return set[w].horizon_ms;
+    struct horizon_memo *m = &set[horizon_next++ % HORIZON_WAYS];
+    *m = (struct horizon_memo){debt, l->rate, l->per_ms, throttle_limit_horizon_ms(l), true};
     return m->horizon_ms;
 }
 
