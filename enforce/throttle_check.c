@@ -252,7 +252,9 @@ static void add_hit(struct throttle_decision *out, size_t i, const struct thrott
     h->tried = tried;
     h->amount = amount ? amount : 1;
     h->capacity = throttle_limit_capacity(eff);
-    snprintf(h->subject, sizeof h->subject, "%s", subject);
+    size_t n = strnlen(subject, sizeof h->subject - 1);   /* what snprintf "%s" kept, without printf */
+    memcpy(h->subject, subject, n);
+    h->subject[n] = '\0';
 }
 
 enum throttle_tier throttle_check(const struct throttle_config *c, const struct throttle_input *in, int64_t now_ms,

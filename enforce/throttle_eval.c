@@ -269,6 +269,14 @@ int throttle_action(const struct throttle_hit *h, char *out, size_t size)
         const char *v = NULL;
         char num[64];
         size_t skip = 0;
+        if (p[0] != '%' || p[1] != '{') {
+            /* plain text up to the next '%' in one go */
+            const char *e = strchr(p + 1, '%');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            append(out, size, &len, p, n);
+            p += n;
+            continue;
+        }
         if (!strncmp(p, "%{count}", 8)) {
             snprintf(num, sizeof num, "%llu", (unsigned long long)(t >= THROTTLE_HOLD ? h->tried : h->used));
             v = num, skip = 8;

@@ -244,6 +244,11 @@ static void test_tiers_and_text(void **state)
     d.hits[d.worst].tier = THROTTLE_WARN;
     assert_int_equal(throttle_action(&d.hits[d.worst], act, sizeof act), 0);
     assert_string_equal(act, "DUNNO");
+    /* a '%' that starts no placeholder, and an unknown one, are text */
+    d.hits[d.worst].tier = THROTTLE_DEFER;
+    snprintf(d.hits[d.worst].eff.text, sizeof d.hits[0].eff.text, "%s", "100% of %{max}%, %{nope}%%{limit} %");
+    assert_int_equal(throttle_action(&d.hits[d.worst], act, sizeof act), 0);
+    assert_string_equal(act, "DEFER_IF_PERMIT 4.7.1 100% of 10%, %{nope}%user_hour %");
     /* another user is untouched */
     struct throttle_input bob = user_msg("bob", 1);
     assert_int_equal(throttle_sim_feed(sim, &c, T0 + 30000, &bob, true, NULL), THROTTLE_NONE);
