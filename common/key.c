@@ -142,8 +142,16 @@ bool sg_scope_ok(const char *scope, bool scenario)
     static const char *const builtin[] = {SG_SCOPE_OKUSERS, SG_SCOPE_FAILUSERS, SG_SCOPE_BANNED, SG_SCOPE_QUOTA_MSG,
                                           SG_SCOPE_QUOTA_RCPT, SG_SCOPE_GOODADDRS, SG_SCOPE_STALE,
                                           SG_SCOPE_FAILADDRS, SG_SCOPE_PWFAIL};
-    size_t n = scope ? strlen(scope) : 0;
-    if (n == 0 || n > 63 || strpbrk(scope, "|:") || !sg_text_clean(scope, n)) return false;
+    /* one pass (every counter key of every policy request comes here): length, separators, and
+     * whether anything but printable ASCII needs the full clean-text check */
+    size_t n = 0;
+    bool ascii = true;
+    for (; scope && scope[n]; n++) {
+        unsigned char c = (unsigned char)scope[n];
+        if (c == '|' || c == ':') return false;
+        ascii &= c >= 0x20 && c < 0x7f;
+    }
+    if (n == 0 || n > 63 || (!ascii && !sg_text_clean(scope, n))) return false;
     for (size_t i = 0; scenario && i < sizeof builtin / sizeof builtin[0]; i++)
         if (!strcmp(scope, builtin[i])) return false;
     if (scenario && !strncmp(scope, SG_SCOPE_THROTTLE, strlen(SG_SCOPE_THROTTLE))) return false;
@@ -162,8 +170,11 @@ int sg_evidence_format(const char *scope, const struct sg_subject *s, char *buf,
 int sg_evidence_format_text(const char *scope, const char *subject, char *buf, size_t size)
 {
     bool known = false;
-    for (int t = SG_SUBJ_IP; t <= SG_SUBJ_LAST && !known; t++)
-        known = !strncmp(subject, subj_prefix[t], strlen(subj_prefix[t])) && subject[strlen(subj_prefix[t])];
+    for (int t = SG_SUBJ_IP; t <= SG_SUBJ_LAST && !known; t++) {
+        size_t i = 0;
+        while (subj_prefix[t][i] && subject[i] == subj_prefix[t][i]) i++;
+        known = !subj_prefix[t][i] && subject[i];
+    }
     if (!known || !sg_scope_ok(scope, false)) return -1;
     size_t a = strlen(scope), b = strlen(subject);
     if (a + 1 + b >= size || a + 1 + b > SG_KEY_MAX) return -1;

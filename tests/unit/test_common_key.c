@@ -132,6 +132,20 @@ static void test_evidence_keys(void **state)
     assert_int_equal(sg_subject_span(&x), 0);
     assert_int_equal(sg_key_parse("from:a@b", &(struct sg_key){0}), -1);   /* no block or hold form */
     assert_false(sg_scope_ok("auth\nip", true));
+    assert_false(sg_scope_ok("auth\x7fip", false));
+    assert_true(sg_scope_ok("auth-\xc3\xa9", false));                  /* clean UTF-8 */
+    assert_false(sg_scope_ok("auth-\xc3", false));                      /* cut UTF-8 */
+    assert_false(sg_scope_ok("auth-\xc2\x85", false));                 /* a C1 control */
+    assert_true(sg_scope_ok("123456789012345678901234567890123456789012345678901234567890123", false));
+    assert_false(sg_scope_ok("1234567890123456789012345678901234567890123456789012345678901234", false));
+    assert_false(sg_scope_ok(NULL, false));
+    char k[64];
+    assert_int_equal(sg_evidence_format_text("s", "user:x", k, sizeof k), 0);
+    assert_string_equal(k, "s|user:x");
+    assert_int_equal(sg_evidence_format_text("s", "user:", k, sizeof k), -1);   /* prefix, no value */
+    assert_int_equal(sg_evidence_format_text("s", "use", k, sizeof k), -1);
+    assert_int_equal(sg_evidence_format_text("s", "users:x", k, sizeof k), -1);
+    assert_int_equal(sg_evidence_format_text("s:t", "user:x", k, sizeof k), -1);
     assert_int_equal(sg_evidence_parse("garbage", &scope, &back), -1);
     assert_int_equal(sg_evidence_parse("|ip:1.2.3.4", &scope, &back), -1);
     assert_int_equal(sg_evidence_parse("x|ip:nope", &scope, &back), -1);
