@@ -24,9 +24,9 @@ authpol_conf
 authpol_start || fail "agent did not answer"
 st() { authpol_status "$1"; }
 
+. "$here/lib/maild.sh"
 # Dovecot's side, from the shipped snippet with this run's port, key and nonce.
 authpol_dovecot_extra || fail "authpol_dovecot_extra"
-. "$here/lib/maild.sh"
 . "$here/lib/clients.sh"
 maild_start node1 || fail "maild_start"
 ip1=$(node_ip 1)

@@ -63,7 +63,5 @@ authpol_status() {
 authpol_dovecot_extra() {
     local port
     port=$(authpol_status 'd["port"]') || return 1
-    MAILD_DOVECOT_EXTRA=$(sed -e "s|127.0.0.1:9413|127.0.0.1:$port|" -e "s|X-API-Key:.*|X-API-Key:$AUTHPOL_KEY|" \
-        -e "s|^auth_policy_hash_nonce = .*|auth_policy_hash_nonce = nonce-$$|" \
-        "$SG_ROOT/deploy/dovecot/91-sgcluster-authpolicy.conf")
+    MAILD_DOVECOT_EXTRA=$(maild_authpolicy_snippet "$AUTHPOL_KEY" "nonce-$$" "$port")
 }

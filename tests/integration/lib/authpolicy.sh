@@ -19,9 +19,7 @@ e2e_require
 AUTHPOLICY_KEY=authpolicy-e2e-key-$$-0123456789
 
 authpolicy_maild() {
-    MAILD_DOVECOT_EXTRA=$(sed -e "s|X-API-Key:.*|X-API-Key:$AUTHPOLICY_KEY|" \
-        -e "s|^auth_policy_hash_nonce = .*|auth_policy_hash_nonce = nonce-$$|" \
-        "$SG_ROOT/deploy/dovecot/91-sgcluster-authpolicy.conf"; echo "auth_debug = yes")
+    MAILD_DOVECOT_EXTRA=$(maild_authpolicy_snippet "$AUTHPOLICY_KEY" "nonce-$$"; echo "auth_debug = yes")
 }
 
 authpolicy_conf() { # I [LINE...]

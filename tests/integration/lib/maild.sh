@@ -40,6 +40,14 @@ MAILD_AUTH_PENALTY=${MAILD_AUTH_PENALTY:-no}
 MAILD_LOG_STYLE=${MAILD_LOG_STYLE:-native}
 MAILD_DOVECOT_EXTRA=${MAILD_DOVECOT_EXTRA:-}
 MAILD_TEMPLATES=${MAILD_TEMPLATES:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../deploy" && pwd)}
+
+# maild_authpolicy_snippet KEY NONCE [PORT]: the shipped deploy/dovecot/91-sgcluster-authpolicy.conf
+# with this run's API key and hash nonce, and the agent's port when it is not the default 9413;
+# for MAILD_DOVECOT_EXTRA (lib/authpol.sh, lib/authpolicy.sh).
+maild_authpolicy_snippet() {
+    sed -e "s|127.0.0.1:9413|127.0.0.1:${3:-9413}|" -e "s|X-API-Key:.*|X-API-Key:$1|" \
+        -e "s|^auth_policy_hash_nonce = .*|auth_policy_hash_nonce = $2|" "$MAILD_TEMPLATES/dovecot/91-sgcluster-authpolicy.conf"
+}
 MAILD_PORTS="25 587 110 143"
 MAILD_STARTED=""
 _MAILD_HOOKED=""
