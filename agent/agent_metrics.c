@@ -115,6 +115,16 @@ void agent_metrics_status(struct agent *a, bool json, FILE *out)
                 port, a->metrics->answers[MA_OK], a->metrics->answers[MA_NOT_FOUND] + a->metrics->answers[MA_METHOD]);
 }
 
+/* A counter family from a tally of (label1, label2) pairs: one sample per pair. */
+static void write_tally(FILE *f, const char *name, const char *help, const struct tally *t, const char *label1,
+                        const char *label2)
+{
+    prom_family(f, name, PROM_COUNTER, help);
+    const char *v1, *v2;
+    uint64_t n;
+    for (size_t i = 0; tally_at(t, i, &v1, &v2, &n) == 0; i++) prom_u64(f, name, n, label1, v1, label2, v2, PROM_END);
+}
+
 /* ---- the agent itself ---- */
 
 static void write_agent(struct agent *a, FILE *f)
@@ -173,13 +183,8 @@ static void write_detect(struct agent *a, FILE *f)
     prom_family(f, "sgcluster_rule_lines_total", PROM_COUNTER, "Lines matched, by rule (since the last reload).");
     for (size_t i = 0; i < detect_rules_count(a->rules); i++)
         prom_u64(f, "sgcluster_rule_lines_total", detect_parser_rule_hits(a->parser, i), "rule", detect_rules_id(a->rules, i), PROM_END);
-    prom_family(f, "sgcluster_events_total", PROM_COUNTER, "Events (log lines and auth-policy reports), by kind and service.");
-    for (size_t i = 0; i < tally_count(a->events); i++) {
-        const char *kind, *service;
-        uint64_t n;
-        tally_at(a->events, i, &kind, &service, &n);
-        prom_u64(f, "sgcluster_events_total", n, "kind", kind, "service", service, PROM_END);
-    }
+    write_tally(f, "sgcluster_events_total", "Events (log lines and auth-policy reports), by kind and service.",
+                a->events, "kind", "service");
     prom_one_u64(f, "sgcluster_event_dups_total", PROM_COUNTER, "Events another line already reported (not counted again).",
                  ds.dups);
     prom_one_u64(f, "sgcluster_lines_untrusted_total", PROM_COUNTER, "Journal entries that claim a mail daemon but were written by another process: ignored.",
@@ -196,13 +201,8 @@ static void write_detect(struct agent *a, FILE *f)
 
 static void write_decisions(struct agent *a, FILE *f)
 {
-    prom_family(f, "sgcluster_decisions_total", PROM_COUNTER, "Decisions taken on this node, by scenario and action.");
-    for (size_t i = 0; i < tally_count(a->decisions); i++) {
-        const char *scenario, *action;
-        uint64_t n;
-        tally_at(a->decisions, i, &scenario, &action, &n);
-        prom_u64(f, "sgcluster_decisions_total", n, "scenario", scenario, "action", action, PROM_END);
-    }
+    write_tally(f, "sgcluster_decisions_total", "Decisions taken on this node, by scenario and action.", a->decisions,
+                "scenario", "action");
     prom_one_u64(f, "sgcluster_records_from_peers_total", PROM_COUNTER, "Ban records learned from peers.",
                  a->n.records_remote);
     struct scenario_stats sc;
