@@ -62,8 +62,9 @@ static void reap(pid_t *pids, int n, int64_t deadline)
 
 /* One cluster run: n nodes, PUB ports from pub_base, ROUTER ports from sync_base (0: interleaved
  * after pub_base). The nodes start writing together, after every SUB had time to connect, and run
- * for duration_ms; with lat_expect, they are stopped (SIGTERM: they write their status and exit) as
- * soon as their status files say that lat_expect timed deltas were merged in all, or drain_ms after
+ * for duration_ms. With lat_expect, they start on SIGUSR1 once every node has heard all its peers
+ * (at most 60 s after spawn), and are stopped (SIGTERM: they write their status and exit) as soon
+ * as their status files say that lat_expect timed deltas were merged in all, or drain_ms after
  * duration_ms at the latest. */
 struct run {
     int n, pub_base, sync_base, duration_ms;
@@ -89,17 +90,40 @@ static void wait_merged(const struct run *r, int64_t deadline)
     }
 }
 
-static int run_cluster(const struct run *r)
+/* Waits until every node reports that it heard all its peers (every SUB connection up), at most
+ * until the deadline (mono ms). Returns the nodes that did. */
+static int wait_connected(const struct run *r, int64_t deadline)
+{
+    int ok = 0;
+    while (sg_mono_ms() < deadline) {
+        ok = 0;
+        for (int i = 0; i < r->n; i++)
+            ok += status_val(i, "peers_heard") == r->n - 1;
+        if (ok == r->n)
+            break;
+        usleep(250000);
+    }
+    return ok;
+}
+
+static int run_cluster(const struct run *r, const char *name)
 {
     pid_t pids[MAX_NODES];
     char idx[16], nodes[16], port[16], sport[16], start[32], dur[16];
-    int settle = 2500 + 100 * r->n;   /* 64 nodes: 4032 SUB connections to make first */
+    /* timed runs start on a signal once connected; the others at a time every SUB should be up by */
+    int settle = r->lat_expect ? 0 : 2500;
+    int connect_max = r->lat_expect ? 60000 : 0;
     int64_t start_at = sg_now_ms() + settle;
     snprintf(nodes, sizeof nodes, "%d", r->n);
     snprintf(port, sizeof port, "%d", r->pub_base);
     snprintf(sport, sizeof sport, "%d", r->sync_base);
     snprintf(start, sizeof start, "%" PRId64, start_at);
-    snprintf(dur, sizeof dur, "%d", r->duration_ms + r->drain_ms + settle);
+    snprintf(dur, sizeof dur, "%d", connect_max + r->duration_ms + r->drain_ms + settle);
+    for (int i = 0; i < r->n; i++) {
+        char p[128];
+        snprintf(p, sizeof p, "%s/node%d.status", g_dir, i);
+        unlink(p);   /* the previous run's */
+    }
     for (int i = 0; i < r->n; i++) {
         snprintf(idx, sizeof idx, "%d", i);
         char *argv[40] = { g_node, "node", "--dir", g_dir, "--index", idx, "--nodes", nodes, "--base-port", port,
@@ -109,6 +133,8 @@ static int run_cluster(const struct run *r)
             argv[k++] = "--sync-base-port";
             argv[k++] = sport;
         }
+        if (r->lat_expect)
+            argv[k++] = "--go-signal";
         for (const char *const *a = i == 0 ? r->args0 : r->args; *a && k < 39; a++)
             argv[k++] = (char *)*a;
         pids[i] = spawn(argv);
@@ -119,12 +145,18 @@ static int run_cluster(const struct run *r)
         }
     }
     if (r->lat_expect) {
-        usleep((useconds_t)(settle + r->duration_ms) * 1000);
+        int64_t t0 = sg_mono_ms();
+        int ok = wait_connected(r, t0 + connect_max);
+        printf("bench: %s_connected_ms %" PRId64 " ms (%d of %d nodes heard all %d peers, from spawn)\n", name,
+               sg_mono_ms() - t0, ok, r->n, r->n - 1);
+        for (int i = 0; i < r->n; i++)
+            kill(pids[i], SIGUSR1);
+        usleep((useconds_t)r->duration_ms * 1000);
         wait_merged(r, sg_mono_ms() + r->drain_ms);
         for (int i = 0; i < r->n; i++)
             kill(pids[i], SIGTERM);
     }
-    reap(pids, r->n, sg_mono_ms() + r->duration_ms + r->drain_ms + settle + 15000);
+    reap(pids, r->n, sg_mono_ms() + connect_max + r->duration_ms + r->drain_ms + settle + 15000);
     return 0;
 }
 
@@ -194,7 +226,7 @@ static int latency(const char *name, int n, int pub_base, int sync_base, int rat
                                  "--window-ms", ws, NULL };
     struct run r = { .n = n, .pub_base = pub_base, .sync_base = sync_base, .duration_ms = window + 1000,
                      .args0 = args, .args = args, .lat_expect = (int64_t)n * (n - 1) * count, .drain_ms = 30000 };
-    if (run_cluster(&r) < 0)
+    if (run_cluster(&r, name) < 0)
         return -1;
     /* worst[w * count + s]: latency until the last receiver merged delta s of writer w; seen: bitmask
      * of the receivers so far */
@@ -261,7 +293,7 @@ static int throughput(int base_port)
     static const char *const writer[] = { "--flood", "200000", "--count", "0", "--sync-ms", "10000", NULL };
     static const char *const reader[] = { "--count", "0", "--sync-ms", "10000", NULL };
     struct run r = { .n = 2, .pub_base = base_port, .duration_ms = 8000, .args0 = writer, .args = reader };
-    if (run_cluster(&r) < 0)
+    if (run_cluster(&r, "mesh_flood") < 0)
         return -1;
     int64_t seen = status_val(1, "flood_seen"), first = status_val(1, "flood_first_us");
     int64_t last = status_val(1, "flood_last_us"), start = status_val(0, "flood_start_us");
@@ -402,11 +434,15 @@ int main(int argc, char **argv)
         b[i] = portblock_take();
     if (b[0] < 0 || b[1] < 0 || b[2] < 0 || b[3] < 0)
         fprintf(stderr, "bench_gossip_mesh: no free block of ports\n");
-    else if (st == 0 && frame_costs(1) == 0 && frame_costs(4) == 0 && frame_costs(32) == 0 &&
-             frame_costs(200) == 0 && latency("mesh16", 16, b[0], 0, 20, 100, 0) == 0 &&
-             latency("mesh16_50k", 16, b[1], 0, 20, 100, LOAD_EVENTS / 16) == 0 &&
-             latency("mesh64", 64, b[2], b[3], 2, 16, 0) == 0 && throughput(b[0] + 2 * 16 + 2) == 0)
-        rc = 0;
+    else if (st == 0) {
+        /* every run, even after one failed: each prints its own lines */
+        rc = frame_costs(1) | frame_costs(4) | frame_costs(32) | frame_costs(200);
+        rc |= latency("mesh16", 16, b[0], 0, 20, 100, 0);
+        rc |= latency("mesh16_50k", 16, b[1], 0, 20, 100, LOAD_EVENTS / 16);
+        rc |= latency("mesh64", 64, b[2], b[3], 2, 16, 0);
+        rc |= throughput(b[0] + 2 * 16 + 2);
+        rc = rc ? 1 : 0;
+    }
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf %s", g_dir);
     if (system(rm) != 0)

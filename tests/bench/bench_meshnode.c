@@ -12,7 +12,9 @@
  * Ports: node i binds PUB on P+2i and ROUTER on P+2i+1; with --sync-base-port Q, PUB on P+i and ROUTER
  * on Q+i (64 nodes need two blocks of ports). SIGUSR1 makes a node write one more burst.
  * Bench load: --bg-rate R writes R counter deltas per second on random address keys from --start-at
- * for --window-ms; the status file then holds that window's traffic and CPU time (win_* lines). */
+ * for --window-ms; the status file then holds that window's traffic and CPU time (win_* lines).
+ * With --go-signal, nothing is written before the first SIGUSR1 (the bench sends it once every node
+ * reports that it heard all its peers: peers_heard). */
 #include <czmq.h>
 #include <errno.h>
 #include <getopt.h>
@@ -53,6 +55,7 @@ struct opts {
     int bg_rate;                      /* bench: background counter deltas per second */
     int window_ms;                    /* bench: the measured window, from start_at */
     bool no_digest;                   /* bench: the status file leaves the state digest out */
+    bool go_signal;                   /* bench: write nothing before the first SIGUSR1 */
 };
 
 /* Traffic and CPU at a point in time, for the measured window. */
@@ -70,6 +73,7 @@ struct node {
     struct gossip_state *st;
     struct gossip_transport *t;
     uint64_t written, burst_left;
+    bool go;                          /* a SIGUSR1 came (--go-signal) */
     FILE *lat;                        /* bench: "writer seq latency_us" per merged lat| key */
     uint64_t flood_seen;              /* distinct flood keys merged (syncs bring some again) */
     uint8_t *flood_bits;
@@ -144,6 +148,7 @@ static int on_write(zloop_t *loop, int timer_id, void *arg)
     struct node *n = arg;
     if (burst_requested()) {
         n->burst_left += (uint64_t)n->o.count;
+        n->go = true;
     }
     if (n->o.start_at_ms && sg_now_ms() < n->o.start_at_ms)
         return 0;
@@ -185,7 +190,7 @@ static int on_bg(zloop_t *loop, int timer_id, void *arg)
     (void)loop;
     (void)timer_id;
     struct node *n = arg;
-    if (n->o.start_at_ms && sg_now_ms() < n->o.start_at_ms)
+    if ((n->o.start_at_ms && sg_now_ms() < n->o.start_at_ms) || (n->o.go_signal && !n->go))
         return 0;
     if (!n->win0.mono_ms) {
         win_mark(n, &n->win0);
@@ -309,7 +314,12 @@ static int on_status(zloop_t *loop, int timer_id, void *arg)
     fprintf(f, "flood_seen %" PRIu64 "\nflood_first_us %" PRId64 "\nflood_last_us %" PRId64 "\n", n->flood_seen,
             n->flood_first_us, n->flood_last_us);
     fprintf(f, "flood_start_us %" PRId64 "\nflood_write_us %" PRId64 "\n", n->flood_start_us, n->flood_write_us);
-    fprintf(f, "lat_merged %" PRIu64 "\n", n->lat_merged);
+    size_t heard = 0;   /* peers heard from at least once: our SUB is connected to them */
+    for (size_t i = 0; i < gossip_transport_peer_count(n->t); i++) {
+        struct gossip_peer_stats ps;
+        heard += gossip_transport_peer_stats(n->t, i, &ps) == 0 && ps.last_msg_age_ms >= 0;
+    }
+    fprintf(f, "lat_merged %" PRIu64 "\npeers_heard %zu\n", n->lat_merged, heard);
     if (n->win0.mono_ms && n->win1.mono_ms)
         fprintf(f, "win_ms %" PRId64 "\nwin_cpu_us %" PRId64 "\nwin_frames_in %" PRIu64 "\nwin_bytes_in %" PRIu64
                    "\nwin_bytes_out %" PRIu64 "\nbg_written %" PRIu64 "\n",
@@ -398,7 +408,7 @@ static int run_node(struct opts *o)
         snprintf(p, sizeof p, "%s/%s.lat", o->dir, n.name);
         n.lat = fopen(p, "w");
     }
-    n.burst_left = (uint64_t)o->count;
+    n.burst_left = o->go_signal ? 0 : (uint64_t)o->count;
     n.flood_bits = sg_xcalloc(FLOOD_MAX / 8, 1);
     n.lat_bits = sg_xcalloc((size_t)o->nodes * (size_t)(o->count > 0 ? o->count : 1) / 8 + 1, 1);
     if (o->flood > FLOOD_MAX)
@@ -560,7 +570,7 @@ int main(int argc, char **argv)
         { "start-at", 1, 0, 'S' }, { "lat", 0, 0, 'L' }, { "flood", 1, 0, 'F' }, { "source-port", 1, 0, 'P' },
         { "target-port", 1, 0, 'T' }, { "loss", 1, 0, 'l' },
         { "with-skew", 0, 0, 'W' }, { "snapshot", 1, 0, 'Z' }, { "sync-base-port", 1, 0, 'Q' },
-        { "bg-rate", 1, 0, 'B' }, { "window-ms", 1, 0, 'M' }, { 0, 0, 0, 0 },
+        { "bg-rate", 1, 0, 'B' }, { "window-ms", 1, 0, 'M' }, { "go-signal", 0, 0, 'G' }, { 0, 0, 0, 0 },
     };
     int c;
     optind = 2;
@@ -589,6 +599,7 @@ int main(int argc, char **argv)
         case 'Q': o.sync_base_port = atoi(optarg); break;
         case 'B': o.bg_rate = atoi(optarg); break;
         case 'M': o.window_ms = atoi(optarg), bench = true; break;
+        case 'G': o.go_signal = true; break;
         default: return 2;
         }
     }
