@@ -6,7 +6,7 @@
  *    reached every node, bytes per node per second and CPU per node, in clusters of 16 nodes,
  *    of 16 nodes absorbing 50,000 deltas/s cluster-wide, and of 64 nodes;
  *  - how many deltas per second one node publishes and another merges.
- * Bounded: about 70 s, 3 minutes at most. On 2 cores the 64-node and the loaded runs are CPU-bound: the per-node
+ * Bounded: about 70 s on a quiet machine, 6 minutes at most. On 2 cores the 64-node and the loaded runs are CPU-bound: the per-node
  * CPU line says how much of a core one node needed. */
 #include <errno.h>
 #include <inttypes.h>
