@@ -23,6 +23,7 @@ void gossip_transport_config_default(struct gossip_transport_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->flush_delay_ms = 5;
+    cfg->frame_budget = 5000;
     cfg->max_frame_bytes = 64 * 1024;
     cfg->heartbeat_ms = 1000;
     cfg->suspect_ms = 3000;
@@ -149,6 +150,7 @@ static int on_flush(zloop_t *loop, int timer_id, void *arg)
     if (!t)
         return 0;
     t->flush_timer = -1;
+    t->last_flush_mono = sg_mono_ms();
     size_t cap = t->cfg.max_frame_bytes - GOSSIP_WIRE_OVERHEAD;
     for (int frames = 0; frames < TP_FLUSH_FRAMES_PER_TICK && gossip_state_pending(t->st) > 0; frames++) {
         gossip_writer_reset(&t->w);
@@ -180,7 +182,12 @@ void gossip_transport_notify(struct gossip_transport *t)
 {
     if (!t || t->flush_timer != -1)
         return;
-    t->flush_timer = zloop_timer(t->loop, (size_t)t->cfg.flush_delay_ms, 1, on_flush, t->handle);
+    /* Paced: the first write after a quiet spell goes out after flush_delay_ms; under load, frames
+     * leave at most every flush_interval_ms and carry more entries each. */
+    int64_t delay = t->cfg.flush_delay_ms, wait = t->last_flush_mono + t->flush_interval_ms - sg_mono_ms();
+    if (t->last_flush_mono && wait > delay)
+        delay = wait;
+    t->flush_timer = zloop_timer(t->loop, (size_t)delay, 1, on_flush, t->handle);
 }
 
 static int on_heartbeat(zloop_t *loop, int timer_id, void *arg)
@@ -386,10 +393,12 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
     if (t->cfg.max_frame_bytes < 4096 || t->cfg.max_frame_bytes > GOSSIP_WIRE_MAX_FRAME)
         t->cfg.max_frame_bytes = t->cfg.max_frame_bytes < 4096 ? 4096 : GOSSIP_WIRE_MAX_FRAME;
     if (t->cfg.heartbeat_ms <= 0 || t->cfg.suspect_ms <= 0 || t->cfg.dead_ms < t->cfg.suspect_ms ||
-        t->cfg.sync_interval_ms <= 0 || t->cfg.flush_delay_ms < 0 || t->cfg.hwm <= 0) {
-        sg_log(SG_LOG_ERR, "transport: bad timings (heartbeat, suspect <= dead, sync interval) or hwm");
+        t->cfg.sync_interval_ms <= 0 || t->cfg.flush_delay_ms < 0 || t->cfg.hwm <= 0 || t->cfg.frame_budget < 0) {
+        sg_log(SG_LOG_ERR, "transport: bad timings (heartbeat, suspect <= dead, sync interval), hwm or frame budget");
         goto fail;
     }
+    if (t->cfg.frame_budget > 0)
+        t->flush_interval_ms = (int)(((int64_t)t->cfg.n_peers + 1) * 1000 / t->cfg.frame_budget);
     t->ring_cap = t->cfg.repair_keep_frames ? t->cfg.repair_keep_frames : 1;
     t->ring = sg_xcalloc(t->ring_cap, sizeof *t->ring);
     t->tot.epoch = gossip_state_epoch(st);

@@ -53,6 +53,10 @@ struct gossip_transport_config {
     size_t n_peers;
     bool curve;                /* CURVE encryption; keys derived from the Ed25519 keys, allowlist = peers */
     int flush_delay_ms;        /* local deltas wait this long to batch (default 5) */
+    int frame_budget;          /* DELTA frames per second the whole cluster may send under load (default
+                                * 5000; 0: unpaced): a node starts a flush at most every
+                                * (peers + 1) * 1000 / frame_budget ms, so that what each node verifies
+                                * stays bounded as the cluster grows (docs/scale.md, "Cluster size") */
     size_t max_frame_bytes;    /* DELTA / SYNC_DATA size cap (default 64 KiB, at most GOSSIP_WIRE_MAX_FRAME) */
     int heartbeat_ms;          /* default 1000 */
     int suspect_ms;            /* no message for this long: suspect (default 3000) */
@@ -81,8 +85,9 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
 /* Removes the readers and timers from the loop and closes the sockets. Safe on NULL and twice. */
 void gossip_transport_destroy(struct gossip_transport **pt);
 
-/* The caller wrote local state: schedule a flush (within flush_delay_ms; batches whatever is pending
- * then, in frames of at most max_frame_bytes). Cheap; call it after every write. */
+/* The caller wrote local state: schedule a flush (within flush_delay_ms, or later when the previous
+ * flush started less than the paced interval ago (frame_budget); batches whatever is pending then, in
+ * frames of at most max_frame_bytes). Cheap; call it after every write. */
 void gossip_transport_notify(struct gossip_transport *t);
 
 /* Called after a remote DELTA or SYNC_DATA body was merged. body (borrowed for the call) lists the

@@ -60,6 +60,8 @@ struct gossip_transport {
     struct gossip_peer **peers;
     size_t n_peers, n_configured, cap_peers;
     int flush_timer, hb_timer, tick_timer, export_timer;
+    int64_t last_flush_mono;              /* when the last flush started (0: never) */
+    int flush_interval_ms;                /* paced: (peers + 1) * 1000 / frame_budget */
     struct tp_export jobs[TP_EXPORT_JOBS];
     size_t n_jobs;
     int64_t next_sync_mono;

@@ -5,10 +5,16 @@
  *
  *   bench_meshnode keygen DIR N              keys node0..node<N-1> in DIR/keys, a stranger in DIR/stranger
  *   bench_meshnode node --dir DIR --index I --nodes N --base-port P [--count C --rate R --loss PERMILLE
- *                  --clock-offset MS --curve --sync-ms MS --duration MS --name NAME --epoch E --with-skew]
+ *                  --clock-offset MS --curve --sync-ms MS --duration MS --name NAME --epoch E --with-skew
+ *                  --sync-base-port Q --bg-rate R --window-ms MS]
  *   bench_meshnode inject --dir DIR --target-port Q        frames signed by the stranger's key
  *   bench_meshnode replay --source-port P --target-port Q  replays a captured DELTA, then tampers with it
- * Ports: node i binds PUB on P+2i and ROUTER on P+2i+1. SIGUSR1 makes a node write one more burst. */
+ * Ports: node i binds PUB on P+2i and ROUTER on P+2i+1; with --sync-base-port Q, PUB on P+i and ROUTER
+ * on Q+i (64 nodes need two blocks of ports). SIGUSR1 makes a node write one more burst.
+ * Bench load: --bg-rate R writes R counter deltas per second on random address keys from --start-at
+ * for --window-ms; the status file then holds that window's traffic and CPU time (win_* lines).
+ * With --go-signal, nothing is written before the first SIGUSR1 (the bench sends it once every node
+ * reports that it heard all its peers: peers_heard). */
 #include <czmq.h>
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/util.h"
@@ -44,6 +51,17 @@ struct opts {
     unsigned loss;                    /* per mille of PUB frames discarded on arrival */
     bool with_skew;                   /* the "skew" node (index N) is a configured peer too */
     const char *snapshot;             /* restored at start, saved with each status, as the agent does */
+    int sync_base_port;               /* 0: ROUTER ports interleaved with the PUB ones */
+    int bg_rate;                      /* bench: background counter deltas per second */
+    int window_ms;                    /* bench: the measured window, from start_at */
+    bool no_digest;                   /* bench: the status file leaves the state digest out */
+    bool go_signal;                   /* bench: write nothing before the first SIGUSR1 */
+};
+
+/* Traffic and CPU at a point in time, for the measured window. */
+struct win_mark {
+    int64_t mono_ms, cpu_ns;
+    uint64_t frames_in, bytes_in, bytes_wire_out;
 };
 
 struct node {
@@ -55,10 +73,15 @@ struct node {
     struct gossip_state *st;
     struct gossip_transport *t;
     uint64_t written, burst_left;
+    bool go;                          /* a SIGUSR1 came (--go-signal) */
     FILE *lat;                        /* bench: "writer seq latency_us" per merged lat| key */
     uint64_t flood_seen;              /* distinct flood keys merged (syncs bring some again) */
     uint8_t *flood_bits;
     int64_t flood_first_us, flood_last_us, flood_start_us, flood_write_us;
+    uint64_t bg_written, lat_merged;  /* lat_merged: distinct timed deltas of others merged */
+    uint8_t *lat_bits;                /* (writer, seq) seen, for lat_merged */
+    int64_t bg_start_ms;
+    struct win_mark win0, win1;       /* mono_ms 0: not reached */
 };
 
 /* SIGUSR1 is blocked and polled from the write timer: a handler would interrupt zmq_poll, and zloop
@@ -125,12 +148,68 @@ static int on_write(zloop_t *loop, int timer_id, void *arg)
     struct node *n = arg;
     if (burst_requested()) {
         n->burst_left += (uint64_t)n->o.count;
+        n->go = true;
     }
     if (n->o.start_at_ms && sg_now_ms() < n->o.start_at_ms)
         return 0;
     int per_tick = n->o.rate >= 100 ? n->o.rate / 100 : 1;
     for (int i = 0; i < per_tick && n->burst_left > 0; i++, n->burst_left--)
         write_one(n);
+    gossip_transport_notify(n->t);
+    return 0;
+}
+
+static int64_t cpu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Bytes this node put on the wire: what it published goes once to each of the n-1 subscribers
+ * (the transport counts it once), what it sent to one peer's ROUTER once. */
+static void win_mark(const struct node *n, struct win_mark *m)
+{
+    struct gossip_transport_totals tot;
+    gossip_transport_totals(n->t, &tot);
+    uint64_t direct = 0;
+    size_t np = gossip_transport_peer_count(n->t);
+    for (size_t i = 0; i < np; i++) {
+        struct gossip_peer_stats ps;
+        gossip_transport_peer_stats(n->t, i, &ps);
+        direct += ps.bytes_out;
+    }
+    *m = (struct win_mark){ .mono_ms = sg_mono_ms(), .cpu_ns = cpu_now_ns(), .frames_in = tot.frames_in,
+                            .bytes_in = tot.bytes_in, .bytes_wire_out = (tot.bytes_out - direct) * np + direct };
+}
+
+/* Background load: bg_rate counter deltas per second on random address keys, caught up on each 10 ms
+ * tick (a late tick writes more), so the offered rate holds while the loop is busy. */
+static int on_bg(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    struct node *n = arg;
+    if ((n->o.start_at_ms && sg_now_ms() < n->o.start_at_ms) || (n->o.go_signal && !n->go))
+        return 0;
+    if (!n->win0.mono_ms) {
+        win_mark(n, &n->win0);
+        n->bg_start_ms = n->win0.mono_ms;
+    }
+    int64_t el = sg_mono_ms() - n->bg_start_ms;
+    if (n->win1.mono_ms || el >= n->o.window_ms) {
+        if (!n->win1.mono_ms)
+            win_mark(n, &n->win1);
+        return 0;
+    }
+    uint64_t due = (uint64_t)((int64_t)n->o.bg_rate * el / 1000);
+    char key[64];
+    int64_t now = node_now(n);
+    for (int i = 0; i < 20000 && n->bg_written < due; i++, n->bg_written++) {
+        uint32_t a = randombytes_uniform(1u << 20);
+        snprintf(key, sizeof key, "auth-ip|ip:10.%u.%u.%u", a >> 16, (a >> 8) & 255, a & 255);
+        gossip_state_counter_add(n->st, key, 1, now);
+    }
     gossip_transport_notify(n->t);
     return 0;
 }
@@ -168,9 +247,15 @@ static void on_merged(const struct gossip_body *b, const struct gossip_merge_res
         int writer;
         uint64_t seq;
         int64_t at;
-        if (n->lat && sscanf(k, "lat|%d|%" SCNu64 "|%" SCNd64, &writer, &seq, &at) == 3)
+        if (n->lat && sscanf(k, "lat|%d|%" SCNu64 "|%" SCNd64, &writer, &seq, &at) == 3) {
             fprintf(n->lat, "%d %" PRIu64 " %" PRId64 "\n", writer, seq, now - at);
-        else if (sscanf(k, "flood|%d|%" SCNu64, &writer, &seq) == 2 && seq < FLOOD_MAX &&
+            if (writer >= 0 && writer < n->o.nodes && seq < (uint64_t)n->o.count) {
+                size_t bit = (size_t)writer * (size_t)n->o.count + seq;
+                if (!(n->lat_bits[bit / 8] >> (bit % 8) & 1))
+                    n->lat_merged++;
+                n->lat_bits[bit / 8] |= (uint8_t)(1u << (bit % 8));
+            }
+        } else if (sscanf(k, "flood|%d|%" SCNu64, &writer, &seq) == 2 && seq < FLOOD_MAX &&
                  !(n->flood_bits[seq / 8] >> (seq % 8) & 1)) {
             n->flood_bits[seq / 8] |= (uint8_t)(1u << (seq % 8));
             if (n->flood_seen++ == 0)
@@ -200,7 +285,9 @@ static int on_status(zloop_t *loop, int timer_id, void *arg)
     size_t len;
     uint8_t h[16];
     char hex[33];
-    if (gossip_state_encode(n->st, &enc, &len) == 0) {
+    if (n->o.no_digest) {
+        snprintf(hex, sizeof hex, "skipped");   /* bench: encoding the whole state would weigh on the figures */
+    } else if (gossip_state_encode(n->st, &enc, &len) == 0) {
         crypto_generichash(h, sizeof h, enc, len, NULL, 0);
         free(enc);
         sodium_bin2hex(hex, sizeof hex, h, sizeof h);
@@ -227,6 +314,18 @@ static int on_status(zloop_t *loop, int timer_id, void *arg)
     fprintf(f, "flood_seen %" PRIu64 "\nflood_first_us %" PRId64 "\nflood_last_us %" PRId64 "\n", n->flood_seen,
             n->flood_first_us, n->flood_last_us);
     fprintf(f, "flood_start_us %" PRId64 "\nflood_write_us %" PRId64 "\n", n->flood_start_us, n->flood_write_us);
+    size_t heard = 0;   /* peers heard from at least once: our SUB is connected to them */
+    for (size_t i = 0; i < gossip_transport_peer_count(n->t); i++) {
+        struct gossip_peer_stats ps;
+        heard += gossip_transport_peer_stats(n->t, i, &ps) == 0 && ps.last_msg_age_ms >= 0;
+    }
+    fprintf(f, "lat_merged %" PRIu64 "\npeers_heard %zu\n", n->lat_merged, heard);
+    if (n->win0.mono_ms && n->win1.mono_ms)
+        fprintf(f, "win_ms %" PRId64 "\nwin_cpu_us %" PRId64 "\nwin_frames_in %" PRIu64 "\nwin_bytes_in %" PRIu64
+                   "\nwin_bytes_out %" PRIu64 "\nbg_written %" PRIu64 "\n",
+                n->win1.mono_ms - n->win0.mono_ms, (n->win1.cpu_ns - n->win0.cpu_ns) / 1000,
+                n->win1.frames_in - n->win0.frames_in, n->win1.bytes_in - n->win0.bytes_in,
+                n->win1.bytes_wire_out - n->win0.bytes_wire_out, n->bg_written);
     fputs("json ", f);
     gossip_transport_stats_json(n->t, f);
     if (fclose(f) == 0)
@@ -240,6 +339,16 @@ static int on_end(zloop_t *loop, int timer_id, void *arg)
     (void)timer_id;
     (void)arg;
     return -1;
+}
+
+static int pub_port(const struct opts *o, int i)
+{
+    return o->sync_base_port ? o->base_port + i : o->base_port + 2 * i;
+}
+
+static int sync_port(const struct opts *o, int i)
+{
+    return o->sync_base_port ? o->sync_base_port + i : o->base_port + 2 * i + 1;
 }
 
 static int run_node(struct opts *o)
@@ -272,13 +381,13 @@ static int run_node(struct opts *o)
             snprintf(names[np], 16, "skew");
         else
             snprintf(names[np], 16, "node%d", i);
-        snprintf(pubs[np], 64, "tcp://127.0.0.1:%d", o->base_port + 2 * i);
-        snprintf(syncs[np], 64, "tcp://127.0.0.1:%d", o->base_port + 2 * i + 1);
+        snprintf(pubs[np], 64, "tcp://127.0.0.1:%d", pub_port(o, i));
+        snprintf(syncs[np], 64, "tcp://127.0.0.1:%d", sync_port(o, i));
         peers[np] = (struct gossip_transport_peer){ names[np], pubs[np], syncs[np] };
         np++;
     }
-    snprintf(ep_pub, sizeof ep_pub, "tcp://127.0.0.1:%d", o->base_port + 2 * o->index);
-    snprintf(ep_sync, sizeof ep_sync, "tcp://127.0.0.1:%d", o->base_port + 2 * o->index + 1);
+    snprintf(ep_pub, sizeof ep_pub, "tcp://127.0.0.1:%d", pub_port(o, o->index));
+    snprintf(ep_sync, sizeof ep_sync, "tcp://127.0.0.1:%d", sync_port(o, o->index));
     struct gossip_transport_config tc;
     gossip_transport_config_default(&tc);
     tc.self = n.id;
@@ -299,8 +408,9 @@ static int run_node(struct opts *o)
         snprintf(p, sizeof p, "%s/%s.lat", o->dir, n.name);
         n.lat = fopen(p, "w");
     }
-    n.burst_left = (uint64_t)o->count;
+    n.burst_left = o->go_signal ? 0 : (uint64_t)o->count;
     n.flood_bits = sg_xcalloc(FLOOD_MAX / 8, 1);
+    n.lat_bits = sg_xcalloc((size_t)o->nodes * (size_t)(o->count > 0 ? o->count : 1) / 8 + 1, 1);
     if (o->flood > FLOOD_MAX)
         n.o.flood = FLOOD_MAX;
     sigset_t usr1;
@@ -310,6 +420,8 @@ static int run_node(struct opts *o)
     zloop_timer(n.loop, o->rate >= 100 ? 10 : (size_t)(1000 / (o->rate > 0 ? o->rate : 1)), 0, on_write, &n);
     if (o->flood)
         zloop_timer(n.loop, 1, 0, on_flood, &n);
+    if (o->window_ms)
+        zloop_timer(n.loop, 10, 0, on_bg, &n);
     zloop_timer(n.loop, (size_t)o->status_ms, 0, on_status, &n);
     if (o->duration_ms)
         zloop_timer(n.loop, (size_t)o->duration_ms, 1, on_end, &n);
@@ -322,6 +434,7 @@ out:
     if (n.lat)
         fclose(n.lat);
     free(n.flood_bits);
+    free(n.lat_bits);
     gossip_transport_destroy(&n.t);
     zloop_destroy(&n.loop);
     gossip_state_destroy(&n.st);
@@ -456,7 +569,8 @@ int main(int argc, char **argv)
         { "curve", 0, 0, 'C' }, { "sync-ms", 1, 0, 's' }, { "duration", 1, 0, 'D' }, { "name", 1, 0, 'N' },
         { "start-at", 1, 0, 'S' }, { "lat", 0, 0, 'L' }, { "flood", 1, 0, 'F' }, { "source-port", 1, 0, 'P' },
         { "target-port", 1, 0, 'T' }, { "loss", 1, 0, 'l' },
-        { "with-skew", 0, 0, 'W' }, { "snapshot", 1, 0, 'Z' }, { 0, 0, 0, 0 },
+        { "with-skew", 0, 0, 'W' }, { "snapshot", 1, 0, 'Z' }, { "sync-base-port", 1, 0, 'Q' },
+        { "bg-rate", 1, 0, 'B' }, { "window-ms", 1, 0, 'M' }, { "go-signal", 0, 0, 'G' }, { 0, 0, 0, 0 },
     };
     int c;
     optind = 2;
@@ -482,11 +596,17 @@ int main(int argc, char **argv)
         case 'l': o.loss = (unsigned)atoi(optarg); break;
         case 'Z': o.snapshot = optarg; break;
         case 'W': o.with_skew = true; break;
+        case 'Q': o.sync_base_port = atoi(optarg); break;
+        case 'B': o.bg_rate = atoi(optarg); break;
+        case 'M': o.window_ms = atoi(optarg), bench = true; break;
+        case 'G': o.go_signal = true; break;
         default: return 2;
         }
     }
-    if (bench)
+    if (bench) {
         o.status_ms = 1000;   /* the status file encodes the whole state: not while measuring */
+        o.no_digest = true;
+    }
     if (strcmp(mode, "node") == 0) {
         if (!o.dir || o.index < 0 || o.nodes < 1 || o.base_port <= 0 || o.rate <= 0 || o.sync_ms <= 0) {
             fprintf(stderr, "node: --dir, --index, --nodes, --base-port are required\n");

@@ -140,6 +140,8 @@ static void on_merged(const struct gossip_body *b, const struct gossip_merge_res
     ((struct rig *)arg)->merged += res->changed;
 }
 
+static int rig_frame_budget;   /* 0: the transport's default */
+
 static void rig_up(struct rig *r, unsigned loss_b, size_t keep_a)
 {
     memset(r, 0, sizeof *r);
@@ -187,6 +189,8 @@ static void rig_up(struct rig *r, unsigned loss_b, size_t keep_a)
             tc.heartbeat_ms = 100;
             tc.sync_interval_ms = 60000;   /* repair, not sync, must do the work */
             tc.test_loss_permille = i == 1 ? loss_b : 0;
+            if (rig_frame_budget)
+                tc.frame_budget = rig_frame_budget;
             if (i == 0 && keep_a)
                 tc.repair_keep_frames = keep_a;
             r->t[i] = gossip_transport_new(r->loop, r->st[i], r->kr, &tc);
@@ -291,6 +295,42 @@ static void test_loopback_repair_by_sync(void **state)
 {
     (void)state;
     delta_and_repair(1);
+}
+
+/* Pacing: with a cluster budget of 20 frames/s and 2 nodes, a node that writes every 2 ms starts a
+ * flush at most every 100 ms, so its frames carry more entries each, and nothing is lost. Unpaced, it
+ * would flush every 5 ms (flush_delay_ms). */
+static void test_loopback_flush_paced(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_frame_budget = 20;
+    rig_up(&r, 0, 0);
+    rig_frame_budget = 0;
+    run_for(&r, 400);   /* connect */
+    struct gossip_transport_totals tot0, tot;
+    gossip_transport_totals(r.t[0], &tot0);
+    int64_t start = sg_mono_ms(), now = sg_now_ms();
+    int keys = 0;
+    while (sg_mono_ms() - start < 1000) {
+        char key[32];
+        snprintf(key, sizeof key, "p|%d", keys++);
+        gossip_state_counter_add(r.st[0], key, 1, now);
+        gossip_transport_notify(r.t[0]);
+        run_for(&r, 2);
+    }
+    int64_t elapsed = sg_mono_ms() - start;
+    for (int i = 0; i < 40 && !same_state(&r); i++)
+        run_for(&r, 100);
+    gossip_transport_totals(r.t[0], &tot);
+    uint64_t frames = tot.deltas_flushed - tot0.deltas_flushed;
+    assert_true(keys > 50);
+    assert_true(frames >= 2);
+    assert_true(frames <= (uint64_t)(elapsed / 100) + 2);   /* + the flush in progress at the end */
+    assert_int_equal(tot.entries_published - tot0.entries_published, (uint64_t)keys);
+    assert_true(same_state(&r));
+    assert_int_equal(r.merged, (size_t)keys);
+    rig_down(&r);
 }
 
 /* b arrives to find 30000 keys at a, never flushed: b's first sync brings them, in several
@@ -500,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_stamps_and_status),
         cmocka_unit_test(test_loopback_delta_and_repair),
         cmocka_unit_test(test_loopback_repair_by_sync),
+        cmocka_unit_test(test_loopback_flush_paced),
         cmocka_unit_test(test_loopback_hostile_frames),
         cmocka_unit_test(test_loopback_sync_large_state),
         cmocka_unit_test(test_loopback_sync_request_bound_to_recipient),
