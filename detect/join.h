@@ -71,6 +71,8 @@ struct detect_match {
     const char *subj;                  /* what the pattern ran on, and its match data */
     void *md;                          /* pcre2_match_data */
 };
+/* Group g as a decimal number, saturating at UINT64_MAX; dflt when absent or not a number. */
+uint64_t detect_match_u64(const struct detect_match *m, int g, uint64_t dflt);
 /* Group g as a decimal number, saturating at UINT32_MAX; dflt when absent or not a number.
  * (detect_match_group() and detect_copy_trunc(), run several times per matched line, are inline in
  * rules_int.h.) */
@@ -79,6 +81,7 @@ uint32_t detect_match_uint(const struct detect_match *m, int g, uint32_t dflt);
 /* Named groups a role needs in its rule's pattern (checked when rules are compiled). */
 enum {
     DETECT_G_IP = 1, DETECT_G_QID = 2, DETECT_G_NRCPT = 4, DETECT_G_USER = 8, DETECT_G_OK = 16, DETECT_G_COUNT = 32,
+    DETECT_G_SENDER = 64, DETECT_G_SIZE = 128,
 };
 struct detect_join_role {
     const char *name;                  /* as written in rule files */

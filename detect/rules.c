@@ -279,6 +279,7 @@ static bool missing_groups(const struct detect_rule *r, char *out, size_t n)
     const struct { unsigned bit; const char *name; int g; } groups[] = {
         {DETECT_G_IP, "ip", r->g_ip},       {DETECT_G_QID, "qid", r->g_qid}, {DETECT_G_USER, "user", r->g_user},
         {DETECT_G_NRCPT, "nrcpt", r->g_nrcpt}, {DETECT_G_OK, "ok", r->g_ok},  {DETECT_G_COUNT, "count", r->g_count},
+        {DETECT_G_SENDER, "sender", r->g_sender}, {DETECT_G_SIZE, "size", r->g_size},
     };
     unsigned needs = r->join ? r->join->roles[r->role].needs : DETECT_G_IP;
     out[0] = '\0';
@@ -319,6 +320,8 @@ int detect_rules_compile(struct detect_rules *rs, char *err, size_t errlen)
         r->g_ok = group(r->re, "ok");
         r->g_ruser = group(r->re, "ruser");
         r->g_pwhash = group(r->re, "pwhash");
+        r->g_sender = group(r->re, "sender");
+        r->g_size = group(r->re, "size");
         char missing[64];
         if (missing_groups(r, missing, sizeof missing)) {
             set_err(err, errlen, "%s:%d: rule '%s': pattern needs the named group(s) %s", r->file, r->pattern_line, r->id,
