@@ -18,7 +18,7 @@
 /* Subjects asked with `quota` per limit at most: the busiest, as `top` ranks them. */
 #define LIVE_QUOTA_MAX 50
 
-/* The agent's JSON answer to a request, or NULL (the reason written to f). */
+/* The agent's JSON answer to a request, or NULL (the reason written to f: unreachable or refused). */
 static json_t *ask(FILE *f, const char *socket_path, const char *what, int argc, char **req)
 {
     char *body = NULL;
@@ -146,6 +146,7 @@ char *tune_live(const char *socket_path, const struct tune *t)
     FILE *f = open_memstream(&out, &len);
     if (!f) return NULL;
     fprintf(f, "live counters (%s):\n", socket_path);
+    bool down = false;
     for (size_t i = 0; i < tune_count(t); i++) {
         const struct tune_measure *m = tune_get(t, i);
         /* Distinct counts are sketches, which `top` does not list. */
@@ -153,16 +154,11 @@ char *tune_live(const char *socket_path, const struct tune *t)
         char win[32];
         tune_fmt_duration(m->sc->window_s, win, sizeof win);
         char *req[] = {"top", "-n", "10000", "--window", win};
-        char *body = NULL;
-        int code = control_call(socket_path, 5, req, true, &body, 10000);
-        if (code != 0) {
-            fprintf(f, "  %s: agent unreachable or refused: %s", m->sc->id, body ? body : "\n");
-            free(body);
+        json_t *arr = ask(f, socket_path, m->sc->id, 5, req);
+        if (!arr) {
+            down = true;
             break;
         }
-        json_error_t jerr;
-        json_t *arr = json_loads(body, 0, &jerr);
-        free(body);
         size_t plen = strlen(m->sc->id), over_now = 0, over_new = 0, keys = 0;
         uint64_t best = 0;
         char best_key[GOSSIP_KEY_MAX + 1] = "";
@@ -187,7 +183,7 @@ char *tune_live(const char *socket_path, const struct tune *t)
         if (keys) fprintf(f, ", highest %" PRIu64 " (%s)", best, sg_text_escape(best_key, esc, sizeof esc));
         fputc('\n', f);
     }
-    for (size_t i = 0; i < tune_count(t); i++)
+    for (size_t i = 0; !down && i < tune_count(t); i++)
         if (tune_get(t, i)->limit) live_limit(f, socket_path, tune_get(t, i));
     fclose(f);
     return out;
