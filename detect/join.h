@@ -81,7 +81,6 @@ uint32_t detect_match_uint(const struct detect_match *m, int g, uint32_t dflt);
 /* Named groups a role needs in its rule's pattern (checked when rules are compiled). */
 enum {
     DETECT_G_IP = 1, DETECT_G_QID = 2, DETECT_G_NRCPT = 4, DETECT_G_USER = 8, DETECT_G_OK = 16, DETECT_G_COUNT = 32,
-    DETECT_G_SENDER = 64, DETECT_G_SIZE = 128,
 };
 struct detect_join_role {
     const char *name;                  /* as written in rule files */

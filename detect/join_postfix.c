@@ -22,7 +22,9 @@ static const struct detect_join_role roles[] = {
     [SASL] = {"smtp-sasl", DETECT_G_IP},                                  /* the same attempt as a session-less auth line */
     [DISCONNECT] = {"smtp-disconnect", DETECT_G_IP | DETECT_G_OK | DETECT_G_COUNT},   /* B-A failures, most already seen */
     [SUBMISSION] = {"submission", DETECT_G_IP | DETECT_G_QID | DETECT_G_USER},        /* auth_ok, remembers the queue id */
-    [QMGR] = {"qmgr", DETECT_G_QID | DETECT_G_NRCPT | DETECT_G_SENDER | DETECT_G_SIZE},   /* one event per queue id */
+    /* one event per queue id; the sender and size groups are optional (an operator's older rule
+     * without them still loads: its events name no sender and no size) */
+    [QMGR] = {"qmgr", DETECT_G_QID | DETECT_G_NRCPT},
     [QUEUED] = {"queued", DETECT_G_IP | DETECT_G_QID},                    /* no event, remembers the queue id */
 };
 

@@ -279,7 +279,6 @@ static bool missing_groups(const struct detect_rule *r, char *out, size_t n)
     const struct { unsigned bit; const char *name; int g; } groups[] = {
         {DETECT_G_IP, "ip", r->g_ip},       {DETECT_G_QID, "qid", r->g_qid}, {DETECT_G_USER, "user", r->g_user},
         {DETECT_G_NRCPT, "nrcpt", r->g_nrcpt}, {DETECT_G_OK, "ok", r->g_ok},  {DETECT_G_COUNT, "count", r->g_count},
-        {DETECT_G_SENDER, "sender", r->g_sender}, {DETECT_G_SIZE, "size", r->g_size},
     };
     unsigned needs = r->join ? r->join->roles[r->role].needs : DETECT_G_IP;
     out[0] = '\0';
