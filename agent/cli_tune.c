@@ -6,6 +6,7 @@
  * `sgcluster replay` (agent/replay.c), so a what-if is exactly what replay decides with the snippet. */
 #include "agent/agent_build.h"
 #include "agent/cli_common.h"
+#include "agent/json.h"
 #include "agent/replay.h"
 #include "agent/tune.h"
 #include "agent/tune_live.h"
@@ -15,12 +16,32 @@
 #include "enforce/throttle.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#define USAGE "tune -c CONFIG [--rules DIR] [--json] [--ini FILE|-] [--svg DIR] [--html FILE] [--top N] " \
+              "[--quantile Q] [--margin M] [--floor N] [--no-whatif] [--limit NAME=SPEC]... [--live [-s SOCKET]] LOGFILE..."
+
+/* Every error of tune: one line on standard error, or under --json one {"error":...,"code":N} object
+ * there (json_error, as every other command writes them). Returns code. */
+static int __attribute__((format(printf, 3, 4))) fail(bool json, int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (json) json_errorf(stderr, code, "tune: %s", msg);
+    else fprintf(stderr, "sgcluster tune: %s\n", msg);
+    return code;
+}
 
 struct pass1 {
     struct detect_parser *parser;
@@ -38,6 +59,7 @@ static void on_event(const struct sg_event *ev, void *arg)
 /* The sending limits' what-if: every submission of the replay, answered by the policy service's own
  * evaluation (enforce/throttle.h) over an in-memory store, with the proposed limits. */
 struct limits_whatif {
+    bool json;                       /* errors as JSON */
     struct throttle_config cfg;
     throttle_sim_t *sim;
     struct tune_whatifs w;
@@ -66,13 +88,12 @@ static void on_line(const char *line, size_t len, void *arg)
     detect_parser_line(p->parser, line, len, on_event, p);
 }
 
-static int usage(void)
+static int usage(bool json, const char *why)
 {
-    fprintf(stderr,
-            "usage: sgcluster tune -c CONFIG [--rules DIR] [--json] [--ini FILE|-] [--svg DIR] [--html FILE]\n"
-            "                      [--top N] [--quantile Q] [--margin M] [--floor N] [--no-whatif]\n"
-            "                      [--limit NAME=SPEC]... [--live [-s SOCKET]] LOGFILE...\n"
-            "  the flow's shape, a threshold proposed for every scenario, and what each would have done\n");
+    if (json) return fail(true, 2, "%s%susage: sgcluster " USAGE, why ? why : "", why ? "; " : "");
+    if (why) fprintf(stderr, "sgcluster tune: %s\n", why);
+    fprintf(stderr, "usage: sgcluster " USAGE "\n"
+                    "  the flow's shape, a threshold proposed for every scenario and sending limit, and what each would have done\n");
     return 2;
 }
 
@@ -95,21 +116,17 @@ struct opts {
 };
 
 /* "NAME=SPEC" (as in [throttle]: limit.NAME = SPEC; a leading "limit." is accepted). */
-static int add_limit(struct throttle_config *c, const char *arg)
+static int add_limit(struct throttle_config *c, const char *arg, bool json)
 {
     const char *eq = strchr(arg, '=');
     char name[THROTTLE_NAME_MAX + 8], err[256];
     struct throttle_limit l;
     if (!strncmp(arg, "limit.", 6)) arg += 6;
-    if (!eq || eq <= arg || (size_t)(eq - arg) >= sizeof name) {
-        fprintf(stderr, "sgcluster tune: --limit NAME=SPEC, e.g. user_hour='key=sasl_username measure=recipients window=1h max=500'\n");
-        return -1;
-    }
+    if (!eq || eq <= arg || (size_t)(eq - arg) >= sizeof name)
+        return fail(json, 2, "--limit NAME=SPEC, e.g. user_hour='key=sasl_username measure=recipients window=1h max=500'");
     snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
-    if (throttle_limit_parse(name, eq + 1, &l, err, sizeof err) < 0 || throttle_config_add(c, &l, err, sizeof err) < 0) {
-        fprintf(stderr, "sgcluster tune: --limit %s: %s\n", name, err);
-        return -1;
-    }
+    if (throttle_limit_parse(name, eq + 1, &l, err, sizeof err) < 0 || throttle_config_add(c, &l, err, sizeof err) < 0)
+        return fail(json, 2, "--limit %s: %s", name, err);
     return 0;
 }
 
@@ -125,6 +142,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     o->whatif = true;
     o->top = 10;
+    /* --json is known before any other option is read, so that every error is JSON. */
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) o->json |= !strcmp(argv[i], "--json");
+    opterr = !o->json;
     o->rule = (struct tune_rule){TUNE_RULE_Q_DEFAULT, TUNE_RULE_MARGIN_DEFAULT, TUNE_RULE_FLOOR_DEFAULT};
     int c;
     double x;
@@ -141,34 +161,41 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'l': o->live = true; break;
         case 's': o->sock = optarg; break;
         case 'L':
-            if (add_limit(&o->limits, optarg) < 0) return 2;
+            if (add_limit(&o->limits, optarg, o->json)) return 2;
             break;
         case 'n':
-            if (parse_double(optarg, 0, 100000, &x) < 0) return usage();
+            if (parse_double(optarg, 0, 100000, &x) < 0) return fail(o->json, 2, "--top is in [0, 100000]");
             o->top = (size_t)x;
             break;
         case 'q':
-            if (parse_double(optarg, 0.5, 1, &x) < 0) { fprintf(stderr, "sgcluster tune: --quantile is in [0.5, 1]\n"); return 2; }
+            if (parse_double(optarg, 0.5, 1, &x) < 0) return fail(o->json, 2, "--quantile is in [0.5, 1]");
             o->rule.q = x;
             break;
         case 'm':
-            if (parse_double(optarg, 1, 1000, &x) < 0) { fprintf(stderr, "sgcluster tune: --margin is in [1, 1000]\n"); return 2; }
+            if (parse_double(optarg, 1, 1000, &x) < 0) return fail(o->json, 2, "--margin is in [1, 1000]");
             o->rule.margin = x;
             break;
         case 'f':
-            if (parse_double(optarg, 1, 1e9, &x) < 0) { fprintf(stderr, "sgcluster tune: --floor is in [1, 1e9]\n"); return 2; }
+            if (parse_double(optarg, 1, 1e9, &x) < 0) return fail(o->json, 2, "--floor is in [1, 1e9]");
             o->rule.floor = (uint64_t)x;
             break;
-        default: return usage();
+        case 'h': return usage(o->json, NULL);
+        default: {
+            char why[300];
+            snprintf(why, sizeof why, "unknown option, or one that wants a value: '%.200s'", argv[optind - 1]);
+            return usage(o->json, why);
+        }
         }
     }
-    if (!o->conf || optind >= argc) return usage();
-    for (int i = optind; i < argc; i++)
-        if (!strcmp(argv[i], "-")) {
-            /* The what-if reads the logs a second time. */
-            fprintf(stderr, "sgcluster tune: logs are read twice: give files, not standard input\n");
-            return 2;
-        }
+    if (!o->conf) return usage(o->json, "-c CONFIG is required");
+    if (optind >= argc) return usage(o->json, "no log file given");
+    for (int i = optind; i < argc; i++) {
+        struct stat sb;
+        /* The what-if reads the logs a second time. */
+        if (!strcmp(argv[i], "-")) return fail(o->json, 2, "logs are read twice: give files, not standard input");
+        if (stat(argv[i], &sb) < 0 || access(argv[i], R_OK) < 0) return fail(o->json, 1, "%s: %s", argv[i], strerror(errno));
+        if (S_ISDIR(sb.st_mode)) return fail(o->json, 1, "%s: a directory, not a log file", argv[i]);
+    }
     return 0;
 }
 
@@ -201,7 +228,7 @@ static int run_whatif(struct agent_parts *parts, const struct tune *tune, int ar
     free(was);
     replay_destroy(&rp);
     lw->cfg.map = own_map;
-    if (rc < 0) fprintf(stderr, "sgcluster: tune: the what-if replay failed\n");
+    if (rc < 0) fail(lw->json, 1, "the what-if replay failed");
     tune_whatifs_sort(wi);
     tune_whatifs_sort(&lw->w);
     return rc;
@@ -215,13 +242,21 @@ int cli_tune(int argc, char **argv)
     throttle_config_init(&lw.cfg);
     int rc = parse_opts(argc, argv, &o);
     if (rc) goto early;
+    lw.json = o.json;
     rc = 1;
     struct agent_parts parts;
     struct pass1 p = {0};
     struct tune_whatifs wi = {0};
     char *live = NULL;
     if (agent_build(o.conf, o.rules_dir, AGENT_BUILD_OFFLINE | AGENT_BUILD_DRYRUN, &parts) < 0) {
-        for (size_t i = 0; i < parts.errors.n; i++) fprintf(stderr, "%s\n", parts.errors.v[i]);
+        if (!o.json)
+            for (size_t i = 0; i < parts.errors.n; i++) fprintf(stderr, "%s\n", parts.errors.v[i]);
+        else {
+            char all[900] = "";
+            for (size_t i = 0; i < parts.errors.n; i++)
+                snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", i ? "; " : "", parts.errors.v[i]);
+            fail(true, 1, "configuration has errors: %s", all);
+        }
         goto out;
     }
     p.parser = parts.parser;
@@ -231,11 +266,17 @@ int cli_tune(int argc, char **argv)
         bool given = false;
         char err[256];
         for (size_t k = 0; k < o.limits.nlimits && !given; k++) given = !strcmp(o.limits.limits[k].name, l->name);
-        if (!given && throttle_config_add(&o.limits, l, err, sizeof err) < 0) fprintf(stderr, "sgcluster tune: %s\n", err);
+        if (!given && throttle_config_add(&o.limits, l, err, sizeof err) < 0) {
+            fail(o.json, 1, "%s", err);
+            goto out;
+        }
     }
     p.tune = tune_new(parts.cfg, &o.limits);
     for (int i = optind; i < argc; i++)
-        if (cli_read_lines(argv[i], on_line, &p) < 0) goto out;
+        if (cli_read_lines(argv[i], on_line, &p) < 0) {
+            fail(o.json, 1, "%s: cannot be read", argv[i]);
+            goto out;
+        }
     struct detect_stats ds;
     detect_parser_stats(p.parser, &ds);
     tune_finish(p.tune, &o.rule);
@@ -245,16 +286,20 @@ int cli_tune(int argc, char **argv)
     struct tune_report rep = {.tune = p.tune, .rule = &o.rule, .whatif = o.whatif ? &wi : NULL,
                               .limits_whatif = o.whatif ? &lw.w : NULL, .lines = ds.lines,
                               .top = o.top, .live = live, .configured = parts.cfg->throttle};
+    /* The files first: a failure is one error, and no report is printed after it. */
+    char err[4200] = "";
+    if ((o.ini && tune_write(o.ini, tune_write_ini, &rep, err, sizeof err) < 0) ||
+        (o.svg && mkdir(o.svg, 0755) < 0 && errno != EEXIST && snprintf(err, sizeof err, "%s: %s", o.svg, strerror(errno)) > 0) ||
+        (o.svg && !err[0] && tune_svg_dir(o.svg, &rep, err, sizeof err) < 0) ||
+        (o.html && tune_write(o.html, tune_write_html, &rep, err, sizeof err) < 0)) {
+        fail(o.json, 1, "%s", err);
+        goto out;
+    }
     rc = 0;
     if (o.json) tune_report_json(stdout, &rep);
     else if (!o.ini || strcmp(o.ini, "-")) tune_report_text(stdout, &rep);
-    if (o.ini && tune_write(o.ini, tune_write_ini, &rep) < 0) rc = 1;
-    if (o.svg && ((mkdir(o.svg, 0755) < 0 && errno != EEXIST) || tune_svg_dir(o.svg, &rep) < 0)) {
-        if (errno) fprintf(stderr, "sgcluster: tune: %s: %s\n", o.svg, strerror(errno));
-        rc = 1;
-    }
-    if (o.html && tune_write(o.html, tune_write_html, &rep) < 0) rc = 1;
-    fprintf(stderr, "tune: %" PRIu64 " lines, %" PRIu64 " events\n", ds.lines, ds.events);
+    fprintf(stderr, "tune: %" PRIu64 " lines, %" PRIu64 " events, %" PRIu64 " senders cut to their last %d bytes, %" PRIu64
+                    " sizes capped\n", ds.lines, ds.events, ds.long_senders, SG_EV_SENDER_MAX - 1, ds.capped_size);
 out:
     free(live);
     tune_whatifs_free(&wi);

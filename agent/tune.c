@@ -2,6 +2,7 @@
 #include "agent/tune.h"
 #include "agent/scenario.h"
 #include "agent/util.h"
+#include "common/key.h"
 #include "gossip/sketch.h"
 
 #include <stdlib.h>
@@ -83,10 +84,18 @@ static void iset_add(struct iset *s, uint32_t h)
     s->v[s->n++] = h;
 }
 
+/* An event's sender keeps what the sending limits can key on (see detect_sender_copy). */
+_Static_assert(SG_EV_SENDER_MAX - 1 >= SG_KEY_MAX - 5, "events keep every sender a limit can key on");
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return a + b < a ? UINT64_MAX : a + b;
+}
+
 struct user {
     int64_t hour, day, addr_day;
-    uint64_t msg_h, rcpt_h, msg_d, rcpt_d;
-    uint64_t pk[TUNE_USER_ADDRS_DAY + 1];   /* peaks, indexed by enum tune_flow */
+    uint64_t msg_h, rcpt_h, msg_d, rcpt_d, bytes_h, bytes_d;
+    uint64_t pk[TUNE_USER_BYTES_DAY + 1];   /* peaks, indexed by enum tune_flow */
     struct iset addrs;
     bool sent;
 };
@@ -112,15 +121,27 @@ struct subj {
     uint64_t peak;
 };
 
+/* The flows of one envelope sender, sender domain, port-25 address or prefix: messages and bytes per
+ * clock hour and UTC day, and their peaks. */
+enum kflow_group { KF_SENDER, KF_DOMAIN, KF_P25_ADDR, KF_P25_NET, KF__COUNT };
+struct kflow {
+    uint8_t group;
+    int64_t hour, day;
+    uint64_t msg_h, msg_d, bytes_h, bytes_d;
+    uint64_t pk[4];   /* messages per hour, per day, bytes per hour, per day */
+};
+
 struct tune {
     const struct config *cfg;
     const struct throttle_config *thr;
     unsigned *kinds;     /* per scenario */
-    struct hmap users_map, addrs_map, subj_map, good;
+    struct hmap users_map, addrs_map, subj_map, good, kflow_map;
     struct user *users;
     struct addr *addrs;
     struct subj *subjs;
-    size_t nusers, naddrs, nsubjs, capusers, capaddrs, capsubjs;
+    struct kflow *kflows;
+    size_t nusers, naddrs, nsubjs, nkflows, capusers, capaddrs, capsubjs, capkflows;
+    struct throttle_limit kf_key[KF__COUNT];   /* the subjects of the flows, as the limits make them */
     struct tune_measure *m;
     size_t nm;
     int64_t first_ms, last_ms;
@@ -136,6 +157,18 @@ static const struct {
     [TUNE_USER_RCPT_DAY] = {"user_recipients_per_day", "recipients of one user's messages in a UTC day (peak)", "users who sent", NULL},
     [TUNE_USER_ADDRS_DAY] = {"user_addresses_per_day", "distinct client addresses one user logs in or sends from in a UTC day (peak)", "users", NULL},
     [TUNE_ADDR_FAILS] = {"address_failures", "failed logins from one address over the period", "addresses that also succeed", "addresses that never succeed"},
+    [TUNE_USER_BYTES_HOUR] = {"user_bytes_per_hour", "bytes one user submits in a clock hour (peak)", "users who sent", NULL},
+    [TUNE_USER_BYTES_DAY] = {"user_bytes_per_day", "bytes one user submits in a UTC day (peak)", "users who sent", NULL},
+    [TUNE_SENDER_MSG_HOUR] = {"sender_messages_per_hour", "messages of one envelope sender on submission in a clock hour (peak)", "senders", NULL},
+    [TUNE_SENDER_MSG_DAY] = {"sender_messages_per_day", "messages of one envelope sender on submission in a UTC day (peak)", "senders", NULL},
+    [TUNE_SENDER_BYTES_HOUR] = {"sender_bytes_per_hour", "bytes of one envelope sender on submission in a clock hour (peak)", "senders", NULL},
+    [TUNE_SENDER_BYTES_DAY] = {"sender_bytes_per_day", "bytes of one envelope sender on submission in a UTC day (peak)", "senders", NULL},
+    [TUNE_DOMAIN_MSG_HOUR] = {"domain_messages_per_hour", "messages of one sender domain on submission in a clock hour (peak)", "sender domains", NULL},
+    [TUNE_DOMAIN_MSG_DAY] = {"domain_messages_per_day", "messages of one sender domain on submission in a UTC day (peak)", "sender domains", NULL},
+    [TUNE_PORT25_ADDR_HOUR] = {"port25_address_messages_per_hour", "messages from one client address on port 25 in a clock hour (peak)", "addresses", NULL},
+    [TUNE_PORT25_ADDR_DAY] = {"port25_address_messages_per_day", "messages from one client address on port 25 in a UTC day (peak)", "addresses", NULL},
+    [TUNE_PORT25_NET_HOUR] = {"port25_prefix_messages_per_hour", "messages from one client prefix on port 25 in a clock hour (peak)", "prefixes", NULL},
+    [TUNE_PORT25_NET_DAY] = {"port25_prefix_messages_per_day", "messages from one client prefix on port 25 in a UTC day (peak)", "prefixes", NULL},
 };
 
 struct tune *tune_new(const struct config *cfg, const struct throttle_config *thr)
@@ -153,6 +186,13 @@ struct tune *tune_new(const struct config *cfg, const struct throttle_config *th
         t->m[i].legit_label = flow_names[i].legit;
         t->m[i].attack_label = flow_names[i].attack;
     }
+    /* The flows' subjects come from the sending limits' own function (throttle_subject): one place
+     * derives a sender's domain, lower-cases it and cuts a client address to its prefix. */
+    t->kf_key[KF_SENDER].key = THROTTLE_KEY_SENDER;
+    t->kf_key[KF_DOMAIN].key = THROTTLE_KEY_DOMAIN;
+    t->kf_key[KF_P25_ADDR] = (struct throttle_limit){.key = THROTTLE_KEY_CLIENT, .prefix4 = 32, .prefix6 = 128};
+    t->kf_key[KF_P25_NET] = (struct throttle_limit){.key = THROTTLE_KEY_CLIENT, .prefix4 = (uint8_t)cfg->prefix4,
+                                                    .prefix6 = (uint8_t)cfg->prefix6};
     return t;
 }
 
@@ -173,6 +213,8 @@ void tune_destroy(struct tune **p)
     hmap_free(&t->addrs_map);
     hmap_free(&t->subj_map);
     hmap_free(&t->good);
+    hmap_free(&t->kflow_map);
+    free(t->kflows);
     free(t->users);
     free(t->addrs);
     free(t->subjs);
@@ -238,21 +280,57 @@ static void user_event(struct tune *t, const struct ev_subjects *es, int64_t now
         peak(&u->pk[TUNE_USER_ADDRS_DAY], u->addrs.n);
     }
     if (ev->kind != SG_EV_SENT) return;
-    uint64_t rcpt = ev->nrcpt ? ev->nrcpt : 1;
+    uint64_t rcpt = ev->nrcpt ? ev->nrcpt : 1, bytes = ev->size ? ev->size : 1;
     u->sent = true;
     if (hour != u->hour) {
         u->hour = hour;
-        u->msg_h = u->rcpt_h = 0;
+        u->msg_h = u->rcpt_h = u->bytes_h = 0;
     }
     if (day != u->day) {
         u->day = day;
-        u->msg_d = u->rcpt_d = 0;
+        u->msg_d = u->rcpt_d = u->bytes_d = 0;
     }
     u->msg_h++, u->msg_d++, u->rcpt_h += rcpt, u->rcpt_d += rcpt;
+    u->bytes_h = sat_add(u->bytes_h, bytes);
+    u->bytes_d = sat_add(u->bytes_d, bytes);
     peak(&u->pk[TUNE_USER_MSG_HOUR], u->msg_h);
     peak(&u->pk[TUNE_USER_RCPT_HOUR], u->rcpt_h);
     peak(&u->pk[TUNE_USER_MSG_DAY], u->msg_d);
     peak(&u->pk[TUNE_USER_RCPT_DAY], u->rcpt_d);
+    peak(&u->pk[TUNE_USER_BYTES_HOUR], u->bytes_h);
+    peak(&u->pk[TUNE_USER_BYTES_DAY], u->bytes_d);
+}
+
+/* One message of in for the flow group g, when in has such a subject. */
+static void kflow_event(struct tune *t, enum kflow_group g, const struct throttle_input *in, int64_t now_ms)
+{
+    char s[256];
+    if (throttle_subject(&t->kf_key[g], in, s, sizeof s) < 0) return;
+    bool added = false;
+    uint32_t i = hmap_get(&t->kflow_map, hash_str(s) ^ (0xC2B2AE3D27D4EB4FULL * (g + 1)), true, (uint32_t)t->nkflows, &added);
+    if (added) {
+        ENSURE(t->kflows, t->nkflows, t->capkflows);
+        t->kflows[t->nkflows].group = (uint8_t)g;
+        t->kflows[t->nkflows].hour = t->kflows[t->nkflows].day = -1;
+        t->nkflows++;
+    }
+    struct kflow *f = &t->kflows[i];
+    int64_t hour = now_ms / 3600000, day = now_ms / 86400000;
+    if (hour != f->hour) {
+        f->hour = hour;
+        f->msg_h = f->bytes_h = 0;
+    }
+    if (day != f->day) {
+        f->day = day;
+        f->msg_d = f->bytes_d = 0;
+    }
+    f->msg_h++, f->msg_d++;
+    f->bytes_h = sat_add(f->bytes_h, in->amount[THROTTLE_BYTES]);
+    f->bytes_d = sat_add(f->bytes_d, in->amount[THROTTLE_BYTES]);
+    peak(&f->pk[0], f->msg_h);
+    peak(&f->pk[1], f->msg_d);
+    peak(&f->pk[2], f->bytes_h);
+    peak(&f->pk[3], f->bytes_d);
 }
 
 /* The address entry of an event's address (keyed by its canonical text). */
@@ -328,29 +406,36 @@ static void scenario_event(struct tune *t, uint32_t k, struct ev_subjects *es, i
 
 bool tune_limit_input(const struct sg_event *ev, struct throttle_input *out)
 {
-    if (ev->kind != SG_EV_SENT || ev->dup) return false;
-    *out = (struct throttle_input){.user = ev->user, .client = ev->family ? ev->ip : NULL,
-                                   .service = THROTTLE_SVC_SUBMISSION};
+    if ((ev->kind != SG_EV_SENT && ev->kind != SG_EV_RECEIVED) || ev->dup) return false;
+    *out = (struct throttle_input){.user = ev->user, .sender = ev->sender, .client = ev->family ? ev->ip : NULL,
+                                   .service = strcmp(ev->service, "submission") ? THROTTLE_SVC_SMTP : THROTTLE_SVC_SUBMISSION};
     out->amount[THROTTLE_MESSAGES] = 1;
     out->amount[THROTTLE_RECIPIENTS] = ev->nrcpt ? ev->nrcpt : 1;
+    out->amount[THROTTLE_BYTES] = ev->size ? ev->size : 1;
     return true;
 }
 
-/* Limits the logs can measure: messages or recipients, by user or client, seen on submission. */
-static bool limit_measurable(const struct throttle_limit *l)
+/* Whether limit l counts a message of service s (as the policy service decides). */
+static bool limit_applies(const struct throttle_limit *l, enum throttle_service s)
 {
-    return (l->key == THROTTLE_KEY_USER || l->key == THROTTLE_KEY_CLIENT) && l->measure != THROTTLE_BYTES &&
-           l->service != THROTTLE_SVC_SMTP;
+    return l->service == THROTTLE_SVC_ANY || l->service == s;
 }
 
 static void limits_event(struct tune *t, const struct sg_event *ev, int64_t now_ms)
 {
     struct throttle_input in;
-    if (!t->thr || !tune_limit_input(ev, &in)) return;
-    for (size_t i = 0; i < t->thr->nlimits; i++) {
+    if (!tune_limit_input(ev, &in)) return;
+    if (in.service == THROTTLE_SVC_SUBMISSION) {
+        kflow_event(t, KF_SENDER, &in, now_ms);
+        kflow_event(t, KF_DOMAIN, &in, now_ms);
+    } else {
+        kflow_event(t, KF_P25_ADDR, &in, now_ms);
+        kflow_event(t, KF_P25_NET, &in, now_ms);
+    }
+    for (size_t i = 0; t->thr && i < t->thr->nlimits; i++) {
         const struct throttle_limit *l = &t->thr->limits[i];
         char s[256];
-        if (!limit_measurable(l) || throttle_subject(l, &in, s, sizeof s) < 0) continue;
+        if (!limit_applies(l, in.service) || throttle_subject(l, &in, s, sizeof s) < 0) continue;
         subject_add(t, (uint32_t)(t->cfg->nscenarios + i), s, 0, l->bucket ? l->per_ms : l->window_ms, ADD_COUNT,
                     in.amount[l->measure], 0, now_ms);
     }
@@ -393,7 +478,22 @@ void tune_finish(struct tune *t, const struct tune_rule *rule)
         for (int f = TUNE_USER_MSG_HOUR; f <= TUNE_USER_RCPT_DAY; f++)
             if (u->sent) tune_dist_push(&m[f].legit, u->pk[f]);
         if (u->pk[TUNE_USER_ADDRS_DAY]) tune_dist_push(&m[TUNE_USER_ADDRS_DAY].legit, u->pk[TUNE_USER_ADDRS_DAY]);
+        if (u->sent) {
+            tune_dist_push(&m[TUNE_USER_BYTES_HOUR].legit, u->pk[TUNE_USER_BYTES_HOUR]);
+            tune_dist_push(&m[TUNE_USER_BYTES_DAY].legit, u->pk[TUNE_USER_BYTES_DAY]);
+        }
     }
+    /* per group: the measures of its messages per hour and day, and of its bytes (-1: not shown) */
+    static const int kf_measures[KF__COUNT][4] = {
+        [KF_SENDER] = {TUNE_SENDER_MSG_HOUR, TUNE_SENDER_MSG_DAY, TUNE_SENDER_BYTES_HOUR, TUNE_SENDER_BYTES_DAY},
+        [KF_DOMAIN] = {TUNE_DOMAIN_MSG_HOUR, TUNE_DOMAIN_MSG_DAY, -1, -1},
+        [KF_P25_ADDR] = {TUNE_PORT25_ADDR_HOUR, TUNE_PORT25_ADDR_DAY, -1, -1},
+        [KF_P25_NET] = {TUNE_PORT25_NET_HOUR, TUNE_PORT25_NET_DAY, -1, -1},
+    };
+    for (size_t i = 0; i < t->nkflows; i++)
+        for (int k = 0; k < 4; k++)
+            if (kf_measures[t->kflows[i].group][k] >= 0)
+                tune_dist_push(&m[kf_measures[t->kflows[i].group][k]].legit, t->kflows[i].pk[k]);
     /* Prefixes with a success: made from each good address once, not per event. */
     for (size_t i = 0; i < t->naddrs; i++) {
         struct sg_event e = {.family = t->addrs[i].family};
@@ -422,7 +522,7 @@ void tune_finish(struct tune *t, const struct tune_rule *rule)
         lm->name = lm->limit->name;
         lm->what = lm->limit->bucket ? "peak of the limit's measure per subject over the bucket's refill period"
                                      : "peak of the limit's measure per subject over its window";
-        lm->legit_label = limit_measurable(lm->limit) ? "subjects" : "not in the logs (sender, size or port 25)";
+        lm->legit_label = "subjects";
         lm->current = lm->limit->bucket ? (int64_t)lm->limit->rate : tune_limit_trigger(lm->limit, lm->limit->max);
     }
     for (size_t i = 0; i < t->nsubjs; i++) {
@@ -459,7 +559,8 @@ int64_t tune_limit_trigger(const struct throttle_limit *l, uint64_t capacity)
 {
     /* A request is at tier T when (used + amount) * 100 > pct * capacity. */
     unsigned pct = l->pct[tune_limit_tier(l)] ? l->pct[tune_limit_tier(l)] : 100;
-    return (int64_t)(capacity * pct / 100) + 1;
+    unsigned __int128 v = (unsigned __int128)capacity * pct / 100 + 1;
+    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
 void tune_limit_propose(const struct throttle_limit *l, int64_t threshold, struct throttle_limit *out)
@@ -474,9 +575,11 @@ void tune_limit_propose(const struct throttle_limit *l, int64_t threshold, struc
         out->max = burst < rate ? rate : burst;
         return;
     }
-    /* The smallest capacity whose tier fires at thr: floor(pct * cap / 100) >= thr - 1. */
+    /* The smallest capacity whose tier fires at thr: floor(pct * cap / 100) >= thr - 1 (bytes can be
+     * large: the product is taken in 128 bits). */
     unsigned pct = l->pct[tune_limit_tier(l)] ? l->pct[tune_limit_tier(l)] : 100;
-    uint64_t cap = ((thr - 1) * 100 + pct - 1) / pct;
+    unsigned __int128 c = ((unsigned __int128)(thr - 1) * 100 + pct - 1) / pct;
+    uint64_t cap = c > UINT64_MAX ? UINT64_MAX : (uint64_t)c;
     out->max = cap ? cap : 1;
 }
 

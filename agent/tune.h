@@ -11,10 +11,13 @@
  *   every half window, so the peak is within a factor 2 below the engine's sliding window), split
  *   like the addresses when the scenario counts abuse (auth_fail, relay_denied, rejected) by
  *   address or prefix, all legitimate otherwise;
+ *   per user, envelope sender and sender domain on submission: bytes (users, senders) and messages
+ *   (senders, domains) per clock hour and UTC day (peaks);
+ *   per client address and per prefix on port 25: messages per clock hour and UTC day (peaks);
  *   per sending limit (enforce/throttle.h): each subject's peak of the limit's measure over its window
- *   (a bucket: over its refill period), from authenticated submissions (the `sent` events: messages
- *   and recipients, by sasl_username or client address). Logs name no envelope sender and no size:
- *   sender, sender_domain and bytes limits, and port-25 limits, get no data and keep their values. */
+ *   (a bucket: over its refill period), from every message qmgr took (the `sent` and `received`
+ *   events: user, envelope sender, client, service, recipients and size), for every kind of key,
+ *   measure and service, as the policy service would have counted it (tune_limit_input). */
 #ifndef SG_AGENT_TUNE_H
 #define SG_AGENT_TUNE_H
 
@@ -28,6 +31,10 @@
 enum tune_flow {
     TUNE_USER_MSG_HOUR, TUNE_USER_RCPT_HOUR, TUNE_USER_MSG_DAY, TUNE_USER_RCPT_DAY, TUNE_USER_ADDRS_DAY,
     TUNE_ADDR_FAILS,
+    TUNE_USER_BYTES_HOUR, TUNE_USER_BYTES_DAY,
+    TUNE_SENDER_MSG_HOUR, TUNE_SENDER_MSG_DAY, TUNE_SENDER_BYTES_HOUR, TUNE_SENDER_BYTES_DAY,
+    TUNE_DOMAIN_MSG_HOUR, TUNE_DOMAIN_MSG_DAY,
+    TUNE_PORT25_ADDR_HOUR, TUNE_PORT25_ADDR_DAY, TUNE_PORT25_NET_HOUR, TUNE_PORT25_NET_DAY,
     TUNE_FLOW__COUNT
 };
 
@@ -72,9 +79,12 @@ int64_t tune_limit_trigger(const struct throttle_limit *l, uint64_t capacity);
 /* The limit with its refusing tier firing at threshold: a window's max, a bucket's rate (and its
  * burst in the same proportion, at least the rate). Pure. */
 void tune_limit_propose(const struct throttle_limit *l, int64_t threshold, struct throttle_limit *out);
-/* The input of an event to the sending limits, as the policy service sees the submission: user,
- * client, service submission, 1 message and nrcpt recipients (no sender, no size). False for an
- * event that is not an authenticated submission. Strings borrowed from ev. */
+/* The input of an event to the sending limits, as the policy service sees the message at
+ * END-OF-MESSAGE: user ("" on port 25), envelope sender, client, the service (submission when
+ * smtpd's tag says so, e.g. postfix/submission/smtpd, else smtp: port 25, as the policy service
+ * decides from the port), 1 message, nrcpt recipients and size bytes (at least 1 each, as the
+ * agent counts them). False for an event that is not a message (`sent` or `received`) or a dup.
+ * Strings borrowed from ev. */
 bool tune_limit_input(const struct sg_event *ev, struct throttle_input *out);
 void tune_period(const struct tune *t, int64_t *first_ms, int64_t *last_ms, uint64_t *events);
 

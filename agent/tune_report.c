@@ -37,7 +37,7 @@ static void print_rule(FILE *out, const struct tune_rule *rule, const char *pref
 
 static void dist_row(FILE *out, const char *name, const char *label, const struct tune_dist *d)
 {
-    fprintf(out, "%-26s %-30s %8zu %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 "\n", name, label,
+    fprintf(out, "%-36s %-30s %8zu %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64 "\n", name, label,
             d->n, d->p50, d->p90, d->p99, d->p999, d->max);
 }
 
@@ -103,7 +103,7 @@ void tune_report_text(FILE *out, const struct tune_report *r)
     fprintf(out, "sgcluster tune: %" PRIu64 " lines, %" PRIu64 " events, %s .. %s\n", r->lines, events,
             fmt_time(first, a, sizeof a), fmt_time(last, b, sizeof b));
     print_rule(out, r->rule, "");
-    fprintf(out, "\n%-26s %-30s %8s %7s %7s %7s %7s %7s\n", "MEASURE", "POPULATION", "N", "P50", "P90", "P99", "P99.9", "MAX");
+    fprintf(out, "\n%-36s %-30s %8s %7s %7s %7s %7s %7s\n", "MEASURE", "POPULATION", "N", "P50", "P90", "P99", "P99.9", "MAX");
     size_t n = tune_count(r->tune);
     for (size_t i = 0; i < n; i++) {
         const struct tune_measure *m = tune_get(r->tune, i);
@@ -286,5 +286,7 @@ void tune_report_json(FILE *out, const struct tune_report *r)
         fputc(':', out);
         json_whatif(out, &r->whatif->v[i], NULL);
     }
-    fputs("}}\n", out);
+    fputs("},\"live\":", out);
+    json_str(out, r->live);   /* the --live lines, null without */
+    fputs("}\n", out);
 }

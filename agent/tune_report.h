@@ -31,13 +31,14 @@ void tune_report_json(FILE *out, const struct tune_report *r);
 /* One SVG histogram of measure m (legitimate and attackers side by side, log count scale, the
  * proposed cut as a red line). */
 void tune_svg_measure(FILE *out, const struct tune_measure *m);
-/* Writes DIR/NAME.svg for every measure with data. Returns 0, or -1 (printed) when a file fails. */
-int tune_svg_dir(const char *dir, const struct tune_report *r);
+/* Writes DIR/NAME.svg for every measure with data. Returns 0, or -1 with "PATH: reason" in err when a
+ * file fails. */
+int tune_svg_dir(const char *dir, const struct tune_report *r, char *err, size_t errlen);
 /* One HTML page (tune_write_html): the report, then every measure's picture. */
 
-/* Writes path ("-" = standard output) with fn(out, arg). Returns 0, or -1 (printed) when the file
- * cannot be opened or written. */
-int tune_write(const char *path, void (*fn)(FILE *out, const void *arg), const void *arg);
+/* Writes path ("-" = standard output) with fn(out, arg). Returns 0, or -1 with "PATH: reason" in err
+ * when the file cannot be opened or written. */
+int tune_write(const char *path, void (*fn)(FILE *out, const void *arg), const void *arg, char *err, size_t errlen);
 /* The writers above in tune_write's shape (arg: the struct tune_report). */
 void tune_write_ini(FILE *out, const void *report);
 void tune_write_html(FILE *out, const void *report);

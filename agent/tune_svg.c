@@ -93,7 +93,7 @@ void tune_svg_measure(FILE *out, const struct tune_measure *m)
     fputs("</svg>\n", out);
 }
 
-int tune_write(const char *path, void (*fn)(FILE *out, const void *arg), const void *arg)
+int tune_write(const char *path, void (*fn)(FILE *out, const void *arg), const void *arg, char *err, size_t errlen)
 {
     if (!strcmp(path, "-")) {
         fn(stdout, arg);
@@ -101,12 +101,12 @@ int tune_write(const char *path, void (*fn)(FILE *out, const void *arg), const v
     }
     FILE *f = fopen(path, "w");
     if (!f) {
-        fprintf(stderr, "sgcluster: tune: %s: %s\n", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     fn(f, arg);
     if (fclose(f) != 0) {
-        fprintf(stderr, "sgcluster: tune: %s: %s\n", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -117,7 +117,7 @@ static void write_svg(FILE *out, const void *m)
     tune_svg_measure(out, m);
 }
 
-int tune_svg_dir(const char *dir, const struct tune_report *r)
+int tune_svg_dir(const char *dir, const struct tune_report *r, char *err, size_t errlen)
 {
     size_t n = tune_count(r->tune);
     for (size_t i = 0; i < n; i++) {
@@ -125,7 +125,7 @@ int tune_svg_dir(const char *dir, const struct tune_report *r)
         if (!m->legit.n && !m->attack.n) continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s.svg", dir, m->name);
-        if (tune_write(path, write_svg, m) < 0) return -1;
+        if (tune_write(path, write_svg, m, err, errlen) < 0) return -1;
     }
     return 0;
 }

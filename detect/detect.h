@@ -81,6 +81,8 @@ struct detect_stats {
     uint64_t bad_time;    /* lines whose timestamp could not be read (events get time_ms = 0) */
     uint64_t capped_attempts;   /* lines that claimed more attempts than max_attempts (counted as the cap) */
     uint64_t capped_rcpt;       /* messages that claimed more recipients than max_rcpt (counted as the cap) */
+    uint64_t capped_size;       /* messages that claimed more than SG_EV_SIZE_MAX bytes (counted as that) */
+    uint64_t long_senders;      /* envelope senders longer than SG_EV_SENDER_MAX - 1 bytes (their end kept) */
 };
 /* Writes the counters into *out. */
 void detect_parser_stats(const struct detect_parser *p, struct detect_stats *out);

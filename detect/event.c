@@ -10,6 +10,7 @@
 static const char *const kind_names[SG_EV__COUNT] = {
     [SG_EV_AUTH_FAIL] = "auth_fail", [SG_EV_AUTH_OK] = "auth_ok", [SG_EV_RELAY_DENIED] = "relay_denied",
     [SG_EV_REJECTED] = "rejected",   [SG_EV_CONN] = "conn",       [SG_EV_SENT] = "sent",
+    [SG_EV_RECEIVED] = "received",
 };
 
 const char *detect_kind_name(enum sg_event_kind k)
@@ -45,6 +46,18 @@ bool detect_session_copy(char *dst, const char *s, size_t n)
     memcpy(dst, s, n);
     dst[n] = '\0';
     return true;
+}
+
+bool detect_sender_copy(char *dst, const char *s, size_t n)
+{
+    bool whole = n < SG_EV_SENDER_MAX;
+    if (!whole) {
+        s += n - (SG_EV_SENDER_MAX - 1);
+        n = SG_EV_SENDER_MAX - 1;
+    }
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return whole;
 }
 
 bool detect_kind_is_abuse(enum sg_event_kind k)

@@ -132,7 +132,7 @@ void detect_join_recall_addr(struct sg_event *ev, const struct detect_join_entry
     memcpy(ev->ip, e->ip, sizeof ev->ip);
 }
 
-uint32_t detect_match_uint(const struct detect_match *m, int g, uint32_t dflt)
+uint64_t detect_match_u64(const struct detect_match *m, int g, uint64_t dflt)
 {
     const char *s;
     size_t n;
@@ -140,8 +140,15 @@ uint32_t detect_match_uint(const struct detect_match *m, int g, uint32_t dflt)
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9') return dflt;
-        if (v <= UINT32_MAX) v = v * 10 + (uint64_t)(s[i] - '0');
+        unsigned d = (unsigned)(s[i] - '0');
+        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
     }
+    return v;
+}
+
+uint32_t detect_match_uint(const struct detect_match *m, int g, uint32_t dflt)
+{
+    uint64_t v = detect_match_u64(m, g, dflt);
     return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 

@@ -71,6 +71,8 @@ struct detect_match {
     const char *subj;                  /* what the pattern ran on, and its match data */
     void *md;                          /* pcre2_match_data */
 };
+/* Group g as a decimal number, saturating at UINT64_MAX; dflt when absent or not a number. */
+uint64_t detect_match_u64(const struct detect_match *m, int g, uint64_t dflt);
 /* Group g as a decimal number, saturating at UINT32_MAX; dflt when absent or not a number.
  * (detect_match_group() and detect_copy_trunc(), run several times per matched line, are inline in
  * rules_int.h.) */

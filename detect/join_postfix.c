@@ -3,7 +3,10 @@
  *   shared addrs table, see join_dovecot.c); smtpd's pid and the address remember how many it saw.
  * - "disconnect from ... auth=A/B" stands for the B-A failures its session did not report line by line.
  * - "QID: client=..., sasl_username=U" (an authenticated submission) remembers the queue id, and qmgr's
- *   "QID: from=<...>, size=N, nrcpt=K" for it becomes one `sent` event with U, the address and K. */
+ *   "QID: from=<S>, size=N, nrcpt=K" for it becomes one `sent` event with U, the address, the service
+ *   of the smtpd line's tag (submission or smtp), S, N and K.
+ * - "QID: client=..." without SASL (port 25) remembers the queue id the same way with no user: qmgr's
+ *   line becomes one `received` event. */
 #include "detect/header.h"
 #include "detect/join.h"
 #include "detect/rules_int.h"
@@ -13,18 +16,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SASL, DISCONNECT, SUBMISSION, QMGR };
+enum { SASL, DISCONNECT, SUBMISSION, QMGR, QUEUED };
 
 static const struct detect_join_role roles[] = {
     [SASL] = {"smtp-sasl", DETECT_G_IP},                                  /* the same attempt as a session-less auth line */
     [DISCONNECT] = {"smtp-disconnect", DETECT_G_IP | DETECT_G_OK | DETECT_G_COUNT},   /* B-A failures, most already seen */
     [SUBMISSION] = {"submission", DETECT_G_IP | DETECT_G_QID | DETECT_G_USER},        /* auth_ok, remembers the queue id */
-    [QMGR] = {"qmgr", DETECT_G_QID | DETECT_G_NRCPT},                     /* one `sent` per queue id */
+    /* one event per queue id; the sender and size groups are optional (an operator's older rule
+     * without them still loads: its events name no sender and no size) */
+    [QMGR] = {"qmgr", DETECT_G_QID | DETECT_G_NRCPT},
+    [QUEUED] = {"queued", DETECT_G_IP | DETECT_G_QID},                    /* no event, remembers the queue id */
 };
 
 struct postfix {
     struct detect_join smtpd;   /* smtpd pid + address -> SASL failures seen (a) */
-    struct detect_join qids;    /* queue id -> submitting user and address; a = 2 once sent */
+    struct detect_join qids;    /* queue id -> user ("" without SASL), address and service; a = 2 once counted */
 };
 
 static void *state_new(void)
@@ -53,7 +59,7 @@ static uint64_t qid_key(const struct detect_match *m, const char *qid, size_t n)
     return detect_join_key('q', m->host, m->host_len, qid, n, "", 0);
 }
 
-/* qmgr lines start with the queue id; only those of authenticated submissions matter, so the table is
+/* qmgr lines start with the queue id; only those of messages smtpd logged matter, so the table is
  * asked before the pattern runs. */
 static bool prefilter(void *st, int role, const struct detect_match *m)
 {
@@ -91,7 +97,8 @@ static bool apply(void *st, struct detect_join *addrs, int role, const struct de
         return true;
     }
     case SUBMISSION:
-        if (!detect_match_group(m, m->rule->g_qid, &s, &n)) return true;
+    case QUEUED:
+        if (!detect_match_group(m, m->rule->g_qid, &s, &n)) return role == SUBMISSION;
         e = detect_join_get(&pf->qids, qid_key(m, s, n), m->now);
         if (e->a == 0) {
             e->a = 1;
@@ -99,12 +106,13 @@ static bool apply(void *st, struct detect_join *addrs, int role, const struct de
             memcpy(e->user, ev->user, sizeof e->user);
             memcpy(e->service, ev->service, sizeof e->service);
         }
-        return true;
+        return role == SUBMISSION;   /* an auth_ok; a message without SASL is told at qmgr */
     case QMGR:
         if (!detect_match_group(m, m->rule->g_qid, &s, &n)) return false;
         e = detect_join_find(&pf->qids, qid_key(m, s, n), m->now);
-        if (!e || e->a != 1) return false;   /* not an authenticated submission, or already counted */
+        if (!e || e->a != 1) return false;   /* not a message smtpd logged, or already counted */
         e->a = 2;
+        ev->kind = e->user[0] ? SG_EV_SENT : SG_EV_RECEIVED;
         detect_join_recall_addr(ev, e);
         memcpy(ev->user, e->user, sizeof ev->user);
         memcpy(ev->service, e->service, sizeof ev->service);

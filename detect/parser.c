@@ -239,6 +239,13 @@ static int emit(struct detect_parser *p, const struct detect_match *m, const cha
     ev.count = capped(detect_match_uint(m, r->g_count, 1), p->max_attempts, &p->st.capped_attempts);
     if (ev.count == 0) ev.count = 1;
     ev.nrcpt = 0;
+    ev.size = 0;
+    if (r->g_size >= 0 && (ev.size = detect_match_u64(m, r->g_size, 0)) > SG_EV_SIZE_MAX) {
+        ev.size = SG_EV_SIZE_MAX;
+        p->st.capped_size++;
+    }
+    ev.sender[0] = '\0';
+    if (detect_match_group(m, r->g_sender, &s, &n) && !detect_sender_copy(ev.sender, s, n)) p->st.long_senders++;
     ev.dup = false;
     bool also_fail = false;
     if (r->join && !r->join->apply(p->joins[r->join_family], &p->addrs, r->role, m, &ev, &also_fail)) return 0;

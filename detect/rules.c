@@ -319,6 +319,8 @@ int detect_rules_compile(struct detect_rules *rs, char *err, size_t errlen)
         r->g_ok = group(r->re, "ok");
         r->g_ruser = group(r->re, "ruser");
         r->g_pwhash = group(r->re, "pwhash");
+        r->g_sender = group(r->re, "sender");
+        r->g_size = group(r->re, "size");
         char missing[64];
         if (missing_groups(r, missing, sizeof missing)) {
             set_err(err, errlen, "%s:%d: rule '%s': pattern needs the named group(s) %s", r->file, r->pattern_line, r->id,

@@ -35,7 +35,7 @@ struct detect_rule {
     int role;                     /* the family's role */
     pcre2_code *re;
     bool jit;
-    int g_ip, g_user, g_count, g_session, g_qid, g_service, g_nrcpt, g_ok, g_ruser, g_pwhash;   /* group numbers or -1 */
+    int g_ip, g_user, g_count, g_session, g_qid, g_service, g_nrcpt, g_ok, g_ruser, g_pwhash, g_sender, g_size;   /* group numbers or -1 */
 };
 
 struct detect_lit {

@@ -23,7 +23,7 @@ for e in ev:
         assert f in e, "event lacks %s: %r" % (f, e)
     assert e["count"] >= 1
     if e["ip"]:
-        assert e["ip"] in lines[e["line"] - 1] or e["kind"] == "sent", "line %d has no %s" % (e["line"], e["ip"])
+        assert e["ip"] in lines[e["line"] - 1] or e["kind"] in ("sent", "received"), "line %d has no %s" % (e["line"], e["ip"])
 abuse_kinds = ("auth_fail", "relay_denied", "rejected")
 attackers = {t[1]: (t[2], int(t[3])) for t in truth if t[0] == "attacker"}
 typos = {t[1]: t[2] for t in truth if t[0] == "typo"}

@@ -208,15 +208,17 @@ def smtp_inbound(tl, r, t, mta_name, mta_ip, rcpt_users):
     tl.add(t + 0.2 + 0.01 * len(rcpt_users), "postfix/qmgr[900]", "%s: removed" % qid)
 
 
-def submission(tl, r, t, user, ip, nrcpt):
-    """An authenticated submission on 587: auth_ok for user, one sent with nrcpt at qmgr."""
+def submission(tl, r, t, user, ip, nrcpt, size=None):
+    """An authenticated submission on 587: auth_ok for user, one sent with nrcpt (and size bytes, default
+    600-400000) at qmgr."""
     pid, qid = tl.next_pid(), tl.next_qid()
     prog = "postfix/submission/smtpd[%d]" % pid
     name = client_name(ip)
     tl.add(t, prog, "connect from " + name)
     tl.add(t + 0.3, prog, "%s: client=%s, sasl_method=PLAIN, sasl_username=%s" % (qid, name, user))
     tl.add(t + 0.35, "postfix/cleanup[%d]" % (pid + 1), "%s: message-id=<%x@%s>" % (qid, tl.qid, DOMAIN))
-    tl.add(t + 0.36, "postfix/qmgr[900]", "%s: from=<%s>, size=%d, nrcpt=%d (queue active)" % (qid, user, r.randint(600, 400000), nrcpt))
+    size = r.randint(600, 400000) if size is None else size
+    tl.add(t + 0.36, "postfix/qmgr[900]", "%s: from=<%s>, size=%d, nrcpt=%d (queue active)" % (qid, user, size, nrcpt))
     tl.add(t + 0.4, prog, "disconnect from %s ehlo=2 starttls=1 auth=1 mail=1 rcpt=%d data=1 quit=1 commands=%d" % (name, nrcpt, 7 + nrcpt))
     for k in range(nrcpt):
         dom = "dest%d.example" % ((tl.qid + k) % 97)

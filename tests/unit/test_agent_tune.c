@@ -226,7 +226,8 @@ static void test_limit_proposal(void **state)
     assert_int_equal(p.per_ms, 3600000);
 }
 
-/* Limits measured from submissions: per user and per client prefix; a sender limit gets no data. */
+/* Limits measured from submissions: per user and per client prefix; a sender limit gets no data (these
+ * hand-made events carry no sender: test_agent_tune_qmgr.c has the ones that do). */
 static void test_flow_limits(void **state)
 {
     (void)state;

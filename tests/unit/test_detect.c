@@ -9,6 +9,7 @@
 
 #include "agent/util.h"
 #include "detect/detect.h"
+#include "tests/support/got_events.h"
 #include "tests/support/shipped_rules.h"
 
 #include <arpa/inet.h>
@@ -20,19 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAXEV 8
-struct got {
-    struct sg_event v[MAXEV];
-    int n;
-};
-
-static void collect(const struct sg_event *ev, void *arg)
-{
-    struct got *g = arg;
-    if (g->n < MAXEV) g->v[g->n] = *ev;
-    g->n++;
-}
-
 static struct detect_rules *shipped(void)
 {
     char err[512] = "";
@@ -43,14 +31,6 @@ static struct detect_rules *shipped(void)
 
 /* 2026-11-28T12:00:00Z: the reference "now" for year inference. */
 #define REF_MS 1795867200000LL
-
-static struct got parse1(struct detect_parser *p, const char *line)
-{
-    struct got g;
-    memset(&g, 0, sizeof g);
-    detect_parser_line(p, line, strlen(line), collect, &g);
-    return g;
-}
 
 static int64_t utc_ms(int y, int mo, int d, int h, int mi, int s, int ms)
 {
@@ -347,13 +327,22 @@ static void test_submission_sent_join(void **state)
     assert_string_equal(b.v[0].user, "frank@example.jp");
     assert_string_equal(b.v[0].ip, "203.0.113.5");
     assert_string_equal(b.v[0].service, "submission");
+    assert_string_equal(b.v[0].sender, "frank@example.jp");
+    assert_int_equal(b.v[0].size, 1234);
     /* Re-activation of the same queue id is not a second message. */
     b = parse1(p, "Nov 28 06:10:01 mx1 postfix/qmgr[812]: 4AB12C: from=<frank@example.jp>, size=1234, nrcpt=37 (queue active)");
     assert_int_equal(b.n, 0);
-    /* A queue id without sasl_username (inbound mail) gives no `sent`. */
-    parse1(p, "Nov 28 06:00:02 mx1 postfix/smtpd[6]: 5CD34E: client=mail.example.net[198.51.100.1]");
-    b = parse1(p, "Nov 28 06:00:03 mx1 postfix/qmgr[812]: 5CD34E: from=<news@example.net>, size=99, nrcpt=1 (queue active)");
+    /* A queue id without sasl_username (inbound mail on port 25) gives no event at smtpd and one
+     * `received`, with no user, at qmgr. */
+    b = parse1(p, "Nov 28 06:00:02 mx1 postfix/smtpd[6]: 5CD34E: client=mail.example.net[198.51.100.1]");
     assert_int_equal(b.n, 0);
+    b = parse1(p, "Nov 28 06:00:03 mx1 postfix/qmgr[812]: 5CD34E: from=<news@example.net>, size=99, nrcpt=1 (queue active)");
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.v[0].kind, SG_EV_RECEIVED);
+    assert_string_equal(b.v[0].user, "");
+    assert_string_equal(b.v[0].ip, "198.51.100.1");
+    assert_string_equal(b.v[0].service, "smtp");
+    assert_string_equal(b.v[0].sender, "news@example.net");
     /* The same queue id on another host is another message. */
     b = parse1(p, "Nov 28 06:00:04 mx2 postfix/qmgr[812]: 4AB12C: from=<x@example.net>, size=99, nrcpt=1 (queue active)");
     assert_int_equal(b.n, 0);
@@ -410,7 +399,7 @@ static void test_garbled_lines(void **state)
     static const char nul[] = "Nov 28 04:31:06 mx1 sshd[1]: Failed password for ro\0ot from 192.0.2.44 port 1 ssh2";
     struct got g;
     memset(&g, 0, sizeof g);
-    detect_parser_line(p, nul, sizeof nul - 1, collect, &g);
+    detect_parser_line(p, nul, sizeof nul - 1, got_collect, &g);
     assert_int_equal(g.n, 1);
     assert_string_equal(g.v[0].ip, "192.0.2.44");
     g = parse1(p, "Nov 28 04:31:06 mx1 sshd[1]: Invalid user \xff\xfe\xc3\x28 from 192.0.2.45 port 1");
@@ -423,7 +412,7 @@ static void test_garbled_lines(void **state)
     memset(big, 'A', sizeof big);
     memcpy(big, "Nov 28 04:31:06 mx1 sshd[1]: Invalid user x from 192.0.2.47 port 1 ", 68);
     memset(&g, 0, sizeof g);
-    assert_int_equal(detect_parser_line(p, big, sizeof big, collect, &g), 0);
+    assert_int_equal(detect_parser_line(p, big, sizeof big, got_collect, &g), 0);
     /* Empty, spaces only, a bare tag, a truncated timestamp: no event, no crash. */
     const char *odd[] = {"", " ", "Nov", "Nov 28 04:3", "Nov 28 04:31:06", "Nov 28 04:31:06 mx1", "mx1 sshd[1]:",
                          "sshd[: x", "<13>", "<13>1 ", "@40000000", "[sshd]", "2026-13-45T99:99:99Z h sshd[1]: x"};
