@@ -2,13 +2,12 @@
 #include "agent/config_scenario.h"
 #include "agent/util.h"
 #include "common/key.h"
+#include "detect/event.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const event_names[] = {"auth_fail", "auth_ok", "relay_denied", "rejected", "conn", "sent", NULL};
 
 const char *scenario_action_name(enum scenario_action a)
 {
@@ -61,9 +60,13 @@ int config_scenario_set(struct config_scenario *sc, const char *name, const char
         strlist_free(&sc->events);
         strlist_split(&sc->events, value);
         for (size_t i = 0; i < sc->events.n; i++) {
-            int ok = 0;
-            for (int k = 0; event_names[k]; k++) ok |= !strcmp(event_names[k], sc->events.v[i]);
-            if (!ok) ERR("scenario %s: unknown event '%s' (auth_fail, auth_ok, relay_denied, rejected, conn, sent)", sc->id, sc->events.v[i]);
+            enum sg_event_kind kind;
+            if (detect_kind_parse(sc->events.v[i], &kind) == 0) continue;
+            char known[128] = "";   /* the kind names, from their one table (detect/event.c) */
+            for (int k = 0; k < SG_EV__COUNT; k++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
+                         detect_kind_name((enum sg_event_kind)k));
+            ERR("scenario %s: unknown event '%s' (%s)", sc->id, sc->events.v[i], known);
         }
     } else if (!strcmp(name, "services")) {
         strlist_free(&sc->services);

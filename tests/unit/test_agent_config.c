@@ -140,7 +140,7 @@ static void test_errors_have_lines(void **state)
     assert_error_at(cfg, p, 5, "ports: '99999'");
     assert_error_at(cfg, p, 6, "backend");
     assert_error_at(cfg, p, 7, "unknown section [bogus]");   /* at its header, not its first key */
-    assert_error_at(cfg, p, 10, "scenario s: unknown event 'nonsense'");
+    assert_error_at(cfg, p, 10, "scenario s: unknown event 'nonsense' (auth_fail, auth_ok, relay_denied, rejected, conn, sent, received)");
     assert_error_at(cfg, p, 11, "scenario s: window");
     assert_true(has_error(cfg, "threshold = ... is required"));
     assert_true(has_error(cfg, "[peer mx1] is this node itself"));
@@ -167,9 +167,11 @@ static void test_scenario_override_and_checks(void **state)
         "[node]\nname = a\n"
         "[scenario x]\nevents = sent\nsubject = user\ncount = recipients\nthreshold = 100\naction = hold\n"
         "[scenario x]\nthreshold = 200\n"
-        "[scenario bad]\nevents = auth_fail\nsubject = ip\naction = hold\nthreshold = 3\n");
+        "[scenario bad]\nevents = auth_fail\nsubject = ip\naction = hold\nthreshold = 3\n"
+        "[scenario mx]\nevents = received\nsubject = ip\ncount = recipients\nthreshold = 500\n");
     struct config *cfg = config_load(p, NULL);
-    assert_int_equal(cfg->nscenarios, 2);
+    assert_int_equal(cfg->nscenarios, 3);
+    assert_false(has_error(cfg, "scenario mx"));   /* every event kind the parser emits is selectable */
     assert_int_equal(cfg->scenarios[0].threshold, 200);
     assert_int_equal(cfg->scenarios[0].measure, MEAS_RCPT);
     assert_true(has_error(cfg, "scenario bad: action hold needs subject = user"));
