@@ -159,6 +159,7 @@ static uint64_t window_used(struct scratch *s, const struct throttle_limit *eff,
     size_t k = spans_of(s, sj, eff->measure, eff->service, tried, st, in);
     uint64_t sum = 0;
     for (size_t i = 0; i < k; i++) {
+        if (!in[i].n) continue;       /* nothing counted: nothing in any window */
         struct throttle_slots sl = view(s, in[i], st->slot_ms, true);
         sum = sat_add(sum, throttle_used(eff, &sl, sj->reset, now_ms));
     }
