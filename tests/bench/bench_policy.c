@@ -70,6 +70,7 @@ static void on_signal(int sig)
 
 static void *loop_main(void *arg)
 {
+    pthread_setname_np(pthread_self(), "policy-server");   /* for perf and top: the server's thread */
     zloop_start(arg);
     return NULL;
 }
