@@ -160,6 +160,7 @@ struct throttle_config {
     struct throttle_limit limits[THROTTLE_LIMITS_MAX];
     size_t nlimits;
     int64_t horizon_ms;               /* the largest limit horizon (kept by throttle_config_add) */
+    int64_t bucket_horizon_ms;        /* the largest horizon among its buckets (likewise) */
     throttle_map_t *map;              /* owned; never NULL after throttle_config_init */
 };
 void throttle_config_init(struct throttle_config *c);

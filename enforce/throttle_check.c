@@ -1,5 +1,8 @@
 /* throttle_check.c: a whole request against every sending limit through a store (throttle.h):
- * each counter read once per request, then every limit evaluated; counting, resets and usage. */
+ * each counter read once per request, then every limit evaluated; counting, resets and usage.
+ * A steady sender's counters hold a slot every 10 s over the longest window (8640 for a day), so
+ * nothing per limit may walk them: windows are summed from each counter's running sums (binary
+ * search), and buckets merge only the slots inside the longest bucket horizon, once per request. */
 #include "enforce/throttle.h"
 #include "agent/util.h"
 #include "common/key.h"
@@ -13,6 +16,7 @@
 struct span {
     uint32_t off, n;
     bool known;
+    int64_t from;                     /* merged spans: cells starting before this were left out */
 };
 
 /* A request's subject for one kind of key (client keys: per prefix), worked out once, with its
@@ -32,6 +36,7 @@ struct subject {
 
 struct scratch {
     int64_t lo, hi;                   /* every read covers the slots of [lo, hi] */
+    int64_t bucket_lo;                /* the first slot a bucket of the configuration can see */
     size_t nsubj;
     struct subject subj[SUBJECTS_MAX];
     struct throttle_cell *cells;      /* the arena */
@@ -58,6 +63,7 @@ static void scratch_begin(struct scratch *s, const struct throttle_config *c, in
 {
     s->hi = floor_to(now_ms, st->slot_ms);
     s->lo = floor_to(now_ms - throttle_config_horizon_ms(c), st->slot_ms);
+    s->bucket_lo = floor_to(now_ms - c->bucket_horizon_ms, st->slot_ms);
     s->nsubj = 0;
     s->used = 0;
     s->in_valid = false;
@@ -97,14 +103,18 @@ static void ensure(struct scratch *s, size_t extra)
     s->cap = cap;
 }
 
-/* Reads key's slots into the arena. */
+static uint64_t sat_add(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
+
+/* Reads key's slots into the arena, with their running sums. */
 static struct span read_key(struct scratch *s, const char *key, const struct throttle_store *st)
 {
     size_t want = (size_t)((s->hi - s->lo) / st->slot_ms + 1);
     if (want > THROTTLE_SLOTS_MAX) want = THROTTLE_SLOTS_MAX;
     ensure(s, want);
-    struct span sp = {(uint32_t)s->used, 0, true};
+    struct span sp = {(uint32_t)s->used, 0, true, 0};
     sp.n = (uint32_t)st->slots(st->arg, key, s->lo, s->hi, s->cells + s->used, want);
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < sp.n; i++) s->cum[sp.off + i] = sum = sat_add(sum, s->cells[sp.off + i].n);
     s->used += sp.n;
     return sp;
 }
@@ -116,49 +126,100 @@ static struct span raw_of(struct scratch *s, struct subject *sj, enum throttle_m
     if (!sp->known) {
         char key[SG_KEY_MAX + 1];
         if (throttle_counter_key(m, (enum throttle_service)svc, refused, sj->text, key, sizeof key) < 0)
-            *sp = (struct span){(uint32_t)s->used, 0, true};
+            *sp = (struct span){(uint32_t)s->used, 0, true, 0};
         else
             *sp = read_key(s, key, st);
     }
     return *sp;
 }
 
-/* The merged slots a limit of (m, svc) sees for sj: let through only, or let through and refused. */
-static struct throttle_slots mix_of(struct scratch *s, struct subject *sj, enum throttle_measure m,
-                                    enum throttle_service svc, int tried, const struct throttle_store *st)
+/* The raw counters a limit of (m, svc) sees for sj: let through only, or let through and refused;
+ * into in[4], returns how many. */
+static size_t spans_of(struct scratch *s, struct subject *sj, enum throttle_measure m, enum throttle_service svc,
+                       int tried, const struct throttle_store *st, struct span in[4])
 {
-    struct span *sp = &sj->mix[m][svc][tried];
-    if (!sp->known) {
-        struct span in[4];
-        size_t k = 0, total = 0;
-        for (int r = 0; r <= tried; r++)
-            for (int v = THROTTLE_SVC_SUBMISSION; v <= THROTTLE_SVC_SMTP; v++)
-                if (svc == THROTTLE_SVC_ANY || (int)svc == v) {
-                    in[k] = raw_of(s, sj, m, v, r, st);
-                    total += in[k++].n;
-                }
-        ensure(s, total ? total : 1);   /* pointers into the arena only from here on */
-        size_t pos[4] = {0}, n = 0, out = s->used;
-        uint64_t sum = 0;
-        for (;;) {
-            int64_t next = INT64_MAX;
-            for (size_t i = 0; i < k; i++)
-                if (pos[i] < in[i].n && s->cells[in[i].off + pos[i]].start < next) next = s->cells[in[i].off + pos[i]].start;
-            if (next == INT64_MAX) break;
-            struct throttle_cell cell = {next, 0};
-            for (size_t i = 0; i < k; i++)
-                if (pos[i] < in[i].n && s->cells[in[i].off + pos[i]].start == next) {
-                    uint64_t v = s->cells[in[i].off + pos[i]++].n;
-                    cell.n = cell.n + v < cell.n ? UINT64_MAX : cell.n + v;
-                }
-            sum = sum + cell.n < sum ? UINT64_MAX : sum + cell.n;
-            s->cells[out + n] = cell;
-            s->cum[out + n++] = sum;
-        }
-        *sp = (struct span){(uint32_t)out, (uint32_t)n, true};
-        s->used += n;
+    size_t k = 0;
+    for (int r = 0; r <= tried; r++)
+        for (int v = THROTTLE_SVC_SUBMISSION; v <= THROTTLE_SVC_SMTP; v++)
+            if (svc == THROTTLE_SVC_ANY || (int)svc == v) in[k++] = raw_of(s, sj, m, v, r, st);
+    return k;
+}
+
+static struct throttle_slots view(const struct scratch *s, struct span sp, int64_t slot_ms, bool cum)
+{
+    return (struct throttle_slots){.slot_ms = slot_ms, .n = sp.n, .c = s->cells + sp.off,
+                                   .cum = cum ? s->cum + sp.off : NULL};
+}
+
+/* A window over several counters is the (saturating) sum of its sum over each: no merge needed. */
+static uint64_t window_used(struct scratch *s, const struct throttle_limit *eff, struct subject *sj, int tried,
+                            int64_t now_ms, const struct throttle_store *st)
+{
+    struct span in[4];
+    size_t k = spans_of(s, sj, eff->measure, eff->service, tried, st, in);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (!in[i].n) continue;       /* nothing counted: nothing in any window */
+        struct throttle_slots sl = view(s, in[i], st->slot_ms, true);
+        sum = sat_add(sum, throttle_used(eff, &sl, sj->reset, now_ms));
     }
-    return (struct throttle_slots){.slot_ms = st->slot_ms, .n = sp->n, .c = s->cells + sp->off, .cum = s->cum + sp->off};
+    return sum;
+}
+
+/* Index of the first cell of sp starting at or after t. */
+static uint32_t first_from(const struct scratch *s, struct span sp, int64_t t)
+{
+    uint32_t lo = 0, hi = sp.n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->cells[sp.off + mid].start < t) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* The merged slots a bucket of (m, svc) sees for sj, from the slot holding `from` on (the slots
+ * before it end before the bucket starts: throttle_used would skip them). Merged once per request
+ * and kept for every bucket that starts no earlier. */
+static struct throttle_slots mix_of(struct scratch *s, struct subject *sj, enum throttle_measure m,
+                                    enum throttle_service svc, int tried, int64_t from,
+                                    const struct throttle_store *st)
+{
+    from = floor_to(from, st->slot_ms);
+    struct span *sp = &sj->mix[m][svc][tried];
+    if (!sp->known || sp->from > from) {
+        struct span in[4];
+        size_t k = spans_of(s, sj, m, svc, tried, st, in), total = 0;
+        for (size_t i = 0; i < k; i++) {
+            uint32_t f = first_from(s, in[i], from);
+            in[i].off += f;
+            in[i].n -= f;
+            total += in[i].n;
+        }
+        if (k == 1) {
+            *sp = in[0];              /* one counter: its cells as they are */
+        } else {
+            ensure(s, total ? total : 1);   /* pointers into the arena only from here on */
+            size_t pos[4] = {0}, n = 0, out = s->used;
+            for (;;) {
+                int64_t next = INT64_MAX;
+                for (size_t i = 0; i < k; i++)
+                    if (pos[i] < in[i].n && s->cells[in[i].off + pos[i]].start < next)
+                        next = s->cells[in[i].off + pos[i]].start;
+                if (next == INT64_MAX) break;
+                struct throttle_cell cell = {next, 0};
+                for (size_t i = 0; i < k; i++)
+                    if (pos[i] < in[i].n && s->cells[in[i].off + pos[i]].start == next)
+                        cell.n = sat_add(cell.n, s->cells[in[i].off + pos[i]++].n);
+                s->cells[out + n++] = cell;
+            }
+            *sp = (struct span){(uint32_t)out, (uint32_t)n, true, 0};
+            s->used += n;
+        }
+        sp->known = true;
+        sp->from = from;
+    }
+    return view(s, *sp, st->slot_ms, false);
 }
 
 /* End of the newest slot in which subject was reset, 0 when none. */
@@ -170,23 +231,38 @@ static int64_t reset_of(struct scratch *s, const char *subject, const struct thr
     return sp.n ? s->cells[sp.off + sp.n - 1].start + st->slot_ms : 0;
 }
 
-/* *used (let through) and *tried (let through and refused) of eff for sj at now. */
+/* *used (let through) and *tried (let through and refused) of eff for sj at now. A bucket sees
+ * the slots from bucket_from on (at most its horizon before now). */
 static void usage_of(struct scratch *s, const struct throttle_limit *eff, struct subject *sj, int64_t now_ms,
-                     const struct throttle_store *st, bool need_tried, uint64_t *used, uint64_t *tried)
+                     int64_t bucket_from, const struct throttle_store *st, bool need_tried, uint64_t *used,
+                     uint64_t *tried)
 {
     if (!sj->reset_known) {
         sj->reset = reset_of(s, sj->text, st);
         sj->reset_known = true;
     }
-    struct throttle_slots sl = mix_of(s, sj, eff->measure, eff->service, 0, st);
-    *used = throttle_used(eff, &sl, sj->reset, now_ms);
     /* hold and reject compare what was tried; without them the refused slots need not be read */
-    if (!need_tried && !eff->pct[THROTTLE_HOLD] && !eff->pct[THROTTLE_REJECT]) {
-        *tried = *used;
-        return;
+    bool both = need_tried || eff->pct[THROTTLE_HOLD] || eff->pct[THROTTLE_REJECT];
+    for (int t = 0; t <= (int)both; t++) {
+        uint64_t u;
+        if (eff->bucket) {
+            struct throttle_slots sl = mix_of(s, sj, eff->measure, eff->service, t, bucket_from, st);
+            u = throttle_used(eff, &sl, sj->reset, now_ms);
+        } else {
+            u = window_used(s, eff, sj, t, now_ms, st);
+        }
+        *(t ? tried : used) = u;
     }
-    sl = mix_of(s, sj, eff->measure, eff->service, 1, st);
-    *tried = throttle_used(eff, &sl, sj->reset, now_ms);
+    if (!both) *tried = *used;
+}
+
+/* Where eff, a bucket, starts reading: the configuration's own buckets all start at or after
+ * bucket_lo; an override may make one reach further back. */
+static int64_t bucket_from(const struct scratch *s, const struct throttle_limit *l, const struct throttle_limit *eff,
+                           int64_t now_ms)
+{
+    if (!eff->bucket) return s->hi;
+    return eff == l ? s->bucket_lo : now_ms - throttle_limit_horizon_ms(eff);
 }
 
 static bool applies(const struct throttle_limit *l, const struct throttle_input *in)
@@ -271,7 +347,7 @@ enum throttle_tier throttle_check(const struct throttle_config *c, const struct 
             !(eff = effective(c, l, sj->text, sj->allowed, &buf)))
             continue;
         uint64_t used, tried;
-        usage_of(&scratch, eff, sj, now_ms, st, false, &used, &tried);
+        usage_of(&scratch, eff, sj, now_ms, bucket_from(&scratch, l, eff, now_ms), st, false, &used, &tried);
         enum throttle_tier t = throttle_tier_of(eff, used, tried, in->amount[l->measure]);
         if (t != THROTTLE_NONE) add_hit(out, i, eff, t, used, tried, in->amount[l->measure], sj->text);
     }
@@ -356,7 +432,7 @@ int throttle_usage(const struct throttle_config *c, size_t i, const char *subjec
     memset(sj, 0, sizeof *sj);
     sj->ok = true;
     snprintf(sj->text, sizeof sj->text, "%s", subject);
-    usage_of(&scratch, eff, sj, now_ms, st, true, used, tried);
+    usage_of(&scratch, eff, sj, now_ms, bucket_from(&scratch, &c->limits[i], eff, now_ms), st, true, used, tried);
     *capacity = throttle_limit_capacity(eff);
     *next = throttle_tier_of(eff, *used, *tried, 1);
     return 0;

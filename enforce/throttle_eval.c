@@ -168,6 +168,7 @@ int throttle_config_add(struct throttle_config *c, const struct throttle_limit *
     c->limits[c->nlimits++] = *l;
     int64_t h = throttle_limit_horizon_ms(l);
     if (h > c->horizon_ms) c->horizon_ms = h;
+    if (l->bucket && h > c->bucket_horizon_ms) c->bucket_horizon_ms = h;
     return 0;
 }
 

@@ -1,6 +1,8 @@
 /* bench_clients.h: closed-loop load for the request/answer benches (bench_policy,
- * bench_authpolicy): BENCH_CONNS threads, each with its own loopback connection and one request
- * in flight, for at most BENCH_PER_CONN requests or BENCH_SECONDS; latencies merged and sorted. */
+ * bench_authpolicy): one thread per connection (as one Postfix smtpd process holds one policy
+ * connection and waits for each answer), each with one request in flight, BENCH_CONNS of them (or
+ * as many as asked, up to BENCH_CONNS_MAX) for at most BENCH_PER_CONN requests or BENCH_SECONDS;
+ * latencies merged and sorted. */
 #ifndef SG_TESTS_BENCH_CLIENTS_H
 #define SG_TESTS_BENCH_CLIENTS_H
 
@@ -18,12 +20,14 @@
 #define BENCH_CONNS 4
 #define BENCH_PER_CONN 50000
 #define BENCH_SECONDS 5
+#define BENCH_CONNS_MAX 128
 
 /* One request on fd and its whole answer: 0, or -1 (the client stops). */
 typedef int (*bench_request_fn)(int fd);
 
 struct bench_client {
     int port;
+    int seconds;
     bench_request_fn fn;
     int64_t *lat_ns;
     size_t n, failed;
@@ -54,7 +58,7 @@ static inline void *bench_client_main(void *arg)
     struct bench_client *c = arg;
     int fd = bench_connect(c->port);
     if (fd < 0) { c->failed = 1; return NULL; }
-    int64_t deadline = sg_mono_ms() + BENCH_SECONDS * 1000;
+    int64_t deadline = sg_mono_ms() + c->seconds * 1000;
     for (size_t i = 0; i < BENCH_PER_CONN && sg_mono_ms() < deadline; i++) {
         int64_t t0 = sg_mono_ns();
         if (c->fn(fd) != 0) { c->failed++; break; }
@@ -70,17 +74,20 @@ static inline int bench_cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static inline void bench_run_clients(int port, bench_request_fn fn, struct bench_result *r)
+/* conns connections (at most BENCH_CONNS_MAX) for at most seconds each. */
+static inline void bench_run_clients_n(int port, bench_request_fn fn, int conns, int seconds, struct bench_result *r)
 {
-    struct bench_client cl[BENCH_CONNS];
-    pthread_t th[BENCH_CONNS];
+    struct bench_client cl[BENCH_CONNS_MAX];
+    pthread_t th[BENCH_CONNS_MAX];
+    if (conns > BENCH_CONNS_MAX) conns = BENCH_CONNS_MAX;
     int64_t t0 = sg_mono_ns();
-    for (int i = 0; i < BENCH_CONNS; i++) {
-        cl[i] = (struct bench_client){.port = port, .fn = fn, .lat_ns = sg_xcalloc(BENCH_PER_CONN, sizeof(int64_t))};
+    for (int i = 0; i < conns; i++) {
+        cl[i] = (struct bench_client){.port = port, .seconds = seconds, .fn = fn,
+                                      .lat_ns = sg_xcalloc(BENCH_PER_CONN, sizeof(int64_t))};
         pthread_create(&th[i], NULL, bench_client_main, &cl[i]);
     }
     memset(r, 0, sizeof *r);
-    for (int i = 0; i < BENCH_CONNS; i++) {
+    for (int i = 0; i < conns; i++) {
         pthread_join(th[i], NULL);
         r->n += cl[i].n;
         r->failed += cl[i].failed;
@@ -88,12 +95,17 @@ static inline void bench_run_clients(int port, bench_request_fn fn, struct bench
     r->secs = (double)(sg_mono_ns() - t0) / 1e9;
     r->lat_ns = sg_xcalloc(r->n ? r->n : 1, sizeof(int64_t));
     size_t k = 0;
-    for (int i = 0; i < BENCH_CONNS; i++) {
+    for (int i = 0; i < conns; i++) {
         memcpy(r->lat_ns + k, cl[i].lat_ns, cl[i].n * sizeof(int64_t));
         k += cl[i].n;
         free(cl[i].lat_ns);
     }
     qsort(r->lat_ns, r->n, sizeof(int64_t), bench_cmp_i64);
+}
+
+static inline void bench_run_clients(int port, bench_request_fn fn, struct bench_result *r)
+{
+    bench_run_clients_n(port, fn, BENCH_CONNS, BENCH_SECONDS, r);
 }
 
 #endif
