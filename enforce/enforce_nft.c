@@ -409,10 +409,11 @@ static int nft_dump_begin(void *vbe, int family)
 static int nft_dump_read(void *vbe, struct enforce_nft_rawlist *raw, int64_t budget_us, bool *done)
 {
     struct nft_be *be = vbe;
-    int64_t t0 = sg_mono_ns();
+    int64_t t0 = sg_mono_ns(), last = 0;
     int fd = mnl_socket_get_fd(be->dnl);
     *done = false;
     do {
+        int64_t r0 = sg_mono_ns();
         /* Each read makes the kernel fill the next reply: one reply is one slice of its walk. */
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         if (poll(&pfd, 1, ACK_TIMEOUT_MS) <= 0) {
@@ -438,7 +439,10 @@ static int nft_dump_read(void *vbe, struct enforce_nft_rawlist *raw, int64_t bud
             }
             if (enforce_nft_msg_parse_elems(nlh, raw) < 0) goto fail;
         }
-    } while (sg_mono_ns() - t0 < budget_us * 1000);
+        last = sg_mono_ns() - r0;
+        /* The next reply costs the kernel a little more than this one (its walk restarts from
+         * the first element): read it only if it should fit in the budget too. */
+    } while (sg_mono_ns() - t0 + last < budget_us * 1000);
     return 0;
 over:
     be->dbusy = false;
