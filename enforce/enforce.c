@@ -319,6 +319,7 @@ int enforce_tick(struct enforce *e)
         /* A reconcile under way: one slice of it, and nothing else (it checks everything
          * itself; the queue waits for its end, enforce_reconcile.c says why). */
         enforce_rec_step(e);
+        e->verify_last_ms = now;     /* the drift check's budget does not pile up meanwhile */
         if (e->rec) return 0;
     }
     /* The check first: a covering prefix it finds expired already is forgotten, so that its

@@ -172,8 +172,9 @@ int enforce_commit(struct enforce *e);
  * elements (added by hand, or an unban the kernel refused) are found, once enforce_reconcile has
  * run, by dumping the sets every 30 s while they hold at most 4096 elements (rules and
  * counters untouched); in larger
- * sets they are left to enforce_reconcile. Returns as enforce_commit, or 0 when there was
- * nothing to commit. */
+ * sets they are left to enforce_reconcile. While a reconcile started by enforce_reconcile_start
+ * runs, a tick runs one slice of it and nothing else. Returns as enforce_commit, or 0 when there
+ * was nothing to commit. */
 int enforce_tick(struct enforce *e);
 
 /* True when the kernel drops p, or will from this tick's commit: the latest queued change to a
