@@ -132,7 +132,7 @@ static int agent_reconcile(struct agent *a, bool full)
     gossip_state_ban_foreach(a->st, collect_wanted, &w);
     int rc = 0;
     if (full) {
-        rc = enforce_reconcile(a->enf, w.v, w.n);
+        rc = enforce_reconcile_start(a->enf, w.v, w.n);   /* the ticks run the rest in slices */
         a->reconciled = true;
     } else {
         for (size_t i = 0; i < w.n; i++) enforce_ban(a->enf, &w.v[i].prefix, w.v[i].timeout_s);

@@ -10,31 +10,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* The drift check looks every wanted ban up in the kernel at least once per cycle, in slices
- * spread over the ticks (a dump of the sets would stall the loop for seconds at 100k bans). */
-#define VERIFY_CYCLE_MS 30000
-#define VERIFY_MIN 16              /* keys per tick at least: small sets are checked every tick */
-#define VERIFY_MAX 1024
-#define VERIFY_MIN_LEFT_MS 5000    /* a ban about to expire is not checked: the kernel drops it first */
-#define EXTRAS_DUMP_MAX 4096       /* sets up to this size are also dumped whole once a cycle */
-
-struct enforce {
-    const struct enforce_backend_ops *ops;
-    void *be;
-    struct enforce_guard *guard;
-    struct enforce_stats stats;
-    struct enforce_nft_mirror mirror;
-    struct enforce_want want;        /* every ban asked for, covered ones included */
-    bool ready;                      /* table, sets and chain are in place */
-    bool synced;                     /* the mirror was filled from a dump */
-    struct enforce_nft_queue q;
-    int64_t verify_last_ms;
-    int64_t extras_last_ms;          /* last whole-set check for extra elements */
-    bool reconciled;                 /* a full reconcile ran: until then nothing is deleted as extra */
-    uint64_t verify_budget;          /* wanted entries x ms not yet checked, in VERIFY_CYCLE_MS units */
-    size_t drift_open;               /* missing bans queued again, not yet back in */
-};
-
 static int config_check(const struct enforce_config *cfg, struct enforce_config *out, uint16_t *ports)
 {
     static const uint16_t defaults[] = ENFORCE_PORTS_DEFAULT;
@@ -99,6 +74,7 @@ void enforce_destroy(struct enforce **ep)
 {
     if (!ep || !*ep) return;
     struct enforce *e = *ep;
+    enforce_rec_free(e);
     if (e->be) e->ops->destroy(e->be);
     enforce_guard_destroy(&e->guard);
     enforce_nft_mirror_free(&e->mirror);
@@ -115,7 +91,7 @@ int enforce_setup(struct enforce *e)
     return 0;
 }
 
-static int ensure(struct enforce *e)
+int enforce_ensure(struct enforce *e)
 {
     if (!e->ready && enforce_setup(e) < 0) return -1;
     if (!e->synced) {
@@ -128,7 +104,7 @@ static int ensure(struct enforce *e)
     return 0;
 }
 
-static bool guard_refuses(struct enforce *e, const struct enforce_prefix *p)
+bool enforce_guard_refuses(struct enforce *e, const struct enforce_prefix *p)
 {
     char why[128], t[ENFORCE_PREFIX_STRLEN];
     const char *r = enforce_guard_check(e->guard, p, why, sizeof why);
@@ -145,7 +121,7 @@ int enforce_ban(struct enforce *e, const struct enforce_prefix *in, uint32_t tim
         e->stats.bad_input++;
         return -1;
     }
-    if (guard_refuses(e, p)) return -1;
+    if (enforce_guard_refuses(e, p)) return -1;
     if (timeout_s < 1) timeout_s = 1;
     if (timeout_s > ENFORCE_NFT_MAX_TIMEOUT_S) timeout_s = ENFORCE_NFT_MAX_TIMEOUT_S;
     enforce_nft_queue_push(&e->q, p, timeout_s, ENFORCE_NFT_ADD);
@@ -188,7 +164,7 @@ int enforce_unban_text(struct enforce *e, const char *text)
 size_t enforce_pending(const struct enforce *e) { return e->q.n; }
 
 /* Counts the results of one transaction and folds them into the mirror. */
-static int account(struct enforce *e, struct enforce_nft_op *ops, size_t n)
+int enforce_account(struct enforce *e, struct enforce_nft_op *ops, size_t n)
 {
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -210,7 +186,7 @@ static int account(struct enforce *e, struct enforce_nft_op *ops, size_t n)
 
 /* A transaction that failed as a whole (the table deleted under us, a lost ACK) leaves the
  * mirror unknown: set up and dump again before the next one. */
-static bool whole_failure(const struct enforce_nft_op *ops, size_t n)
+bool enforce_whole_failure(const struct enforce_nft_op *ops, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (ops[i].status == ENFORCE_NFT_FAILED && (ops[i].err == EIO || ops[i].err == ENOENT)) return true;
@@ -219,8 +195,8 @@ static bool whole_failure(const struct enforce_nft_op *ops, size_t n)
 
 int enforce_commit(struct enforce *e)
 {
-    if (!e->q.n) return 0;
-    if (ensure(e) < 0) return -1;   /* the queue stays for the next tick */
+    if (!e->q.n || e->rec) return 0;   /* the queue waits for the reconcile under way */
+    if (enforce_ensure(e) < 0) return -1;   /* the queue stays for the next tick */
     /* The wanted set first: a prefix lifted here puts back the bans it covered, in this same
      * transaction. The queue is folded again (idempotent) if this commit has to wait. */
     int64_t t0 = sg_mono_ms();
@@ -235,7 +211,7 @@ int enforce_commit(struct enforce *e)
     free(back.v);
     int rc = -1;
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (attempt && ensure(e) < 0) break;
+        if (attempt && enforce_ensure(e) < 0) break;
         struct enforce_nft_op *ops = NULL;
         struct enforce_nft_plan_stats ps = {0};
         struct enforce_nft_change *c = sg_xmalloc((q.n ? q.n : 1) * sizeof *c);
@@ -243,15 +219,15 @@ int enforce_commit(struct enforce *e)
         size_t n = enforce_nft_plan_commit(&e->mirror, c, q.n, sg_mono_ms(), &ops, &ps);
         free(c);
         int r = n ? e->ops->apply(e->be, ops, n) : 0;
-        if (r < 0 && attempt == 0 && whole_failure(ops, n)) {
+        if (r < 0 && attempt == 0 && enforce_whole_failure(ops, n)) {
             sg_log(SG_LOG_WARN, "enforce: transaction failed as a whole; setting the table up again and retrying");
             e->ready = e->synced = false;
             free(ops);
             continue;
         }
         e->stats.covered += ps.covered;
-        rc = account(e, ops, n);
-        if (r < 0 && whole_failure(ops, n)) e->ready = e->synced = false;
+        rc = enforce_account(e, ops, n);
+        if (r < 0 && enforce_whole_failure(ops, n)) e->ready = e->synced = false;
         sg_log(SG_LOG_DEBUG, "enforce: commit of %zu changes: %zu element ops in %lld ms", q.n, n,
                (long long)(sg_mono_ms() - t0));
         free(ops);
@@ -267,7 +243,7 @@ int enforce_commit(struct enforce *e)
 }
 
 /* Seconds left of a wanted entry, rounded up. */
-static uint32_t left_s(const struct enforce_nft_elem *w, int64_t now_ms)
+uint32_t enforce_left_s(const struct enforce_nft_elem *w, int64_t now_ms)
 {
     int64_t ms = w->expires_ms - now_ms;
     return (uint32_t)(ms > 0 ? (ms + 999) / 1000 : 1);
@@ -315,7 +291,7 @@ static void verify(struct enforce *e, int64_t now_ms)
                 }
                 enforce_nft_mirror_apply(&e->mirror, &gone, 1, now_ms);
             }
-            enforce_nft_queue_push(&e->q, &pr[i].p, left_s(&ws[i], now_ms), ENFORCE_NFT_ADD);
+            enforce_nft_queue_push(&e->q, &pr[i].p, enforce_left_s(&ws[i], now_ms), ENFORCE_NFT_ADD);
             if (expired_cover[i]) {
                 e->stats.uncovered++;
                 continue;
@@ -336,17 +312,22 @@ static void verify(struct enforce *e, int64_t now_ms)
     free(ws);
 }
 
-static void check_extras(struct enforce *e, int64_t now_ms);
-
 int enforce_tick(struct enforce *e)
 {
     int64_t now = sg_mono_ms();
+    if (e->rec) {
+        /* A reconcile under way: one slice of it, and nothing else (it checks everything
+         * itself; the queue waits for its end, enforce_reconcile.c says why). */
+        enforce_rec_step(e);
+        e->verify_last_ms = now;     /* the drift check's budget does not pile up meanwhile */
+        if (e->rec) return 0;
+    }
     /* The check first: a covering prefix it finds expired already is forgotten, so that its
      * expiry does not put back what it covered a second time. */
     verify(e, now);
     enforce_want_expire(&e->want, now, &e->q);
     int rc = e->q.n ? enforce_commit(e) : 0;
-    check_extras(e, now);
+    enforce_check_extras(e, now);
     return rc;
 }
 
@@ -363,93 +344,9 @@ bool enforce_holds(const struct enforce *e, const struct enforce_prefix *in)
     return e->synced && enforce_nft_mirror_covering(&e->mirror, &p, sg_mono_ms()) != NULL;
 }
 
-/* Makes the sets, as the mirror holds them fresh from a dump, equal to w[0..m) (sorted and
- * folded in place). Returns 0 or -1. */
-static int reconcile_sets(struct enforce *e, struct enforce_ban *w, size_t m, struct enforce_nft_plan_stats *ps)
-{
-    struct enforce_nft_op *ops = NULL;
-    size_t nops = enforce_nft_plan_reconcile(&e->mirror, w, m, sg_mono_ms(), &ops, ps);
-    int r = nops ? e->ops->apply(e->be, ops, nops) : 0;
-    int rc = account(e, ops, nops);
-    enforce_want_align(&e->want, &e->mirror);
-    if (r < 0) rc = -1;
-    if (r < 0 && whole_failure(ops, nops)) e->ready = e->synced = false;
-    free(ops);
-    return rc;
-}
-
-/* Extra elements (added by hand, or an unban the kernel refused) are invisible to lookups of
- * what is wanted. Only once a full reconcile said what is wanted (before it, an element the
- * kernel holds may be a ban the state has not learned back yet): a set small enough to dump cheaply (the dump costs O(n^2) in the kernel:
- * about 5 ms at 4096 elements, 3 s at 100k) is dumped whole once a cycle and made equal to
- * the wanted bans; a larger one keeps its extras until the next reconcile. No setup
- * transaction: the rules and their counters stay. Runs with the queue empty. */
-static void check_extras(struct enforce *e, int64_t now_ms)
-{
-    if (!e->reconciled || !e->ready || !e->synced || e->q.n || now_ms - e->extras_last_ms < VERIFY_CYCLE_MS)
-        return;
-    e->extras_last_ms = now_ms;
-    if (e->mirror.n > EXTRAS_DUMP_MAX) return;
-    size_t n = 0;
-    struct enforce_ban *w = sg_xcalloc(e->want.set.n + 1, sizeof *w);
-    for (size_t i = 0; i < e->want.set.n; i++) {
-        const struct enforce_nft_elem *x = &e->want.set.v[i];
-        if (x->dead || x->expires_ms <= now_ms) continue;
-        w[n].prefix = x->p;
-        w[n++].timeout_s = left_s(x, now_ms);
-    }
-    e->synced = false;                /* ensure() reads the sets again */
-    struct enforce_nft_plan_stats ps = {0};
-    int rc = ensure(e) < 0 ? -1 : reconcile_sets(e, w, n, &ps);
-    free(w);
-    if (!ps.added && !ps.removed) return;
-    e->stats.drift_missing += ps.added;
-    e->stats.drift_extra += ps.removed;
-    if (rc == 0) e->stats.drift_repaired += ps.added + ps.removed;
-    sg_log(SG_LOG_WARN, "enforce: drift check: the kernel held %llu elements no ban wants (deleted) and lacked %llu (added)%s",
-           (unsigned long long)ps.removed, (unsigned long long)ps.added, rc < 0 ? "; some failed" : "");
-}
-
-int enforce_reconcile(struct enforce *e, const struct enforce_ban *wanted, size_t n)
-{
-    struct enforce_ban *w = sg_xcalloc(n ? n : 1, sizeof *w);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        w[m] = wanted[i];
-        if (enforce_prefix_check(&wanted[i].prefix, &w[m].prefix) < 0) {
-            e->stats.bad_input++;
-            continue;
-        }
-        if (guard_refuses(e, &w[m].prefix)) continue;
-        if (w[m].timeout_s < 1) w[m].timeout_s = 1;
-        if (w[m].timeout_s > ENFORCE_NFT_MAX_TIMEOUT_S) w[m].timeout_s = ENFORCE_NFT_MAX_TIMEOUT_S;
-        m++;
-    }
-    e->q.n = 0;           /* the wanted list is the whole truth */
-    enforce_want_replace(&e->want, w, m, sg_mono_ms());
-    /* Always start from what the kernel holds now, with the table, chain and rules set up
-     * again (idempotent, one small transaction): a reconcile also repairs hand edits to them. */
-    e->synced = e->ready = false;
-    int rc = -1;
-    if (ensure(e) < 0) goto out;
-    struct enforce_nft_plan_stats ps = {0};
-    rc = reconcile_sets(e, w, m, &ps);
-    e->reconciled = true;
-    e->stats.covered += ps.covered;
-    e->stats.reconciled_added += ps.added;
-    e->stats.reconciled_removed += ps.removed;
-    e->stats.reconciled_retimed += ps.retimed;
-    if (ps.added || ps.removed || ps.retimed)
-        sg_log(SG_LOG_NOTICE, "enforce: reconcile: %llu added, %llu removed, %llu re-timed%s",
-               (unsigned long long)ps.added, (unsigned long long)ps.removed, (unsigned long long)ps.retimed,
-               rc < 0 ? " (some failed)" : "");
-out:
-    free(w);
-    return rc;
-}
-
 int enforce_remove_table(struct enforce *e)
 {
+    enforce_rec_free(e);
     e->q.n = 0;
     enforce_want_free(&e->want);   /* nothing is wanted any more: the drift check must not put it back */
     enforce_want_init(&e->want);

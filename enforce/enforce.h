@@ -112,6 +112,9 @@ struct enforce_stats {
     uint64_t drift_missing;       /* wanted bans the drift check found missing from the kernel */
     uint64_t drift_extra;         /* elements no ban wants the drift check found (and deleted) */
     uint64_t drift_repaired;      /* of those two, put back or deleted by a commit that went through */
+    uint64_t reconcile_slices;    /* slices the full reconciles were cut into (ticks, and the call) */
+    uint64_t reconcile_slice_max_us; /* the longest of them */
+    uint64_t reconcile_last_ms;   /* start to end of the last full reconcile (not monotonic) */
 };
 
 /* What the kernel holds now. The table and the rule counters are read on each call; the set
@@ -169,8 +172,9 @@ int enforce_commit(struct enforce *e);
  * elements (added by hand, or an unban the kernel refused) are found, once enforce_reconcile has
  * run, by dumping the sets every 30 s while they hold at most 4096 elements (rules and
  * counters untouched); in larger
- * sets they are left to enforce_reconcile. Returns as enforce_commit, or 0 when there was
- * nothing to commit. */
+ * sets they are left to enforce_reconcile. While a reconcile started by enforce_reconcile_start
+ * runs, a tick runs one slice of it and nothing else. Returns as enforce_commit, or 0 when there
+ * was nothing to commit. */
 int enforce_tick(struct enforce *e);
 
 /* True when the kernel drops p, or will from this tick's commit: the latest queued change to a
@@ -182,8 +186,19 @@ bool enforce_holds(const struct enforce *e, const struct enforce_prefix *p);
  * to wanted (n entries, timeout_s = time left): adds what is missing, deletes what is not wanted
  * (incl. elements added by hand), re-adds entries whose expiry differs by more than
  * max(5 s, 1 %). Guard and overlap rules apply as for commit; discards the pending queue
- * (wanted is the whole truth). Dumps both sets: ~2.5-4 s at 100k elements. Returns 0 or -1. */
+ * (wanted is the whole truth). enforce_reconcile runs it to the end before it returns (the
+ * command line, tests); enforce_reconcile_start only validates and copies wanted and sets the
+ * table up, and each enforce_tick then runs one slice of bounded work (a few ms): sorting
+ * wanted, reading the kernel's dump of the sets reply by reply, sorting it, planning, and
+ * transactions of at most 2048 elements. Bans and unbans queued meanwhile wait for its end (a
+ * commit would move the elements under the kernel's walk of the dump). A new start abandons
+ * one under way. Return 0 or -1. */
 int enforce_reconcile(struct enforce *e, const struct enforce_ban *wanted, size_t n);
+int enforce_reconcile_start(struct enforce *e, const struct enforce_ban *wanted, size_t n);
+/* True while a reconcile started by enforce_reconcile_start is not over. */
+bool enforce_reconciling(const struct enforce *e);
+/* Its stage ("sort", "want", "dump", "pair", "plan", "apply"), or NULL when none runs. */
+const char *enforce_reconcile_stage(const struct enforce *e);
 
 /* Deletes the table and everything in it (no error if it is absent), and forgets every wanted
  * ban. Returns 0 or -1. */

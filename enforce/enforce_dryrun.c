@@ -4,6 +4,7 @@
 
 #include "agent/util.h"
 
+#include <linux/netfilter/nf_tables.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,6 +14,8 @@ struct dry_be {
     struct enforce_nft_mirror sim;   /* what the kernel would hold */
     struct enforce_stats *stats;
     bool present;
+    int dump_family;                 /* the sliced dump under way, and where it is */
+    size_t dump_at;
 };
 
 static int dry_setup(void *vbe)
@@ -64,6 +67,45 @@ static int dry_dump(void *vbe, struct enforce_nft_elem **elems, size_t *n)
     return 0;
 }
 
+static int dry_dump_begin(void *vbe, int family)
+{
+    struct dry_be *be = vbe;
+    be->dump_family = family;
+    be->dump_at = 0;
+    return 0;
+}
+
+#define DRY_DUMP_SLICE 4096   /* entries per read, as a reply holds a few hundred */
+
+/* The simulated set as the kernel's replies would give it: a start element, and an end one. */
+static int dry_dump_read(void *vbe, struct enforce_nft_rawlist *raw, int64_t budget_us, bool *done)
+{
+    struct dry_be *be = vbe;
+    int64_t now = sg_mono_ms();
+    (void)budget_us;
+    size_t stop = be->dump_at + DRY_DUMP_SLICE;
+    for (; be->dump_at < be->sim.n && be->dump_at < stop; be->dump_at++) {
+        const struct enforce_nft_elem *e = &be->sim.v[be->dump_at];
+        if (e->dead || e->p.family != be->dump_family || (e->expires_ms && e->expires_ms <= now)) continue;
+        if (raw->n + 2 > raw->cap) {
+            raw->cap = raw->cap ? raw->cap * 2 : 256;
+            raw->v = sg_xrealloc(raw->v, raw->cap * sizeof *raw->v);
+        }
+        struct enforce_nft_raw *r = &raw->v[raw->n++];
+        memset(r, 0, sizeof *r);
+        memcpy(r->key, e->p.addr, sizeof r->key);
+        r->timeout_ms = e->timeout_ms;
+        r->expiration_ms = e->expires_ms ? (uint64_t)(e->expires_ms - now) : 0;
+        if (!e->has_end) continue;
+        r = &raw->v[raw->n++];
+        memset(r, 0, sizeof *r);
+        memcpy(r->key, e->end, sizeof r->key);
+        r->flags = NFT_SET_ELEM_INTERVAL_END;
+    }
+    *done = be->dump_at >= be->sim.n;
+    return 0;
+}
+
 static int dry_remove(void *vbe)
 {
     struct dry_be *be = vbe;
@@ -108,7 +150,7 @@ static void dry_destroy(void *vbe)
 }
 
 static const struct enforce_backend_ops dry_ops = {
-    "dry-run", dry_setup, dry_apply, dry_dump, dry_remove, dry_kernel, dry_lookup, dry_destroy,
+    "dry-run", dry_setup, dry_apply, dry_dump, dry_dump_begin, dry_dump_read, dry_remove, dry_kernel, dry_lookup, dry_destroy,
 };
 
 void *enforce_dryrun_backend_new(const struct enforce_config *cfg, struct enforce_stats *stats,

@@ -32,6 +32,11 @@ struct nft_be {
     char *rbuf;
     size_t rbuf_size;
     int sndbuf;
+    struct mnl_socket *dnl;         /* the sliced dumps' socket, opened at the first */
+    uint32_t dseq;
+    bool dbusy;                     /* a dump runs on dnl */
+    bool dintr;                     /* it was told the ruleset changed meanwhile */
+    int dfamily, dtries;
 };
 
 static struct nftnl_batch *batch_new(void)
@@ -353,6 +358,109 @@ out:
     return rc;
 }
 
+static struct mnl_socket *socket_open(void)
+{
+    struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+    if (!nl) {
+        sg_log(SG_LOG_ERR, "enforce: nft: netlink socket: %s", strerror(errno));
+        return NULL;
+    }
+    if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+        sg_log(SG_LOG_ERR, "enforce: nft: netlink bind: %s", strerror(errno));
+        mnl_socket_close(nl);
+        return NULL;
+    }
+    int fd = mnl_socket_get_fd(nl), one = 1, rcv = RCVBUF;
+    /* Error ACKs would otherwise echo each refused message (up to 64 KiB) back to us. */
+    setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    return nl;
+}
+
+static int dump_request(struct nft_be *be, int family)
+{
+    char buf[MNL_SOCKET_BUFFER_SIZE];
+    if (be->dnl && be->dbusy) {        /* an abandoned dump: the kernel would say EBUSY */
+        mnl_socket_close(be->dnl);
+        be->dnl = NULL;
+    }
+    if (!be->dnl && !(be->dnl = socket_open())) return -1;
+    if (!be->dseq) be->dseq = be->seq + (1u << 30);
+    struct nlmsghdr *req = enforce_nft_msg_getelems(buf, ++be->dseq, be->table, family == AF_INET ? "ban4" : "ban6");
+    req->nlmsg_flags &= (uint16_t)~NLM_F_ACK;
+    if (mnl_socket_sendto(be->dnl, req, req->nlmsg_len) < 0) {
+        sg_log(SG_LOG_ERR, "enforce: nft: dump request: %s", strerror(errno));
+        return -1;
+    }
+    be->dbusy = true;
+    be->dintr = false;
+    be->dfamily = family;
+    return 0;
+}
+
+static int nft_dump_begin(void *vbe, int family)
+{
+    struct nft_be *be = vbe;
+    be->dtries = 0;
+    return dump_request(be, family);
+}
+
+static int nft_dump_read(void *vbe, struct enforce_nft_rawlist *raw, int64_t budget_us, bool *done)
+{
+    struct nft_be *be = vbe;
+    int64_t t0 = sg_mono_ns(), last = 0;
+    int fd = mnl_socket_get_fd(be->dnl);
+    *done = false;
+    do {
+        int64_t r0 = sg_mono_ns();
+        /* Each read makes the kernel fill the next reply: one reply is one slice of its walk. */
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, ACK_TIMEOUT_MS) <= 0) {
+            sg_log(SG_LOG_ERR, "enforce: nft: dump timed out");
+            goto fail;
+        }
+        ssize_t len = mnl_socket_recvfrom(be->dnl, be->rbuf, be->rbuf_size);
+        if (len < 0) {
+            sg_log(SG_LOG_ERR, "enforce: nft: dump: %s", strerror(errno));
+            goto fail;
+        }
+        const struct nlmsghdr *nlh = (const struct nlmsghdr *)be->rbuf;
+        int left = (int)len;
+        for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+            if (nlh->nlmsg_seq != be->dseq) continue;
+            if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) be->dintr = true;
+            if (nlh->nlmsg_type == NLMSG_DONE) goto over;
+            if (nlh->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+                if (e->error == 0 || e->error == -ENOENT) goto over;   /* ENOENT: no set, nothing held */
+                sg_log(SG_LOG_ERR, "enforce: nft: dump: %s", strerror(-e->error));
+                goto fail;
+            }
+            if (enforce_nft_msg_parse_elems(nlh, raw) < 0) goto fail;
+        }
+        last = sg_mono_ns() - r0;
+        /* The next reply costs the kernel a little more than this one (its walk restarts from
+         * the first element): read it only if it should fit in the budget too. */
+    } while (sg_mono_ns() - t0 + last < budget_us * 1000);
+    return 0;
+over:
+    be->dbusy = false;
+    if (be->dintr && ++be->dtries < 3) {
+        /* Someone else changed the ruleset meanwhile (ours waits): the walk may have skipped
+         * or repeated elements, and an interval's ends may no longer pair. Read it again. */
+        sg_log(SG_LOG_INFO, "enforce: nft: the ruleset changed during the dump of a set; reading it again");
+        raw->n = 0;
+        return dump_request(be, be->dfamily);
+    }
+    if (be->dintr) sg_log(SG_LOG_WARN, "enforce: nft: the ruleset kept changing during the dump; using the last one");
+    *done = true;
+    return 0;
+fail:
+    be->dbusy = true;                  /* the socket is reopened at the next dump */
+    return -1;
+}
+
 static int simple_txn(struct nft_be *be, void (*build)(struct nftnl_batch *, uint32_t, const char *), int *err)
 {
     struct nftnl_batch *b = batch_new();
@@ -509,12 +617,14 @@ static void nft_destroy(void *vbe)
     struct nft_be *be = vbe;
     if (!be) return;
     if (be->nl) mnl_socket_close(be->nl);
+    if (be->dnl) mnl_socket_close(be->dnl);
     free(be->rbuf);
     free(be);
 }
 
 static const struct enforce_backend_ops nft_ops = {
-    "nft", nft_setup, nft_apply, nft_dump, nft_remove, nft_kernel, nft_lookup, nft_destroy,
+    "nft", nft_setup, nft_apply, nft_dump, nft_dump_begin, nft_dump_read, nft_remove, nft_kernel, nft_lookup,
+    nft_destroy,
 };
 
 void *enforce_nft_backend_new(const struct enforce_config *cfg, struct enforce_stats *stats,
@@ -532,22 +642,9 @@ void *enforce_nft_backend_new(const struct enforce_config *cfg, struct enforce_s
     be->stats = stats;
     be->rbuf_size = 1u << 18;
     be->rbuf = sg_xmalloc(be->rbuf_size);
-    be->nl = mnl_socket_open(NETLINK_NETFILTER);
-    if (!be->nl) {
-        sg_log(SG_LOG_ERR, "enforce: nft: netlink socket: %s", strerror(errno));
-        goto fail;
-    }
-    if (mnl_socket_bind(be->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-        sg_log(SG_LOG_ERR, "enforce: nft: netlink bind: %s", strerror(errno));
-        goto fail;
-    }
+    if (!(be->nl = socket_open())) goto fail;
     be->portid = mnl_socket_get_portid(be->nl);
     be->seq = (uint32_t)(sg_now_ms() / 1000);
-    int fd = mnl_socket_get_fd(be->nl), one = 1, rcv = RCVBUF;
-    /* Error ACKs would otherwise echo each refused message (up to 64 KiB) back to us. */
-    setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) < 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     *ops = &nft_ops;
     return be;
 fail:

@@ -109,6 +109,39 @@ size_t enforce_nft_plan_commit(const struct enforce_nft_mirror *m, struct enforc
 /* Ops that make the mirror (fresh from a dump) equal to wanted (n bans, sorted in place). */
 size_t enforce_nft_plan_reconcile(const struct enforce_nft_mirror *m, struct enforce_ban *wanted, size_t n,
                                   int64_t now_ms, struct enforce_nft_op **ops, struct enforce_nft_plan_stats *st);
+/* The order reconcile wants its bans in: by prefix, the longest timeout first (qsort comparator). */
+int enforce_ban_cmp(const void *a, const void *b);
+/* The same plan cut in steps: zero-initialise, then call step with wanted sorted by
+ * enforce_ban_cmp until it returns true (each call walks at most budget entries of the two
+ * lists); finish hands the ops over (*ops owned by the caller) and returns their count. Neither
+ * the mirror nor wanted may change between the steps. */
+struct enforce_nft_replan {
+    size_t i, j, last;         /* cursors in wanted and the mirror; last kept wanted + 1 (0: none) */
+    struct enforce_nft_op *v;  /* the ops so far */
+    size_t n, cap;
+};
+bool enforce_nft_plan_reconcile_step(struct enforce_nft_replan *rp, const struct enforce_nft_mirror *m,
+                                     const struct enforce_ban *wanted, size_t n, int64_t now_ms, size_t budget,
+                                     struct enforce_nft_plan_stats *st);
+size_t enforce_nft_plan_reconcile_finish(struct enforce_nft_replan *rp, struct enforce_nft_op **ops);
+/* Takes ownership of elems, already sorted by enforce_prefix_cmp (no sort: linear). */
+void enforce_nft_mirror_adopt(struct enforce_nft_mirror *m, struct enforce_nft_elem *elems, size_t n);
+
+/* ---- a merge sort cut in steps (enforce_sort.c) ---- */
+struct enforce_sort {
+    char *src, *dst;           /* owned: the data, and the buffer of the pass under way */
+    size_t n, size;
+    int (*cmp)(const void *, const void *);
+    size_t width, lo, mid, hi, i, j, k;
+    bool done;
+};
+/* Takes ownership of v (n elements of size bytes, from malloc). */
+void enforce_sort_init(struct enforce_sort *s, void *v, size_t n, size_t size, int (*cmp)(const void *, const void *));
+/* Does about budget element moves (at least one run); returns true once the data is sorted. */
+bool enforce_sort_step(struct enforce_sort *s, size_t budget);
+/* The sorted data (owned by the caller from now on); s is emptied. */
+void *enforce_sort_take(struct enforce_sort *s);
+void enforce_sort_free(struct enforce_sort *s);
 
 /* ---- the wanted bans (enforce_want.c) ---- */
 /* Every ban the front end was asked for and that has not been lifted or expired, the covered
@@ -128,6 +161,11 @@ size_t enforce_want_apply(struct enforce_want *w, const struct enforce_nft_chang
                           struct enforce_nft_queue *out);
 /* Makes the wanted set exactly wanted[0..n) (timeout_s from now). */
 void enforce_want_replace(struct enforce_want *w, const struct enforce_ban *wanted, size_t n, int64_t now_ms);
+/* The live wanted entries as bans (timeout_s: seconds left), in prefix order; *out owned by the
+ * caller. Returns the count. */
+size_t enforce_want_list(const struct enforce_want *w, int64_t now_ms, struct enforce_ban **out);
+/* The same from wanted already sorted by enforce_ban_cmp: linear, no sort. */
+void enforce_want_replace_sorted(struct enforce_want *w, const struct enforce_ban *wanted, size_t n, int64_t now_ms);
 /* Takes the kernel's own expiry (from the mirror) for each wanted prefix the kernel holds: after
  * a reconcile that left an element's timeout alone, the kernel drops it up to a second before
  * the wanted time computed from whole seconds, and what it covered must go back then. */
@@ -185,6 +223,9 @@ int enforce_nft_msg_parse_elems(const struct nlmsghdr *nlh, struct enforce_nft_r
 /* Pairs start and end elements into intervals (owned by the caller); expiration turned into
  * monotonic expiry from now_ms. Returns the number written to *elems. */
 size_t enforce_nft_raw_pair(struct enforce_nft_rawlist *raw, int64_t now_ms, struct enforce_nft_elem **elems);
+/* The order raw_pair needs (qsort comparator), and the pairing of a list already in that order. */
+int enforce_nft_raw_cmp(const void *a, const void *b);
+size_t enforce_nft_raw_pair_sorted(const struct enforce_nft_rawlist *raw, int64_t now_ms, struct enforce_nft_elem **elems);
 /* From one rule message: its counter, and whether it matches IPv4 (1) or IPv6 (2) sources (0: neither). */
 int enforce_nft_msg_parse_rule(const struct nlmsghdr *nlh, uint64_t *packets, uint64_t *bytes);
 
@@ -203,6 +244,12 @@ struct enforce_backend_ops {
     int (*apply)(void *be, struct enforce_nft_op *ops, size_t n);
     /* Reads both ban sets; *elems owned by the caller. */
     int (*dump)(void *be, struct enforce_nft_elem **elems, size_t *n);
+    /* The dump of one set cut in steps (the incremental reconcile), on a socket of its own, so
+     * that commits and lookups go on meanwhile: dump_begin asks for ban4 (AF_INET) or ban6;
+     * each dump_read appends what the next replies hold to raw, for about budget_us (one reply
+     * at least), and sets *done after the last. Both return 0 or -1 (the dump is then over). */
+    int (*dump_begin)(void *be, int family);
+    int (*dump_read)(void *be, struct enforce_nft_rawlist *raw, int64_t budget_us, bool *done);
     int (*remove)(void *be);
     /* Table presence and rule counters; the set sizes too when count_sets (a full dump). */
     int (*kernel)(void *be, struct enforce_kernel *out, bool count_sets);
@@ -216,5 +263,54 @@ void *enforce_nft_backend_new(const struct enforce_config *cfg, struct enforce_s
                               const struct enforce_backend_ops **ops);
 void *enforce_dryrun_backend_new(const struct enforce_config *cfg, struct enforce_stats *stats,
                                  const struct enforce_backend_ops **ops);
+
+/* ---- the front end's state, shared by enforce.c and enforce_reconcile.c ---- */
+/* The drift check looks every wanted ban up in the kernel at least once per cycle, in slices
+ * spread over the ticks (a dump of the sets would stall the loop for seconds at 100k bans). */
+#define VERIFY_CYCLE_MS 30000
+#define VERIFY_MIN 16              /* keys per tick at least: small sets are checked every tick */
+#define VERIFY_MAX 1024
+#define VERIFY_MIN_LEFT_MS 5000    /* a ban about to expire is not checked: the kernel drops it first */
+#define EXTRAS_DUMP_MAX 4096       /* sets up to this size are also dumped whole once a cycle */
+
+struct enforce_rec;                /* a reconcile under way (enforce_reconcile.c) */
+
+struct enforce {
+    const struct enforce_backend_ops *ops;
+    void *be;
+    struct enforce_guard *guard;
+    struct enforce_stats stats;
+    struct enforce_nft_mirror mirror;
+    struct enforce_want want;        /* every ban asked for, covered ones included */
+    bool ready;                      /* table, sets and chain are in place */
+    bool synced;                     /* the mirror was filled from a dump */
+    struct enforce_nft_queue q;
+    int64_t verify_last_ms;
+    int64_t extras_last_ms;          /* last whole-set check for extra elements */
+    bool reconciled;                 /* a full reconcile ran: until then nothing is deleted as extra */
+    uint64_t verify_budget;          /* wanted entries x ms not yet checked, in VERIFY_CYCLE_MS units */
+    size_t drift_open;               /* missing bans queued again, not yet back in */
+    struct enforce_rec *rec;         /* NULL when no reconcile runs */
+    int rec_rc;                      /* how the last one ended */
+};
+
+/* enforce.c: sets the table up and reads the mirror when needed (0 or -1). */
+int enforce_ensure(struct enforce *e);
+/* enforce.c: logs and counts a ban the guard refuses; true when refused. */
+bool enforce_guard_refuses(struct enforce *e, const struct enforce_prefix *p);
+/* enforce.c: counts the results of one transaction and folds them into the mirror. Returns 0,
+ * or -1 when some op failed. */
+int enforce_account(struct enforce *e, struct enforce_nft_op *ops, size_t n);
+/* enforce.c: a transaction that failed as a whole (table gone, ACK lost). */
+bool enforce_whole_failure(const struct enforce_nft_op *ops, size_t n);
+/* enforce.c: seconds left of a wanted entry, rounded up (1 at least). */
+uint32_t enforce_left_s(const struct enforce_nft_elem *w, int64_t now_ms);
+
+/* enforce_reconcile.c */
+/* The extras check of enforce_tick (see enforce.h). */
+void enforce_check_extras(struct enforce *e, int64_t now_ms);
+/* One slice of the reconcile under way (none: nothing). */
+void enforce_rec_step(struct enforce *e);
+void enforce_rec_free(struct enforce *e);
 
 #endif

@@ -79,7 +79,7 @@ const char *enforce_nft_elem_format(const struct enforce_nft_elem *el, char *buf
     return buf;
 }
 
-static int raw_cmp(const void *x, const void *y)
+int enforce_nft_raw_cmp(const void *x, const void *y)
 {
     const struct enforce_nft_raw *a = x, *b = y;
     int c = memcmp(a->key, b->key, 16);
@@ -91,9 +91,14 @@ static int raw_cmp(const void *x, const void *y)
 
 size_t enforce_nft_raw_pair(struct enforce_nft_rawlist *raw, int64_t now_ms, struct enforce_nft_elem **elems)
 {
+    if (raw->n) qsort(raw->v, raw->n, sizeof *raw->v, enforce_nft_raw_cmp);
+    return enforce_nft_raw_pair_sorted(raw, now_ms, elems);
+}
+
+size_t enforce_nft_raw_pair_sorted(const struct enforce_nft_rawlist *raw, int64_t now_ms, struct enforce_nft_elem **elems)
+{
     size_t n = 0;
     struct enforce_nft_elem *out = sg_xcalloc(raw->n ? raw->n : 1, sizeof *out);
-    if (raw->n) qsort(raw->v, raw->n, sizeof *raw->v, raw_cmp);
     for (size_t i = 0; i < raw->n; i++) {
         const struct enforce_nft_raw *r = &raw->v[i];
         /* An end with no start before it (nft writes one at 0.0.0.0) opens nothing: skip. */

@@ -52,6 +52,14 @@ static void mirror_rebuild(struct enforce_nft_mirror *m, bool sort)
     m->n = w;
 }
 
+void enforce_nft_mirror_adopt(struct enforce_nft_mirror *m, struct enforce_nft_elem *elems, size_t n)
+{
+    free(m->v);
+    m->v = elems;
+    m->n = m->cap = n;
+    mirror_rebuild(m, false);
+}
+
 void enforce_nft_mirror_replace(struct enforce_nft_mirror *m, struct enforce_nft_elem *elems, size_t n)
 {
     free(m->v);
@@ -337,7 +345,7 @@ size_t enforce_nft_plan_commit(const struct enforce_nft_mirror *m, struct enforc
     return oplist_finish(&l, ops);
 }
 
-static int ban_cmp(const void *x, const void *y)
+int enforce_ban_cmp(const void *x, const void *y)
 {
     const struct enforce_ban *a = x, *b = y;
     int c = enforce_prefix_cmp(&a->prefix, &b->prefix);
@@ -345,35 +353,31 @@ static int ban_cmp(const void *x, const void *y)
     return a->timeout_s > b->timeout_s ? -1 : a->timeout_s < b->timeout_s;   /* longest first */
 }
 
-size_t enforce_nft_plan_reconcile(const struct enforce_nft_mirror *m, struct enforce_ban *wanted, size_t n,
-                                  int64_t now_ms, struct enforce_nft_op **ops, struct enforce_nft_plan_stats *st)
+bool enforce_nft_plan_reconcile_step(struct enforce_nft_replan *rp, const struct enforce_nft_mirror *m,
+                                     const struct enforce_ban *wanted, size_t n, int64_t now_ms, size_t budget,
+                                     struct enforce_nft_plan_stats *st)
 {
-    struct oplist l = {0};
-    if (n > 1) qsort(wanted, n, sizeof *wanted, ban_cmp);
-    /* Fold duplicates (keep the longest) and bans covered by a wider wanted prefix. */
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (w && enforce_prefix_contains(&wanted[w - 1].prefix, &wanted[i].prefix)) {
-            if (enforce_prefix_cmp(&wanted[w - 1].prefix, &wanted[i].prefix)) st->covered++;
+    struct oplist l = {rp->v, rp->n, rp->cap};
+    /* A merge walk of two sorted lists: the wanted bans and the kernel's entries. Wanted bans
+     * covered by a wider wanted one (or repeated) are folded on the way: in prefix order a
+     * prefix comes before everything it covers, so the last one kept is the only candidate. */
+    for (; budget && (rp->i < n || rp->j < m->n); budget--) {
+        const struct enforce_ban *b = rp->i < n ? &wanted[rp->i] : NULL;
+        if (b && rp->last && enforce_prefix_contains(&wanted[rp->last - 1].prefix, &b->prefix)) {
+            if (enforce_prefix_cmp(&wanted[rp->last - 1].prefix, &b->prefix)) st->covered++;
+            rp->i++;
             continue;
         }
-        wanted[w++] = wanted[i];
-    }
-    n = w;
-    /* Merge walk of two sorted lists: the wanted bans and the kernel's entries. */
-    size_t i = 0, j = 0;
-    while (i < n || j < m->n) {
-        const struct enforce_nft_elem *e = j < m->n ? &m->v[j] : NULL;
-        const struct enforce_ban *b = i < n ? &wanted[i] : NULL;
+        const struct enforce_nft_elem *e = rp->j < m->n ? &m->v[rp->j] : NULL;
         int c = !e ? -1 : !b ? 1 : enforce_prefix_cmp(&b->prefix, &e->p);
         if (c < 0) {
             op_add(&l, &b->prefix, b->timeout_s);
             st->added++;
-            i++;
+            rp->last = ++rp->i;
         } else if (c > 0) {
             op_push(&l, ENFORCE_NFT_DEL, e);
             st->removed++;
-            j++;
+            rp->j++;
         } else {
             int64_t want = now_ms + (int64_t)b->timeout_s * 1000;
             int64_t diff = e->expires_ms ? want - e->expires_ms : INT64_MAX;
@@ -385,9 +389,28 @@ size_t enforce_nft_plan_reconcile(const struct enforce_nft_mirror *m, struct enf
                 op_add(&l, &b->prefix, b->timeout_s);
                 st->retimed++;
             }
-            i++;
-            j++;
+            rp->last = ++rp->i;
+            rp->j++;
         }
     }
+    rp->v = l.v;
+    rp->n = l.n;
+    rp->cap = l.cap;
+    return rp->i >= n && rp->j >= m->n;
+}
+
+size_t enforce_nft_plan_reconcile_finish(struct enforce_nft_replan *rp, struct enforce_nft_op **ops)
+{
+    struct oplist l = {rp->v, rp->n, rp->cap};
+    memset(rp, 0, sizeof *rp);
     return oplist_finish(&l, ops);
+}
+
+size_t enforce_nft_plan_reconcile(const struct enforce_nft_mirror *m, struct enforce_ban *wanted, size_t n,
+                                  int64_t now_ms, struct enforce_nft_op **ops, struct enforce_nft_plan_stats *st)
+{
+    if (n > 1) qsort(wanted, n, sizeof *wanted, enforce_ban_cmp);
+    struct enforce_nft_replan rp = {0};
+    enforce_nft_plan_reconcile_step(&rp, m, wanted, n, now_ms, SIZE_MAX, st);
+    return enforce_nft_plan_reconcile_finish(&rp, ops);
 }

@@ -93,29 +93,43 @@ size_t enforce_want_apply(struct enforce_want *w, const struct enforce_nft_chang
     return pushed;
 }
 
-static int want_cmp(const void *x, const void *y)
+void enforce_want_replace_sorted(struct enforce_want *w, const struct enforce_ban *wanted, size_t n, int64_t now_ms)
 {
-    const struct enforce_nft_elem *a = x, *b = y;
-    int c = enforce_prefix_cmp(&a->p, &b->p);
-    if (c) return c;
-    return a->expires_ms > b->expires_ms ? -1 : a->expires_ms < b->expires_ms;   /* longest first */
+    struct enforce_nft_elem *v = sg_xcalloc(n ? n : 1, sizeof *v);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* Repeats are next to each other, the longest first: keep that one. */
+        if (k && !enforce_prefix_cmp(&v[k - 1].p, &wanted[i].prefix)) continue;
+        enforce_nft_elem_from_prefix(&v[k], &wanted[i].prefix, (uint64_t)wanted[i].timeout_s * 1000u);
+        v[k++].expires_ms = now_ms + (int64_t)wanted[i].timeout_s * 1000;
+    }
+    enforce_nft_mirror_adopt(&w->set, v, k);
+    w->next_prefix_exp_ms = 0;
+    w->cursor = 0;
+    for (size_t i = 0; i < w->set.n; i++) note_prefix_expiry(w, &w->set.v[i]);
 }
 
 void enforce_want_replace(struct enforce_want *w, const struct enforce_ban *wanted, size_t n, int64_t now_ms)
 {
-    struct enforce_nft_elem *v = sg_xcalloc(n ? n : 1, sizeof *v);
-    for (size_t i = 0; i < n; i++) {
-        enforce_nft_elem_from_prefix(&v[i], &wanted[i].prefix, (uint64_t)wanted[i].timeout_s * 1000u);
-        v[i].expires_ms = now_ms + (int64_t)wanted[i].timeout_s * 1000;
+    struct enforce_ban *s = sg_xmalloc((n ? n : 1) * sizeof *s);
+    memcpy(s, wanted, n * sizeof *s);
+    if (n > 1) qsort(s, n, sizeof *s, enforce_ban_cmp);
+    enforce_want_replace_sorted(w, s, n, now_ms);
+    free(s);
+}
+
+size_t enforce_want_list(const struct enforce_want *w, int64_t now_ms, struct enforce_ban **out)
+{
+    size_t n = 0;
+    struct enforce_ban *v = sg_xcalloc(w->set.n + 1, sizeof *v);
+    for (size_t i = 0; i < w->set.n; i++) {
+        const struct enforce_nft_elem *x = &w->set.v[i];
+        if (!live(x, now_ms)) continue;
+        v[n].prefix = x->p;
+        v[n++].timeout_s = left_s(x, now_ms);
     }
-    if (n > 1) qsort(v, n, sizeof *v, want_cmp);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!k || enforce_prefix_cmp(&v[k - 1].p, &v[i].p)) v[k++] = v[i];
-    enforce_nft_mirror_replace(&w->set, v, k);
-    w->next_prefix_exp_ms = 0;
-    w->cursor = 0;
-    for (size_t i = 0; i < w->set.n; i++) note_prefix_expiry(w, &w->set.v[i]);
+    *out = v;
+    return n;
 }
 
 void enforce_want_align(struct enforce_want *w, const struct enforce_nft_mirror *kernel)

@@ -6,9 +6,7 @@
 set -u
 . "${SG_ROOT:-$(pwd)}/tests/integration/lib/nft.sh"
 nft_require
-NS=sgr$$
-trap 'ip netns del $NS 2>/dev/null' EXIT INT TERM
-ip netns add $NS || { echo "skip: ip netns add failed"; exit 77; }
+nft_netns sgr
 fails=0
 ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }

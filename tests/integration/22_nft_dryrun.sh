@@ -3,9 +3,7 @@
 set -u
 . "${SG_ROOT:-$(pwd)}/tests/integration/lib/nft.sh"
 nft_require
-NS=sgd$$
-trap 'ip netns del $NS 2>/dev/null' EXIT INT TERM
-ip netns add $NS || { echo "skip: ip netns add failed"; exit 77; }
+nft_netns sgd
 out=$(ip netns exec $NS "$HELPER" --dry-run ban 203.0.113.7 600 2001:db8::/64 600 127.0.0.1 60 2>&1); rc=$?
 echo "$out" | sed 's/^/  /'
 fails=0

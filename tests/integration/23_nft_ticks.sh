@@ -6,9 +6,7 @@
 set -u
 . "${SG_ROOT:-$(pwd)}/tests/integration/lib/nft.sh"
 nft_require
-NS=sgt$$
-trap 'ip netns del $NS 2>/dev/null' EXIT INT TERM
-ip netns add $NS || { echo "skip: ip netns add failed"; exit 77; }
+nft_netns sgt
 out=$(ip netns exec $NS "$HELPER" script 2>&1 <<'SCRIPT'
 ban 203.0.113.1 600 203.0.113.0/24 600 2001:db8:1::/64 600
 commit

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -190,6 +192,59 @@ static void test_reconcile(void **state)
     enforce_destroy(&e);
 }
 
+/* The reconcile cut in slices, as the agent runs it: 30,000 wanted bans over a simulated set
+ * that holds most of them, an extra one and a wrong timeout; enforce_tick runs one slice at a
+ * time, bans queued meanwhile wait for the end, and the end state is exactly what is wanted. */
+static void test_reconcile_slices(void **state)
+{
+    (void)state;
+    struct enforce *e = dry_new();
+    enum { N = 30000 };
+    struct enforce_ban *want = calloc(N, sizeof *want);
+    assert_non_null(want);
+    char a[32];
+    for (unsigned i = 0; i < N; i++) {
+        /* Out of order on purpose: the slices sort them. */
+        unsigned x = (i * 7919u) % N;
+        snprintf(a, sizeof a, "10.%u.%u.%u", 1 + (x >> 16), (x >> 8) & 255, x & 255);
+        assert_int_equal(enforce_prefix_parse(a, &want[i].prefix), 0);
+        want[i].timeout_s = 3600;
+        if (x >= 10 && enforce_ban(e, &want[i].prefix, x == 20 ? 60 : 3600) < 0) fail();   /* 10 missing, 1 off */
+    }
+    assert_int_equal(enforce_ban_text(e, "203.0.113.99", 600), 0);                     /* an extra */
+    assert_int_equal(enforce_commit(e), 0);
+    assert_int_equal(enforce_reconcile_start(e, want, N), 0);
+    free(want);
+    assert_true(enforce_reconciling(e));
+    assert_string_equal(enforce_reconcile_stage(e), "sort");
+    assert_int_equal(enforce_ban_text(e, "198.51.100.5", 600), 0);                     /* queued meanwhile */
+    int ticks = 0;
+    struct enforce_kernel k;
+    while (enforce_reconciling(e) && ticks < 100000) {
+        enforce_tick(e);
+        ticks++;
+        if (enforce_reconciling(e)) assert_int_equal(enforce_pending(e), 1);           /* it waits */
+    }
+    assert_false(enforce_reconciling(e));
+    assert_true(ticks >= 2);                  /* cut in slices of a few ms (the whole takes tens of ms) */
+    struct enforce_stats st;
+    enforce_get_stats(e, &st);
+    assert_int_equal(st.reconciled_added, 10);
+    assert_int_equal(st.reconciled_removed, 1);
+    assert_int_equal(st.reconciled_retimed, 1);
+    assert_true(st.reconcile_slices >= (uint64_t)ticks);
+    enforce_tick(e);                                             /* the queued ban goes in now */
+    assert_int_equal(enforce_pending(e), 0);
+    assert_int_equal(enforce_get_kernel(e, &k), 0);
+    assert_int_equal(k.set4, N + 1);
+    struct enforce_prefix p;
+    assert_int_equal(enforce_prefix_parse("198.51.100.5", &p), 0);
+    assert_true(enforce_holds(e, &p));
+    assert_int_equal(enforce_prefix_parse("203.0.113.99", &p), 0);
+    assert_false(enforce_holds(e, &p));
+    enforce_destroy(&e);
+}
+
 static void test_struct_prefixes(void **state)
 {
     (void)state;
@@ -252,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_ban_commit_counts),
         cmocka_unit_test(test_covered_bans_return),
         cmocka_unit_test(test_reconcile),
+        cmocka_unit_test(test_reconcile_slices),
         cmocka_unit_test(test_struct_prefixes),
         cmocka_unit_test(test_bad_config),
     };

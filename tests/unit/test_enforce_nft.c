@@ -511,6 +511,39 @@ static void test_mirror_random(void **state)
     enforce_nft_mirror_free(&m);
 }
 
+/* The merge sort cut in steps gives what qsort gives, whatever the size and the budget. */
+static int int_cmp(const void *x, const void *y)
+{
+    int a = *(const int *)x, b = *(const int *)y;
+    return a < b ? -1 : a > b;
+}
+
+static void test_sort_steps(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 2, 255, 256, 257, 1000, 4097, 20000};
+    static const size_t budgets[] = {1, 7, 300, 100000};
+    unsigned seed = 7;
+    for (size_t a = 0; a < sizeof sizes / sizeof sizes[0]; a++)
+        for (size_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++) {
+            size_t n = sizes[a];
+            int *v = malloc((n + 1) * sizeof *v), *ref = malloc((n + 1) * sizeof *ref);
+            assert_non_null(v);
+            assert_non_null(ref);
+            for (size_t i = 0; i < n; i++) v[i] = ref[i] = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 1000;
+            qsort(ref, n, sizeof *ref, int_cmp);
+            struct enforce_sort s;
+            enforce_sort_init(&s, v, n, sizeof *v, int_cmp);
+            size_t steps = 0;
+            while (!enforce_sort_step(&s, budgets[b])) steps++;
+            int *out = enforce_sort_take(&s);
+            assert_memory_equal(out, ref, n * sizeof *ref);
+            if (n > 1000 && budgets[b] < 1000) assert_true(steps > 10);   /* really cut in steps */
+            free(out);
+            free(ref);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_plan_overlaps),
         cmocka_unit_test(test_plan_reconcile),
         cmocka_unit_test(test_mirror_random),
+        cmocka_unit_test(test_sort_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

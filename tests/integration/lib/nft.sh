@@ -17,3 +17,9 @@ nft_require() {
     make -C "$ROOT" --no-print-directory $san BUILD="$build" "$HELPER" >/dev/null ||
         { echo "FAIL: cannot build $HELPER"; exit 1; }
 }
+# nft_netns PREFIX: makes the namespace NS=PREFIX<pid> for this test (deleted at exit), or skips.
+nft_netns() {
+    NS=$1$$
+    trap 'ip netns del $NS 2>/dev/null' EXIT INT TERM
+    ip netns add "$NS" || { echo "skip: ip netns add failed"; exit 77; }
+}
