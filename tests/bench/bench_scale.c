@@ -360,14 +360,15 @@ int main(int argc, char **argv)
     kr = gossip_keyring_new();
     gossip_keyring_add_identity(kr, id);
     /* The children first, while this process's heap is small (they start from a copy of it).
-     * "bench_scale SECONDS lag" runs the loop part alone. */
-    if (argc < 3 || strcmp(argv[2], "lag")) {
+     * "bench_scale SECONDS lag" runs the loop part alone, "bench_scale 0 rss" the RSS part alone. */
+    const char *only = argc > 2 ? argv[2] : "";
+    if (strcmp(only, "lag")) {
         rss_child(1000000, 0);
         rss_child(5000000, 0);
         rss_child(0, 1000000);
-        kernel_child(1000000);
     }
-    int rc = loop_lag(1000000, 100000, seconds > 0 ? seconds : 20);
+    if (!only[0]) kernel_child(1000000);
+    int rc = strcmp(only, "rss") ? loop_lag(1000000, 100000, seconds > 0 ? seconds : 20) : 0;
     gossip_keyring_destroy(&kr);
     gossip_identity_destroy(&id);
     return rc;
