@@ -619,6 +619,7 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
 static void next_slice(size_t *cursor, size_t cap, unsigned parts, size_t *from, size_t *to)
 {
     size_t len = cap / parts + 1;
+    if (len > GOSSIP_EXPIRE_SLICE_MAX) len = GOSSIP_EXPIRE_SLICE_MAX;
     if (*cursor >= cap) *cursor = 0;
     *from = *cursor;
     *to = *from + len < cap ? *from + len : cap;

@@ -406,6 +406,14 @@ static void test_sliced_expiry_converges(void **state)
     for (int i = 1; i < 2 * PARTS; i++) sum += gossip_state_expire_slice(sliced, now, PARTS);
     assert_int_equal(sum, all);
     sg_test_assert_same_encoding(full, sliced);
+    /* One part: still no more than GOSSIP_EXPIRE_SLICE_MAX slots a call (the table has 65536). */
+    struct gossip_state *one = filled(30000);
+    size_t once = gossip_state_expire_slice(one, now, 1);
+    assert_true(once > 0);
+    assert_true(once < all);
+    assert_int_equal(once + gossip_state_expire_slice(one, now, 1), all);
+    sg_test_assert_same_encoding(full, one);
+    gossip_state_destroy(&one);
     struct gossip_state_stats s;
     gossip_state_stats(sliced, &s);
     assert_true(s.counter_keys < 30000);
