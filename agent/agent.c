@@ -275,7 +275,10 @@ static int on_snapshot_step(zloop_t *loop, int timer_id, void *arg)
         snapshot_done(a, r);
         if (r > 0) sg_hist_observe_ns(&a->snapshot_latency, sg_mono_ns() - a->snap_started_ns);
     }
-    if (!gossip_snapshot_running(a->snap)) zloop_timer_end(loop, timer_id);
+    if (!gossip_snapshot_running(a->snap)) {
+        zloop_timer_end(loop, timer_id);
+        a->snap_stepping = false;
+    }
     return 0;
 }
 
@@ -299,7 +302,13 @@ static int snapshot(struct agent *a, bool sync)
     if (r < 0) snapshot_done(a, -1);
     if (r == 0) {
         a->snap_started_ns = t0;
-        zloop_timer(a->loop, SNAPSHOT_STEP_MS, 0, on_snapshot_step, a);
+        /* One timer: a save given up for a synchronous one may leave it armed. */
+        if (!a->snap_stepping && zloop_timer(a->loop, SNAPSHOT_STEP_MS, 0, on_snapshot_step, a) < 0) {
+            gossip_snapshot_abort(a->snap);
+            snapshot_done(a, -1);
+            return -1;
+        }
+        a->snap_stepping = true;
     }
     return r < 0 ? -1 : 0;
 }

@@ -56,6 +56,7 @@ struct agent {
     struct gossip_state *st;
     struct gossip_snapshot *snap;     /* the incremental snapshot, written in slices */
     int64_t snap_started_ns;          /* when the running one began */
+    bool snap_stepping;               /* its step timer is armed */
     struct gossip_transport *tr;
     struct scenario_engine *eng;
     /* enforcement */
