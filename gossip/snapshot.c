@@ -177,39 +177,47 @@ static int fail(struct gossip_snapshot *s, const char *what)
     return -1;
 }
 
+/* The last step: fsync, close, rename. Returns 1, or -1 (counted, logged, path.tmp removed). */
+static int commit(struct gossip_snapshot *s)
+{
+    if (fsync(s->fd) != 0) return fail(s, "fsync");
+    int fd = s->fd;
+    s->fd = -1;
+    if (close(fd) != 0 || gossip_state_save_commit(s->path) != 0) {
+        char tmp[4096];
+        tmp_of(s->path, tmp, sizeof tmp);
+        unlink(tmp);
+        s->st.failed++;
+        sg_log(SG_LOG_ERR, "gossip: cannot put snapshot %s in place: %s", s->path, strerror(errno));
+        return -1;
+    }
+    s->st.saved++;
+    s->st.last_slices = s->slices;
+    s->st.last_save_ms = sg_mono_ms() - s->started_ms;
+    return 1;
+}
+
+/* A slice encodes and writes, or (once everything is written) commits: the fsync, the one call
+ * that waits for the disk, never adds to a slice's encoding. */
 int gossip_snapshot_step(struct gossip_snapshot *s, const struct gossip_state *st)
 {
     if (s->fd < 0) return 0;
     int64_t t0 = sg_mono_ns();
-    gossip_writer_reset(&s->w);
-    size_t done = 0;
-    while (s->kind != KIND_DONE && done < s->slice_keys) done += encode_range(s, st, s->slice_keys - done) + 1;
     s->slices++;
-    if (s->w.buf.size && write_all(s->fd, s->w.buf.data, s->w.buf.size) < 0) return fail(s, "write");
-    s->written += (off_t)s->w.buf.size;
-    /* Start the writeback of what this slice wrote, without waiting for it, so that the final fsync
-     * finds little left to do (best effort: the fsync is what makes the file durable). */
-    if (s->written - s->flushed >= (off_t)1 << 20 || s->kind == KIND_DONE) {
-        (void)sync_file_range(s->fd, s->flushed, s->written - s->flushed, SYNC_FILE_RANGE_WRITE);
-        s->flushed = s->written;
-    }
     int rc = 0;
     if (s->kind == KIND_DONE) {
-        if (fsync(s->fd) != 0) return fail(s, "fsync");
-        int fd = s->fd;
-        s->fd = -1;
-        if (close(fd) != 0 || gossip_state_save_commit(s->path) != 0) {
-            char tmp[4096];
-            tmp_of(s->path, tmp, sizeof tmp);
-            unlink(tmp);
-            s->st.failed++;
-            sg_log(SG_LOG_ERR, "gossip: cannot put snapshot %s in place: %s", s->path, strerror(errno));
-            rc = -1;
-        } else {
-            s->st.saved++;
-            s->st.last_slices = s->slices;
-            s->st.last_save_ms = sg_mono_ms() - s->started_ms;
-            rc = 1;
+        rc = commit(s);
+    } else {
+        gossip_writer_reset(&s->w);
+        size_t done = 0;
+        while (s->kind != KIND_DONE && done < s->slice_keys) done += encode_range(s, st, s->slice_keys - done) + 1;
+        if (s->w.buf.size && write_all(s->fd, s->w.buf.data, s->w.buf.size) < 0) return fail(s, "write");
+        s->written += (off_t)s->w.buf.size;
+        /* Start the writeback of each megabyte without waiting for it, so that the final fsync finds
+         * little left to do (best effort: the fsync is what makes the file durable). */
+        if (s->written - s->flushed >= (off_t)1 << 20 || s->kind == KIND_DONE) {
+            (void)sync_file_range(s->fd, s->flushed, s->written - s->flushed, SYNC_FILE_RANGE_WRITE);
+            s->flushed = s->written;
         }
     }
     int64_t us = (sg_mono_ns() - t0) / 1000;

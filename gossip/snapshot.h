@@ -30,7 +30,7 @@ struct gossip_snapshot_stats {
     uint64_t aborted;        /* saves given up for a synchronous one (gossip_snapshot_abort) */
     uint64_t last_slices;    /* slices of the last successful save */
     int64_t last_save_ms;    /* wall time of the last successful save, start to rename */
-    int64_t max_slice_us;    /* the longest slice since start (wall), the final fsync and rename included */
+    int64_t max_slice_us;    /* the longest step since start (wall): a slice, or the final fsync and rename */
 };
 
 struct gossip_snapshot;
@@ -44,9 +44,10 @@ void gossip_snapshot_destroy(struct gossip_snapshot **ps);
  * when started, 1 when a save is still running (nothing started, counted skipped), -1 when path.tmp
  * cannot be opened (counted failed, logged). */
 int gossip_snapshot_start(struct gossip_snapshot *s, const char *path);
-/* Writes the next slice of st (the same state at every step of a save). Returns 0 while more
- * remains (or nothing runs), 1 when the last slice was written and path.tmp is fsync'd and renamed
- * into place, -1 when the save failed (counted, logged, path.tmp removed, the previous file left). */
+/* Writes the next slice of st (the same state at every step of a save), or, after the last
+ * slice, fsyncs path.tmp and renames it into place (a step of its own). Returns 0 while more
+ * remains (or nothing runs), 1 when the snapshot is in place, -1 when the save failed (counted,
+ * logged, path.tmp removed, the previous file left). */
 int gossip_snapshot_step(struct gossip_snapshot *s, const struct gossip_state *st);
 /* Steps until the running save ends; the result of the last step (0 when nothing runs). */
 int gossip_snapshot_finish(struct gossip_snapshot *s, const struct gossip_state *st);

@@ -346,7 +346,7 @@ static int loop_lag(unsigned keys, unsigned bans, int seconds)
         printf("bench: scale_loop_cpu_%s_p99_ms %.2f ms max %.2f ms (CPU of one callback; %zu calls)\n", kname[k],
                n ? r.kbusy[k][(n * 99) / 100] : 0, n ? r.kbusy[k][n - 1] : 0, n);
     }
-    printf("bench: scale_snapshot_slice_max_ms %.2f ms wall (the longest slice, final fsync and rename included; %d keys a slice; "
+    printf("bench: scale_snapshot_slice_max_ms %.2f ms wall (the longest step: a slice of %d keys, or the final fsync and rename; "
            "%.0f ms on the loop when synchronous)\n", bs.max_slice_us / 1000.0, GOSSIP_SNAPSHOT_SLICE_KEYS, sync_ms);
     printf("bench: scale_snapshot_total_ms %lld ms (start to rename, %llu slices every %d ms; %llu saved, %llu skipped)\n",
            (long long)bs.last_save_ms, (unsigned long long)bs.last_slices, SNAPSHOT_STEP_MS,
