@@ -31,6 +31,9 @@
 /* Expiry scans 1/EXPIRE_SLICES of the state each tick: a full pass every 5 s (buckets are 10 s),
  * a few milliseconds a tick at a million keys instead of a scan of them all every second. */
 #define EXPIRE_SLICES 100
+/* A running snapshot writes a slice (GOSSIP_SNAPSHOT_SLICE_KEYS entries, about 2 ms) this often:
+ * a million keys in about 5 s on an idle machine, well within the default 30 s period. */
+#define SNAPSHOT_STEP_MS 10
 
 static void path_in_state(const struct agent *a, const char *name, char *buf, size_t size)
 {
@@ -246,36 +249,68 @@ static int policy_start(struct agent *a)
 
 /* ---- timers and signals --------------------------------------------------------------------- */
 
-/* The state goes to disk from a forked child (gossip/bgsave.h) unless sync is asked (reload, exit);
- * the log cursors, a few lines, are written here at the moment of the fork, so that both tell of
- * the same instant. A child still writing the previous snapshot makes this one wait a period. */
+/* The log cursors, a few lines: written when a snapshot of the state is in place, so that they are
+ * never older than the state (a restart rereads nothing the state already counted; at worst the
+ * events of the last save's few seconds are missing for the keys it had already written). */
+static int cursors_save(struct agent *a)
+{
+    char path[4096];
+    path_in_state(a, "cursors", path, sizeof path);
+    return detect_state_save(path, a->src, a->nsrc, a->journal);
+}
+
+static void snapshot_done(struct agent *a, int rc)
+{
+    if (rc > 0 && cursors_save(a) < 0) rc = -1;
+    if (rc < 0) { a->n.snapshot_errors++; sg_log(SG_LOG_WARN, "snapshot to %s failed: %s", a->cfg->state_dir, strerror(errno)); }
+    else a->n.snapshots++;
+}
+
+/* Writes the next slice of a running snapshot; the timer ends with the save. */
+static int on_snapshot_step(zloop_t *loop, int timer_id, void *arg)
+{
+    struct agent *a = arg;
+    int r = gossip_snapshot_step(a->snap, a->st);
+    if (r != 0) {
+        snapshot_done(a, r);
+        if (r > 0) sg_hist_observe_ns(&a->snapshot_latency, sg_mono_ns() - a->snap_started_ns);
+    }
+    if (!gossip_snapshot_running(a->snap)) {
+        zloop_timer_end(loop, timer_id);
+        a->snap_stepping = false;
+    }
+    return 0;
+}
+
+/* The state goes to disk in slices across loop ticks (gossip/snapshot.h) unless sync is asked
+ * (reload, exit), which gives a running save up and writes the whole state at once. A save still
+ * running when the period comes round makes this one wait a period (counted skipped). */
 static int snapshot(struct agent *a, bool sync)
 {
     int64_t t0 = sg_mono_ns();
     char path[4096];
     path_in_state(a, "state.snap", path, sizeof path);
-    int rc;
     if (sync) {
-        gossip_bgsave_wait(a->bgsave);
-        rc = gossip_state_save(a->st, path);
-    } else {
-        rc = gossip_bgsave_start(a->bgsave, a->st, path) < 0 ? -1 : 0;
+        gossip_snapshot_abort(a->snap);
+        int rc = gossip_state_save(a->st, path) < 0 ? -1 : 1;
+        if (rc < 0) cursors_save(a);   /* a reload needs them whatever became of the state's */
+        snapshot_done(a, rc);
+        sg_hist_observe_ns(&a->snapshot_latency, sg_mono_ns() - t0);
+        return rc < 0 ? -1 : 0;
     }
-    path_in_state(a, "cursors", path, sizeof path);
-    if (detect_state_save(path, a->src, a->nsrc, a->journal) < 0) rc = -1;
-    if (rc < 0) { a->n.snapshot_errors++; sg_log(SG_LOG_WARN, "snapshot to %s failed: %s", a->cfg->state_dir, strerror(errno)); }
-    else if (sync) a->n.snapshots++;
-    /* The loop's share: the whole save when sync, the fork and the cursors otherwise. */
-    sg_hist_observe_ns(&a->snapshot_latency, sg_mono_ns() - t0);
-    return rc;
-}
-
-/* Reaps the snapshot child when it has ended. */
-static void snapshot_poll(struct agent *a)
-{
-    int r = gossip_bgsave_poll(a->bgsave);
-    if (r > 0) a->n.snapshots++;
-    else if (r < 0) a->n.snapshot_errors++;
+    int r = gossip_snapshot_start(a->snap, path);
+    if (r < 0) snapshot_done(a, -1);
+    if (r == 0) {
+        a->snap_started_ns = t0;
+        /* One timer: a save given up for a synchronous one may leave it armed. */
+        if (!a->snap_stepping && zloop_timer(a->loop, SNAPSHOT_STEP_MS, 0, on_snapshot_step, a) < 0) {
+            gossip_snapshot_abort(a->snap);
+            snapshot_done(a, -1);
+            return -1;
+        }
+        a->snap_stepping = true;
+    }
+    return r < 0 ? -1 : 0;
 }
 
 static int on_tick(zloop_t *loop, int timer_id, void *arg)
@@ -310,7 +345,6 @@ static int on_housekeep(zloop_t *loop, int timer_id, void *arg)
     for (size_t i = 0; i < a->nsrc; i++) detect_source_check(a->src[i], on_line, a);
     if (a->journal) detect_journal_read(a->journal, on_line, a);
     if (a->allow_next_expiry_ms && a->allow_next_expiry_ms <= sg_now_ms()) agent_allow_sync(a);
-    snapshot_poll(a);
     if (!a->reconciled && (agent_gossip_synced(a) || sg_mono_ms() - a->started_mono_ms > RECONCILE_AFTER_MS))
         agent_reconcile(a, true);
     if (gossip_state_pending(a->st)) agent_gossip_notify(a);
@@ -424,7 +458,7 @@ struct agent *agent_new(const char *cfg_path)
     struct gossip_state_config sc;
     scenario_state_config(cfg, &sc);
     a->st = gossip_state_new(&sc, a->id, a->kr, a->epoch);
-    a->bgsave = gossip_bgsave_new();
+    a->snap = gossip_snapshot_new(0);
     char snap[4096];
     path_in_state(a, "state.snap", snap, sizeof snap);
     if (access(snap, F_OK) == 0) {
@@ -567,8 +601,8 @@ void agent_destroy(struct agent **pa)
 {
     struct agent *a = *pa;
     if (!a) return;
-    if (a->st && a->cfg && a->loop && a->bgsave) snapshot(a, true);
-    gossip_bgsave_destroy(&a->bgsave);
+    if (a->st && a->cfg && a->loop && a->snap) snapshot(a, true);
+    gossip_snapshot_destroy(&a->snap);
     control_destroy(&a->ctl);
     policy_server_destroy(&a->policy);
     zhashx_destroy(&a->throttle_notes);

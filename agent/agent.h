@@ -17,8 +17,8 @@
 #include "enforce/enforce.h"
 #include "enforce/policy.h"
 #include "enforce/throttle.h"
-#include "gossip/bgsave.h"
 #include "gossip/keyring.h"
+#include "gossip/snapshot.h"
 #include "gossip/state.h"
 
 struct gossip_transport;
@@ -54,7 +54,9 @@ struct agent {
     struct gossip_identity *id;
     struct gossip_keyring *kr;
     struct gossip_state *st;
-    struct gossip_bgsave *bgsave;     /* the snapshot child */
+    struct gossip_snapshot *snap;     /* the incremental snapshot, written in slices */
+    int64_t snap_started_ns;          /* when the running one began */
+    bool snap_stepping;               /* its step timer is armed */
     struct gossip_transport *tr;
     struct scenario_engine *eng;
     /* enforcement */

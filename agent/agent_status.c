@@ -205,11 +205,11 @@ static int status_node(struct agent *a, bool json, FILE *out)
                      ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64,
                 agent_decisions(a), a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,
                 a->n.reload_errors);
-        struct gossip_bgsave_stats bg;
-        gossip_bgsave_get_stats(a->bgsave, &bg);
+        struct gossip_snapshot_stats sn;
+        gossip_snapshot_get_stats(a->snap, &sn);
         fprintf(out, ",\"snapshots\":{\"saved\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"skipped\":%" PRIu64
-                     ",\"last_fork_us\":%" PRId64 ",\"last_save_ms\":%" PRId64 "}",
-                a->n.snapshots, a->n.snapshot_errors, bg.skipped, bg.last_fork_us, bg.last_save_ms);
+                     ",\"last_slices\":%" PRIu64 ",\"max_slice_us\":%" PRId64 ",\"last_save_ms\":%" PRId64 "}",
+                a->n.snapshots, a->n.snapshot_errors, sn.skipped, sn.last_slices, sn.max_slice_us, sn.last_save_ms);
         agent_authpolicy_status(a, true, out);
         agent_metrics_status(a, true, out);
         fputs("}\n", out);

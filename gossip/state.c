@@ -11,6 +11,8 @@
 #include "common/text.h"
 
 #define EVICT_SAMPLES 8
+#define WKEY_CAP_LOG2 0x1f   /* gossip_wkey.fl: log2 of the cells' or buckets' capacity (0 when none) */
+#define WKEY_INLINE 0x20     /* a counter key's cells are still the one in its own block */
 
 void gossip_state_config_default(struct gossip_state_config *cfg)
 {
@@ -56,10 +58,37 @@ struct gossip_state *gossip_state_new(const struct gossip_state_config *cfg, con
     return st;
 }
 
-static void free_ckey(struct gossip_wkey *k)
+/* Bytes of a key's block: the fixed part, the key, and for a counter key its first cell. */
+static size_t wkey_size(const char *key, bool sketch)
 {
-    if (!k->h.inline_cells) free(k->cells);
-    free(k);
+    size_t sz = (offsetof(struct gossip_wkey, key) + strlen(key) + 1 + 7) & ~(size_t)7;
+    return sketch ? sz : sz + sizeof(struct gossip_cell);
+}
+
+_Static_assert(((offsetof(struct gossip_wkey, key) + GOSSIP_KEY_MAX + 1 + 7) / 8 * 8 + sizeof(struct gossip_cell)) / 8 <
+                   sizeof(((struct gossip_state *)0)->wslab) / sizeof(struct gossip_slab),
+               "a slab for every key size");
+
+static struct gossip_slab *wslab_of(struct gossip_state *st, size_t size)
+{
+    struct gossip_slab *sl = &st->wslab[size / 8];
+    if (!sl->size) gossip_slab_init(sl, size);
+    return sl;
+}
+
+static uint32_t wkey_cap(const struct gossip_wkey *k) { return k->cells ? 1u << (k->fl & WKEY_CAP_LOG2) : 0; }
+
+static void wkey_set_cap(struct gossip_wkey *k, uint32_t cap)
+{
+    uint8_t lg = 0;
+    while ((1u << lg) < cap) lg++;
+    k->fl = (uint8_t)((k->fl & ~WKEY_CAP_LOG2) | lg);
+}
+
+static void free_ckey(struct gossip_state *st, struct gossip_wkey *k)
+{
+    if (!(k->fl & WKEY_INLINE)) free(k->cells);
+    gossip_slab_free(wslab_of(st, wkey_size(k->key, false)), k);
 }
 
 static void free_skbucket(struct gossip_skbucket *b)
@@ -69,11 +98,11 @@ static void free_skbucket(struct gossip_skbucket *b)
     b->pend = NULL;
 }
 
-static void free_skey(struct gossip_wkey *k)
+static void free_skey(struct gossip_state *st, struct gossip_wkey *k)
 {
     for (uint32_t i = 0; i < k->n; i++) free_skbucket(&k->b[i]);
     free(k->b);
-    free(k);
+    gossip_slab_free(wslab_of(st, wkey_size(k->key, true)), k);
 }
 
 void gossip_state_destroy(struct gossip_state **pst)
@@ -81,9 +110,10 @@ void gossip_state_destroy(struct gossip_state **pst)
     if (!pst || !*pst) return;
     struct gossip_state *st = *pst;
     for (size_t i = 0; i < st->counters.cap; i++)
-        if (st->counters.slots[i]) free_ckey(st->counters.slots[i]);
+        if (st->counters.slots[i]) free_ckey(st, st->counters.slots[i]);
     for (size_t i = 0; i < st->sketches.cap; i++)
-        if (st->sketches.slots[i]) free_skey(st->sketches.slots[i]);
+        if (st->sketches.slots[i]) free_skey(st, st->sketches.slots[i]);
+    for (size_t i = 0; i < sizeof st->wslab / sizeof st->wslab[0]; i++) gossip_slab_fini(&st->wslab[i]);
     for (size_t i = 0; i < st->bans.cap; i++) free(st->bans.slots[i]);
     gossip_table_fini(&st->counters);
     gossip_table_fini(&st->sketches);
@@ -205,7 +235,7 @@ struct wkind {
     struct gossip_table *t;
     struct gossip_dirty *d;
     int64_t (*newest)(const struct gossip_wkey *k);
-    void (*release)(struct gossip_wkey *k);
+    void (*release)(struct gossip_state *st, struct gossip_wkey *k);
     uint64_t (*digest)(const struct gossip_wkey *k);
 };
 
@@ -220,7 +250,7 @@ static void drop_wkey(const struct wkind *w, struct gossip_wkey *k)
     gossip_state_digest_adjust(w->st, k->h.hash, w->digest(k), 0);
     gossip_state_unmark(w->d, &k->h);
     gossip_table_del(w->t, k);
-    w->release(k);
+    w->release(w->st, k);
 }
 
 /* Approximate LRU: of EVICT_SAMPLES random occupied slots, the entry with the oldest newest bucket goes.
@@ -249,17 +279,16 @@ static struct gossip_wkey *wkey_get(struct gossip_state *st, bool sketch, const 
     struct gossip_wkey *k = gossip_table_get(w.t, key, h);
     if (k || !create) return k;
     if (w.t->n >= st->cfg.max_keys) drop_wkey(&w, evict_pick(st, &w));
-    size_t len = strlen(key);
     /* Most counter keys (one address, one bucket) never hold more than one cell: it lives in the
-     * key's own allocation, after the key, which saves a malloc per key (see bench_gossip). */
-    size_t keyspace = (len + 1 + 7) & ~(size_t)7;
-    k = sg_xcalloc(1, sizeof *k + keyspace + (sketch ? 0 : sizeof(struct gossip_cell)));
+     * key's own block, after the key, which saves a malloc per key (see bench_gossip). Blocks come
+     * from a slab per size: no malloc header or rounding on a million keys (bench_scale RSS). */
+    size_t size = wkey_size(key, sketch), len = strlen(key);
+    k = gossip_slab_alloc(wslab_of(st, size));
     memcpy(k->key, key, len + 1);
     k->h.hash = h;
     if (!sketch) {
-        k->cells = (struct gossip_cell *)(void *)((char *)k + sizeof *k + keyspace);
-        k->cap = 1;
-        k->h.inline_cells = 1;
+        k->cells = (struct gossip_cell *)(void *)((char *)k + size - sizeof(struct gossip_cell));
+        k->fl = WKEY_INLINE;   /* capacity 1 */
     }
     gossip_table_put(w.t, k);
     return k;
@@ -300,15 +329,17 @@ static struct gossip_cell *cell_get(struct gossip_wkey *k, int64_t b, uint64_t o
         else hi = mid;
     }
     if (!insert) return NULL;
-    if (k->h.inline_cells && k->n == k->cap) {
+    uint32_t cap = wkey_cap(k);
+    if ((k->fl & WKEY_INLINE) && k->n == cap) {
         /* Outgrowing the inline cell: move to an array of its own (the inline space stays unused). */
-        struct gossip_cell *v = sg_xmalloc(2 * k->cap * sizeof *v);
+        struct gossip_cell *v = sg_xmalloc(2 * cap * sizeof *v);
         memcpy(v, k->cells, k->n * sizeof *v);
         k->cells = v;
-        k->cap *= 2;
-        k->h.inline_cells = 0;
+        cap *= 2;
+        k->fl &= (uint8_t)~WKEY_INLINE;
     }
-    k->cells = vec_insert(k->cells, &k->n, &k->cap, sizeof *k->cells, lo);
+    k->cells = vec_insert(k->cells, &k->n, &cap, sizeof *k->cells, lo);
+    wkey_set_cap(k, cap);
     k->cells[lo] = (struct gossip_cell){.bucket = b, .origin = o, .epoch = e};
     return &k->cells[lo];
 }
@@ -441,7 +472,9 @@ static struct gossip_skbucket *skb_get(struct gossip_wkey *k, int64_t b)
         if (k->b[mid].bucket < b) lo = mid + 1;
         else hi = mid;
     }
-    k->b = vec_insert(k->b, &k->n, &k->cap, sizeof *k->b, lo);
+    uint32_t cap = wkey_cap(k);
+    k->b = vec_insert(k->b, &k->n, &cap, sizeof *k->b, lo);
+    wkey_set_cap(k, cap);
     k->b[lo] = (struct gossip_skbucket){.bucket = b, .sk = gossip_sketch_new()};
     return &k->b[lo];
 }
@@ -586,6 +619,7 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms)
 static void next_slice(size_t *cursor, size_t cap, unsigned parts, size_t *from, size_t *to)
 {
     size_t len = cap / parts + 1;
+    if (len > GOSSIP_EXPIRE_SLICE_MAX) len = GOSSIP_EXPIRE_SLICE_MAX;
     if (*cursor >= cap) *cursor = 0;
     *from = *cursor;
     *to = *from + len < cap ? *from + len : cap;
@@ -614,14 +648,14 @@ void gossip_state_stats(const struct gossip_state *st, struct gossip_state_stats
         if (!k) continue;
         out->counter_keys++;
         out->counter_cells += k->n;
-        mem += malloc_usable_size((void *)k) + (k->h.inline_cells ? 0 : malloc_usable_size(k->cells));
+        mem += (k->fl & WKEY_INLINE) ? 0 : malloc_usable_size(k->cells);
     }
     for (size_t i = 0; i < st->sketches.cap; i++) {
         const struct gossip_wkey *k = st->sketches.slots[i];
         if (!k) continue;
         out->sketch_keys++;
         out->sketch_buckets += k->n;
-        mem += malloc_usable_size((void *)k) + (k->b ? malloc_usable_size(k->b) : 0);
+        mem += k->b ? malloc_usable_size(k->b) : 0;
         for (uint32_t j = 0; j < k->n; j++)
             mem += gossip_sketch_mem(k->b[j].sk) + (k->b[j].pend ? malloc_usable_size(k->b[j].pend) : 0);
     }
@@ -632,6 +666,7 @@ void gossip_state_stats(const struct gossip_state *st, struct gossip_state_stats
         else out->tombstones++;
         mem += malloc_usable_size((void *)k);
     }
+    for (size_t i = 0; i < sizeof st->wslab / sizeof st->wslab[0]; i++) mem += gossip_slab_mem(&st->wslab[i]);
     mem += st->dirty_c.cap * sizeof(void *) + st->dirty_s.cap * sizeof(void *) + st->dirty_b.cap * sizeof(void *);
     out->evicted = st->evicted;
     memcpy(out->refused, st->refused, sizeof out->refused);

@@ -208,8 +208,10 @@ int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint6
 /* Drops buckets older than window_max and ban records past their grace. Returns entries dropped. */
 size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms);
 /* The same work cut in slices: each call scans the next 1/parts of each table (from where the
- * previous call stopped), so that parts calls make one full pass and no call holds the loop for
- * a scan of a million keys. Returns entries dropped. */
+ * previous call stopped), but never more than GOSSIP_EXPIRE_SLICE_MAX slots of a table: parts
+ * calls make one full pass of a table up to parts * GOSSIP_EXPIRE_SLICE_MAX slots (more calls past
+ * that), and no call holds the loop for a scan of millions of keys. Returns entries dropped. */
+#define GOSSIP_EXPIRE_SLICE_MAX 32768
 size_t gossip_state_expire_slice(struct gossip_state *st, int64_t now_ms, unsigned parts);
 /* Canonical encoding of the whole state: every entry as a body (see wire.h), counters, then sketches,
  * then bans, each sorted by key hash then key, cells and buckets in their stored (sorted) order.

@@ -3,6 +3,7 @@
 #define GOSSIP_STATE_INT_H
 
 #include "gossip/state.h"
+#include "gossip/slab.h"
 #include "gossip/table.h"
 
 /* One (bucket, origin, epoch) slot of a counter key. Cells are kept sorted by that triple. */
@@ -18,7 +19,7 @@ struct gossip_cell {
 struct gossip_entry_head {
     uint64_t hash;           /* gossip_table_hash(key) */
     uint32_t dirty_pos;      /* 1 + index in its dirty list, 0 when not queued */
-    uint32_t inline_cells;   /* counter key: cells still point into the key's own allocation */
+    uint32_t aux;            /* a windowed key's n (which shares these bytes); unused by a ban record */
 };
 
 /* A sketch bucket. Items added here since the last delta are remembered (up to the exact cap) so
@@ -33,14 +34,23 @@ struct gossip_skbucket {
     bool full;               /* send the whole sketch */
 };
 
-/* A windowed key: a counter key holds cells, a sketch key holds per-bucket sketches, both sorted. */
+/* A windowed key: a counter key holds cells, a sketch key holds per-bucket sketches, both sorted.
+ * Packed for a million keys (state.c wkey_get): 25 bytes, the key, and for a counter key its first
+ * cell in the same slab block; n lives in the head's spare word, the capacity as a power of two. */
 struct gossip_wkey {
-    struct gossip_entry_head h;
-    uint32_t n, cap;
+    union {
+        struct gossip_entry_head h;
+        struct {
+            uint64_t hash_;
+            uint32_t dirty_pos_;
+            uint32_t n;      /* cells or buckets held: the head's aux */
+        };
+    };
     union {
         struct gossip_cell *cells;
         struct gossip_skbucket *b;
     };
+    uint8_t fl;              /* WKEY_CAP_LOG2 (log2 of the array's capacity) | WKEY_INLINE (state.c) */
     char key[];
 };
 
@@ -87,6 +97,7 @@ struct gossip_state {
     uint64_t refused[GOSSIP_REFUSE_MAX];
     uint64_t digest[GOSSIP_PARTITIONS];   /* kept current by every change, see state_digest.c */
     size_t expire_cursor[3];              /* gossip_state_expire_slice: counters, sketches, bans */
+    struct gossip_slab wslab[48];         /* windowed keys by block size / 8 (state.c wkey_get) */
 };
 
 /* Oldest bucket start still kept at now, and newest accepted (clock skew allowance). */

@@ -36,10 +36,11 @@ void gossip_table_fini(struct gossip_table *t)
     t->cap = t->n = 0;
 }
 
-/* The low bits pick the partition; the table index uses higher bits so partitions do not cluster. */
+/* The top bits: slot order follows hash order, which the incremental snapshot walks (the low bits
+ * pick the sync partition, so partitions spread over the whole table). */
 static size_t home(const struct gossip_table *t, uint64_t hash)
 {
-    return (size_t)(hash >> 16) & (t->cap - 1);
+    return (size_t)(hash >> t->shift);
 }
 
 void *gossip_table_get(const struct gossip_table *t, const char *key, uint64_t hash)
@@ -65,6 +66,8 @@ static void resize(struct gossip_table *t, size_t cap)
     size_t oldcap = t->cap;
     t->slots = sg_xcalloc(cap, sizeof *t->slots);
     t->cap = cap;
+    t->shift = 64;
+    for (size_t c = cap; c > 1; c >>= 1) t->shift--;
     for (size_t i = 0; i < oldcap; i++)
         if (old[i]) insert_raw(t, old[i]);
     free(old);
@@ -97,6 +100,41 @@ size_t gossip_table_del(struct gossip_table *t, const void *entry)
     t->slots[hole] = NULL;
     t->n--;
     return at;
+}
+
+size_t gossip_table_range(const struct gossip_table *t, uint64_t from, size_t want, void ***v, size_t *vcap,
+                          uint64_t *next, bool *last)
+{
+    *next = 0;
+    *last = true;
+    if (!t->n) return 0;
+    if (want < 1) want = 1;
+    size_t s0 = home(t, from), span = want * t->cap / t->n, got = 0, mask = t->cap - 1;
+    if (span > 8 * want) span = 8 * want;   /* a sparse table (after expiry) takes more calls */
+    if (span < 1) span = 1;
+    size_t lim = t->cap - s0 <= span ? t->cap : s0 + span;
+    if (lim < t->cap) {
+        *last = false;
+        *next = (uint64_t)lim << t->shift;
+    }
+    /* An entry lies between its home and the first empty slot after it: walk from s0 past lim to an
+     * empty slot (wrapping for the last range), never more than the whole table. */
+    for (size_t k = s0; k - s0 < t->cap; k++) {
+        void *e = t->slots[k & mask];
+        if (!e) {
+            if (k >= lim) break;
+            continue;
+        }
+        uint64_t h = t->hashof(e);
+        size_t hm = home(t, h);
+        if (hm < s0 || hm >= lim || h < from) continue;
+        if (got == *vcap) {
+            *vcap = *vcap ? *vcap * 2 : 256;
+            *v = sg_xrealloc(*v, *vcap * sizeof **v);
+        }
+        (*v)[got++] = e;
+    }
+    return got;
 }
 
 size_t gossip_table_mem(const struct gossip_table *t)

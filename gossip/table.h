@@ -1,9 +1,12 @@
 /* table.h: internal open-addressing hash table of entries keyed by a string, used by gossip/state.
  * Entries are the caller's structs; the table stores pointers and asks keyof() for an entry's key.
- * Linear probing with backward-shift deletion (no tombstones), capacity a power of two, load <= 3/4. */
+ * Linear probing with backward-shift deletion (no tombstones), capacity a power of two, load <= 3/4.
+ * An entry's home slot is the top bits of its hash, so slot order is hash order but for the short
+ * probing displacement: a scan in hash order (gossip_table_range) needs no sort of the whole table. */
 #ifndef GOSSIP_TABLE_H
 #define GOSSIP_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +14,7 @@ struct gossip_table {
     void **slots;
     size_t cap;      /* power of two, or 0 before the first insert */
     size_t n;
+    unsigned shift;  /* 64 - log2(cap): home slot = hash >> shift */
     const char *(*keyof)(const void *entry);
     uint64_t (*hashof)(const void *entry);
 };
@@ -26,6 +30,14 @@ void *gossip_table_get(const struct gossip_table *t, const char *key, uint64_t h
 void gossip_table_put(struct gossip_table *t, void *entry);
 /* Removes this entry (by identity). Returns the slot index it was in, or (size_t)-1. */
 size_t gossip_table_del(struct gossip_table *t, const void *entry);
+/* The entries whose hash lies in [from, *next), appended to (*v)[0 ..) (the array grown as needed,
+ * *vcap its size), in slot order; returns how many. The range covers whole home slots from the one
+ * of from, about want entries' worth (and at most 8 * want slots), so a caller that goes on from
+ * *next visits each entry present throughout exactly once, in increasing hash order once each batch
+ * is sorted, whatever resizes happen between calls. *last is set when the range reached the end of
+ * the hash space (*next is then 0). */
+size_t gossip_table_range(const struct gossip_table *t, uint64_t from, size_t want, void ***v, size_t *vcap,
+                          uint64_t *next, bool *last);
 /* Heap bytes of the slot array. */
 size_t gossip_table_mem(const struct gossip_table *t);
 

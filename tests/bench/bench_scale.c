@@ -1,5 +1,5 @@
 /* bench_scale.c: figures for a farm under a million-address botnet: the event loop's lag with 1M
- * counter keys and 100k bans under 50,000 events/s (snapshots forked, expiry sliced), RSS of a
+ * counter keys and 100k bans under 50,000 events/s (snapshots and expiry sliced), RSS of a
  * node's state at 1M and 5M counter keys and at 1M bans, and 1M bans committed to nft. */
 #include <czmq.h>
 #include <errno.h>
@@ -14,7 +14,8 @@
 
 #include "agent/util.h"
 #include "enforce/enforce.h"
-#include "gossip/bgsave.h"
+#include "gossip/snapshot.h"
+#include "gossip/transport_int.h"
 #include "gossip/state.h"
 
 #define TICK_MS 50                /* as the agent's tick */
@@ -22,6 +23,7 @@
 #define EVENTS_PER_S 50000
 #define FLUSH_MS 100              /* deltas sent this often, as the transport batches them */
 #define SNAPSHOT_MS 5000          /* six times as often as the agent's default, to see several */
+#define SNAPSHOT_STEP_MS 10       /* as the agent: a slice of a running snapshot this often */
 
 static struct gossip_identity *id;
 static struct gossip_keyring *kr;
@@ -173,16 +175,17 @@ static void kernel_child(unsigned n)
 struct run {
     struct gossip_state *st;
     struct enforce *enf;
-    struct gossip_bgsave *bg;
-    const char *snap;
+    struct gossip_snapshot *snap;
+    const char *snap_path;
     struct gossip_writer w;
     uint64_t rng, events, frames, seq;
     int64_t t_start, t_events, tick_expected;
     double *lag;
     size_t nlag, caplag;
     double *busy;              /* CPU ms of each callback: what the loop itself holds, whatever the machine does */
-    double kind_max[4];        /* the longest of each: tick, events, flush, snapshot */
-    size_t nbusy, capbusy;
+    double kind_max[4];        /* the longest of each: tick, events, flush, snapshot slice */
+    double *kbusy[4];          /* the same samples by kind */
+    size_t nbusy, capbusy, nkbusy[4];
     int64_t end_ms;
 };
 
@@ -191,6 +194,7 @@ static void busy(struct run *r, int kind, int64_t c0)
     double ms = (double)(thread_cpu_ns() - c0) / 1e6;
     if (ms > r->kind_max[kind]) r->kind_max[kind] = ms;
     if (r->nbusy < r->capbusy) r->busy[r->nbusy++] = ms;
+    if (r->nkbusy[kind] < r->capbusy) r->kbusy[kind][r->nkbusy[kind]++] = ms;
 }
 
 static int on_tick(zloop_t *loop, int timer_id, void *arg)
@@ -230,15 +234,19 @@ static int on_events(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-/* The transport's share of the loop: deltas packed and signed into frames. */
+/* The transport's share of the loop: deltas packed and signed into frames, as its flush does
+ * (gossip/transport.c: frames of the default 64 KiB, at most TP_FLUSH_FRAMES_PER_TICK a call, the
+ * rest left for the next call). */
 static int on_flush(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop; (void)timer_id;
     struct run *r = arg;
     int64_t c0 = thread_cpu_ns();
-    for (;;) {
+    struct gossip_transport_config tc;
+    gossip_transport_config_default(&tc);
+    for (int frames = 0; frames < TP_FLUSH_FRAMES_PER_TICK; frames++) {
         gossip_writer_reset(&r->w);
-        if (!gossip_state_take_delta(r->st, &r->w, GOSSIP_WIRE_MAX_BODY)) break;
+        if (!gossip_state_take_delta(r->st, &r->w, tc.max_frame_bytes - GOSSIP_WIRE_OVERHEAD)) break;
         struct gossip_frame_header h = {.type = GOSSIP_FRAME_DELTA, .origin = id->origin, .epoch = 1, .seq = ++r->seq};
         uint8_t *f;
         size_t flen;
@@ -254,16 +262,19 @@ static int on_snapshot(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop; (void)timer_id;
     struct run *r = arg;
-    int64_t c0 = thread_cpu_ns();
-    gossip_bgsave_start(r->bg, r->st, r->snap);
-    busy(r, 3, c0);
+    gossip_snapshot_start(r->snap, r->snap_path);
     return 0;
 }
 
-static int on_poll(zloop_t *loop, int timer_id, void *arg)
+/* A slice of the running snapshot, as the agent's step timer. */
+static int on_snapshot_step(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop; (void)timer_id;
-    gossip_bgsave_poll(((struct run *)arg)->bg);
+    struct run *r = arg;
+    if (!gossip_snapshot_running(r->snap)) return 0;
+    int64_t c0 = thread_cpu_ns();
+    gossip_snapshot_step(r->snap, r->st);
+    busy(r, 3, c0);
     return 0;
 }
 
@@ -276,7 +287,7 @@ static int dbl_cmp(const void *a, const void *b)
 static int loop_lag(unsigned keys, unsigned bans, int seconds)
 {
     struct run r = {.rng = 42};
-    r.bg = gossip_bgsave_new();   /* first: it turns huge pages off before the state is built, as the agent does */
+    r.snap = gossip_snapshot_new(0);
     int64_t now = sg_now_ms();
     r.st = new_state(keys + keys / 4, bans);
     add_keys(r.st, keys, now);
@@ -297,7 +308,7 @@ static int loop_lag(unsigned keys, unsigned bans, int seconds)
     if (!mkdtemp(snap)) return 1;
     char path[64];
     snprintf(path, sizeof path, "%s/state.snap", snap);
-    r.snap = path;
+    r.snap_path = path;
     /* What one snapshot on the loop used to cost at this size. */
     int64_t t0 = sg_mono_ns();
     gossip_state_save(r.st, path);
@@ -308,42 +319,54 @@ static int loop_lag(unsigned keys, unsigned bans, int seconds)
     r.lag = sg_xcalloc(r.caplag, sizeof *r.lag);
     r.capbusy = (size_t)seconds * 200 + 64;
     r.busy = sg_xcalloc(r.capbusy, sizeof *r.busy);
+    for (int k = 0; k < 4; k++) r.kbusy[k] = sg_xcalloc(r.capbusy, sizeof *r.kbusy[k]);
     zloop_t *loop = zloop_new();
     zloop_timer(loop, TICK_MS, 0, on_tick, &r);
     zloop_timer(loop, 10, 0, on_events, &r);
     zloop_timer(loop, FLUSH_MS, 0, on_flush, &r);
     zloop_timer(loop, SNAPSHOT_MS, 0, on_snapshot, &r);
-    zloop_timer(loop, 1000, 0, on_poll, &r);
+    zloop_timer(loop, SNAPSHOT_STEP_MS, 0, on_snapshot_step, &r);
     r.t_start = sg_mono_ms();
     r.end_ms = r.t_start + (int64_t)seconds * 1000;
     zloop_start(loop);
     double secs = (double)(sg_mono_ms() - r.t_start) / 1000;
-    gossip_bgsave_wait(r.bg);
-    struct gossip_bgsave_stats bs;
-    gossip_bgsave_get_stats(r.bg, &bs);
+    struct gossip_snapshot_stats bs;
+    gossip_snapshot_get_stats(r.snap, &bs);
     qsort(r.lag, r.nlag, sizeof *r.lag, dbl_cmp);
     double p99 = r.nlag ? r.lag[(r.nlag * 99) / 100] : 0, max = r.nlag ? r.lag[r.nlag - 1] : 0;
     qsort(r.busy, r.nbusy, sizeof *r.busy, dbl_cmp);
     double bp99 = r.nbusy ? r.busy[(r.nbusy * 99) / 100] : 0, bmax = r.nbusy ? r.busy[r.nbusy - 1] : 0;
-    printf("bench: scale_loop_lag_p99_ms %.2f ms (1M counter keys, 100k bans, %.0f events/s, %llu snapshots forked; target < 10)\n",
-           p99, r.events / secs, (unsigned long long)bs.saved);
+    double load[3] = {0, 0, 0};
+    if (getloadavg(load, 3) < 1) load[0] = -1;
+    printf("bench: scale_loop_lag_p99_ms %.2f ms (1M counter keys, 100k bans, %.0f events/s, %llu snapshots written in slices; load %.1f; target < 10)\n",
+           p99, r.events / secs, (unsigned long long)bs.saved, load[0]);
     printf("bench: scale_loop_lag_max_ms %.2f ms (target < 50; %zu ticks of %d ms)\n", max, r.nlag, TICK_MS);
     printf("bench: scale_loop_callback_cpu_p99_ms %.2f ms max %.2f ms (CPU the loop's own callbacks hold it, "
-           "free of the machine's other load; %zu callbacks; longest tick %.1f, events %.1f, flush %.1f, fork %.1f)\n",
+           "free of the machine's other load; %zu callbacks; longest tick %.1f, events %.1f, flush %.1f, snapshot slice %.1f)\n",
            bp99, bmax, r.nbusy, r.kind_max[0], r.kind_max[1], r.kind_max[2], r.kind_max[3]);
-    printf("bench: scale_snapshot_fork_ms %.2f ms (the loop's share of a forked snapshot; %.0f ms on the loop when synchronous)\n",
-           bs.last_fork_us / 1000.0, sync_ms);
-    printf("bench: scale_snapshot_child_ms %lld ms (fork to rename, in the child)\n", (long long)bs.last_save_ms);
+    static const char *const kname[4] = {"tick", "events", "flush", "snapshot_slice"};
+    for (int k = 0; k < 4; k++) {
+        qsort(r.kbusy[k], r.nkbusy[k], sizeof *r.kbusy[k], dbl_cmp);
+        size_t n = r.nkbusy[k];
+        printf("bench: scale_loop_cpu_%s_p99_ms %.2f ms max %.2f ms (CPU of one callback; %zu calls)\n", kname[k],
+               n ? r.kbusy[k][(n * 99) / 100] : 0, n ? r.kbusy[k][n - 1] : 0, n);
+    }
+    printf("bench: scale_snapshot_slice_max_ms %.2f ms wall (the longest step: a slice of %d keys, or the final fsync and rename; "
+           "%.0f ms on the loop when synchronous)\n", bs.max_slice_us / 1000.0, GOSSIP_SNAPSHOT_SLICE_KEYS, sync_ms);
+    printf("bench: scale_snapshot_total_ms %lld ms (start to rename, %llu slices every %d ms; %llu saved, %llu skipped)\n",
+           (long long)bs.last_save_ms, (unsigned long long)bs.last_slices, SNAPSHOT_STEP_MS,
+           (unsigned long long)bs.saved, (unsigned long long)bs.skipped);
     zloop_destroy(&loop);
     gossip_writer_fini(&r.w);
-    gossip_bgsave_destroy(&r.bg);
+    gossip_snapshot_destroy(&r.snap);
     enforce_destroy(&r.enf);
     gossip_state_destroy(&r.st);
     free(r.lag);
     free(r.busy);
+    for (int k = 0; k < 4; k++) free(r.kbusy[k]);
     unlink(path);
     rmdir(snap);
-    return bs.failed ? 1 : 0;
+    return bs.failed || !bs.saved ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -358,14 +381,15 @@ int main(int argc, char **argv)
     kr = gossip_keyring_new();
     gossip_keyring_add_identity(kr, id);
     /* The children first, while this process's heap is small (they start from a copy of it).
-     * "bench_scale SECONDS lag" runs the loop part alone. */
-    if (argc < 3 || strcmp(argv[2], "lag")) {
+     * "bench_scale SECONDS lag" runs the loop part alone, "bench_scale 0 rss" the RSS part alone. */
+    const char *only = argc > 2 ? argv[2] : "";
+    if (strcmp(only, "lag")) {
         rss_child(1000000, 0);
         rss_child(5000000, 0);
         rss_child(0, 1000000);
-        kernel_child(1000000);
     }
-    int rc = loop_lag(1000000, 100000, seconds > 0 ? seconds : 20);
+    if (!only[0]) kernel_child(1000000);
+    int rc = strcmp(only, "rss") ? loop_lag(1000000, 100000, seconds > 0 ? seconds : 20) : 0;
     gossip_keyring_destroy(&kr);
     gossip_identity_destroy(&id);
     return rc;

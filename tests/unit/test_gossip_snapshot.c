@@ -1,0 +1,437 @@
+/* test_gossip_snapshot.c: the incremental snapshot (written in slices across loop ticks) writes
+ * exactly what a synchronous save writes when nothing changes; written while the state changes, it
+ * restores to a state between the one at its start and the one at its end; a crash or a failure
+ * mid-way leaves the previous file; never two saves at once; sliced expiry ends in the same state
+ * as a full one. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/util.h"
+#include "gossip/snapshot.h"
+#include "gossip/state.h"
+#include "tests/support/state_same.h"
+
+#define T0 1700000000000LL
+#define BUCKET 10000
+#define WMAX 600000
+
+static struct gossip_identity *id;
+static struct gossip_keyring *kr;
+static char dir[] = "/tmp/test_gossip_snapshot.XXXXXX";
+
+static int setup(void **state)
+{
+    (void)state;
+    uint8_t seed[32];
+    memset(seed, 0x42, sizeof seed);
+    id = gossip_identity_from_seed("node0", seed);
+    kr = gossip_keyring_new();
+    gossip_keyring_add_identity(kr, id);
+    assert_non_null(mkdtemp(dir));
+    sg_log_set_level(SG_LOG_ERR);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    gossip_identity_destroy(&id);
+    gossip_keyring_destroy(&kr);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* counters keys over buckets spread across the window (some past it by the end), a sketch per ten
+ * keys and a ban per hundred, some of them short. */
+static struct gossip_state *empty(uint32_t epoch, size_t max_keys)
+{
+    struct gossip_state_config cfg;
+    gossip_state_config_default(&cfg);
+    cfg.bucket_ms = BUCKET;
+    cfg.window_max_ms = WMAX;
+    cfg.ban_grace_ms = 60000;
+    if (max_keys) cfg.max_keys = max_keys;
+    return gossip_state_new(&cfg, id, kr, epoch);
+}
+
+static struct gossip_state *filled(unsigned counters)
+{
+    struct gossip_state *st = empty(7, 0);
+    char key[64];
+    for (unsigned i = 0; i < counters; i++) {
+        int64_t t = T0 + (int64_t)(i % 120) * BUCKET;
+        snprintf(key, sizeof key, "auth-ip|ip:10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        assert_int_equal(gossip_state_counter_add(st, key, 1 + i % 5, t), 0);
+        if (i % 10 == 0) assert_int_equal(gossip_state_distinct_add(st, key, &i, sizeof i, t), 0);
+        if (i % 100 == 0) {
+            snprintf(key, sizeof key, "ip:10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+            struct gossip_ban_spec sp = {.key = key, .action = GOSSIP_BAN_ACTION_BAN, .kind = GOSSIP_BAN_KIND_BLOCK,
+                                         .expires_at = t + (i % 200 ? 3600000 : 20000), .level = 1, .reason = "test"};
+            assert_int_equal(gossip_state_ban_put(st, &sp, t, NULL), 0);
+        }
+    }
+    return st;
+}
+
+/* The whole file (or what a FIFO delivers until its writer closes it). */
+/* dir/name into buf. */
+static const char *in_dir(const char *name, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%s", dir, name);
+    return buf;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    size_t cap = 1 << 16, off = 0;
+    uint8_t *b = sg_xmalloc(cap);
+    ssize_t n;
+    while ((n = read(fd, b + off, cap - off)) > 0) {
+        off += (size_t)n;
+        if (off == cap) b = sg_xrealloc(b, cap *= 2);
+    }
+    close(fd);
+    *len = off;
+    return b;
+}
+
+static void assert_files_equal(const char *a, const char *b)
+{
+    size_t la, lb;
+    uint8_t *x = slurp(a, &la), *y = slurp(b, &lb);
+    assert_true(la > 0);
+    assert_int_equal(la, lb);
+    assert_memory_equal(x, y, la);
+    free(x);
+    free(y);
+}
+
+/* Steps a save to its end; returns the number of steps. */
+static unsigned run_to_end(struct gossip_snapshot *s, const struct gossip_state *st)
+{
+    unsigned steps = 0;
+    int r;
+    do {
+        r = gossip_snapshot_step(s, st);
+        steps++;
+    } while (r == 0 && steps < 1000000);
+    assert_int_equal(r, 1);
+    return steps;
+}
+
+/* Sliced, with nothing changing between slices: the same bytes as a synchronous save. */
+static void test_slices_equal_sync_save(void **state)
+{
+    (void)state;
+    struct gossip_state *st = filled(20000);
+    char sync_path[128], inc_path[128], tmp[160];
+    in_dir("sync.snap", sync_path, sizeof sync_path);
+    in_dir("inc.snap", inc_path, sizeof inc_path);
+    assert_int_equal(gossip_state_save(st, sync_path), 0);
+    struct gossip_snapshot *s = gossip_snapshot_new(100);
+    assert_false(gossip_snapshot_running(s));
+    assert_int_equal(gossip_snapshot_start(s, inc_path), 0);
+    assert_true(gossip_snapshot_running(s));
+    unsigned steps = run_to_end(s, st);
+    assert_true(steps > 200);   /* 20,000 counter keys, 2,000 sketch keys, 200 bans at 100 a slice */
+    assert_false(gossip_snapshot_running(s));
+    assert_files_equal(sync_path, inc_path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", inc_path);
+    assert_int_equal(access(tmp, F_OK), -1);
+    struct gossip_snapshot_stats ss;
+    gossip_snapshot_get_stats(s, &ss);
+    assert_int_equal(ss.started, 1);
+    assert_int_equal(ss.saved, 1);
+    assert_int_equal(ss.failed, 0);
+    assert_int_equal(ss.last_slices, steps);
+    /* One slice and the commit for a small state, and an empty state gives an empty (valid) file. */
+    gossip_snapshot_destroy(&s);
+    s = gossip_snapshot_new(0);
+    struct gossip_state *none = empty(7, 0);
+    assert_int_equal(gossip_snapshot_start(s, inc_path), 0);
+    assert_int_equal(run_to_end(s, none), 2);
+    assert_int_equal(gossip_state_save(none, sync_path), 0);
+    struct stat sb;
+    assert_int_equal(stat(inc_path, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
+    gossip_state_destroy(&none);
+    gossip_snapshot_destroy(&s);
+    gossip_snapshot_destroy(&s);
+    gossip_state_destroy(&st);
+}
+
+/* The canonical encoding of a fresh state (another epoch) into which the files were loaded. */
+static struct gossip_state *loaded(const char *a, const char *b, int64_t now)
+{
+    struct gossip_state *x = empty(9, 0);
+    if (a) assert_int_equal(gossip_state_load(x, a, now), 0);
+    if (b) assert_int_equal(gossip_state_load(x, b, now), 0);
+    return x;
+}
+
+/* x <= y in the state's lattice: merging x into y changes nothing. */
+static void assert_below(const char *x_path, const char *y_path, int64_t now)
+{
+    struct gossip_state *y = loaded(y_path, NULL, now), *xy = loaded(y_path, x_path, now);
+    sg_test_assert_same_encoding(y, xy);
+    gossip_state_destroy(&y);
+    gossip_state_destroy(&xy);
+}
+
+static void bump_all(struct gossip_state *st, unsigned n, int64_t t)
+{
+    char key[64];
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(key, sizeof key, "auth-ip|ip:10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        assert_int_equal(gossip_state_counter_add(st, key, 1, t), 0);
+    }
+}
+
+/* Written while the state changes (existing keys grow, new keys make the table resize, bans are
+ * written): restored, it lies between the state at the start and the state at the end, and it
+ * really is a mix (some keys as at the start, some as at the end). */
+static void test_changing_state_restores_between(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    int64_t t = T0 + 5 * BUCKET, now = T0 + 10 * BUCKET;
+    struct gossip_state *st = empty(7, 0);
+    bump_all(st, N, t);
+    char start[128], end[128], inc[128], key[64];
+    in_dir("start.snap", start, sizeof start);
+    in_dir("end.snap", end, sizeof end);
+    in_dir("mid.snap", inc, sizeof inc);
+    assert_int_equal(gossip_state_save(st, start), 0);
+    struct gossip_snapshot *s = gossip_snapshot_new(200);
+    assert_int_equal(gossip_snapshot_start(s, inc), 0);
+    for (int i = 0; i < 20; i++) assert_int_equal(gossip_snapshot_step(s, st), 0);
+    bump_all(st, N, t);
+    for (unsigned i = 0; i < 40000; i++) {   /* the counter table doubles */
+        snprintf(key, sizeof key, "auth-ip|ip:172.16.%u.%u", i >> 8, i & 255);
+        assert_int_equal(gossip_state_counter_add(st, key, 1, t), 0);
+        if (i % 1000 == 0) {
+            snprintf(key, sizeof key, "ip:172.17.%u.%u", i >> 8, i & 255);
+            struct gossip_ban_spec sp = {.key = key, .action = GOSSIP_BAN_ACTION_BAN, .kind = GOSSIP_BAN_KIND_BLOCK,
+                                         .expires_at = t + 3600000, .level = 1, .reason = "mid"};
+            assert_int_equal(gossip_state_ban_put(st, &sp, t, NULL), 0);
+        }
+    }
+    for (int i = 0; i < 30; i++) assert_int_equal(gossip_snapshot_step(s, st), 0);
+    bump_all(st, N, t);
+    run_to_end(s, st);
+    assert_int_equal(gossip_state_save(st, end), 0);
+    assert_below(start, inc, now);
+    assert_below(inc, end, now);
+    /* A mix: the first slices saw count 1, the last ones 3. */
+    struct gossip_state *r = loaded(inc, NULL, now);
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (unsigned i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "auth-ip|ip:10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        uint64_t c = gossip_state_counter_total(r, key, WMAX, now);
+        if (c < lo) lo = c;
+        if (c > hi) hi = c;
+    }
+    assert_int_equal(lo, 1);
+    assert_int_equal(hi, 3);
+    struct gossip_state_stats rs;
+    gossip_state_stats(r, &rs);
+    assert_true(rs.counter_keys > N);   /* some of the new keys, ahead of the cursor */
+    assert_true(rs.counter_keys < N + 40000);
+    gossip_state_destroy(&r);
+    gossip_snapshot_destroy(&s);
+    gossip_state_destroy(&st);
+}
+
+/* Keys evicted and buckets expired between slices (entries freed under the cursor): the save
+ * ends, the file loads, and nothing freed is read (the sanitizers watch). */
+static void test_entries_dropped_between_slices(void **state)
+{
+    (void)state;
+    struct gossip_state *st = empty(7, 5000);
+    char key[64], path[128];
+    in_dir("drop.snap", path, sizeof path);
+    for (unsigned i = 0; i < 5000; i++) {
+        snprintf(key, sizeof key, "auth-ip|ip:10.0.%u.%u", i >> 8, i & 255);
+        gossip_state_counter_add(st, key, 1, T0 + (int64_t)(i % 60) * BUCKET);
+    }
+    struct gossip_snapshot *s = gossip_snapshot_new(64);
+    assert_int_equal(gossip_snapshot_start(s, path), 0);
+    int r = 0;
+    for (unsigned round = 0; r == 0; round++) {
+        r = gossip_snapshot_step(s, st);
+        for (unsigned i = 0; i < 100; i++) {   /* new keys evict old ones */
+            snprintf(key, sizeof key, "auth-ip|ip:10.1.%u.%u", (round >> 8) & 255, (round * 100 + i) & 255);
+            gossip_state_counter_add(st, key, 1, T0 + 65 * BUCKET);
+        }
+        gossip_state_expire_slice(st, T0 + 90 * BUCKET, 8);
+    }
+    assert_int_equal(r, 1);
+    struct gossip_state *back = loaded(path, NULL, T0 + 65 * BUCKET);
+    gossip_state_destroy(&back);
+    gossip_snapshot_destroy(&s);
+    gossip_state_destroy(&st);
+}
+
+/* A process killed mid-save leaves the previous snapshot as it was; the next save replaces the
+ * stale path.tmp. */
+static void test_crash_keeps_previous(void **state)
+{
+    (void)state;
+    struct gossip_state *st = filled(5000);
+    char path[128], copy[128], tmp[160];
+    in_dir("crash.snap", path, sizeof path);
+    in_dir("crash.copy", copy, sizeof copy);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    assert_int_equal(gossip_state_save(st, path), 0);
+    assert_int_equal(gossip_state_save(st, copy), 0);
+    gossip_state_counter_add(st, "auth-ip|ip:192.0.2.1", 1, T0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct gossip_snapshot *s = gossip_snapshot_new(100);
+        if (gossip_snapshot_start(s, path) != 0) _exit(2);
+        for (int i = 0; i < 10; i++)
+            if (gossip_snapshot_step(s, st) != 0) _exit(3);
+        raise(SIGKILL);
+        _exit(4);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(access(tmp, F_OK), 0);   /* the partial file */
+    assert_files_equal(path, copy);
+    struct gossip_state *back = loaded(path, NULL, T0 + 119 * BUCKET);
+    gossip_state_destroy(&back);
+    struct gossip_snapshot *s = gossip_snapshot_new(100);
+    assert_int_equal(gossip_snapshot_start(s, path), 0);
+    run_to_end(s, st);
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(gossip_state_save(st, copy), 0);
+    assert_files_equal(path, copy);
+    gossip_snapshot_destroy(&s);
+    gossip_state_destroy(&st);
+}
+
+/* A second start while one runs is refused and counted; an abort removes path.tmp. */
+static void test_never_two_at_once(void **state)
+{
+    (void)state;
+    struct gossip_state *st = filled(3000);
+    char path[128], tmp[160];
+    in_dir("two.snap", path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    struct gossip_snapshot *s = gossip_snapshot_new(100);
+    assert_int_equal(gossip_snapshot_start(s, path), 0);
+    assert_int_equal(gossip_snapshot_step(s, st), 0);
+    assert_int_equal(gossip_snapshot_start(s, path), 1);
+    struct gossip_snapshot_stats ss;
+    gossip_snapshot_get_stats(s, &ss);
+    assert_int_equal(ss.started, 1);
+    assert_int_equal(ss.skipped, 1);
+    assert_int_equal(access(tmp, F_OK), 0);
+    gossip_snapshot_abort(s);
+    assert_false(gossip_snapshot_running(s));
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(gossip_snapshot_step(s, st), 0);   /* nothing runs */
+    gossip_snapshot_get_stats(s, &ss);
+    assert_int_equal(ss.aborted, 1);
+    assert_int_equal(ss.saved, 0);
+    /* Destroyed while running: the same. */
+    assert_int_equal(gossip_snapshot_start(s, path), 0);
+    assert_int_equal(gossip_snapshot_step(s, st), 0);
+    gossip_snapshot_destroy(&s);
+    assert_int_equal(access(tmp, F_OK), -1);
+    gossip_state_destroy(&st);
+}
+
+/* A save that cannot open path.tmp is counted; the previous snapshot stays as it was. */
+static void test_failure_keeps_previous(void **state)
+{
+    (void)state;
+    struct gossip_state *st = filled(100);
+    struct gossip_snapshot *s = gossip_snapshot_new(0);
+    assert_int_equal(gossip_snapshot_start(s, "/nonexistent-dir/state.snap"), -1);
+    char path[128], copy[128];
+    in_dir("keep.snap", path, sizeof path);
+    in_dir("keep.copy", copy, sizeof copy);
+    assert_int_equal(gossip_state_save(st, path), 0);
+    assert_int_equal(gossip_state_save(st, copy), 0);
+    /* A directory where the file should go: the open fails. */
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    gossip_state_counter_add(st, "auth-ip|ip:192.0.2.1", 1, T0);
+    assert_int_equal(gossip_snapshot_start(s, path), -1);
+    assert_false(gossip_snapshot_running(s));
+    assert_files_equal(path, copy);
+    struct gossip_snapshot_stats ss;
+    gossip_snapshot_get_stats(s, &ss);
+    assert_int_equal(ss.started, 0);
+    assert_int_equal(ss.failed, 2);
+    assert_int_equal(ss.saved, 0);
+    rmdir(tmp);
+    gossip_snapshot_destroy(&s);
+    gossip_state_destroy(&st);
+}
+
+/* Expiry in slices ends where a full expiry ends, and one slice does only part of the work. */
+static void test_sliced_expiry_converges(void **state)
+{
+    (void)state;
+    struct gossip_state *full = filled(30000), *sliced = filled(30000);
+    int64_t now = T0 + 140 * BUCKET + 70000;   /* past the window for the older buckets and the short bans */
+    size_t all = gossip_state_expire(full, now);
+    assert_true(all > 0);
+    enum { PARTS = 16 };
+    size_t first = gossip_state_expire_slice(sliced, now, PARTS);
+    assert_true(first > 0);
+    assert_true(first < all);
+    size_t sum = first;
+    for (int i = 1; i < 2 * PARTS; i++) sum += gossip_state_expire_slice(sliced, now, PARTS);
+    assert_int_equal(sum, all);
+    sg_test_assert_same_encoding(full, sliced);
+    /* One part: still no more than GOSSIP_EXPIRE_SLICE_MAX slots a call (the table has 65536). */
+    struct gossip_state *one = filled(30000);
+    size_t once = gossip_state_expire_slice(one, now, 1);
+    assert_true(once > 0);
+    assert_true(once < all);
+    assert_int_equal(once + gossip_state_expire_slice(one, now, 1), all);
+    sg_test_assert_same_encoding(full, one);
+    gossip_state_destroy(&one);
+    struct gossip_state_stats s;
+    gossip_state_stats(sliced, &s);
+    assert_true(s.counter_keys < 30000);
+    assert_true(s.counter_keys > 0);
+    gossip_state_destroy(&full);
+    gossip_state_destroy(&sliced);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_slices_equal_sync_save),
+        cmocka_unit_test(test_changing_state_restores_between),
+        cmocka_unit_test(test_entries_dropped_between_slices),
+        cmocka_unit_test(test_crash_keeps_previous),
+        cmocka_unit_test(test_never_two_at_once),
+        cmocka_unit_test(test_failure_keeps_previous),
+        cmocka_unit_test(test_sliced_expiry_converges),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
