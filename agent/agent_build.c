@@ -264,7 +264,8 @@ struct gossip_transport_peer *agent_build_peers(const struct config *cfg, const 
     for (size_t i = 0; i < cfg->npeers; i++)
         if (gossip_keyring_find_name(kr, cfg->peers[i].name))
             v[(*n)++] = (struct gossip_transport_peer){cfg->peers[i].name, cfg->peers[i].pub_endpoint,
-                                                       cfg->peers[i].sync_endpoint};
+                                                       cfg->peers[i].sync_endpoint, cfg->peers[i].site,
+                                                       cfg->peers[i].relay};
     return v;
 }
 
@@ -288,11 +289,12 @@ bool agent_build_gossip_differs(const struct config *o, const struct gossip_keyr
                                 const struct gossip_keyring *nkr)
 {
     if (!same_str(o->gossip_bind, n->gossip_bind) || !same_str(o->sync_bind, n->sync_bind) || o->curve != n->curve ||
-        o->npeers != n->npeers || !same_keys(okr, nkr))
+        !same_str(o->site, n->site) || o->relay != n->relay || o->npeers != n->npeers || !same_keys(okr, nkr))
         return true;
     for (size_t i = 0; i < o->npeers; i++)
         if (!same_str(o->peers[i].name, n->peers[i].name) || !same_str(o->peers[i].pub_endpoint, n->peers[i].pub_endpoint) ||
-            !same_str(o->peers[i].sync_endpoint, n->peers[i].sync_endpoint))
+            !same_str(o->peers[i].sync_endpoint, n->peers[i].sync_endpoint) ||
+            !same_str(o->peers[i].site, n->peers[i].site) || o->peers[i].relay != n->peers[i].relay)
             return true;
     return false;
 }
