@@ -10,6 +10,8 @@
 [ -z "${BASH_VERSION:-}" ] && exec bash "$0" "$@"
 set -u
 SG_BIN=${SG_BIN:?}; SG_ROOT=${SG_ROOT:?}
+SG_BUILD=${SG_BUILD:-$SG_ROOT/build}
+BAD_RELAY=$SG_BUILD/tests/tool_bad_relay
 . "$SG_ROOT/tests/integration/lib/cluster.sh"
 T=$(mktemp -d)
 cleanup() { cluster_stop_all; [ -n "${SG_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
@@ -27,7 +29,11 @@ p = [p for p in json.load(sys.stdin) if p['name'] == sys.argv[1]][0]
 print($3)" "$2"
 }
 
+[ -x "$BAD_RELAY" ] || { echo "FAIL: $BAD_RELAY not built (make $BAD_RELAY)"; exit 1; }
 cluster_init 4 "$T" || fail "init"
+mkdir -p "$T/mallory"
+"$SG_BIN/sgcluster" keygen --node mallory "$T/mallory" >/dev/null || fail "keygen mallory"
+cp "$T/mallory/mallory.pub" "$T/peers/"
 for i in 1 2 3 4; do
     cluster_conf $i node "site = $(site_of $i)"
     [ $i = 1 ] || [ $i = 3 ] && cluster_conf $i node "relay = yes"
@@ -67,7 +73,7 @@ n2seq=$(peer_field 4 n2 'p["seq"]')
 [ "$(field 4 'd["gossip"]["relayed_out"]')" = 0 ] || fail "non-relay n4 relayed frames"
 [ "$(field 4 'd["gossip"]["relayed_refused"]')" = 0 ] || fail "n4 refused honest relayed frames"
 for i in 1 2 3 4; do
-    echo "  n$i: relayed out $(field $i 'd["gossip"]["relayed_out"]'), in $(field $i 'd["gossip"]["relayed_in"]'), duplicates $(field $i 'd["gossip"]["relayed_dup"]'), refused $(field $i 'd["gossip"]["relayed_refused"]')"
+    echo "measured: n$i relayed out $(field $i 'd["gossip"]["relayed_out"]'), in $(field $i 'd["gossip"]["relayed_in"]'), duplicates $(field $i 'd["gossip"]["relayed_dup"]'), refused $(field $i 'd["gossip"]["relayed_refused"]')"
 done
 
 # The relay of site b stops: visible on n4; a ban meanwhile on n2; the relay comes back: n4 converges.
@@ -83,4 +89,26 @@ wait_for 20 all_nodes has_ban ip:203.0.113.51 || fail "the ban written while rel
 echo "measured: ban written while the relay was down reached n4 $(( $(now_ms) - t0 )) ms after the relay restarted"
 wait_for 30 all_nodes cluster_healthy || fail "cluster not healthy again"
 [ "$(field 4 'd["gossip"]["relay_heard"]')" = True ] || fail "n4 does not hear its relay again"
+
+# A hostile relay: n4 is told (reload) that mallory, a keyring member, is a relay of site b.
+cluster_conf 4 "peer mallory" "pub = tcp://127.0.0.1:$(_cluster_port 5 pub)" "sync = tcp://127.0.0.1:$(_cluster_port 5 sync)" \
+    "site = b" "relay = yes"
+kill -HUP "${CLUSTER_PID[4]}"
+mallory_listed() { sgc 4 peers --json | grep -q '"name":"mallory"'; }
+wait_for 10 mallory_listed || fail "n4 did not take mallory as a peer on reload"
+# the reload rebuilt n4's transport: its counters start again from here
+ref0=$(field 4 'd["gossip"]["relayed_refused"]')
+sig0=$(field 4 'd["gossip"]["drops"]["bad_signature"]')
+unx0=$(field 4 'd["gossip"]["drops"]["unexpected"]')
+"$BAD_RELAY" "tcp://127.0.0.1:$(_cluster_port 5 pub)" "$T/mallory" mallory "$T/peers" n2 20 > "$T/bad_relay.out" 2>&1 &
+bad_pid=$!
+refused_both() {
+    [ "$(field 4 'd["gossip"]["drops"]["bad_signature"]')" -gt "$sig0" ] &&
+    [ "$(field 4 'd["gossip"]["drops"]["unexpected"]')" -gt "$unx0" ] &&
+    [ "$(field 4 'd["gossip"]["relayed_refused"]')" -ge $((ref0 + 2)) ]
+}
+wait_for 20 refused_both || { kill "$bad_pid"; fail "n4 did not refuse the forged and the re-relayed frames"; }
+kill "$bad_pid"; wait "$bad_pid" 2>/dev/null
+echo "measured: n4 refused $(( $(field 4 'd["gossip"]["relayed_refused"]') - ref0 )) frames of the hostile relay (forged signature: $(( $(field 4 'd["gossip"]["drops"]["bad_signature"]') - sig0 )), re-relay and others: $(( $(field 4 'd["gossip"]["drops"]["unexpected"]') - unx0 )))"
+[ "$(field 4 'd["gossip"]["relayed_out"]')" = 0 ] || fail "n4 relayed frames"
 echo "gossip sites checks passed"
