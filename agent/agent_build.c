@@ -111,6 +111,16 @@ static void load_keys(struct agent_parts *p)
             warn(p, cfg->peers[i].line, "[peer %s]: no public key %s: this peer is left out until a reload finds it",
                  cfg->peers[i].name, pub);
         }
+    /* Sites: another site's frames reach a non-relay node only through a relay of its own site. */
+    bool other_site = false, relay_here = cfg->relay;
+    for (size_t i = 0; i < cfg->npeers; i++) {
+        bool ours = !cfg->peers[i].site || (cfg->site && !strcmp(cfg->peers[i].site, cfg->site));
+        other_site |= !ours;
+        relay_here |= ours && cfg->peers[i].relay;
+    }
+    if (other_site && !relay_here)
+        warn(p, config_key_line(cfg, "node", "site"), "[node] site %s: no peer of this site has relay = yes and this "
+             "node is no relay: the other sites' frames cannot reach it", cfg->site);
 }
 
 static void build_rules(struct agent_parts *p, const char *rules_dir)
