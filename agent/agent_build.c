@@ -111,6 +111,16 @@ static void load_keys(struct agent_parts *p)
             warn(p, cfg->peers[i].line, "[peer %s]: no public key %s: this peer is left out until a reload finds it",
                  cfg->peers[i].name, pub);
         }
+    /* Sites: another site's frames reach a non-relay node only through a relay of its own site. */
+    bool other_site = false, relay_here = cfg->relay;
+    for (size_t i = 0; i < cfg->npeers; i++) {
+        bool ours = !cfg->peers[i].site || (cfg->site && !strcmp(cfg->peers[i].site, cfg->site));
+        other_site |= !ours;
+        relay_here |= ours && cfg->peers[i].relay;
+    }
+    if (other_site && !relay_here)
+        warn(p, config_key_line(cfg, "node", "site"), "[node] site %s: no peer of this site has relay = yes and this "
+             "node is no relay: the other sites' frames cannot reach it", cfg->site);
 }
 
 static void build_rules(struct agent_parts *p, const char *rules_dir)
@@ -264,7 +274,8 @@ struct gossip_transport_peer *agent_build_peers(const struct config *cfg, const 
     for (size_t i = 0; i < cfg->npeers; i++)
         if (gossip_keyring_find_name(kr, cfg->peers[i].name))
             v[(*n)++] = (struct gossip_transport_peer){cfg->peers[i].name, cfg->peers[i].pub_endpoint,
-                                                       cfg->peers[i].sync_endpoint};
+                                                       cfg->peers[i].sync_endpoint, cfg->peers[i].site,
+                                                       cfg->peers[i].relay};
     return v;
 }
 
@@ -288,11 +299,12 @@ bool agent_build_gossip_differs(const struct config *o, const struct gossip_keyr
                                 const struct gossip_keyring *nkr)
 {
     if (!same_str(o->gossip_bind, n->gossip_bind) || !same_str(o->sync_bind, n->sync_bind) || o->curve != n->curve ||
-        o->npeers != n->npeers || !same_keys(okr, nkr))
+        !same_str(o->site, n->site) || o->relay != n->relay || o->npeers != n->npeers || !same_keys(okr, nkr))
         return true;
     for (size_t i = 0; i < o->npeers; i++)
         if (!same_str(o->peers[i].name, n->peers[i].name) || !same_str(o->peers[i].pub_endpoint, n->peers[i].pub_endpoint) ||
-            !same_str(o->peers[i].sync_endpoint, n->peers[i].sync_endpoint))
+            !same_str(o->peers[i].sync_endpoint, n->peers[i].sync_endpoint) ||
+            !same_str(o->peers[i].site, n->peers[i].site) || o->peers[i].relay != n->peers[i].relay)
             return true;
     return false;
 }

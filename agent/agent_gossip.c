@@ -43,6 +43,8 @@ int agent_gossip_start(struct agent *a, uint64_t last_seq)
     tc.peers = peers;
     tc.n_peers = npeers;
     tc.curve = cfg->curve;
+    tc.site = cfg->site;
+    tc.relay = cfg->relay;
     tc.first_seq = last_seq;
     a->tr = gossip_transport_new(a->loop, a->st, a->kr, &tc);
     free(peers);
@@ -82,6 +84,9 @@ void agent_gossip_peers_json(struct agent *a, FILE *out, bool *all_alive, size_t
         fprintf(out, "%s{\"name\":", first ? "" : ",");
         first = false;
         json_str(out, ps.name);
+        fprintf(out, ",\"site\":");
+        json_str(out, ps.site);
+        fprintf(out, ",\"relay\":%s,\"direct\":%s", ps.relay ? "true" : "false", ps.direct ? "true" : "false");
         fprintf(out, ",\"state\":\"%s\",\"last_seen_ms\":%" PRId64 ",\"epoch\":%u,\"seq\":%" PRIu64
                      ",\"gaps_seen\":%" PRIu64 ",\"gaps_repaired\":%" PRIu64 ",\"clock_offset_ms\":%" PRId64
                      ",\"frames_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"entries_merged\":%" PRIu64
@@ -116,6 +121,12 @@ void agent_gossip_peers_table(struct agent *a, FILE *out)
                  " out, %" PRIu64 " dropped, syncs %" PRIu64 "/%" PRIu64 "\n",
             tt.epoch, tt.last_seq, tt.synced ? "synced" : "NOT YET SYNCED", tt.curve ? "on" : "off", tt.frames_in,
             tt.frames_out, drops, tt.syncs_completed, tt.syncs_started);
+    if (*gossip_transport_site(a->tr))
+        fprintf(out, "site      %s, %s, relayed %" PRIu64 " out, %" PRIu64 " in, %" PRIu64 " duplicates, %" PRIu64
+                     " refused\n",
+                gossip_transport_site(a->tr),
+                tt.relay ? "this node is a relay" : gossip_transport_relay_heard(a->tr) ? "relay heard" : "RELAY NOT HEARD",
+                tt.relayed_out, tt.relayed_in, tt.relayed_dup, tt.relayed_refused);
     fprintf(out, "%-16s %-8s %9s %10s %9s %9s %8s %9s %8s %7s\n", "PEER", "STATE", "LAST", "SEQ", "GAPS", "REPAIRED",
             "OFFSET", "MERGED", "REFUSED", "DROPS");
     size_t n = gossip_transport_peer_count(a->tr);
@@ -131,7 +142,8 @@ void agent_gossip_peers_table(struct agent *a, FILE *out)
         fprintf(out, "%-16s %-8s %9s %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %6" PRId64 "ms %9" PRIu64 " %8" PRIu64
                      " %7" PRIu64 "%s\n",
                 ps.name, gossip_peer_status_name(ps.status), last, ps.last_seq, ps.gaps_seen, ps.gaps_repaired,
-                ps.clock_offset_ms, ps.entries_merged, ps.entries_rejected, pd, ps.configured ? "" : "  (not configured)");
+                ps.clock_offset_ms, ps.entries_merged, ps.entries_rejected, pd,
+                !ps.configured ? "  (not configured)" : !ps.direct ? "  (through the relay)" : ps.relay ? "  (relay)" : "");
     }
     for (size_t i = 0; i < a->cfg->npeers; i++)
         if (!gossip_keyring_find_name(a->kr, a->cfg->peers[i].name))
@@ -145,9 +157,14 @@ void agent_gossip_totals_json(struct agent *a, FILE *out)
     if (a->tr) gossip_transport_totals(a->tr, &tt);
     fprintf(out, "{\"epoch\":%u,\"seq\":%" PRIu64 ",\"synced\":%s,\"curve\":%s,\"frames_in\":%" PRIu64
                  ",\"bytes_in\":%" PRIu64 ",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-                 ",\"syncs_completed\":%" PRIu64 ",\"repairs_served\":%" PRIu64 ",\"drops\":{",
+                 ",\"syncs_completed\":%" PRIu64 ",\"repairs_served\":%" PRIu64 ",\"site\":",
             tt.epoch, tt.last_seq, tt.synced ? "true" : "false", tt.curve ? "true" : "false", tt.frames_in,
             tt.bytes_in, tt.frames_out, tt.bytes_out, tt.syncs_completed, tt.repairs_served);
+    json_str(out, a->tr ? gossip_transport_site(a->tr) : "");
+    fprintf(out, ",\"relay\":%s,\"relay_heard\":%s,\"relayed_out\":%" PRIu64 ",\"relayed_in\":%" PRIu64
+                 ",\"relayed_dup\":%" PRIu64 ",\"relayed_refused\":%" PRIu64 ",\"drops\":{",
+            tt.relay ? "true" : "false", a->tr && gossip_transport_relay_heard(a->tr) ? "true" : "false", tt.relayed_out,
+            tt.relayed_in, tt.relayed_dup, tt.relayed_refused);
     for (int d = 0; d < GOSSIP_DROP_MAX; d++)
         fprintf(out, "%s\"%s\":%" PRIu64, d ? "," : "", gossip_drop_reason_name((enum gossip_drop_reason)d), tt.drops[d]);
     fputs("}}", out);

@@ -195,7 +195,10 @@ static int node_key(struct ini_stream *s, const char *name, const char *value)
     else if (!strcmp(name, "peer_key_dir")) set_str(&cfg->peer_key_dir, value);
     else if (!strcmp(name, "state_dir")) set_str(&cfg->state_dir, value);
     else if (!strcmp(name, "control_socket")) set_str(&cfg->control_socket, value);
-    else if (!strcmp(name, "curve")) {
+    else if (!strcmp(name, "site")) set_str(&cfg->site, value);
+    else if (!strcmp(name, "relay")) {
+        if (parse_bool(value, &cfg->relay) < 0) BAD("relay: expected yes or no, got '%s'", value);
+    } else if (!strcmp(name, "curve")) {
         if (parse_bool(value, &cfg->curve) < 0) BAD("curve: expected yes or no, got '%s'", value);
     } else if (!strcmp(name, "allow_plaintext")) {
         if (parse_bool(value, &cfg->allow_plaintext) < 0) BAD("allow_plaintext: expected yes or no, got '%s'", value);
@@ -370,7 +373,10 @@ static int peer_key(struct ini_stream *s, struct config_peer *p, const char *nam
     struct config *cfg = s->cfg;
     if (!strcmp(name, "pub")) set_str(&p->pub_endpoint, value);
     else if (!strcmp(name, "sync")) set_str(&p->sync_endpoint, value);
-    else if (!strcmp(name, "addresses") || !strcmp(name, "address")) strlist_split(&p->addrs, value);
+    else if (!strcmp(name, "site")) set_str(&p->site, value);
+    else if (!strcmp(name, "relay")) {
+        if (parse_bool(value, &p->relay) < 0) BAD("relay: expected yes or no, got '%s'", value);
+    } else if (!strcmp(name, "addresses") || !strcmp(name, "address")) strlist_split(&p->addrs, value);
     else BAD("internal: [peer %s] %s is in the key table but has no handler", p->name, name);
     return 1;
 }
@@ -575,7 +581,7 @@ void config_destroy(struct config **pcfg)
     struct config *cfg = *pcfg;
     if (!cfg) return;
     free(cfg->key_lines);
-    free(cfg->path); free(cfg->node_name); free(cfg->gossip_bind); free(cfg->sync_bind);
+    free(cfg->path); free(cfg->node_name); free(cfg->gossip_bind); free(cfg->site); free(cfg->sync_bind);
     free(cfg->key_dir); free(cfg->peer_key_dir); free(cfg->state_dir); free(cfg->control_socket);
     free(cfg->rules_dir); free(cfg->scenario_dir); free(cfg->backend);
     free(cfg->policy_listen); free(cfg->policy_socket); free(cfg->policy_user); free(cfg->hold_action);
@@ -588,7 +594,7 @@ void config_destroy(struct config **pcfg)
     if (cfg->throttle) throttle_config_release(cfg->throttle);
     free(cfg->throttle); free(cfg->throttle_map); strlist_free(&cfg->throttle_allow);
     for (size_t i = 0; i < cfg->npeers; i++) {
-        free(cfg->peers[i].name); free(cfg->peers[i].pub_endpoint); free(cfg->peers[i].sync_endpoint);
+        free(cfg->peers[i].name); free(cfg->peers[i].pub_endpoint); free(cfg->peers[i].sync_endpoint); free(cfg->peers[i].site);
         strlist_free(&cfg->peers[i].addrs);
     }
     free(cfg->peers);

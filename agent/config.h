@@ -22,6 +22,8 @@ struct config_peer {
     char *pub_endpoint;    /* e.g. tcp://10.0.0.2:7946, where its PUB socket is bound */
     char *sync_endpoint;   /* its ROUTER socket */
     struct strlist addrs;  /* its addresses: never banned */
+    char *site;            /* its site (NULL: ours); see docs/transport.md, "Sites and relays" */
+    bool relay;            /* it relays other sites' frames into its site */
     int line;
 };
 
@@ -62,6 +64,8 @@ struct config {
     char *state_dir;
     char *control_socket;
     bool curve;             /* CURVE on the gossip sockets (default yes) */
+    char *site;             /* this node's site (NULL: one site, full mesh) */
+    bool relay;             /* this node relays the other sites' frames into its site */
     bool allow_plaintext;   /* curve = no allowed on non-loopback endpoints (default no) */
     int64_t bucket_s;
     int64_t max_skew_ms;

@@ -2,6 +2,7 @@
  * whether plaintext gossip would leave the machine. Errors name the line of the key concerned. */
 #include "agent/config.h"
 #include "gossip/endpoint.h"
+#include "gossip/keyring.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,13 @@ static void check_endpoint(struct config *cfg, int line, const char *what, const
         config_error(cfg, cfg->path, line, "%s: '%s': %s", what, ep, why);
     else if (!gossip_endpoint_loopback(&e))
         *public = true;
+}
+
+/* A site name goes into status JSON unescaped, as peer names do: the keyring's alphabet. */
+static bool site_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= GOSSIP_NAME_MAX && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
 /* The gossip settings as the transport needs them: both binds when there are peers, both endpoints
@@ -41,7 +49,14 @@ void config_check_gossip(struct config *cfg)
         if (!strcmp(p->name, cfg->node_name ? cfg->node_name : "")) config_error(cfg, file, p->line, "[peer %s] is this node itself", p->name);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(cfg->peers[j].name, p->name)) config_error(cfg, file, p->line, "[peer %s] defined twice", p->name);
+        if ((p->site || p->relay) && !cfg->site)
+            config_error(cfg, file, p->line, "[peer %s] has a site or relay: set [node] site too", p->name);
+        if (p->site && !site_ok(p->site))
+            config_error(cfg, file, p->line, "[peer %s] site: 1 to %d of A-Z a-z 0-9 . _ -", p->name, GOSSIP_NAME_MAX);
     }
+    if (cfg->relay && !cfg->site) config_error(cfg, file, config_key_line(cfg, "node", "relay"), "[node] relay = yes needs [node] site");
+    if (cfg->site && !site_ok(cfg->site))
+        config_error(cfg, file, config_key_line(cfg, "node", "site"), "[node] site: 1 to %d of A-Z a-z 0-9 . _ -", GOSSIP_NAME_MAX);
     if (public && !cfg->curve && !cfg->allow_plaintext)
         config_error(cfg, file, config_key_line(cfg, "node", "curve"), "curve = no on an address other than loopback would let anyone who reaches "
                                    "the gossip ports read every ban: set curve = yes, or allow_plaintext = yes "

@@ -10,7 +10,7 @@ const struct config_key config_keys[] = {
     {"node", "name", 0}, {"node", "addresses", L}, {"node", "address", L}, {"node", "gossip_bind", 0},
     {"node", "sync_bind", 0}, {"node", "key_dir", 0}, {"node", "peer_key_dir", 0}, {"node", "state_dir", 0},
     {"node", "control_socket", 0}, {"node", "curve", 0}, {"node", "allow_plaintext", 0}, {"node", "bucket", 0},
-    {"node", "max_clock_skew", 0}, {"node", "snapshot_interval", 0},
+    {"node", "max_clock_skew", 0}, {"node", "snapshot_interval", 0}, {"node", "site", 0}, {"node", "relay", 0},
 
     {"detect", "rules", 0}, {"detect", "extra_rules", L}, {"detect", "logs", L}, {"detect", "log", L},
     {"detect", "scenarios", 0}, {"detect", "journal", 0}, {"detect", "journal_units", L},
@@ -42,6 +42,7 @@ const struct config_key config_keys[] = {
     {"limits", "author_max_records", 0}, {"limits", "author_max_addresses_per_hour", 0},
 
     {"peer", "pub", 0}, {"peer", "sync", 0}, {"peer", "addresses", L}, {"peer", "address", L},
+    {"peer", "site", 0}, {"peer", "relay", 0},
 
     {"scenario", "events", 0}, {"scenario", "services", 0}, {"scenario", "subject", 0}, {"scenario", "count", 0},
     {"scenario", "window", 0}, {"scenario", "threshold", 0}, {"scenario", "action", 0},

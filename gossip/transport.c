@@ -131,15 +131,16 @@ const struct tp_sent *tp_ring_find(const struct gossip_transport *t, uint64_t se
 
 /* ---- flush, heartbeat, tick ---- */
 
-static void publish(struct gossip_transport *t, const uint8_t *data, size_t len)
+int tp_publish(struct gossip_transport *t, const uint8_t *data, size_t len)
 {
     /* PUB never blocks: at the high-water mark it drops, and the receivers' gap repair covers that */
     if (zmq_send(zsock_resolve(t->pub), data, len, ZMQ_DONTWAIT) < 0) {
         tp_count_drop(t, NULL, GOSSIP_DROP_SEND_FAILED);
-        return;
+        return -1;
     }
     t->tot.frames_out++;
     t->tot.bytes_out += len;
+    return 0;
 }
 
 static int on_flush(zloop_t *loop, int timer_id, void *arg)
@@ -167,7 +168,7 @@ static int on_flush(zloop_t *loop, int timer_id, void *arg)
             return 0;
         }
         t->seq++;
-        publish(t, frame, len);
+        tp_publish(t, frame, len);
         ring_push(t, t->seq, frame, len);
         t->tot.deltas_flushed++;
         t->tot.entries_published += n;
@@ -206,7 +207,7 @@ static int on_heartbeat(zloop_t *loop, int timer_id, void *arg)
     uint8_t *frame;
     size_t len;
     if (tp_frame(t, GOSSIP_FRAME_HEARTBEAT, t->seq, (const uint8_t *)sb.data, sb.size, &frame, &len) == 0) {
-        publish(t, frame, len);
+        tp_publish(t, frame, len);
         free(frame);
     }
     msgpack_sbuffer_destroy(&sb);
@@ -360,6 +361,9 @@ static struct gossip_peer *add_configured_peer(struct gossip_transport *t, const
     }
     struct gossip_peer *p = gossip_peer_new(cp->name, k->pk, cp->pub_endpoint, cp->sync_endpoint);
     t->peers[t->n_peers++] = p;
+    snprintf(p->st.site, sizeof p->st.site, "%s", cp->site ? cp->site : "");
+    p->st.relay = cp->relay;
+    p->st.direct = tp_peer_direct(&t->cfg, cp);
     if (t->cfg.curve && crypto_sign_ed25519_pk_to_curve25519(p->curve_pk, k->pk) != 0) {
         sg_log(SG_LOG_ERR, "transport: the key of peer %s has no CURVE form", cp->name);
         return NULL;
@@ -390,6 +394,9 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
     t->cfg.pub_bind = t->pub_bind;
     t->cfg.sync_bind = t->sync_bind;
     t->cfg.peers = NULL;
+    t->site = cfg->site && *cfg->site ? sg_xstrdup(cfg->site) : NULL;
+    t->cfg.site = t->site;
+    t->tot.relay = cfg->relay;
     if (t->cfg.max_frame_bytes < 4096 || t->cfg.max_frame_bytes > GOSSIP_WIRE_MAX_FRAME)
         t->cfg.max_frame_bytes = t->cfg.max_frame_bytes < 4096 ? 4096 : GOSSIP_WIRE_MAX_FRAME;
     if (t->cfg.heartbeat_ms <= 0 || t->cfg.suspect_ms <= 0 || t->cfg.dead_ms < t->cfg.suspect_ms ||
@@ -447,9 +454,18 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
         sg_log(SG_LOG_ERR, "transport: cannot bind ROUTER at %s: %s", t->sync_bind, zmq_strerror(errno));
         goto fail;
     }
-    zsock_set_subscribe(t->sub, "");
+    if (t->cfg.relay) {
+        /* a relay takes no RELAY frames: the other relays' stay off the WAN (PUB filters by prefix) */
+        static const char delta[] = { GOSSIP_FRAME_DELTA, 0 }, heartbeat[] = { GOSSIP_FRAME_HEARTBEAT, 0 };
+        zsock_set_subscribe(t->sub, delta);
+        zsock_set_subscribe(t->sub, heartbeat);
+    } else {
+        zsock_set_subscribe(t->sub, "");
+    }
     for (size_t i = 0; i < t->n_configured; i++) {
         struct gossip_peer *p = t->peers[i];
+        if (!p->st.direct)
+            continue;   /* another site's node: its frames come through our site's relay */
         /* CURVE options are taken at connect time, so each connection gets its own server key */
         curve_client(t, t->sub, p);
         if (zsock_connect(t->sub, "%s", p->pub_endpoint) < 0) {
@@ -474,8 +490,9 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
     t->hb_timer = zloop_timer(loop, (size_t)t->cfg.heartbeat_ms, 0, on_heartbeat, t->handle);
     t->tick_timer = zloop_timer(loop, TP_TICK_MS, 0, on_tick, t->handle);
     t->next_sync_mono = sg_mono_ms() + t->cfg.first_sync_ms;
-    sg_log(SG_LOG_INFO, "transport: epoch %u, PUB %s, ROUTER %s, %zu peers%s", t->tot.epoch, t->pub_bind,
-           t->sync_bind, t->n_configured, cfg->curve ? ", CURVE" : "");
+    sg_log(SG_LOG_INFO, "transport: epoch %u, PUB %s, ROUTER %s, %zu peers%s%s%s%s", t->tot.epoch, t->pub_bind,
+           t->sync_bind, t->n_configured, cfg->curve ? ", CURVE" : "", t->site ? ", site " : "", t->site ? t->site : "",
+           cfg->relay ? " (relay)" : "");
     return t;
 fail:
     gossip_transport_destroy(&t);
@@ -520,6 +537,7 @@ void gossip_transport_destroy(struct gossip_transport **pt)
     gossip_writer_fini(&t->w);
     free(t->pub_bind);
     free(t->sync_bind);
+    free(t->site);
     sodium_memzero(t->curve_sk, sizeof t->curve_sk);
     free(t);
     *pt = NULL;

@@ -43,6 +43,8 @@ struct gossip_transport_peer {
     const char *name;            /* its key name in the keyring (DIR/NAME.pub) */
     const char *pub_endpoint;    /* e.g. tcp://10.0.0.2:7946 */
     const char *sync_endpoint;   /* e.g. tcp://10.0.0.2:7947 */
+    const char *site;            /* its site; NULL: ours (docs/transport.md, "Sites and relays") */
+    bool relay;                  /* it relays the other sites' frames into its site */
 };
 
 struct gossip_transport_config {
@@ -51,6 +53,11 @@ struct gossip_transport_config {
     const char *sync_bind;                     /* e.g. tcp://0.0.0.0:7947 */
     const struct gossip_transport_peer *peers; /* copied by gossip_transport_new() */
     size_t n_peers;
+    const char *site;          /* our site; NULL: one site, every peer is subscribed to (full mesh). With a site,
+                                * a peer of another site is known (keyring, ZAP) but not subscribed to unless
+                                * we are a relay; its frames reach us wrapped in RELAY frames by our relay */
+    bool relay;                /* subscribe to every peer; re-publish the other sites' verified DELTA and
+                                * HEARTBEAT frames, unchanged inside a RELAY frame, on our PUB (gossip/relay.c) */
     bool curve;                /* CURVE encryption; keys derived from the Ed25519 keys, allowlist = peers */
     int flush_delay_ms;        /* local deltas wait this long to batch (default 5) */
     int frame_budget;          /* DELTA frames per second the whole cluster may send under load (default
@@ -128,6 +135,9 @@ struct gossip_peer_stats {
     char name[GOSSIP_NAME_MAX + 1];
     uint64_t origin;
     bool configured;                 /* from the peer list (else: a keyring member that wrote to us) */
+    char site[GOSSIP_NAME_MAX + 1];  /* "" when no site is configured */
+    bool relay;                      /* configured as a relay */
+    bool direct;                     /* we subscribe to it (else its frames come through our relay) */
     enum gossip_peer_status status;
     int64_t last_msg_age_ms;         /* -1: never heard */
     uint32_t epoch;                  /* its current epoch as we know it, 0 if unknown */
@@ -151,12 +161,21 @@ struct gossip_transport_totals {
     uint64_t drops[GOSSIP_DROP_MAX]; /* every drop, known origin or not */
     bool synced;
     bool curve;
+    bool relay;                      /* we are a relay */
+    uint64_t relayed_out;            /* frames we re-published (relay) */
+    uint64_t relayed_in;             /* relayed frames verified and taken */
+    uint64_t relayed_dup;            /* relayed frames already had (directly or through another relay) */
+    uint64_t relayed_refused;        /* RELAY frames refused: not from a relay, or what they carry did not verify,
+                                      * is a RELAY itself (no re-relay), our own or of a wrong type */
 };
 
 size_t gossip_transport_peer_count(const struct gossip_transport *t);
 /* i-th peer (configured ones first, in configuration order). -1 when i is out of range. */
 int gossip_transport_peer_stats(const struct gossip_transport *t, size_t i, struct gossip_peer_stats *out);
 void gossip_transport_totals(const struct gossip_transport *t, struct gossip_transport_totals *out);
+/* Our site ("" without one) and whether one of our site's relays is alive (false when none is configured). */
+const char *gossip_transport_site(const struct gossip_transport *t);
+bool gossip_transport_relay_heard(const struct gossip_transport *t);
 /* One JSON object: {"self":{...},"peers":[{...},...]}. Returns 0, -1 on write error. */
 int gossip_transport_stats_json(const struct gossip_transport *t, FILE *f);
 

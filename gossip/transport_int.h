@@ -55,7 +55,7 @@ struct gossip_transport {
     struct gossip_state *st;
     const struct gossip_keyring *kr;
     struct gossip_transport_config cfg;   /* string pointers below are our copies */
-    char *pub_bind, *sync_bind;
+    char *pub_bind, *sync_bind, *site;
     zsock_t *pub, *sub, *router, *zap;
     struct gossip_peer **peers;
     size_t n_peers, n_configured, cap_peers;
@@ -99,7 +99,24 @@ const struct tp_sent *tp_ring_find(const struct gossip_transport *t, uint64_t se
 int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p);
 void tp_count_drop(struct gossip_transport *t, struct gossip_peer *p, enum gossip_drop_reason r);
 
+/* Publishes a frame on our PUB. 0, or -1 counted as send_failed. */
+int tp_publish(struct gossip_transport *t, const uint8_t *data, size_t len);
+
 /* transport_recv.c */
+enum tp_verdict { TP_REFUSED = -1, TP_TAKEN = 0, TP_DUPLICATE = 1 };
+/* The receive path for one frame; relayed: it came inside a RELAY frame (no forwarding, a replay is a
+ * duplicate, not a drop). */
+enum tp_verdict tp_handle(struct gossip_transport *t, const struct tp_route *r, const uint8_t *data, size_t len,
+                          bool relayed);
+/* relay.c */
+/* Whether we subscribe to this configured peer (same site, or we are a relay). */
+bool tp_peer_direct(const struct gossip_transport_config *cfg, const struct gossip_transport_peer *cp);
+/* A RELAY frame from p passed the transport's checks: check and take what it carries. */
+void tp_relay_take(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, const uint8_t *body,
+                   size_t blen);
+/* A frame taken directly from author on the SUB: re-publish it wrapped when we relay its site. */
+void tp_relay_forward(struct gossip_transport *t, const struct gossip_peer *author, uint8_t type, const uint8_t *data,
+                      size_t len);
 int tp_on_sub(zloop_t *loop, zsock_t *sock, void *arg);
 int tp_on_router(zloop_t *loop, zsock_t *sock, void *arg);
 int tp_on_dealer(zloop_t *loop, zsock_t *sock, void *arg);

@@ -293,7 +293,7 @@ static void merge_body(struct gossip_transport *t, struct gossip_peer *p, const 
 }
 
 static void on_heartbeat(struct gossip_transport *t, struct gossip_peer *p, const struct gossip_frame_header *h,
-                         const uint8_t *body, size_t blen)
+                         const uint8_t *body, size_t blen, bool relayed)
 {
     struct rd rd = { body, body + blen };
     int64_t wall;
@@ -302,17 +302,21 @@ static void on_heartbeat(struct gossip_transport *t, struct gossip_peer *p, cons
         return;
     }
     p->st.clock_offset_ms = wall - tp_now(t);
-    if (gossip_peer_announce(p, h->epoch, h->seq))
+    /* a relayed heartbeat says the author is alive; its gaps are not ours to repair (no DEALER to it) */
+    if (!relayed && gossip_peer_announce(p, h->epoch, h->seq))
         tp_request_repairs(t, p, sg_mono_ms());
 }
 
-static void handle(struct gossip_transport *t, const struct tp_route *r, const uint8_t *data, size_t len)
+enum tp_verdict tp_handle(struct gossip_transport *t, const struct tp_route *r, const uint8_t *data, size_t len,
+                          bool relayed)
 {
-    t->tot.frames_in++;
-    t->tot.bytes_in += len;
+    if (!relayed) {   /* a relayed frame was counted in its RELAY frame */
+        t->tot.frames_in++;
+        t->tot.bytes_in += len;
+    }
     if (len > GOSSIP_WIRE_MAX_FRAME) {
         drop(t, NULL, GOSSIP_DROP_OVERSIZE, "over the frame size limit");
-        return;
+        return TP_REFUSED;
     }
     struct gossip_frame_header h;
     const uint8_t *body;
@@ -327,20 +331,20 @@ static void handle(struct gossip_transport *t, const struct tp_route *r, const u
         char why[160];
         snprintf(why, sizeof why, "%s, claiming to be %s", gossip_wire_strerror(e), k ? k->name : "an unknown node");
         drop(t, NULL, reason_of(e), why);
-        return;
+        return TP_REFUSED;
     }
     if (e != GOSSIP_WIRE_OK) {
         drop(t, NULL, reason_of(e), gossip_wire_strerror(e));
-        return;
+        return TP_REFUSED;
     }
     if (h.origin == t->cfg.self->origin) {
         drop(t, NULL, GOSSIP_DROP_SELF, "our own origin");
-        return;
+        return TP_REFUSED;
     }
     struct gossip_peer *p = peer_for(t, h.origin);
     if (!p) {   /* verify found it in the keyring, so this does not happen */
         drop(t, NULL, GOSSIP_DROP_UNKNOWN_ORIGIN, "not in the keyring");
-        return;
+        return TP_REFUSED;
     }
     p->st.frames_in++;
     p->st.bytes_in += len;
@@ -349,14 +353,14 @@ static void handle(struct gossip_transport *t, const struct tp_route *r, const u
         /* signed by the peer, so its stamp says how far ahead its clock is: worth showing */
         p->st.clock_offset_ms = GOSSIP_HLC_MS(h.hlc) - now;
         drop(t, p, GOSSIP_DROP_CLOCK_AHEAD, "stamp too far in the future");
-        return;
+        return TP_REFUSED;
     }
     /* only the SUB carries broadcast types; the sync channels carry requests, answers and resent deltas */
     bool from_sub = !r->can_answer;
-    if (from_sub ? (h.type != GOSSIP_FRAME_DELTA && h.type != GOSSIP_FRAME_HEARTBEAT)
+    if (from_sub ? (h.type != GOSSIP_FRAME_DELTA && h.type != GOSSIP_FRAME_HEARTBEAT && h.type != GOSSIP_FRAME_RELAY)
                  : h.type == GOSSIP_FRAME_HEARTBEAT) {
         drop(t, p, GOSSIP_DROP_UNEXPECTED, "frame type not expected on this socket");
-        return;
+        return TP_REFUSED;
     }
     if (p->st.epoch == 0 && p->dealer && (h.type == GOSSIP_FRAME_DELTA || h.type == GOSSIP_FRAME_HEARTBEAT))
         p->want_sync = true;
@@ -364,20 +368,30 @@ static void handle(struct gossip_transport *t, const struct tp_route *r, const u
     if (h.type == GOSSIP_FRAME_DELTA) {
         v = gossip_peer_seq_check(p, h.epoch, h.seq);
         if (v == GOSSIP_SEQ_REPLAY) {
+            if (relayed)
+                return TP_DUPLICATE;   /* had it already (directly, or through another relay): merged once */
             drop(t, p, GOSSIP_DROP_REPLAY, "sequence number already seen or old epoch");
-            return;
+            return TP_REFUSED;
         }
     } else if (!gossip_peer_stamp_fresh(p, h.epoch, h.hlc, TP_REPLAY_WINDOW_MS)) {
+        if (relayed)
+            return TP_DUPLICATE;
         drop(t, p, GOSSIP_DROP_REPLAY, "stamp already seen or too old");
-        return;
+        return TP_REFUSED;
     }
     gossip_hlc_observe(gossip_state_hlc(t->st), h.hlc, now);
     p->last_msg_mono = sg_mono_ms();
+    /* verified and new: a relay passes it on to its site before taking it (gossip/relay.c) */
+    if (from_sub && !relayed)
+        tp_relay_forward(t, p, h.type, data, len);
     switch (h.type) {
     case GOSSIP_FRAME_DELTA:
         merge_body(t, p, &h, body, blen);
         if (v == GOSSIP_SEQ_GAP)
             tp_request_repairs(t, p, p->last_msg_mono);
+        break;
+    case GOSSIP_FRAME_RELAY:
+        tp_relay_take(t, r, p, body, blen);
         break;
     case GOSSIP_FRAME_SYNC_DATA:
         if (p == t->sync_peer)
@@ -385,7 +399,7 @@ static void handle(struct gossip_transport *t, const struct tp_route *r, const u
         merge_body(t, p, &h, body, blen);
         break;
     case GOSSIP_FRAME_HEARTBEAT:
-        on_heartbeat(t, p, &h, body, blen);
+        on_heartbeat(t, p, &h, body, blen, relayed);
         break;
     case GOSSIP_FRAME_REPAIR_REQ:
         on_repair_req(t, r, p, body, blen);
@@ -395,7 +409,9 @@ static void handle(struct gossip_transport *t, const struct tp_route *r, const u
         break;
     default:
         drop(t, p, GOSSIP_DROP_UNEXPECTED, "unknown frame type");
+        return TP_REFUSED;
     }
+    return TP_TAKEN;
 }
 
 /* Reads up to a burst of messages; ROUTER messages are [routing id][frame]. */
@@ -436,7 +452,7 @@ static void read_burst(struct gossip_transport *t, zsock_t *sock, bool router, b
                 r.rid = zmq_msg_data(&rid);
                 r.rid_len = zmq_msg_size(&rid);
             }
-            handle(t, &r, zmq_msg_data(frame), zmq_msg_size(frame));
+            tp_handle(t, &r, zmq_msg_data(frame), zmq_msg_size(frame), false);
         } else if (more_parts) {
             t->tot.frames_in++;
             drop(t, NULL, GOSSIP_DROP_UNEXPECTED, "multi-part message");

@@ -76,24 +76,29 @@ int gossip_transport_stats_json(const struct gossip_transport *t, FILE *f)
             ",\"synced\":%s,\"curve\":%s,\"frames_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"frames_out\":%" PRIu64
             ",\"bytes_out\":%" PRIu64 ",\"deltas_flushed\":%" PRIu64 ",\"entries_published\":%" PRIu64
             ",\"syncs_started\":%" PRIu64 ",\"syncs_completed\":%" PRIu64 ",\"repairs_served\":%" PRIu64
-            ",\"repairs_resent\":%" PRIu64 ",\"repairs_synced\":%" PRIu64 ",\"drops\":",
+            ",\"repairs_resent\":%" PRIu64 ",\"repairs_synced\":%" PRIu64 ",\"site\":\"%s\",\"relay\":%s"
+            ",\"relayed_out\":%" PRIu64 ",\"relayed_in\":%" PRIu64 ",\"relayed_dup\":%" PRIu64
+            ",\"relayed_refused\":%" PRIu64 ",\"drops\":",
             t->cfg.self->name, t->cfg.self->origin, tot.epoch, tot.last_seq, tot.synced ? "true" : "false",
             tot.curve ? "true" : "false", tot.frames_in, tot.bytes_in, tot.frames_out, tot.bytes_out,
             tot.deltas_flushed, tot.entries_published, tot.syncs_started, tot.syncs_completed, tot.repairs_served,
-            tot.repairs_resent, tot.repairs_synced);
+            tot.repairs_resent, tot.repairs_synced, gossip_transport_site(t), tot.relay ? "true" : "false",
+            tot.relayed_out, tot.relayed_in, tot.relayed_dup, tot.relayed_refused);
     json_drops(f, tot.drops);
     fputs("},\"peers\":[", f);
     for (size_t i = 0; i < t->n_peers; i++) {
         struct gossip_peer_stats ps;
         gossip_transport_peer_stats(t, i, &ps);
         fprintf(f,
-                "%s{\"name\":\"%s\",\"origin\":\"%016" PRIx64 "\",\"configured\":%s,\"state\":\"%s\","
+                "%s{\"name\":\"%s\",\"origin\":\"%016" PRIx64 "\",\"configured\":%s,\"site\":\"%s\",\"relay\":%s,"
+                "\"direct\":%s,\"state\":\"%s\","
                 "\"last_msg_age_ms\":%" PRId64 ",\"epoch\":%" PRIu32 ",\"last_seq\":%" PRIu64
                 ",\"gaps_seen\":%" PRIu64 ",\"gaps_repaired\":%" PRIu64 ",\"gaps_abandoned\":%" PRIu64
                 ",\"clock_offset_ms\":%" PRId64 ",\"frames_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64
                 ",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"entries_merged\":%" PRIu64
                 ",\"entries_rejected\":%" PRIu64 ",\"drops\":",
-                i ? "," : "", ps.name, ps.origin, ps.configured ? "true" : "false",
+                i ? "," : "", ps.name, ps.origin, ps.configured ? "true" : "false", ps.site,
+                ps.relay ? "true" : "false", ps.direct ? "true" : "false",
                 gossip_peer_status_name(ps.status), ps.last_msg_age_ms, ps.epoch, ps.last_seq, ps.gaps_seen,
                 ps.gaps_repaired, ps.gaps_abandoned, ps.clock_offset_ms, ps.frames_in, ps.bytes_in, ps.frames_out,
                 ps.bytes_out, ps.entries_merged, ps.entries_rejected);

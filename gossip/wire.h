@@ -41,8 +41,9 @@ enum gossip_frame_type {
     GOSSIP_FRAME_REPAIR_REQ = 3,
     GOSSIP_FRAME_SYNC_DIGEST = 4,
     GOSSIP_FRAME_SYNC_DATA = 5,
+    GOSSIP_FRAME_RELAY = 6,      /* body: one DELTA or HEARTBEAT frame of another author, unchanged (gossip/relay.h) */
 };
-#define GOSSIP_FRAME_TYPE_MAX 5
+#define GOSSIP_FRAME_TYPE_MAX 6
 
 /* Why a frame or body was refused. Each has its own counter in the transport. */
 enum gossip_wire_err {

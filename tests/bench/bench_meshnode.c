@@ -383,7 +383,7 @@ static int run_node(struct opts *o)
             snprintf(names[np], 16, "node%d", i);
         snprintf(pubs[np], 64, "tcp://127.0.0.1:%d", pub_port(o, i));
         snprintf(syncs[np], 64, "tcp://127.0.0.1:%d", sync_port(o, i));
-        peers[np] = (struct gossip_transport_peer){ names[np], pubs[np], syncs[np] };
+        peers[np] = (struct gossip_transport_peer){ names[np], pubs[np], syncs[np], NULL, false };
         np++;
     }
     snprintf(ep_pub, sizeof ep_pub, "tcp://127.0.0.1:%d", pub_port(o, o->index));

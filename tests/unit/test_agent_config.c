@@ -470,6 +470,40 @@ static void test_limits(void **state)
     check_errors_and_free(cfg, p, w, sizeof w / sizeof w[0]);
 }
 
+/* Sites and relays: [node] site/relay, [peer] site/relay; a relay or a peer's site needs our site. */
+static void test_sites(void **state)
+{
+    (void)state;
+    char *p = write_tmp("[node]\nname = mx1\ngossip_bind = tcp://127.0.0.1:7946\nsync_bind = tcp://127.0.0.1:7947\n"
+                        "site = tokyo\nrelay = yes\n"
+                        "[peer mx2]\npub = tcp://127.0.0.1:7948\nsync = tcp://127.0.0.1:7949\nsite = osaka\nrelay = yes\n"
+                        "[peer mx3]\npub = tcp://127.0.0.1:7950\nsync = tcp://127.0.0.1:7951\n");
+    struct config *cfg = config_load(p, NULL);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->errors.n, 0);
+    assert_string_equal(cfg->site, "tokyo");
+    assert_true(cfg->relay);
+    assert_string_equal(cfg->peers[0].site, "osaka");
+    assert_true(cfg->peers[0].relay);
+    assert_null(cfg->peers[1].site);   /* ours */
+    assert_false(cfg->peers[1].relay);
+    check_errors_and_free(cfg, p, NULL, 0);
+
+    p = write_tmp("[node]\nname = mx1\ngossip_bind = tcp://127.0.0.1:7946\nsync_bind = tcp://127.0.0.1:7947\n"
+                  "relay = yes\n"
+                  "[peer mx2]\npub = tcp://127.0.0.1:7948\nsync = tcp://127.0.0.1:7949\nsite = os/aka\nrelay = maybe\n");
+    cfg = config_load(p, NULL);
+    assert_non_null(cfg);
+    assert_true(has_error(cfg, "relay: expected yes or no, got 'maybe'"));
+    assert_true(has_error(cfg, "[node] relay = yes needs [node] site"));
+    assert_true(has_error(cfg, "[peer mx2] has a site or relay: set [node] site too"));
+    assert_true(has_error(cfg, "[peer mx2] site: 1 to 63 of"));
+    assert_int_equal(cfg->errors.n, 4);
+    config_destroy(&cfg);
+    unlink(p);
+    free(p);
+}
+
 /* A scenario id starts its state keys: no ':' or '|', and not a built-in scope it would count into. */
 static void test_scenario_ids(void **state)
 {
@@ -529,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_main_file_overrides_scenario_dir),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_scenario_ids),
+        cmocka_unit_test(test_sites),
         cmocka_unit_test(test_precision),
         cmocka_unit_test(test_throttle_section),
     };

@@ -178,7 +178,7 @@ static void rig_up(struct rig *r, unsigned loss_b, size_t keep_a)
         for (int i = 0; i < 4; i++)
             snprintf(ep[i], sizeof ep[i], "tcp://127.0.0.1:%d", r->port + i);
         for (int i = 0; i < 2 && (i == 0 || r->t[0]); i++) {
-            struct gossip_transport_peer peer = { r->id[1 - i]->name, ep[2 * (1 - i)], ep[2 * (1 - i) + 1] };
+            struct gossip_transport_peer peer = { r->id[1 - i]->name, ep[2 * (1 - i)], ep[2 * (1 - i) + 1], NULL, false };
             struct gossip_transport_config tc;
             gossip_transport_config_default(&tc);
             tc.self = r->id[i];
@@ -490,7 +490,7 @@ static void test_bad_config(void **state)
     tc.self = id;
     tc.pub_bind = "tcp://127.0.0.1:*";
     tc.sync_bind = "tcp://127.0.0.1:*";
-    struct gossip_transport_peer unknown = { "nobody", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2" };
+    struct gossip_transport_peer unknown = { "nobody", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2", NULL, false };
     tc.peers = &unknown;
     tc.n_peers = 1;
     assert_null(gossip_transport_new(loop, st, kr, &tc));   /* a peer without a key */
@@ -498,12 +498,12 @@ static void test_bad_config(void **state)
     uint8_t seed2[32] = { 2 };
     struct gossip_identity *other = gossip_identity_from_seed("other", seed2);
     gossip_keyring_add_identity(kr, other);
-    struct gossip_transport_peer twice[2] = { { "other", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2" },
-                                              { "other", "tcp://127.0.0.1:3", "tcp://127.0.0.1:4" } };
+    struct gossip_transport_peer twice[2] = { { "other", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2", NULL, false },
+                                              { "other", "tcp://127.0.0.1:3", "tcp://127.0.0.1:4", NULL, false } };
     tc.peers = twice;
     tc.n_peers = 2;
     assert_null(gossip_transport_new(loop, st, kr, &tc));
-    struct gossip_transport_peer self_peer = { "solo", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2" };
+    struct gossip_transport_peer self_peer = { "solo", "tcp://127.0.0.1:1", "tcp://127.0.0.1:2", NULL, false };
     tc.peers = &self_peer;
     tc.n_peers = 1;
     assert_null(gossip_transport_new(loop, st, kr, &tc));
