@@ -522,6 +522,8 @@ static int agent_reload(struct agent *a)
     /* This node's own key is read at start only: the state's slots and records are signed with it. */
     if (memcmp(parts.id->pk, a->id->pk, GOSSIP_PK_LEN) || strcmp(parts.id->name, a->id->name))
         sg_log(SG_LOG_WARN, "reload: this node's own key or name changed; that takes a restart (still %s)", a->id->name);
+    if (parts.cfg->max_keys != a->cfg->max_keys)
+        sg_log(SG_LOG_WARN, "reload: [limits] max_keys changed; that takes a restart (still %zu)", a->cfg->max_keys);
     /* Log cursors, so the new followers resume exactly; synchronous, as the reload holds the
      * loop anyway (it rebuilds and reconciles) and the snapshot is then counted when it returns. */
     snapshot(a, true);

@@ -437,7 +437,7 @@ static int handler(void *arg, const char *section, const char *name, const char 
     }
     if (!strcmp(section, "limits")) {
         char err[256];
-        if (config_limits_set(&cfg->limits, name, value, err, sizeof err) < 0) BAD("%s", err);
+        if (config_limits_set(cfg, name, value, err, sizeof err) < 0) BAD("%s", err);
         return 1;
     }
     if (!strncmp(section, "peer ", 5) && s->cur) return peer_key(s, s->cur, name, value);
@@ -501,6 +501,7 @@ static void set_defaults(struct config *cfg)
     cfg->max_attempts = DETECT_DEFAULT_MAX_ATTEMPTS;
     cfg->max_rcpt = DETECT_DEFAULT_MAX_RCPT;
     gossip_record_limits_default(&cfg->limits);
+    config_limits_default(cfg);
     cfg->curve = true;
     config_precision_default(cfg);
 }

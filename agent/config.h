@@ -129,6 +129,8 @@ struct config {
     int64_t attack_ban_s;               /* first ban of an address failing for an account under attack */
     /* [limits]: bounds on every replicated record (the minimum prefix is [enforce]'s) */
     struct gossip_record_limits limits;
+    size_t max_keys;                    /* [limits] max_keys: keys per state table (counters, sketches,
+                                         * ban records); read at start only; 0: the state's default */
     /* peers and scenarios */
     struct config_peer *peers;
     size_t npeers;

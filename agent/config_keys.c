@@ -40,6 +40,7 @@ const struct config_key config_keys[] = {
     {"limits", "max_ban", 0}, {"limits", "max_throttle", 0}, {"limits", "max_hold", 0},
     {"limits", "max_offense_memory", 0}, {"limits", "max_allow", 0}, {"limits", "unban_grace", 0},
     {"limits", "author_max_records", 0}, {"limits", "author_max_addresses_per_hour", 0},
+    {"limits", "max_keys", 0},
 
     {"peer", "pub", 0}, {"peer", "sync", 0}, {"peer", "addresses", L}, {"peer", "address", L},
     {"peer", "site", 0}, {"peer", "relay", 0},

@@ -1,5 +1,6 @@
 /* config_limits.c: parses [limits]: how long a record of each kind may last, how long an unban keeps
- * decisions off its key, and the per-author budgets. Same defaults as gossip_record_limits_default. */
+ * decisions off its key, the per-author budgets, and the keys per state table. Same defaults as
+ * gossip_record_limits_default and gossip_state_config_default. */
 #include "agent/config_limits.h"
 #include "agent/util.h"
 
@@ -31,8 +32,16 @@ static int parse_count(const char *v, long long lo, long long hi, long long *out
     return 0;
 }
 
-int config_limits_set(struct gossip_record_limits *l, const char *name, const char *value, char *err, size_t errlen)
+void config_limits_default(struct config *cfg)
 {
+    struct gossip_state_config sc;
+    gossip_state_config_default(&sc);
+    cfg->max_keys = sc.max_keys;
+}
+
+int config_limits_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen)
+{
+    struct gossip_record_limits *l = &cfg->limits;
     int64_t s;
     long long n;
     for (size_t i = 0; i < sizeof ttl_keys / sizeof ttl_keys[0]; i++) {
@@ -62,6 +71,12 @@ int config_limits_set(struct gossip_record_limits *l, const char *name, const ch
             return -1;
         }
         l->author_max_span_per_hour = (uint64_t)n;
+    } else if (!strcmp(name, "max_keys")) {
+        if (parse_count(value, 1000, 100000000, &n) < 0) {
+            snprintf(err, errlen, "max_keys: expected a count from 1000 to 100000000, got '%s'", value);
+            return -1;
+        }
+        cfg->max_keys = (size_t)n;
     } else {
         snprintf(err, errlen, "unknown key '%s' in [limits]", name);
         return -1;

@@ -67,6 +67,7 @@ void scenario_state_config(const struct config *cfg, struct gossip_state_config 
     if (sc->long_bucket_ms > sc->long_window_ms) sc->long_bucket_ms = sc->long_window_ms;
     if (sc->long_bucket_ms < sc->bucket_ms) sc->long_window_ms = 0;
     config_record_limits(cfg, &sc->limits);
+    if (cfg->max_keys) sc->max_keys = cfg->max_keys;   /* 0 (a config not from config_load): the state's */
 }
 
 struct scenario_engine *scenario_engine_new(const struct config *cfg, struct gossip_state *st,

@@ -11,6 +11,7 @@
 
 #include "agent/authpolicy.h"
 #include "agent/config.h"
+#include "agent/scenario.h"
 #include "detect/detect.h"
 #include "common/key.h"
 
@@ -86,6 +87,9 @@ static void test_good_config(void **state)
     assert_string_equal(cfg->state_dir, "/var/lib/sgcluster");
     assert_int_equal(cfg->prefix4, 24);
     assert_string_equal(cfg->policy_socket, "/var/spool/postfix/sgcluster/policy");
+    struct gossip_state_config sdef;   /* [limits] max_keys: the state's own default */
+    gossip_state_config_default(&sdef);
+    assert_int_equal(cfg->max_keys, sdef.max_keys);
     assert_false(cfg->policy_socket_set);
     assert_string_equal(cfg->policy_user, "postfix");
     assert_null(cfg->policy_listen);                   /* TCP only when configured */
@@ -449,8 +453,9 @@ static void test_limits(void **state)
     (void)state;
     char *p = write_tmp("[node]\nname = mx1\n"
                         "[limits]\nmax_ban = 2d\nmax_hold = 12h\nunban_grace = 5m\nauthor_max_records = 500\n"
-                        "author_max_addresses_per_hour = 4096\n"
-                        "[limits]\nmax_throttle = 30s\nunban_grace = 8d\nauthor_max_records = 0\nmax_bans = 1d\n");
+                        "author_max_addresses_per_hour = 4096\nmax_keys = 2000000\n"
+                        "[limits]\nmax_throttle = 30s\nunban_grace = 8d\nauthor_max_records = 0\nmax_bans = 1d\n"
+                        "max_keys = 10\n");
     struct config *cfg = config_load(p, NULL);
     assert_non_null(cfg);
     assert_int_equal(cfg->min_prefix4, SG_MIN_PREFIX4_DEFAULT);
@@ -460,13 +465,17 @@ static void test_limits(void **state)
     assert_int_equal(cfg->limits.unban_grace_ms, 300000);
     assert_int_equal(cfg->limits.author_max_records, 500);
     assert_int_equal(cfg->limits.author_max_span_per_hour, 4096);
+    /* max_keys sizes every table of the state the agent builds */
+    struct gossip_state_config sc;
+    scenario_state_config(cfg, &sc);
+    assert_int_equal(sc.max_keys, 2000000);
     /* Untouched keys keep the state's defaults. */
     struct gossip_record_limits def;
     gossip_record_limits_default(&def);
     assert_int_equal(cfg->limits.max_ttl_ms[GOSSIP_BAN_KIND_OFFENSE], def.max_ttl_ms[GOSSIP_BAN_KIND_OFFENSE]);
     assert_int_equal(cfg->limits.max_ttl_ms[GOSSIP_BAN_KIND_THROTTLE], def.max_ttl_ms[GOSSIP_BAN_KIND_THROTTLE]);
-    static const struct want_error w[] = {{10, "max_throttle"}, {11, "unban_grace"}, {12, "author_max_records"},
-                                          {13, "unknown key 'max_bans' in [limits]"}};
+    static const struct want_error w[] = {{11, "max_throttle"}, {12, "unban_grace"}, {13, "author_max_records"},
+                                          {14, "unknown key 'max_bans' in [limits]"}, {15, "max_keys"}};
     check_errors_and_free(cfg, p, w, sizeof w / sizeof w[0]);
 }
 

@@ -134,12 +134,24 @@ _cluster_answers_or_died() { # I
     sgc "$1" status >/dev/null 2>&1 || ! kill -0 "${CLUSTER_PID[$1]}" 2>/dev/null
 }
 
+# An agent that has not exited CLUSTER_STOP_WAIT seconds (default 60) after the signal is killed
+# (SIGKILL, said on stderr): a test always ends, whatever an agent's exit waits for.
 cluster_kill() { # I [SIGNAL]
     local pid=${CLUSTER_PID[$1]:-}
     [ -n "$pid" ] || return 0
     kill -"${2:-TERM}" "$pid" 2>/dev/null
+    if ! wait_for "${CLUSTER_STOP_WAIT:-60}" _cluster_exited "$pid" 2>/dev/null; then
+        echo "cluster: agent n$1 did not exit ${CLUSTER_STOP_WAIT:-60} s after SIG${2:-TERM}: killed" >&2
+        kill -KILL "$pid" 2>/dev/null
+    fi
     wait "$pid" 2>/dev/null
     unset "CLUSTER_PID[$1]"
+}
+# Gone, or a zombie waiting for the wait above.
+_cluster_exited() { # PID
+    local st
+    st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 0
+    [ "$st" = Z ]
 }
 
 cluster_stop_all() {
