@@ -462,7 +462,7 @@ struct agent *agent_new(const char *cfg_path)
     char snap[4096];
     path_in_state(a, "state.snap", snap, sizeof snap);
     if (access(snap, F_OK) == 0) {
-        if (gossip_state_load(a->st, snap, sg_now_ms()) < 0) sg_log(SG_LOG_WARN, "%s: unreadable snapshot ignored", snap);
+        if (gossip_snapshot_restore(a->snap, a->st, snap, sg_now_ms()) < 0) sg_log(SG_LOG_WARN, "%s: unreadable snapshot ignored", snap);
         else sg_log(SG_LOG_INFO, "restored state from %s", snap);
     }
     if (enforce_setup(a->enf) < 0) { sg_log(SG_LOG_ERR, "enforcement backend %s failed to start", cfg->backend); goto fail; }

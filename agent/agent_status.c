@@ -208,8 +208,10 @@ static int status_node(struct agent *a, bool json, FILE *out)
         struct gossip_snapshot_stats sn;
         gossip_snapshot_get_stats(a->snap, &sn);
         fprintf(out, ",\"snapshots\":{\"saved\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"skipped\":%" PRIu64
-                     ",\"last_slices\":%" PRIu64 ",\"max_slice_us\":%" PRId64 ",\"last_save_ms\":%" PRId64 "}",
-                a->n.snapshots, a->n.snapshot_errors, sn.skipped, sn.last_slices, sn.max_slice_us, sn.last_save_ms);
+                     ",\"last_slices\":%" PRIu64 ",\"max_slice_us\":%" PRId64 ",\"last_save_ms\":%" PRId64
+                     ",\"unreadable\":%" PRIu64 "}",
+                a->n.snapshots, a->n.snapshot_errors, sn.skipped, sn.last_slices, sn.max_slice_us, sn.last_save_ms,
+                sn.unreadable);
         agent_authpolicy_status(a, true, out);
         agent_metrics_status(a, true, out);
         fputs("}\n", out);

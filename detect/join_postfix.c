@@ -30,7 +30,11 @@ static const struct detect_join_role roles[] = {
 
 struct postfix {
     struct detect_join smtpd;   /* smtpd pid + address -> SASL failures seen (a) */
-    struct detect_join qids;    /* queue id -> user ("" without SASL), address and service; a = 2 once counted */
+    /* queue id -> user, address and service until qmgr's line counts it (then dropped). Messages
+     * without SASL (port 25: anyone's) have a table of their own, so a flood of inbound transactions
+     * cannot push an authenticated submission out before its qmgr line. */
+    struct detect_join qids;    /* authenticated submissions */
+    struct detect_join rcvd;    /* the others (user "") */
 };
 
 static void *state_new(void)
@@ -38,6 +42,7 @@ static void *state_new(void)
     struct postfix *pf = sg_xcalloc(1, sizeof *pf);
     detect_join_init(&pf->smtpd, 4096, 60 * 60 * 1000);
     detect_join_init(&pf->qids, 8192, 24 * 60 * 60 * 1000);
+    detect_join_init(&pf->rcvd, 8192, 24 * 60 * 60 * 1000);
     return pf;
 }
 
@@ -46,6 +51,7 @@ static void state_free(void *st)
     struct postfix *pf = st;
     detect_join_free(&pf->smtpd);
     detect_join_free(&pf->qids);
+    detect_join_free(&pf->rcvd);
     free(pf);
 }
 
@@ -59,14 +65,27 @@ static uint64_t qid_key(const struct detect_match *m, const char *qid, size_t n)
     return detect_join_key('q', m->host, m->host_len, qid, n, "", 0);
 }
 
-/* qmgr lines start with the queue id; only those of messages smtpd logged matter, so the table is
+/* The remembered message of a queue id, from either table, or NULL. */
+static struct detect_join_entry *qid_find(struct postfix *pf, uint64_t key, int64_t now, struct detect_join **in)
+{
+    struct detect_join_entry *e = detect_join_find(&pf->qids, key, now);
+    *in = &pf->qids;
+    if (!e) {
+        e = detect_join_find(&pf->rcvd, key, now);
+        *in = &pf->rcvd;
+    }
+    return e;
+}
+
+/* qmgr lines start with the queue id; only those of messages smtpd logged matter, so the tables are
  * asked before the pattern runs. */
 static bool prefilter(void *st, int role, const struct detect_match *m)
 {
     struct postfix *pf = st;
     if (role != QMGR) return true;
     const char *c = memchr(m->h->msg, ':', m->h->msg_len);
-    return c && detect_join_find(&pf->qids, qid_key(m, m->h->msg, (size_t)(c - m->h->msg)), m->now) != NULL;
+    struct detect_join *in;
+    return c && qid_find(pf, qid_key(m, m->h->msg, (size_t)(c - m->h->msg)), m->now, &in) != NULL;
 }
 
 static bool apply(void *st, struct detect_join *addrs, int role, const struct detect_match *m, struct sg_event *ev,
@@ -97,28 +116,34 @@ static bool apply(void *st, struct detect_join *addrs, int role, const struct de
         return true;
     }
     case SUBMISSION:
-    case QUEUED:
+    case QUEUED: {
         if (!detect_match_group(m, m->rule->g_qid, &s, &n)) return role == SUBMISSION;
-        e = detect_join_get(&pf->qids, qid_key(m, s, n), m->now);
-        if (e->a == 0) {
-            e->a = 1;
-            detect_join_remember_addr(e, ev);
-            memcpy(e->user, ev->user, sizeof e->user);
-            memcpy(e->service, ev->service, sizeof e->service);
-        }
+        /* smtpd logs client= once per queue file: this line is a new message even when Postfix reuses
+         * the id (short ids) of one remembered earlier and never counted (an abandoned transaction) */
+        uint64_t key = qid_key(m, s, n);
+        struct detect_join *in;
+        while ((e = qid_find(pf, key, m->now, &in))) detect_join_drop(in, e);
+        e = detect_join_get(role == SUBMISSION ? &pf->qids : &pf->rcvd, key, m->now);
+        e->a = 1;
+        detect_join_remember_addr(e, ev);
+        memcpy(e->user, ev->user, sizeof e->user);
+        memcpy(e->service, ev->service, sizeof e->service);
         return role == SUBMISSION;   /* an auth_ok; a message without SASL is told at qmgr */
-    case QMGR:
+    }
+    case QMGR: {
         if (!detect_match_group(m, m->rule->g_qid, &s, &n)) return false;
-        e = detect_join_find(&pf->qids, qid_key(m, s, n), m->now);
-        if (!e || e->a != 1) return false;   /* not a message smtpd logged, or already counted */
-        e->a = 2;
+        struct detect_join *in;
+        e = qid_find(pf, qid_key(m, s, n), m->now, &in);
+        if (!e) return false;   /* not a message smtpd logged, or already counted (a re-activation) */
         ev->kind = e->user[0] ? SG_EV_SENT : SG_EV_RECEIVED;
         detect_join_recall_addr(ev, e);
         memcpy(ev->user, e->user, sizeof ev->user);
         memcpy(ev->service, e->service, sizeof ev->service);
+        detect_join_drop(in, e);   /* counted once; its slot is free for the next message */
         ev->nrcpt = detect_match_uint(m, m->rule->g_nrcpt, 1);
         ev->count = 1;
         return true;
+    }
     }
     return true;
 }

@@ -85,6 +85,19 @@ void gossip_snapshot_abort(struct gossip_snapshot *s)
     s->st.aborted++;
 }
 
+int gossip_snapshot_restore(struct gossip_snapshot *s, struct gossip_state *st, const char *path, int64_t now_ms)
+{
+    if (gossip_state_load(st, path, now_ms) == 0) return 0;
+    s->st.unreadable++;
+    char bad[4096];
+    int n = snprintf(bad, sizeof bad, "%s.bad", path);
+    if (n > 0 && (size_t)n < sizeof bad && rename(path, bad) == 0)
+        sg_log(SG_LOG_ERR, "gossip: unreadable snapshot kept as %s (the state starts from the peers)", bad);
+    else
+        sg_log(SG_LOG_ERR, "gossip: unreadable snapshot %s could not be set aside: %s", path, strerror(errno));
+    return -1;
+}
+
 int gossip_snapshot_start(struct gossip_snapshot *s, const char *path)
 {
     if (s->fd >= 0) {

@@ -31,6 +31,7 @@ struct gossip_snapshot_stats {
     uint64_t last_slices;    /* slices of the last successful save */
     int64_t last_save_ms;    /* wall time of the last successful save, start to rename */
     int64_t max_slice_us;    /* the longest step since start (wall): a slice, or the final fsync and rename */
+    uint64_t unreadable;     /* snapshots gossip_snapshot_restore refused (kept as path.bad) */
 };
 
 struct gossip_snapshot;
@@ -54,6 +55,10 @@ int gossip_snapshot_finish(struct gossip_snapshot *s, const struct gossip_state 
 /* Gives a running save up: path.tmp removed, counted aborted. For a synchronous save that replaces it. */
 void gossip_snapshot_abort(struct gossip_snapshot *s);
 bool gossip_snapshot_running(const struct gossip_snapshot *s);
+/* Restores path into st (gossip_state_load). A file that cannot be read whole (cut short, garbled)
+ * is refused, counted unreadable, logged, and renamed to path.bad: the next save would otherwise
+ * replace the only copy of the previous state. Returns 0, or -1 when refused. */
+int gossip_snapshot_restore(struct gossip_snapshot *s, struct gossip_state *st, const char *path, int64_t now_ms);
 void gossip_snapshot_get_stats(const struct gossip_snapshot *s, struct gossip_snapshot_stats *out);
 
 #endif

@@ -404,8 +404,10 @@ struct gossip_transport *gossip_transport_new(zloop_t *loop, struct gossip_state
         sg_log(SG_LOG_ERR, "transport: bad timings (heartbeat, suspect <= dead, sync interval), hwm or frame budget");
         goto fail;
     }
-    if (t->cfg.frame_budget > 0)
-        t->flush_interval_ms = (int)(((int64_t)t->cfg.n_peers + 1) * 1000 / t->cfg.frame_budget);
+    if (t->cfg.frame_budget > 0) {
+        uint64_t ms = ((uint64_t)t->cfg.n_peers + 1) * 1000 / (uint64_t)t->cfg.frame_budget;
+        t->flush_interval_ms = ms > TP_FLUSH_INTERVAL_MAX_MS || t->cfg.n_peers > SIZE_MAX / 2000 ? TP_FLUSH_INTERVAL_MAX_MS : (int)ms;
+    }
     t->ring_cap = t->cfg.repair_keep_frames ? t->cfg.repair_keep_frames : 1;
     t->ring = sg_xcalloc(t->ring_cap, sizeof *t->ring);
     t->tot.epoch = gossip_state_epoch(st);

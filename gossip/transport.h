@@ -62,8 +62,9 @@ struct gossip_transport_config {
     int flush_delay_ms;        /* local deltas wait this long to batch (default 5) */
     int frame_budget;          /* DELTA frames per second the whole cluster may send under load (default
                                 * 5000; 0: unpaced): a node starts a flush at most every
-                                * (peers + 1) * 1000 / frame_budget ms, so that what each node verifies
-                                * stays bounded as the cluster grows (docs/scale.md, "Cluster size") */
+                                * (peers + 1) * 1000 / frame_budget ms (200 ms at most), so that what
+                                * each node verifies stays bounded as the cluster grows (docs/scale.md,
+                                * "Cluster size") */
     size_t max_frame_bytes;    /* DELTA / SYNC_DATA size cap (default 64 KiB, at most GOSSIP_WIRE_MAX_FRAME) */
     int heartbeat_ms;          /* default 1000 */
     int suspect_ms;            /* no message for this long: suspect (default 3000) */

@@ -16,6 +16,9 @@
 #define TP_SYNC_TIMEOUT_MS 3000
 #define TP_SYNC_FRAME_BYTES (256u * 1024u)
 #define TP_FLUSH_FRAMES_PER_TICK 64   /* under load, yield to the loop between bursts */
+#define TP_FLUSH_INTERVAL_MAX_MS 200  /* pacing never holds a delta (a ban) longer than this: a peer
+                                       * list of 1000+ nodes (or a mistaken one) spends more of the
+                                       * frame budget instead of delaying bans for everyone */
 #define TP_RECV_BURST 256             /* messages read per reader callback */
 #define TP_EXPORT_JOBS 8              /* sync answers being sent at once; more requests wait for a retry */
 #define TP_EXPORT_FRAMES_PER_TURN 2   /* a big export is spread over loop turns, deltas keep flowing */

@@ -350,6 +350,65 @@ static void test_submission_sent_join(void **state)
     detect_rules_destroy(&r);
 }
 
+/* A queue id Postfix reuses (short ids: inode and microseconds) is a new message at its new client=
+ * line: an abandoned submission's user must not be charged with a later port-25 message of that id. */
+static void test_qid_reuse_not_charged(void **state)
+{
+    (void)state;
+    struct detect_rules *r = shipped();
+    struct detect_parser_opts o = {.ref_ms = REF_MS};
+    struct detect_parser *p = detect_parser_new(r, &o);
+    parse1(p, "Nov 28 06:00:00 mx1 postfix/submission/smtpd[5]: 7EF01A: client=unknown[203.0.113.5], sasl_method=LOGIN, sasl_username=frank@example.jp");
+    /* frank's transaction is abandoned (no qmgr line); the id comes back for an inbound message */
+    struct got b = parse1(p, "Nov 28 07:00:00 mx1 postfix/smtpd[6]: 7EF01A: client=unknown[198.51.100.66]");
+    assert_int_equal(b.n, 0);
+    b = parse1(p, "Nov 28 07:00:01 mx1 postfix/qmgr[812]: 7EF01A: from=<spam@example.net>, size=99, nrcpt=500 (queue active)");
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.v[0].kind, SG_EV_RECEIVED);
+    assert_string_equal(b.v[0].user, "");
+    assert_string_equal(b.v[0].ip, "198.51.100.66");
+    /* and the other way round: a port-25 id reused by a submission is that user's */
+    parse1(p, "Nov 28 07:10:00 mx1 postfix/smtpd[6]: 8AB02B: client=unknown[198.51.100.67]");
+    parse1(p, "Nov 28 07:20:00 mx1 postfix/submission/smtpd[5]: 8AB02B: client=unknown[203.0.113.5], sasl_method=LOGIN, sasl_username=frank@example.jp");
+    b = parse1(p, "Nov 28 07:20:01 mx1 postfix/qmgr[812]: 8AB02B: from=<frank@example.jp>, size=99, nrcpt=2 (queue active)");
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.v[0].kind, SG_EV_SENT);
+    assert_string_equal(b.v[0].user, "frank@example.jp");
+    assert_string_equal(b.v[0].ip, "203.0.113.5");
+    /* a counted message's id reused: the new message is counted, the old re-activation is not doubled */
+    parse1(p, "Nov 28 07:30:00 mx1 postfix/smtpd[6]: 8AB02B: client=unknown[198.51.100.68]");
+    b = parse1(p, "Nov 28 07:30:01 mx1 postfix/qmgr[812]: 8AB02B: from=<x@example.net>, size=99, nrcpt=1 (queue active)");
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.v[0].kind, SG_EV_RECEIVED);
+    assert_string_equal(b.v[0].ip, "198.51.100.68");
+    b = parse1(p, "Nov 28 07:40:01 mx1 postfix/qmgr[812]: 8AB02B: from=<x@example.net>, size=99, nrcpt=1 (queue active)");
+    assert_int_equal(b.n, 0);
+    detect_parser_destroy(&p);
+    detect_rules_destroy(&r);
+}
+
+/* Port 25 is anyone's: a flood of inbound transactions (RCPT then RSET gives a client= line and no
+ * qmgr line) must not push an authenticated submission's queue id out before its qmgr line. */
+static void test_port25_flood_keeps_submissions(void **state)
+{
+    (void)state;
+    struct detect_rules *r = shipped();
+    struct detect_parser_opts o = {.ref_ms = REF_MS};
+    struct detect_parser *p = detect_parser_new(r, &o);
+    parse1(p, "Nov 28 06:00:00 mx1 postfix/submission/smtpd[5]: 4AB12C: client=unknown[203.0.113.5], sasl_method=LOGIN, sasl_username=frank@example.jp");
+    char line[256];
+    for (unsigned i = 0; i < 40000; i++) {
+        snprintf(line, sizeof line, "Nov 28 06:01:00 mx1 postfix/smtpd[6]: F%07X: client=unknown[198.51.100.%u]", i, i % 250 + 1);
+        parse1(p, line);
+    }
+    struct got b = parse1(p, "Nov 28 06:02:00 mx1 postfix/qmgr[812]: 4AB12C: from=<frank@example.jp>, size=1234, nrcpt=37 (queue active)");
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.v[0].kind, SG_EV_SENT);
+    assert_string_equal(b.v[0].user, "frank@example.jp");
+    detect_parser_destroy(&p);
+    detect_rules_destroy(&r);
+}
+
 static void test_sshd_pid_context(void **state)
 {
     (void)state;
@@ -437,6 +496,8 @@ int main(void)
         cmocka_unit_test(test_dovecot_one_attempt_once),
         cmocka_unit_test(test_smtp_auth_via_dovecot_once),
         cmocka_unit_test(test_submission_sent_join),
+        cmocka_unit_test(test_qid_reuse_not_charged),
+        cmocka_unit_test(test_port25_flood_keeps_submissions),
         cmocka_unit_test(test_sshd_pid_context),
         cmocka_unit_test(test_garbled_lines),
         cmocka_unit_test(test_dovecot_password_hash),

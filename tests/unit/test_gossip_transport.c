@@ -297,6 +297,29 @@ static void test_loopback_repair_by_sync(void **state)
     delta_and_repair(1);
 }
 
+/* A rig of two nodes with this frame budget; once connected (totals then into *tot0), node 0 writes
+ * a new key every 2 ms for a second (*elapsed: how long it took). Returns the keys written. */
+static int write_a_second(struct rig *r, int budget, const char *prefix, struct gossip_transport_totals *tot0,
+                          int64_t *elapsed)
+{
+    rig_frame_budget = budget;
+    rig_up(r, 0, 0);
+    rig_frame_budget = 0;
+    run_for(r, 400);   /* connect */
+    gossip_transport_totals(r->t[0], tot0);
+    int64_t start = sg_mono_ms(), now = sg_now_ms();
+    int keys = 0;
+    while (sg_mono_ms() - start < 1000) {
+        char key[32];
+        snprintf(key, sizeof key, "%s|%d", prefix, keys++);
+        gossip_state_counter_add(r->st[0], key, 1, now);
+        gossip_transport_notify(r->t[0]);
+        run_for(r, 2);
+    }
+    *elapsed = sg_mono_ms() - start;
+    return keys;
+}
+
 /* Pacing: with a cluster budget of 20 frames/s and 2 nodes, a node that writes every 2 ms starts a
  * flush at most every 100 ms, so its frames carry more entries each, and nothing is lost. Unpaced, it
  * would flush every 5 ms (flush_delay_ms). */
@@ -304,22 +327,9 @@ static void test_loopback_flush_paced(void **state)
 {
     (void)state;
     struct rig r;
-    rig_frame_budget = 20;
-    rig_up(&r, 0, 0);
-    rig_frame_budget = 0;
-    run_for(&r, 400);   /* connect */
     struct gossip_transport_totals tot0, tot;
-    gossip_transport_totals(r.t[0], &tot0);
-    int64_t start = sg_mono_ms(), now = sg_now_ms();
-    int keys = 0;
-    while (sg_mono_ms() - start < 1000) {
-        char key[32];
-        snprintf(key, sizeof key, "p|%d", keys++);
-        gossip_state_counter_add(r.st[0], key, 1, now);
-        gossip_transport_notify(r.t[0]);
-        run_for(&r, 2);
-    }
-    int64_t elapsed = sg_mono_ms() - start;
+    int64_t elapsed;
+    int keys = write_a_second(&r, 20, "p", &tot0, &elapsed);
     for (int i = 0; i < 40 && !same_state(&r); i++)
         run_for(&r, 100);
     gossip_transport_totals(r.t[0], &tot);
@@ -330,6 +340,21 @@ static void test_loopback_flush_paced(void **state)
     assert_int_equal(tot.entries_published - tot0.entries_published, (uint64_t)keys);
     assert_true(same_state(&r));
     assert_int_equal(r.merged, (size_t)keys);
+    rig_down(&r);
+}
+
+/* Pacing is bounded: a budget of 1 frame/s for 2 nodes would hold each flush 2 s after the last
+ * (a peer list of 10000 nodes at the default budget likewise); it waits 200 ms at most, so a node
+ * writing for a second flushes several times. */
+static void test_loopback_flush_pace_bounded(void **state)
+{
+    (void)state;
+    struct rig r;
+    struct gossip_transport_totals tot0, tot;
+    int64_t elapsed;
+    (void)write_a_second(&r, 1, "b", &tot0, &elapsed);
+    gossip_transport_totals(r.t[0], &tot);
+    assert_true(tot.deltas_flushed - tot0.deltas_flushed >= 3);   /* unbounded: 1 (then 2 s of wait) */
     rig_down(&r);
 }
 
@@ -541,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_loopback_delta_and_repair),
         cmocka_unit_test(test_loopback_repair_by_sync),
         cmocka_unit_test(test_loopback_flush_paced),
+        cmocka_unit_test(test_loopback_flush_pace_bounded),
         cmocka_unit_test(test_loopback_hostile_frames),
         cmocka_unit_test(test_loopback_sync_large_state),
         cmocka_unit_test(test_loopback_sync_request_bound_to_recipient),
