@@ -167,8 +167,8 @@ static bool pack_part(const struct gossip_state *st, enum entry_kind kind, const
  * a key with GOSSIP_STATE_MAX_CELLS long slots is split across frames rather than overflowing one. */
 #define CUR_PART_BITS 22
 #define CUR_SLOT_BITS 40
-int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint64_t *cursor,
-                        struct gossip_writer *w, size_t max_bytes)
+int gossip_state_export_leaves(const struct gossip_state *st, const uint8_t leaves[GOSSIP_SYNC_LEAVES / 8],
+                               uint64_t *cursor, struct gossip_writer *w, size_t max_bytes)
 {
     int kind = (int)(*cursor >> 62);
     size_t i = (size_t)((*cursor >> CUR_PART_BITS) & ((1ULL << CUR_SLOT_BITS) - 1));
@@ -177,7 +177,9 @@ int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint6
         const struct gossip_table *t = table_of(st, kind);
         for (; i < t->cap; i++, j = 0) {
             const struct gossip_entry_head *h = t->slots[i];
-            if (!h || !(part_mask >> (h->hash % GOSSIP_PARTITIONS) & 1)) continue;
+            if (!h) continue;
+            unsigned l = (unsigned)(h->hash % GOSSIP_SYNC_LEAVES);
+            if (!(leaves[l / 8] >> (l % 8) & 1)) continue;
             for (;; j++) {
                 size_t size0 = w->buf.size, entries0 = w->entries;
                 if (!pack_part(st, kind, h, j, w)) break;
@@ -192,6 +194,19 @@ int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint6
     }
     *cursor = (uint64_t)3 << 62;   /* kind 3: nothing left */
     return 0;
+}
+
+/* A partition is the set of its leaves. */
+int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint64_t *cursor,
+                        struct gossip_writer *w, size_t max_bytes)
+{
+    uint8_t leaves[GOSSIP_SYNC_LEAVES / 8];
+    for (unsigned l = 0; l < GOSSIP_SYNC_LEAVES; l += 8) {
+        uint8_t b = 0;
+        for (unsigned k = 0; k < 8; k++) b |= (uint8_t)((part_mask >> ((l + k) % GOSSIP_PARTITIONS) & 1) << k);
+        leaves[l / 8] = b;
+    }
+    return gossip_state_export_leaves(st, leaves, cursor, w, max_bytes);
 }
 
 /* Canonical order: by key hash, then by key (the hash is deterministic on every node, and sorting

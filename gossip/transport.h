@@ -157,6 +157,8 @@ struct gossip_transport_totals {
     uint64_t deltas_flushed;         /* DELTA frames published */
     uint64_t entries_published;
     uint64_t syncs_started, syncs_completed;
+    uint64_t syncs_refused;          /* sync answers not started: too many in progress (to that peer) */
+    uint64_t sync_leaves_pulled;     /* leaves found different and exchanged (of 16384 per sync) */
     uint64_t repairs_served, repairs_resent; /* requests answered, frames resent */
     uint64_t repairs_synced;         /* requests for frames no longer kept: answered by a digest sync */
     uint64_t drops[GOSSIP_DROP_MAX]; /* every drop, known origin or not */
