@@ -21,7 +21,9 @@
                                        * frame budget instead of delaying bans for everyone */
 #define TP_RECV_BURST 256             /* messages read per reader callback */
 #define TP_EXPORT_JOBS 8              /* sync answers being sent at once; more requests wait for a retry */
-#define TP_EXPORT_JOBS_PER_PEER 2     /* ... of which to one peer (a peer asking again and again gets no more) */
+#define TP_EXPORT_JOBS_PER_PEER 1     /* ... of which to one peer: two exchanges with one peer at once (its sync and
+                                       * our repair) would send the same leaves twice; a peer asking again and
+                                       * again gets no more */
 #define TP_EXPORT_FRAMES_PER_TURN 2   /* a big export is spread over loop turns, deltas keep flowing */
 
 struct tp_sent {                      /* one of our DELTA frames kept for repair */

@@ -38,7 +38,7 @@
 #endif
 #define OLD_KEYS 100000           /* traffic both held before the cut */
 #define SPARSE_KEYS 1000
-#define RUN_DEADLINE_MS 120000
+#define RUN_DEADLINE_MS 300000    /* the catch-up took 112 s at load average 28 */
 #define TARGET_MS 10000
 
 static struct gossip_identity *ida, *idb;
@@ -253,9 +253,13 @@ static int run(const char *name, unsigned old_keys, unsigned old_bans, unsigned 
     zloop_destroy(&loop);
     double la[3] = { 0 };
     getloadavg(la, 3);
-    printf("bench: %s_state B %zu counter keys, %zu slots, %zu bans; A held %zu keys, %zu slots, %zu bans "
-           "(copied in-process before the cut: %.0f ms CPU, export + decode + merge, no sockets)\n", name,
-           counts[0], counts[1], counts[2], sa.counter_keys, sa.counter_cells, sa.bans, merge_ms);
+    printf("bench: %s_state B %zu counter keys, %zu slots, %zu bans; A held %zu keys, %zu slots, %zu bans\n", name,
+           counts[0], counts[1], counts[2], sa.counter_keys, sa.counter_cells, sa.bans);
+    /* the second run copies, before its cut, what the first one caught up over the sockets: the
+     * receiver's floor (the state's merge and the ban signature checks), whatever the sync does */
+    if (old_keys > OLD_KEYS)
+        printf("bench: scale_catchup_merge_floor_ms %.0f ms CPU (%zu keys, %zu slots, %zu bans exported, decoded and "
+               "merged in one process, no sockets)\n", merge_ms, sa.counter_keys, sa.counter_cells, sa.bans);
     if (!w.done_ms) {
         printf("bench: %s_ms FAILED: not caught up within %d ms (target <= %d)\n", name, RUN_DEADLINE_MS, TARGET_MS);
         gossip_state_destroy(&a);

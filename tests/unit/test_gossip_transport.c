@@ -507,9 +507,9 @@ static void test_loopback_sync_leaves_hostile(void **state)
     rig_up(&r, 0, 0);
     run_for(&r, 300);
     int64_t now = sg_now_ms();
-    for (int i = 0; i < 30000; i++) {   /* several frames to export: an answer outlives one loop turn */
+    for (int i = 0; i < 80000; i++) {   /* a dozen frames to export: an answer outlives several loop turns */
         char key[48];
-        snprintf(key, sizeof key, "auth-ip|ip:10.1.%d.%d", i / 256, i % 256);
+        snprintf(key, sizeof key, "auth-ip|ip:10.%d.%d.%d", 1 + i / 65536, i / 256 % 256, i % 256);
         gossip_state_counter_add(r.st[1], key, 1, now);
     }
     uint8_t *before_enc, *after_enc;
@@ -538,7 +538,9 @@ static void test_loopback_sync_leaves_hostile(void **state)
     gossip_transport_totals(r.t[1], &after);
     assert_int_equal(after.drops[GOSSIP_DROP_MALFORMED], before.drops[GOSSIP_DROP_MALFORMED] + 1);
     assert_int_equal(after.drops[GOSSIP_DROP_REPLAY], before.drops[GOSSIP_DROP_REPLAY] + 1);
-    assert_true(after.syncs_refused >= before.syncs_refused + (N - 2) - 2);   /* 2 answers to one peer at most */
+    /* 1 answer to one peer at a time: the pulls that come while it runs are refused (how many come
+     * while it runs depends on how the socket hands them over, but not all 5 can be answered) */
+    assert_true(after.syncs_refused >= before.syncs_refused + 1);
     assert_true(after.frames_out > before.frames_out);                        /* the others were answered */
     gossip_state_encode(r.st[1], &after_enc, &after_len);
     assert_true(before_len == after_len && memcmp(before_enc, after_enc, after_len) == 0);
