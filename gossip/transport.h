@@ -4,7 +4,7 @@
  * Sockets (static membership from the configuration):
  *   PUB    bound at pub_bind: DELTA and HEARTBEAT frames to every peer.
  *   SUB    connected to every peer's pub endpoint.
- *   ROUTER bound at sync_bind: answers REPAIR_REQ and SYNC_DIGEST, takes SYNC_DATA.
+ *   ROUTER bound at sync_bind: answers REPAIR_REQ, SYNC_DIGEST and SYNC_LEAVES, takes SYNC_DATA.
  *   DEALER one per peer, connected to its sync endpoint: our repair and sync requests.
  * Every message is one wire frame (gossip/wire.h), checked in this order: size, type, origin in the
  * keyring, signature, clock (hlc not more than max_skew ahead), replay (per-origin epoch/seq for
