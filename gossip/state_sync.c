@@ -13,6 +13,19 @@
 
 #include "agent/util.h"
 
+/* Index of the k-th entry to merge out of n: a scattered order. A body in hash order (a snapshot, or
+ * an export in table order) merged in that order into a table that is still growing piles the keys
+ * onto one run of slots, each insert probing the whole run: quadratic (300,000 keys: 34 s of CPU
+ * instead of 0.4 s). Multiplying by a prime that does not divide n visits each index once. */
+static size_t scattered(size_t k, size_t n)
+{
+    static const uint64_t primes[] = {1000003, 999983, 15485863};
+    if (n < 1024) return k;
+    for (size_t i = 0; i < sizeof primes / sizeof primes[0]; i++)
+        if (n % primes[i]) return (size_t)((uint64_t)k * primes[i] % n);
+    return k;
+}
+
 int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uint64_t sender, unsigned flags,
                        int64_t now_ms, struct gossip_merge_result *res)
 {
@@ -22,17 +35,17 @@ int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uin
     int r;
     /* Bans first: they matter most, and their hlc is observed before anything else is stamped. */
     for (size_t i = 0; i < b->n_bans; i++) {
-        r = gossip_state_merge_ban(st, &b->bans[i], flags, now_ms, res);
+        r = gossip_state_merge_ban(st, &b->bans[scattered(i, b->n_bans)], flags, now_ms, res);
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
     }
     for (size_t i = 0; i < b->n_slots; i++) {
-        r = gossip_state_merge_slot(st, &b->slots[i], sender, flags, now_ms, res);
+        r = gossip_state_merge_slot(st, &b->slots[scattered(i, b->n_slots)], sender, flags, now_ms, res);
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
     }
     for (size_t i = 0; i < b->n_sketches; i++) {
-        r = gossip_state_merge_sketch(st, &b->sketches[i], now_ms, res);
+        r = gossip_state_merge_sketch(st, &b->sketches[scattered(i, b->n_sketches)], now_ms, res);
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
     }
