@@ -28,7 +28,7 @@
 #include "gossip/sketch.h"
 #include "gossip/wire.h"
 
-#define GOSSIP_PARTITIONS 64
+/* GOSSIP_PARTITIONS, GOSSIP_SYNC_FANOUT, GOSSIP_SYNC_LEAVES: gossip/wire.h (their sizes are the frames') */
 /* Slots per counter key: buckets x origins x epochs. Origins are bounded by the keyring and buckets by
  * the window, epochs only by this cap (a peer inventing epochs cannot grow a key without end). */
 #define GOSSIP_STATE_MAX_CELLS 16384
@@ -195,6 +195,16 @@ unsigned gossip_state_partition(const char *key);
 /* Order-independent digest per partition (sum of hashes of each entry's encoding) over counters,
  * sketches and bans. out: GOSSIP_PARTITIONS values. */
 void gossip_state_digest(const struct gossip_state *st, uint64_t out[GOSSIP_PARTITIONS]);
+/* The same sums for the GOSSIP_SYNC_FANOUT leaves of one partition, out[s] = leaf partition + 64 * s
+ * (all 0 for a partition out of range). Kept current too: no scan. */
+void gossip_state_digest_leaves(const struct gossip_state *st, unsigned partition, uint64_t out[GOSSIP_SYNC_FANOUT]);
+/* The leaf sums of the partitions in mask as a SYNC_LEAVES role 0 carries them (wire.h): out must hold
+ * popcount(mask) * GOSSIP_SYNC_LEAF_BYTES. Returns the bytes written. */
+size_t gossip_state_leaf_sums(const struct gossip_state *st, uint64_t mask, uint8_t *out);
+/* Compares a peer's leaf sums (as above, for mask) with ours: want gets the leaves that differ (bit l
+ * of byte l / 8). Returns how many. */
+size_t gossip_state_leaves_differ(const struct gossip_state *st, uint64_t mask, const uint8_t *theirs,
+                                  uint8_t want[GOSSIP_SYNC_LEAVES / 8]);
 /* Exports the entries of the partitions in part_mask (bit p = partition p) into w, up to max_bytes:
  * ban records and sketches whoever wrote them, counter cells of this node only (see the merge flag).
  * *cursor starts at 0; returns 1 when more remains (call again with the same cursor), 0 when done.
@@ -203,6 +213,9 @@ void gossip_state_digest(const struct gossip_state *st, uint64_t out[GOSSIP_PART
  * A table resize between calls may repeat or skip entries; the next sync mends that. */
 int gossip_state_export(const struct gossip_state *st, uint64_t part_mask, uint64_t *cursor,
                         struct gossip_writer *w, size_t max_bytes);
+/* The same for a set of leaves: bit l of leaves (byte l / 8, bit l % 8) = leaf l. */
+int gossip_state_export_leaves(const struct gossip_state *st, const uint8_t leaves[GOSSIP_SYNC_LEAVES / 8],
+                               uint64_t *cursor, struct gossip_writer *w, size_t max_bytes);
 
 /* ---- housekeeping, snapshots, introspection ---- */
 /* Drops buckets older than window_max and ban records past their grace. Returns entries dropped. */

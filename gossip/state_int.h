@@ -96,6 +96,7 @@ struct gossip_state {
     size_t n_authors;
     uint64_t refused[GOSSIP_REFUSE_MAX];
     uint64_t digest[GOSSIP_PARTITIONS];   /* kept current by every change, see state_digest.c */
+    uint64_t leaf[GOSSIP_SYNC_LEAVES];    /* the same sums per leaf (sync descends to them) */
     size_t expire_cursor[3];              /* gossip_state_expire_slice: counters, sketches, bans */
     struct gossip_slab wslab[48];         /* windowed keys by block size / 8 (state.c wkey_get) */
 };
@@ -141,9 +142,10 @@ uint64_t gossip_state_skb_hash(uint64_t keyhash, const struct gossip_skbucket *b
 uint64_t gossip_state_ban_hash(const struct gossip_ban *b);
 uint64_t gossip_state_ckey_hash(const struct gossip_wkey *k);
 uint64_t gossip_state_skey_hash(const struct gossip_wkey *k);
-/* The partition of keyhash now contributes now_h instead of old_h. */
+/* The partition and leaf of keyhash now contribute now_h instead of old_h. */
 void gossip_state_digest_adjust(struct gossip_state *st, uint64_t keyhash, uint64_t old_h, uint64_t now_h);
 /* Recomputed from scratch: what the kept digest must always equal. */
 void gossip_state_digest_full(const struct gossip_state *st, uint64_t out[GOSSIP_PARTITIONS]);
+void gossip_state_leaves_full(const struct gossip_state *st, uint64_t out[GOSSIP_SYNC_LEAVES]);
 
 #endif

@@ -4,7 +4,7 @@
  * Sockets (static membership from the configuration):
  *   PUB    bound at pub_bind: DELTA and HEARTBEAT frames to every peer.
  *   SUB    connected to every peer's pub endpoint.
- *   ROUTER bound at sync_bind: answers REPAIR_REQ and SYNC_DIGEST, takes SYNC_DATA.
+ *   ROUTER bound at sync_bind: answers REPAIR_REQ, SYNC_DIGEST and SYNC_LEAVES, takes SYNC_DATA.
  *   DEALER one per peer, connected to its sync endpoint: our repair and sync requests.
  * Every message is one wire frame (gossip/wire.h), checked in this order: size, type, origin in the
  * keyring, signature, clock (hlc not more than max_skew ahead), replay (per-origin epoch/seq for
@@ -13,15 +13,18 @@
  *
  * Loss handling: DELTA frames carry (epoch, seq) per origin; a gap (or a heartbeat announcing a seq
  * we never got) sends REPAIR_REQ to the origin, which resends the frames it still keeps, else starts
- * a digest sync with the requester. Every sync_interval_ms a random peer gets our partition digests
- * and both sides send each other only the partitions that differ. A node that starts (or restarts
+ * a digest sync with the requester. Every sync_interval_ms a random peer gets our partition digests;
+ * it answers with the leaf sums of the partitions that differ (SYNC_LEAVES, wire.h), we pull the
+ * leaves that differ, and both sides send each other only the entries of those leaves. A node that starts (or restarts
  * with a new epoch) is complete once its first sync has finished (gossip_transport_synced()).
  *
  * Bodies of the frame types this file owns (msgpack, after the 36-byte header):
  *   HEARTBEAT   [wall_ms]                 header seq = last DELTA seq sent in this epoch
  *   REPAIR_REQ  [epoch, from_seq, to_seq, recipient]
  *   SYNC_DIGEST [role, repair_epoch, repair_through, bin(64 x u64 big-endian partition digests), recipient]
- *               role 0 = request (answer with data then a role-1 digest), 1 = answer
+ *               role 0 = request (answered by SYNC_LEAVES), 1 = the end of the exchange
+ *   SYNC_LEAVES (wire.h) role 0 = leaf sums of the partitions that differ, 1 = a pull of leaves
+ *               (answered with their entries, then a role-1 SYNC_DIGEST)
  * recipient is the origin id of the node the request is for: a request signed for one node and
  * replayed to another is dropped there (counted as a replay), unanswered.
  *   DELTA / SYNC_DATA: the entry codec of wire.h.
@@ -157,6 +160,8 @@ struct gossip_transport_totals {
     uint64_t deltas_flushed;         /* DELTA frames published */
     uint64_t entries_published;
     uint64_t syncs_started, syncs_completed;
+    uint64_t syncs_refused;          /* sync answers not started: too many in progress (to that peer) */
+    uint64_t sync_leaves_pulled;     /* leaves found different and exchanged (of 16384 per sync) */
     uint64_t repairs_served, repairs_resent; /* requests answered, frames resent */
     uint64_t repairs_synced;         /* requests for frames no longer kept: answered by a digest sync */
     uint64_t drops[GOSSIP_DROP_MAX]; /* every drop, known origin or not */

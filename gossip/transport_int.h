@@ -21,6 +21,9 @@
                                        * frame budget instead of delaying bans for everyone */
 #define TP_RECV_BURST 256             /* messages read per reader callback */
 #define TP_EXPORT_JOBS 8              /* sync answers being sent at once; more requests wait for a retry */
+#define TP_EXPORT_JOBS_PER_PEER 1     /* ... of which to one peer: two exchanges with one peer at once (its sync and
+                                       * our repair) would send the same leaves twice; a peer asking again and
+                                       * again gets no more */
 #define TP_EXPORT_FRAMES_PER_TURN 2   /* a big export is spread over loop turns, deltas keep flowing */
 
 struct tp_sent {                      /* one of our DELTA frames kept for repair */
@@ -38,18 +41,18 @@ struct tp_route {
     bool quiet;                       /* a failed send is expected (probing): not counted */
 };
 
-/* A sync answer being sent: our entries of the partitions in mask, a few frames per loop turn,
- * then (for a request) our digest as the answer. The route is copied: the ROUTER's routing id
- * lives in a message that is gone by then. */
+/* A sync answer being sent: our entries of a set of leaves, a few frames per loop turn, then (for a
+ * pull) our digest, which ends the exchange. The route is copied: the ROUTER's routing id lives in a
+ * message that is gone by then. */
 struct tp_export {
     zsock_t *sock;
     uint8_t rid[256];
     size_t rid_len;
     bool has_rid;
     struct gossip_peer *p;
-    uint64_t mask, cursor;
+    uint8_t leaves[GOSSIP_SYNC_LEAVES / 8];
+    uint64_t cursor;
     bool digest_after;
-    uint64_t digest[GOSSIP_PARTITIONS];
 };
 
 struct gossip_transport {
@@ -128,9 +131,12 @@ int tp_on_dealer(zloop_t *loop, zsock_t *sock, void *arg);
  * or NULL to compute them. */
 int tp_send_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, int role,
                    uint32_t repair_epoch, uint64_t repair_through, const uint64_t *dg);
-/* A peer's digests arrived (role 0: its request; 1: the answer to ours). */
+/* A peer's digests arrived (role 0: its request; 1: the end of the exchange we asked for). */
 void tp_sync_on_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, int role,
                        uint32_t repair_epoch, uint64_t repair_through, const uint64_t theirs[GOSSIP_PARTITIONS]);
+/* A SYNC_LEAVES body arrived, decoded and addressed to us (gossip_wire_sync_leaves_decode). */
+void tp_sync_on_leaves(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p,
+                       const struct gossip_sync_leaves *m);
 /* Asks p for the frames of every gap that is due. */
 void tp_request_repairs(struct gossip_transport *t, struct gossip_peer *p, int64_t now_mono);
 

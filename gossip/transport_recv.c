@@ -266,6 +266,20 @@ static void on_sync_digest(struct gossip_transport *t, const struct tp_route *r,
     tp_sync_on_digest(t, r, p, (int)role, (uint32_t)repair_epoch, repair_through, theirs);
 }
 
+/* SYNC_LEAVES: decoded by gossip/wire_decode.c, acted on in transport_sync.c. */
+static void on_sync_leaves(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p,
+                           const uint8_t *body, size_t blen)
+{
+    struct gossip_sync_leaves m;
+    enum gossip_wire_err e = gossip_wire_sync_leaves_decode(body, blen, &m);
+    if (e != GOSSIP_WIRE_OK) {
+        drop(t, p, GOSSIP_DROP_MALFORMED, "bad SYNC_LEAVES body");
+        return;
+    }
+    if (for_us(t, p, m.recipient))
+        tp_sync_on_leaves(t, r, p, &m);
+}
+
 /* ---- the receive path ---- */
 
 static void merge_body(struct gossip_transport *t, struct gossip_peer *p, const struct gossip_frame_header *h,
@@ -406,6 +420,11 @@ enum tp_verdict tp_handle(struct gossip_transport *t, const struct tp_route *r, 
         break;
     case GOSSIP_FRAME_SYNC_DIGEST:
         on_sync_digest(t, r, p, body, blen);
+        break;
+    case GOSSIP_FRAME_SYNC_LEAVES:
+        if (p == t->sync_peer)
+            t->sync_sent_mono = p->last_msg_mono;
+        on_sync_leaves(t, r, p, body, blen);
         break;
     default:
         drop(t, p, GOSSIP_DROP_UNEXPECTED, "unknown frame type");

@@ -274,3 +274,36 @@ int gossip_writer_ban(struct gossip_writer *w, const struct gossip_ban *b)
     w->entries++;
     return 0;
 }
+
+/* ---- SYNC_LEAVES ---- */
+
+uint64_t gossip_wire_be64(const uint8_t *p)
+{
+    return get_be(p, 8);
+}
+
+void gossip_wire_put_be64(uint8_t *p, uint64_t v)
+{
+    put_be(p, v, 8);
+}
+
+/* The bin length a SYNC_LEAVES body must carry for its role and mask; 0 when they break the rules. */
+size_t gossip_wire_sync_leaves_len(uint8_t role, uint64_t mask)
+{
+    if (role == 0) return mask ? (size_t)__builtin_popcountll(mask) * GOSSIP_SYNC_LEAF_BYTES : 0;
+    return role == 1 && mask == 0 ? GOSSIP_SYNC_PULL_BYTES : 0;
+}
+
+int gossip_wire_sync_leaves_encode(const struct gossip_sync_leaves *m, struct gossip_writer *w)
+{
+    size_t want = gossip_wire_sync_leaves_len(m->role, m->mask);
+    if (!want || m->bin_len != want || !m->bin) return -1;
+    gossip_writer_reset(w);
+    msgpack_pack_array(&w->pk, 4);
+    msgpack_pack_uint8(&w->pk, m->role);
+    msgpack_pack_uint64(&w->pk, m->recipient);
+    msgpack_pack_uint64(&w->pk, m->mask);
+    msgpack_pack_bin(&w->pk, m->bin_len);
+    msgpack_pack_bin_body(&w->pk, m->bin, m->bin_len);
+    return 0;
+}

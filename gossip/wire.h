@@ -31,6 +31,14 @@
 #define GOSSIP_WIRE_MAX_BODY (GOSSIP_WIRE_MAX_FRAME - GOSSIP_WIRE_OVERHEAD)
 #define GOSSIP_WIRE_MAX_ENTRIES 65536                           /* per body */
 
+/* Anti-entropy sync: the state is split in GOSSIP_PARTITIONS by key hash (SYNC_DIGEST). */
+#define GOSSIP_PARTITIONS 64
+/* Each partition is split in GOSSIP_SYNC_FANOUT leaves for the sync's second level: leaf of a key =
+ * siphash(key) % GOSSIP_SYNC_LEAVES, and its partition is leaf % GOSSIP_PARTITIONS (so the leaves of
+ * partition p are p + 64 * s, s < 256). */
+#define GOSSIP_SYNC_FANOUT 256
+#define GOSSIP_SYNC_LEAVES (GOSSIP_PARTITIONS * GOSSIP_SYNC_FANOUT)
+
 #define GOSSIP_KEY_MAX SG_KEY_MAX /* counter, sketch and ban keys, bytes, no NUL inside */
 #define GOSSIP_REASON_MAX 127
 #define GOSSIP_SCENARIO_MAX 63
@@ -42,8 +50,9 @@ enum gossip_frame_type {
     GOSSIP_FRAME_SYNC_DIGEST = 4,
     GOSSIP_FRAME_SYNC_DATA = 5,
     GOSSIP_FRAME_RELAY = 6,      /* body: one DELTA or HEARTBEAT frame of another author, unchanged (gossip/relay.h) */
+    GOSSIP_FRAME_SYNC_LEAVES = 7,
 };
-#define GOSSIP_FRAME_TYPE_MAX 6
+#define GOSSIP_FRAME_TYPE_MAX 7
 
 /* Why a frame or body was refused. Each has its own counter in the transport. */
 enum gossip_wire_err {
@@ -178,5 +187,34 @@ enum gossip_wire_err gossip_body_decode(const uint8_t *data, size_t len, size_t 
                                         struct gossip_body **out);
 void gossip_body_destroy(struct gossip_body **pb);
 size_t gossip_body_entries(const struct gossip_body *b);
+
+/* ---- SYNC_LEAVES: the sync's second level ----
+ * Body: [role, recipient, mask, bin], msgpack, nothing else (a fixarray of 4; integers of any width;
+ * bin 8, 16 or 32 of exactly the length below).
+ *   role 0 (leaf sums): mask = the partitions whose digests differed (not 0); bin = for each of
+ *          them in increasing order, GOSSIP_SYNC_FANOUT leaf sums, u64 big-endian (2 KiB a partition,
+ *          128 KiB at most).
+ *   role 1 (pull): mask = 0; bin = GOSSIP_SYNC_LEAVES / 8 bytes, the set of leaves wanted (bit l % 8
+ *          of byte l / 8 = leaf l). The sender has sent (or is sending) its own entries of them.
+ * recipient: origin of the node it is for (signed: a copy replayed to another node is refused). */
+#define GOSSIP_SYNC_LEAF_BYTES (GOSSIP_SYNC_FANOUT * 8)          /* leaf sums of one partition */
+#define GOSSIP_SYNC_PULL_BYTES (GOSSIP_SYNC_LEAVES / 8)          /* bitmap of every leaf */
+struct gossip_sync_leaves {
+    uint8_t role;             /* 0: leaf sums, 1: pull */
+    uint64_t recipient;
+    uint64_t mask;
+    const uint8_t *bin;       /* borrowed: into the decoded body, or the caller's bytes to encode */
+    size_t bin_len;
+};
+/* Appends the body to w (w is reset first). -1 when the fields break the rules above. */
+int gossip_wire_sync_leaves_encode(const struct gossip_sync_leaves *m, struct gossip_writer *w);
+/* Reads a body strictly: GOSSIP_WIRE_EMALFORMED for a bad shape, EFIELD for a value out of range or a
+ * bin of the wrong length, ELENGTH for trailing bytes. Never allocates. */
+enum gossip_wire_err gossip_wire_sync_leaves_decode(const uint8_t *body, size_t len, struct gossip_sync_leaves *out);
+/* The bin length of a SYNC_LEAVES body of this role and mask; 0 when they break the rules above. */
+size_t gossip_wire_sync_leaves_len(uint8_t role, uint64_t mask);
+/* u64 big-endian, as the digests travel. */
+uint64_t gossip_wire_be64(const uint8_t *p);
+void gossip_wire_put_be64(uint8_t *p, uint64_t v);
 
 #endif

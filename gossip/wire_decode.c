@@ -257,3 +257,59 @@ void gossip_body_destroy(struct gossip_body **pb)
     free(b);
     *pb = NULL;
 }
+
+/* ---- SYNC_LEAVES: a fixed shape, read byte by byte (nothing is unpacked or allocated) ---- */
+
+struct leaves_rd {
+    const uint8_t *p, *end;
+};
+
+static bool lr_be(struct leaves_rd *r, size_t n, uint64_t *out)
+{
+    if ((size_t)(r->end - r->p) < n) return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) v = v << 8 | r->p[i];
+    r->p += n;
+    *out = v;
+    return true;
+}
+
+/* A non-negative integer of any msgpack width. */
+static bool lr_uint(struct leaves_rd *r, uint64_t *out)
+{
+    if (r->p >= r->end) return false;
+    uint8_t b = *r->p++;
+    if (b <= 0x7f) {
+        *out = b;
+        return true;
+    }
+    if (b >= 0xcc && b <= 0xcf) return lr_be(r, (size_t)1 << (b - 0xcc), out);
+    if (b >= 0xd0 && b <= 0xd3) {   /* a signed width holding a non-negative value */
+        size_t w = (size_t)1 << (b - 0xd0);
+        return lr_be(r, w, out) && !(*out >> (8 * w - 1) & 1);
+    }
+    return false;
+}
+
+enum gossip_wire_err gossip_wire_sync_leaves_decode(const uint8_t *body, size_t len, struct gossip_sync_leaves *out)
+{
+    struct leaves_rd r = {body, body + len};
+    uint64_t role, recipient, mask, blen;
+    memset(out, 0, sizeof *out);
+    if (len == 0 || *r.p++ != 0x94) return GOSSIP_WIRE_EMALFORMED;   /* fixarray of 4 */
+    if (!lr_uint(&r, &role) || !lr_uint(&r, &recipient) || !lr_uint(&r, &mask)) return GOSSIP_WIRE_EMALFORMED;
+    if (r.p >= r.end) return GOSSIP_WIRE_EMALFORMED;
+    uint8_t b = *r.p++;
+    if (b < 0xc4 || b > 0xc6 || !lr_be(&r, (size_t)1 << (b - 0xc4), &blen)) return GOSSIP_WIRE_EMALFORMED;
+    if (role > 1) return GOSSIP_WIRE_EFIELD;
+    size_t want = gossip_wire_sync_leaves_len((uint8_t)role, mask);
+    if (!want || blen != want) return GOSSIP_WIRE_EFIELD;
+    if ((uint64_t)(r.end - r.p) < blen) return GOSSIP_WIRE_ETRUNCATED;
+    if ((uint64_t)(r.end - r.p) > blen) return GOSSIP_WIRE_ELENGTH;
+    out->role = (uint8_t)role;
+    out->recipient = recipient;
+    out->mask = mask;
+    out->bin = r.p;
+    out->bin_len = (size_t)blen;
+    return GOSSIP_WIRE_OK;
+}

@@ -1,5 +1,6 @@
 /* fuzz_frame.c: libFuzzer target for the frame decoder: header checks, signature check, body
- * pre-scan and unpack, then merge into a state. Input byte 0 picks the mode: bit 0 set re-signs the
+ * pre-scan and unpack, then merge into a state; a SYNC_LEAVES body is decoded, re-encoded, compared
+ * with a state's leaves (role 0) or exported from (role 1). Input byte 0 picks the mode: bit 0 set re-signs the
  * frame with the keyring's key first, so the fuzzer also reaches everything behind the signature. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +28,31 @@ static void init(void)
     gossip_keyring_add_identity(kr, self);
 }
 
+/* SYNC_LEAVES: what decodes re-encodes to a body that decodes to the same fields, and drives the
+ * state's descent without reading past the bin. */
+static void sync_leaves(const uint8_t *body, size_t blen)
+{
+    struct gossip_sync_leaves m, again;
+    if (gossip_wire_sync_leaves_decode(body, blen, &m) != GOSSIP_WIRE_OK) return;
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    if (gossip_wire_sync_leaves_encode(&m, &w) != 0) abort();
+    if (gossip_wire_sync_leaves_decode((const uint8_t *)w.buf.data, w.buf.size, &again) != GOSSIP_WIRE_OK ||
+        again.role != m.role || again.mask != m.mask || again.recipient != m.recipient ||
+        again.bin_len != m.bin_len || memcmp(again.bin, m.bin, m.bin_len) != 0)
+        abort();
+    struct gossip_state *st = gossip_state_new(NULL, self, kr, 1);
+    gossip_state_counter_add(st, "auth-ip|ip:192.0.2.1", 1, NOW);
+    gossip_state_counter_add(st, "auth-ip|ip:192.0.2.2", 2, NOW);
+    uint8_t want[GOSSIP_SYNC_PULL_BYTES];
+    uint64_t cursor = 0;
+    gossip_writer_reset(&w);
+    if (m.role == 0) gossip_state_leaves_differ(st, m.mask, m.bin, want);
+    else while (gossip_state_export_leaves(st, m.bin, &cursor, &w, 4096)) gossip_writer_reset(&w);
+    gossip_state_destroy(&st);
+    gossip_writer_fini(&w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!kr) init();
@@ -40,8 +66,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct gossip_frame_header h;
     const uint8_t *body;
     size_t blen;
-    if (gossip_wire_frame_verify(f, len, kr, &h, &body, &blen) == GOSSIP_WIRE_OK &&
-        (h.type == GOSSIP_FRAME_DELTA || h.type == GOSSIP_FRAME_SYNC_DATA)) {
+    enum gossip_wire_err verdict = gossip_wire_frame_verify(f, len, kr, &h, &body, &blen);
+    if (verdict == GOSSIP_WIRE_OK && h.type == GOSSIP_FRAME_SYNC_LEAVES) sync_leaves(body, blen);
+    if (verdict == GOSSIP_WIRE_OK && (h.type == GOSSIP_FRAME_DELTA || h.type == GOSSIP_FRAME_SYNC_DATA)) {
         struct gossip_body *b = NULL;
         if (gossip_body_decode(body, blen, 0, &b) == GOSSIP_WIRE_OK) {
             struct gossip_state *st = gossip_state_new(NULL, self, kr, 1);

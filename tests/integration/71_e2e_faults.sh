@@ -56,6 +56,14 @@ cluster_has_ban 2 "ip:$old" || fail "node2's state lost ip:$old across SIGKILL"
 for i in 1 2 3; do wait_for 15 in_kernel $i "$src" || fail "attack during node2's restart not banned on node$i"; done
 echo "measured: node2 killed mid-attack; after restart every node bans $src ($(( $(ms) - t0 )) ms)"
 in_kernel 2 "$old" || fail "node2's kernel lost $old after restart"
+# node2 missed node3's failures while down: its catch-up went through the sync's second level
+# (SYNC_LEAVES: leaf sums of the partitions that differ, then a pull of the leaves that differ).
+leaves_pulled() { # sum over the nodes of the leaves their syncs found different
+    n=0; for i in 1 2 3; do n=$(( n + $(cluster_status_field $i 'd["gossip"]["sync_leaves_pulled"]') )); done; echo $n
+}
+synced_by_leaves() { [ "$(leaves_pulled)" -ge 1 ]; }
+wait_for 15 synced_by_leaves || fail "no sync after node2's restart exchanged leaves (sync_leaves_pulled is 0 on every node)"
+echo "measured: after node2's restart the syncs exchanged $(leaves_pulled) leaves of 16384"
 
 # 3. node3 cut off (link down) during an attack on node1 and node2; converges when the link returns.
 src=$(netns_ip attacker 4)
@@ -67,6 +75,10 @@ link_up node3
 t0=$(ms)
 wait_for 30 in_kernel 3 "$src" || fail "node3 did not converge after its link came back"
 echo "measured: node3 converged $(( $(ms) - t0 )) ms after its link came back"
+# and it holds what node1 holds: the same bans (tombstones too) as the sync compares them
+bans_of() { sgc "$1" bans --all --json 2>/dev/null | python3 -c 'import json,sys; print(sorted((b["key"], b["action"]) for b in json.load(sys.stdin)))'; }
+same_bans() { [ "$(bans_of 1)" = "$(bans_of 3)" ]; }
+wait_for 20 same_bans || fail "node3's ban records differ from node1's after the cut"
 wait_for 20 cluster_healthy 1 || fail "cluster not healthy after the cut"
 
 # 4. Forged frames from the attacker's namespace at node1's gossip (ROUTER) port.

@@ -497,6 +497,60 @@ static void test_loopback_sync_request_bound_to_recipient(void **state)
     rig_down(&r);
 }
 
+/* SYNC_LEAVES from a keyring member, signed: a garbled body is a malformed drop, a pull addressed to
+ * another node a replay, and a flood of pulls gets TP_EXPORT_JOBS_PER_PEER answers, the rest counted
+ * as refused; nothing crashes and b's state is untouched. */
+static void test_loopback_sync_leaves_hostile(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, 0, 0);
+    run_for(&r, 300);
+    int64_t now = sg_now_ms();
+    for (int i = 0; i < 80000; i++) {   /* a dozen frames to export: an answer outlives several loop turns */
+        char key[48];
+        snprintf(key, sizeof key, "auth-ip|ip:10.%d.%d.%d", 1 + i / 65536, i / 256 % 256, i % 256);
+        gossip_state_counter_add(r.st[1], key, 1, now);
+    }
+    uint8_t *before_enc, *after_enc;
+    size_t before_len, after_len;
+    gossip_state_encode(r.st[1], &before_enc, &before_len);
+    uint8_t all[GOSSIP_SYNC_PULL_BYTES];
+    memset(all, 0xff, sizeof all);
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    enum { N = 7 };
+    uint8_t *frames[N];
+    size_t lens[N];
+    static const uint8_t garbled[] = { 0x94, 0x00, 0x00, 0x01, 0xc6, 0xff, 0xff, 0xff, 0xff };
+    frames[0] = signed_frame(&r, 0, GOSSIP_FRAME_SYNC_LEAVES, 0, garbled, sizeof garbled, &lens[0]);
+    struct gossip_sync_leaves pull = { .role = 1, .recipient = r.id[2]->origin, .bin = all, .bin_len = sizeof all };
+    assert_int_equal(gossip_wire_sync_leaves_encode(&pull, &w), 0);
+    frames[1] = signed_frame(&r, 0, GOSSIP_FRAME_SYNC_LEAVES, 0, (const uint8_t *)w.buf.data, w.buf.size, &lens[1]);
+    pull.recipient = r.id[1]->origin;
+    assert_int_equal(gossip_wire_sync_leaves_encode(&pull, &w), 0);
+    for (int i = 2; i < N; i++)
+        frames[i] = signed_frame(&r, 0, GOSSIP_FRAME_SYNC_LEAVES, 0, (const uint8_t *)w.buf.data, w.buf.size,
+                                 &lens[i]);
+    struct gossip_transport_totals before, after;
+    gossip_transport_totals(r.t[1], &before);
+    send_raw(&r, (const uint8_t *const *)frames, lens, N);
+    gossip_transport_totals(r.t[1], &after);
+    assert_int_equal(after.drops[GOSSIP_DROP_MALFORMED], before.drops[GOSSIP_DROP_MALFORMED] + 1);
+    assert_int_equal(after.drops[GOSSIP_DROP_REPLAY], before.drops[GOSSIP_DROP_REPLAY] + 1);
+    /* 1 answer to one peer at a time: the pulls that come while it runs are refused (how many come
+     * while it runs depends on how the socket hands them over, but not all 5 can be answered) */
+    assert_true(after.syncs_refused >= before.syncs_refused + 1);
+    assert_true(after.frames_out > before.frames_out);                        /* the others were answered */
+    gossip_state_encode(r.st[1], &after_enc, &after_len);
+    assert_true(before_len == after_len && memcmp(before_enc, after_enc, after_len) == 0);
+    free(before_enc), free(after_enc);
+    for (int i = 0; i < N; i++)
+        free(frames[i]);
+    gossip_writer_fini(&w);
+    rig_down(&r);
+}
+
 static void test_bad_config(void **state)
 {
     (void)state;
@@ -570,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_loopback_hostile_frames),
         cmocka_unit_test(test_loopback_sync_large_state),
         cmocka_unit_test(test_loopback_sync_request_bound_to_recipient),
+        cmocka_unit_test(test_loopback_sync_leaves_hostile),
         cmocka_unit_test(test_bad_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
