@@ -185,4 +185,5 @@ _deb:
 clean:
 	rm -rf build build-san build-fuzz build-deb bin
 
--include $(LIB_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%.d)
+-include $(LIB_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d) $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%.d) \
+  $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%.d) $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/tests/bench/%.d)
