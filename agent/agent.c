@@ -34,6 +34,10 @@
 /* A running snapshot writes a slice (GOSSIP_SNAPSHOT_SLICE_KEYS entries, about 2 ms) this often:
  * a million keys in about 5 s on an idle machine, well within the default 30 s period. */
 #define SNAPSHOT_STEP_MS 10
+/* A full kernel reconcile runs a slice (about 3 ms, enforce_reconcile.c) this often as well as at
+ * each tick, so that bans decided meanwhile, which wait for its end, wait about a second at 100k
+ * bans rather than the ~9 s of one slice per 50 ms tick; the loop still runs between slices. */
+#define RECONCILE_STEP_MS 5
 
 static void path_in_state(const struct agent *a, const char *name, char *buf, size_t size)
 {
@@ -124,6 +128,17 @@ static void collect_wanted(const struct gossip_ban *b, void *arg)
     w->v[w->n++] = eb;
 }
 
+static int on_reconcile_step(zloop_t *loop, int timer_id, void *arg)
+{
+    struct agent *a = arg;
+    if (a->enf && enforce_reconciling(a->enf)) enforce_tick(a->enf);   /* a slice, or the end and a tick's work */
+    if (!a->enf || !enforce_reconciling(a->enf)) {
+        zloop_timer_end(loop, timer_id);
+        a->rec_stepping = false;
+    }
+    return 0;
+}
+
 /* Makes the kernel sets equal to the state's active block bans. Until the state is complete
  * (restored from a snapshot that may be a little old, then synced with a peer), it only adds:
  * an element the kernel holds that the snapshot does not know is most likely a ban learned just
@@ -137,6 +152,9 @@ static int agent_reconcile(struct agent *a, bool full)
     if (full) {
         rc = enforce_reconcile_start(a->enf, w.v, w.n);   /* the ticks run the rest in slices */
         a->reconciled = true;
+        if (enforce_reconciling(a->enf) && !a->rec_stepping &&
+            zloop_timer(a->loop, RECONCILE_STEP_MS, 0, on_reconcile_step, a) >= 0)
+            a->rec_stepping = true;   /* else the ticks alone run it */
     } else {
         for (size_t i = 0; i < w.n; i++) enforce_ban(a->enf, &w.v[i].prefix, w.v[i].timeout_s);
         rc = enforce_commit(a->enf);

@@ -43,6 +43,7 @@ struct agent {
     zloop_t *loop;
     int64_t started_ms, started_mono_ms;
     bool reconciled;              /* the full kernel reconcile ran (after the first sync) */
+    bool rec_stepping;            /* the reconcile's step timer is armed */
     uint32_t epoch;
     /* detection */
     struct detect_rules *rules;
