@@ -34,6 +34,11 @@
 /* A running snapshot writes a slice (GOSSIP_SNAPSHOT_SLICE_KEYS entries, about 2 ms) this often:
  * a million keys in about 5 s on an idle machine, well within the default 30 s period. */
 #define SNAPSHOT_STEP_MS 10
+/* A log source reads at most this much per look (about 2,000 lines, a few ms of the loop); a source
+ * left behind by a burst is looked at again every SOURCE_BEHIND_MS until it has caught up, with the
+ * loop's other work (gossip, policy answers, kernel ticks) in between. */
+#define SOURCE_TURN_BYTES (256 * 1024)
+#define SOURCE_BEHIND_MS 1
 /* A full kernel reconcile runs a slice (about 3 ms, enforce_reconcile.c) this often as well as at
  * each tick, so that bans decided meanwhile, which wait for its end, wait about a second at 100k
  * bans rather than the ~9 s of one slice per 50 ms tick; the loop still runs between slices. */
@@ -194,6 +199,32 @@ static void on_line(const char *line, size_t len, void *arg)
     detect_parser_line(a->parser, line, len, on_event, a);
 }
 
+static int on_source_behind(zloop_t *loop, int timer_id, void *arg);
+
+/* A source that stopped at its turn's bytes is looked at again soon: what is already written wakes
+ * no poll. One one-shot timer at a time. */
+static void sources_catch_up(struct agent *a)
+{
+    if (a->src_behind_armed) return;
+    for (size_t i = 0; i < a->nsrc; i++)
+        if (detect_source_behind(a->src[i])) {
+            if (zloop_timer(a->loop, SOURCE_BEHIND_MS, 1, on_source_behind, a) >= 0) a->src_behind_armed = true;
+            return;
+        }
+}
+
+static int on_source_behind(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop; (void)timer_id;
+    struct agent *a = arg;
+    a->src_behind_armed = false;
+    for (size_t i = 0; i < a->nsrc; i++)
+        if (detect_source_behind(a->src[i])) detect_source_check(a->src[i], on_line, a);
+    if (gossip_state_pending(a->st)) agent_gossip_notify(a);
+    sources_catch_up(a);
+    return 0;
+}
+
 static int on_source(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void)loop;
@@ -202,6 +233,7 @@ static int on_source(zloop_t *loop, zmq_pollitem_t *item, void *arg)
         if (detect_source_fd(a->src[i]) == item->fd) detect_source_read(a->src[i], on_line, a);
     if (a->journal && detect_journal_fd(a->journal) == item->fd) detect_journal_read(a->journal, on_line, a);
     if (gossip_state_pending(a->st)) agent_gossip_notify(a);
+    sources_catch_up(a);
     return 0;
 }
 
@@ -224,7 +256,7 @@ static void sources_close(struct agent *a)
 
 static int sources_open(struct agent *a)
 {
-    struct detect_source_opts so = {.from_start = a->cfg->from_start};
+    struct detect_source_opts so = {.from_start = a->cfg->from_start, .turn_bytes = SOURCE_TURN_BYTES};
     a->src = sg_xcalloc(a->cfg->logs.n ? a->cfg->logs.n : 1, sizeof *a->src);
     for (size_t i = 0; i < a->cfg->logs.n; i++) {
         struct detect_source *s = detect_source_new(a->cfg->logs.v[i], &so);
@@ -243,6 +275,7 @@ static int sources_open(struct agent *a)
         zloop_poller(a->loop, &it, on_source, a);
         detect_source_check(a->src[i], on_line, a);
     }
+    sources_catch_up(a);
     if (a->journal) {
         zmq_pollitem_t it = {.fd = detect_journal_fd(a->journal), .events = ZMQ_POLLIN};
         zloop_poller(a->loop, &it, on_source, a);
@@ -361,6 +394,7 @@ static int on_housekeep(zloop_t *loop, int timer_id, void *arg)
     (void)loop; (void)timer_id;
     struct agent *a = arg;
     for (size_t i = 0; i < a->nsrc; i++) detect_source_check(a->src[i], on_line, a);
+    sources_catch_up(a);
     if (a->journal) detect_journal_read(a->journal, on_line, a);
     if (a->allow_next_expiry_ms && a->allow_next_expiry_ms <= sg_now_ms()) agent_allow_sync(a);
     if (!a->reconciled && (agent_gossip_synced(a) || sg_mono_ms() - a->started_mono_ms > RECONCILE_AFTER_MS))

@@ -51,6 +51,7 @@ struct agent {
     struct detect_source **src;
     size_t nsrc;
     struct detect_journal *journal;   /* NULL unless [detect] journal = yes */
+    bool src_behind_armed;            /* a source is behind its log: its catch-up timer is armed */
     /* state and cluster */
     struct gossip_identity *id;
     struct gossip_keyring *kr;

@@ -100,6 +100,9 @@ struct detect_source;
 struct detect_source_opts {
     bool from_start;      /* a file seen for the first time is read from its start (default: its end) */
     size_t max_line;      /* longer lines are dropped and counted; 0 = 8192 */
+    size_t turn_bytes;    /* one read or check reads at most about this much (0: all there is), so that
+                           * a burst of log (a flood an attacker can cause) never holds the caller's
+                           * loop; detect_source_behind() then says to look again soon */
 };
 
 /* Complete lines only, without the newline; line is valid only during the call. */
@@ -123,6 +126,9 @@ int detect_source_read(struct detect_source *s, detect_line_fn fn, void *arg);
  * the old file first; a renamed-away file is followed until quiet for 5 s). Also reads new lines.
  * Returns lines delivered, or -1. */
 int detect_source_check(struct detect_source *s, detect_line_fn fn, void *arg);
+/* True when the last read or check stopped at opts.turn_bytes with more of the file left: call
+ * detect_source_check() again soon (nothing else would wake the caller for what is already written). */
+bool detect_source_behind(const struct detect_source *s);
 
 struct detect_cursor {
     dev_t dev;

@@ -52,6 +52,9 @@ struct detect_source {
     bool was_missing;                /* the path did not exist when we first looked: it is all new */
     bool from_start;
     size_t max_line, cap;
+    size_t turn_bytes;               /* opts.turn_bytes: what one look reads at most (0: no bound) */
+    size_t turn_left;                /* what this look may still read */
+    bool behind;                     /* the last look stopped at turn_bytes with more to read */
     struct detect_source_counters cnt;
 };
 
@@ -142,6 +145,7 @@ struct detect_source *detect_source_new(const char *path, const struct detect_so
     s->from_start = opts && opts->from_start;
     s->max_line = (opts && opts->max_line) ? opts->max_line : 8192;
     s->cap = s->max_line + 1 > READ_CHUNK ? s->max_line + 1 : READ_CHUNK;
+    s->turn_bytes = opts ? opts->turn_bytes : 0;
     s->cur.fd = s->old.fd = -1;
     s->cur.buf = sg_xmalloc(s->cap);
     s->old.buf = sg_xmalloc(s->cap);
@@ -226,20 +230,36 @@ static int deliver(struct detect_source *s, struct reader *r, detect_line_fn fn,
     return lines;
 }
 
-/* Reads r's file from read_off to its end, delivering lines. */
-static int drain(struct detect_source *s, struct reader *r, detect_line_fn fn, void *arg)
+/* Reads r's file from read_off to its end, delivering lines; a bounded drain stops once the look's
+ * turn_bytes are spent (the reader's state is whole between chunks: read_off, the kept partial
+ * line) and marks the source behind, so that the caller looks again soon. */
+static int drain_to(struct detect_source *s, struct reader *r, detect_line_fn fn, void *arg, bool bounded)
 {
     int lines = 0;
     for (;;) {
-        ssize_t n = pread(r->fd, r->buf + r->len, s->cap - r->len, r->read_off);
+        if (bounded && s->turn_bytes && s->turn_left == 0) {
+            struct stat st;
+            if (fstat(r->fd, &st) == 0 && st.st_size > r->read_off) s->behind = true;
+            break;
+        }
+        size_t want = s->cap - r->len;
+        if (bounded && s->turn_bytes && want > s->turn_left) want = s->turn_left;
+        ssize_t n = pread(r->fd, r->buf + r->len, want, r->read_off);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         r->len += (size_t)n;
         r->read_off += n;
         s->cnt.bytes += (uint64_t)n;
+        if (s->turn_left >= (size_t)n) s->turn_left -= (size_t)n;
+        else s->turn_left = 0;
         lines += deliver(s, r, fn, arg);
     }
     return lines;
+}
+
+static int drain(struct detect_source *s, struct reader *r, detect_line_fn fn, void *arg)
+{
+    return drain_to(s, r, fn, arg, true);
 }
 
 static void watch_dir(struct detect_source *s)
@@ -349,6 +369,8 @@ static int follow_old(struct detect_source *s, detect_line_fn fn, void *arg)
  * the continuation of the old content; a rename is checked after, so that the old file is drained. */
 static int pump(struct detect_source *s, detect_line_fn fn, void *arg)
 {
+    s->turn_left = s->turn_bytes;
+    s->behind = false;
     int lines = follow_old(s, fn, arg);
     watch_dir(s);
     if (s->cur.fd < 0) {
@@ -373,7 +395,7 @@ static int pump(struct detect_source *s, detect_line_fn fn, void *arg)
          * first), followed until quiet; the new file is read from its start. */
         s->cnt.rotations++;
         if (s->old.fd >= 0) {
-            lines += drain(s, &s->old, fn, arg);
+            lines += drain_to(s, &s->old, fn, arg, false);   /* finished whole: it is closed next */
             reader_close(&s->old);
         }
         if (s->wd_old >= 0) inotify_rm_watch(s->ifd, s->wd_old);
@@ -405,3 +427,5 @@ int detect_source_check(struct detect_source *s, detect_line_fn fn, void *arg)
 {
     return pump(s, fn, arg);
 }
+
+bool detect_source_behind(const struct detect_source *s) { return s->behind; }

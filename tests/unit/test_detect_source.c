@@ -1,7 +1,7 @@
 /* test_detect_source.c: log sources on real files in a temporary directory: a file that appears late,
  * first sight at the end, partial lines, rotation by rename-and-create and by copytruncate (no line
  * lost or repeated), restart resume from the saved cursor (also across a rotation while stopped),
- * oversized lines, and the inotify descriptor waking a poll. */
+ * oversized lines, the inotify descriptor waking a poll, and a bounded look (turn_bytes). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -253,6 +253,66 @@ static void test_oversized_line(void **state)
     detect_source_destroy(&s);
 }
 
+/* A bounded source (opts.turn_bytes) never reads more than its turn in one look, says it is behind,
+ * and delivers every line exactly once, in order, over the looks that follow; an unbounded one
+ * reads all there is at once. */
+struct seq {
+    int next, bad, n;
+};
+
+static void on_seq(const char *line, size_t len, void *arg)
+{
+    struct seq *q = arg;
+    char buf[32];
+    if (len >= sizeof buf) { q->bad++; return; }
+    memcpy(buf, line, len);
+    buf[len] = '\0';
+    if (atoi(buf + 5) != q->next) q->bad++;
+    q->next++;
+    q->n++;
+}
+
+static void test_turn_bytes_bounded(void **state)
+{
+    (void)state;
+    FILE *f = fopen(logp, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 20000; i++) fprintf(f, "line %06d\n", i);   /* 12 bytes a line, 240 KB */
+    fclose(f);
+    struct detect_source_opts o = {.from_start = true, .turn_bytes = 16384};
+    struct detect_source *s = detect_source_new(logp, &o);
+    struct seq q = {0};
+    assert_true(detect_source_check(s, on_seq, &q) >= 0);
+    assert_true(q.n > 0 && q.n <= 16384 / 12 + 1);   /* one turn, not the whole file */
+    assert_true(detect_source_behind(s));
+    int looks = 1;
+    while (detect_source_behind(s) && looks < 1000) {
+        int before = q.n;
+        assert_true(detect_source_check(s, on_seq, &q) >= 0);
+        assert_true(q.n - before <= 16384 / 12 + 1);
+        looks++;
+    }
+    assert_false(detect_source_behind(s));
+    assert_int_equal(q.n, 20000);
+    assert_int_equal(q.bad, 0);
+    assert_true(looks >= 240000 / 16384);
+    /* A line cut at the turn's edge is kept and completed, not lost or split. */
+    append(logp, "line 020000\n");
+    assert_true(detect_source_check(s, on_seq, &q) >= 0);
+    assert_int_equal(q.n, 20001);
+    assert_int_equal(q.bad, 0);
+    detect_source_destroy(&s);
+
+    /* Unbounded: one look reads it all. */
+    struct detect_source_opts u = {.from_start = true};
+    s = detect_source_new(logp, &u);
+    struct seq all = {0};
+    assert_true(detect_source_check(s, on_seq, &all) >= 0);
+    assert_int_equal(all.n, 20001);
+    assert_false(detect_source_behind(s));
+    detect_source_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +322,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_copytruncate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_turn_bytes_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
