@@ -24,6 +24,7 @@ void gossip_transport_config_default(struct gossip_transport_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->flush_delay_ms = 5;
     cfg->frame_budget = 5000;
+    cfg->recv_budget_us = 5000;
     cfg->max_frame_bytes = 64 * 1024;
     cfg->heartbeat_ms = 1000;
     cfg->suspect_ms = 3000;

@@ -68,6 +68,8 @@ struct gossip_transport_config {
                                 * (peers + 1) * 1000 / frame_budget ms (200 ms at most), so that what
                                 * each node verifies stays bounded as the cluster grows (docs/scale.md,
                                 * "Cluster size") */
+    int recv_budget_us;        /* a socket's reader reads frames for at most this long per loop turn (default
+                                * 5000; 0: only the count bound), then yields the loop (totals: recv_yields) */
     size_t max_frame_bytes;    /* DELTA / SYNC_DATA size cap (default 64 KiB, at most GOSSIP_WIRE_MAX_FRAME) */
     int heartbeat_ms;          /* default 1000 */
     int suspect_ms;            /* no message for this long: suspect (default 3000) */
@@ -165,6 +167,7 @@ struct gossip_transport_totals {
     uint64_t repairs_served, repairs_resent; /* requests answered, frames resent */
     uint64_t repairs_synced;         /* requests for frames no longer kept: answered by a digest sync */
     uint64_t drops[GOSSIP_DROP_MAX]; /* every drop, known origin or not */
+    uint64_t recv_yields;            /* reader turns cut by recv_budget_us, the rest left for the next turn */
     bool synced;
     bool curve;
     bool relay;                      /* we are a relay */

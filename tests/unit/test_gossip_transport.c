@@ -141,6 +141,7 @@ static void on_merged(const struct gossip_body *b, const struct gossip_merge_res
 }
 
 static int rig_frame_budget;   /* 0: the transport's default */
+static int rig_recv_budget_us; /* 0: the transport's default */
 
 static void rig_up(struct rig *r, unsigned loss_b, size_t keep_a)
 {
@@ -191,6 +192,8 @@ static void rig_up(struct rig *r, unsigned loss_b, size_t keep_a)
             tc.test_loss_permille = i == 1 ? loss_b : 0;
             if (rig_frame_budget)
                 tc.frame_budget = rig_frame_budget;
+            if (rig_recv_budget_us)
+                tc.recv_budget_us = rig_recv_budget_us;
             if (i == 0 && keep_a)
                 tc.repair_keep_frames = keep_a;
             r->t[i] = gossip_transport_new(r->loop, r->st[i], r->kr, &tc);
@@ -355,6 +358,39 @@ static void test_loopback_flush_pace_bounded(void **state)
     (void)write_a_second(&r, 1, "b", &tot0, &elapsed);
     gossip_transport_totals(r.t[0], &tot);
     assert_true(tot.deltas_flushed - tot0.deltas_flushed >= 3);   /* unbounded: 1 (then 2 s of wait) */
+    rig_down(&r);
+}
+
+/* A reader yields the loop once its time budget is spent, and the frames left queued are read on
+ * the next turns: with a budget of 1 us, b reads one frame per turn of a burst, counts the cut turns,
+ * and still ends with a's state whole. (Without the budget, one turn reads up to 256 frames, however
+ * long their signature checks take.) */
+static void test_loopback_recv_budget(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_recv_budget_us = 1;
+    rig_up(&r, 0, 0);
+    rig_recv_budget_us = 0;
+    run_for(&r, 400);   /* connect */
+    int64_t now = sg_now_ms();
+    int keys = 0;
+    for (int burst = 0; burst < 40; burst++) {   /* 40 flushes queued before b's loop turns again */
+        for (int k = 0; k < 20; k++) {
+            char key[32];
+            snprintf(key, sizeof key, "r|%d", keys++);
+            gossip_state_counter_add(r.st[0], key, 1, now);
+        }
+        gossip_transport_notify(r.t[0]);
+        run_for(&r, 6);
+    }
+    for (int i = 0; i < 40 && !same_state(&r); i++)
+        run_for(&r, 100);
+    struct gossip_transport_totals tot;
+    gossip_transport_totals(r.t[1], &tot);
+    assert_true(same_state(&r));
+    assert_int_equal(r.merged, (size_t)keys);
+    assert_true(tot.recv_yields > 0);
     rig_down(&r);
 }
 
@@ -621,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_loopback_repair_by_sync),
         cmocka_unit_test(test_loopback_flush_paced),
         cmocka_unit_test(test_loopback_flush_pace_bounded),
+        cmocka_unit_test(test_loopback_recv_budget),
         cmocka_unit_test(test_loopback_hostile_frames),
         cmocka_unit_test(test_loopback_sync_large_state),
         cmocka_unit_test(test_loopback_sync_request_bound_to_recipient),
