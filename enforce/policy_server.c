@@ -61,11 +61,18 @@ bool policy_conn_idle(const struct conn *c)
 
 static int on_conn(zloop_t *loop, zmq_pollitem_t *item, void *arg);
 
+/* Tolerant: a hang-up is reported as an error, and zloop drops a poller that reports errors on two
+ * turns in a row. A refused client that closes with input still unread gives exactly that (one
+ * drain per turn), and a dropped poller would have left its connection open for good. on_conn
+ * handles errors itself: recv or send tells what happened. */
 int policy_conn_poll(struct conn *c, short events)
 {
     zmq_pollitem_t item = {.socket = NULL, .fd = c->fd, .events = events, .revents = 0};
     zloop_poller_end(c->srv->loop, &item);
-    return zloop_poller(c->srv->loop, &item, on_conn, c);
+    if (zloop_poller(c->srv->loop, &item, on_conn, c) != 0)
+        return -1;
+    zloop_poller_set_tolerant(c->srv->loop, &item);
+    return 0;
 }
 
 /* Frees c. Safe from c's own handler and from the accept handler (zloop rebuilds its poll set
