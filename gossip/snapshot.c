@@ -1,4 +1,4 @@
-/* snapshot.c: the incremental snapshot: the state encoded a slice at a time in key-hash order into
+/* snapshot.c: the incremental snapshot: the state encoded a slice at a time in placement order into
  * path.tmp, then fsync'd and renamed into place (see snapshot.h for why a state that changes
  * between slices still gives a valid snapshot). */
 #include "gossip/snapshot.h"
@@ -15,9 +15,9 @@
 
 enum { KIND_COUNTERS, KIND_SKETCHES, KIND_BANS, KIND_DONE };
 
-/* One entry of a slice, sorted as gossip_state_encode sorts: by key hash, then key. */
+/* One entry of a slice, sorted as gossip_state_save sorts: by placement (gossip_table_place), then key. */
 struct item {
-    uint64_t hash;
+    uint64_t place;
     const char *key;
     const void *e;
 };
@@ -27,7 +27,7 @@ struct gossip_snapshot {
     int fd;                  /* of path.tmp while a save runs, else -1 */
     char *path;
     int kind;                /* table being written */
-    uint64_t cursor;         /* every entry of that table with a smaller hash is written */
+    uint64_t cursor;         /* every entry of that table with a smaller placement is written */
     off_t written, flushed;  /* bytes in path.tmp; of which writeback was started */
     uint64_t slices;
     int64_t started_ms;
@@ -132,7 +132,7 @@ int gossip_snapshot_start(struct gossip_snapshot *s, const char *path)
 static int cmp_item(const void *a, const void *b)
 {
     const struct item *x = a, *y = b;
-    if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
+    if (x->place != y->place) return x->place < y->place ? -1 : 1;
     return strcmp(x->key, y->key);
 }
 
@@ -153,7 +153,8 @@ static size_t encode_range(struct gossip_snapshot *s, const struct gossip_state 
         s->items = sg_xrealloc(s->items, s->icap * sizeof *s->items);
     }
     for (size_t i = 0; i < n; i++)
-        s->items[i] = (struct item){((const struct gossip_entry_head *)s->v[i])->hash, t->keyof(s->v[i]), s->v[i]};
+        s->items[i] = (struct item){gossip_table_place(t, ((const struct gossip_entry_head *)s->v[i])->hash),
+                                    t->keyof(s->v[i]), s->v[i]};
     if (n > 1) qsort(s->items, n, sizeof *s->items, cmp_item);
     for (size_t i = 0; i < n; i++) {
         if (s->kind == KIND_COUNTERS) gossip_state_pack_ckey(s->items[i].e, &s->w, false);

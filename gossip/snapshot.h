@@ -1,9 +1,8 @@
 /* snapshot.h: the state written to disk in slices across loop ticks (an incremental snapshot), so
  * that encoding and writing a million keys never holds the event loop for more than one slice.
  *
- * A save walks the counters, then the sketches, then the bans, each in increasing key-hash order
- * (gossip_table_range), a bounded number of entries per slice, appending their canonical encoding
- * to path.tmp; after the last slice path.tmp is fsync'd and renamed over path. The state may change
+ * A save walks the counters, then the sketches, then the bans, each in increasing placement order
+ * (gossip_table_range), a bounded number of entries per slice, appending their encoding to path.tmp; after the last slice path.tmp is fsync'd and renamed over path. The state may change
  * between slices: every entry is a CRDT merged by max, union or last-writer-wins, so what is written
  * is, entry by entry, no older than the state at the start and no newer than the state at the end,
  * and restoring it (gossip_state_load, a merge) gives a state between the two. An entry created

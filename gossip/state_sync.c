@@ -181,11 +181,13 @@ static bool pack_part(const struct gossip_state *st, enum entry_kind kind, const
 #define CUR_PART_BITS 22
 #define CUR_SLOT_BITS 40
 
-/* The table slot visited at step i. Not the slots in order: a table's order is its keys' hash order
- * (linear probing from a home slot taken from the hash), and a receiver inserting keys in that order
- * while its own table grows piles them onto one run of slots, each insert probing the whole run
- * (quadratic: 1.1M keys took 64 s of CPU to merge instead of a few). Multiplying by an odd constant
- * modulo the power-of-two capacity visits every slot once, in an order unrelated to the hash. */
+/* The table slot visited at step i. Not the slots in order: when tables placed keys by their public
+ * hash, a receiver inserting keys in slot order while its own table grew piled them onto one run of
+ * slots, each insert probing the whole run (quadratic: 1.1M keys took 64 s of CPU to merge instead
+ * of a few). Each table now places under its own secret key, so slot order is unrelated to the
+ * receiver's; the scattering stays, cheap, for a receiver that still places by the public hash
+ * (an older sgagent). Multiplying by an odd constant modulo the power-of-two capacity visits every
+ * slot once. */
 #define EXPORT_STRIDE 0x9e3779b97f4a7c15ULL
 static size_t export_slot(const struct gossip_table *t, size_t i)
 {
@@ -250,22 +252,29 @@ static int cmp_item(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
-int gossip_state_encode(const struct gossip_state *st, uint8_t **out, size_t *len)
+/* placed: in each table's placement order instead (gossip_table_place, secret to this process), the
+ * order the incremental snapshot walks: a save is the same bytes as a snapshot in slices. */
+static void encode_into(const struct gossip_state *st, bool placed, struct gossip_writer *w)
 {
-    struct gossip_writer w;
-    gossip_writer_init(&w);
     for (int kind = EK_COUNTER; kind <= EK_BAN; kind++) {
         const struct gossip_table *t = table_of(st, kind);
         struct sort_item *v = sg_xmalloc((t->n ? t->n : 1) * sizeof *v);
         size_t n = 0;
         for (size_t i = 0; i < t->cap; i++) {
             const struct gossip_entry_head *h = t->slots[i];
-            if (h) v[n++] = (struct sort_item){h->hash, h, t->keyof(h)};
+            if (h) v[n++] = (struct sort_item){placed ? gossip_table_place(t, h->hash) : h->hash, h, t->keyof(h)};
         }
         if (n > 1) qsort(v, n, sizeof *v, cmp_item);
-        for (size_t i = 0; i < n; i++) pack_entry(kind, v[i].e, &w, false);
+        for (size_t i = 0; i < n; i++) pack_entry(kind, v[i].e, w, false);
         free(v);
     }
+}
+
+int gossip_state_encode(const struct gossip_state *st, uint8_t **out, size_t *len)
+{
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    encode_into(st, false, &w);
     /* Hand the sbuffer's bytes over; an empty state still gets a valid (empty) buffer. */
     *len = w.buf.size;
     *out = w.buf.data ? (uint8_t *)w.buf.data : sg_xmalloc(1);
@@ -286,9 +295,11 @@ int gossip_state_save_tmp(const struct gossip_state *st, const char *path)
         errno = ENAMETOOLONG;
         return -1;
     }
-    uint8_t *buf;
-    size_t len;
-    gossip_state_encode(st, &buf, &len);
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    encode_into(st, true, &w);
+    const uint8_t *buf = (const uint8_t *)w.buf.data;
+    size_t len = w.buf.size;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int rc = -1;
     if (fd < 0) goto fail;
@@ -309,7 +320,7 @@ fail:
         unlink(tmp);
         errno = e;
     }
-    free(buf);
+    gossip_writer_fini(&w);
     return rc;
 }
 

@@ -1,8 +1,12 @@
 /* table.h: internal open-addressing hash table of entries keyed by a string, used by gossip/state.
  * Entries are the caller's structs; the table stores pointers and asks keyof() for an entry's key.
  * Linear probing with backward-shift deletion (no tombstones), capacity a power of two, load <= 3/4.
- * An entry's home slot is the top bits of its hash, so slot order is hash order but for the short
- * probing displacement: a scan in hash order (gossip_table_range) needs no sort of the whole table. */
+ * Two hashes: an entry's hash (gossip_table_hash, public, the same on every node: what the caller
+ * stores and compares across nodes) and its placement (gossip_table_place: that hash under a key
+ * drawn at random for each table, so nobody outside the process can choose keys that pile onto one
+ * run of slots and make every probe walk it). An entry's home slot is the top bits of its placement,
+ * so slot order is placement order but for the short probing displacement: a scan in placement order
+ * (gossip_table_range) needs no sort of the whole table. */
 #ifndef GOSSIP_TABLE_H
 #define GOSSIP_TABLE_H
 
@@ -16,12 +20,17 @@ struct gossip_table {
     size_t n;
     unsigned shift;  /* 64 - log2(cap): home slot = hash >> shift */
     const char *(*keyof)(const void *entry);
-    uint64_t (*hashof)(const void *entry);
+    uint64_t (*hashof)(const void *entry);   /* the entry's gossip_table_hash */
+    uint64_t place_key[2];   /* secret, drawn at init: k0, k1 of gossip_table_place */
 };
 
-/* siphash of a key under a fixed, cluster-wide key; the partition is its low 6 bits. */
+/* SipHash-2-4 of a key under a fixed, cluster-wide key; the partition is its low 6 bits. Public:
+ * never used to place an entry in a table. */
 uint64_t gossip_table_hash(const char *key);
+/* The placement of an entry of this hash in t: a keyed mix of the hash under t's secret key. */
+uint64_t gossip_table_place(const struct gossip_table *t, uint64_t hash);
 
+/* Draws the table's placement key (libsodium randombytes). */
 void gossip_table_init(struct gossip_table *t, const char *(*keyof)(const void *), uint64_t (*hashof)(const void *));
 /* Frees the slot array, not the entries. */
 void gossip_table_fini(struct gossip_table *t);
@@ -30,12 +39,12 @@ void *gossip_table_get(const struct gossip_table *t, const char *key, uint64_t h
 void gossip_table_put(struct gossip_table *t, void *entry);
 /* Removes this entry (by identity). Returns the slot index it was in, or (size_t)-1. */
 size_t gossip_table_del(struct gossip_table *t, const void *entry);
-/* The entries whose hash lies in [from, *next), appended to (*v)[0 ..) (the array grown as needed,
+/* The entries whose placement lies in [from, *next), appended to (*v)[0 ..) (the array grown as needed,
  * *vcap its size), in slot order; returns how many. The range covers whole home slots from the one
  * of from, about want entries' worth (and at most 8 * want slots), so a caller that goes on from
- * *next visits each entry present throughout exactly once, in increasing hash order once each batch
+ * *next visits each entry present throughout exactly once, in increasing placement order once each batch
  * is sorted, whatever resizes happen between calls. *last is set when the range reached the end of
- * the hash space (*next is then 0). */
+ * the placement space (*next is then 0). */
 size_t gossip_table_range(const struct gossip_table *t, uint64_t from, size_t want, void ***v, size_t *vcap,
                           uint64_t *next, bool *last);
 /* Heap bytes of the slot array. */
