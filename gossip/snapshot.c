@@ -1,6 +1,6 @@
 /* snapshot.c: the incremental snapshot: the state encoded a slice at a time in placement order into
- * path.tmp, then fsync'd and renamed into place (see snapshot.h for why a state that changes
- * between slices still gives a valid snapshot). */
+ * path.tmp (head, entries, trailer: gossip/snapfile.h), then fsync'd and renamed into place (see
+ * snapshot.h for why a state that changes between slices still gives a valid snapshot). */
 #include "gossip/snapshot.h"
 
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent/util.h"
+#include "gossip/snapfile.h"
 #include "gossip/state_int.h"
 
 enum { KIND_COUNTERS, KIND_SKETCHES, KIND_BANS, KIND_DONE };
@@ -32,6 +33,7 @@ struct gossip_snapshot {
     uint64_t slices;
     int64_t started_ms;
     struct gossip_writer w;
+    struct gossip_snapfile sum;  /* head, entries and trailer (snapfile.h), kept as the slices are written */
     void **v;                /* the slice's entries */
     size_t vcap;
     struct item *items;
@@ -170,17 +172,6 @@ static size_t encode_range(struct gossip_snapshot *s, const struct gossip_state 
     return n;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    for (size_t off = 0; off < len;) {
-        ssize_t n = write(fd, p + off, len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return -1;
-        off += (size_t)n;
-    }
-    return 0;
-}
-
 static int fail(struct gossip_snapshot *s, const char *what)
 {
     int e = errno;
@@ -223,9 +214,20 @@ int gossip_snapshot_step(struct gossip_snapshot *s, const struct gossip_state *s
         rc = commit(s);
     } else {
         gossip_writer_reset(&s->w);
-        size_t done = 0;
+        if (s->slices == 1) {
+            uint8_t head[GOSSIP_SNAPFILE_HEAD_LEN];
+            gossip_snapfile_begin(&s->sum, head);
+            msgpack_sbuffer_write(&s->w.buf, (const char *)head, sizeof head);
+        }
+        size_t body0 = s->w.buf.size, done = 0;
         while (s->kind != KIND_DONE && done < s->slice_keys) done += encode_range(s, st, s->slice_keys - done) + 1;
-        if (s->w.buf.size && write_all(s->fd, s->w.buf.data, s->w.buf.size) < 0) return fail(s, "write");
+        gossip_snapfile_body(&s->sum, s->w.buf.data + body0, s->w.buf.size - body0, s->w.entries);
+        if (s->kind == KIND_DONE) {
+            uint8_t trailer[GOSSIP_SNAPFILE_TRAILER_LEN];
+            gossip_snapfile_end(&s->sum, trailer);
+            msgpack_sbuffer_write(&s->w.buf, (const char *)trailer, sizeof trailer);
+        }
+        if (gossip_snapfile_write(s->fd, s->w.buf.data, s->w.buf.size) < 0) return fail(s, "write");
         s->written += (off_t)s->w.buf.size;
         /* Start the writeback of each megabyte without waiting for it, so that the final fsync finds
          * little left to do (best effort: the fsync is what makes the file durable). */

@@ -2,7 +2,9 @@
  * that encoding and writing a million keys never holds the event loop for more than one slice.
  *
  * A save walks the counters, then the sketches, then the bans, each in increasing placement order
- * (gossip_table_range), a bounded number of entries per slice, appending their encoding to path.tmp; after the last slice path.tmp is fsync'd and renamed over path. The state may change
+ * (gossip_table_range), a bounded number of entries per slice, appending their encoding to path.tmp
+ * after the file's head, and after the last entries the trailer whose checksum was kept as the
+ * slices went (gossip/snapfile.h); then path.tmp is fsync'd and renamed over path. The state may change
  * between slices: every entry is a CRDT merged by max, union or last-writer-wins, so what is written
  * is, entry by entry, no older than the state at the start and no newer than the state at the end,
  * and restoring it (gossip_state_load, a merge) gives a state between the two. An entry created
@@ -54,8 +56,9 @@ int gossip_snapshot_finish(struct gossip_snapshot *s, const struct gossip_state 
 /* Gives a running save up: path.tmp removed, counted aborted. For a synchronous save that replaces it. */
 void gossip_snapshot_abort(struct gossip_snapshot *s);
 bool gossip_snapshot_running(const struct gossip_snapshot *s);
-/* Restores path into st (gossip_state_load). A file that cannot be read whole (cut short, garbled)
- * is refused, counted unreadable, logged, and renamed to path.bad: the next save would otherwise
+/* Restores path into st (gossip_state_load). A file that cannot be read whole (cut short, between
+ * two entries too, or altered: its trailer does not match) is refused, nothing of it merged, counted
+ * unreadable, logged, and renamed to path.bad: the next save would otherwise
  * replace the only copy of the previous state. Returns 0, or -1 when refused. */
 int gossip_snapshot_restore(struct gossip_snapshot *s, struct gossip_state *st, const char *path, int64_t now_ms);
 void gossip_snapshot_get_stats(const struct gossip_snapshot *s, struct gossip_snapshot_stats *out);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/util.h"
+#include "gossip/snapfile.h"
 
 /* Index of the k-th entry to merge out of n: a scattered order. A body in hash order (a snapshot, or
  * an export in table order) merged in that order into a table that is still growing piles the keys
@@ -298,17 +299,17 @@ int gossip_state_save_tmp(const struct gossip_state *st, const char *path)
     struct gossip_writer w;
     gossip_writer_init(&w);
     encode_into(st, true, &w);
-    const uint8_t *buf = (const uint8_t *)w.buf.data;
-    size_t len = w.buf.size;
+    struct gossip_snapfile f;
+    uint8_t head[GOSSIP_SNAPFILE_HEAD_LEN], trailer[GOSSIP_SNAPFILE_TRAILER_LEN];
+    gossip_snapfile_begin(&f, head);
+    gossip_snapfile_body(&f, w.buf.data, w.buf.size, w.entries);
+    gossip_snapfile_end(&f, trailer);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int rc = -1;
     if (fd < 0) goto fail;
-    for (size_t off = 0; off < len;) {
-        ssize_t n = write(fd, buf + off, len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) goto fail;
-        off += (size_t)n;
-    }
+    if (gossip_snapfile_write(fd, head, sizeof head) || gossip_snapfile_write(fd, w.buf.data, w.buf.size) ||
+        gossip_snapfile_write(fd, trailer, sizeof trailer))
+        goto fail;
     if (fsync(fd) != 0) goto fail;
     if (close(fd) != 0) { fd = -1; goto fail; }
     fd = -1;
@@ -378,13 +379,33 @@ int gossip_state_load(struct gossip_state *st, const char *path, int64_t now_ms)
         off += (size_t)n;
     }
     close(fd);
+    /* Nothing is merged unless the whole file is there: a part of a state restored as if whole
+     * would be lost at the next save. */
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    uint64_t want = 0;
+    const char *why = "read short";
+    int format = off == len ? gossip_snapfile_open(buf, len, &body, &body_len, &want, &why) : -1;
     struct gossip_body *b = NULL;
-    enum gossip_wire_err e = off == len ? gossip_body_decode(buf, len, SIZE_MAX, &b) : GOSSIP_WIRE_ETRUNCATED;
+    if (format > 0) {
+        enum gossip_wire_err e = gossip_body_decode(body, body_len, SIZE_MAX, &b);
+        if (e != GOSSIP_WIRE_OK) {
+            why = gossip_wire_strerror(e);
+            format = -1;
+        } else if (format == 2 && gossip_body_entries(b) != want) {
+            why = "entries differ from the trailer's count";
+            format = -1;
+        }
+    }
     free(buf);
-    if (e != GOSSIP_WIRE_OK) {
-        sg_log(SG_LOG_ERR, "gossip: snapshot %s unreadable: %s", path, gossip_wire_strerror(e));
+    if (format < 0 || !b) {
+        gossip_body_destroy(&b);
+        sg_log(SG_LOG_ERR, "gossip: snapshot %s unreadable: %s", path, why);
         return -1;
     }
+    if (format == 1)
+        sg_log(SG_LOG_WARN, "gossip: snapshot %s has no trailer (written by an older sgagent): loaded unchecked, "
+                            "the next save adds one", path);
     struct gossip_merge_result res;
     gossip_state_merge(st, b, st->self->origin, GOSSIP_MERGE_RESTORE, now_ms, &res);
     gossip_body_destroy(&b);
