@@ -17,8 +17,13 @@
 
 #define PROG_CACHE 256  /* indexed by the top 8 bits of the hash, 4 slots probed */
 
+#define PROG_NAME_CACHED 48 /* longer program names are not cached: no daemon's is near this */
+
 struct prog_cache_entry {
     uint64_t hash;
+    uint8_t len;
+    char name[PROG_NAME_CACHED];       /* compared, not just hashed: the tag is whatever a local
+                                        * process gave syslog, and the hash is not keyed */
     uint64_t mask[DETECT_MASK_WORDS];
     const char *service;               /* what the program name says about the service, or NULL */
     bool tag_rules;                    /* some rule in mask matches from the tag on */
@@ -34,6 +39,7 @@ struct detect_parser {
     struct detect_stats st;
     uint64_t *hits;
     struct prog_cache_entry cache[PROG_CACHE];
+    struct prog_cache_entry uncached;  /* a program name too long for the cache */
     struct detect_join addrs;          /* shared by the join families: see detect_join_ops.apply */
     void *joins[DETECT_JOIN_FAMILIES]; /* each family's tables, for the families the rules use */
 };
@@ -164,12 +170,18 @@ static const struct prog_cache_entry *prog_lookup(struct detect_parser *p, const
     uint64_t h = hash_bytes(prog, n);
     size_t at = (size_t)(h >> 56);
     struct prog_cache_entry *c = NULL;
-    for (size_t i = 0; i < 4; i++) {
-        struct prog_cache_entry *e = &p->cache[(at + i) & (PROG_CACHE - 1)];
-        if (e->hash == h) return e;
-        if (!c && !e->hash) c = e;
+    if (n > PROG_NAME_CACHED) {
+        c = &p->uncached;        /* computed for this line only */
+    } else {
+        for (size_t i = 0; i < 4; i++) {
+            struct prog_cache_entry *e = &p->cache[(at + i) & (PROG_CACHE - 1)];
+            if (e->hash == h && e->len == n && !memcmp(e->name, prog, n)) return e;
+            if (!c && !e->len) c = e;
+        }
+        if (!c) c = &p->cache[at];   /* all four taken: a log with this many programs recomputes sometimes */
+        memcpy(c->name, prog, n);
+        c->len = (uint8_t)n;
     }
-    if (!c) c = &p->cache[at];   /* all four taken: a log with this many programs recomputes sometimes */
     c->hash = h;
     memset(c->mask, 0, sizeof c->mask);
     c->tag_rules = false;

@@ -309,6 +309,92 @@ static void test_smtp_auth_via_dovecot_once(void **state)
     detect_rules_destroy(&r);
 }
 
+/* The program-name hash of detect/parser.c, reproduced: the test forges a tag that collides with it. */
+static uint64_t prog_hash(const char *s, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    for (; n >= 8; s += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    return h | 1;
+}
+
+/* A tag is whatever a local process gives syslog (logger -t). One whose name hashes like
+ * "postfix/submission/smtpd" must not lend that program its cached rules, nor take them away: the
+ * cache compares names. The forged name keeps the real one's first and last words and picks its
+ * middle word so the hash state after it is the real one's; the first word is searched until that
+ * middle word is all tag characters. */
+static void test_prog_cache_collision(void **state)
+{
+    (void)state;
+    const char *real = "postfix/submission/smtpd";
+    char forged[25];
+    memcpy(forged, real, 25);
+    uint64_t h0 = 0x9e3779b97f4a7c15ULL ^ 24, w1, w2;
+    memcpy(&w1, real, 8);
+    memcpy(&w2, real + 8, 8);
+    uint64_t h1 = (h0 ^ w1) * 0xff51afd7ed558ccdULL;
+    h1 ^= h1 >> 32;
+    bool found = false;
+    uint64_t seed = 1;
+    for (int tries = 0; tries < 10000000 && !found; tries++) {
+        unsigned char f1[8];
+        for (int i = 0; i < 8; i++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            f1[i] = (unsigned char)('a' + (seed >> 59) % 26);
+        }
+        uint64_t v1, g1;
+        memcpy(&v1, f1, 8);
+        g1 = (h0 ^ v1) * 0xff51afd7ed558ccdULL;
+        g1 ^= g1 >> 32;
+        uint64_t v2 = w2 ^ h1 ^ g1;
+        unsigned char m[8];
+        memcpy(m, &v2, 8);
+        found = true;
+        for (int i = 0; i < 8 && found; i++)
+            found = m[i] > ' ' && m[i] < 0x7f && !strchr("[(<]):=", m[i]);
+        if (found) {
+            memcpy(forged, f1, 8);
+            memcpy(forged + 8, m, 8);
+        }
+    }
+    assert_true(found);
+    assert_int_equal(prog_hash(forged, 24), prog_hash(real, 24));
+    assert_memory_not_equal(forged, real, 24);
+
+    struct detect_rules *r = shipped();
+    struct detect_parser_opts o = {.ref_ms = REF_MS};
+    struct detect_parser *p = detect_parser_new(r, &o);
+    const char *fail = "warning: unknown[198.51.100.7]: SASL LOGIN authentication failed: UGFzc3dvcmQ6";
+    char line[512];
+    /* The forged program first: its line is no Postfix line, whatever it says. */
+    snprintf(line, sizeof line, "Nov 28 05:00:00 mx1 %s[66]: %s", forged, fail);
+    struct got g = parse1(p, line);
+    int forged_events = g.n;
+    /* Then the real one: still detected, as submission. */
+    snprintf(line, sizeof line, "Nov 28 05:00:01 mx1 %s[77]: %s", real, fail);
+    g = parse1(p, line);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.v[0].service, "submission");
+    /* And the other way round, on a fresh parser: the real program cached first lends nothing. */
+    detect_parser_destroy(&p);
+    p = detect_parser_new(r, &o);
+    snprintf(line, sizeof line, "Nov 28 05:00:01 mx1 %s[77]: %s", real, fail);
+    assert_int_equal(parse1(p, line).n, 1);
+    snprintf(line, sizeof line, "Nov 28 05:00:02 mx1 %s[66]: %s", forged, fail);
+    assert_int_equal(parse1(p, line).n, forged_events);
+    assert_int_equal(forged_events, 0);
+    detect_parser_destroy(&p);
+    detect_rules_destroy(&r);
+}
+
 static void test_submission_sent_join(void **state)
 {
     (void)state;
@@ -495,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_rule_files),
         cmocka_unit_test(test_dovecot_one_attempt_once),
         cmocka_unit_test(test_smtp_auth_via_dovecot_once),
+        cmocka_unit_test(test_prog_cache_collision),
         cmocka_unit_test(test_submission_sent_join),
         cmocka_unit_test(test_qid_reuse_not_charged),
         cmocka_unit_test(test_port25_flood_keeps_submissions),
