@@ -41,8 +41,10 @@ CC      ?= cc
 PKGS     = libczmq libzmq msgpack libpcre2-8 libnftnl libmnl libsodium inih libsystemd libmicrohttpd jansson
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -Werror
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -I. $(shell pkg-config --cflags $(PKGS))
-LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm
+# The library starts threads (gossip/state_verify.c): -pthread when compiling and when linking.
+THREADS  = -pthread
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(THREADS) -I. $(shell pkg-config --cflags $(PKGS))
+LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm $(THREADS)
 ifeq ($(SAN),1)
   BUILD  ?= build-san
   BIN    ?= $(BUILD)/bin

@@ -18,8 +18,9 @@ static int ban_order(const struct gossip_ban *a, const struct gossip_ban *b)
     return memcmp(a->sig, b->sig, GOSSIP_SIG_LEN);
 }
 
-/* Our own records verify against our own key even when the keyring lacks it (a snapshot reload). */
-static bool authentic(const struct gossip_state *st, const struct gossip_ban *b)
+/* Our own records verify against our own key even when the keyring lacks it (a snapshot reload).
+ * Reads only the record, st->self and the keyring: worker threads call it too (state_verify.c). */
+bool gossip_state_ban_authentic(const struct gossip_state *st, const struct gossip_ban *b)
 {
     if (b->author != st->self->origin) return gossip_ban_verify(b, st->kr);
     if (!gossip_ban_valid(b)) return false;
@@ -139,37 +140,82 @@ int gossip_state_ban_put(struct gossip_state *st, const struct gossip_ban_spec *
     return 0;
 }
 
-int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, unsigned flags, int64_t now_ms,
-                           struct gossip_merge_result *res)
+/* Whether b is authentic: the verdict *sig when one was reached before (on a worker thread, or earlier
+ * in this merge), else checked here and remembered in *sig. */
+static bool verdict(const struct gossip_state *st, const struct gossip_ban *b, enum gossip_sig *sig)
 {
-    struct gossip_ban migrated;
-    if ((flags & GOSSIP_MERGE_RESTORE) && b->author == st->self->origin && !authentic(st, b) &&
-        migrate_v1(st, b, &migrated))
-        b = &migrated;
+    if (*sig == GOSSIP_SIG_UNKNOWN) *sig = gossip_state_ban_authentic(st, b) ? GOSSIP_SIG_OK : GOSSIP_SIG_BAD;
+    return *sig == GOSSIP_SIG_OK;
+}
+
+/* What merging b would do, given what the map holds for its key (k, may be NULL), before any signature
+ * check: the rules of gossip_state_merge_ban, which gossip_state_ban_needs_check shares. */
+enum ban_fate {
+    FATE_EXPIRED,        /* past its grace */
+    FATE_FUTURE,         /* stamped too far ahead */
+    FATE_RECORD,         /* outside the record limits (*why) */
+    FATE_IGNORED,        /* a duplicate or a loser: nothing to do */
+    FATE_LOSER_OUTLIVES, /* a loser that outlives what is kept: extends the keep if authentic */
+    FATE_WINNER,         /* new, or beats what is held: stored if authentic and within the budgets */
+};
+
+static enum ban_fate ban_fate(const struct gossip_state *st, const struct gossip_ban *b, const struct gossip_bkey *k,
+                              int64_t now_ms, enum gossip_refusal *why)
+{
     /* An expired record is still taken within the grace: it may supersede a live one elsewhere. */
-    if (b->expires_at + st->cfg.ban_grace_ms <= now_ms) {
-        res->rej_expired++;
-        return -1;
-    }
-    if (!gossip_hlc_acceptable(&st->hlc, b->hlc, now_ms)) {
-        res->rej_future++;
-        return -1;
-    }
-    struct gossip_bkey *k = bkey_find(st, b->key);
+    if (b->expires_at + st->cfg.ban_grace_ms <= now_ms) return FATE_EXPIRED;
+    if (!gossip_hlc_acceptable(&st->hlc, b->hlc, now_ms)) return FATE_FUTURE;
     /* A duplicate of what we hold passed these checks already. Otherwise the bounds come first: they
      * cost no signature check, and a record outside them may not even extend a winner's keep. */
-    bool dup = k && ban_order(b, &k->rec) == 0;
-    if (!dup && gossip_state_record_check(st, b) < 0) {
-        res->rej_record++;
-        return -1;
-    }
+    int order = k ? ban_order(b, &k->rec) : 1;
+    if (order != 0 && !gossip_state_record_ok(st, b, why)) return FATE_RECORD;
     /* Compare first: duplicates and losers cost no signature check. A loser that outlives the winner
      * extends how long the winner is kept, so the loser cannot win later by outliving it. */
-    if (k && ban_order(b, &k->rec) <= 0) {
-        if (b->expires_at > k->keep_until && authentic(st, b)) k->keep_until = b->expires_at;
-        return 0;
+    if (order <= 0) return b->expires_at > k->keep_until ? FATE_LOSER_OUTLIVES : FATE_IGNORED;
+    return FATE_WINNER;
+}
+
+bool gossip_state_ban_needs_check(const struct gossip_state *st, const struct gossip_ban *b, unsigned flags,
+                                  int64_t now_ms)
+{
+    /* Checked first of all, to tell an old-format record of ours to migrate (gossip_state_merge_ban). */
+    if ((flags & GOSSIP_MERGE_RESTORE) && b->author == st->self->origin) return true;
+    enum gossip_refusal why;
+    enum ban_fate f = ban_fate(st, b, bkey_find(st, b->key), now_ms, &why);
+    return f == FATE_LOSER_OUTLIVES || f == FATE_WINNER;
+}
+
+int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, unsigned flags, int64_t now_ms,
+                           enum gossip_sig sig, struct gossip_merge_result *res)
+{
+    struct gossip_ban migrated;
+    if ((flags & GOSSIP_MERGE_RESTORE) && b->author == st->self->origin && !verdict(st, b, &sig) &&
+        migrate_v1(st, b, &migrated)) {
+        b = &migrated;
+        sig = GOSSIP_SIG_UNKNOWN;   /* the verdict was the old record's */
     }
-    if (!authentic(st, b)) {
+    struct gossip_bkey *k = bkey_find(st, b->key);
+    enum gossip_refusal why;
+    switch (ban_fate(st, b, k, now_ms, &why)) {
+    case FATE_EXPIRED:
+        res->rej_expired++;
+        return -1;
+    case FATE_FUTURE:
+        res->rej_future++;
+        return -1;
+    case FATE_RECORD:
+        gossip_state_refuse(st, why, b->key, b->author);
+        res->rej_record++;
+        return -1;
+    case FATE_IGNORED:
+        return 0;
+    case FATE_LOSER_OUTLIVES:
+        if (verdict(st, b, &sig)) k->keep_until = b->expires_at;
+        return 0;
+    case FATE_WINNER:
+        break;
+    }
+    if (!verdict(st, b, &sig)) {
         res->rej_ban_sig++;
         return -1;
     }

@@ -107,13 +107,30 @@ int64_t gossip_state_newest_bucket(const struct gossip_state *st, int64_t now_ms
 void gossip_state_mark(struct gossip_dirty *d, struct gossip_entry_head *h);
 void gossip_state_unmark(struct gossip_dirty *d, struct gossip_entry_head *h);
 
+/* Index of the k-th entry of n that gossip_state_merge merges (state_sync.c says why not the k-th). */
+size_t gossip_state_merge_index(size_t k, size_t n);
 /* Counter and sketch merges of one entry; return 1 changed, 0 ignored, -1 rejected (res updated). */
 int gossip_state_merge_slot(struct gossip_state *st, const struct gossip_slot_entry *e, uint64_t sender,
                             unsigned flags, int64_t now_ms, struct gossip_merge_result *res);
 int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketch_entry *e, int64_t now_ms,
                               struct gossip_merge_result *res);
+/* A ban record's signature: not checked yet, or the verdict of gossip_state_ban_authentic. */
+enum gossip_sig { GOSSIP_SIG_UNKNOWN = 0, GOSSIP_SIG_OK, GOSSIP_SIG_BAD };
+/* sig: the record's verdict when known (gossip_state_verify_bans), else GOSSIP_SIG_UNKNOWN: checked here
+ * if the merge needs it. */
 int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, unsigned flags, int64_t now_ms,
-                           struct gossip_merge_result *res);
+                           enum gossip_sig sig, struct gossip_merge_result *res);
+/* Whether b is signed by its author (our own key for our records, else the keyring's). A pure function
+ * of the record, st->self and the keyring: safe on several threads while the state is not written. */
+bool gossip_state_ban_authentic(const struct gossip_state *st, const struct gossip_ban *b);
+/* Whether gossip_state_merge_ban would check b's signature if it came now, into the map as it stands. */
+bool gossip_state_ban_needs_check(const struct gossip_state *st, const struct gossip_ban *b, unsigned flags,
+                                  int64_t now_ms);
+/* For a body with many ban records: the verdicts (indexed like b->bans, malloc'd, the caller frees) of
+ * those the merge will check, checked on worker threads; GOSSIP_SIG_UNKNOWN for the others. NULL when
+ * too few need a check to be worth threads (state_verify.c). st is only read, by every thread. */
+uint8_t *gossip_state_verify_bans(const struct gossip_state *st, const struct gossip_body *b, unsigned flags,
+                                  int64_t now_ms);
 /* Drops the records past their grace among the slots [from, to) of the ban table. */
 size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms, size_t from, size_t to);
 
@@ -126,6 +143,8 @@ int gossip_state_refuse(struct gossip_state *st, enum gossip_refusal r, const ch
 /* The checks that need no signature: clean text, typed key matching the kind, lifetime, prefix.
  * Returns 0, or -1 after counting the refusal. */
 int gossip_state_record_check(struct gossip_state *st, const struct gossip_ban *b);
+/* The same checks without counting: true when b passes, else false and the reason in *why (out). */
+bool gossip_state_record_ok(const struct gossip_state *st, const struct gossip_ban *b, enum gossip_refusal *why);
 /* The author's budgets for a record that will replace cur (NULL: a new key): records held, and for a
  * block, address space in the hour of its stamp, which is charged. 0, or -1 after counting. */
 int gossip_state_budget_charge(struct gossip_state *st, const struct gossip_ban *b, const struct gossip_ban *cur);

@@ -74,22 +74,36 @@ int gossip_state_refuse(struct gossip_state *st, enum gossip_refusal r, const ch
     return -1;
 }
 
-int gossip_state_record_check(struct gossip_state *st, const struct gossip_ban *b)
+bool gossip_state_record_ok(const struct gossip_state *st, const struct gossip_ban *b, enum gossip_refusal *why)
 {
     if (!sg_text_clean(b->key, strlen(b->key)) || !sg_text_clean(b->reason, strlen(b->reason)) ||
-        !sg_text_clean(b->scenario, strlen(b->scenario)))
-        return gossip_state_refuse(st, GOSSIP_REFUSE_TEXT, b->key, b->author);
+        !sg_text_clean(b->scenario, strlen(b->scenario))) {
+        *why = GOSSIP_REFUSE_TEXT;
+        return false;
+    }
     struct sg_key k;
-    if (sg_key_parse(b->key, &k) < 0 || (int)k.kind != b->kind)
-        return gossip_state_refuse(st, GOSSIP_REFUSE_KEY, b->key, b->author);
-    if (b->expires_at - (int64_t)GOSSIP_HLC_MS(b->hlc) > gossip_state_max_ttl(st, b->action, b->kind))
-        return gossip_state_refuse(st, GOSSIP_REFUSE_TTL, b->key, b->author);
+    if (sg_key_parse(b->key, &k) < 0 || (int)k.kind != b->kind) {
+        *why = GOSSIP_REFUSE_KEY;
+        return false;
+    }
+    if (b->expires_at - (int64_t)GOSSIP_HLC_MS(b->hlc) > gossip_state_max_ttl(st, b->action, b->kind)) {
+        *why = GOSSIP_REFUSE_TTL;
+        return false;
+    }
     /* An unban of a wide prefix harms nobody; a ban of one does, and so does an allow (it would turn
      * off protection for that whole space on every node). */
     if (b->action == GOSSIP_BAN_ACTION_BAN && k.subj.type == SG_SUBJ_NET &&
-        k.subj.len < (k.subj.family == AF_INET ? st->cfg.limits.min_prefix4 : st->cfg.limits.min_prefix6))
-        return gossip_state_refuse(st, GOSSIP_REFUSE_PREFIX, b->key, b->author);
-    return 0;
+        k.subj.len < (k.subj.family == AF_INET ? st->cfg.limits.min_prefix4 : st->cfg.limits.min_prefix6)) {
+        *why = GOSSIP_REFUSE_PREFIX;
+        return false;
+    }
+    return true;
+}
+
+int gossip_state_record_check(struct gossip_state *st, const struct gossip_ban *b)
+{
+    enum gossip_refusal why;
+    return gossip_state_record_ok(st, b, &why) ? 0 : gossip_state_refuse(st, why, b->key, b->author);
 }
 
 /* Hours an author's ring must hold: a record stamped longer ago than its longest lifetime and the

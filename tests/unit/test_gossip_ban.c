@@ -1,18 +1,21 @@
 /* test_gossip_ban.c: the last-writer-wins ban map: unban beats an older ban and loses to a newer one
  * in either delivery order, ties are deterministic, tombstones are collected when due, and forged,
- * foreign, future and stale records are refused. */
+ * foreign, future and stale records are refused; a large body, its signatures checked on threads,
+ * merges exactly as its records merged one at a time. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/key.h"
 #include "gossip/state.h"
-#include "gossip/state_int.h"   /* gossip_state_digest_full */
+#include "gossip/state_int.h"   /* gossip_state_digest_full, the verdicts and the map of a large merge */
+#include "tests/support/state_same.h"
 
 #define T0 1700000000000LL
 #define GRACE 600000
@@ -278,6 +281,217 @@ static void test_callback_may_write(void **state)
     gossip_state_destroy(&b);
 }
 
+/* ---- a large body: signatures checked on threads, then merged (gossip/state_verify.c) ---- */
+
+#define BIG 3000   /* records in the body: well past the threshold, and merged in a scattered order */
+
+/* A record of id's at hlc ms, expiring at exp, signed (v1: over the old layout, as an old snapshot holds). */
+static struct gossip_ban signed_rec(const struct gossip_identity *id, unsigned i, int64_t ms, int64_t exp, bool v1)
+{
+    struct gossip_ban r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.key, sizeof r.key, "ip:10.%u.%u.%u", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+    snprintf(r.reason, sizeof r.reason, "%u failures", i);
+    snprintf(r.scenario, sizeof r.scenario, "auth-ip");
+    r.action = GOSSIP_BAN_ACTION_BAN;
+    r.kind = GOSSIP_BAN_KIND_BLOCK;
+    r.level = 1;
+    r.hlc = GOSSIP_HLC_MAKE(ms, i & 7);
+    r.expires_at = exp;
+    gossip_ban_sign(&r, id);
+    if (v1) {
+        uint8_t buf[GOSSIP_BAN_CANON_MAX];
+        gossip_sign(id, buf, gossip_ban_canonical_v1(&r, buf), r.sig);
+    }
+    return r;
+}
+
+enum rec_what { REC_GOOD, REC_FORGED, REC_OLD_FORMAT };
+
+/* The body: every kind of record the merge tells apart, each one's what[] (out). What the receiver
+ * holds beforehand goes to held[] (out, *nheld). Returns the records in the body. */
+static size_t big_body(struct gossip_ban *body, struct gossip_ban *held, size_t *nheld, uint8_t *what, bool restore)
+{
+    size_t n = 0;
+    *nheld = 0;
+    const int64_t hour = 3600000;
+    for (unsigned i = 0; n < BIG; i++) {
+        const struct gossip_identity *author = i & 1 ? idb : idc;
+        struct gossip_ban h = signed_rec(author, i, T0 - 300000, T0 + hour, false), r;
+        bool bad = false, hold = false;
+        switch (i % 14) {
+        case 0: r = signed_rec(author, i, T0 - 1000, T0 + hour, false); break;          /* new */
+        case 1: r = signed_rec(author, i, T0 - 1000, T0 + hour, false);                  /* new, stretched */
+                r.expires_at += 1; bad = true; break;
+        case 2: r = h; hold = true; break;                                               /* a duplicate */
+        case 3: r = signed_rec(author, i, T0 - 400000, T0 + 1000, false); hold = true; break;   /* a loser */
+        case 4: r = signed_rec(author, i, T0 - 400000, T0 + 2 * hour, false); hold = true; break; /* outlives */
+        case 5: r = signed_rec(author, i, T0 - 400000, T0 + 2 * hour, false);            /* outlives, forged */
+                r.sig[7] ^= 1; hold = bad = true; break;
+        case 6: r = signed_rec(author, i, T0 - 3 * GRACE, T0 - GRACE - 1, false); break; /* expired */
+        case 7: r = signed_rec(author, i, T0 - 1000, T0 + hour, false); hold = true; break;     /* a winner */
+        case 8: r = signed_rec(author, i, T0 - 1000, T0 + hour, false);                  /* a winner, forged */
+                r.sig[40] ^= 0x80; hold = bad = true; break;
+        case 9: r = signed_rec(stranger, i, T0 - 1000, T0 + hour, false); bad = true; break;    /* no key */
+        case 10: r = signed_rec(author, i, T0 + 120000, T0 + hour, false); break;         /* future */
+        case 11: r = signed_rec(author, i, T0 - 1000, T0 + 40 * 24 * hour, false); break; /* too long */
+        case 12: r = signed_rec(ida, i, T0 - 1000, T0 + hour, restore && i % 28 == 12); break;  /* ours */
+        default: r = signed_rec(ida, i, T0 - 1000, T0 + hour, false); r.sig[0] ^= 4; bad = true; break;
+        }
+        if (hold) held[(*nheld)++] = h;
+        what[n] = bad ? REC_FORGED : restore && i % 28 == 12 ? REC_OLD_FORMAT : REC_GOOD;
+        body[n++] = r;
+        /* The same key again, newer, later in the body: what was decided before the merge goes stale. */
+        if (i % 14 == 0 && n < BIG) {
+            what[n] = i % 28 == 0 ? REC_FORGED : REC_GOOD;
+            body[n] = signed_rec(author, i, T0 - 500, T0 + hour, false);
+            if (what[n] == REC_FORGED) body[n].level = 9;
+            n++;
+        }
+    }
+    return n;
+}
+
+static struct gossip_body *body_of(const struct gossip_ban *recs, size_t n)
+{
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    for (size_t i = 0; i < n; i++) assert_int_equal(gossip_writer_ban(&w, &recs[i]), 0);
+    struct gossip_body *b = NULL;
+    assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, SIZE_MAX, &b), GOSSIP_WIRE_OK);
+    gossip_writer_fini(&w);
+    return b;
+}
+
+/* The keys reported to the ban callback, in order, folded into one number. */
+static uint64_t cb_trace;
+static void trace_cb(const struct gossip_ban *b, void *arg)
+{
+    (void)arg;
+    cb_trace = cb_trace * 1099511628211ULL ^ gossip_table_hash(b->key) ^ b->hlc;
+}
+
+static struct gossip_state *receiver(const struct gossip_ban *held, size_t nheld, size_t max_keys)
+{
+    struct gossip_state_config cfg;
+    gossip_state_config_default(&cfg);
+    cfg.ban_grace_ms = GRACE;
+    cfg.max_keys = max_keys;
+    struct gossip_state *st = gossip_state_new(&cfg, ida, kr, 1);
+    for (size_t i = 0; i < nheld; i++) merge(st, &held[i], 1, T0);
+    gossip_state_set_ban_cb(st, trace_cb, NULL);
+    return st;
+}
+
+static void add_result(struct gossip_merge_result *sum, const struct gossip_merge_result *r)
+{
+    size_t *s = (size_t *)sum;
+    const size_t *x = (const size_t *)r;
+    for (size_t i = 0; i < sizeof *r / sizeof(size_t); i++) s[i] += x[i];
+}
+
+/* One large body merged (its signatures checked on threads) leaves exactly what merging its records one
+ * at a time, in the same order, leaves: the same records, keeps, digest, refusals, counters and callbacks.
+ * Forged records (stretched, bit-flipped, unknown author, ours) are refused either way. With max_keys
+ * tight, evictions during the merge make some verdicts missing (checked in the merge); under RESTORE our
+ * records are all checked first and the old-format ones re-signed, their verdict not reused. */
+static void check_big_body(size_t max_keys, unsigned flags)
+{
+    struct gossip_ban *recs = calloc(BIG, sizeof *recs), *held = calloc(BIG, sizeof *held);
+    uint8_t what[BIG];
+    size_t nheld, n = big_body(recs, held, &nheld, what, flags & GOSSIP_MERGE_RESTORE);
+    struct gossip_state *par = receiver(held, nheld, max_keys), *seq = receiver(held, nheld, max_keys);
+    struct gossip_body *b = body_of(recs, n);
+
+    /* The verdicts reached on threads are those of the records they are attached to. */
+    uint8_t *sig = gossip_state_verify_bans(par, b, flags, T0);
+    assert_non_null(sig);
+    size_t checked = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!gossip_state_ban_needs_check(par, &b->bans[i], flags, T0)) {
+            assert_int_equal(sig[i], GOSSIP_SIG_UNKNOWN);
+            continue;
+        }
+        checked++;
+        assert_int_equal(sig[i], gossip_state_ban_authentic(par, &b->bans[i]) ? GOSSIP_SIG_OK : GOSSIP_SIG_BAD);
+        if (what[i] != REC_GOOD) assert_int_equal(sig[i], GOSSIP_SIG_BAD);
+    }
+    assert_true(checked > n / 2);
+    free(sig);
+
+    cb_trace = 0;
+    struct gossip_merge_result rp;
+    gossip_state_merge(par, b, 0, flags, T0, &rp);
+    uint64_t trace_par = cb_trace;
+    cb_trace = 0;
+    struct gossip_merge_result rs;
+    memset(&rs, 0, sizeof rs);
+    for (size_t i = 0; i < n; i++) {
+        struct gossip_body *one = body_of(&b->bans[gossip_state_merge_index(i, n)], 1);
+        struct gossip_merge_result r1;
+        gossip_state_merge(seq, one, 0, flags, T0, &r1);
+        add_result(&rs, &r1);
+        gossip_body_destroy(&one);
+    }
+    assert_memory_equal(&rp, &rs, sizeof rp);
+    assert_true(trace_par == cb_trace);
+    assert_true(rp.bans_changed > 0 && rp.rej_ban_sig > 0 && rp.rej_expired > 0 && rp.rej_future > 0 &&
+                rp.rej_record > 0 && rp.ignored > 0);
+
+    sg_test_assert_same_encoding(par, seq);
+    uint64_t dp[GOSSIP_PARTITIONS], ds[GOSSIP_PARTITIONS];
+    gossip_state_digest(par, dp);
+    gossip_state_digest(seq, ds);
+    assert_memory_equal(dp, ds, sizeof dp);
+    struct gossip_state_stats sp, ss;
+    gossip_state_stats(par, &sp);
+    gossip_state_stats(seq, &ss);
+    assert_memory_equal(sp.refused, ss.refused, sizeof sp.refused);
+    assert_int_equal(sp.evicted, ss.evicted);
+    assert_true(par->hlc.last == seq->hlc.last);
+    for (size_t i = 0; i < n; i++) {
+        const struct gossip_bkey *kp = gossip_table_get(&par->bans, b->bans[i].key, gossip_table_hash(b->bans[i].key));
+        const struct gossip_bkey *ks = gossip_table_get(&seq->bans, b->bans[i].key, gossip_table_hash(b->bans[i].key));
+        assert_true(!kp == !ks);
+        if (what[i] == REC_OLD_FORMAT) assert_non_null(kp);
+        if (!kp) continue;
+        assert_true(kp->keep_until == ks->keep_until);
+        /* No forged record is held, and none stretched a winner's keep. */
+        if (what[i] == REC_FORGED) {
+            assert_memory_not_equal(&kp->rec, &b->bans[i], sizeof kp->rec);
+            assert_true(kp->keep_until < b->bans[i].expires_at || kp->rec.expires_at == kp->keep_until);
+        }
+        /* An old-format record of ours is held re-signed (its verdict, BAD, was not the new record's). */
+        if (what[i] == REC_OLD_FORMAT) {
+            assert_true(kp->rec.hlc == b->bans[i].hlc && kp->rec.author == ida->origin);
+            assert_true(gossip_state_ban_authentic(par, &kp->rec));
+        }
+    }
+    gossip_body_destroy(&b);
+    gossip_state_destroy(&par);
+    gossip_state_destroy(&seq);
+    free(recs);
+    free(held);
+}
+
+static void test_big_body_threaded_equals_one_by_one(void **state)
+{
+    (void)state;
+    check_big_body(1000000, 0);
+}
+
+static void test_big_body_evictions(void **state)
+{
+    (void)state;
+    check_big_body(BIG / 2, 0);
+}
+
+static void test_big_body_restore(void **state)
+{
+    (void)state;
+    check_big_body(1000000, GOSSIP_MERGE_RESTORE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +500,9 @@ int main(void)
         cmocka_unit_test(test_tombstone_collected_when_due),
         cmocka_unit_test(test_refused_records),
         cmocka_unit_test(test_callback_may_write),
+        cmocka_unit_test(test_big_body_threaded_equals_one_by_one),
+        cmocka_unit_test(test_big_body_evictions),
+        cmocka_unit_test(test_big_body_restore),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
