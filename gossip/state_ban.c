@@ -59,16 +59,25 @@ static void drop_bkey(struct gossip_state *st, struct gossip_bkey *k)
     free(k);
 }
 
-/* Ban map full: the record expiring first goes (a tombstone before a ban when they tie). O(n), but
- * only when max_keys records exist, which the agent's own limits should never reach. */
+/* True when a goes before b out of a full ban map: the one expiring first, a tombstone before a ban
+ * when they tie, then by key, so that the choice does not depend on where a table placed them (each
+ * table places by its own secret key). */
+static bool evicts_before(const struct gossip_bkey *a, const struct gossip_bkey *b)
+{
+    if (a->rec.expires_at != b->rec.expires_at) return a->rec.expires_at < b->rec.expires_at;
+    bool ta = a->rec.action == GOSSIP_BAN_ACTION_UNBAN, tb = b->rec.action == GOSSIP_BAN_ACTION_UNBAN;
+    if (ta != tb) return ta;
+    return strcmp(a->rec.key, b->rec.key) < 0;
+}
+
+/* Ban map full: the first by evicts_before goes. O(n), but only when max_keys records exist, which
+ * the agent's own limits should never reach. */
 static void evict_ban(struct gossip_state *st)
 {
     struct gossip_bkey *victim = NULL;
     for (size_t i = 0; i < st->bans.cap; i++) {
         struct gossip_bkey *k = st->bans.slots[i];
-        if (k && (!victim || k->rec.expires_at < victim->rec.expires_at ||
-                  (k->rec.expires_at == victim->rec.expires_at && k->rec.action == GOSSIP_BAN_ACTION_UNBAN)))
-            victim = k;
+        if (k && (!victim || evicts_before(k, victim))) victim = k;
     }
     if (victim) {
         drop_bkey(st, victim);

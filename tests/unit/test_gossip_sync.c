@@ -315,9 +315,35 @@ static void test_leaves_codec(void **state)
     assert_int_equal(gossip_wire_sync_leaves_decode(map, 0, &got), GOSSIP_WIRE_EMALFORMED);
 }
 
+/* The merge's scattered order is a permutation, and neighbours in a body land far apart whatever
+ * its size: a body in table order merged nearly in order piles keys onto one run of slots. */
+static void test_merge_order_scatters(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {1024, 4096, 999983, 1000000, 1000003, 1999966, 2000006, 1 << 20};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        uint8_t *seen = calloc(n, 1);
+        size_t prev = gossip_state_merge_index(0, n), min_gap = n;
+        seen[prev] = 1;
+        for (size_t k = 1; k < n; k++) {
+            size_t j = gossip_state_merge_index(k, n);
+            assert_true(j < n);
+            assert_int_equal(seen[j], 0);
+            seen[j] = 1;
+            size_t gap = j > prev ? j - prev : prev - j;
+            if (gap < min_gap) min_gap = gap;
+            prev = j;
+        }
+        if (min_gap < n / 8) fail_msg("n=%zu: neighbours %zu apart", n, min_gap);
+        free(seen);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_merge_order_scatters),
         cmocka_unit_test(test_leaves_kept),
         cmocka_unit_test(test_descent_sends_only_differing_leaves),
         cmocka_unit_test(test_export_mask_is_its_leaves),
