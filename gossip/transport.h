@@ -68,8 +68,10 @@ struct gossip_transport_config {
                                 * (peers + 1) * 1000 / frame_budget ms (200 ms at most), so that what
                                 * each node verifies stays bounded as the cluster grows (docs/scale.md,
                                 * "Cluster size") */
-    int recv_budget_us;        /* the SUB reader reads DELTA frames for at most this long per loop turn (default
+    int recv_budget_us;        /* a socket's reader reads frames for at most this long per loop turn (default
                                 * 5000; 0: only the count bound), then yields the loop (totals: recv_yields) */
+    int recv_burst;            /* ... and at most this many messages (default TP_RECV_BURST, 256; tests take 1
+                                * to spread an exchange over as many turns as it has messages) */
     size_t max_frame_bytes;    /* DELTA / SYNC_DATA size cap (default 64 KiB, at most GOSSIP_WIRE_MAX_FRAME) */
     int heartbeat_ms;          /* default 1000 */
     int suspect_ms;            /* no message for this long: suspect (default 3000) */

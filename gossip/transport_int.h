@@ -19,7 +19,7 @@
 #define TP_FLUSH_INTERVAL_MAX_MS 200  /* pacing never holds a delta (a ban) longer than this: a peer
                                        * list of 1000+ nodes (or a mistaken one) spends more of the
                                        * frame budget instead of delaying bans for everyone */
-#define TP_RECV_BURST 256             /* messages read per reader callback */
+#define TP_RECV_BURST 256             /* messages read per reader callback (the default of recv_burst) */
 #define TP_EXPORT_JOBS 8              /* sync answers being sent at once; more requests wait for a retry */
 #define TP_EXPORT_JOBS_PER_PEER 1     /* ... of which to one peer: two exchanges with one peer at once (its sync and
                                        * our repair) would send the same leaves twice; a peer asking again and
@@ -41,18 +41,47 @@ struct tp_route {
     bool quiet;                       /* a failed send is expected (probing): not counted */
 };
 
-/* A sync answer being sent: our entries of a set of leaves, a few frames per loop turn, then (for a
- * pull) our digest, which ends the exchange. The route is copied: the ROUTER's routing id lives in a
- * message that is gone by then. */
-struct tp_export {
+/* A route kept past the message it came with (the ROUTER's routing id lives in that message). */
+struct tp_kept_route {
     zsock_t *sock;
     uint8_t rid[256];
     size_t rid_len;
     bool has_rid;
+};
+
+/* What follows an export's entries on the same route, so that it is read after all of them. */
+enum tp_trailer {
+    TP_THEN_NOTHING,
+    TP_THEN_DIGEST,                   /* answering a pull: our digest, which ends the asker's exchange */
+    TP_THEN_PULL,                     /* asking: our pull, so the answerer holds our entries before it answers */
+};
+
+/* A sync export being sent: our entries of a set of leaves, a few frames per loop turn, then its
+ * trailer. */
+struct tp_export {
+    struct tp_kept_route route;
     struct gossip_peer *p;
     uint8_t leaves[GOSSIP_SYNC_LEAVES / 8];
     uint64_t cursor;
-    bool digest_after;
+    enum tp_trailer then;
+    uint8_t pull[GOSSIP_SYNC_PULL_BYTES];   /* TP_THEN_PULL: the leaves we pull */
+};
+
+/* A peer's sync request (SYNC_DIGEST role 0) held while our own exchange with that peer is under way:
+ * answered from our state as it is now, it would ask the peer for what is already on its way to us. */
+struct tp_held {
+    struct gossip_peer *p;            /* NULL: nothing held */
+    struct tp_kept_route route;
+    uint32_t repair_epoch;
+    uint64_t repair_through;
+    uint64_t digests[GOSSIP_PARTITIONS];
+};
+
+/* A peer's exchange we answered with leaf sums and whose pull has not come: its entries come first
+ * (transport_sync.c), and while they do, another request from it is not answered. */
+struct tp_asker {
+    struct gossip_peer *p;
+    int64_t last_mono;                /* our leaf sums, or its last SYNC_DATA; forgotten TP_SYNC_TIMEOUT_MS later */
 };
 
 struct gossip_transport {
@@ -72,7 +101,10 @@ struct gossip_transport {
     size_t n_jobs;
     int64_t next_sync_mono;
     struct gossip_peer *sync_peer;        /* the sync in flight, if any */
+    bool sync_pulled;                     /* ... has sent its pull: the peer's answer is on its way */
     int64_t sync_sent_mono;
+    struct tp_held held;
+    struct tp_asker askers[TP_EXPORT_JOBS];
     uint64_t seq;                         /* our last DELTA seq */
     struct tp_sent *ring;
     size_t ring_cap, ring_head, ring_n, ring_bytes;
@@ -103,6 +135,8 @@ struct gossip_peer *tp_peer_by_origin(const struct gossip_transport *t, uint64_t
 const struct tp_sent *tp_ring_find(const struct gossip_transport *t, uint64_t seq);
 /* Starts a digest sync with p (request through our DEALER). -1 when not connected. */
 int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p);
+/* Our sync in flight is over (answered or timed out): a request held meanwhile is answered now. */
+void tp_sync_end(struct gossip_transport *t);
 void tp_count_drop(struct gossip_transport *t, struct gossip_peer *p, enum gossip_drop_reason r);
 
 /* Publishes a frame on our PUB. 0, or -1 counted as send_failed. */
@@ -134,6 +168,8 @@ int tp_send_digest(struct gossip_transport *t, const struct tp_route *r, struct 
 /* A peer's digests arrived (role 0: its request; 1: the end of the exchange we asked for). */
 void tp_sync_on_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, int role,
                        uint32_t repair_epoch, uint64_t repair_through, const uint64_t theirs[GOSSIP_PARTITIONS]);
+/* A SYNC_DATA frame from p was taken: its exchange is alive. */
+void tp_sync_on_data(struct gossip_transport *t, struct gossip_peer *p);
 /* A SYNC_LEAVES body arrived, decoded and addressed to us (gossip_wire_sync_leaves_decode). */
 void tp_sync_on_leaves(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p,
                        const struct gossip_sync_leaves *m);

@@ -61,9 +61,20 @@ static int send_leaves(struct gossip_transport *t, const struct tp_route *r, str
     return rc;
 }
 
-static struct tp_route job_route(const struct tp_export *j)
+static void route_keep(struct tp_kept_route *k, const struct tp_route *r)
 {
-    return (struct tp_route){ .sock = j->sock, .rid = j->has_rid ? j->rid : NULL, .rid_len = j->rid_len,
+    memset(k, 0, sizeof *k);
+    k->sock = r->sock;
+    k->has_rid = r->rid != NULL;
+    if (r->rid) {
+        memcpy(k->rid, r->rid, r->rid_len);
+        k->rid_len = r->rid_len;
+    }
+}
+
+static struct tp_route route_of(const struct tp_kept_route *k)
+{
+    return (struct tp_route){ .sock = k->sock, .rid = k->has_rid ? k->rid : NULL, .rid_len = k->rid_len,
                               .can_answer = true };
 }
 
@@ -71,7 +82,7 @@ static struct tp_route job_route(const struct tp_export *j)
  * (the peer's queue is full or it left: the rest is for the next sync). */
 static int job_step(struct gossip_transport *t, struct tp_export *j, int max)
 {
-    struct tp_route r = job_route(j);
+    struct tp_route r = route_of(&j->route);
     for (int n = 0; n < max; n++) {
         gossip_writer_reset(&t->w);
         int more = gossip_state_export_leaves(t->st, j->leaves, &j->cursor, &t->w,
@@ -88,8 +99,13 @@ static int job_step(struct gossip_transport *t, struct tp_export *j, int max)
                 return -1;
         }
         if (!more) {
-            /* a pull is answered with our digest after the data: it tells the asker the exchange is over */
-            if (j->digest_after && tp_send_digest(t, &r, j->p, 1, 0, 0, NULL) < 0)
+            /* The trailer goes last on the same route, so the peer reads it after every entry, however
+             * the entries are spread over its loop turns: our digest tells the asker the exchange is
+             * over (it holds what we hold); our pull comes after our entries, so the answerer has
+             * merged them before it answers, and its digest then stands for both sides. */
+            if (j->then == TP_THEN_DIGEST && tp_send_digest(t, &r, j->p, 1, 0, 0, NULL) < 0)
+                return -1;
+            if (j->then == TP_THEN_PULL && send_leaves(t, &r, j->p, 1, 0, j->pull, sizeof j->pull) < 0)
                 return -1;
             return 0;
         }
@@ -126,7 +142,7 @@ static bool job_room(struct gossip_transport *t, const struct tp_route *r, struc
     size_t mine = 0;
     for (size_t i = 0; i < t->n_jobs; i++)
         mine += t->jobs[i].p == p;
-    if (t->n_jobs < TP_EXPORT_JOBS && mine < TP_EXPORT_JOBS_PER_PEER && r->rid_len <= sizeof t->jobs[0].rid)
+    if (t->n_jobs < TP_EXPORT_JOBS && mine < TP_EXPORT_JOBS_PER_PEER && r->rid_len <= sizeof t->jobs[0].route.rid)
         return true;
     t->tot.syncs_refused++;
     uint64_t n = t->tot.syncs_refused;
@@ -136,24 +152,21 @@ static bool job_room(struct gossip_transport *t, const struct tp_route *r, struc
     return false;
 }
 
-/* Queues an answer: our entries of the leaves, then our digest when digest_after. A small one goes
- * out at once; the rest a few frames per loop turn. -1 when there is no room (job_room). */
+/* Queues an export: our entries of the leaves, then the trailer (pull: the leaves we pull). A small one
+ * goes out at once; the rest a few frames per loop turn. -1 when there is no room (job_room). */
 static int export_start(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p,
-                        const uint8_t leaves[GOSSIP_SYNC_LEAVES / 8], bool digest_after)
+                        const uint8_t leaves[GOSSIP_SYNC_LEAVES / 8], enum tp_trailer then, const uint8_t *pull)
 {
     if (!job_room(t, r, p))
         return -1;
     struct tp_export *j = &t->jobs[t->n_jobs];
     memset(j, 0, sizeof *j);
-    j->sock = r->sock;
-    j->has_rid = r->rid != NULL;
-    if (r->rid) {
-        memcpy(j->rid, r->rid, r->rid_len);
-        j->rid_len = r->rid_len;
-    }
+    route_keep(&j->route, r);
     j->p = p;
     memcpy(j->leaves, leaves, sizeof j->leaves);
-    j->digest_after = digest_after;
+    j->then = then;
+    if (pull)
+        memcpy(j->pull, pull, sizeof j->pull);
     if (job_step(t, j, TP_EXPORT_FRAMES_PER_TURN) != 1)
         return 0;
     t->n_jobs++;
@@ -162,17 +175,100 @@ static int export_start(struct gossip_transport *t, const struct tp_route *r, st
     return 0;
 }
 
+/* Whether p's request must wait for the end of our own exchange with p. Once we have pulled, p's
+ * answer is on its way (queued in ZeroMQ, read a few messages per loop turn): leaf sums taken now would
+ * make p send those entries again. Before we have pulled, the two requests crossed: the node with the
+ * higher origin waits and the other answers, so that both do not wait for each other. */
+static bool must_hold(const struct gossip_transport *t, const struct gossip_peer *p)
+{
+    return t->sync_peer == p && (t->sync_pulled || t->cfg.self->origin > p->st.origin);
+}
+
+static void hold(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, uint32_t repair_epoch,
+                 uint64_t repair_through, const uint64_t theirs[GOSSIP_PARTITIONS])
+{
+    struct tp_held *h = &t->held;   /* one exchange in flight, so one request to hold: a newer one replaces it */
+    if (r->rid && r->rid_len > sizeof h->route.rid)
+        return;
+    route_keep(&h->route, r);
+    h->p = p;
+    h->repair_epoch = repair_epoch;
+    h->repair_through = repair_through;
+    memcpy(h->digests, theirs, sizeof h->digests);
+}
+
+static struct tp_asker *asker_of(struct gossip_transport *t, const struct gossip_peer *p)
+{
+    for (size_t i = 0; i < TP_EXPORT_JOBS; i++)
+        if (t->askers[i].p == p)
+            return &t->askers[i];
+    return NULL;
+}
+
+/* p's exchange is under way (we sent it our leaf sums; its entries, then its pull, are to come). */
+static void asker_add(struct gossip_transport *t, struct gossip_peer *p)
+{
+    struct tp_asker *a = asker_of(t, p);
+    for (size_t i = 0; !a && i < TP_EXPORT_JOBS; i++)
+        if (!t->askers[i].p || !a || t->askers[i].last_mono < a->last_mono)
+            a = &t->askers[i];   /* a free slot, else the one heard of longest ago */
+    a->p = p;
+    a->last_mono = sg_mono_ms();
+}
+
+static bool asker_busy(struct gossip_transport *t, const struct gossip_peer *p)
+{
+    const struct tp_asker *a = asker_of(t, p);
+    return a && sg_mono_ms() - a->last_mono <= TP_SYNC_TIMEOUT_MS;
+}
+
+void tp_sync_on_data(struct gossip_transport *t, struct gossip_peer *p)
+{
+    if (p == t->sync_peer)
+        t->sync_sent_mono = p->last_msg_mono;   /* a large answer is under way: no timeout */
+    struct tp_asker *a = asker_of(t, p);
+    if (a)
+        a->last_mono = p->last_msg_mono;        /* its entries are still coming */
+}
+
+void tp_sync_end(struct gossip_transport *t)
+{
+    t->sync_peer = NULL;
+    t->sync_pulled = false;
+    if (!t->held.p)
+        return;
+    struct tp_held h = t->held;
+    t->held.p = NULL;
+    struct tp_route r = route_of(&h.route);
+    tp_sync_on_digest(t, &r, h.p, 0, h.repair_epoch, h.repair_through, h.digests);
+}
+
 /* The exchange, in two levels so that only the leaves that differ travel (docs/state-and-wire.md):
  *   A -> B  SYNC_DIGEST role 0: A's 64 partition sums
  *   B -> A  SYNC_LEAVES role 0: B's 256 leaf sums of each partition that differs (none differ:
  *           SYNC_DIGEST role 1 at once, the exchange is over)
- *   A -> B  SYNC_LEAVES role 1: the leaves that differ (a pull), then A's entries of them
+ *   A -> B  A's entries of the leaves that differ, then SYNC_LEAVES role 1: those leaves (a pull)
  *   B -> A  B's entries of those leaves, then SYNC_DIGEST role 1: over.
- * Nobody keeps state between the steps, and the depth is fixed: each side answers each frame with at
- * most one frame and one bounded export. A repair (transport_recv.c) starts it from the B side. */
+ * Each direction of an exchange is one ZeroMQ connection, read in order however its messages are spread
+ * over loop turns; what depends on earlier messages comes after them on the same connection (the pull
+ * after A's entries, the digest after B's). Between the two exchanges of a pair of nodes (each asks the
+ * other) there is no order: a request is held while our own exchange with its sender is under way
+ * (must_hold). The depth is fixed: each side answers each frame with at most one frame and one bounded
+ * export. A repair (transport_recv.c) starts it from the B side. */
 void tp_sync_on_digest(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p, int role,
                        uint32_t repair_epoch, uint64_t repair_through, const uint64_t theirs[GOSSIP_PARTITIONS])
 {
+    if (role == 0 && must_hold(t, p)) {
+        hold(t, r, p, repair_epoch, repair_through, theirs);
+        return;
+    }
+    if (role == 0 && asker_busy(t, p)) {
+        /* p asks again (its previous request timed out while we were reading its entries): answered
+         * now, the leaf sums would miss those entries and p would send them again. Its previous
+         * exchange goes on, and it asks again later. */
+        t->tot.syncs_refused++;
+        return;
+    }
     uint64_t mine[GOSSIP_PARTITIONS], mask = 0;
     gossip_state_digest(t->st, mine);
     for (size_t i = 0; i < GOSSIP_PARTITIONS; i++)
@@ -187,33 +283,40 @@ void tp_sync_on_digest(struct gossip_transport *t, const struct tp_route *r, str
         }
         uint8_t *bin = sg_xmalloc((size_t)__builtin_popcountll(mask) * GOSSIP_SYNC_LEAF_BYTES);
         size_t n = gossip_state_leaf_sums(t->st, mask, bin);
-        send_leaves(t, r, p, 0, mask, bin, n);
+        if (send_leaves(t, r, p, 0, mask, bin, n) == 0)
+            asker_add(t, p);
         free(bin);
         return;
     }
     /* an answer that comes after our timeout still completes a sync: we hold what p held */
-    if (t->sync_peer == p)
-        t->sync_peer = NULL;
     t->tot.syncs_completed++;
     if (!t->tot.synced)
         sg_log(SG_LOG_INFO, "transport: first sync complete (with %s, %d partitions still differ)", p->st.name,
                __builtin_popcountll(mask));
     t->tot.synced = true;
+    if (t->sync_peer == p)
+        tp_sync_end(t);
 }
 
 void tp_sync_on_leaves(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p,
                        const struct gossip_sync_leaves *m)
 {
     if (m->role == 1) {   /* a pull: our entries of those leaves, then the end of the exchange */
-        export_start(t, r, p, m->bin, true);
+        struct tp_asker *a = asker_of(t, p);
+        if (a)
+            a->p = NULL;   /* its entries are all in */
+        export_start(t, r, p, m->bin, TP_THEN_DIGEST, NULL);
         return;
     }
     uint8_t want[GOSSIP_SYNC_PULL_BYTES];
     size_t differ = gossip_state_leaves_differ(t->st, m->mask, m->bin, want);
     t->tot.sync_leaves_pulled += differ;
-    /* The pull first, so that both sides send at once; then ours (nothing when no leaf differs). */
-    if (send_leaves(t, r, p, 1, 0, want, sizeof want) == 0 && differ)
-        export_start(t, r, p, want, false);
+    if (t->sync_peer == p)
+        t->sync_pulled = true;
+    /* Ours first, then the pull (see above). When no leaf differs, or there is no room for an export (an
+     * answer to p is being sent, which carries our entries of these leaves too), the pull alone. */
+    if (!differ || export_start(t, r, p, want, TP_THEN_PULL, want) < 0)
+        send_leaves(t, r, p, 1, 0, want, sizeof want);
 }
 
 int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p)
@@ -223,6 +326,8 @@ int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p)
     if (tp_send_digest(t, &r, p, 0, 0, 0, NULL) < 0)
         return -1;
     p->want_sync = false;
+    if (t->sync_peer)
+        tp_sync_end(t);   /* a sync asked for while one is under way replaces it */
     t->sync_peer = p;
     t->sync_sent_mono = sg_mono_ms();
     t->tot.syncs_started++;

@@ -28,6 +28,7 @@
 #include "gossip/state.h"
 #include "gossip/transport.h"
 #include "tests/support/portblock.h"
+#include "tests/support/state_copy.h"
 
 #ifndef ATTACK_ADDRS
 #define ATTACK_ADDRS 1000000
@@ -69,15 +70,6 @@ static struct gossip_state *new_state(const struct gossip_identity *id)
     return gossip_state_new(&cfg, id, kr, 1);
 }
 
-static void drain(struct gossip_state *st)
-{
-    struct gossip_writer w;
-    gossip_writer_init(&w);
-    while (gossip_state_take_delta(st, &w, GOSSIP_WIRE_MAX_BODY))
-        gossip_writer_reset(&w);
-    gossip_writer_fini(&w);
-}
-
 /* Keys [from, to): address i fails in `cells` buckets spread over the 10 minutes before now. */
 static void add_keys(struct gossip_state *st, unsigned from, unsigned to, unsigned cells, int64_t now)
 {
@@ -87,9 +79,9 @@ static void add_keys(struct gossip_state *st, unsigned from, unsigned to, unsign
         for (unsigned c = 0; c < cells; c++)
             gossip_state_counter_add(st, key, 5, now - (int64_t)((i * 7 + c * 29) % 60) * 10000);
         if ((i & 65535) == 65535)
-            drain(st);
+            sg_test_drain(st);
     }
-    drain(st);
+    sg_test_drain(st);
 }
 
 static void add_bans(struct gossip_state *st, unsigned from, unsigned to, int64_t now)
@@ -102,27 +94,9 @@ static void add_bans(struct gossip_state *st, unsigned from, unsigned to, int64_
                                       .scenario = "auth-ip" };
         gossip_state_ban_put(st, &sp, now, NULL);
         if ((i & 65535) == 65535)
-            drain(st);
+            sg_test_drain(st);
     }
-    drain(st);
-}
-
-/* A (the parent) takes B's state as it was before the cut: B's export, merged as a sync would. */
-static void copy_state(struct gossip_state *from, struct gossip_state *to, uint64_t sender)
-{
-    struct gossip_writer w;
-    gossip_writer_init(&w);
-    uint64_t cursor = 0;
-    int more;
-    do {
-        gossip_writer_reset(&w);
-        more = gossip_state_export(from, ~0ULL, &cursor, &w, GOSSIP_WIRE_MAX_BODY);
-        struct gossip_body *b = NULL;
-        if (gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, SIZE_MAX, &b) == GOSSIP_WIRE_OK)
-            gossip_state_merge(to, b, sender, GOSSIP_MERGE_SENDER_SLOTS_ONLY, sg_now_ms(), NULL);
-        gossip_body_destroy(&b);
-    } while (more);
-    gossip_writer_fini(&w);
+    sg_test_drain(st);
 }
 
 static struct gossip_transport *transport(zloop_t *loop, struct gossip_state *st, int self)
@@ -219,7 +193,7 @@ static int run(const char *name, unsigned old_keys, unsigned old_bans, unsigned 
     struct gossip_state *a = new_state(ida);
     double m0 = cpu_ms(), mt0 = thread_cpu_ms();
     int64_t w0 = sg_mono_ms();
-    copy_state(b, a, idb->origin);
+    sg_test_copy_state(b, a, idb->origin, sg_now_ms());   /* B's state as it was before the cut */
     double merge_ms = cpu_ms() - m0, merge_thread_ms = thread_cpu_ms() - mt0;
     int64_t merge_wall = sg_mono_ms() - w0;
     double merge_load[3] = { 0 };
