@@ -105,8 +105,12 @@ static int job_step(struct gossip_transport *t, struct tp_export *j, int max)
              * merged them before it answers, and its digest then stands for both sides. */
             if (j->then == TP_THEN_DIGEST && tp_send_digest(t, &r, j->p, 1, 0, 0, NULL) < 0)
                 return -1;
-            if (j->then == TP_THEN_PULL && send_leaves(t, &r, j->p, 1, 0, j->pull, sizeof j->pull) < 0)
-                return -1;
+            if (j->then == TP_THEN_PULL) {
+                if (send_leaves(t, &r, j->p, 1, 0, j->pull, sizeof j->pull) < 0)
+                    return -1;
+                if (t->sync_peer == j->p)
+                    t->sync_sent_mono = sg_mono_ms();   /* the wait for the answer starts now */
+            }
             return 0;
         }
     }
