@@ -213,9 +213,12 @@ static struct tp_asker *asker_of(struct gossip_transport *t, const struct gossip
 static void asker_add(struct gossip_transport *t, struct gossip_peer *p)
 {
     struct tp_asker *a = asker_of(t, p);
-    for (size_t i = 0; !a && i < TP_EXPORT_JOBS; i++)
-        if (!t->askers[i].p || !a || t->askers[i].last_mono < a->last_mono)
-            a = &t->askers[i];   /* a free slot, else the one heard of longest ago */
+    if (!a) {
+        a = &t->askers[0];   /* a free slot, else the one heard of longest ago */
+        for (size_t i = 1; i < TP_EXPORT_JOBS && a->p; i++)
+            if (!t->askers[i].p || t->askers[i].last_mono < a->last_mono)
+                a = &t->askers[i];
+    }
     a->p = p;
     a->last_mono = sg_mono_ms();
 }
