@@ -169,34 +169,36 @@ void gossip_peer_gap_abandon(struct gossip_peer *p, size_t i)
     gap_remove(p, i);
 }
 
-bool gossip_peer_stamp_fresh(struct gossip_peer *p, uint32_t epoch, uint64_t hlc, int64_t window_ms)
+bool gossip_peer_stamp_fresh(struct gossip_peer *p, enum gossip_channel ch, uint32_t epoch, uint64_t hlc,
+                             int64_t window_ms)
 {
-    if (epoch < p->stamp_epoch)
+    struct gossip_stamps *w = &p->stamps[ch];
+    if (epoch < w->epoch)
         return false;
-    if (epoch > p->stamp_epoch) {
-        p->stamp_epoch = epoch;
-        p->n_recent = 0;
-        p->newest_stamp = 0;
+    if (epoch > w->epoch) {
+        w->epoch = epoch;
+        w->n_recent = 0;
+        w->newest = 0;
     }
     uint64_t window = (uint64_t)window_ms << 16;
-    if (p->newest_stamp > window && hlc < p->newest_stamp - window)
+    if (w->newest > window && hlc < w->newest - window)
         return false;
     size_t min_i = 0;
-    for (size_t i = 0; i < p->n_recent; i++) {
-        if (p->recent[i] == hlc)
+    for (size_t i = 0; i < w->n_recent; i++) {
+        if (w->recent[i] == hlc)
             return false;
-        if (p->recent[i] < p->recent[min_i])
+        if (w->recent[i] < w->recent[min_i])
             min_i = i;
     }
-    if (p->n_recent < GOSSIP_PEER_RECENT) {
-        p->recent[p->n_recent++] = hlc;
+    if (w->n_recent < GOSSIP_PEER_RECENT) {
+        w->recent[w->n_recent++] = hlc;
     } else {
-        if (hlc < p->recent[min_i])
+        if (hlc < w->recent[min_i])
             return false;   /* it may have been seen and forgotten: refuse rather than risk a replay */
-        p->recent[min_i] = hlc;
+        w->recent[min_i] = hlc;
     }
-    if (hlc > p->newest_stamp)
-        p->newest_stamp = hlc;
+    if (hlc > w->newest)
+        w->newest = hlc;
     return true;
 }
 

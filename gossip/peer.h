@@ -19,6 +19,25 @@ struct gossip_gap {
     int tries;
 };
 
+/* The ways a peer's frames reach us. Each keeps its own replay memory: frames on one are written and
+ * delivered in order, but the channels are read in turns, so a long sync answer read over a minute
+ * must not be judged by the heartbeats or requests read between its frames (they would push it out
+ * of the window, and its rest would be dropped as replays and sent again). A frame replayed on
+ * another channel than its own gains nothing: merges are idempotent. */
+enum gossip_channel {
+    GOSSIP_CH_SUB = 0,               /* broadcast: heartbeats, relayed frames */
+    GOSSIP_CH_ROUTER,                /* its requests to us */
+    GOSSIP_CH_DEALER,                /* its answers to our requests */
+    GOSSIP_CHANNELS
+};
+
+struct gossip_stamps {
+    uint64_t recent[GOSSIP_PEER_RECENT];
+    size_t n_recent;
+    uint64_t newest;
+    uint32_t epoch;                  /* the epoch the remembered stamps belong to */
+};
+
 struct gossip_peer {
     struct gossip_peer_stats st;     /* name, origin, counters; status and age are filled on read */
     uint8_t pk[GOSSIP_PK_LEN];
@@ -30,10 +49,7 @@ struct gossip_peer {
     uint64_t next_seq;               /* next DELTA seq expected in st.epoch; 0 = nothing known yet */
     struct gossip_gap gaps[GOSSIP_PEER_MAX_GAPS];
     size_t n_gaps;
-    uint64_t recent[GOSSIP_PEER_RECENT];
-    size_t n_recent;
-    uint64_t newest_stamp;
-    uint32_t stamp_epoch;            /* the epoch the remembered stamps belong to */
+    struct gossip_stamps stamps[GOSSIP_CHANNELS];
 };
 
 enum gossip_seq_verdict {
@@ -61,11 +77,13 @@ void gossip_peer_gaps_covered(struct gossip_peer *p, uint32_t epoch, uint64_t th
 /* Drops gap i (given up): counted as abandoned. */
 void gossip_peer_gap_abandon(struct gossip_peer *p, size_t i);
 
-/* Replay check for non-DELTA frames, whose stamps (hlc) are unique and rising per origin and boot:
+/* Replay check for non-DELTA frames, whose stamps (hlc) are unique and rising per origin and boot, on
+ * one channel:
  * refuses an older epoch, a stamp seen before, one older than window_ms behind the newest, or one
  * below all remembered stamps when the memory is full. Remembers accepted stamps. A newer epoch
  * (a restart, perhaps with a clock stepped back) starts a fresh memory. */
-bool gossip_peer_stamp_fresh(struct gossip_peer *p, uint32_t epoch, uint64_t hlc, int64_t window_ms);
+bool gossip_peer_stamp_fresh(struct gossip_peer *p, enum gossip_channel ch, uint32_t epoch, uint64_t hlc,
+                             int64_t window_ms);
 
 enum gossip_peer_status gossip_peer_status_at(const struct gossip_peer *p, int64_t now_mono, int suspect_ms,
                                               int dead_ms);

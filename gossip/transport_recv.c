@@ -387,7 +387,8 @@ enum tp_verdict tp_handle(struct gossip_transport *t, const struct tp_route *r, 
             drop(t, p, GOSSIP_DROP_REPLAY, "sequence number already seen or old epoch");
             return TP_REFUSED;
         }
-    } else if (!gossip_peer_stamp_fresh(p, h.epoch, h.hlc, TP_REPLAY_WINDOW_MS)) {
+    } else if (!gossip_peer_stamp_fresh(p, from_sub ? GOSSIP_CH_SUB : r->rid ? GOSSIP_CH_ROUTER : GOSSIP_CH_DEALER,
+                                        h.epoch, h.hlc, TP_REPLAY_WINDOW_MS)) {
         if (relayed)
             return TP_DUPLICATE;
         drop(t, p, GOSSIP_DROP_REPLAY, "stamp already seen or too old");

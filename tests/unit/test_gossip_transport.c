@@ -104,16 +104,24 @@ static void test_stamps_and_status(void **state)
     (void)state;
     struct gossip_peer *p = mkpeer();
     uint64_t base = (uint64_t)1700000000000LL << 16;
-    assert_true(gossip_peer_stamp_fresh(p, 9, base + 5, 60000));
-    assert_false(gossip_peer_stamp_fresh(p, 9, base + 5, 60000));        /* same stamp again */
-    assert_true(gossip_peer_stamp_fresh(p, 9, base + 3, 60000));         /* reordered, still new */
-    assert_false(gossip_peer_stamp_fresh(p, 9, base - (61000ULL << 16), 60000));   /* too old */
+    assert_true(gossip_peer_stamp_fresh(p, GOSSIP_CH_DEALER, 9, base + 5, 60000));
+    assert_false(gossip_peer_stamp_fresh(p, GOSSIP_CH_DEALER, 9, base + 5, 60000));        /* same stamp again */
+    assert_true(gossip_peer_stamp_fresh(p, GOSSIP_CH_DEALER, 9, base + 3, 60000));         /* reordered, still new */
+    assert_false(gossip_peer_stamp_fresh(p, GOSSIP_CH_DEALER, 9, base - (61000ULL << 16), 60000));   /* too old */
     for (uint64_t i = 0; i < GOSSIP_PEER_RECENT; i++)
-        assert_true(gossip_peer_stamp_fresh(p, 9, base + 100 + i, 60000));
-    assert_false(gossip_peer_stamp_fresh(p, 9, base + 4, 60000));        /* below all remembered: refused */
-    assert_false(gossip_peer_stamp_fresh(p, 8, base + 9999, 60000));     /* an older boot */
+        assert_true(gossip_peer_stamp_fresh(p, GOSSIP_CH_DEALER, 9, base + 100 + i, 60000));
+    assert_false(gossip_peer_stamp_fresh(p, GOSSIP_CH_DEALER, 9, base + 4, 60000));        /* below all remembered: refused */
+    assert_false(gossip_peer_stamp_fresh(p, GOSSIP_CH_DEALER, 8, base + 9999, 60000));     /* an older boot */
     /* a restart whose clock stepped back ten minutes is believed again */
-    assert_true(gossip_peer_stamp_fresh(p, 10, base - (600000ULL << 16), 60000));
+    assert_true(gossip_peer_stamp_fresh(p, GOSSIP_CH_DEALER, 10, base - (600000ULL << 16), 60000));
+    /* Channels are judged apart: a sync answer written at base + 10, read after a minute of newer
+     * heartbeats, is still fresh on its own channel; the same stamp twice on it is not. */
+    uint64_t later = base + (70000ULL << 16);
+    assert_true(gossip_peer_stamp_fresh(p, GOSSIP_CH_SUB, 10, later, 60000));
+    assert_false(gossip_peer_stamp_fresh(p, GOSSIP_CH_SUB, 10, base + 10, 60000));
+    assert_true(gossip_peer_stamp_fresh(p, GOSSIP_CH_DEALER, 10, base + 10, 60000));
+    assert_false(gossip_peer_stamp_fresh(p, GOSSIP_CH_DEALER, 10, base + 10, 60000));
+    assert_true(gossip_peer_stamp_fresh(p, GOSSIP_CH_ROUTER, 10, base + 10, 60000));
     assert_int_equal(gossip_peer_status_at(p, 1000, 3000, 10000), GOSSIP_PEER_DEAD);   /* never heard */
     p->last_msg_mono = 1000;
     assert_int_equal(gossip_peer_status_at(p, 3500, 3000, 10000), GOSSIP_PEER_ALIVE);
