@@ -10,9 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The keys peers' merges touch are evaluated in slices of this much wall time, one every
- * EVAL_STEP_MS while any is queued, with the loop's other work between them (scenario.h). */
+/* The keys peers' merges touch are evaluated in slices (scenario.h): one after each merged frame and
+ * one every EVAL_STEP_MS while any is queued, with the loop's other work between them. A slice takes
+ * as long as the loop spent elsewhere since the previous one, at least EVAL_SLICE_US and at most
+ * EVAL_SLICE_MAX_US: when other work makes the loop's turns long (a sync answer merged), evaluation
+ * keeps half the loop instead of falling behind what merges bring. */
 #define EVAL_SLICE_US 2000
+#define EVAL_SLICE_MAX_US 50000
 #define EVAL_STEP_MS 1
 /* The live nodes the decider is chosen among are looked up at most this often. */
 #define LIVE_REFRESH_MS 100
@@ -34,16 +38,25 @@ static void eval_arm(struct agent *a)
     }
 }
 
-/* Either timer: a slice (the deadlines passed first, then queued keys), and the timers again. */
+/* A slice (the deadlines passed first, then queued keys), and the timers again. */
+static void eval_slice(struct agent *a)
+{
+    int64_t start = sg_mono_ns() / 1000, budget = start - a->eval_slice_end_us;
+    if (budget < EVAL_SLICE_US) budget = EVAL_SLICE_US;
+    if (budget > EVAL_SLICE_MAX_US) budget = EVAL_SLICE_MAX_US;
+    scenario_engine_drain(a->eng, sg_now_ms(), budget);
+    a->eval_slice_end_us = sg_mono_ns() / 1000;
+    if (gossip_state_pending(a->st)) agent_gossip_notify(a);   /* the transport may be gone after a reload */
+    eval_arm(a);
+}
+
 static int on_eval_timer(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
     struct agent *a = arg;
     if (timer_id == a->eval_timer) a->eval_timer = 0;
     if (timer_id == a->deadline_timer) a->deadline_timer = 0;
-    scenario_engine_drain(a->eng, sg_now_ms(), EVAL_SLICE_US);
-    if (gossip_state_pending(a->st)) agent_gossip_notify(a);   /* the transport may be gone after a reload */
-    eval_arm(a);
+    eval_slice(a);
     return 0;
 }
 
@@ -85,8 +98,7 @@ static void on_merge(const struct gossip_body *body, const struct gossip_merge_r
         last = k;
     }
     for (size_t i = 0; i < body->n_sketches; i++) scenario_engine_touch(a->eng, body->sketches[i].key, now);
-    if (gossip_state_pending(a->st)) gossip_transport_notify(a->tr);
-    eval_arm(a);
+    eval_slice(a);
 }
 
 int agent_gossip_start(struct agent *a, uint64_t last_seq)
