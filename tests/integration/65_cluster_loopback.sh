@@ -2,7 +2,7 @@
 # Three real sgagent processes gossiping over real ZeroMQ sockets on loopback (dry-run backend):
 # an attack spread over the nodes is counted cluster-wide and banned everywhere; operator bans,
 # unbans and holds reach every node; a threshold crossed in merges is decided by one node, and
-# by the others when that one is stopped; a ban from a peer on an address a node allowlists is refused
+# by the others when that one refuses or is stopped; a ban from a peer on an address a node allowlists is refused
 # there; a node killed with SIGKILL or stopped with SIGSTOP catches up when it returns.
 [ -z "${BASH_VERSION:-}" ] && exec bash "$0" "$@"
 set -u
@@ -28,7 +28,8 @@ wait_all() { # SECONDS DESCRIPTION CMD-with-%i
 cluster_init 3 "$T" || fail "init"
 # n2 and n3 protect 203.0.113.66; n1 (a misconfigured or hostile peer) does not.
 cluster_conf 2 enforce "allowlist = 203.0.113.66"
-cluster_conf 3 enforce "allowlist = 203.0.113.66"
+# n3's never-ban rule also covers 198.19.0.0/16: crossings there that n3 decides, it refuses.
+cluster_conf 3 enforce "allowlist = 203.0.113.66, 198.19.0.0/16"
 for i in 1 2 3; do : > "$T/n$i/mail.log"; done
 for i in 1 2 3; do cluster_start $i || fail "start n$i"; done
 wait_all 15 "cluster not healthy" 'cluster_healthy %i'
@@ -84,16 +85,27 @@ deferred() { cluster_status_field "$1" 'd["evaluation"]["deferred"]'; }
 echo "measured: 20 addresses crossed in merges banned everywhere, one decider each, in $(( $(ms) - t0 )) ms" \
      "(deferred to their decider: n1 $(deferred 1), n2 $(deferred 2), n3 $(deferred 3))"
 
-# The decider gone: n3 stopped (peers count it alive for a few seconds, so what it decides is left to
-# it), 30 addresses fail on n1 and n2: all are banned there, those n3 decides at their deadline.
+# A decider whose ban never comes: 30 addresses in 198.19.0.0/16 fail 5 times on n1, then, once n3
+# counts them, 5 times on n3, whose never-ban rule refuses them: n1 and n2 see the crossing in n3's
+# merge only; those n3 decides, they take over at their deadline. All are banned on n1 and n2.
 taken() { cluster_status_field "$1" 'd["evaluation"]["taken_over"]'; }
+t0=$(ms)
+burst 198.19 30 1
+wait_all 15 "n3 did not count n1's failures" '[ %i != 3 ] || [ "$(cluster_count 3 198.19.29.9 auth-ip)" -ge 5 ]'
+burst 198.19 30 3
+keys=$(burst_keys 198.19 30)
+wait_all 30 "n1 and n2 did not ban all 30 addresses n3 refuses" "[ %i = 3 ] || cluster_has_ban %i $keys"
+echo "measured: n1 and n2 banned all 30 in $(( $(ms) - t0 )) ms, taken over from n3: n1 $(taken 1), n2 $(taken 2)"
+[ $(( $(taken 1) + $(taken 2) )) -ge 1 ] || fail "no crossing n3 decides and refuses was taken over"
+
+# The decider gone: n3 stopped, 30 more addresses fail on n1 and n2: they ban all of them (those n3
+# decides at their deadline if n3 still counted as alive when they crossed, at once if not).
 kill -STOP "${CLUSTER_PID[3]}"
 t0=$(ms)
-burst 198.19 30 1 2
-keys=$(burst_keys 198.19 30)
+burst 198.20 30 1 2
+keys=$(burst_keys 198.20 30)
 wait_all 30 "n1 and n2 did not ban all 30 addresses with n3 stopped" "[ %i = 3 ] || cluster_has_ban %i $keys"
-echo "measured: with n3 stopped, n1 and n2 banned all 30 in $(( $(ms) - t0 )) ms, taken over: n1 $(taken 1), n2 $(taken 2)"
-[ $(( $(taken 1) + $(taken 2) )) -ge 1 ] || fail "no crossing left to the stopped n3 was taken over"
+echo "measured: with n3 stopped, n1 and n2 banned all 30 in $(( $(ms) - t0 )) ms (taken over, all told: n1 $(taken 1), n2 $(taken 2))"
 kill -CONT "${CLUSTER_PID[3]}"
 wait_all 15 "n3 did not catch up after SIGCONT" "cluster_has_ban %i $keys"
 wait_all 15 "cluster not healthy after SIGCONT" 'cluster_healthy %i'
@@ -110,9 +122,11 @@ wait_all 5 "hold did not reach every node" 'cluster_has_ban %i user:mallory@exam
 
 # A ban from a peer on an address n2 and n3 allowlist: stored everywhere, enforced only on n1.
 before2=$(cluster_status_field 2 'd["kernel"]["set4"]')
+declare -A refused_before=()   # n3 refused the 198.19.0.0/16 bans above already
+for i in 2 3; do refused_before[$i]=$(cluster_status_field $i 'd["enforce"]["refused_by_guard"]'); done
 sgc 1 ban 203.0.113.66 >/dev/null || fail "n1 refused to ban 203.0.113.66"
 wait_all 5 "record of the allowlisted ban did not travel" 'cluster_has_ban %i ip:203.0.113.66'
-refused() { [ "$(cluster_status_field "$1" 'd["enforce"]["refused_by_guard"]')" -ge 1 ]; }
+refused() { [ "$(cluster_status_field "$1" 'd["enforce"]["refused_by_guard"]')" -gt "${refused_before[$1]}" ]; }
 wait_all 5 "n2 and n3 did not refuse the allowlisted ban" '[ %i = 1 ] || refused %i'
 [ "$(cluster_status_field 2 'd["kernel"]["set4"]')" = "$before2" ] || fail "n2 enforced an allowlisted address"
 grep -q "203.0.113.66" "$T/n2/agent.log" || fail "n2 did not log the refusal"

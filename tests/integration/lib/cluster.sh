@@ -12,6 +12,7 @@
 #   cluster_has_ban I KEY...    node I's ban map holds an active ban for each KEY
 #   cluster_deciders KEY        the nodes whose agent logged deciding KEY itself, one a line
 #   cluster_ban_authors I KEY...  "KEY AUTHOR" for each KEY node I holds a ban for, one a line
+#   cluster_count I ADDR SCENARIO   node I's cluster-wide count of SCENARIO for ADDR (explain)
 # Variables: CLUSTER_BACKEND (dryrun|nft, default dryrun), CLUSTER_PORT (first port, loopback
 # mode; by default cluster_init reserves a block with lib/ports.sh: outside the ephemeral range,
 # never shared with another test run), CLUSTER_LOGS_I (log files node I follows; default
@@ -200,4 +201,10 @@ sys.stdout.write("".join("%s %s\n" % (k, by[k]) for k in sys.argv[1:] if k in by
 # A JSON field of node I's status, e.g. cluster_status_field 2 'd["kernel"]["set4"]'.
 cluster_status_field() { # I PYEXPR
     sgc "$1" status --json | python3 -c "import json,sys; d=json.load(sys.stdin); print($2)"
+}
+
+cluster_count() { # I ADDR SCENARIO
+    sgc "$1" explain "$2" --json 2>/dev/null | python3 -c '
+import json, sys
+print(sum(s["count"] for s in json.load(sys.stdin)["scenarios"] if s["id"] == sys.argv[1]))' "$3"
 }
