@@ -596,7 +596,8 @@ static int agent_reload(struct agent *a)
     if (regossip) agent_gossip_stop(a);
     /* The state and the transport hold the keyring by pointer: its contents are exchanged. */
     gossip_keyring_swap(a->kr, parts.kr);
-    scenario_engine_destroy(&a->eng);
+    struct scenario_engine *old_eng = a->eng;   /* its queued keys and counters go to the new one */
+    a->eng = NULL;
     detect_parser_destroy(&a->parser);
     detect_rules_destroy(&a->rules);
     enforce_destroy(&a->enf);
@@ -611,6 +612,7 @@ static int agent_reload(struct agent *a)
     gossip_state_set_windows(a->st, scenario_engine_max_window_ms(cfg), scenario_throttle_window_ms(cfg));
     agent_reconcile(a, true);
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
+    scenario_engine_adopt(a->eng, &old_eng);
     scenario_engine_set_enforce(a->eng, a->enf);
     sources_open(a);
     /* The auth-policy server restarts only when its socket or key changed (tarpit and held_reject

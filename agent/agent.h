@@ -61,6 +61,13 @@ struct agent {
     bool snap_stepping;               /* its step timer is armed */
     struct gossip_transport *tr;
     struct scenario_engine *eng;
+    /* keys touched by merges, evaluated in slices, and deferred crossings (agent_gossip.c) */
+    int eval_timer;                   /* the armed 1 ms slice timer's id (zloop's ids start at 1), or 0 */
+    int deadline_timer;               /* ... of the timer of the first deferred crossing's deadline */
+    int64_t eval_slice_end_us;        /* monotonic, when the last slice ended */
+    uint64_t *live;                   /* this node's origin and its live peers', for the decider */
+    size_t nlive;
+    int64_t live_mono_ms;             /* when live was last built */
     /* enforcement */
     struct enforce *enf;
     policy_server_t *policy;

@@ -7,9 +7,84 @@
 #include "gossip/transport.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* A threshold may be crossed by peers' increments alone: re-evaluate what came in. */
+/* The keys peers' merges touch are evaluated in slices (scenario.h): one after each merged frame and
+ * one every EVAL_STEP_MS while any is queued, with the loop's other work between them. A slice takes
+ * as long as the loop spent elsewhere since the previous one, at least EVAL_SLICE_US and at most
+ * EVAL_SLICE_MAX_US: when other work makes the loop's turns long (a sync answer merged), evaluation
+ * keeps half the loop instead of falling behind what merges bring. */
+#define EVAL_SLICE_US 2000
+#define EVAL_SLICE_MAX_US 50000
+#define EVAL_STEP_MS 1
+/* The live nodes the decider is chosen among are looked up at most this often. */
+#define LIVE_REFRESH_MS 100
+
+static int on_eval_timer(zloop_t *loop, int timer_id, void *arg);
+
+/* One one-shot timer for the next slice while keys are queued; another for the first deadline of a
+ * deferred crossing. */
+static void eval_arm(struct agent *a)
+{
+    int id;
+    if (!a->eval_timer && scenario_engine_queued(a->eng) &&
+        (id = zloop_timer(a->loop, EVAL_STEP_MS, 1, on_eval_timer, a)) >= 0)
+        a->eval_timer = id;
+    int64_t due = scenario_engine_next_deadline(a->eng);
+    if (!a->deadline_timer && due >= 0) {
+        int64_t wait = due - sg_now_ms();
+        if ((id = zloop_timer(a->loop, (size_t)(wait < 1 ? 1 : wait), 1, on_eval_timer, a)) >= 0) a->deadline_timer = id;
+    }
+}
+
+/* A slice (the deadlines passed first, then queued keys), and the timers again. */
+static void eval_slice(struct agent *a)
+{
+    int64_t start = sg_mono_ns() / 1000, budget = start - a->eval_slice_end_us;
+    if (budget < EVAL_SLICE_US) budget = EVAL_SLICE_US;
+    if (budget > EVAL_SLICE_MAX_US) budget = EVAL_SLICE_MAX_US;
+    scenario_engine_drain(a->eng, sg_now_ms(), budget);
+    a->eval_slice_end_us = sg_mono_ns() / 1000;
+    if (gossip_state_pending(a->st)) agent_gossip_notify(a);   /* the transport may be gone after a reload */
+    eval_arm(a);
+}
+
+static int on_eval_timer(zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    struct agent *a = arg;
+    if (timer_id == a->eval_timer) a->eval_timer = 0;
+    if (timer_id == a->deadline_timer) a->deadline_timer = 0;
+    eval_slice(a);
+    return 0;
+}
+
+/* Who decides a crossing seen through merges: rendezvous over this node and the peers it hears now
+ * (alive: a message within suspect_ms). Nodes that hear the same peers agree; one that hears a
+ * different set may also decide (a duplicate ban, harmless) or leave it to a node that is gone (the
+ * others take it over at the deadline). */
+static bool decides_here(const char *subject, void *arg)
+{
+    struct agent *a = arg;
+    if (!a->tr) return true;
+    int64_t now = sg_mono_ms();
+    if (!a->live || now - a->live_mono_ms >= LIVE_REFRESH_MS) {
+        size_t n = gossip_transport_peer_count(a->tr);
+        a->live = sg_xrealloc(a->live, (n + 1) * sizeof *a->live);
+        a->nlive = 0;
+        a->live[a->nlive++] = gossip_state_origin(a->st);
+        for (size_t i = 0; i < n; i++) {
+            struct gossip_peer_stats ps;
+            if (gossip_transport_peer_stats(a->tr, i, &ps) == 0 && ps.status == GOSSIP_PEER_ALIVE)
+                a->live[a->nlive++] = ps.origin;
+        }
+        a->live_mono_ms = now;
+    }
+    return scenario_decider(subject, a->live, a->nlive) == a->live[0];
+}
+
+/* A threshold may be crossed by peers' increments alone: what came in is queued for evaluation. */
 static void on_merge(const struct gossip_body *body, const struct gossip_merge_result *res, uint64_t sender, void *arg)
 {
     (void)res; (void)sender;
@@ -23,7 +98,7 @@ static void on_merge(const struct gossip_body *body, const struct gossip_merge_r
         last = k;
     }
     for (size_t i = 0; i < body->n_sketches; i++) scenario_engine_touch(a->eng, body->sketches[i].key, now);
-    if (gossip_state_pending(a->st)) gossip_transport_notify(a->tr);
+    eval_slice(a);
 }
 
 int agent_gossip_start(struct agent *a, uint64_t last_seq)
@@ -50,12 +125,16 @@ int agent_gossip_start(struct agent *a, uint64_t last_seq)
     free(peers);
     if (!a->tr) return -1;
     gossip_transport_set_merge_cb(a->tr, on_merge, a);
+    scenario_engine_set_decider(a->eng, decides_here, a);
     return 0;
 }
 
 void agent_gossip_stop(struct agent *a)
 {
     gossip_transport_destroy(&a->tr);
+    free(a->live);
+    a->live = NULL;
+    a->nlive = 0;
 }
 
 void agent_gossip_notify(struct agent *a)

@@ -211,6 +211,17 @@ static void write_decisions(struct agent *a, FILE *f)
     enforce_get_stats(a->enf, &es);
     prom_one_u64(f, "sgcluster_refused_by_guard_total", PROM_COUNTER, "Bans refused by the never-ban rules.",
                  sc.refused_guard + es.refused_by_guard);
+    prom_one_u64(f, "sgcluster_touched_keys_total", PROM_COUNTER, "Scenario keys peers' merges touched.", sc.touches);
+    prom_one_u64(f, "sgcluster_touched_keys_full_total", PROM_COUNTER,
+                 "Touched keys evaluated at once because the evaluation queue was full.", sc.touch_full);
+    prom_one_u64(f, "sgcluster_evaluated_keys_total", PROM_COUNTER, "Queued keys evaluated, in slices.", sc.evaluated);
+    prom_one_u64(f, "sgcluster_evaluation_queue", PROM_GAUGE, "Keys waiting for evaluation.", sc.queued);
+    prom_one_u64(f, "sgcluster_deferred_total", PROM_COUNTER, "Crossings seen through merges left to their decider.",
+                 sc.deferred);
+    prom_one_u64(f, "sgcluster_deferred_taken_over_total", PROM_COUNTER,
+                 "Deferred crossings decided here at their deadline: no ban had come.", sc.taken_over);
+    prom_one_u64(f, "sgcluster_deferred_full_total", PROM_COUNTER,
+                 "Crossings decided here at once because the deferred set was full.", sc.defer_full);
     struct agent_ban_census bc;
     agent_ban_census(a, sg_now_ms(), &bc);
     prom_by(f, "sgcluster_bans_active", PROM_GAUGE, "Active records in the replicated state, by kind.", "kind", 3,

@@ -3,6 +3,7 @@
  * escalation and prefix escalation). */
 #include "agent/scenario.h"
 #include "agent/evidence.h"
+#include "agent/keyq.h"
 #include "agent/config_limits.h"
 #include "agent/util.h"
 #include "common/key.h"
@@ -37,7 +38,15 @@ struct scenario_engine {
     int64_t max_window_ms;
     struct scenario_stats stats;
     uint64_t refused_seen[64];   /* hashes of keys whose refusal was logged lately */
+    struct keyq touched;         /* keys touched by merges, to evaluate (time: when touched) */
+    struct keyq deferred;        /* crossings left to their decider (time: the deadline) */
+    scenario_decider_fn *decider;
+    void *decider_arg;
 };
+
+/* How a crossing came: a local event (decide now), a merge (its decider decides), or the deadline
+ * of a deferred one (decide now, unless its ban came). */
+enum how { HOW_EVENT, HOW_MERGE, HOW_DEADLINE };
 
 int64_t scenario_engine_max_window_ms(const struct config *cfg)
 {
@@ -87,6 +96,8 @@ struct scenario_engine *scenario_engine_new(const struct config *cfg, struct gos
         c->kinds = scenario_kinds(c->sc);
     }
     e->max_window_ms = scenario_engine_max_window_ms(cfg);
+    keyq_init(&e->touched, SCENARIO_TOUCH_QUEUE_MAX);
+    keyq_init(&e->deferred, SCENARIO_DEFER_MAX);
     return e;
 }
 
@@ -94,6 +105,8 @@ void scenario_engine_destroy(struct scenario_engine **pe)
 {
     struct scenario_engine *e = *pe;
     if (!e) return;
+    keyq_fini(&e->touched);
+    keyq_fini(&e->deferred);
     free(e->sc);
     free(e);
     *pe = NULL;
@@ -102,6 +115,8 @@ void scenario_engine_destroy(struct scenario_engine **pe)
 void scenario_engine_stats(const struct scenario_engine *e, struct scenario_stats *out)
 {
     *out = e->stats;
+    out->queued = e->touched.n;
+    out->deferred_now = e->deferred.n;
 }
 
 /* The typed subject of an event; -1 when the event lacks it (or it is not clean text). */
@@ -159,7 +174,7 @@ static const char *guard_refuses(const struct scenario_engine *e, const struct s
 
 static void decide(struct scenario_engine *e, const char *scen_id, enum scenario_action act,
                    const struct sg_subject *subj, int64_t duration_s, int64_t max_duration_s, const char *why,
-                   int64_t now_ms);
+                   int64_t now_ms, enum how how, const char *evk);
 
 /* Evidence keeps coming while a subject is protected: log a key's refusal once, not per event. */
 static void log_refusal(struct scenario_engine *e, enum scenario_action act, const char *bankey, const char *subject,
@@ -188,12 +203,27 @@ static void prefix_escalate(struct scenario_engine *e, const struct sg_subject *
     if ((int64_t)n < cfg->prefix_ban_after) return;
     char why[GOSSIP_REASON_MAX + 1];
     snprintf(why, sizeof why, "%" PRIu64 " addresses of %.60s banned", n, net.value);
-    decide(e, "prefix-escalation", SACT_BAN, &net, duration_s * 2, 30LL * 86400, why, now_ms);
+    decide(e, "prefix-escalation", SACT_BAN, &net, duration_s * 2, 30LL * 86400, why, now_ms, HOW_EVENT, NULL);
 }
 
+/* A crossing seen through a merge, of a subject another node decides: true when evk (the evidence
+ * key that crossed) waits in the deferred set (or waited there already). */
+static bool defer(struct scenario_engine *e, const char *subject, const char *evk, int64_t now_ms)
+{
+    if (!e->decider || e->decider(subject, e->decider_arg)) return false;
+    switch (keyq_push(&e->deferred, evk, now_ms + SCENARIO_DEFER_MS)) {
+    case KEYQ_ADDED: e->stats.deferred++; return true;
+    case KEYQ_QUEUED: return true;
+    case KEYQ_FULL: break;
+    }
+    e->stats.defer_full++;
+    return false;
+}
+
+/* how and evk (the evidence key that crossed; NULL for HOW_EVENT) say who decides: see scenario.h. */
 static void decide(struct scenario_engine *e, const char *scen_id, enum scenario_action act,
                    const struct sg_subject *subj, int64_t duration_s, int64_t max_duration_s, const char *why,
-                   int64_t now_ms)
+                   int64_t now_ms, enum how how, const char *evk)
 {
     char bankey[GOSSIP_KEY_MAX + 1], subject[GOSSIP_KEY_MAX + 1];
     enum sg_record_kind kind = act == SACT_BAN ? SG_REC_BLOCK : act == SACT_THROTTLE ? SG_REC_THROTTLE : SG_REC_HOLD;
@@ -217,6 +247,7 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
         e->stats.refused_allowlisted_user++;
         return;
     }
+    if (how == HOW_MERGE && defer(e, subject, evk, now_ms)) return;
     char offkey[GOSSIP_KEY_MAX + 1];
     if (sg_key_format(SG_REC_OFFENSE, subj, offkey, sizeof offkey) < 0) return;
     const struct gossip_ban *off = gossip_state_ban_get(e->st, offkey);
@@ -243,6 +274,7 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
     };
     gossip_state_ban_put(e->st, &mem, now_ms, NULL);
     e->stats.decisions++;
+    if (how == HOW_DEADLINE) e->stats.taken_over++;
     if (e->on_decision) e->on_decision(&d, e->arg);
     if (act == SACT_BAN) prefix_escalate(e, subj, duration_s, now_ms);
 }
@@ -271,7 +303,7 @@ void scenario_measure(const struct config *cfg, const struct gossip_state *st, c
 }
 
 static void evaluate(struct scenario_engine *e, const struct config_scenario *sc, const struct sg_subject *subj,
-                     int64_t now_ms)
+                     int64_t now_ms, enum how how, const char *evk)
 {
     uint64_t v;
     int64_t thr;
@@ -282,7 +314,7 @@ static void evaluate(struct scenario_engine *e, const struct config_scenario *sc
     char why[GOSSIP_REASON_MAX + 1];
     snprintf(why, sizeof why, "%" PRIu64 " %s in %" PRId64 "s >= %" PRId64 "%s (cluster-wide)", v,
              what[sc->measure], sc->window_s, thr, shared ? " (shared address)" : "");
-    decide(e, sc->id, sc->action, subj, sc->duration_s, sc->max_duration_s, why, now_ms);
+    decide(e, sc->id, sc->action, subj, sc->duration_s, sc->max_duration_s, why, now_ms, how, evk);
 }
 
 void scenario_engine_set_enforce(struct scenario_engine *e, const struct enforce *enf)
@@ -324,7 +356,7 @@ static void attack_ban(struct scenario_engine *e, const struct sg_event *ev, int
              evidence_failing_addresses(e->st, e->cfg, ev->user, now_ms), ev->user, e->cfg->attack_window_s,
              e->cfg->attack_addresses);
     e->stats.attack_bans++;
-    decide(e, SCENARIO_ACCOUNT_ATTACK, SACT_BAN, &subj, e->cfg->attack_ban_s, 7LL * 86400, why, now_ms);
+    decide(e, SCENARIO_ACCOUNT_ATTACK, SACT_BAN, &subj, e->cfg->attack_ban_s, 7LL * 86400, why, now_ms, HOW_EVENT, NULL);
 }
 
 void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
@@ -384,20 +416,111 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
         }
         if (rc < 0) continue;
         e->stats.counted++;
-        evaluate(e, sc, &subj, now_ms);
+        evaluate(e, sc, &subj, now_ms, HOW_EVENT, NULL);
     }
+}
+
+/* The scenario an evidence key counts for, and its subject; NULL for other keys (evidence sketches,
+ * scenarios not configured here, garbage from a peer). */
+static const struct config_scenario *key_scenario(const struct scenario_engine *e, const char *key,
+                                                  struct sg_subject *subj)
+{
+    size_t idlen;
+    if (sg_evidence_parse(key, &idlen, subj) < 0) return NULL;
+    for (size_t i = 0; i < e->n; i++)
+        if (strlen(e->sc[i].sc->id) == idlen && !strncmp(e->sc[i].sc->id, key, idlen)) return e->sc[i].sc;
+    return NULL;
+}
+
+static void evaluate_key(struct scenario_engine *e, const char *key, int64_t now_ms, enum how how)
+{
+    struct sg_subject subj;
+    const struct config_scenario *sc = key_scenario(e, key, &subj);
+    if (sc) evaluate(e, sc, &subj, now_ms, how, key);
+}
+
+void scenario_engine_set_decider(struct scenario_engine *e, scenario_decider_fn *fn, void *arg)
+{
+    e->decider = fn;
+    e->decider_arg = arg;
+}
+
+uint64_t scenario_decider(const char *subject, const uint64_t *origins, size_t n)
+{
+    /* The hash of the subject followed by the origin (big-endian): the node fixed, subjects spread
+     * evenly; a node leaving moves only its own subjects to the others. */
+    uint8_t buf[GOSSIP_KEY_MAX + 8];
+    size_t len = strnlen(subject, GOSSIP_KEY_MAX);
+    memcpy(buf, subject, len);
+    uint64_t best = origins[0], best_h = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (int b = 0; b < 8; b++) buf[len + b] = (uint8_t)(origins[i] >> (56 - 8 * b));
+        uint64_t h = gossip_sketch_hash(buf, len + 8);
+        if (i == 0 || h > best_h || (h == best_h && origins[i] > best)) {
+            best = origins[i];
+            best_h = h;
+        }
+    }
+    return best;
 }
 
 void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t now_ms)
 {
-    size_t idlen;
     struct sg_subject subj;
-    if (sg_evidence_parse(key, &idlen, &subj) < 0) return;
-    for (size_t i = 0; i < e->n; i++) {
-        const struct config_scenario *sc = e->sc[i].sc;
-        if (strlen(sc->id) == idlen && !strncmp(sc->id, key, idlen)) {
-            evaluate(e, sc, &subj, now_ms);
-            return;
-        }
+    if (!key_scenario(e, key, &subj)) return;
+    e->stats.touches++;
+    switch (keyq_push(&e->touched, key, now_ms)) {
+    case KEYQ_ADDED: break;
+    case KEYQ_QUEUED: e->stats.touch_dups++; break;
+    case KEYQ_FULL:
+        e->stats.touch_full++;
+        evaluate_key(e, key, now_ms, HOW_MERGE);
+        break;
     }
+}
+
+bool scenario_engine_drain(struct scenario_engine *e, int64_t now_ms, int64_t budget_us)
+{
+    e->stats.slices++;
+    int64_t end_ns = sg_mono_ns() + budget_us * 1000;
+    for (;;) {
+        int64_t due;
+        char *key;
+        if (keyq_first(&e->deferred, &due) && due <= now_ms) {
+            key = keyq_pop(&e->deferred);
+            evaluate_key(e, key, now_ms, HOW_DEADLINE);
+        } else if ((key = keyq_pop(&e->touched))) {
+            e->stats.evaluated++;
+            evaluate_key(e, key, now_ms, HOW_MERGE);
+        } else {
+            break;
+        }
+        free(key);
+        if (sg_mono_ns() >= end_ns) break;
+    }
+    return e->touched.n > 0;
+}
+
+size_t scenario_engine_queued(const struct scenario_engine *e)
+{
+    return e->touched.n;
+}
+
+int64_t scenario_engine_next_deadline(const struct scenario_engine *e)
+{
+    int64_t due;
+    return keyq_first(&e->deferred, &due) ? due : -1;
+}
+
+void scenario_engine_adopt(struct scenario_engine *e, struct scenario_engine **from)
+{
+    struct scenario_engine *f = *from;
+    if (!f) return;
+    keyq_move(&e->touched, &f->touched);
+    keyq_move(&e->deferred, &f->deferred);
+    e->stats = f->stats;
+    memcpy(e->refused_seen, f->refused_seen, sizeof e->refused_seen);
+    e->decider = f->decider;
+    e->decider_arg = f->decider_arg;
+    scenario_engine_destroy(from);
 }

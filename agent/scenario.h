@@ -45,11 +45,50 @@ void scenario_engine_destroy(struct scenario_engine **pe);
  * events are no new evidence) only while the kernel holds its ban, not merely the state. */
 void scenario_engine_set_enforce(struct scenario_engine *e, const struct enforce *enf);
 
-/* Counts one event (dups are skipped) at now_ms and evaluates the scenarios it touches. */
+/* Counts one event (dups are skipped) at now_ms and evaluates the scenarios it touches. A threshold
+ * it crosses is decided here at once: the attacker is hitting this node. */
 void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms);
-/* Re-evaluates a counter or sketch key written by a peer (the transport reports them), so a
- * threshold crossed by remote increments alone is acted on too. Unknown keys are ignored. */
+
+/* ---- keys touched by peers' merges, and who decides what they cross ----
+ *
+ * A counter or sketch key written by a peer (the transport reports them) may cross a threshold
+ * with remote increments alone. Such keys are queued, each once however often it is touched, and
+ * evaluated in slices (scenario_engine_drain), so a sync answer of a million keys is not evaluated
+ * in one turn of the loop. When the queue holds SCENARIO_TOUCH_QUEUE_MAX keys, a further key is
+ * evaluated at once, as before the queue (counted: touch_full): no crossing is lost, and memory
+ * stays bounded.
+ *
+ * A crossing seen through merges is seen by every node at about the same time: one node decides it,
+ * the decider (the decider callback says whether it is this node; scenario_decider picks it by
+ * rendezvous hashing). The others defer it: the key waits in the deferred set for SCENARIO_DEFER_MS,
+ * then is evaluated again and decided here unless a ban for the subject arrived meanwhile (a dead
+ * or cut-off decider cannot stop a ban). With the set full (SCENARIO_DEFER_MAX), the crossing is
+ * decided here at once (counted: defer_full). Without a decider callback this node decides all. */
+#define SCENARIO_TOUCH_QUEUE_MAX (256 * 1024)
+#define SCENARIO_DEFER_MAX (256 * 1024)
+/* Longer than a decision takes to reach every node (tens of ms; seconds on a loaded farm). */
+#define SCENARIO_DEFER_MS 5000
+
+/* subject: "ip:X", "net:P/len" or "user:U". True when this node decides crossings of subject. */
+typedef bool (scenario_decider_fn)(const char *subject, void *arg);
+/* fn may be NULL (the default): every crossing is decided here. */
+void scenario_engine_set_decider(struct scenario_engine *e, scenario_decider_fn *fn, void *arg);
+/* Of origins[0..n) (n >= 1), the one that decides subject: the highest hash of (subject, origin). Every
+ * node that sees the same origins picks the same one; when one of them goes, only its subjects move. */
+uint64_t scenario_decider(const char *subject, const uint64_t *origins, size_t n);
+
+/* Queues key for evaluation (unknown keys are ignored when evaluated). */
 void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t now_ms);
+/* One slice: evaluates the deferred keys whose deadline passed, then queued keys in order, until
+ * budget_us of wall time has passed (one key at least). Returns true while keys remain queued. */
+bool scenario_engine_drain(struct scenario_engine *e, int64_t now_ms, int64_t budget_us);
+/* Keys queued for evaluation. */
+size_t scenario_engine_queued(const struct scenario_engine *e);
+/* The earliest deadline of a deferred key (wall ms), -1 when none is deferred. */
+int64_t scenario_engine_next_deadline(const struct scenario_engine *e);
+/* Moves the queue, the deferred set and the counters of from (an engine being replaced on a reload)
+ * into e, and destroys from. */
+void scenario_engine_adopt(struct scenario_engine *e, struct scenario_engine **from);
 
 /* The event kinds a scenario counts, as a mask of 1 << kind. */
 unsigned scenario_kinds(const struct config_scenario *sc);
@@ -72,6 +111,16 @@ struct scenario_stats {
     uint64_t refused_evidence;   /* prefix bans refused: customer network or good users (evidence.h) */
     uint64_t stale_failures;     /* failures from an address known-good for the user */
     uint64_t attack_bans;        /* addresses failing for an account under attack */
+    /* keys touched by peers' merges (see above) */
+    uint64_t touches;            /* keys reported by merges */
+    uint64_t touch_dups;         /* ... already queued: evaluated once for all */
+    uint64_t touch_full;         /* ... evaluated at once: the queue was full */
+    uint64_t evaluated;          /* queued keys evaluated */
+    uint64_t slices;             /* drain calls */
+    uint64_t deferred;           /* crossings left to another node, the decider */
+    uint64_t taken_over;         /* ... decided here at their deadline: no ban had come */
+    uint64_t defer_full;         /* crossings decided here at once: the deferred set was full */
+    size_t queued, deferred_now; /* keys in the queue and in the deferred set now */
 };
 void scenario_engine_stats(const struct scenario_engine *e, struct scenario_stats *out);
 

@@ -197,4 +197,13 @@ done
 for i in 1 2 3; do
     echo "info: node$i decided $(grep -c "decided here" "$CLUSTER_DIR/n$i/agent.log") bans itself (agent log)"
 done
+# Who signed the block records each node holds (one record a key wins: the others were signed,
+# sent and checked for nothing), and the evaluation counters (docs/agent.md).
+for i in 1 2 3; do
+    echo "info: node$i: block records by author $(sgc $i bans --json 2>/dev/null | python3 -c '
+import collections, json, sys
+print(dict(sorted(collections.Counter(b["author"] for b in json.load(sys.stdin) if b["kind"] == "block").items())))' 2>/dev/null ||
+        echo "(bans did not answer)"); evaluation $(cluster_status_field $i 'd.get("evaluation", "n/a")' 2>/dev/null)"
+done
+echo "info: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "scale replay checks passed ($N addresses, 3 nodes, $(( ($(ms) - t0) / 1000 )) s from the attack)"

@@ -23,16 +23,26 @@
 #include "agent/util.h"
 
 #define T0 1795838400000LL
+#define NODES 3
+
+struct fixture;
+/* What a node's decider callback needs: the live origins (every node's here) and its own. */
+struct node_view {
+    struct fixture *f;
+    int node;
+};
 
 struct fixture {
     struct config cfg;
-    struct gossip_identity *id[2];
+    struct gossip_identity *id[NODES];
     struct gossip_keyring *kr;
-    struct gossip_state *st[2];
+    struct gossip_state *st[NODES];
     struct enforce_guard *guard;
-    struct scenario_engine *eng[2];
+    struct scenario_engine *eng[NODES];
     int decisions;
     struct decision last;
+    uint64_t origins[NODES];
+    struct node_view view[NODES];
 };
 
 static void on_decision(const struct decision *d, void *arg)
@@ -80,20 +90,22 @@ static int setup_with(void **state, bool shipped)
     config_scenarios_check(&f->cfg);
     assert_int_equal(f->cfg.errors.n, 0);
     f->kr = gossip_keyring_new();
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NODES; i++) {
         uint8_t seed[32];
         memset(seed, i + 1, sizeof seed);
-        f->id[i] = gossip_identity_from_seed(i ? "b" : "a", seed);
+        f->id[i] = gossip_identity_from_seed((const char *[]){"a", "b", "c"}[i], seed);
         gossip_keyring_add_identity(f->kr, f->id[i]);
     }
     f->guard = enforce_guard_new();
     enforce_guard_allow(f->guard, "198.51.100.0/24");
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NODES; i++) {
         struct gossip_state_config sc;
         scenario_state_config(&f->cfg, &sc);
         f->st[i] = gossip_state_new(&sc, f->id[i], f->kr, 1);
         assert_non_null(f->st[i]);
         f->eng[i] = scenario_engine_new(&f->cfg, f->st[i], f->guard, on_decision, f);
+        f->origins[i] = gossip_state_origin(f->st[i]);
+        f->view[i] = (struct node_view){.f = f, .node = i};
     }
     *state = f;
     return 0;
@@ -105,7 +117,7 @@ static int setup_shipped(void **state) { return setup_with(state, true); }
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < NODES; i++) {
         scenario_engine_destroy(&f->eng[i]);
         gossip_state_destroy(&f->st[i]);
         gossip_identity_destroy(&f->id[i]);
@@ -365,12 +377,210 @@ static void test_remote_touch_decides(void **state)
     body->n_bans = 0;
     gossip_state_merge(f->st[1], body, gossip_state_origin(f->st[0]), GOSSIP_MERGE_SENDER_SLOTS_ONLY, T0 + 20, NULL);
     scenario_engine_touch(f->eng[1], "auth-ip|ip:203.0.113.40", T0 + 20);
-    assert_int_equal(f->decisions, 2);
     scenario_engine_touch(f->eng[1], "no-such-scenario|ip:1.2.3.4", T0 + 20);
     scenario_engine_touch(f->eng[1], "garbage", T0 + 20);
+    /* Queued, not evaluated yet; the unknown keys are not even queued. */
+    assert_int_equal(f->decisions, 1);
+    assert_int_equal(scenario_engine_queued(f->eng[1]), 1);
+    assert_false(scenario_engine_drain(f->eng[1], T0 + 20, 1000000));
     assert_int_equal(f->decisions, 2);
     gossip_body_destroy(&body);
     gossip_writer_fini(&w);
+}
+
+/* ---- keys touched by merges: evaluated in slices, decided by one node ---- */
+
+static bool fixture_decides(const char *subject, void *arg)
+{
+    const struct node_view *v = arg;
+    return scenario_decider(subject, v->f->origins, NODES) == v->f->origins[v->node];
+}
+
+/* Every node's decider callback over all NODES origins. */
+static void use_deciders(struct fixture *f)
+{
+    for (int i = 0; i < NODES; i++) scenario_engine_set_decider(f->eng[i], fixture_decides, &f->view[i]);
+}
+
+/* Ships node from's pending delta to every other node as the agent's merge callback does: merged,
+ * then its counter and sketch keys touched (queued). With bans false, its ban records are left out
+ * (a decider whose records never arrive). */
+static void broadcast(struct fixture *f, int from, int64_t now, bool bans)
+{
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    gossip_state_take_delta(f->st[from], &w, 1 << 20);
+    struct gossip_body *b = NULL;
+    assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &b), GOSSIP_WIRE_OK);
+    if (!bans) b->n_bans = 0;
+    for (int to = 0; to < NODES; to++) {
+        if (to == from) continue;
+        gossip_state_merge(f->st[to], b, f->origins[from], GOSSIP_MERGE_SENDER_SLOTS_ONLY, now, NULL);
+        for (size_t i = 0; i < b->n_slots; i++) scenario_engine_touch(f->eng[to], b->slots[i].key, now);
+        for (size_t i = 0; i < b->n_sketches; i++) scenario_engine_touch(f->eng[to], b->sketches[i].key, now);
+    }
+    gossip_body_destroy(&b);
+    gossip_writer_fini(&w);
+}
+
+static void drain_all(struct fixture *f, int64_t now)
+{
+    for (int i = 0; i < NODES; i++)
+        while (scenario_engine_drain(f->eng[i], now, 1000000)) {}
+}
+
+static uint64_t stat_decisions(struct fixture *f, int node)
+{
+    struct scenario_stats s;
+    scenario_engine_stats(f->eng[node], &s);
+    return s.decisions;
+}
+
+/* 5 failures on node a and 5 on node b (threshold 10), none on c: no local event crosses, and once
+ * the counts are exchanged every node sees the crossing through merges alone. Returns the decider. */
+static int spread_crossing(struct fixture *f, const char *ip, int64_t t)
+{
+    use_deciders(f);
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, ip, "a", "imap");
+    for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[0], &e, t + i);
+    for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[1], &e, t + i);
+    assert_int_equal(f->decisions, 0);
+    broadcast(f, 0, t + 10, true);
+    broadcast(f, 1, t + 10, true);
+    char subject[64];
+    snprintf(subject, sizeof subject, "ip:%s", ip);
+    uint64_t who = scenario_decider(subject, f->origins, NODES);
+    for (int i = 0; i < NODES; i++)
+        if (who == f->origins[i]) return i;
+    fail();
+    return -1;
+}
+
+/* One decision, by the decider; the others defer and, once its ban has come, do nothing at their
+ * deadline. */
+static void test_touch_one_decider(void **state)
+{
+    struct fixture *f = *state;
+    int d = spread_crossing(f, "203.0.113.50", T0);
+    drain_all(f, T0 + 20);
+    assert_int_equal(f->decisions, 1);
+    assert_int_equal(stat_decisions(f, d), 1);
+    assert_string_equal(f->last.key, "ip:203.0.113.50");
+    for (int i = 0; i < NODES; i++) {
+        struct scenario_stats s;
+        scenario_engine_stats(f->eng[i], &s);
+        assert_int_equal(s.deferred, i == d ? 0 : 1);
+        assert_int_equal(s.deferred_now, i == d ? 0 : 1);
+        assert_int_equal(scenario_engine_next_deadline(f->eng[i]), i == d ? -1 : T0 + 20 + SCENARIO_DEFER_MS);
+    }
+    broadcast(f, d, T0 + 30, true);   /* the decider's ban (and offense memory) reach the others */
+    drain_all(f, T0 + 20 + SCENARIO_DEFER_MS);
+    assert_int_equal(f->decisions, 1);
+    for (int i = 0; i < NODES; i++) {
+        struct scenario_stats s;
+        scenario_engine_stats(f->eng[i], &s);
+        assert_int_equal(s.taken_over, 0);
+        assert_int_equal(s.deferred_now, 0);
+        assert_non_null(gossip_state_ban_active(f->st[i], "ip:203.0.113.50", T0 + 20 + SCENARIO_DEFER_MS));
+    }
+}
+
+/* The decider's ban never comes (it died, or is cut off): at their deadline, and not before, the
+ * others decide themselves. */
+static void test_touch_decider_gone(void **state)
+{
+    struct fixture *f = *state;
+    int d = spread_crossing(f, "203.0.113.51", T0);
+    drain_all(f, T0 + 20);
+    assert_int_equal(f->decisions, 1);
+    broadcast(f, d, T0 + 30, false);   /* its counts may come, its records do not */
+    drain_all(f, T0 + 20 + SCENARIO_DEFER_MS - 1);
+    assert_int_equal(f->decisions, 1);
+    drain_all(f, T0 + 20 + SCENARIO_DEFER_MS);
+    assert_int_equal(f->decisions, NODES);
+    for (int i = 0; i < NODES; i++) {
+        struct scenario_stats s;
+        scenario_engine_stats(f->eng[i], &s);
+        assert_int_equal(s.taken_over, i == d ? 0 : 1);
+        assert_non_null(gossip_state_ban_active(f->st[i], "ip:203.0.113.51", T0 + 20 + SCENARIO_DEFER_MS));
+    }
+}
+
+/* A node that is not the decider still decides at once a crossing its own log causes. */
+static void test_local_event_decides_at_once(void **state)
+{
+    struct fixture *f = *state;
+    int d = spread_crossing(f, "203.0.113.52", T0);
+    int other = (d + 1) % NODES;
+    /* Before any drain (the merged 10 not yet evaluated), one more failure in other's log. */
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.52", "a", "pop3");
+    scenario_engine_event(f->eng[other], &e, T0 + 15);
+    assert_int_equal(f->decisions, 1);
+    assert_int_equal(stat_decisions(f, other), 1);
+    /* The decider's own evaluation finds nothing left to do once that ban has come. */
+    broadcast(f, other, T0 + 16, true);
+    drain_all(f, T0 + 20);
+    drain_all(f, T0 + 20 + SCENARIO_DEFER_MS);
+    assert_int_equal(f->decisions, 1);
+}
+
+/* Rendezvous: every node picks the same decider; subjects spread over the nodes; a node that goes
+ * moves only its own subjects. */
+static void test_decider_rendezvous(void **state)
+{
+    struct fixture *f = *state;
+    int per[NODES] = {0}, moved = 0;
+    for (int i = 0; i < 3000; i++) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "ip:10.0.%d.%d", i / 256, i % 256);
+        uint64_t who = scenario_decider(subject, f->origins, NODES);
+        uint64_t rev[NODES] = {f->origins[2], f->origins[0], f->origins[1]};
+        assert_true(scenario_decider(subject, rev, NODES) == who);   /* order does not matter */
+        int k = who == f->origins[0] ? 0 : who == f->origins[1] ? 1 : 2;
+        per[k]++;
+        /* node 2 gone: its subjects move, the others' stay */
+        uint64_t two = scenario_decider(subject, f->origins, 2);
+        if (k != 2) assert_true(two == who);
+        else moved++;
+    }
+    for (int i = 0; i < NODES; i++) assert_true(per[i] > 800 && per[i] < 1200);
+    assert_int_equal(moved, per[2]);
+    assert_true(scenario_decider("ip:10.0.0.1", f->origins, 1) == f->origins[0]);
+}
+
+/* Touched many times, a key is queued once; slices of budget 0 evaluate one key each. */
+static void test_touch_queue_slices(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 0; i < 100; i++) scenario_engine_touch(f->eng[0], "auth-ip|ip:192.0.2.1", T0);
+    for (int i = 0; i < 50; i++) scenario_engine_touch(f->eng[0], "auth-ip|ip:192.0.2.2", T0);
+    scenario_engine_touch(f->eng[0], "acct|user:x@example.jp", T0);
+    scenario_engine_touch(f->eng[0], "okusers|ip:192.0.2.1", T0);   /* evidence, not a scenario: ignored */
+    struct scenario_stats s;
+    scenario_engine_stats(f->eng[0], &s);
+    assert_int_equal(s.touches, 151);
+    assert_int_equal(s.touch_dups, 148);
+    assert_int_equal(s.queued, 3);
+    assert_true(scenario_engine_drain(f->eng[0], T0, 0));
+    assert_true(scenario_engine_drain(f->eng[0], T0, 0));
+    /* touched again after its evaluation: queued again (new data came) */
+    scenario_engine_touch(f->eng[0], "auth-ip|ip:192.0.2.1", T0);
+    assert_true(scenario_engine_drain(f->eng[0], T0, 0));
+    assert_false(scenario_engine_drain(f->eng[0], T0, 0));
+    assert_false(scenario_engine_drain(f->eng[0], T0, 0));   /* nothing left: an empty slice */
+    scenario_engine_stats(f->eng[0], &s);
+    assert_int_equal(s.evaluated, 4);
+    assert_int_equal(s.slices, 5);
+    assert_int_equal(s.queued, 0);
+    /* A reload's new engine takes the queue and the counters over. */
+    scenario_engine_touch(f->eng[0], "auth-ip|ip:192.0.2.3", T0);
+    struct scenario_engine *fresh = scenario_engine_new(&f->cfg, f->st[0], f->guard, on_decision, f);
+    scenario_engine_adopt(fresh, &f->eng[0]);
+    assert_null(f->eng[0]);
+    f->eng[0] = fresh;
+    scenario_engine_stats(f->eng[0], &s);
+    assert_int_equal(s.queued, 1);
+    assert_int_equal(s.evaluated, 4);
 }
 
 /* ---- precision (agent/evidence.h), with the shipped scenarios ---- */
@@ -683,6 +893,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hold_user_and_allowlist, setup, teardown),
         cmocka_unit_test_setup_teardown(test_operator_unban_is_respected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_touch_decides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_touch_one_decider, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_touch_decider_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_event_decides_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_decider_rendezvous, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_touch_queue_slices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_good_prefix_only_guilty_banned, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_customer_network_never_prefix_banned, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_stale_phone_never_banned, setup_shipped, teardown),

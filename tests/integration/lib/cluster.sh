@@ -9,7 +9,10 @@
 #   cluster_kill I [SIGNAL]     signal node I's agent (default TERM) and wait for it
 #   sgc I ARGS...               sgcluster ARGS against node I's control socket
 #   cluster_healthy I           node I reports healthy (all peers alive)
-#   cluster_has_ban I KEY       node I's ban map holds an active ban for KEY
+#   cluster_has_ban I KEY...    node I's ban map holds an active ban for each KEY
+#   cluster_deciders KEY        the nodes whose agent logged deciding KEY itself, one a line
+#   cluster_ban_authors I KEY...  "KEY AUTHOR" for each KEY node I holds a ban for, one a line
+#   cluster_count I ADDR SCENARIO   node I's cluster-wide count of SCENARIO for ADDR (explain)
 # Variables: CLUSTER_BACKEND (dryrun|nft, default dryrun), CLUSTER_PORT (first port, loopback
 # mode; by default cluster_init reserves a block with lib/ports.sh: outside the ephemeral range,
 # never shared with another test run), CLUSTER_LOGS_I (log files node I follows; default
@@ -169,15 +172,39 @@ cluster_healthy() { # I
     sgc "$1" status --json 2>/dev/null | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["healthy"] else 1)'
 }
 
-cluster_has_ban() { # I KEY
-    sgc "$1" bans --json 2>/dev/null | python3 -c '
+cluster_has_ban() { # I KEY...
+    local i=$1
+    shift
+    sgc "$i" bans --json 2>/dev/null | python3 -c '
 import json, sys, time
-k = sys.argv[1]
 now = time.time() * 1000
-sys.exit(0 if any(b["key"] == k and b["action"] == "ban" and b["expires_at"] > now for b in json.load(sys.stdin)) else 1)' "$2"
+have = {b["key"] for b in json.load(sys.stdin) if b["action"] == "ban" and b["expires_at"] > now}
+sys.exit(0 if set(sys.argv[1:]) <= have else 1)' "$@"
+}
+
+cluster_deciders() { # KEY
+    local i
+    for i in $(seq 1 "$CLUSTER_N"); do
+        grep -F "decided here" "$CLUSTER_DIR/n$i/agent.log" | grep -qF " $1 for " && echo "n$i"
+    done
+}
+
+cluster_ban_authors() { # I KEY...
+    local i=$1
+    shift
+    sgc "$i" bans --json 2>/dev/null | python3 -c '
+import json, sys
+by = {b["key"]: b["author"] for b in json.load(sys.stdin) if b["action"] == "ban"}
+sys.stdout.write("".join("%s %s\n" % (k, by[k]) for k in sys.argv[1:] if k in by))' "$@"
 }
 
 # A JSON field of node I's status, e.g. cluster_status_field 2 'd["kernel"]["set4"]'.
 cluster_status_field() { # I PYEXPR
     sgc "$1" status --json | python3 -c "import json,sys; d=json.load(sys.stdin); print($2)"
+}
+
+cluster_count() { # I ADDR SCENARIO
+    sgc "$1" explain "$2" --json 2>/dev/null | python3 -c '
+import json, sys
+print(sum(s["count"] for s in json.load(sys.stdin)["scenarios"] if s["id"] == sys.argv[1]))' "$3"
 }
