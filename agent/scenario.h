@@ -67,7 +67,7 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
 #define SCENARIO_TOUCH_QUEUE_MAX (256 * 1024)
 #define SCENARIO_DEFER_MAX (256 * 1024)
 /* Longer than a decision takes to reach every node (tens of ms; seconds on a loaded farm). */
-#define SCENARIO_DEFER_MS 5000
+#define SCENARIO_DEFER_MS 15000
 
 /* subject: "ip:X", "net:P/len" or "user:U". True when this node decides crossings of subject. */
 typedef bool (scenario_decider_fn)(const char *subject, void *arg);
