@@ -399,6 +399,9 @@ static int on_housekeep(zloop_t *loop, int timer_id, void *arg)
     if (a->allow_next_expiry_ms && a->allow_next_expiry_ms <= sg_now_ms()) agent_allow_sync(a);
     if (!a->reconciled && (agent_gossip_synced(a) || sg_mono_ms() - a->started_mono_ms > RECONCILE_AFTER_MS))
         agent_reconcile(a, true);
+    /* Changes the enforcer dropped (its queue full while a reconcile ran) go in by the next one. */
+    else if (a->reconciled && a->enf && enforce_reconcile_needed(a->enf) && !enforce_reconciling(a->enf))
+        agent_reconcile(a, true);
     if (gossip_state_pending(a->st)) agent_gossip_notify(a);
     if (a->watchdog_ms) notify_send("WATCHDOG=1");
     return 0;

@@ -175,9 +175,16 @@ static int status_node(struct agent *a, bool json, FILE *out)
                 a->cfg->backend, k.table_present ? "true" : "false", k.set4, k.set6, k.drop_packets4 + k.drop_packets6);
         fprintf(out, ",\"enforce\":{\"applied\":%" PRIu64 ",\"removed\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
                      ",\"failed\":%" PRIu64 ",\"uncovered\":%" PRIu64 ",\"drift_missing\":%" PRIu64
-                     ",\"drift_extra\":%" PRIu64 ",\"drift_repaired\":%" PRIu64 ",\"drift_open\":%zu}",
+                     ",\"drift_extra\":%" PRIu64 ",\"drift_repaired\":%" PRIu64 ",\"drift_open\":%zu"
+                     ",\"queue_coalesced\":%" PRIu64 ",\"queue_dropped\":%" PRIu64 ",\"reconcile_slices\":%" PRIu64
+                     ",\"reconcile_last_ms\":%" PRIu64 ",\"reconcile_stage\":",
                 es.applied, es.removed, es.refused_by_guard, es.failed, es.uncovered, es.drift_missing,
-                es.drift_extra, es.drift_repaired, k.drift);
+                es.drift_extra, es.drift_repaired, k.drift, es.queue_coalesced, es.queue_dropped, es.reconcile_slices,
+                es.reconcile_last_ms);
+        const char *stage = enforce_reconcile_stage(a->enf);   /* null when none runs */
+        if (stage) json_str(out, stage);
+        else fputs("null", out);
+        fputc('}', out);
         fprintf(out, ",\"policy\":{\"listening\":%s,\"requests\":%" PRIu64 ",\"refused_user\":%" PRIu64
                      ",\"refused_source\":%" PRIu64 ",\"refused_full\":%" PRIu64 ",\"dropped\":%" PRIu64
                      ",\"timeouts\":%" PRIu64 ",\"open\":%" PRIu64 "}",
@@ -236,8 +243,10 @@ static int status_node(struct agent *a, bool json, FILE *out)
                 a->cfg->backend, k.table_present ? "present" : "ABSENT", k.set4, k.set6,
                 k.drop_packets4 + k.drop_packets6);
         fprintf(out, "repair    %" PRIu64 " bans put back when their covering prefix ended; drift: %" PRIu64
-                     " found missing, %" PRIu64 " extra, %" PRIu64 " repaired, %zu not yet back\n",
-                es.uncovered, es.drift_missing, es.drift_extra, es.drift_repaired, k.drift);
+                     " found missing, %" PRIu64 " extra, %" PRIu64 " repaired, %zu not yet back; queue full: %" PRIu64
+                     " changes coalesced, %" PRIu64 " left to a reconcile\n",
+                es.uncovered, es.drift_missing, es.drift_extra, es.drift_repaired, k.drift, es.queue_coalesced,
+                es.queue_dropped);
         if (a->policy)
             fprintf(out, "policy    %" PRIu64 " requests; clients refused: %" PRIu64 " by user, %" PRIu64 " by source, %" PRIu64
                          " when full; %" PRIu64 " dropped to make room, %" PRIu64 " timed out, %" PRIu64 " open\n",

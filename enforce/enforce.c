@@ -114,6 +114,35 @@ bool enforce_guard_refuses(struct enforce *e, const struct enforce_prefix *p)
     return true;
 }
 
+static int change_seq_cmp(const void *x, const void *y)
+{
+    const struct enforce_nft_change *a = x, *b = y;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Queues one change. A queue that waits (a reconcile under way, or a kernel that could not be set
+ * up) is bounded: bans an attacker makes decided meanwhile must not grow it without end. At
+ * ENFORCE_QUEUE_MAX the last change for each prefix is kept (in queue order again, which
+ * enforce_holds reads); when more than half is still left, the queue is dropped and a full
+ * reconcile asked for, which takes what is wanted from the caller's state: nothing is lost. The
+ * halving keeps the coalescing at most one sort per ENFORCE_QUEUE_MAX / 2 changes queued. */
+static void queue_change(struct enforce *e, const struct enforce_prefix *p, uint32_t timeout_s, uint8_t kind)
+{
+    enforce_nft_queue_push(&e->q, p, timeout_s, kind);
+    if (e->q.n < ENFORCE_QUEUE_MAX || (!e->rec && !e->held)) return;
+    size_t n = enforce_nft_changes_fold(e->q.v, e->q.n);
+    e->stats.queue_coalesced += e->q.n - n;
+    qsort(e->q.v, n, sizeof *e->q.v, change_seq_cmp);
+    e->q.n = n;
+    if (n <= ENFORCE_QUEUE_MAX / 2) return;
+    e->stats.queue_dropped += n;
+    e->q.n = 0;
+    if (!e->rec_needed)
+        sg_log(SG_LOG_WARN, "enforce: %zu queued changes dropped, the queue full while %s; a full reconcile will apply them",
+               n, e->rec ? "a reconcile runs" : "the kernel cannot be set up");
+    e->rec_needed = true;
+}
+
 int enforce_ban(struct enforce *e, const struct enforce_prefix *in, uint32_t timeout_s)
 {
     struct enforce_prefix pp, *p = &pp;
@@ -124,7 +153,7 @@ int enforce_ban(struct enforce *e, const struct enforce_prefix *in, uint32_t tim
     if (enforce_guard_refuses(e, p)) return -1;
     if (timeout_s < 1) timeout_s = 1;
     if (timeout_s > ENFORCE_NFT_MAX_TIMEOUT_S) timeout_s = ENFORCE_NFT_MAX_TIMEOUT_S;
-    enforce_nft_queue_push(&e->q, p, timeout_s, ENFORCE_NFT_ADD);
+    queue_change(e, p, timeout_s, ENFORCE_NFT_ADD);
     return 0;
 }
 
@@ -146,7 +175,7 @@ int enforce_unban(struct enforce *e, const struct enforce_prefix *in)
         e->stats.bad_input++;
         return -1;
     }
-    enforce_nft_queue_push(&e->q, &p, 0, ENFORCE_NFT_DEL);
+    queue_change(e, &p, 0, ENFORCE_NFT_DEL);
     return 0;
 }
 
@@ -162,6 +191,8 @@ int enforce_unban_text(struct enforce *e, const char *text)
 }
 
 size_t enforce_pending(const struct enforce *e) { return e->q.n; }
+
+bool enforce_reconcile_needed(const struct enforce *e) { return e->rec_needed; }
 
 /* Counts the results of one transaction and folds them into the mirror. */
 int enforce_account(struct enforce *e, struct enforce_nft_op *ops, size_t n)
@@ -196,7 +227,10 @@ bool enforce_whole_failure(const struct enforce_nft_op *ops, size_t n)
 int enforce_commit(struct enforce *e)
 {
     if (!e->q.n || e->rec) return 0;   /* the queue waits for the reconcile under way */
-    if (enforce_ensure(e) < 0) return -1;   /* the queue stays for the next tick */
+    if (enforce_ensure(e) < 0) {
+        e->held = true;                 /* the queue stays for the next tick, bounded meanwhile */
+        return -1;
+    }
     /* The wanted set first: a prefix lifted here puts back the bans it covered, in this same
      * transaction. The queue is folded again (idempotent) if this commit has to wait. */
     int64_t t0 = sg_mono_ms();
@@ -235,6 +269,7 @@ int enforce_commit(struct enforce *e)
         break;
     }
     free(q.v);
+    e->held = e->q.n > 0;
     if (rc == 0 && e->drift_open) {
         e->stats.drift_repaired += e->drift_open;
         e->drift_open = 0;
@@ -348,6 +383,7 @@ int enforce_remove_table(struct enforce *e)
 {
     enforce_rec_free(e);
     e->q.n = 0;
+    e->held = e->rec_needed = false;   /* nothing is wanted any more */
     enforce_want_free(&e->want);   /* nothing is wanted any more: the drift check must not put it back */
     enforce_want_init(&e->want);
     if (e->ops->remove(e->be) < 0) return -1;

@@ -115,6 +115,8 @@ struct enforce_stats {
     uint64_t reconcile_slices;    /* slices the full reconciles were cut into (ticks, and the call) */
     uint64_t reconcile_slice_max_us; /* the longest of them */
     uint64_t reconcile_last_ms;   /* start to end of the last full reconcile (not monotonic) */
+    uint64_t queue_coalesced;     /* queued changes replaced by a later one for the same prefix (queue full) */
+    uint64_t queue_dropped;       /* queued changes dropped, the queue still full: left to a full reconcile */
 };
 
 /* What the kernel holds now. The table and the rule counters are read on each call; the set
@@ -152,6 +154,16 @@ int enforce_unban(struct enforce *e, const struct enforce_prefix *p);
 int enforce_unban_text(struct enforce *e, const char *text);
 /* Number of changes waiting for commit. */
 size_t enforce_pending(const struct enforce *e);
+/* The most changes the queue holds while it waits (a reconcile under way, or a kernel that could
+ * not be set up): about 2.5 MiB. Reached, it is coalesced (the last change for each prefix kept,
+ * in queue order, counted queue_coalesced); when more than half of it is still distinct changes,
+ * it is dropped (counted queue_dropped) and enforce_reconcile_needed says so: the caller's state
+ * says what is wanted, so a full reconcile applies what was dropped. A queue that does not wait
+ * (the caller commits it) is not bounded here: the caller's own state bounds it. */
+#define ENFORCE_QUEUE_MAX 65536
+/* True when queued changes were dropped since the last enforce_reconcile_start: start one (once
+ * none runs: enforce_reconciling) from the whole wanted list. */
+bool enforce_reconcile_needed(const struct enforce *e);
 
 /* Applies every queued change in one netlink transaction (chunked into messages of at most
  * 512 addresses or prefixes). If the kernel refuses a chunk, the good chunks go in again and the bad
@@ -191,8 +203,8 @@ bool enforce_holds(const struct enforce *e, const struct enforce_prefix *p);
  * table up, and each enforce_tick then runs one slice of bounded work (a few ms): sorting
  * wanted, reading the kernel's dump of the sets reply by reply, sorting it, planning, and
  * transactions of at most 2048 elements. Bans and unbans queued meanwhile wait for its end (a
- * commit would move the elements under the kernel's walk of the dump). A new start abandons
- * one under way. Return 0 or -1. */
+ * commit would move the elements under the kernel's walk of the dump), at most ENFORCE_QUEUE_MAX
+ * of them. A new start abandons one under way. Return 0 or -1. */
 int enforce_reconcile(struct enforce *e, const struct enforce_ban *wanted, size_t n);
 int enforce_reconcile_start(struct enforce *e, const struct enforce_ban *wanted, size_t n);
 /* True while a reconcile started by enforce_reconcile_start is not over. */

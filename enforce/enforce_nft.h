@@ -290,6 +290,8 @@ struct enforce {
     bool reconciled;                 /* a full reconcile ran: until then nothing is deleted as extra */
     uint64_t verify_budget;          /* wanted entries x ms not yet checked, in VERIFY_CYCLE_MS units */
     size_t drift_open;               /* missing bans queued again, not yet back in */
+    bool held;                       /* the last commit kept the queue (the kernel could not be set up) */
+    bool rec_needed;                 /* queued changes were dropped: a full reconcile must apply them */
     struct enforce_rec *rec;         /* NULL when no reconcile runs */
     int rec_rc;                      /* how the last one ended */
 };

@@ -236,7 +236,8 @@ int enforce_reconcile_start(struct enforce *e, const struct enforce_ban *wanted,
         if (w[m].timeout_s > ENFORCE_NFT_MAX_TIMEOUT_S) w[m].timeout_s = ENFORCE_NFT_MAX_TIMEOUT_S;
         m++;
     }
-    e->q.n = 0;           /* the wanted list is the whole truth */
+    e->q.n = 0;           /* the wanted list is the whole truth, what was dropped included */
+    e->held = false;
     /* The table, chain and rules are set up again (idempotent, one small transaction): a
      * reconcile also repairs hand edits to them. The ban sets are read by the slices. */
     e->ready = false;
@@ -245,6 +246,7 @@ int enforce_reconcile_start(struct enforce *e, const struct enforce_ban *wanted,
         free(w);
         e->rec_rc = -1;
     } else {
+        e->rec_needed = false;       /* what was dropped is in the wanted list */
         struct enforce_rec *r = e->rec = sg_xcalloc(1, sizeof *r);
         r->t0_ms = sg_mono_ms();
         r->nw = m;
@@ -291,10 +293,12 @@ static int reconcile_sets(struct enforce *e, struct enforce_ban *w, size_t m, st
  * kernel holds may be a ban the state has not learned back yet): a set small enough to dump cheaply (the dump costs O(n^2) in the kernel:
  * about 5 ms at 4096 elements, 3 s at 100k) is dumped whole once a cycle and made equal to
  * the wanted bans; a larger one keeps its extras until the next reconcile. No setup
- * transaction: the rules and their counters stay. Runs with the queue empty. */
+ * transaction: the rules and their counters stay. Runs with the queue empty, and not while
+ * dropped changes wait for a reconcile (the wanted set lacks them). */
 void enforce_check_extras(struct enforce *e, int64_t now_ms)
 {
-    if (!e->reconciled || !e->ready || !e->synced || e->q.n || now_ms - e->extras_last_ms < VERIFY_CYCLE_MS)
+    if (!e->reconciled || e->rec_needed || !e->ready || !e->synced || e->q.n ||
+        now_ms - e->extras_last_ms < VERIFY_CYCLE_MS)
         return;
     e->extras_last_ms = now_ms;
     if (e->mirror.n > EXTRAS_DUMP_MAX) return;

@@ -245,6 +245,84 @@ static void test_reconcile_slices(void **state)
     enforce_destroy(&e);
 }
 
+/* Starts a reconcile of a few bans; it stays under way until the next enforce_tick. */
+static void reconcile_under_way(struct enforce *e)
+{
+    struct enforce_ban w[4];
+    for (unsigned i = 0; i < 4; i++) {
+        char a[32];
+        snprintf(a, sizeof a, "198.18.1.%u", i + 1);
+        assert_int_equal(enforce_prefix_parse(a, &w[i].prefix), 0);
+        w[i].timeout_s = 3600;
+    }
+    assert_int_equal(enforce_reconcile_start(e, w, 4), 0);
+    assert_true(enforce_reconciling(e));
+}
+
+/* The queue that waits for a reconcile is bounded (ENFORCE_QUEUE_MAX): changes to the same prefix
+ * coalesce, the last one winning; distinct changes past the bound are dropped, counted, and a
+ * reconcile is asked for, which a new start answers. */
+static void test_queue_bound(void **state)
+{
+    (void)state;
+    struct enforce *e = dry_new();
+    struct enforce_stats st;
+    struct enforce_prefix a, b, p;
+    assert_int_equal(enforce_prefix_parse("203.0.113.7", &a), 0);
+    assert_int_equal(enforce_prefix_parse("203.0.113.8", &b), 0);
+    reconcile_under_way(e);
+    /* One address banned and unbanned over and over, the other banned once: ends banned, a lifted. */
+    assert_int_equal(enforce_ban(e, &b, 600), 0);
+    for (unsigned i = 0; i < 3 * ENFORCE_QUEUE_MAX; i++) {
+        if (i % 2) assert_int_equal(enforce_unban(e, &a), 0);
+        else assert_int_equal(enforce_ban(e, &a, 600), 0);
+        assert_true(enforce_pending(e) <= ENFORCE_QUEUE_MAX);
+    }
+    assert_int_equal(enforce_ban(e, &a, 600), 0);   /* the last word on a: banned */
+    enforce_get_stats(e, &st);
+    assert_true(st.queue_coalesced >= 2 * (uint64_t)ENFORCE_QUEUE_MAX);
+    assert_int_equal(st.queue_dropped, 0);
+    assert_false(enforce_reconcile_needed(e));
+    assert_true(enforce_holds(e, &a));
+    while (enforce_reconciling(e)) enforce_tick(e);   /* its end commits the queue */
+    assert_int_equal(enforce_pending(e), 0);
+    assert_true(enforce_holds(e, &a));
+    assert_true(enforce_holds(e, &b));
+
+    /* Distinct bans, more than the queue holds: dropped and counted, a reconcile asked for; the
+     * bans queued after the drop still wait for this reconcile's end. */
+    reconcile_under_way(e);
+    char t[32];
+    for (unsigned i = 0; i < ENFORCE_QUEUE_MAX + 100; i++) {
+        snprintf(t, sizeof t, "10.%u.%u.%u", 1 + (i >> 16), (i >> 8) & 255, i & 255);
+        assert_int_equal(enforce_ban_text(e, t, 600), 0);
+        assert_true(enforce_pending(e) <= ENFORCE_QUEUE_MAX);
+    }
+    enforce_get_stats(e, &st);
+    assert_true(st.queue_dropped >= ENFORCE_QUEUE_MAX / 2);
+    assert_true(enforce_reconcile_needed(e));
+    assert_int_equal(enforce_pending(e), 100);         /* queued after the drop */
+    while (enforce_reconciling(e)) enforce_tick(e);
+    assert_int_equal(enforce_pending(e), 0);
+    assert_int_equal(enforce_prefix_parse(t, &p), 0);
+    assert_true(enforce_holds(e, &p));                 /* queued after the drop: in */
+    assert_int_equal(enforce_prefix_parse("10.1.0.1", &p), 0);
+    assert_false(enforce_holds(e, &p));                /* dropped: left to the reconcile asked for */
+    assert_true(enforce_reconcile_needed(e));
+    reconcile_under_way(e);
+    assert_false(enforce_reconcile_needed(e));
+
+    /* A queue the caller commits is not bounded here (its state bounds it). */
+    while (enforce_reconciling(e)) enforce_tick(e);
+    for (unsigned i = 0; i < ENFORCE_QUEUE_MAX + 1; i++) {
+        snprintf(t, sizeof t, "10.%u.%u.%u", 1 + (i >> 16), (i >> 8) & 255, i & 255);
+        assert_int_equal(enforce_ban_text(e, t, 600), 0);
+    }
+    assert_int_equal(enforce_pending(e), ENFORCE_QUEUE_MAX + 1);
+    assert_int_equal(enforce_commit(e), 0);
+    enforce_destroy(&e);
+}
+
 static void test_struct_prefixes(void **state)
 {
     (void)state;
@@ -308,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_covered_bans_return),
         cmocka_unit_test(test_reconcile),
         cmocka_unit_test(test_reconcile_slices),
+        cmocka_unit_test(test_queue_bound),
         cmocka_unit_test(test_struct_prefixes),
         cmocka_unit_test(test_bad_config),
     };
