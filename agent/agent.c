@@ -567,7 +567,12 @@ static int agent_reload(struct agent *a)
 {
     notify_send("RELOADING=1");
     struct agent_parts parts;
-    if (build_logged(a->cfg_path, &parts) < 0 || enforce_setup(parts.enf) < 0) {
+    int built = build_logged(a->cfg_path, &parts);
+    /* The same enforcement config keeps the running front end, and its reconcile: reloads more
+     * frequent than a reconcile would otherwise restart it each time, and bans decided meanwhile,
+     * which wait for its end, would never reach the kernel. */
+    bool reenforce = built == 0 && agent_build_enforce_differs(a->cfg, parts.cfg);
+    if (built < 0 || (reenforce && enforce_setup(parts.enf) < 0)) {
         a->n.reload_errors++;
         sg_log(SG_LOG_ERR, "reload refused: configuration has errors; still running the previous one");
         agent_parts_release(&parts);
@@ -603,7 +608,12 @@ static int agent_reload(struct agent *a)
     a->eng = NULL;
     detect_parser_destroy(&a->parser);
     detect_rules_destroy(&a->rules);
-    enforce_destroy(&a->enf);
+    if (reenforce) {
+        enforce_destroy(&a->enf);
+    } else {
+        enforce_destroy(&parts.enf);
+        parts.enf = a->enf;
+    }
     config_destroy(&a->cfg);
     take_parts(a, &parts);
     agent_parts_release(&parts);
@@ -613,7 +623,8 @@ static int agent_reload(struct agent *a)
     gossip_state_set_limits(a->st, &limits);
     agent_allow_sync(a);         /* a new guard: the replicated allows again, before the reconcile */
     gossip_state_set_windows(a->st, scenario_engine_max_window_ms(cfg), scenario_throttle_window_ms(cfg));
-    agent_reconcile(a, true);
+    /* A new front end, or none under way: a full reconcile (it also repairs hand edits). */
+    if (reenforce || !a->enf || !enforce_reconciling(a->enf)) agent_reconcile(a, true);
     a->eng = scenario_engine_new(cfg, a->st, enforce_guard(a->enf), on_decision, a);
     scenario_engine_adopt(a->eng, &old_eng);
     scenario_engine_set_enforce(a->eng, a->enf);
@@ -639,9 +650,9 @@ static int agent_reload(struct agent *a)
         sg_log(SG_LOG_ERR, "reload: gossip transport could not start; this node is cut off until the next reload");
     }
     a->n.reloads++;
-    sg_log(SG_LOG_INFO, "reloaded %s: %zu rules, %zu scenarios, %zu logs, %zu peers, %zu keys%s", a->cfg_path,
+    sg_log(SG_LOG_INFO, "reloaded %s: %zu rules, %zu scenarios, %zu logs, %zu peers, %zu keys%s%s", a->cfg_path,
            detect_rules_count(a->rules), cfg->nscenarios, cfg->logs.n, cfg->npeers, gossip_keyring_count(a->kr),
-           regossip ? ", transport restarted" : "");
+           regossip ? ", transport restarted" : "", reenforce ? ", enforcement restarted" : "");
     notify_send("READY=1");
     return 0;
 }

@@ -170,32 +170,53 @@ static void build_throttle(struct config *cfg)
     }
 }
 
-static void build_enforce(struct agent_parts *p, bool dryrun)
+/* The enforcement front end a configuration asks for (strings borrowed from cfg); *nodes, to free,
+ * holds the own and peer addresses the guard never bans. */
+static void enforce_config_of(const struct config *cfg, bool dryrun, struct enforce_config *ec, const char ***nodes)
 {
-    const struct config *cfg = p->cfg;
-    struct enforce_config ec = {0};
-    ec.backend = dryrun || !strcmp(cfg->backend, "dryrun") ? ENFORCE_BACKEND_DRYRUN : ENFORCE_BACKEND_NFT;
-    for (size_t i = 0; i < cfg->nports && i < ENFORCE_MAX_PORTS; i++) ec.ports[ec.nports++] = (uint16_t)cfg->ports[i];
-    ec.verdict = cfg->reject ? ENFORCE_REJECT : ENFORCE_DROP;
-    ec.allow = (const char *const *)cfg->allowlist.v;
-    ec.nallow = cfg->allowlist.n;
+    memset(ec, 0, sizeof *ec);
+    ec->backend = dryrun || !strcmp(cfg->backend, "dryrun") ? ENFORCE_BACKEND_DRYRUN : ENFORCE_BACKEND_NFT;
+    for (size_t i = 0; i < cfg->nports && i < ENFORCE_MAX_PORTS; i++) ec->ports[ec->nports++] = (uint16_t)cfg->ports[i];
+    ec->verdict = cfg->reject ? ENFORCE_REJECT : ENFORCE_DROP;
+    ec->allow = (const char *const *)cfg->allowlist.v;
+    ec->nallow = cfg->allowlist.n;
     /* Own and peer addresses: never banned, whoever asks. */
     size_t nn = cfg->node_addrs.n;
     for (size_t i = 0; i < cfg->npeers; i++) nn += cfg->peers[i].addrs.n;
-    const char **nodes = sg_xcalloc(nn ? nn : 1, sizeof *nodes);
+    const char **v = *nodes = sg_xcalloc(nn ? nn : 1, sizeof *v);
     size_t k = 0;
-    for (size_t i = 0; i < cfg->node_addrs.n; i++) nodes[k++] = cfg->node_addrs.v[i];
+    for (size_t i = 0; i < cfg->node_addrs.n; i++) v[k++] = cfg->node_addrs.v[i];
     for (size_t j = 0; j < cfg->npeers; j++)
-        for (size_t i = 0; i < cfg->peers[j].addrs.n; i++) nodes[k++] = cfg->peers[j].addrs.v[i];
-    ec.nodes = nodes;
-    ec.nnodes = k;
-    ec.min_prefix4 = cfg->min_prefix4;
-    ec.min_prefix6 = cfg->min_prefix6;
+        for (size_t i = 0; i < cfg->peers[j].addrs.n; i++) v[k++] = cfg->peers[j].addrs.v[i];
+    ec->nodes = v;
+    ec->nnodes = k;
+    ec->min_prefix4 = cfg->min_prefix4;
+    ec->min_prefix6 = cfg->min_prefix6;
+}
+
+static void build_enforce(struct agent_parts *p, bool dryrun)
+{
+    const struct config *cfg = p->cfg;
+    struct enforce_config ec;
+    const char **nodes;
+    enforce_config_of(cfg, dryrun, &ec, &nodes);
     p->enf = enforce_new(&ec);
     free(nodes);
     if (!p->enf)
         config_error(p->cfg, cfg->path, config_key_line(cfg, "enforce", "backend"), "[enforce] backend %s: cannot open it",
                      cfg->backend);
+}
+
+bool agent_build_enforce_differs(const struct config *o, const struct config *n)
+{
+    struct enforce_config eo, en;
+    const char **no, **nn;
+    enforce_config_of(o, false, &eo, &no);
+    enforce_config_of(n, false, &en, &nn);
+    bool same = enforce_config_same(&eo, &en);
+    free(no);
+    free(nn);
+    return !same;
 }
 
 int agent_build(const char *path, const char *rules_dir, unsigned flags, struct agent_parts *out)

@@ -50,5 +50,9 @@ struct gossip_transport_peer *agent_build_peers(const struct config *cfg, const 
  * the peers and their endpoints, or any key of the keyring (added, removed or rotated). */
 bool agent_build_gossip_differs(const struct config *o, const struct gossip_keyring *okr, const struct config *n,
                                 const struct gossip_keyring *nkr);
+/* True when the enforcement front end built from n would differ from one built from o: the backend,
+ * the nft table's ports and verdict, or the guard (allowlist, node and peer addresses, minimum
+ * prefixes). Same config: a reload may keep the running front end, and its reconcile. */
+bool agent_build_enforce_differs(const struct config *o, const struct config *n);
 
 #endif

@@ -43,6 +43,27 @@ static int config_check(const struct enforce_config *cfg, struct enforce_config 
     return 0;
 }
 
+static bool same_strs(const char *const *a, size_t na, const char *const *b, size_t nb)
+{
+    if (na != nb) return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i])) return false;
+    return true;
+}
+
+bool enforce_config_same(const struct enforce_config *a, const struct enforce_config *b)
+{
+    struct enforce_config x, y;
+    uint16_t px[ENFORCE_MAX_PORTS], py[ENFORCE_MAX_PORTS];
+    if (config_check(a, &x, px) < 0 || config_check(b, &y, py) < 0) return false;
+    return x.backend == y.backend && x.verdict == y.verdict && x.priority == y.priority &&
+           !strcmp(x.table ? x.table : ENFORCE_TABLE_DEFAULT, y.table ? y.table : ENFORCE_TABLE_DEFAULT) &&
+           x.nports == y.nports && !memcmp(x.ports, y.ports, x.nports * sizeof *x.ports) &&
+           (x.min_prefix4 ? x.min_prefix4 : SG_MIN_PREFIX4_DEFAULT) == (y.min_prefix4 ? y.min_prefix4 : SG_MIN_PREFIX4_DEFAULT) &&
+           (x.min_prefix6 ? x.min_prefix6 : SG_MIN_PREFIX6_DEFAULT) == (y.min_prefix6 ? y.min_prefix6 : SG_MIN_PREFIX6_DEFAULT) &&
+           same_strs(x.allow, x.nallow, y.allow, y.nallow) && same_strs(x.nodes, x.nnodes, y.nodes, y.nnodes);
+}
+
 struct enforce *enforce_new(const struct enforce_config *cfg)
 {
     struct enforce_config c;

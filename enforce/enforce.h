@@ -132,6 +132,11 @@ struct enforce_kernel {
 
 struct enforce;
 
+/* True when enforcers made from a and b would be the same: backend, table, ports, verdict,
+ * priority and the guard's allowlist, node addresses and minimum prefixes (defaults taken for
+ * zero fields). A configuration enforce_new refuses is never the same. */
+bool enforce_config_same(const struct enforce_config *a, const struct enforce_config *b);
+
 /* Opens the backend (nft: one netlink socket; no kernel change yet). The table, sets and chain
  * are created or repaired by enforce_setup, which commit and reconcile call when needed.
  * Returns NULL on bad config or when netlink cannot be opened (logged). Owned by the caller. */

@@ -2,6 +2,7 @@
  * `nft` process per ban, as fail2ban and sshguard do), and a small CLI over the enforce API that
  * the integration tests run inside their network namespaces (ban/unban/reconcile/remove/status). */
 #include "enforce/enforce.h"
+#include "enforce/enforce_nft.h"   /* the backend's lookup, for has */
 
 #include "agent/util.h"
 
@@ -31,6 +32,8 @@ static void usage(void)
             "  reconcile-start [ADDR=SECONDS]...  the same, run by the ticks that follow (script)\n"
             "  remove                    delete the table\n"
             "  status                    print kernel set sizes and drop counters\n"
+            "  has ADDR...               look each address up in the kernel sets (no dump);\n"
+            "                            exit 4 when one is not held\n"
             "  script                    commands from stdin in one process (ban/unban queue,\n"
             "                            commit, reconcile, status, stats, sh CMD, sleep S,\n"
             "                            tick, ticks-until STAGE|done)\n"
@@ -303,12 +306,13 @@ static int ticks_until(struct enforce *e, const char *stage)
 }
 
 /* One command over the API. Returns 0, 1 (the API call failed), 2 (usage), 3 (a ban refused or
- * bad input). With commit, ban and unban commit at once; in a script they only queue. */
+ * bad input), 4 (has: an address not held). With commit, ban and unban commit at once; in a
+ * script they only queue. */
 static int run_cmd(struct enforce *e, int argc, char **argv, bool commit)
 {
     if (argc < 1) return 2;
     const char *cmd = argv[0];
-    int i = 1, rc = 0, refused = 0;
+    int i = 1, rc = 0, refused = 0, absent = 0;
     if (!strcmp(cmd, "ban")) {
         for (; i + 1 < argc; i += 2) {
             struct enforce_prefix first, p;
@@ -363,10 +367,21 @@ static int run_cmd(struct enforce *e, int argc, char **argv, bool commit)
                     (unsigned long long)k.drop_bytes6);
     } else if (!strcmp(cmd, "stats")) {
         print_stats(e);
+    } else if (!strcmp(cmd, "has")) {
+        /* One GETSETELEM request per address, as the drift check: `nft get element` reads the
+         * whole set first, seconds at 100k intervals, and starts again when the ruleset changes. */
+        for (; i < argc; i++) {
+            struct enforce_nft_probe pr;
+            memset(&pr, 0, sizeof pr);
+            if (enforce_prefix_parse(argv[i], &pr.p) < 0) return 2;
+            if (!e->ops->lookup || e->ops->lookup(e->be, &pr, 1) < 0) return 1;
+            printf("%s: %s\n", argv[i], pr.found ? "held" : "absent");
+            if (!pr.found) absent = 1;
+        }
     } else {
         return 2;
     }
-    return rc ? rc : refused ? 3 : 0;
+    return rc ? rc : refused ? 3 : absent ? 4 : 0;
 }
 
 /* Commands from stdin, one per line, in one process: the agent's view (a mirror kept across

@@ -9,20 +9,8 @@ set -u
 nft_require
 BIN=${SG_BIN:-$ROOT/bin}
 . "$ROOT/tests/integration/lib/agent1.sh"
-NS=sgd$$
-T=$(mktemp -d /tmp/sgt-drift.XXXXXX)
-cleanup() {
-    agent1_stop
-    ip netns del $NS 2>/dev/null
-    [ -n "${SG_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
-ip netns add $NS || { echo "skip: ip netns add failed"; exit 77; }
-fails=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+nft_agent_netns sgd   # NS, T, ok, bad, sgc
 nftx() { ip netns exec $NS nft "$@"; }
-sgc() { agent1_ctl "$@"; }
 # has ELEMENT: the ban4 set holds exactly this element (an address or a prefix)
 has() { nftx list set inet sgcluster ban4 2>/dev/null | tr '{},' '\n\n\n' | grep -qE "^[[:space:]]*$1( |\$)"; }
 # wait_until SECONDS WHAT CMD...: wait_for (lib/wait.sh), and a failed check saying which

@@ -23,3 +23,23 @@ nft_netns() {
     trap 'ip netns del $NS 2>/dev/null' EXIT INT TERM
     ip netns add "$NS" || { echo "skip: ip netns add failed"; exit 77; }
 }
+# nft_agent_netns PREFIX: for a test of one agent (lib/agent1.sh) in a namespace of its own: makes
+# NS=PREFIX<pid> (or skips) and the directory T; at exit runs the test's nft_agent_on_exit when it
+# defines one, stops the agent, deletes NS and removes T (kept when SG_KEEP is set). Also ok MSG,
+# bad MSG (counted in fails) and sgc ARGS (sgcluster against the agent).
+nft_agent_netns() {
+    NS=$1$$
+    T=$(mktemp -d "/tmp/sgt-$1.XXXXXX")
+    fails=0
+    trap _nft_agent_exit EXIT INT TERM
+    ip netns add "$NS" || { echo "skip: ip netns add failed"; exit 77; }
+}
+_nft_agent_exit() {
+    command -v nft_agent_on_exit >/dev/null && nft_agent_on_exit
+    agent1_stop
+    ip netns del "$NS" 2>/dev/null
+    [ -n "${SG_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"
+}
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+sgc() { agent1_ctl "$@"; }
