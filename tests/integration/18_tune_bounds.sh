@@ -21,6 +21,7 @@ set -eu
 BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
 T=$(mktemp -d)
 . "$ROOT/tests/integration/lib/agent1.sh"
+. "$ROOT/tests/integration/lib/policy.sh"
 trap 'agent1_stop; rm -rf "$T"' EXIT
 K=4; R=5; GAP=120; GMIN=25; D=20; J=2; SIZE_MAX=400000
 python3 "$ROOT/tests/tools/genflow.py" --seed 18 --hours 3 --users 2000 --domains $D --msgs $K --rcpt $R --stale 12 --stale-gap $GAP \
@@ -166,22 +167,10 @@ for i in 1 2 3; do
 done >> "$T/agent/mail.log"
 port=$(sed -n 's/.*policy: listening on .*port \([0-9][0-9]*\)).*/\1/p' "$T/agent/agent.log" | head -1)
 [ -n "$port" ] || { echo "FAILED: no policy port in the agent's log"; exit 1; }
-python3 - "$port" <<'PY'
-import socket, sys
-for k in range(3):   # END-OF-MESSAGE of a submission on 587, 40 recipients: counted once each
-    attrs = [("request", "smtpd_access_policy"), ("protocol_state", "END-OF-MESSAGE"), ("protocol_name", "ESMTP"),
-             ("client_address", "192.0.2.99"), ("sender", "livebot@isp.example"), ("recipient_count", "40"),
-             ("size", "1000"), ("server_port", "587"), ("sasl_username", "livebot")]
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-    s.sendall(("".join("%s=%s\n" % kv for kv in attrs) + "\n").encode())
-    data = b""
-    while not data.endswith(b"\n\n"):
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    assert data.startswith(b"action=DUNNO"), data
-PY
+for k in 1 2 3; do   # END-OF-MESSAGE of a submission on 587, 40 recipients: counted once each
+    a=$(policy_ask "$port" livebot 192.0.2.99 587 livebot@isp.example 1000 END-OF-MESSAGE 40)
+    case $a in DUNNO*) ;; *) echo "FAILED: policy answer '$a', want DUNNO"; exit 1 ;; esac
+done
 has_counter() { agent1_ctl top --json | grep -q '"auth-ip|ip:45.33.12.77","count":3'; }
 wait_for 10 has_counter || { echo "FAILED: the agent did not count the 3 failures"; agent1_ctl top; exit 1; }
 "$BIN/sgcluster" tune -c "$T/tune.conf" --limit "$LIMIT" --live -s "$T/agent/ctl.sock" --no-whatif "$T/flow.log" > "$T/live.txt"

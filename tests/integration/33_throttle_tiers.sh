@@ -7,6 +7,7 @@
 set -u
 BIN=${SG_BIN:?}; ROOT=${SG_ROOT:?}
 . "$ROOT/tests/integration/lib/agent1.sh"
+. "$ROOT/tests/integration/lib/policy.sh"
 T=$(mktemp -d)
 cleanup() { agent1_stop; [ -n "${SG_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
 trap cleanup EXIT
@@ -24,26 +25,8 @@ CONF
 port=$(sed -n 's/.*policy: listening on .*port \([0-9][0-9]*\)).*/\1/p' "$T/agent.log" | head -1)
 [ -n "$port" ] && [ "$port" -gt 0 ] || fail "no policy port in the log"
 
-# ask USER|- CLIENT SERVER_PORT SENDER SIZE [STATE]: prints the action
-ask() {
-    python3 - "$port" "$@" <<'PY'
-import socket, sys
-port, user, client, sport, sender, size = sys.argv[1:7]
-state = sys.argv[7] if len(sys.argv) > 7 else "END-OF-MESSAGE"
-attrs = [("request", "smtpd_access_policy"), ("protocol_state", state), ("protocol_name", "ESMTP"),
-         ("client_address", client), ("sender", sender), ("recipient_count", "1" if state == "END-OF-MESSAGE" else "0"),
-         ("size", size), ("server_port", sport), ("sasl_username", "" if user == "-" else user)]
-s = socket.create_connection(("127.0.0.1", int(port)), timeout=5)
-s.sendall(("".join("%s=%s\n" % kv for kv in attrs) + "\n").encode())
-data = b""
-while not data.endswith(b"\n\n"):
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    data += chunk
-print(data.decode().strip().replace("action=", "", 1))
-PY
-}
+# ask USER|- CLIENT SERVER_PORT SENDER SIZE [STATE]: prints the action (lib/policy.sh)
+ask() { policy_ask "$port" "$@"; }
 expect() { # WANT-PREFIX WHAT ask-args...
     want=$1 what=$2
     shift 2
