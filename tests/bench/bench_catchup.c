@@ -29,6 +29,7 @@
 #include "gossip/transport.h"
 #include "tests/support/portblock.h"
 #include "tests/support/state_copy.h"
+#include "tests/support/two_keys.h"
 
 #ifndef ATTACK_ADDRS
 #define ATTACK_ADDRS 1000000
@@ -42,8 +43,6 @@
 #define RUN_DEADLINE_MS 300000    /* the catch-up took 112 s at load average 28 */
 #define TARGET_MS 10000
 
-static struct gossip_identity *ida, *idb;
-static struct gossip_keyring *kr;
 static int base_port;
 
 static double cpu_ms(void)
@@ -274,14 +273,10 @@ int main(void)
     sg_log_set_level(SG_LOG_WARN);
     if (sodium_init() < 0)
         return 1;
-    uint8_t seed[32];
-    memset(seed, 0xa1, sizeof seed);
-    ida = gossip_identity_from_seed("a", seed);
-    memset(seed, 0xb2, sizeof seed);
-    idb = gossip_identity_from_seed("b", seed);
-    kr = gossip_keyring_new();
-    gossip_keyring_add_identity(kr, ida);
-    gossip_keyring_add_identity(kr, idb);
+    if (two_keys_setup("a", 0xa1, "b", 0xb2, true) < 0) {
+        fprintf(stderr, "bench_catchup: cannot make the keys\n");
+        return 1;
+    }
     base_port = portblock_take();
     if (base_port < 0) {
         fprintf(stderr, "bench_catchup: no free port block\n");

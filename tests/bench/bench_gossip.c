@@ -10,11 +10,9 @@
 
 #include "agent/util.h"
 #include "gossip/state.h"
+#include "tests/support/two_keys.h"
 
 #define T0 1700000000000LL
-
-static struct gossip_identity *ida, *idb;
-static struct gossip_keyring *kr;
 
 /* Throughputs are measured in this process's CPU time: the build machine is shared, and wall time
  * would mostly measure the other jobs. Only the snapshot (which waits for the disk) uses wall time. */
@@ -63,14 +61,10 @@ static void make_body(struct gossip_state *src, struct gossip_writer *w, unsigne
 
 int main(void)
 {
-    uint8_t seed[32];
-    memset(seed, 1, sizeof seed);
-    ida = gossip_identity_from_seed("a", seed);
-    memset(seed, 2, sizeof seed);
-    idb = gossip_identity_from_seed("b", seed);
-    kr = gossip_keyring_new();
-    gossip_keyring_add_identity(kr, ida);
-    gossip_keyring_add_identity(kr, idb);
+    if (two_keys_setup("a", 1, "b", 2, true) < 0) {
+        fprintf(stderr, "bench_gossip: cannot make the keys\n");
+        return 1;
+    }
 
     /* Memory first, in a fresh heap, so that RSS growth is this state's alone:
      * 1,000,000 tracked addresses, one counter key each with one slot. */

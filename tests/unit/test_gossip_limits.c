@@ -14,35 +14,16 @@
 #include <unistd.h>
 
 #include "gossip/state.h"
+#include "tests/support/two_keys.h"
 
 #define T0 1700000000000LL   /* not on an hour boundary: hour0() gives the next one */
 #define HOUR 3600000LL
 #define DAY (24 * HOUR)
 
-static struct gossip_identity *ida, *idb;
-static struct gossip_keyring *kr;
-
 static int setup(void **state)
 {
     (void)state;
-    uint8_t seed[32];
-    memset(seed, 0x51, sizeof seed);
-    ida = gossip_identity_from_seed("a", seed);
-    memset(seed, 0x52, sizeof seed);
-    idb = gossip_identity_from_seed("b", seed);
-    kr = gossip_keyring_new();
-    assert_int_equal(gossip_keyring_add_identity(kr, ida), 0);
-    assert_int_equal(gossip_keyring_add_identity(kr, idb), 0);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    gossip_identity_destroy(&ida);
-    gossip_identity_destroy(&idb);
-    gossip_keyring_destroy(&kr);
-    return 0;
+    return two_keys_setup("a", 0x51, "b", 0x52, true);
 }
 
 /* The start of an hour, so a test knows which records share an hour of stamps. */
@@ -445,5 +426,5 @@ int main(void)
         cmocka_unit_test(test_slots_from_their_origin_only),
         cmocka_unit_test(test_snapshot_of_version_1),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, two_keys_teardown);
 }

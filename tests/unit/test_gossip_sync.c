@@ -15,33 +15,14 @@
 
 #include "gossip/state.h"
 #include "gossip/state_int.h"   /* gossip_state_leaves_full: the definition the kept sums must match */
+#include "tests/support/two_keys.h"
 
 #define T0 1700000000000LL
-
-static struct gossip_identity *ida, *idb;
-static struct gossip_keyring *kr;
 
 static int setup(void **state)
 {
     (void)state;
-    uint8_t seed[32];
-    memset(seed, 0x41, sizeof seed);
-    ida = gossip_identity_from_seed("a", seed);
-    memset(seed, 0x42, sizeof seed);
-    idb = gossip_identity_from_seed("b", seed);
-    kr = gossip_keyring_new();
-    gossip_keyring_add_identity(kr, ida);
-    gossip_keyring_add_identity(kr, idb);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    gossip_identity_destroy(&ida);
-    gossip_identity_destroy(&idb);
-    gossip_keyring_destroy(&kr);
-    return 0;
+    return two_keys_setup("a", 0x41, "b", 0x42, true);
 }
 
 static void add_keys(struct gossip_state *st, unsigned from, unsigned to, int64_t now)
@@ -349,5 +330,5 @@ int main(void)
         cmocka_unit_test(test_export_mask_is_its_leaves),
         cmocka_unit_test(test_leaves_codec),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, two_keys_teardown);
 }

@@ -11,6 +11,7 @@
 
 #include "gossip/keyring.h"
 #include "gossip/wire.h"
+#include "tests/support/two_keys.h"
 
 /* ---- allocation accounting (not under ASan, which owns malloc) ----
  * The executable's malloc interposes on every library's, msgpack-c's included. */
@@ -51,29 +52,10 @@ static long long alloc_peak(void) { counting = 0; return peak; }
  * zone chunk and the fixed body structure. */
 #define ALLOC_BOUND(len) (24LL * (long long)(len) + 24 * 1024)
 
-static struct gossip_identity *ida, *idb;
-static struct gossip_keyring *kr;
-
 static int setup(void **state)
 {
     (void)state;
-    uint8_t seed[32];
-    memset(seed, 0xa1, sizeof seed);
-    ida = gossip_identity_from_seed("alpha", seed);
-    memset(seed, 0xb2, sizeof seed);
-    idb = gossip_identity_from_seed("beta", seed);
-    kr = gossip_keyring_new();
-    assert_int_equal(gossip_keyring_add_identity(kr, ida), 0);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    gossip_identity_destroy(&ida);
-    gossip_identity_destroy(&idb);
-    gossip_keyring_destroy(&kr);
-    return 0;
+    return two_keys_setup("alpha", 0xa1, "beta", 0xb2, false);
 }
 
 static void make_ban(struct gossip_ban *b, const char *key, uint64_t hlc, const struct gossip_identity *id)
@@ -474,5 +456,5 @@ int main(void)
         cmocka_unit_test(test_body_truncation_and_flips),
         cmocka_unit_test(test_strerror_distinct),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, two_keys_teardown);
 }
