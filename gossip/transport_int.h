@@ -20,6 +20,10 @@
                                        * list of 1000+ nodes (or a mistaken one) spends more of the
                                        * frame budget instead of delaying bans for everyone */
 #define TP_RECV_BURST 256             /* messages read per reader callback (the default of recv_burst) */
+#define TP_RECV_BUDGET_MAX_US 50000   /* the longest turn of a reader that is behind (tp_read_budget_ns) */
+
+/* The readers, each with its own turn budget: the SUB, the ROUTER, the DEALERs (one for all). */
+enum tp_reader { TP_RD_SUB, TP_RD_ROUTER, TP_RD_DEALER, TP_READERS };
 #define TP_EXPORT_JOBS 8              /* sync answers being sent at once; more requests wait for a retry */
 #define TP_EXPORT_JOBS_PER_PEER 1     /* ... of which to one peer: two exchanges with one peer at once (its sync and
                                        * our repair) would send the same leaves twice; a peer asking again and
@@ -86,6 +90,8 @@ struct tp_asker {
 
 struct gossip_transport {
     zloop_t *loop;
+    int64_t read_end_ns[TP_READERS];      /* when each reader's last turn ended */
+    bool read_behind[TP_READERS];         /* and whether it left messages queued */
     void *handle;                         /* what our zloop callbacks get: see transport_live.c */
     struct gossip_state *st;
     const struct gossip_keyring *kr;
@@ -159,6 +165,11 @@ void tp_relay_forward(struct gossip_transport *t, const struct gossip_peer *auth
                       size_t len);
 int tp_on_sub(zloop_t *loop, zsock_t *sock, void *arg);
 int tp_on_router(zloop_t *loop, zsock_t *sock, void *arg);
+/* How long a reader may read this turn, in ns: base_us; or, when its last turn left messages queued,
+ * as long as the loop spent elsewhere since that turn (since_ns), between base_us and
+ * TP_RECV_BUDGET_MAX_US. A reader behind then gets about half of the loop whatever else runs in it
+ * (log lines, evaluation slices), so peers' frames and heartbeats do not fall further behind. */
+int64_t tp_read_budget_ns(int64_t base_us, bool behind, int64_t since_ns);
 int tp_on_dealer(zloop_t *loop, zsock_t *sock, void *arg);
 /* transport_sync.c */
 /* Sends SYNC_DIGEST (role 0 = request) with optional repair marker over route r; dg = our digests,

@@ -433,19 +433,40 @@ enum tp_verdict tp_handle(struct gossip_transport *t, const struct tp_route *r, 
     return TP_TAKEN;
 }
 
+int64_t tp_read_budget_ns(int64_t base_us, bool behind, int64_t since_ns)
+{
+    int64_t b = base_us * 1000;
+    if (!behind || since_ns <= b) return b;
+    return since_ns < TP_RECV_BUDGET_MAX_US * 1000LL ? since_ns : TP_RECV_BUDGET_MAX_US * 1000LL;
+}
+
+static void read_turn(struct gossip_transport *t, enum tp_reader rd, zsock_t *sock, bool router, bool can_answer);
+
+/* One reader's turn: reads, then remembers when it ended and whether it left messages queued. */
+static void read_burst(struct gossip_transport *t, enum tp_reader rd, zsock_t *sock, bool router, bool can_answer)
+{
+    read_turn(t, rd, sock, router, can_answer);
+    t->read_end_ns[rd] = sg_mono_ns();
+}
+
 /* Reads up to a burst of messages; ROUTER messages are [routing id][frame]. */
-static void read_burst(struct gossip_transport *t, zsock_t *sock, bool router, bool can_answer)
+static void read_turn(struct gossip_transport *t, enum tp_reader rd, zsock_t *sock, bool router, bool can_answer)
 {
     void *s = zsock_resolve(sock);
     int64_t t0 = sg_mono_ns();
+    int64_t budget = t->cfg.recv_budget_us > 0
+                         ? tp_read_budget_ns(t->cfg.recv_budget_us, t->read_behind[rd], t0 - t->read_end_ns[rd])
+                         : 0;
+    t->read_behind[rd] = false;
     for (int n = 0; n < t->cfg.recv_burst; n++) {
         /* Bounded by time as well as count: frames full of ban records cost a signature check each,
          * so 256 of them could hold the loop for seconds. What is left stays queued in ZeroMQ, and
          * zmq_poll (level-triggered: it asks ZMQ_EVENTS before it waits) calls us again on the loop's
          * next turn. A sync exchange is therefore read over many turns, interleaved with the other
          * sockets: transport_sync.c holds what must not overtake the rest of an exchange. */
-        if (n && t->cfg.recv_budget_us > 0 && sg_mono_ns() - t0 > (int64_t)t->cfg.recv_budget_us * 1000) {
+        if (n && budget > 0 && sg_mono_ns() - t0 > budget) {
             t->tot.recv_yields++;
+            t->read_behind[rd] = true;
             return;
         }
         zmq_msg_t rid, msg;
@@ -496,7 +517,7 @@ int tp_on_sub(zloop_t *loop, zsock_t *sock, void *arg)
     (void)loop;
     struct gossip_transport *t = tp_live(arg);
     if (t)
-        read_burst(t, sock, false, false);
+        read_burst(t, TP_RD_SUB, sock, false, false);
     return 0;
 }
 
@@ -505,7 +526,7 @@ int tp_on_router(zloop_t *loop, zsock_t *sock, void *arg)
     (void)loop;
     struct gossip_transport *t = tp_live(arg);
     if (t)
-        read_burst(t, sock, true, true);
+        read_burst(t, TP_RD_ROUTER, sock, true, true);
     return 0;
 }
 
@@ -514,6 +535,6 @@ int tp_on_dealer(zloop_t *loop, zsock_t *sock, void *arg)
     (void)loop;
     struct gossip_transport *t = tp_live(arg);
     if (t)
-        read_burst(t, sock, false, true);
+        read_burst(t, TP_RD_DEALER, sock, false, true);
     return 0;
 }

@@ -18,6 +18,7 @@
 #include "tests/support/state_copy.h"
 #include "gossip/peer.h"
 #include "gossip/transport.h"
+#include "gossip/transport_int.h"   /* tp_read_budget_ns */
 
 static struct gossip_peer *mkpeer(void)
 {
@@ -377,6 +378,17 @@ static void test_loopback_flush_pace_bounded(void **state)
  * the next turns: with a budget of 1 us, b reads one frame per turn of a burst, counts the cut turns,
  * and still ends with a's state whole. (Without the budget, one turn reads up to 256 frames, however
  * long their signature checks take.) */
+/* A reader's turn: the base budget, or, after a turn that left messages queued, the time the loop
+ * spent elsewhere since, within [base, TP_RECV_BUDGET_MAX_US]. */
+static void test_read_budget(void **state)
+{
+    (void)state;
+    assert_int_equal(tp_read_budget_ns(5000, false, 80000000), 5000000);      /* not behind: the base */
+    assert_int_equal(tp_read_budget_ns(5000, true, 1000000), 5000000);        /* never below the base */
+    assert_int_equal(tp_read_budget_ns(5000, true, 20000000), 20000000);      /* behind: as long as the rest */
+    assert_int_equal(tp_read_budget_ns(5000, true, 900000000), TP_RECV_BUDGET_MAX_US * 1000LL);   /* capped */
+}
+
 static void test_loopback_recv_budget(void **state)
 {
     (void)state;
@@ -728,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_loopback_repair_by_sync),
         cmocka_unit_test(test_loopback_flush_paced),
         cmocka_unit_test(test_loopback_flush_pace_bounded),
+        cmocka_unit_test(test_read_budget),
         cmocka_unit_test(test_loopback_recv_budget),
         cmocka_unit_test(test_loopback_hostile_frames),
         cmocka_unit_test(test_loopback_sync_large_state),
