@@ -218,6 +218,8 @@ static void write_decisions(struct agent *a, FILE *f)
     prom_one_u64(f, "sgcluster_evaluation_queue", PROM_GAUGE, "Keys waiting for evaluation.", sc.queued);
     prom_one_u64(f, "sgcluster_deferred_total", PROM_COUNTER, "Crossings seen through merges left to their decider.",
                  sc.deferred);
+    prom_one_u64(f, "sgcluster_deferred_extended_total", PROM_COUNTER,
+                 "Deferred crossings that waited longer: their decider was still heard at the deadline.", sc.extended);
     prom_one_u64(f, "sgcluster_deferred_taken_over_total", PROM_COUNTER,
                  "Deferred crossings decided here at their deadline: no ban had come.", sc.taken_over);
     prom_one_u64(f, "sgcluster_deferred_full_total", PROM_COUNTER,

@@ -79,6 +79,12 @@ enum keyq_push keyq_push(struct keyq *q, const char *key, int64_t at)
     return KEYQ_ADDED;
 }
 
+bool keyq_has(const struct keyq *q, const char *key)
+{
+    size_t pos;
+    return q->n && index_find(q, key, key_hash(key), &pos);
+}
+
 const char *keyq_first(const struct keyq *q, int64_t *at)
 {
     if (!q->n) return NULL;

@@ -9,6 +9,7 @@
 #ifndef SG_AGENT_KEYQ_H
 #define SG_AGENT_KEYQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,8 @@ void keyq_fini(struct keyq *q);
 /* Queues a copy of key with its time at, last: KEYQ_ADDED; KEYQ_QUEUED when key is queued already
  * (its place and time are kept); KEYQ_FULL when cap keys are queued (nothing changes). */
 enum keyq_push keyq_push(struct keyq *q, const char *key, int64_t at);
+/* True when key is queued. */
+bool keyq_has(const struct keyq *q, const char *key);
 /* The oldest key (borrowed until the next pop or push) and its time in *at (may be NULL); NULL
  * when the queue is empty. */
 const char *keyq_first(const struct keyq *q, int64_t *at);

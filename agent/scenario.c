@@ -40,13 +40,15 @@ struct scenario_engine {
     uint64_t refused_seen[64];   /* hashes of keys whose refusal was logged lately */
     struct keyq touched;         /* keys touched by merges, to evaluate (time: when touched) */
     struct keyq deferred;        /* crossings left to their decider (time: the deadline) */
+    struct keyq deferred_long;   /* ... still left to it after the first deadline: it is heard */
     scenario_decider_fn *decider;
     void *decider_arg;
 };
 
-/* How a crossing came: a local event (decide now), a merge (its decider decides), or the deadline
- * of a deferred one (decide now, unless its ban came). */
-enum how { HOW_EVENT, HOW_MERGE, HOW_DEADLINE };
+/* How a crossing came: a local event (decide now), a merge (its decider decides), the first deadline
+ * of a deferred one (decide now unless its ban came, or wait longer for a decider still heard), or
+ * the last (decide now unless its ban came). */
+enum how { HOW_EVENT, HOW_MERGE, HOW_DEADLINE, HOW_LAST };
 
 int64_t scenario_engine_max_window_ms(const struct config *cfg)
 {
@@ -98,6 +100,7 @@ struct scenario_engine *scenario_engine_new(const struct config *cfg, struct gos
     e->max_window_ms = scenario_engine_max_window_ms(cfg);
     keyq_init(&e->touched, SCENARIO_TOUCH_QUEUE_MAX);
     keyq_init(&e->deferred, SCENARIO_DEFER_MAX);
+    keyq_init(&e->deferred_long, SCENARIO_DEFER_MAX);
     return e;
 }
 
@@ -107,6 +110,7 @@ void scenario_engine_destroy(struct scenario_engine **pe)
     if (!e) return;
     keyq_fini(&e->touched);
     keyq_fini(&e->deferred);
+    keyq_fini(&e->deferred_long);
     free(e->sc);
     free(e);
     *pe = NULL;
@@ -116,7 +120,7 @@ void scenario_engine_stats(const struct scenario_engine *e, struct scenario_stat
 {
     *out = e->stats;
     out->queued = e->touched.n;
-    out->deferred_now = e->deferred.n;
+    out->deferred_now = e->deferred.n + e->deferred_long.n;
 }
 
 /* The typed subject of an event; -1 when the event lacks it (or it is not clean text). */
@@ -206,13 +210,21 @@ static void prefix_escalate(struct scenario_engine *e, const struct sg_subject *
     decide(e, "prefix-escalation", SACT_BAN, &net, duration_s * 2, 30LL * 86400, why, now_ms, HOW_EVENT, NULL);
 }
 
-/* A crossing seen through a merge, of a subject another node decides: true when evk (the evidence
- * key that crossed) waits in the deferred set (or waited there already). */
-static bool defer(struct scenario_engine *e, const char *subject, const char *evk, int64_t now_ms)
+/* A crossing seen through a merge (or at its first deadline), of a subject another node decides:
+ * true when evk (the evidence key that crossed) waits in a deferred set now (or waited there
+ * already): the first for SCENARIO_DEFER_MS, the second, at the first deadline while the decider is
+ * still heard, for SCENARIO_DEFER_LONG_MS. */
+static bool defer(struct scenario_engine *e, const char *subject, const char *evk, int64_t now_ms, enum how how)
 {
-    if (!e->decider || e->decider(subject, e->decider_arg)) return false;
-    switch (keyq_push(&e->deferred, evk, now_ms + SCENARIO_DEFER_MS)) {
-    case KEYQ_ADDED: e->stats.deferred++; return true;
+    if (how == HOW_EVENT || how == HOW_LAST || !e->decider || e->decider(subject, e->decider_arg)) return false;
+    bool again = how == HOW_DEADLINE;
+    if (!again && keyq_has(&e->deferred_long, evk)) return true;   /* waits its second deadline */
+    switch (keyq_push(again ? &e->deferred_long : &e->deferred, evk,
+                      now_ms + (again ? SCENARIO_DEFER_LONG_MS : SCENARIO_DEFER_MS))) {
+    case KEYQ_ADDED:
+        if (again) e->stats.extended++;
+        else e->stats.deferred++;
+        return true;
     case KEYQ_QUEUED: return true;
     case KEYQ_FULL: break;
     }
@@ -247,7 +259,7 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
         e->stats.refused_allowlisted_user++;
         return;
     }
-    if (how == HOW_MERGE && defer(e, subject, evk, now_ms)) return;
+    if (defer(e, subject, evk, now_ms, how)) return;
     char offkey[GOSSIP_KEY_MAX + 1];
     if (sg_key_format(SG_REC_OFFENSE, subj, offkey, sizeof offkey) < 0) return;
     const struct gossip_ban *off = gossip_state_ban_get(e->st, offkey);
@@ -274,7 +286,7 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
     };
     gossip_state_ban_put(e->st, &mem, now_ms, NULL);
     e->stats.decisions++;
-    if (how == HOW_DEADLINE) e->stats.taken_over++;
+    if (how == HOW_DEADLINE || how == HOW_LAST) e->stats.taken_over++;
     if (e->on_decision) e->on_decision(&d, e->arg);
     if (act == SACT_BAN) prefix_escalate(e, subj, duration_s, now_ms);
 }
@@ -489,6 +501,9 @@ bool scenario_engine_drain(struct scenario_engine *e, int64_t now_ms, int64_t bu
         if (keyq_first(&e->deferred, &due) && due <= now_ms) {
             key = keyq_pop(&e->deferred);
             evaluate_key(e, key, now_ms, HOW_DEADLINE);
+        } else if (keyq_first(&e->deferred_long, &due) && due <= now_ms) {
+            key = keyq_pop(&e->deferred_long);
+            evaluate_key(e, key, now_ms, HOW_LAST);
         } else if ((key = keyq_pop(&e->touched))) {
             e->stats.evaluated++;
             evaluate_key(e, key, now_ms, HOW_MERGE);
@@ -509,7 +524,9 @@ size_t scenario_engine_queued(const struct scenario_engine *e)
 int64_t scenario_engine_next_deadline(const struct scenario_engine *e)
 {
     int64_t due;
-    return keyq_first(&e->deferred, &due) ? due : -1;
+    int64_t first = keyq_first(&e->deferred, &due) ? due : -1;
+    if (keyq_first(&e->deferred_long, &due) && (first < 0 || due < first)) first = due;
+    return first;
 }
 
 void scenario_engine_adopt(struct scenario_engine *e, struct scenario_engine **from)
@@ -518,6 +535,7 @@ void scenario_engine_adopt(struct scenario_engine *e, struct scenario_engine **f
     if (!f) return;
     keyq_move(&e->touched, &f->touched);
     keyq_move(&e->deferred, &f->deferred);
+    keyq_move(&e->deferred_long, &f->deferred_long);
     e->stats = f->stats;
     memcpy(e->refused_seen, f->refused_seen, sizeof e->refused_seen);
     e->decider = f->decider;

@@ -43,6 +43,7 @@ struct fixture {
     struct decision last;
     uint64_t origins[NODES];
     struct node_view view[NODES];
+    bool gone[NODES];                   /* nodes the others no longer hear */
 };
 
 static void on_decision(const struct decision *d, void *arg)
@@ -393,7 +394,11 @@ static void test_remote_touch_decides(void **state)
 static bool fixture_decides(const char *subject, void *arg)
 {
     const struct node_view *v = arg;
-    return scenario_decider(subject, v->f->origins, NODES) == v->f->origins[v->node];
+    uint64_t live[NODES];
+    size_t n = 0;
+    for (int i = 0; i < NODES; i++)
+        if (i == v->node || !v->f->gone[i]) live[n++] = v->f->origins[i];
+    return scenario_decider(subject, live, n) == v->f->origins[v->node];
 }
 
 /* Every node's decider callback over all NODES origins. */
@@ -485,25 +490,72 @@ static void test_touch_one_decider(void **state)
     }
 }
 
-/* The decider's ban never comes (it died, or is cut off): at their deadline, and not before, the
- * others decide themselves. */
-static void test_touch_decider_gone(void **state)
+/* The decider is still heard but its ban never comes (a never-ban rule the others lack, or it is
+ * far behind): at the first deadline the others wait longer, and at the second, not before, they
+ * decide themselves. */
+static void test_touch_decider_silent(void **state)
 {
     struct fixture *f = *state;
     int d = spread_crossing(f, "203.0.113.51", T0);
     drain_all(f, T0 + 20);
     assert_int_equal(f->decisions, 1);
     broadcast(f, d, T0 + 30, false);   /* its counts may come, its records do not */
-    drain_all(f, T0 + 20 + SCENARIO_DEFER_MS - 1);
+    int64_t first = T0 + 20 + SCENARIO_DEFER_MS, last = first + SCENARIO_DEFER_LONG_MS;
+    drain_all(f, first);
     assert_int_equal(f->decisions, 1);
-    drain_all(f, T0 + 20 + SCENARIO_DEFER_MS);
+    for (int i = 0; i < NODES; i++) {
+        struct scenario_stats s;
+        scenario_engine_stats(f->eng[i], &s);
+        assert_int_equal(s.extended, i == d ? 0 : 1);
+        assert_int_equal(scenario_engine_next_deadline(f->eng[i]), i == d ? -1 : last);
+    }
+    drain_all(f, last - 1);
+    assert_int_equal(f->decisions, 1);
+    drain_all(f, last);
     assert_int_equal(f->decisions, NODES);
     for (int i = 0; i < NODES; i++) {
         struct scenario_stats s;
         scenario_engine_stats(f->eng[i], &s);
         assert_int_equal(s.taken_over, i == d ? 0 : 1);
-        assert_non_null(gossip_state_ban_active(f->st[i], "ip:203.0.113.51", T0 + 20 + SCENARIO_DEFER_MS));
+        assert_int_equal(s.deferred_now, 0);
+        assert_non_null(gossip_state_ban_active(f->st[i], "ip:203.0.113.51", last));
     }
+}
+
+/* The decider is gone (no longer heard) by the first deadline: the node that now decides among the
+ * nodes it hears decides then, not before; the third, for which that node is the decider, waits
+ * longer and takes its ban. */
+static void test_touch_decider_gone(void **state)
+{
+    struct fixture *f = *state;
+    int d = spread_crossing(f, "203.0.113.53", T0);
+    drain_all(f, T0 + 20);
+    assert_int_equal(f->decisions, 1);
+    f->gone[d] = true;
+    int64_t first = T0 + 20 + SCENARIO_DEFER_MS;
+    drain_all(f, first - 1);
+    assert_int_equal(f->decisions, 1);
+    drain_all(f, first);
+    assert_int_equal(f->decisions, 2);
+    int heir = -1, third = -1;
+    for (int i = 0; i < NODES; i++) {
+        if (i == d) continue;
+        struct scenario_stats s;
+        scenario_engine_stats(f->eng[i], &s);
+        if (s.taken_over) heir = i;
+        else third = i;
+    }
+    assert_true(heir >= 0 && third >= 0);
+    struct scenario_stats s;
+    scenario_engine_stats(f->eng[third], &s);
+    assert_int_equal(s.extended, 1);
+    broadcast(f, heir, first + 10, true);
+    drain_all(f, first + SCENARIO_DEFER_LONG_MS);
+    assert_int_equal(f->decisions, 2);
+    assert_non_null(gossip_state_ban_active(f->st[third], "ip:203.0.113.53", first + SCENARIO_DEFER_LONG_MS));
+    scenario_engine_stats(f->eng[third], &s);
+    assert_int_equal(s.taken_over, 0);
+    assert_int_equal(s.deferred_now, 0);
 }
 
 /* A node that is not the decider still decides at once a crossing its own log causes. */
@@ -894,6 +946,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_operator_unban_is_respected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remote_touch_decides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_touch_one_decider, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_touch_decider_silent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_touch_decider_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_event_decides_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decider_rendezvous, setup, teardown),
