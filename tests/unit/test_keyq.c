@@ -68,6 +68,7 @@ static void test_random_against_model(void **state)
             bool queued = false;
             for (int i = 0; i < n; i++) queued |= model[(head + i) % CAP] == k;
             enum keyq_push want = queued ? KEYQ_QUEUED : n == CAP ? KEYQ_FULL : KEYQ_ADDED;
+            assert_int_equal(keyq_has(&q, key), queued);
             assert_int_equal(keyq_push(&q, key, k), want);
             if (want == KEYQ_ADDED) model[(head + n++) % CAP] = k;
         } else {
