@@ -237,10 +237,10 @@ void agent_gossip_totals_json(struct agent *a, FILE *out)
     fprintf(out, "{\"epoch\":%u,\"seq\":%" PRIu64 ",\"synced\":%s,\"curve\":%s,\"frames_in\":%" PRIu64
                  ",\"bytes_in\":%" PRIu64 ",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64
                  ",\"syncs_completed\":%" PRIu64 ",\"syncs_refused\":%" PRIu64 ",\"sync_leaves_pulled\":%" PRIu64
-                 ",\"repairs_served\":%" PRIu64 ",\"recv_yields\":%" PRIu64 ",\"site\":",
+                 ",\"repairs_served\":%" PRIu64 ",\"recv_yields\":%" PRIu64 ",\"bans_vouched\":%" PRIu64 ",\"site\":",
             tt.epoch, tt.last_seq, tt.synced ? "true" : "false", tt.curve ? "true" : "false", tt.frames_in,
             tt.bytes_in, tt.frames_out, tt.bytes_out, tt.syncs_completed, tt.syncs_refused, tt.sync_leaves_pulled,
-            tt.repairs_served, tt.recv_yields);
+            tt.repairs_served, tt.recv_yields, tt.bans_vouched);
     json_str(out, a->tr ? gossip_transport_site(a->tr) : "");
     fprintf(out, ",\"relay\":%s,\"relay_heard\":%s,\"relayed_out\":%" PRIu64 ",\"relayed_in\":%" PRIu64
                  ",\"relayed_dup\":%" PRIu64 ",\"relayed_refused\":%" PRIu64 ",\"drops\":{",

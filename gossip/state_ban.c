@@ -184,6 +184,11 @@ static enum ban_fate ban_fate(const struct gossip_state *st, const struct gossip
     return FATE_WINNER;
 }
 
+bool gossip_state_ban_vouched(const struct gossip_ban *b, uint64_t sender, unsigned flags)
+{
+    return (flags & GOSSIP_MERGE_SENDER_SIGNED) && b->author == sender;
+}
+
 bool gossip_state_ban_needs_check(const struct gossip_state *st, const struct gossip_ban *b, unsigned flags,
                                   int64_t now_ms)
 {

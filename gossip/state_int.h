@@ -123,14 +123,17 @@ int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, 
 /* Whether b is signed by its author (our own key for our records, else the keyring's). A pure function
  * of the record, st->self and the keyring: safe on several threads while the state is not written. */
 bool gossip_state_ban_authentic(const struct gossip_state *st, const struct gossip_ban *b);
+/* Whether b, merged from sender with flags, is vouched for by its frame's signature (GOSSIP_MERGE_SENDER_SIGNED
+ * and b's author is the sender): then it needs no check of its own. */
+bool gossip_state_ban_vouched(const struct gossip_ban *b, uint64_t sender, unsigned flags);
 /* Whether gossip_state_merge_ban would check b's signature if it came now, into the map as it stands. */
 bool gossip_state_ban_needs_check(const struct gossip_state *st, const struct gossip_ban *b, unsigned flags,
                                   int64_t now_ms);
 /* For a body with many ban records: the verdicts (indexed like b->bans, malloc'd, the caller frees) of
  * those the merge will check, checked on worker threads; GOSSIP_SIG_UNKNOWN for the others. NULL when
  * too few need a check to be worth threads (state_verify.c). st is only read, by every thread. */
-uint8_t *gossip_state_verify_bans(const struct gossip_state *st, const struct gossip_body *b, unsigned flags,
-                                  int64_t now_ms);
+uint8_t *gossip_state_verify_bans(const struct gossip_state *st, const struct gossip_body *b, uint64_t sender,
+                                  unsigned flags, int64_t now_ms);
 /* Drops the records past their grace among the slots [from, to) of the ban table. */
 size_t gossip_state_expire_bans(struct gossip_state *st, int64_t now_ms, size_t from, size_t to);
 

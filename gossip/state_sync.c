@@ -54,11 +54,15 @@ int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uin
     int r;
     /* Bans first: they matter most, and their hlc is observed before anything else is stamped. A large
      * body's signatures are checked first, on threads (state_verify.c); the merge takes their verdicts. */
-    uint8_t *sig = gossip_state_verify_bans(st, b, flags, now_ms);
+    uint8_t *sig = gossip_state_verify_bans(st, b, sender, flags, now_ms);
     for (size_t i = 0; i < b->n_bans; i++) {
         size_t j = gossip_state_merge_index(i, b->n_bans);
-        r = gossip_state_merge_ban(st, &b->bans[j], flags, now_ms, sig ? (enum gossip_sig)sig[j] : GOSSIP_SIG_UNKNOWN,
-                                   res);
+        enum gossip_sig v = sig ? (enum gossip_sig)sig[j] : GOSSIP_SIG_UNKNOWN;
+        if (gossip_state_ban_vouched(&b->bans[j], sender, flags)) {
+            v = GOSSIP_SIG_OK;
+            res->bans_vouched++;
+        }
+        r = gossip_state_merge_ban(st, &b->bans[j], flags, now_ms, v, res);
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
     }

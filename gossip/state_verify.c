@@ -64,13 +64,15 @@ static size_t verify_threads(size_t records)
     return n < chunks ? n : chunks;
 }
 
-uint8_t *gossip_state_verify_bans(const struct gossip_state *st, const struct gossip_body *b, unsigned flags,
-                                  int64_t now_ms)
+uint8_t *gossip_state_verify_bans(const struct gossip_state *st, const struct gossip_body *b, uint64_t sender,
+                                  unsigned flags, int64_t now_ms)
 {
     if (b->n_bans < VERIFY_PARALLEL_MIN) return NULL;
     size_t *todo = sg_xmalloc(b->n_bans * sizeof *todo), n = 0;
     for (size_t i = 0; i < b->n_bans; i++)
-        if (gossip_state_ban_needs_check(st, &b->bans[i], flags, now_ms)) todo[n++] = i;
+        if (!gossip_state_ban_vouched(&b->bans[i], sender, flags) &&
+            gossip_state_ban_needs_check(st, &b->bans[i], flags, now_ms))
+            todo[n++] = i;
     uint8_t *sig = NULL;
     if (n >= VERIFY_PARALLEL_MIN) {
         sig = sg_xcalloc(b->n_bans, 1);   /* GOSSIP_SIG_UNKNOWN */

@@ -68,8 +68,9 @@ static struct gossip_ban put(struct gossip_state *st, const char *key, uint8_t a
     return out;
 }
 
-/* Merges records into st; returns the merge result. */
-static struct gossip_merge_result merge(struct gossip_state *st, const struct gossip_ban *recs, size_t n, int64_t now)
+/* Merges records into st as a body from sender with flags; returns the merge result. */
+static struct gossip_merge_result merge_from(struct gossip_state *st, const struct gossip_ban *recs, size_t n,
+                                             uint64_t sender, unsigned flags, int64_t now)
 {
     struct gossip_writer w;
     gossip_writer_init(&w);
@@ -77,10 +78,15 @@ static struct gossip_merge_result merge(struct gossip_state *st, const struct go
     struct gossip_body *b = NULL;
     assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &b), GOSSIP_WIRE_OK);
     struct gossip_merge_result res;
-    gossip_state_merge(st, b, 0, 0, now, &res);
+    gossip_state_merge(st, b, sender, flags, now, &res);
     gossip_body_destroy(&b);
     gossip_writer_fini(&w);
     return res;
+}
+
+static struct gossip_merge_result merge(struct gossip_state *st, const struct gossip_ban *recs, size_t n, int64_t now)
+{
+    return merge_from(st, recs, n, 0, 0, now);
 }
 
 static int calls;
@@ -404,7 +410,7 @@ static void check_big_body(size_t max_keys, unsigned flags)
     struct gossip_body *b = body_of(recs, n);
 
     /* The verdicts reached on threads are those of the records they are attached to. */
-    uint8_t *sig = gossip_state_verify_bans(par, b, flags, T0);
+    uint8_t *sig = gossip_state_verify_bans(par, b, 0, flags, T0);
     assert_non_null(sig);
     size_t checked = 0;
     for (size_t i = 0; i < n; i++) {
@@ -492,6 +498,65 @@ static void test_big_body_restore(void **state)
     check_big_body(1000000, GOSSIP_MERGE_RESTORE);
 }
 
+/* A frame's signature vouches for its sender's own records (GOSSIP_MERGE_SENDER_SIGNED): such a record is
+ * taken without a check of its own, so one whose own signature is bad is taken too (what the sender signed
+ * is what it sent). Anyone else's record in the same frame is checked, and without the flag (a snapshot, a
+ * body of unknown origin) every record is. Both paths: a small body, and a large one checked on threads. */
+static void test_sender_vouches_own_records(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    static struct gossip_ban recs[2 * N];
+    for (unsigned i = 0; i < 2 * N; i++) {
+        recs[i] = signed_rec(i < N ? idb : idc, i, T0 - 1000, T0 + 3600000, false);
+        if (i % 2 == 0) snprintf(recs[i].reason, sizeof recs[i].reason, "altered after signing");
+    }
+    const unsigned both = GOSSIP_MERGE_SENDER_SLOTS_ONLY | GOSSIP_MERGE_SENDER_SIGNED;
+
+    /* One record of b's whose signature is bad: refused unless b's frame vouches for it. */
+    struct gossip_state *st = mk(ida);
+    struct gossip_merge_result r = merge_from(st, &recs[0], 1, idb->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY, T0);
+    assert_int_equal(r.rej_ban_sig, 1);
+    r = merge_from(st, &recs[0], 1, idc->origin, both, T0);
+    assert_int_equal(r.rej_ban_sig, 1);
+    assert_int_equal(r.bans_vouched, 0);
+    assert_null(gossip_state_ban_get(st, recs[0].key));
+    r = merge_from(st, &recs[0], 1, idb->origin, both, T0);
+    assert_int_equal(r.rej_ban_sig, 0);
+    assert_int_equal(r.bans_vouched, 1);
+    assert_int_equal(r.bans_changed, 1);
+    assert_string_equal(gossip_state_ban_get(st, recs[0].key)->reason, "altered after signing");
+    gossip_state_destroy(&st);
+
+    /* b's 200 and c's 200, half of each altered, in one body from b: b's are not even looked at by the
+     * threads, c's are checked, and only c's altered ones are refused. */
+    st = mk(ida);
+    struct gossip_body *b = body_of(recs, 2 * N);
+    uint8_t *sig = gossip_state_verify_bans(st, b, idb->origin, both, T0);
+    assert_non_null(sig);
+    for (unsigned i = 0; i < 2 * N; i++)
+        assert_int_equal(sig[i], i < N ? GOSSIP_SIG_UNKNOWN : i % 2 ? GOSSIP_SIG_OK : GOSSIP_SIG_BAD);
+    free(sig);
+    gossip_body_destroy(&b);
+    r = merge_from(st, recs, 2 * N, idb->origin, both, T0);
+    assert_int_equal(r.bans_vouched, N);
+    assert_int_equal(r.bans_changed, N + N / 2);
+    assert_int_equal(r.rej_ban_sig, N / 2);
+    gossip_state_destroy(&st);
+    /* The same body from c: c's vouched for, b's altered ones refused. */
+    st = mk(ida);
+    r = merge_from(st, recs, 2 * N, idc->origin, both, T0);
+    assert_int_equal(r.bans_vouched, N);
+    assert_int_equal(r.rej_ban_sig, N / 2);
+    gossip_state_destroy(&st);
+    /* Without the flag every altered record is refused. */
+    st = mk(ida);
+    r = merge_from(st, recs, 2 * N, idb->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY, T0);
+    assert_int_equal(r.bans_vouched, 0);
+    assert_int_equal(r.rej_ban_sig, N);
+    gossip_state_destroy(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,6 +568,7 @@ int main(void)
         cmocka_unit_test(test_big_body_threaded_equals_one_by_one),
         cmocka_unit_test(test_big_body_evictions),
         cmocka_unit_test(test_big_body_restore),
+        cmocka_unit_test(test_sender_vouches_own_records),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
