@@ -231,7 +231,7 @@ static void write_decisions(struct agent *a, FILE *f)
     prom_one_u64(f, "sgcluster_tombstones", PROM_GAUGE, "Unban records kept until the ban they cancel would have ended.",
                  bc.tombstones);
     struct gossip_state_stats ss;
-    gossip_state_stats(a->st, &ss);
+    gossip_state_stats_recent(a->st, &ss);
     prom_by(f, "sgcluster_state_keys", PROM_GAUGE, "Keys in the replicated state, by table.", "table", 3,
                 (const char *const[]){"counter", "sketch", "offense"}, (const uint64_t[]){ss.counter_keys, ss.sketch_keys, bc.memory});
     prom_one_u64(f, "sgcluster_state_memory_bytes", PROM_GAUGE, "Heap held by the replicated state.",

@@ -626,49 +626,96 @@ static void next_slice(size_t *cursor, size_t cap, unsigned parts, size_t *from,
     *cursor = *to;
 }
 
+static void census_slice(struct gossip_state *st, int t, size_t from, size_t to, size_t cap);
+
 size_t gossip_state_expire_slice(struct gossip_state *st, int64_t now_ms, unsigned parts)
 {
     if (parts < 1) parts = 1;
     size_t from, to, dropped;
     next_slice(&st->expire_cursor[0], st->counters.cap, parts, &from, &to);
     dropped = expire_counters(st, now_ms, from, to);
+    census_slice(st, 0, from, to, st->counters.cap);
     next_slice(&st->expire_cursor[1], st->sketches.cap, parts, &from, &to);
     dropped += expire_sketches(st, now_ms, from, to);
+    census_slice(st, 1, from, to, st->sketches.cap);
     next_slice(&st->expire_cursor[2], st->bans.cap, parts, &from, &to);
-    return dropped + gossip_state_expire_bans(st, now_ms, from, to);
+    dropped += gossip_state_expire_bans(st, now_ms, from, to);
+    census_slice(st, 2, from, to, st->bans.cap);
+    return dropped;
+}
+
+/* Walks the slots [from, to) of table t (0 counters, 1 sketches, 2 bans) into *c: items are cells,
+ * buckets or records (tombstones among them counted apart), mem the heap the entries hold outside the
+ * slabs and tables. */
+static void census_range(const struct gossip_state *st, int t, size_t from, size_t to, struct gossip_census *c)
+{
+    if (t == 0) {
+        for (size_t i = from; i < to && i < st->counters.cap; i++) {
+            const struct gossip_wkey *k = st->counters.slots[i];
+            if (!k) continue;
+            c->items += k->n;
+            c->mem += (k->fl & WKEY_INLINE) ? 0 : malloc_usable_size(k->cells);
+        }
+    } else if (t == 1) {
+        for (size_t i = from; i < to && i < st->sketches.cap; i++) {
+            const struct gossip_wkey *k = st->sketches.slots[i];
+            if (!k) continue;
+            c->items += k->n;
+            c->mem += k->b ? malloc_usable_size(k->b) : 0;
+            for (uint32_t j = 0; j < k->n; j++)
+                c->mem += gossip_sketch_mem(k->b[j].sk) + (k->b[j].pend ? malloc_usable_size(k->b[j].pend) : 0);
+        }
+    } else {
+        for (size_t i = from; i < to && i < st->bans.cap; i++) {
+            const struct gossip_bkey *k = st->bans.slots[i];
+            if (!k) continue;
+            c->items++;
+            if (k->rec.action != GOSSIP_BAN_ACTION_BAN) c->tombstones++;
+            c->mem += malloc_usable_size((void *)k);
+        }
+    }
+}
+
+/* The census of one expiry slice of table t: the pass is published when its slice reaches the end. */
+static void census_slice(struct gossip_state *st, int t, size_t from, size_t to, size_t cap)
+{
+    census_range(st, t, from, to, &st->census_part[t]);
+    if (to >= cap) {
+        st->census[t] = st->census_part[t];
+        memset(&st->census_part[t], 0, sizeof st->census_part[t]);
+    }
+}
+
+/* The stats from the tables' counts and a census of each table. */
+static void stats_of(const struct gossip_state *st, const struct gossip_census c[3], struct gossip_state_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->counter_keys = st->counters.n;
+    out->counter_cells = c[0].items;
+    out->sketch_keys = st->sketches.n;
+    out->sketch_buckets = c[1].items;
+    out->bans = c[2].items - c[2].tombstones;
+    out->tombstones = c[2].tombstones;
+    size_t mem = malloc_usable_size((void *)st) + gossip_table_mem(&st->counters) + gossip_table_mem(&st->sketches) +
+                 gossip_table_mem(&st->bans) + c[0].mem + c[1].mem + c[2].mem;
+    for (size_t i = 0; i < sizeof st->wslab / sizeof st->wslab[0]; i++) mem += gossip_slab_mem(&st->wslab[i]);
+    out->mem_bytes = mem + st->dirty_c.cap * sizeof(void *) + st->dirty_s.cap * sizeof(void *) +
+                     st->dirty_b.cap * sizeof(void *);
+    out->evicted = st->evicted;
+    memcpy(out->refused, st->refused, sizeof out->refused);
 }
 
 void gossip_state_stats(const struct gossip_state *st, struct gossip_state_stats *out)
 {
-    memset(out, 0, sizeof *out);
-    size_t mem = malloc_usable_size((void *)st) + gossip_table_mem(&st->counters) + gossip_table_mem(&st->sketches) +
-                 gossip_table_mem(&st->bans);
-    for (size_t i = 0; i < st->counters.cap; i++) {
-        const struct gossip_wkey *k = st->counters.slots[i];
-        if (!k) continue;
-        out->counter_keys++;
-        out->counter_cells += k->n;
-        mem += (k->fl & WKEY_INLINE) ? 0 : malloc_usable_size(k->cells);
-    }
-    for (size_t i = 0; i < st->sketches.cap; i++) {
-        const struct gossip_wkey *k = st->sketches.slots[i];
-        if (!k) continue;
-        out->sketch_keys++;
-        out->sketch_buckets += k->n;
-        mem += k->b ? malloc_usable_size(k->b) : 0;
-        for (uint32_t j = 0; j < k->n; j++)
-            mem += gossip_sketch_mem(k->b[j].sk) + (k->b[j].pend ? malloc_usable_size(k->b[j].pend) : 0);
-    }
-    for (size_t i = 0; i < st->bans.cap; i++) {
-        const struct gossip_bkey *k = st->bans.slots[i];
-        if (!k) continue;
-        if (k->rec.action == GOSSIP_BAN_ACTION_BAN) out->bans++;
-        else out->tombstones++;
-        mem += malloc_usable_size((void *)k);
-    }
-    for (size_t i = 0; i < sizeof st->wslab / sizeof st->wslab[0]; i++) mem += gossip_slab_mem(&st->wslab[i]);
-    mem += st->dirty_c.cap * sizeof(void *) + st->dirty_s.cap * sizeof(void *) + st->dirty_b.cap * sizeof(void *);
-    out->evicted = st->evicted;
-    memcpy(out->refused, st->refused, sizeof out->refused);
-    out->mem_bytes = mem;
+    struct gossip_census c[3];
+    memset(c, 0, sizeof c);
+    census_range(st, 0, 0, st->counters.cap, &c[0]);
+    census_range(st, 1, 0, st->sketches.cap, &c[1]);
+    census_range(st, 2, 0, st->bans.cap, &c[2]);
+    stats_of(st, c, out);
+}
+
+void gossip_state_stats_recent(const struct gossip_state *st, struct gossip_state_stats *out)
+{
+    stats_of(st, st->census, out);
 }

@@ -568,6 +568,49 @@ static void test_key_cap_evicts_oldest(void **state)
     gossip_state_destroy(&a);
 }
 
+/* What the agent serves (gossip_state_stats_recent) walks nothing: the key counts are current, the rest is
+ * the census of the last complete pass of the expiry slices, which then equals a full walk. */
+static void test_stats_recent_from_expiry_passes(void **state)
+{
+    (void)state;
+    struct gossip_state *a = mk(0, 0);
+    char key[48];
+    int64_t now = T0 + 10 * (int64_t)BUCKET;
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof key, "auth-ip|ip:10.0.%d.%d", i / 256, i % 256);
+        gossip_state_counter_add(a, key, 1, now - (i % 3) * (int64_t)BUCKET);
+        gossip_state_counter_add(a, key, 1, now);
+        if (i % 10 == 0) {
+            snprintf(key, sizeof key, "auth-users|ip:10.0.%d.%d", i / 256, i % 256);
+            gossip_state_distinct_add(a, key, "alice", 5, now);
+        }
+        if (i % 100 == 0) {
+            snprintf(key, sizeof key, "ip:10.0.%d.%d", i / 256, i % 256);
+            struct gossip_ban_spec sp = {.key = key, .action = i % 200 ? GOSSIP_BAN_ACTION_BAN : GOSSIP_BAN_ACTION_UNBAN,
+                                         .kind = GOSSIP_BAN_KIND_BLOCK, .expires_at = i % 200 ? now + 600000 : 0,
+                                         .level = 1, .reason = "test", .scenario = "auth-ip"};
+            assert_int_equal(gossip_state_ban_put(a, &sp, now, NULL), 0);
+        }
+    }
+    struct gossip_state_stats full, recent;
+    gossip_state_stats(a, &full);
+    assert_int_equal(full.counter_keys, 3000);
+    assert_true(full.counter_cells > 3000 && full.sketch_keys == 300 && full.bans == 15 && full.tombstones == 15);
+    gossip_state_stats_recent(a, &recent);
+    assert_int_equal(recent.counter_keys, 3000);   /* current */
+    assert_int_equal(recent.sketch_keys, 300);
+    assert_int_equal(recent.counter_cells + recent.bans, 0);   /* no pass yet */
+    assert_true(recent.mem_bytes < full.mem_bytes);
+    /* Half a pass publishes nothing; a whole one publishes what a full walk finds. */
+    for (int i = 0; i < 3; i++) gossip_state_expire_slice(a, now, 8);
+    gossip_state_stats_recent(a, &recent);
+    assert_int_equal(recent.counter_cells, 0);
+    for (int i = 3; i < 8; i++) gossip_state_expire_slice(a, now, 8);
+    gossip_state_stats_recent(a, &recent);
+    assert_memory_equal(&recent, &full, sizeof full);
+    gossip_state_destroy(&a);
+}
+
 static void test_snapshot_roundtrip(void **state)
 {
     (void)state;
@@ -702,6 +745,7 @@ int main(void)
         cmocka_unit_test(test_delta_limits_and_export_chunks),
         cmocka_unit_test(test_sketch_deltas_carry_new_items),
         cmocka_unit_test(test_key_cap_evicts_oldest),
+        cmocka_unit_test(test_stats_recent_from_expiry_passes),
         cmocka_unit_test(test_snapshot_roundtrip),
         cmocka_unit_test(test_long_lived_keys),
         cmocka_unit_test(test_throttle_counters_kept),
