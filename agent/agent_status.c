@@ -119,7 +119,7 @@ static int status_node(struct agent *a, bool json, FILE *out)
 {
     int64_t now = sg_now_ms();
     struct gossip_state_stats ss;
-    gossip_state_stats(a->st, &ss);
+    gossip_state_stats_recent(a->st, &ss);
     struct enforce_kernel k;
     bool kok = kernel_ok(a, &k);
     struct enforce_stats es;
@@ -177,10 +177,11 @@ static int status_node(struct agent *a, bool json, FILE *out)
                      ",\"failed\":%" PRIu64 ",\"uncovered\":%" PRIu64 ",\"drift_missing\":%" PRIu64
                      ",\"drift_extra\":%" PRIu64 ",\"drift_repaired\":%" PRIu64 ",\"drift_open\":%zu"
                      ",\"queue_coalesced\":%" PRIu64 ",\"queue_dropped\":%" PRIu64 ",\"reconcile_slices\":%" PRIu64
-                     ",\"reconcile_last_ms\":%" PRIu64 ",\"reconcile_stage\":",
+                     ",\"reconcile_last_ms\":%" PRIu64 ",\"commits_paced\":%" PRIu64 ",\"commit_last_ms\":%" PRIu64
+                     ",\"reconcile_stage\":",
                 es.applied, es.removed, es.refused_by_guard, es.failed, es.uncovered, es.drift_missing,
                 es.drift_extra, es.drift_repaired, k.drift, es.queue_coalesced, es.queue_dropped, es.reconcile_slices,
-                es.reconcile_last_ms);
+                es.reconcile_last_ms, es.commits_paced, es.commit_last_ms);
         const char *stage = enforce_reconcile_stage(a->enf);   /* null when none runs */
         if (stage) json_str(out, stage);
         else fputs("null", out);

@@ -291,6 +291,9 @@ int enforce_commit(struct enforce *e)
     }
     free(q.v);
     e->held = e->q.n > 0;
+    e->commit_end_ms = sg_mono_ms();
+    e->commit_cost_ms = e->commit_end_ms - t0;
+    e->stats.commit_last_ms = (uint64_t)e->commit_cost_ms;
     if (rc == 0 && e->drift_open) {
         e->stats.drift_repaired += e->drift_open;
         e->drift_open = 0;
@@ -368,6 +371,12 @@ static void verify(struct enforce *e, int64_t now_ms)
     free(ws);
 }
 
+bool enforce_commit_due(int64_t last_end_ms, int64_t last_cost_ms, int64_t now_ms)
+{
+    int64_t wait = last_cost_ms * ENFORCE_COMMIT_PACE;
+    return now_ms - last_end_ms >= (wait < ENFORCE_COMMIT_WAIT_MAX_MS ? wait : ENFORCE_COMMIT_WAIT_MAX_MS);
+}
+
 int enforce_tick(struct enforce *e)
 {
     int64_t now = sg_mono_ms();
@@ -382,7 +391,9 @@ int enforce_tick(struct enforce *e)
      * expiry does not put back what it covered a second time. */
     verify(e, now);
     enforce_want_expire(&e->want, now, &e->q);
-    int rc = e->q.n ? enforce_commit(e) : 0;
+    int rc = 0;
+    if (e->q.n && !enforce_commit_due(e->commit_end_ms, e->commit_cost_ms, now)) e->stats.commits_paced++;
+    else if (e->q.n) rc = enforce_commit(e);
     enforce_check_extras(e, now);
     return rc;
 }

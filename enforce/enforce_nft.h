@@ -294,6 +294,7 @@ struct enforce {
     bool rec_needed;                 /* queued changes were dropped: a full reconcile must apply them */
     struct enforce_rec *rec;         /* NULL when no reconcile runs */
     int rec_rc;                      /* how the last one ended */
+    int64_t commit_end_ms, commit_cost_ms; /* the last commit: when it ended, how long it took (enforce_commit_due) */
 };
 
 /* enforce.c: sets the table up and reads the mirror when needed (0 or -1). */

@@ -12,6 +12,7 @@
 
 #include "agent/util.h"
 #include "enforce/enforce.h"
+#include "enforce/enforce_nft.h"
 
 static struct enforce *dry_new(void)
 {
@@ -233,7 +234,12 @@ static void test_reconcile_slices(void **state)
     assert_int_equal(st.reconciled_removed, 1);
     assert_int_equal(st.reconciled_retimed, 1);
     assert_true(st.reconcile_slices >= (uint64_t)ticks);
-    enforce_tick(e);                                             /* the queued ban goes in now */
+    /* The queued ban goes in at the next tick whose commit is due: the commit of 30,000 above was long
+     * enough, on a slow machine, to space the next one (enforce_commit_due) */
+    for (int i = 0; i < 600 && enforce_pending(e); i++) {
+        enforce_tick(e);
+        if (enforce_pending(e)) usleep(10000);
+    }
     assert_int_equal(enforce_pending(e), 0);
     assert_int_equal(enforce_get_kernel(e, &k), 0);
     assert_int_equal(k.set4, N + 1);
@@ -378,6 +384,40 @@ static void test_bad_config(void **state)
     assert_null(enforce_new(NULL));
 }
 
+/* A long commit (a large interval set) spaces the next ones: a tick commits only once 9 times the last
+ * commit's length has passed since it ended, at most 5 s; what waits stays queued, and held. */
+static void test_commit_paced(void **state)
+{
+    (void)state;
+    assert_true(enforce_commit_due(1000, 0, 1000));        /* a quick commit: every tick */
+    assert_false(enforce_commit_due(1000, 100, 1899));     /* 100 ms: the next one 900 ms after it ended */
+    assert_true(enforce_commit_due(1000, 100, 1900));
+    assert_false(enforce_commit_due(1000, 2000, 5999));    /* 2 s: 18 s would be too long; 5 s at most */
+    assert_true(enforce_commit_due(1000, 2000, 6000));
+
+    struct enforce *e = dry_new();
+    struct enforce_stats st;
+    assert_int_equal(enforce_ban_text(e, "203.0.113.7", 3600), 0);
+    assert_int_equal(enforce_tick(e), 0);                  /* the first commit: nothing before it */
+    assert_int_equal(enforce_pending(e), 0);
+    /* As if that commit had taken 200 ms: for 1.8 s after it ended, ticks leave the queue alone. */
+    e->commit_cost_ms = 200;
+    e->commit_end_ms = sg_mono_ms();
+    assert_int_equal(enforce_ban_text(e, "203.0.113.8", 3600), 0);
+    assert_int_equal(enforce_tick(e), 0);
+    assert_int_equal(enforce_pending(e), 1);
+    enforce_get_stats(e, &st);
+    assert_int_equal(st.commits_paced, 1);
+    assert_int_equal(st.applied, 1);
+    e->commit_end_ms -= 1800;
+    assert_int_equal(enforce_tick(e), 0);
+    assert_int_equal(enforce_pending(e), 0);
+    enforce_get_stats(e, &st);
+    assert_int_equal(st.applied, 2);
+    assert_int_equal(st.commits_paced, 1);
+    enforce_destroy(&e);
+}
+
 int main(void)
 {
     sg_log_set_level(SG_LOG_ERR);
@@ -387,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_reconcile),
         cmocka_unit_test(test_reconcile_slices),
         cmocka_unit_test(test_queue_bound),
+        cmocka_unit_test(test_commit_paced),
         cmocka_unit_test(test_struct_prefixes),
         cmocka_unit_test(test_bad_config),
     };
