@@ -380,19 +380,21 @@ bool enforce_commit_due(int64_t last_end_ms, int64_t last_cost_ms, int64_t now_m
 int enforce_tick(struct enforce *e)
 {
     int64_t now = sg_mono_ms();
+    bool waited = false;            /* the queue waited for a reconcile that has just ended */
     if (e->rec) {
         /* A reconcile under way: one slice of it, and nothing else (it checks everything
          * itself; the queue waits for its end, enforce_reconcile.c says why). */
         enforce_rec_step(e);
         e->verify_last_ms = now;     /* the drift check's budget does not pile up meanwhile */
         if (e->rec) return 0;
+        waited = true;
     }
     /* The check first: a covering prefix it finds expired already is forgotten, so that its
      * expiry does not put back what it covered a second time. */
     verify(e, now);
     enforce_want_expire(&e->want, now, &e->q);
     int rc = 0;
-    if (e->q.n && !enforce_commit_due(e->commit_end_ms, e->commit_cost_ms, now)) e->stats.commits_paced++;
+    if (e->q.n && !waited && !enforce_commit_due(e->commit_end_ms, e->commit_cost_ms, now)) e->stats.commits_paced++;
     else if (e->q.n) rc = enforce_commit(e);
     enforce_check_extras(e, now);
     return rc;

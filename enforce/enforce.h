@@ -200,7 +200,7 @@ int enforce_tick(struct enforce *e);
  * to 40 ms at 100,000 elements, hundreds at a million. So a tick commits only once ENFORCE_COMMIT_PACE
  * times the last commit's length has passed since it ended (at most ENFORCE_COMMIT_WAIT_MAX_MS): commits
  * then take at most a tenth of the loop, and the queue they wait in folds into fewer, larger ones.
- * Small sets commit at every tick as before. */
+ * Small sets commit at every tick as before, and a queue that waited for a reconcile goes in as it ends. */
 #define ENFORCE_COMMIT_PACE 9
 #define ENFORCE_COMMIT_WAIT_MAX_MS 5000
 bool enforce_commit_due(int64_t last_end_ms, int64_t last_cost_ms, int64_t now_ms);
