@@ -177,7 +177,7 @@ struct gossip_merge_result {
     size_t ignored;           /* duplicates, older data */
     size_t rejected;          /* refused: see the counters below */
     size_t rej_ban_sig;       /* ban record: unknown author or bad signature */
-    size_t bans_vouched;      /* ban records of the sender's own taken on the frame's signature (SENDER_SIGNED) */
+    size_t bans_vouched;      /* ban records in the body by the sender itself (SENDER_SIGNED): none checked alone */
     size_t rej_future;        /* hlc or bucket too far ahead of now */
     size_t rej_expired;       /* bucket outside window_max or ban already expired */
     size_t rej_foreign;       /* slot of an origin not in the keyring or not the sender, or our own current slot */

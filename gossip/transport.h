@@ -170,7 +170,7 @@ struct gossip_transport_totals {
     uint64_t repairs_synced;         /* requests for frames no longer kept: answered by a digest sync */
     uint64_t drops[GOSSIP_DROP_MAX]; /* every drop, known origin or not */
     uint64_t recv_yields;            /* reader turns cut by recv_budget_us, the rest left for the next turn */
-    uint64_t bans_vouched;           /* ban records taken on their author's frame signature, no check of their own */
+    uint64_t bans_vouched;           /* ban records that came in their author's own frame: none checked alone */
     bool synced;
     bool curve;
     bool relay;                      /* we are a relay */

@@ -261,8 +261,8 @@ static int run(const char *name, unsigned old_keys, unsigned old_bans, unsigned 
     if (old_keys > OLD_KEYS)
         printf("bench: scale_catchup_merge_floor_ms %" PRId64 " ms wall, %.0f ms CPU of all its threads, %.0f ms on "
                "the merging one (%zu keys, %zu slots, %zu bans exported, decoded and merged in one process, no "
-               "sockets, every ban record checked; load %.1f)\n", merge_wall, merge_ms, merge_thread_ms, sa.counter_keys, sa.counter_cells,
-               sa.bans, merge_load[0]);
+               "sockets, every ban record checked; load %.1f)\n", merge_wall, merge_ms, merge_thread_ms,
+               sa.counter_keys, sa.counter_cells, sa.bans, merge_load[0]);
     if (!w.done_ms) {
         printf("bench: %s_ms FAILED: not caught up within %d ms (target <= %d)\n", name, RUN_DEADLINE_MS, TARGET_MS);
         gossip_state_destroy(&a);

@@ -125,7 +125,7 @@ while [ ${#done_at[@]} -lt 3 ]; do
         for i in 1 2 3; do sgc $i status | sed "s/^/    n$i | /"; done   # whole: the peers table says who fell behind
         fail "not every node's kernel set reached $N addresses within $BAN_WAIT s ($(set4 1) / $(set4 2) / $(set4 3))"
     fi
-    sleep 2   # each status walks the agent's ban records (~0.1 s at 1M): asked often, it slows what it measures
+    sleep 2   # each status still walks the agent's ban records (agent_ban_census): asked often, it slows what it measures
 done
 for i in 1 2 3; do
     echo "info: node$i: all $N attackers in its kernel set $(( done_at[$i] - t0 )) ms after the attack was appended"

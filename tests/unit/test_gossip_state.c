@@ -586,8 +586,9 @@ static void test_stats_recent_from_expiry_passes(void **state)
         }
         if (i % 100 == 0) {
             snprintf(key, sizeof key, "ip:10.0.%d.%d", i / 256, i % 256);
-            struct gossip_ban_spec sp = {.key = key, .action = i % 200 ? GOSSIP_BAN_ACTION_BAN : GOSSIP_BAN_ACTION_UNBAN,
-                                         .kind = GOSSIP_BAN_KIND_BLOCK, .expires_at = i % 200 ? now + 600000 : 0,
+            bool ban = i % 200 != 0;
+            struct gossip_ban_spec sp = {.key = key, .action = ban ? GOSSIP_BAN_ACTION_BAN : GOSSIP_BAN_ACTION_UNBAN,
+                                         .kind = GOSSIP_BAN_KIND_BLOCK, .expires_at = ban ? now + 600000 : 0,
                                          .level = 1, .reason = "test", .scenario = "auth-ip"};
             assert_int_equal(gossip_state_ban_put(a, &sp, now, NULL), 0);
         }
