@@ -84,20 +84,13 @@ static bool decides_here(const char *subject, void *arg)
     return scenario_decider(subject, a->live, a->nlive) == a->live[0];
 }
 
-/* A threshold may be crossed by peers' increments alone: what came in is queued for evaluation. */
+/* A threshold may be crossed by peers' increments alone: the keys whose counts a merge moved are
+ * queued for evaluation. */
 static void on_merge(const struct gossip_body *body, const struct gossip_merge_result *res, uint64_t sender, void *arg)
 {
-    (void)res; (void)sender;
+    (void)sender;
     struct agent *a = arg;
-    int64_t now = sg_now_ms();
-    const char *last = NULL;
-    for (size_t i = 0; i < body->n_slots; i++) {
-        const char *k = body->slots[i].key;
-        if (last && !strcmp(last, k)) continue;   /* slots of one key come together */
-        scenario_engine_touch(a->eng, k, now);
-        last = k;
-    }
-    for (size_t i = 0; i < body->n_sketches; i++) scenario_engine_touch(a->eng, body->sketches[i].key, now);
+    scenario_engine_touch_merged(a->eng, body, res->changed_marks, sg_now_ms());
     eval_slice(a);
 }
 
@@ -237,10 +230,11 @@ void agent_gossip_totals_json(struct agent *a, FILE *out)
     fprintf(out, "{\"epoch\":%u,\"seq\":%" PRIu64 ",\"synced\":%s,\"curve\":%s,\"frames_in\":%" PRIu64
                  ",\"bytes_in\":%" PRIu64 ",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64
                  ",\"syncs_completed\":%" PRIu64 ",\"syncs_refused\":%" PRIu64 ",\"sync_leaves_pulled\":%" PRIu64
-                 ",\"repairs_served\":%" PRIu64 ",\"recv_yields\":%" PRIu64 ",\"bans_vouched\":%" PRIu64 ",\"site\":",
+                 ",\"syncs_backed_off\":%" PRIu64 ",\"repairs_served\":%" PRIu64 ",\"recv_yields\":%" PRIu64
+                 ",\"bans_vouched\":%" PRIu64 ",\"site\":",
             tt.epoch, tt.last_seq, tt.synced ? "true" : "false", tt.curve ? "true" : "false", tt.frames_in,
             tt.bytes_in, tt.frames_out, tt.bytes_out, tt.syncs_completed, tt.syncs_refused, tt.sync_leaves_pulled,
-            tt.repairs_served, tt.recv_yields, tt.bans_vouched);
+            tt.syncs_backed_off, tt.repairs_served, tt.recv_yields, tt.bans_vouched);
     json_str(out, a->tr ? gossip_transport_site(a->tr) : "");
     fprintf(out, ",\"relay\":%s,\"relay_heard\":%s,\"relayed_out\":%" PRIu64 ",\"relayed_in\":%" PRIu64
                  ",\"relayed_dup\":%" PRIu64 ",\"relayed_refused\":%" PRIu64 ",\"drops\":{",

@@ -491,6 +491,21 @@ void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t n
     }
 }
 
+void scenario_engine_touch_merged(struct scenario_engine *e, const struct gossip_body *b, const uint8_t *changed,
+                                  int64_t now_ms)
+{
+    const char *last = NULL;
+    for (size_t i = 0; i < b->n_slots; i++) {
+        const char *k = b->slots[i].key;
+        if (changed && !changed[i]) continue;
+        if (last && !strcmp(last, k)) continue;   /* slots of one key come together */
+        scenario_engine_touch(e, k, now_ms);
+        last = k;
+    }
+    for (size_t i = 0; i < b->n_sketches; i++)
+        if (!changed || changed[b->n_slots + i]) scenario_engine_touch(e, b->sketches[i].key, now_ms);
+}
+
 bool scenario_engine_drain(struct scenario_engine *e, int64_t now_ms, int64_t budget_us)
 {
     e->stats.slices++;

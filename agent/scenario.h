@@ -86,6 +86,12 @@ uint64_t scenario_decider(const char *subject, const uint64_t *origins, size_t n
 
 /* Queues key for evaluation (unknown keys are ignored when evaluated). */
 void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t now_ms);
+/* Touches the counter and sketch keys of a merged body whose merge changed the state (changed: the
+ * marks of gossip_state_merge_marked; NULL touches them all). A key the merge left as it was
+ * is as it was at its last evaluation: a sync answer during an attack is mostly what the deltas
+ * brought already, and evaluating it again would cost as much as the first time. */
+void scenario_engine_touch_merged(struct scenario_engine *e, const struct gossip_body *b, const uint8_t *changed,
+                                  int64_t now_ms);
 /* One slice: evaluates the deferred keys whose deadline passed, then queued keys in order, until
  * budget_us of wall time has passed (one key at least). Returns true while keys remain queued. */
 bool scenario_engine_drain(struct scenario_engine *e, int64_t now_ms, int64_t budget_us);

@@ -183,10 +183,16 @@ struct gossip_merge_result {
     size_t rej_foreign;       /* slot of an origin not in the keyring or not the sender, or our own current slot */
     size_t rej_cap;           /* a counter key already holds GOSSIP_STATE_MAX_CELLS slots */
     size_t rej_record;        /* outside the record limits, or a bad key or text (by reason in the stats) */
+    const uint8_t *changed_marks; /* the marks given to gossip_state_merge_marked, or NULL */
 };
 /* Merges a decoded body. sender = frame origin. res may be NULL. Returns 0. */
 int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uint64_t sender, unsigned flags,
                        int64_t now_ms, struct gossip_merge_result *res);
+/* The same, and marks (b->n_slots bytes for the counter slots, then b->n_sketches for the sketch
+ * entries, in the body's order) gets 1 where an entry changed the state, 0 elsewhere. What a merge
+ * did not change needs no second look: the agent evaluates only the keys whose counts moved. */
+int gossip_state_merge_marked(struct gossip_state *st, const struct gossip_body *b, uint64_t sender, unsigned flags,
+                              int64_t now_ms, struct gossip_merge_result *res, uint8_t *marks);
 
 /* ---- delta collection ---- */
 /* Appends to w the entries changed locally since the last call (own slots, own sketch buckets,

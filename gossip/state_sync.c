@@ -48,9 +48,16 @@ size_t gossip_state_merge_index(size_t k, size_t n)
 int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uint64_t sender, unsigned flags,
                        int64_t now_ms, struct gossip_merge_result *res)
 {
+    return gossip_state_merge_marked(st, b, sender, flags, now_ms, res, NULL);
+}
+
+int gossip_state_merge_marked(struct gossip_state *st, const struct gossip_body *b, uint64_t sender, unsigned flags,
+                              int64_t now_ms, struct gossip_merge_result *res, uint8_t *marks)
+{
     struct gossip_merge_result local;
     if (!res) res = &local;
     memset(res, 0, sizeof *res);
+    res->changed_marks = marks;
     int r;
     /* Bans first: they matter most, and their hlc is observed before anything else is stamped. A large
      * body's signatures are checked first, on threads (state_verify.c); the merge takes their verdicts. */
@@ -68,14 +75,18 @@ int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uin
     }
     free(sig);
     for (size_t i = 0; i < b->n_slots; i++) {
-        r = gossip_state_merge_slot(st, &b->slots[gossip_state_merge_index(i, b->n_slots)], sender, flags, now_ms, res);
+        size_t j = gossip_state_merge_index(i, b->n_slots);
+        r = gossip_state_merge_slot(st, &b->slots[j], sender, flags, now_ms, res);
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
+        if (marks) marks[j] = r > 0;
     }
     for (size_t i = 0; i < b->n_sketches; i++) {
-        r = gossip_state_merge_sketch(st, &b->sketches[gossip_state_merge_index(i, b->n_sketches)], now_ms, res);
+        size_t j = gossip_state_merge_index(i, b->n_sketches);
+        r = gossip_state_merge_sketch(st, &b->sketches[j], now_ms, res);
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
+        if (marks) marks[b->n_slots + j] = r > 0;
     }
     res->rejected = res->rej_ban_sig + res->rej_future + res->rej_expired + res->rej_foreign + res->rej_cap +
                     res->rej_record;

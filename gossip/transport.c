@@ -235,7 +235,9 @@ static int on_tick(zloop_t *loop, int timer_id, void *arg)
     if (t->sync_peer && now - t->sync_sent_mono > TP_SYNC_TIMEOUT_MS) {
         sg_log(SG_LOG_INFO, "transport: sync with %s timed out", t->sync_peer->st.name);
         tp_sync_end(t);
-        t->next_sync_mono = now;
+        /* the first sync is tried again at once (with another peer, maybe); a later one at its period:
+         * under load its answer may still come, and a new request would only add to the load */
+        t->next_sync_mono = t->tot.synced ? now + t->cfg.sync_interval_ms : now;
     }
     /* a peer we just heard of for the first time may hold writes from before our SUB was connected */
     for (size_t i = 0; i < t->n_configured && !t->sync_peer; i++)

@@ -107,7 +107,8 @@ void gossip_transport_notify(struct gossip_transport *t);
 
 /* Called after a remote DELTA or SYNC_DATA body was merged. body (borrowed for the call) lists the
  * entries that came in: body->slots[i].key are the counter keys touched, body->sketches[i].key the
- * distinct keys; ban records that won were already reported by the state's ban callback.
+ * distinct keys; res->changed_marks (when the body has such entries) says which of them changed the
+ * state (gossip_state_merge); ban records that won were already reported by the state's ban callback.
  * sender = frame origin. */
 typedef void (*gossip_transport_merge_cb)(const struct gossip_body *body, const struct gossip_merge_result *res,
                                           uint64_t sender, void *arg);
@@ -166,6 +167,7 @@ struct gossip_transport_totals {
     uint64_t syncs_started, syncs_completed;
     uint64_t syncs_refused;          /* sync answers not started: too many in progress (to that peer) */
     uint64_t sync_leaves_pulled;     /* leaves found different and exchanged (of 16384 per sync) */
+    uint64_t syncs_backed_off;       /* periodic syncs put off after a long one (TP_SYNC_COST_FACTOR) */
     uint64_t repairs_served, repairs_resent; /* requests answered, frames resent */
     uint64_t repairs_synced;         /* requests for frames no longer kept: answered by a digest sync */
     uint64_t drops[GOSSIP_DROP_MAX]; /* every drop, known origin or not */

@@ -14,6 +14,12 @@
 #define TP_REPAIR_TRIES 5
 #define TP_REPAIR_MAX_FRAMES 512      /* a longer range is answered by a digest sync */
 #define TP_SYNC_TIMEOUT_MS 3000
+/* The periodic sync is a safety net (lost frames are repaired, a gap too long to resend starts a sync of
+ * its own): after a sync this node asked for, the next periodic one waits TP_SYNC_COST_FACTOR times as
+ * long as that one took (capped at TP_SYNC_BACKOFF_MAX_MS), so it keeps a tenth of the time at most.
+ * During an attack every leaf differs by what the deltas carry anyway, and a sync moves the whole state. */
+#define TP_SYNC_COST_FACTOR 9
+#define TP_SYNC_BACKOFF_MAX_MS 600000
 #define TP_SYNC_FRAME_BYTES (256u * 1024u)
 #define TP_FLUSH_FRAMES_PER_TICK 64   /* under load, yield to the loop between bursts */
 #define TP_FLUSH_INTERVAL_MAX_MS 200  /* pacing never holds a delta (a ban) longer than this: a peer
@@ -143,6 +149,10 @@ const struct tp_sent *tp_ring_find(const struct gossip_transport *t, uint64_t se
 int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p);
 /* Our sync in flight is over (answered or timed out): a request held meanwhile is answered now. */
 void tp_sync_end(struct gossip_transport *t);
+/* A sync this node asked for ended at now, took ms after it was asked for (an answer read after the
+ * sync timed out counts too): the next periodic one waits TP_SYNC_COST_FACTOR times that if it is later
+ * than planned (counted: syncs_backed_off). */
+void tp_sync_backoff(struct gossip_transport *t, int64_t took, int64_t now);
 void tp_count_drop(struct gossip_transport *t, struct gossip_peer *p, enum gossip_drop_reason r);
 
 /* Publishes a frame on our PUB. 0, or -1 counted as send_failed. */

@@ -292,17 +292,20 @@ static void merge_body(struct gossip_transport *t, struct gossip_peer *p, const 
         return;
     }
     struct gossip_merge_result res;
+    /* which entries changed the state, for the callback (an answer to a sync is mostly what we hold) */
+    uint8_t *marks = t->cb && b->n_slots + b->n_sketches ? sg_xmalloc(b->n_slots + b->n_sketches) : NULL;
     /* Counter slots are not signed one by one: only the frame is, by its sender. So a slot is taken
      * only from its own origin, in a DELTA or a SYNC_DATA alike: a peer cannot write (or inflate)
      * another node's counts. Sync still relays ban records, which carry their author's signature; the
      * sender's own records are vouched for by the frame's signature, checked before we got here. */
-    gossip_state_merge(t->st, b, h->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY | GOSSIP_MERGE_SENDER_SIGNED, tp_now(t),
-                       &res);
+    gossip_state_merge_marked(t->st, b, h->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY | GOSSIP_MERGE_SENDER_SIGNED,
+                              tp_now(t), &res, marks);
     p->st.entries_merged += res.changed;
     p->st.entries_rejected += res.rejected;
     t->tot.bans_vouched += res.bans_vouched;
     if (t->cb)
         t->cb(b, &res, h->origin, t->cb_arg);
+    free(marks);
     gossip_body_destroy(&b);
     /* ban records learned here are queued for relay by the state: they go out with the next flush */
     if (gossip_state_pending(t->st) > 0)

@@ -77,14 +77,15 @@ int gossip_transport_stats_json(const struct gossip_transport *t, FILE *f)
             ",\"bytes_out\":%" PRIu64 ",\"deltas_flushed\":%" PRIu64 ",\"entries_published\":%" PRIu64
             ",\"syncs_started\":%" PRIu64 ",\"syncs_completed\":%" PRIu64 ",\"repairs_served\":%" PRIu64
             ",\"repairs_resent\":%" PRIu64 ",\"repairs_synced\":%" PRIu64 ",\"syncs_refused\":%" PRIu64
-            ",\"sync_leaves_pulled\":%" PRIu64 ",\"recv_yields\":%" PRIu64 ",\"bans_vouched\":%" PRIu64
-            ",\"site\":\"%s\",\"relay\":%s"
+            ",\"sync_leaves_pulled\":%" PRIu64 ",\"syncs_backed_off\":%" PRIu64 ",\"recv_yields\":%" PRIu64
+            ",\"bans_vouched\":%" PRIu64 ",\"site\":\"%s\",\"relay\":%s"
             ",\"relayed_out\":%" PRIu64 ",\"relayed_in\":%" PRIu64 ",\"relayed_dup\":%" PRIu64
             ",\"relayed_refused\":%" PRIu64 ",\"drops\":",
             t->cfg.self->name, t->cfg.self->origin, tot.epoch, tot.last_seq, tot.synced ? "true" : "false",
             tot.curve ? "true" : "false", tot.frames_in, tot.bytes_in, tot.frames_out, tot.bytes_out,
             tot.deltas_flushed, tot.entries_published, tot.syncs_started, tot.syncs_completed, tot.repairs_served,
-            tot.repairs_resent, tot.repairs_synced, tot.syncs_refused, tot.sync_leaves_pulled, tot.recv_yields,
+            tot.repairs_resent, tot.repairs_synced, tot.syncs_refused, tot.sync_leaves_pulled, tot.syncs_backed_off,
+            tot.recv_yields,
             tot.bans_vouched, gossip_transport_site(t),
             tot.relay ? "true" : "false", tot.relayed_out, tot.relayed_in, tot.relayed_dup, tot.relayed_refused);
     json_drops(f, tot.drops);

@@ -301,6 +301,11 @@ void tp_sync_on_digest(struct gossip_transport *t, const struct tp_route *r, str
         sg_log(SG_LOG_INFO, "transport: first sync complete (with %s, %d partitions still differ)", p->st.name,
                __builtin_popcountll(mask));
     t->tot.synced = true;
+    if (p->sync_asked_mono) {
+        int64_t now = sg_mono_ms();
+        tp_sync_backoff(t, now - p->sync_asked_mono, now);
+        p->sync_asked_mono = 0;
+    }
     if (t->sync_peer == p)
         tp_sync_end(t);
 }
@@ -326,6 +331,17 @@ void tp_sync_on_leaves(struct gossip_transport *t, const struct tp_route *r, str
         send_leaves(t, r, p, 1, 0, want, sizeof want);
 }
 
+void tp_sync_backoff(struct gossip_transport *t, int64_t took, int64_t now)
+{
+    int64_t wait = took * TP_SYNC_COST_FACTOR;
+    if (wait > TP_SYNC_BACKOFF_MAX_MS)
+        wait = TP_SYNC_BACKOFF_MAX_MS;
+    if (now + wait > t->next_sync_mono) {
+        t->next_sync_mono = now + wait;
+        t->tot.syncs_backed_off++;
+    }
+}
+
 int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p)
 {
     struct tp_route r = tp_route_to(p);
@@ -336,7 +352,7 @@ int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p)
     if (t->sync_peer)
         tp_sync_end(t);   /* a sync asked for while one is under way replaces it */
     t->sync_peer = p;
-    t->sync_sent_mono = sg_mono_ms();
+    t->sync_sent_mono = p->sync_asked_mono = sg_mono_ms();
     t->tot.syncs_started++;
     return 0;
 }

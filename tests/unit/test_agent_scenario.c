@@ -420,9 +420,10 @@ static void broadcast(struct fixture *f, int from, int64_t now, bool bans)
     if (!bans) b->n_bans = 0;
     for (int to = 0; to < NODES; to++) {
         if (to == from) continue;
-        gossip_state_merge(f->st[to], b, f->origins[from], GOSSIP_MERGE_SENDER_SLOTS_ONLY, now, NULL);
-        for (size_t i = 0; i < b->n_slots; i++) scenario_engine_touch(f->eng[to], b->slots[i].key, now);
-        for (size_t i = 0; i < b->n_sketches; i++) scenario_engine_touch(f->eng[to], b->sketches[i].key, now);
+        uint8_t marks[256];
+        assert_true(b->n_slots + b->n_sketches <= sizeof marks);
+        gossip_state_merge_marked(f->st[to], b, f->origins[from], GOSSIP_MERGE_SENDER_SLOTS_ONLY, now, NULL, marks);
+        scenario_engine_touch_merged(f->eng[to], b, marks, now);
     }
     gossip_body_destroy(&b);
     gossip_writer_fini(&w);
@@ -633,6 +634,55 @@ static void test_touch_queue_slices(void **state)
     scenario_engine_stats(f->eng[0], &s);
     assert_int_equal(s.queued, 1);
     assert_int_equal(s.evaluated, 4);
+}
+
+/* A body merged twice (a sync answer repeating a delta): the second merge changes nothing, so
+ * nothing is touched; one newer count touches its key alone. */
+static void test_touch_merged_changed_only(void **state)
+{
+    struct fixture *f = *state;
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.60", "a", "imap");
+    for (int i = 0; i < 3; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
+    struct sg_event e2 = ev(SG_EV_AUTH_FAIL, "203.0.113.61", "b", "imap");
+    scenario_engine_event(f->eng[0], &e2, T0 + 3);
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    gossip_state_take_delta(f->st[0], &w, 1 << 20);
+    struct gossip_body *b = NULL;
+    assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &b), GOSSIP_WIRE_OK);
+    uint8_t marks[64];
+    assert_true(b->n_slots + b->n_sketches <= sizeof marks && b->n_slots >= 2);
+    struct scenario_stats s0, s1, s2;
+    scenario_engine_stats(f->eng[1], &s0);
+    for (int round = 0; round < 2; round++) {
+        memset(marks, 0xaa, sizeof marks);
+        struct gossip_merge_result res;
+        gossip_state_merge_marked(f->st[1], b, f->origins[0], GOSSIP_MERGE_SENDER_SLOTS_ONLY, T0 + 10, &res, marks);
+        assert_ptr_equal(res.changed_marks, marks);
+        for (size_t i = 0; i < b->n_slots + b->n_sketches; i++) assert_int_equal(marks[i], round == 0);
+        scenario_engine_touch_merged(f->eng[1], b, marks, T0 + 10);
+        scenario_engine_stats(f->eng[1], round == 0 ? &s1 : &s2);
+    }
+    assert_true(s1.touches >= s0.touches + 2);   /* auth-ip of both addresses at least */
+    assert_int_equal(s2.touches, s1.touches);
+    /* Without marks (a caller that does not ask) every key is touched, as before. */
+    scenario_engine_touch_merged(f->eng[1], b, NULL, T0 + 10);
+    scenario_engine_stats(f->eng[1], &s2);
+    assert_int_equal(s2.touches - s1.touches, s1.touches - s0.touches);
+    gossip_body_destroy(&b);
+    /* One more failure of the first address: its key alone moves. */
+    scenario_engine_event(f->eng[0], &e, T0 + 20);
+    gossip_writer_reset(&w);
+    gossip_state_take_delta(f->st[0], &w, 1 << 20);
+    assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &b), GOSSIP_WIRE_OK);
+    gossip_state_merge_marked(f->st[1], b, f->origins[0], GOSSIP_MERGE_SENDER_SLOTS_ONLY, T0 + 21, NULL, marks);
+    scenario_engine_stats(f->eng[1], &s1);
+    scenario_engine_touch_merged(f->eng[1], b, marks, T0 + 21);
+    scenario_engine_stats(f->eng[1], &s2);
+    assert_true(s2.touches > s1.touches);
+    for (size_t i = 0; i < b->n_slots; i++) assert_null(strstr(b->slots[i].key, "203.0.113.61"));
+    gossip_body_destroy(&b);
+    gossip_writer_fini(&w);
 }
 
 /* ---- precision (agent/evidence.h), with the shipped scenarios ---- */
@@ -951,6 +1001,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_local_event_decides_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decider_rendezvous, setup, teardown),
         cmocka_unit_test_setup_teardown(test_touch_queue_slices, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_touch_merged_changed_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_good_prefix_only_guilty_banned, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_customer_network_never_prefix_banned, setup_shipped, teardown),
         cmocka_unit_test_setup_teardown(test_stale_phone_never_banned, setup_shipped, teardown),

@@ -389,6 +389,25 @@ static void test_read_budget(void **state)
     assert_int_equal(tp_read_budget_ns(5000, true, 900000000), TP_RECV_BUDGET_MAX_US * 1000LL);   /* capped */
 }
 
+/* A sync this node asked for that took D puts the next periodic one off to TP_SYNC_COST_FACTOR x D
+ * after its end (capped) when that is later than planned; a short one leaves the plan alone. */
+static void test_sync_backoff(void **state)
+{
+    (void)state;
+    struct gossip_transport t;
+    memset(&t, 0, sizeof t);
+    t.next_sync_mono = 11000;                 /* planned at its start, 1000: the 10 s interval */
+    tp_sync_backoff(&t, 50, 1050);            /* 50 ms: 450 ms more would be earlier than planned */
+    assert_int_equal(t.next_sync_mono, 11000);
+    assert_int_equal(t.tot.syncs_backed_off, 0);
+    tp_sync_backoff(&t, 30000, 31000);        /* 30 s, as a sync of a whole state during an attack */
+    assert_int_equal(t.next_sync_mono, 31000 + 30000LL * TP_SYNC_COST_FACTOR);
+    assert_int_equal(t.tot.syncs_backed_off, 1);
+    tp_sync_backoff(&t, 3600000, 3601000);    /* an hour: capped */
+    assert_int_equal(t.next_sync_mono, 3601000 + TP_SYNC_BACKOFF_MAX_MS);
+    assert_int_equal(t.tot.syncs_backed_off, 2);
+}
+
 static void test_loopback_recv_budget(void **state)
 {
     (void)state;
@@ -743,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_loopback_flush_paced),
         cmocka_unit_test(test_loopback_flush_pace_bounded),
         cmocka_unit_test(test_read_budget),
+        cmocka_unit_test(test_sync_backoff),
         cmocka_unit_test(test_loopback_recv_budget),
         cmocka_unit_test(test_loopback_hostile_frames),
         cmocka_unit_test(test_loopback_sync_large_state),
