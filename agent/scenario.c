@@ -45,11 +45,10 @@ struct scenario_engine {
     void *decider_arg;
 };
 
-/* How a crossing came: a local event that crossed with this node's counts alone (decide now), a local
- * event that needed peers' counts too or a merge (its decider decides), the first deadline of a
- * deferred one (decide now unless its ban came, or wait longer for a decider still heard), or the
- * last (decide now unless its ban came). */
-enum how { HOW_EVENT, HOW_SHARED, HOW_MERGE, HOW_DEADLINE, HOW_LAST };
+/* How a crossing came: a local event (decide now), a merge (its decider decides), the first deadline
+ * of a deferred one (decide now unless its ban came, or wait longer for a decider still heard), or
+ * the last (decide now unless its ban came). */
+enum how { HOW_EVENT, HOW_MERGE, HOW_DEADLINE, HOW_LAST };
 
 int64_t scenario_engine_max_window_ms(const struct config *cfg)
 {
@@ -233,8 +232,7 @@ static bool defer(struct scenario_engine *e, const char *subject, const char *ev
     return false;
 }
 
-/* how and evk (the evidence key that crossed; NULL for a decision of no key's) say who decides: see
- * scenario.h. */
+/* how and evk (the evidence key that crossed; NULL for HOW_EVENT) say who decides: see scenario.h. */
 static void decide(struct scenario_engine *e, const char *scen_id, enum scenario_action act,
                    const struct sg_subject *subj, int64_t duration_s, int64_t max_duration_s, const char *why,
                    int64_t now_ms, enum how how, const char *evk)
@@ -324,13 +322,6 @@ static void evaluate(struct scenario_engine *e, const struct config_scenario *sc
     bool shared;
     scenario_measure(e->cfg, e->st, sc, subj, now_ms, &v, &thr, &shared);
     if ((int64_t)v < thr) return;
-    /* A count crossed by this node's event with the peers' counts in it: every node holding those
-     * counts sees the crossing once this event's delta reaches it, so its decider decides it as if
-     * merged (one record instead of one here and one there). Crossed by this node's counts alone
-     * (the attacker is hitting this node), or a distinct count (not split by node): decided here. */
-    if (how == HOW_EVENT && evk && (sc->measure == MEAS_COUNT || sc->measure == MEAS_RCPT) &&
-        (int64_t)gossip_state_counter_own(e->st, evk, sc->window_s * 1000, now_ms) < thr)
-        how = HOW_SHARED;
     static const char *const what[] = {"events", "recipients", "distinct users", "distinct addresses"};
     char why[GOSSIP_REASON_MAX + 1];
     snprintf(why, sizeof why, "%" PRIu64 " %s in %" PRId64 "s >= %" PRId64 "%s (cluster-wide)", v,
@@ -437,7 +428,7 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
         }
         if (rc < 0) continue;
         e->stats.counted++;
-        evaluate(e, sc, &subj, now_ms, HOW_EVENT, key);
+        evaluate(e, sc, &subj, now_ms, HOW_EVENT, NULL);
     }
 }
 

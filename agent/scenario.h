@@ -60,11 +60,8 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
  *
  * A crossing seen through merges is seen by every node at about the same time: one node decides it,
  * the decider (the decider callback says whether it is this node; scenario_decider picks it by
- * rendezvous hashing). So is a count crossed by a local event that needed peers' counts too (this
- * node's own slots of the key are below the threshold): the peers see it as soon as this event's
- * delta comes. A local event that crosses with this node's counts alone, or a distinct count (its
- * sketch is not split by node), is decided here at once. The others defer it: the key waits in the
- * deferred set for SCENARIO_DEFER_MS, then is evaluated again. If a ban for the subject arrived meanwhile, nothing is left to do. If its
+ * rendezvous hashing). The others defer it: the key waits in the deferred set for SCENARIO_DEFER_MS,
+ * then is evaluated again. If a ban for the subject arrived meanwhile, nothing is left to do. If its
  * decider is gone (this node now decides it among the nodes it hears), it is decided here. If its
  * decider is still heard (busy, behind on its log), it waits SCENARIO_DEFER_LONG_MS more (counted:
  * extended), then is decided here whatever (a decider that refuses, e.g. by a never-ban rule the
