@@ -87,9 +87,11 @@ uint64_t scenario_decider(const char *subject, const uint64_t *origins, size_t n
 /* Queues key for evaluation (unknown keys are ignored when evaluated). */
 void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t now_ms);
 /* Touches the counter and sketch keys of a merged body whose merge changed the state (changed: the
- * marks of gossip_state_merge_marked; NULL touches them all). A key the merge left as it was
- * is as it was at its last evaluation: a sync answer during an attack is mostly what the deltas
- * brought already, and evaluating it again would cost as much as the first time. */
+ * marks of gossip_state_merge_marked; NULL touches them all). A key the merge left as it was has
+ * the counts it had at its last evaluation: a sync answer during an attack is mostly what the
+ * deltas brought already, and evaluating it again would cost as much as the first time. (What
+ * moves a crossing without a count, a reload's lower threshold or evidence that lowers it, is
+ * seen at the key's next event or merge, as it was before syncs re-touched every key.) */
 void scenario_engine_touch_merged(struct scenario_engine *e, const struct gossip_body *b, const uint8_t *changed,
                                   int64_t now_ms);
 /* One slice: evaluates the deferred keys whose deadline passed, then queued keys in order, until

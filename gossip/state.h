@@ -189,8 +189,8 @@ struct gossip_merge_result {
 int gossip_state_merge(struct gossip_state *st, const struct gossip_body *b, uint64_t sender, unsigned flags,
                        int64_t now_ms, struct gossip_merge_result *res);
 /* The same, and marks (b->n_slots bytes for the counter slots, then b->n_sketches for the sketch
- * entries, in the body's order) gets 1 where an entry changed the state, 0 elsewhere. What a merge
- * did not change needs no second look: the agent evaluates only the keys whose counts moved. */
+ * entries, in the body's order) gets 1 where an entry changed the state, 0 elsewhere: the agent
+ * evaluates again only the keys whose counts moved. */
 int gossip_state_merge_marked(struct gossip_state *st, const struct gossip_body *b, uint64_t sender, unsigned flags,
                               int64_t now_ms, struct gossip_merge_result *res, uint8_t *marks);
 

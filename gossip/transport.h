@@ -108,7 +108,7 @@ void gossip_transport_notify(struct gossip_transport *t);
 /* Called after a remote DELTA or SYNC_DATA body was merged. body (borrowed for the call) lists the
  * entries that came in: body->slots[i].key are the counter keys touched, body->sketches[i].key the
  * distinct keys; res->changed_marks (when the body has such entries) says which of them changed the
- * state (gossip_state_merge); ban records that won were already reported by the state's ban callback.
+ * state (gossip_state_merge_marked); ban records that won were already reported by the state's ban callback.
  * sender = frame origin. */
 typedef void (*gossip_transport_merge_cb)(const struct gossip_body *body, const struct gossip_merge_result *res,
                                           uint64_t sender, void *arg);

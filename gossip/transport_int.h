@@ -16,7 +16,8 @@
 #define TP_SYNC_TIMEOUT_MS 3000
 /* The periodic sync is a safety net (lost frames are repaired, a gap too long to resend starts a sync of
  * its own): after a sync this node asked for, the next periodic one waits TP_SYNC_COST_FACTOR times as
- * long as that one took (capped at TP_SYNC_BACKOFF_MAX_MS), so it keeps a tenth of the time at most.
+ * long as that one took (capped at TP_SYNC_BACKOFF_MAX_MS), so it keeps a tenth of the time at most
+ * for syncs up to 67 s.
  * During an attack every leaf differs by what the deltas carry anyway, and a sync moves the whole state. */
 #define TP_SYNC_COST_FACTOR 9
 #define TP_SYNC_BACKOFF_MAX_MS 600000
@@ -149,9 +150,9 @@ const struct tp_sent *tp_ring_find(const struct gossip_transport *t, uint64_t se
 int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p);
 /* Our sync in flight is over (answered or timed out): a request held meanwhile is answered now. */
 void tp_sync_end(struct gossip_transport *t);
-/* A sync this node asked for ended at now, took ms after it was asked for (an answer read after the
- * sync timed out counts too): the next periodic one waits TP_SYNC_COST_FACTOR times that if it is later
- * than planned (counted: syncs_backed_off). */
+/* The sync this node asked for ended at now (its closing digest read while it was in flight), took ms
+ * after it was asked for: the next periodic one waits TP_SYNC_COST_FACTOR times that, capped, when that
+ * is longer than the period and later than planned (counted: syncs_backed_off). */
 void tp_sync_backoff(struct gossip_transport *t, int64_t took, int64_t now);
 void tp_count_drop(struct gossip_transport *t, struct gossip_peer *p, enum gossip_drop_reason r);
 

@@ -240,6 +240,8 @@ void tp_sync_on_data(struct gossip_transport *t, struct gossip_peer *p)
 
 void tp_sync_end(struct gossip_transport *t)
 {
+    if (t->sync_peer)
+        t->sync_peer->sync_asked_mono = 0;   /* a late answer, or another exchange's close, is not ours */
     t->sync_peer = NULL;
     t->sync_pulled = false;
     if (!t->held.p)
@@ -301,13 +303,11 @@ void tp_sync_on_digest(struct gossip_transport *t, const struct tp_route *r, str
         sg_log(SG_LOG_INFO, "transport: first sync complete (with %s, %d partitions still differ)", p->st.name,
                __builtin_popcountll(mask));
     t->tot.synced = true;
-    if (p->sync_asked_mono) {
+    if (t->sync_peer == p) {
         int64_t now = sg_mono_ms();
         tp_sync_backoff(t, now - p->sync_asked_mono, now);
-        p->sync_asked_mono = 0;
-    }
-    if (t->sync_peer == p)
         tp_sync_end(t);
+    }
 }
 
 void tp_sync_on_leaves(struct gossip_transport *t, const struct tp_route *r, struct gossip_peer *p,
@@ -336,7 +336,7 @@ void tp_sync_backoff(struct gossip_transport *t, int64_t took, int64_t now)
     int64_t wait = took * TP_SYNC_COST_FACTOR;
     if (wait > TP_SYNC_BACKOFF_MAX_MS)
         wait = TP_SYNC_BACKOFF_MAX_MS;
-    if (now + wait > t->next_sync_mono) {
+    if (wait > t->cfg.sync_interval_ms && now + wait > t->next_sync_mono) {
         t->next_sync_mono = now + wait;
         t->tot.syncs_backed_off++;
     }

@@ -396,10 +396,15 @@ static void test_sync_backoff(void **state)
     (void)state;
     struct gossip_transport t;
     memset(&t, 0, sizeof t);
+    t.cfg.sync_interval_ms = 10000;
     t.next_sync_mono = 11000;                 /* planned at its start, 1000: the 10 s interval */
-    tp_sync_backoff(&t, 50, 1050);            /* 50 ms: 450 ms more would be earlier than planned */
+    tp_sync_backoff(&t, 50, 1050);            /* 50 ms: 450 ms more would be shorter than the period */
     assert_int_equal(t.next_sync_mono, 11000);
+    t.next_sync_mono = 1000;                  /* overdue (a sync asked for at once, e.g. a peer first heard) */
+    tp_sync_backoff(&t, 1100, 2100);          /* 9.9 s more: still not longer than the period, not counted */
+    assert_int_equal(t.next_sync_mono, 1000);
     assert_int_equal(t.tot.syncs_backed_off, 0);
+    t.next_sync_mono = 11000;
     tp_sync_backoff(&t, 30000, 31000);        /* 30 s, as a sync of a whole state during an attack */
     assert_int_equal(t.next_sync_mono, 31000 + 30000LL * TP_SYNC_COST_FACTOR);
     assert_int_equal(t.tot.syncs_backed_off, 1);
