@@ -46,7 +46,6 @@ struct gossip_peer {
     void *dealer;                    /* zsock_t * to its ROUTER, NULL when unconfigured */
     int64_t last_msg_mono;           /* -1: never heard */
     bool want_sync;                  /* first heard of: sync with it (it may have written before we listened) */
-    int64_t sync_asked_mono;         /* when we asked it for the sync in flight (0: none) */
     uint64_t next_seq;               /* next DELTA seq expected in st.epoch; 0 = nothing known yet */
     struct gossip_gap gaps[GOSSIP_PEER_MAX_GAPS];
     size_t n_gaps;

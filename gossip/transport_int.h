@@ -116,6 +116,7 @@ struct gossip_transport {
     struct gossip_peer *sync_peer;        /* the sync in flight, if any */
     bool sync_pulled;                     /* ... has sent its pull: the peer's answer is on its way */
     int64_t sync_sent_mono;
+    int64_t sync_asked_mono;              /* when the sync in flight was asked for (sync_sent_mono moves) */
     struct tp_held held;
     struct tp_asker askers[TP_EXPORT_JOBS];
     uint64_t seq;                         /* our last DELTA seq */

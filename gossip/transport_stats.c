@@ -85,8 +85,7 @@ int gossip_transport_stats_json(const struct gossip_transport *t, FILE *f)
             tot.curve ? "true" : "false", tot.frames_in, tot.bytes_in, tot.frames_out, tot.bytes_out,
             tot.deltas_flushed, tot.entries_published, tot.syncs_started, tot.syncs_completed, tot.repairs_served,
             tot.repairs_resent, tot.repairs_synced, tot.syncs_refused, tot.sync_leaves_pulled, tot.syncs_backed_off,
-            tot.recv_yields,
-            tot.bans_vouched, gossip_transport_site(t),
+            tot.recv_yields, tot.bans_vouched, gossip_transport_site(t),
             tot.relay ? "true" : "false", tot.relayed_out, tot.relayed_in, tot.relayed_dup, tot.relayed_refused);
     json_drops(f, tot.drops);
     fputs("},\"peers\":[", f);

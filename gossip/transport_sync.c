@@ -240,9 +240,7 @@ void tp_sync_on_data(struct gossip_transport *t, struct gossip_peer *p)
 
 void tp_sync_end(struct gossip_transport *t)
 {
-    if (t->sync_peer)
-        t->sync_peer->sync_asked_mono = 0;   /* a late answer, or another exchange's close, is not ours */
-    t->sync_peer = NULL;
+    t->sync_peer = NULL;   /* a late answer, or another exchange's close, is not ours to back off on */
     t->sync_pulled = false;
     if (!t->held.p)
         return;
@@ -305,7 +303,7 @@ void tp_sync_on_digest(struct gossip_transport *t, const struct tp_route *r, str
     t->tot.synced = true;
     if (t->sync_peer == p) {
         int64_t now = sg_mono_ms();
-        tp_sync_backoff(t, now - p->sync_asked_mono, now);
+        tp_sync_backoff(t, now - t->sync_asked_mono, now);
         tp_sync_end(t);
     }
 }
@@ -352,7 +350,7 @@ int tp_sync_with(struct gossip_transport *t, struct gossip_peer *p)
     if (t->sync_peer)
         tp_sync_end(t);   /* a sync asked for while one is under way replaces it */
     t->sync_peer = p;
-    t->sync_sent_mono = p->sync_asked_mono = sg_mono_ms();
+    t->sync_sent_mono = t->sync_asked_mono = sg_mono_ms();
     t->tot.syncs_started++;
     return 0;
 }
