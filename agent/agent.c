@@ -72,7 +72,10 @@ static void on_ban_record(const struct gossip_ban *b, void *arg)
     struct agent *a = arg;
     int64_t now = sg_now_ms();
     bool remote = b->author != gossip_state_origin(a->st);
-    if (remote) a->n.records_remote++;
+    if (remote) {
+        a->n.records_remote++;
+        agent_gossip_heard_record(a, b->author);
+    }
     if (b->kind == GOSSIP_BAN_KIND_OFFENSE) return;
     if (b->kind == GOSSIP_BAN_KIND_ALLOW) {
         agent_allow_sync(a);
@@ -179,6 +182,7 @@ void agent_event(struct agent *a, const struct sg_event *ev)
     /* Live events: count at the wall clock (a line's own stamp has no year or zone in BSD syslog). */
     scenario_engine_event(a->eng, ev, sg_now_ms());
     if (gossip_state_pending(a->st)) agent_gossip_notify(a);
+    agent_gossip_eval_arm(a);   /* a crossing it left to its decider has a deadline */
 }
 
 static void on_event(const struct sg_event *ev, void *arg)

@@ -25,9 +25,10 @@ static int on_eval_timer(zloop_t *loop, int timer_id, void *arg);
 
 /* One one-shot timer for the next slice while keys are queued; another for the first deadline of a
  * deferred crossing. */
-static void eval_arm(struct agent *a)
+void agent_gossip_eval_arm(struct agent *a)
 {
     int id;
+    if (!a->loop || !a->eng) return;
     if (!a->eval_timer && scenario_engine_queued(a->eng) &&
         (id = zloop_timer(a->loop, EVAL_STEP_MS, 1, on_eval_timer, a)) >= 0)
         a->eval_timer = id;
@@ -47,7 +48,7 @@ static void eval_slice(struct agent *a)
     scenario_engine_drain(a->eng, sg_now_ms(), budget);
     a->eval_slice_end_us = sg_mono_ns() / 1000;
     if (gossip_state_pending(a->st)) agent_gossip_notify(a);   /* the transport may be gone after a reload */
-    eval_arm(a);
+    agent_gossip_eval_arm(a);
 }
 
 static int on_eval_timer(zloop_t *loop, int timer_id, void *arg)
@@ -60,14 +61,25 @@ static int on_eval_timer(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+void agent_gossip_heard_record(struct agent *a, uint64_t author)
+{
+    size_t i = 0;
+    while (i < a->nheard && a->heard[i].origin != author) i++;
+    if (i == a->nheard) {   /* authors of stored records are keyring members: few */
+        a->heard = sg_xrealloc(a->heard, (a->nheard + 1) * sizeof *a->heard);
+        a->heard[a->nheard++].origin = author;
+    }
+    a->heard[i].mono_ms = sg_mono_ms();
+}
+
 /* Who decides a crossing seen through merges: rendezvous over this node and the peers it hears now
  * (alive: a message within suspect_ms). Nodes that hear the same peers agree; one that hears a
  * different set may also decide (a duplicate ban, harmless) or leave it to a node that is gone (the
- * others take it over at the deadline). */
-static bool decides_here(const char *subject, void *arg)
+ * others take it over at the deadline). Another node is busy while records of its own keep coming. */
+static enum scenario_decider_is decides_here(const char *subject, void *arg)
 {
     struct agent *a = arg;
-    if (!a->tr) return true;
+    if (!a->tr) return SCENARIO_DECIDES_HERE;
     int64_t now = sg_mono_ms();
     if (!a->live || now - a->live_mono_ms >= LIVE_REFRESH_MS) {
         size_t n = gossip_transport_peer_count(a->tr);
@@ -81,7 +93,12 @@ static bool decides_here(const char *subject, void *arg)
         }
         a->live_mono_ms = now;
     }
-    return scenario_decider(subject, a->live, a->nlive) == a->live[0];
+    uint64_t d = scenario_decider(subject, a->live, a->nlive);
+    if (d == a->live[0]) return SCENARIO_DECIDES_HERE;
+    for (size_t i = 0; i < a->nheard; i++)
+        if (a->heard[i].origin == d)
+            return now - a->heard[i].mono_ms < SCENARIO_DECIDER_QUIET_MS ? SCENARIO_DECIDER_BUSY : SCENARIO_DECIDER_QUIET;
+    return SCENARIO_DECIDER_QUIET;
 }
 
 /* A threshold may be crossed by peers' increments alone: the keys whose counts a merge moved are
@@ -128,6 +145,9 @@ void agent_gossip_stop(struct agent *a)
     free(a->live);
     a->live = NULL;
     a->nlive = 0;
+    free(a->heard);
+    a->heard = NULL;
+    a->nheard = 0;
 }
 
 void agent_gossip_notify(struct agent *a)

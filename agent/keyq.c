@@ -37,6 +37,7 @@ void keyq_fini(struct keyq *q)
     for (size_t i = 0; i < q->n; i++) free(q->key[(q->head + i) % q->cap]);
     free(q->key);
     free(q->at);
+    free(q->t0);
     free(q->hash);
     free(q->idx);
     keyq_init(q, q->cap);
@@ -55,12 +56,13 @@ static size_t index_find(const struct keyq *q, const char *key, uint64_t h, size
     }
 }
 
-enum keyq_push keyq_push(struct keyq *q, const char *key, int64_t at)
+enum keyq_push keyq_push(struct keyq *q, const char *key, int64_t at, int64_t t0)
 {
     if (!q->cap) return KEYQ_FULL;
     if (!q->key) {
         q->key = sg_xcalloc(q->cap, sizeof *q->key);
         q->at = sg_xcalloc(q->cap, sizeof *q->at);
+        q->t0 = sg_xcalloc(q->cap, sizeof *q->t0);
         q->hash = sg_xcalloc(q->cap, sizeof *q->hash);
         size_t isize = 2;
         while (isize < 2 * q->cap) isize *= 2;
@@ -74,6 +76,7 @@ enum keyq_push keyq_push(struct keyq *q, const char *key, int64_t at)
     size_t s = (q->head + q->n++) % q->cap;
     q->key[s] = sg_xstrdup(key);
     q->at[s] = at;
+    q->t0[s] = t0;
     q->hash[s] = h;
     q->idx[pos] = (uint32_t)(s + 1);
     return KEYQ_ADDED;
@@ -85,10 +88,11 @@ bool keyq_has(const struct keyq *q, const char *key)
     return q->n && index_find(q, key, key_hash(key), &pos);
 }
 
-const char *keyq_first(const struct keyq *q, int64_t *at)
+const char *keyq_first(const struct keyq *q, int64_t *at, int64_t *t0)
 {
     if (!q->n) return NULL;
     if (at) *at = q->at[q->head];
+    if (t0) *t0 = q->t0[q->head];
     return q->key[q->head];
 }
 
@@ -125,10 +129,10 @@ char *keyq_pop(struct keyq *q)
 
 void keyq_move(struct keyq *to, struct keyq *from)
 {
-    int64_t at;
-    while (keyq_first(from, &at)) {
+    int64_t at, t0;
+    while (keyq_first(from, &at, &t0)) {
         char *k = keyq_pop(from);
-        keyq_push(to, k, at);
+        keyq_push(to, k, at, t0);
         free(k);
     }
     keyq_fini(from);

@@ -38,17 +38,16 @@ struct scenario_engine {
     int64_t max_window_ms;
     struct scenario_stats stats;
     uint64_t refused_seen[64];   /* hashes of keys whose refusal was logged lately */
-    struct keyq touched;         /* keys touched by merges, to evaluate (time: when touched) */
-    struct keyq deferred;        /* crossings left to their decider (time: the deadline) */
-    struct keyq deferred_long;   /* ... still left to it after the first deadline: it is heard */
+    struct keyq touched;         /* keys touched by merges, to evaluate (times: when first touched) */
+    struct keyq deferred;        /* crossings left to their decider (times: when deferred, when crossed) */
     scenario_decider_fn *decider;
     void *decider_arg;
 };
 
-/* How a crossing came: a local event (decide now), a merge (its decider decides), the first deadline
- * of a deferred one (decide now unless its ban came, or wait longer for a decider still heard), or
- * the last (decide now unless its ban came). */
-enum how { HOW_EVENT, HOW_MERGE, HOW_DEADLINE, HOW_LAST };
+/* How a crossing came: a local event that crossed with this node's counts alone (decide now), a local
+ * event that needed the peers' counts too or a merge (its decider decides), or the deadline of a
+ * deferred one (decide now unless its ban came or its decider is heard deciding within the bound). */
+enum how { HOW_EVENT, HOW_SHARED, HOW_MERGE, HOW_DEADLINE };
 
 int64_t scenario_engine_max_window_ms(const struct config *cfg)
 {
@@ -100,7 +99,6 @@ struct scenario_engine *scenario_engine_new(const struct config *cfg, struct gos
     e->max_window_ms = scenario_engine_max_window_ms(cfg);
     keyq_init(&e->touched, SCENARIO_TOUCH_QUEUE_MAX);
     keyq_init(&e->deferred, SCENARIO_DEFER_MAX);
-    keyq_init(&e->deferred_long, SCENARIO_DEFER_MAX);
     return e;
 }
 
@@ -110,7 +108,6 @@ void scenario_engine_destroy(struct scenario_engine **pe)
     if (!e) return;
     keyq_fini(&e->touched);
     keyq_fini(&e->deferred);
-    keyq_fini(&e->deferred_long);
     free(e->sc);
     free(e);
     *pe = NULL;
@@ -120,7 +117,7 @@ void scenario_engine_stats(const struct scenario_engine *e, struct scenario_stat
 {
     *out = e->stats;
     out->queued = e->touched.n;
-    out->deferred_now = e->deferred.n + e->deferred_long.n;
+    out->deferred_now = e->deferred.n;
 }
 
 /* The typed subject of an event; -1 when the event lacks it (or it is not clean text). */
@@ -178,7 +175,7 @@ static const char *guard_refuses(const struct scenario_engine *e, const struct s
 
 static void decide(struct scenario_engine *e, const char *scen_id, enum scenario_action act,
                    const struct sg_subject *subj, int64_t duration_s, int64_t max_duration_s, const char *why,
-                   int64_t now_ms, enum how how, const char *evk);
+                   int64_t now_ms, int64_t cross_ms, enum how how, const char *evk);
 
 /* Evidence keeps coming while a subject is protected: log a key's refusal once, not per event. */
 static void log_refusal(struct scenario_engine *e, enum scenario_action act, const char *bankey, const char *subject,
@@ -207,20 +204,22 @@ static void prefix_escalate(struct scenario_engine *e, const struct sg_subject *
     if ((int64_t)n < cfg->prefix_ban_after) return;
     char why[GOSSIP_REASON_MAX + 1];
     snprintf(why, sizeof why, "%" PRIu64 " addresses of %.60s banned", n, net.value);
-    decide(e, "prefix-escalation", SACT_BAN, &net, duration_s * 2, 30LL * 86400, why, now_ms, HOW_EVENT, NULL);
+    decide(e, "prefix-escalation", SACT_BAN, &net, duration_s * 2, 30LL * 86400, why, now_ms, now_ms, HOW_EVENT, NULL);
 }
 
-/* A crossing seen through a merge (or at its first deadline), of a subject another node decides:
- * true when evk (the evidence key that crossed) waits in a deferred set now (or waited there
- * already): the first for SCENARIO_DEFER_MS, the second, at the first deadline while the decider is
- * still heard, for SCENARIO_DEFER_LONG_MS. */
-static bool defer(struct scenario_engine *e, const char *subject, const char *evk, int64_t now_ms, enum how how)
+/* A crossing (made at cross_ms) of a subject another node decides, seen through a merge, a shared
+ * local event or at its deadline: true when evk (the evidence key that crossed) waits in the deferred
+ * set now for SCENARIO_DEFER_MS (or waited there already). At a deadline it waits again only while
+ * its decider is heard deciding and SCENARIO_DEFER_BOUND_MS have not passed since the crossing. */
+static bool defer(struct scenario_engine *e, const char *subject, const char *evk, int64_t now_ms, int64_t cross_ms,
+                  enum how how)
 {
-    if (how == HOW_EVENT || how == HOW_LAST || !e->decider || e->decider(subject, e->decider_arg)) return false;
+    if (how == HOW_EVENT || !evk || !e->decider) return false;
+    enum scenario_decider_is who = e->decider(subject, e->decider_arg);
+    if (who == SCENARIO_DECIDES_HERE) return false;
     bool again = how == HOW_DEADLINE;
-    if (!again && keyq_has(&e->deferred_long, evk)) return true;   /* waits its second deadline */
-    switch (keyq_push(again ? &e->deferred_long : &e->deferred, evk,
-                      now_ms + (again ? SCENARIO_DEFER_LONG_MS : SCENARIO_DEFER_MS))) {
+    if (again && (who == SCENARIO_DECIDER_QUIET || now_ms - cross_ms >= SCENARIO_DEFER_BOUND_MS)) return false;
+    switch (keyq_push(&e->deferred, evk, now_ms, cross_ms)) {
     case KEYQ_ADDED:
         if (again) e->stats.extended++;
         else e->stats.deferred++;
@@ -232,10 +231,11 @@ static bool defer(struct scenario_engine *e, const char *subject, const char *ev
     return false;
 }
 
-/* how and evk (the evidence key that crossed; NULL for HOW_EVENT) say who decides: see scenario.h. */
+/* how and evk (the evidence key that crossed at cross_ms; NULL for a decision of no key's) say who
+ * decides: see scenario.h. */
 static void decide(struct scenario_engine *e, const char *scen_id, enum scenario_action act,
                    const struct sg_subject *subj, int64_t duration_s, int64_t max_duration_s, const char *why,
-                   int64_t now_ms, enum how how, const char *evk)
+                   int64_t now_ms, int64_t cross_ms, enum how how, const char *evk)
 {
     char bankey[GOSSIP_KEY_MAX + 1], subject[GOSSIP_KEY_MAX + 1];
     enum sg_record_kind kind = act == SACT_BAN ? SG_REC_BLOCK : act == SACT_THROTTLE ? SG_REC_THROTTLE : SG_REC_HOLD;
@@ -259,7 +259,7 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
         e->stats.refused_allowlisted_user++;
         return;
     }
-    if (defer(e, subject, evk, now_ms, how)) return;
+    if (defer(e, subject, evk, now_ms, cross_ms, how)) return;
     char offkey[GOSSIP_KEY_MAX + 1];
     if (sg_key_format(SG_REC_OFFENSE, subj, offkey, sizeof offkey) < 0) return;
     const struct gossip_ban *off = gossip_state_ban_get(e->st, offkey);
@@ -286,27 +286,29 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
     };
     gossip_state_ban_put(e->st, &mem, now_ms, NULL);
     e->stats.decisions++;
-    if (how == HOW_DEADLINE || how == HOW_LAST) e->stats.taken_over++;
+    if (how == HOW_DEADLINE) e->stats.taken_over++;
     if (e->on_decision) e->on_decision(&d, e->arg);
     if (act == SACT_BAN) prefix_escalate(e, subj, duration_s, now_ms);
 }
 
-void scenario_measure(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
-                      const struct sg_subject *subj, int64_t now_ms, uint64_t *value, int64_t *threshold, bool *shared)
+/* The counts in the window ending at at_ms; the good users that raise the threshold as known at now_ms. */
+static void measure(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
+                    const struct sg_subject *subj, int64_t at_ms, int64_t now_ms, uint64_t *value, int64_t *threshold,
+                    bool *shared)
 {
     char key[GOSSIP_KEY_MAX + 1];
     int64_t win = sc->window_s * 1000;
     bool distinct = sc->measure == MEAS_DISTINCT_USERS || sc->measure == MEAS_DISTINCT_IPS;
     *value = evkey(key, sc->id, subj) < 0 ? 0
-             : distinct ? gossip_state_distinct_count(st, key, win, now_ms)
-                        : gossip_state_counter_total(st, key, win, now_ms);
+             : distinct ? gossip_state_distinct_count(st, key, win, at_ms)
+                        : gossip_state_counter_total(st, key, win, at_ms);
     *threshold = sc->threshold;
     *shared = false;
     if (sc->nat_factor > 1 && subj->type == SG_SUBJ_IP) {
         /* Failures from an address where other users log in or send fine (evidence_window), aimed
          * at few users, are a shared address (office NAT, CGNAT, webmail) with stale passwords. */
         uint64_t ok = evidence_good_users(st, cfg, subj, now_ms);
-        uint64_t fu = evkey(key, SG_SCOPE_FAILUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(st, key, win, now_ms);
+        uint64_t fu = evkey(key, SG_SCOPE_FAILUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(st, key, win, at_ms);
         if ((int64_t)ok >= sc->nat_ok_users && (int64_t)fu < sc->nat_spread_users) {
             *threshold *= sc->nat_factor;
             *shared = true;
@@ -314,19 +316,41 @@ void scenario_measure(const struct config *cfg, const struct gossip_state *st, c
     }
 }
 
+void scenario_measure(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
+                      const struct sg_subject *subj, int64_t now_ms, uint64_t *value, int64_t *threshold, bool *shared)
+{
+    measure(cfg, st, sc, subj, now_ms, now_ms, value, threshold, shared);
+}
+
+/* Evaluates subj's count in sc now and, when t0_ms (when the key was first touched, or when its
+ * deferred crossing was measured) lies in an earlier bucket, in the window that ended then: a key
+ * that waited in a queue while its oldest bucket left the window is still judged by the count it
+ * had when it came. */
 static void evaluate(struct scenario_engine *e, const struct config_scenario *sc, const struct sg_subject *subj,
-                     int64_t now_ms, enum how how, const char *evk)
+                     int64_t now_ms, int64_t t0_ms, enum how how, const char *evk)
 {
     uint64_t v;
-    int64_t thr;
+    int64_t thr, at = now_ms, bucket = e->cfg->bucket_s > 0 ? e->cfg->bucket_s * 1000 : 1;
     bool shared;
-    scenario_measure(e->cfg, e->st, sc, subj, now_ms, &v, &thr, &shared);
+    measure(e->cfg, e->st, sc, subj, now_ms, now_ms, &v, &thr, &shared);
+    if ((int64_t)v < thr && t0_ms < now_ms && t0_ms / bucket != now_ms / bucket) {
+        at = t0_ms;
+        measure(e->cfg, e->st, sc, subj, at, now_ms, &v, &thr, &shared);
+    }
     if ((int64_t)v < thr) return;
+    int64_t cross = how == HOW_DEADLINE ? t0_ms : at;   /* a deferred crossing keeps its time */
+    /* A count crossed by this node's event with the peers' counts in it: every node holding those
+     * counts sees the crossing once this event's delta reaches it, so its decider decides it as if
+     * merged (one record instead of one here and one there). Crossed by this node's counts alone
+     * (the attacker is hitting this node), or a distinct count (not split by node): decided here. */
+    if (how == HOW_EVENT && evk && (sc->measure == MEAS_COUNT || sc->measure == MEAS_RCPT) &&
+        (int64_t)gossip_state_counter_own(e->st, evk, sc->window_s * 1000, at) < thr)
+        how = HOW_SHARED;
     static const char *const what[] = {"events", "recipients", "distinct users", "distinct addresses"};
     char why[GOSSIP_REASON_MAX + 1];
     snprintf(why, sizeof why, "%" PRIu64 " %s in %" PRId64 "s >= %" PRId64 "%s (cluster-wide)", v,
              what[sc->measure], sc->window_s, thr, shared ? " (shared address)" : "");
-    decide(e, sc->id, sc->action, subj, sc->duration_s, sc->max_duration_s, why, now_ms, how, evk);
+    decide(e, sc->id, sc->action, subj, sc->duration_s, sc->max_duration_s, why, now_ms, cross, how, evk);
 }
 
 void scenario_engine_set_enforce(struct scenario_engine *e, const struct enforce *enf)
@@ -368,7 +392,8 @@ static void attack_ban(struct scenario_engine *e, const struct sg_event *ev, int
              evidence_failing_addresses(e->st, e->cfg, ev->user, now_ms), ev->user, e->cfg->attack_window_s,
              e->cfg->attack_addresses);
     e->stats.attack_bans++;
-    decide(e, SCENARIO_ACCOUNT_ATTACK, SACT_BAN, &subj, e->cfg->attack_ban_s, 7LL * 86400, why, now_ms, HOW_EVENT, NULL);
+    decide(e, SCENARIO_ACCOUNT_ATTACK, SACT_BAN, &subj, e->cfg->attack_ban_s, 7LL * 86400, why, now_ms, now_ms, HOW_EVENT,
+           NULL);
 }
 
 void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms)
@@ -428,7 +453,7 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
         }
         if (rc < 0) continue;
         e->stats.counted++;
-        evaluate(e, sc, &subj, now_ms, HOW_EVENT, NULL);
+        evaluate(e, sc, &subj, now_ms, now_ms, HOW_EVENT, key);
     }
 }
 
@@ -444,11 +469,11 @@ static const struct config_scenario *key_scenario(const struct scenario_engine *
     return NULL;
 }
 
-static void evaluate_key(struct scenario_engine *e, const char *key, int64_t now_ms, enum how how)
+static void evaluate_key(struct scenario_engine *e, const char *key, int64_t now_ms, int64_t t0_ms, enum how how)
 {
     struct sg_subject subj;
     const struct config_scenario *sc = key_scenario(e, key, &subj);
-    if (sc) evaluate(e, sc, &subj, now_ms, how, key);
+    if (sc) evaluate(e, sc, &subj, now_ms, t0_ms, how, key);
 }
 
 void scenario_engine_set_decider(struct scenario_engine *e, scenario_decider_fn *fn, void *arg)
@@ -481,12 +506,12 @@ void scenario_engine_touch(struct scenario_engine *e, const char *key, int64_t n
     struct sg_subject subj;
     if (!key_scenario(e, key, &subj)) return;
     e->stats.touches++;
-    switch (keyq_push(&e->touched, key, now_ms)) {
+    switch (keyq_push(&e->touched, key, now_ms, now_ms)) {
     case KEYQ_ADDED: break;
     case KEYQ_QUEUED: e->stats.touch_dups++; break;
     case KEYQ_FULL:
         e->stats.touch_full++;
-        evaluate_key(e, key, now_ms, HOW_MERGE);
+        evaluate_key(e, key, now_ms, now_ms, HOW_MERGE);
         break;
     }
 }
@@ -511,17 +536,15 @@ bool scenario_engine_drain(struct scenario_engine *e, int64_t now_ms, int64_t bu
     e->stats.slices++;
     int64_t end_ns = sg_mono_ns() + budget_us * 1000;
     for (;;) {
-        int64_t due;
+        int64_t at, t0;
         char *key;
-        if (keyq_first(&e->deferred, &due) && due <= now_ms) {
+        if (keyq_first(&e->deferred, &at, &t0) && at + SCENARIO_DEFER_MS <= now_ms) {
             key = keyq_pop(&e->deferred);
-            evaluate_key(e, key, now_ms, HOW_DEADLINE);
-        } else if (keyq_first(&e->deferred_long, &due) && due <= now_ms) {
-            key = keyq_pop(&e->deferred_long);
-            evaluate_key(e, key, now_ms, HOW_LAST);
-        } else if ((key = keyq_pop(&e->touched))) {
+            evaluate_key(e, key, now_ms, t0, HOW_DEADLINE);
+        } else if (keyq_first(&e->touched, NULL, &t0)) {
+            key = keyq_pop(&e->touched);
             e->stats.evaluated++;
-            evaluate_key(e, key, now_ms, HOW_MERGE);
+            evaluate_key(e, key, now_ms, t0, HOW_MERGE);
         } else {
             break;
         }
@@ -538,10 +561,8 @@ size_t scenario_engine_queued(const struct scenario_engine *e)
 
 int64_t scenario_engine_next_deadline(const struct scenario_engine *e)
 {
-    int64_t due;
-    int64_t first = keyq_first(&e->deferred, &due) ? due : -1;
-    if (keyq_first(&e->deferred_long, &due) && (first < 0 || due < first)) first = due;
-    return first;
+    int64_t at;
+    return keyq_first(&e->deferred, &at, NULL) ? at + SCENARIO_DEFER_MS : -1;
 }
 
 void scenario_engine_adopt(struct scenario_engine *e, struct scenario_engine **from)
@@ -550,7 +571,6 @@ void scenario_engine_adopt(struct scenario_engine *e, struct scenario_engine **f
     if (!f) return;
     keyq_move(&e->touched, &f->touched);
     keyq_move(&e->deferred, &f->deferred);
-    keyq_move(&e->deferred_long, &f->deferred_long);
     e->stats = f->stats;
     memcpy(e->refused_seen, f->refused_seen, sizeof e->refused_seen);
     e->decider = f->decider;

@@ -46,7 +46,8 @@ void scenario_engine_destroy(struct scenario_engine **pe);
 void scenario_engine_set_enforce(struct scenario_engine *e, const struct enforce *enf);
 
 /* Counts one event (dups are skipped) at now_ms and evaluates the scenarios it touches. A threshold
- * it crosses is decided here at once: the attacker is hitting this node. */
+ * it crosses with this node's own counts alone is decided here at once: the attacker is hitting this
+ * node. One it crosses only with the peers' counts in it goes to the subject's decider (below). */
 void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev, int64_t now_ms);
 
 /* ---- keys touched by peers' merges, and who decides what they cross ----
@@ -58,26 +59,45 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
  * evaluated at once, as before the queue (counted: touch_full): no crossing is lost, and memory
  * stays bounded.
  *
+ * A queued key is judged by its count now and, when it waited past a bucket's edge, by its count in
+ * the window that ended when it was first touched: a queue that lags the window loses no crossing.
+ *
  * A crossing seen through merges is seen by every node at about the same time: one node decides it,
  * the decider (the decider callback says whether it is this node; scenario_decider picks it by
- * rendezvous hashing). The others defer it: the key waits in the deferred set for SCENARIO_DEFER_MS,
- * then is evaluated again. If a ban for the subject arrived meanwhile, nothing is left to do. If its
- * decider is gone (this node now decides it among the nodes it hears), it is decided here. If its
- * decider is still heard (busy, behind on its log), it waits SCENARIO_DEFER_LONG_MS more (counted:
- * extended), then is decided here whatever (a decider that refuses, e.g. by a never-ban rule the
- * others lack, cannot stop a ban). With a set full (SCENARIO_DEFER_MAX), the crossing is decided
- * here at once (counted: defer_full). Without a decider callback this node decides all. */
+ * rendezvous hashing). So is a count crossed by a local event that needed peers' counts too (this
+ * node's own slots of the key are below the threshold): the peers see it as soon as this event's
+ * delta comes. A local event that crosses with this node's counts alone, or a distinct count (its
+ * sketch is not split by node), is decided here at once. The others defer it: the key waits in the
+ * deferred set for SCENARIO_DEFER_MS with the time it crossed, then is evaluated again, counted in
+ * the window that ended then (so a crossing near a bucket's edge is not lost while it waits). If a
+ * ban for the subject arrived meanwhile, nothing is left to do. If its decider is gone (this node
+ * now decides it among the nodes it hears) or quiet (no record of its own for
+ * SCENARIO_DECIDER_QUIET_MS: it refuses, e.g. by a never-ban rule the others lack, or has stalled),
+ * it is decided here (counted: taken_over). If its decider is heard deciding (busy with an attack,
+ * behind on its queue), it waits SCENARIO_DEFER_MS more (counted: extended), as long as
+ * SCENARIO_DEFER_BOUND_MS have not passed since the crossing; then it is decided here whatever.
+ * With the set full (SCENARIO_DEFER_MAX), the crossing is decided here at once (counted:
+ * defer_full). Without a decider callback this node decides all. */
 #define SCENARIO_TOUCH_QUEUE_MAX (256 * 1024)
 #define SCENARIO_DEFER_MAX (256 * 1024)
 /* Longer than a decision takes to reach every node (tens of ms; seconds on a loaded farm). */
 #define SCENARIO_DEFER_MS 15000
-/* How much longer a crossing waits when its decider is still heard at the first deadline: in test 78
- * (100k addresses, quiet machine) one node ran 17 s ahead of the others on its log, and 92% of its
- * deferred crossings were taken over at 15 s while their deciders were only behind. */
-#define SCENARIO_DEFER_LONG_MS 45000
+/* The longest a deferred crossing waits for a decider heard deciding: under a botnet of a million
+ * addresses (test 78) a busy decider's queue lags by minutes, and a takeover at a fixed 60 s decided
+ * most bans twice; a member that only pretends to be busy delays its share of bans this long. */
+#define SCENARIO_DEFER_BOUND_MS 180000
+/* A decider none of whose own records has come for this long is quiet: its deferred crossings are
+ * taken over at their deadline. */
+#define SCENARIO_DECIDER_QUIET_MS 5000
 
-/* subject: "ip:X", "net:P/len" or "user:U". True when this node decides crossings of subject. */
-typedef bool (scenario_decider_fn)(const char *subject, void *arg);
+/* What the decider callback says of a subject. */
+enum scenario_decider_is {
+    SCENARIO_DECIDES_HERE,   /* this node decides its crossings */
+    SCENARIO_DECIDER_BUSY,   /* another node, heard deciding (a record of its own within SCENARIO_DECIDER_QUIET_MS) */
+    SCENARIO_DECIDER_QUIET,  /* another node, no record of its own lately */
+};
+/* subject: "ip:X", "net:P/len" or "user:U". */
+typedef enum scenario_decider_is (scenario_decider_fn)(const char *subject, void *arg);
 /* fn may be NULL (the default): every crossing is decided here. */
 void scenario_engine_set_decider(struct scenario_engine *e, scenario_decider_fn *fn, void *arg);
 /* Of origins[0..n) (n >= 1), the one that decides subject: the highest hash of (subject, origin). Every
@@ -133,7 +153,7 @@ struct scenario_stats {
     uint64_t evaluated;          /* queued keys evaluated */
     uint64_t slices;             /* drain calls */
     uint64_t deferred;           /* crossings left to another node, the decider */
-    uint64_t extended;           /* ... waited longer: their decider was still heard at the deadline */
+    uint64_t extended;           /* ... waited again: their decider was heard deciding at the deadline */
     uint64_t taken_over;         /* ... decided here at their deadline: no ban had come */
     uint64_t defer_full;         /* crossings decided here at once: the deferred set was full */
     size_t queued, deferred_now; /* keys in the queue and in the deferred set now */

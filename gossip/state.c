@@ -370,19 +370,31 @@ static const struct gossip_wkey *window_key(const struct gossip_state *st, const
     return gossip_table_get(t, key, gossip_table_hash(key));
 }
 
-uint64_t gossip_state_counter_total(const struct gossip_state *st, const char *key, int64_t window_ms,
-                                    int64_t now_ms)
+/* The sum of the cells in the window, of one origin's only when origin is not 0. */
+static uint64_t window_sum(const struct gossip_state *st, const char *key, int64_t window_ms, int64_t now_ms,
+                           uint64_t origin)
 {
     int64_t lo, hi;
     const struct gossip_wkey *k = window_key(st, &st->counters, key, window_ms, now_ms, &lo, &hi);
     if (!k) return 0;
     uint64_t sum = 0;
     for (uint32_t i = 0; i < k->n; i++)
-        if (k->cells[i].bucket >= lo && k->cells[i].bucket <= hi) {
+        if (k->cells[i].bucket >= lo && k->cells[i].bucket <= hi && (!origin || k->cells[i].origin == origin)) {
             uint64_t s = sum + k->cells[i].count;
             sum = s < sum ? UINT64_MAX : s;
         }
     return sum;
+}
+
+uint64_t gossip_state_counter_total(const struct gossip_state *st, const char *key, int64_t window_ms,
+                                    int64_t now_ms)
+{
+    return window_sum(st, key, window_ms, now_ms, 0);
+}
+
+uint64_t gossip_state_counter_own(const struct gossip_state *st, const char *key, int64_t window_ms, int64_t now_ms)
+{
+    return window_sum(st, key, window_ms, now_ms, st->self->origin);
 }
 
 size_t gossip_state_counter_buckets(const struct gossip_state *st, const char *key, int64_t lo_ms, int64_t hi_ms,

@@ -97,6 +97,8 @@ int gossip_state_counter_add(struct gossip_state *st, const char *key, uint64_t 
 /* Sum over all slots of the buckets inside the window ending at now. 0 for an unknown key. */
 uint64_t gossip_state_counter_total(const struct gossip_state *st, const char *key, int64_t window_ms,
                                     int64_t now_ms);
+/* The same, of this node's own slots only (its epochs before a restart included). */
+uint64_t gossip_state_counter_own(const struct gossip_state *st, const char *key, int64_t window_ms, int64_t now_ms);
 
 /* Sum over writers of one bucket of a counter key. */
 struct gossip_bucket_sum {

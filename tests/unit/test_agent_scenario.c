@@ -44,6 +44,7 @@ struct fixture {
     uint64_t origins[NODES];
     struct node_view view[NODES];
     bool gone[NODES];                   /* nodes the others no longer hear */
+    bool busy[NODES];                   /* nodes the others hear deciding (their own records come) */
 };
 
 static void on_decision(const struct decision *d, void *arg)
@@ -391,14 +392,18 @@ static void test_remote_touch_decides(void **state)
 
 /* ---- keys touched by merges: evaluated in slices, decided by one node ---- */
 
-static bool fixture_decides(const char *subject, void *arg)
+static enum scenario_decider_is fixture_decides(const char *subject, void *arg)
 {
     const struct node_view *v = arg;
     uint64_t live[NODES];
     size_t n = 0;
     for (int i = 0; i < NODES; i++)
         if (i == v->node || !v->f->gone[i]) live[n++] = v->f->origins[i];
-    return scenario_decider(subject, live, n) == v->f->origins[v->node];
+    uint64_t d = scenario_decider(subject, live, n);
+    if (d == v->f->origins[v->node]) return SCENARIO_DECIDES_HERE;
+    for (int i = 0; i < NODES; i++)
+        if (d == v->f->origins[i] && v->f->busy[i]) return SCENARIO_DECIDER_BUSY;
+    return SCENARIO_DECIDER_QUIET;
 }
 
 /* Every node's decider callback over all NODES origins. */
@@ -491,45 +496,139 @@ static void test_touch_one_decider(void **state)
     }
 }
 
-/* The decider is still heard but its ban never comes (a never-ban rule the others lack, or it is
- * far behind): at the first deadline the others wait longer, and at the second, not before, they
- * decide themselves. */
+/* The decider is heard deciding at the first deadline but its ban never comes (a never-ban rule the
+ * others lack): the others wait again; once it has gone quiet (none of its own records comes), they
+ * decide themselves at the next deadline, not before. */
 static void test_touch_decider_silent(void **state)
 {
     struct fixture *f = *state;
     int d = spread_crossing(f, "203.0.113.51", T0);
+    f->busy[d] = true;
     drain_all(f, T0 + 20);
     assert_int_equal(f->decisions, 1);
     broadcast(f, d, T0 + 30, false);   /* its counts may come, its records do not */
-    int64_t first = T0 + 20 + SCENARIO_DEFER_MS, last = first + SCENARIO_DEFER_LONG_MS;
+    int64_t first = T0 + 20 + SCENARIO_DEFER_MS, next = first + SCENARIO_DEFER_MS;
     drain_all(f, first);
     assert_int_equal(f->decisions, 1);
     for (int i = 0; i < NODES; i++) {
         struct scenario_stats s;
         scenario_engine_stats(f->eng[i], &s);
         assert_int_equal(s.extended, i == d ? 0 : 1);
-        assert_int_equal(scenario_engine_next_deadline(f->eng[i]), i == d ? -1 : last);
+        assert_int_equal(scenario_engine_next_deadline(f->eng[i]), i == d ? -1 : next);
     }
-    drain_all(f, last - 1);
+    f->busy[d] = false;
+    drain_all(f, next - 1);
     assert_int_equal(f->decisions, 1);
-    drain_all(f, last);
+    drain_all(f, next);
     assert_int_equal(f->decisions, NODES);
     for (int i = 0; i < NODES; i++) {
         struct scenario_stats s;
         scenario_engine_stats(f->eng[i], &s);
         assert_int_equal(s.taken_over, i == d ? 0 : 1);
         assert_int_equal(s.deferred_now, 0);
-        assert_non_null(gossip_state_ban_active(f->st[i], "ip:203.0.113.51", last));
+        assert_non_null(gossip_state_ban_active(f->st[i], "ip:203.0.113.51", next));
     }
 }
 
+/* A decider heard deciding all along whose ban never comes: the others wait deadline after deadline,
+ * and take the crossing over once SCENARIO_DEFER_BOUND_MS have passed since it crossed. A quiet one
+ * is taken over at the first deadline. */
+static void test_touch_decider_busy_bound(void **state)
+{
+    struct fixture *f = *state;
+    int d = spread_crossing(f, "203.0.113.54", T0);
+    for (int i = 0; i < NODES; i++) f->busy[i] = true;
+    drain_all(f, T0 + 20);   /* crossed here, at T0 + 20 */
+    assert_int_equal(f->decisions, 1);
+    int64_t t = T0 + 20 + SCENARIO_DEFER_MS;
+    for (; t < T0 + 20 + SCENARIO_DEFER_BOUND_MS; t += SCENARIO_DEFER_MS) {
+        drain_all(f, t);
+        assert_int_equal(f->decisions, 1);
+    }
+    struct scenario_stats s;
+    scenario_engine_stats(f->eng[(d + 1) % NODES], &s);
+    assert_int_equal(s.extended, SCENARIO_DEFER_BOUND_MS / SCENARIO_DEFER_MS - 1);
+    assert_int_equal(s.taken_over, 0);
+    drain_all(f, t);
+    assert_int_equal(f->decisions, NODES);
+    scenario_engine_stats(f->eng[(d + 1) % NODES], &s);
+    assert_int_equal(s.taken_over, 1);
+    assert_int_equal(s.deferred_now, 0);
+    /* Quiet: taken over at the first deadline. An address d decides too: */
+    f->busy[d] = false;
+    char ip[32], subject[48];
+    for (int i = 0;; i++) {
+        assert_true(i < 256);
+        snprintf(ip, sizeof ip, "203.0.113.%d", 100 + i % 100);
+        snprintf(subject, sizeof subject, "ip:%s", ip);
+        if (scenario_decider(subject, f->origins, NODES) == f->origins[d]) break;
+    }
+    int before = f->decisions;
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, ip, "a", "imap");
+    for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[(d + 1) % NODES], &e, t + i);
+    for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[(d + 2) % NODES], &e, t + i);
+    broadcast(f, (d + 1) % NODES, t + 10, false);
+    broadcast(f, (d + 2) % NODES, t + 10, false);
+    drain_all(f, t + 20);
+    assert_int_equal(f->decisions, before + 1);
+    drain_all(f, t + 20 + SCENARIO_DEFER_MS - 1);
+    assert_int_equal(f->decisions, before + 1);
+    drain_all(f, t + 20 + SCENARIO_DEFER_MS);
+    assert_int_equal(f->decisions, before + NODES);
+}
+
+/* A crossing made just before its oldest bucket leaves the window is judged by the count it had
+ * when it crossed: a decider that never sends its ban cannot leave it unbanned by waiting. */
+static void test_deferred_crossing_at_window_edge(void **state)
+{
+    struct fixture *f = *state;
+    use_deciders(f);
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.56", "a", "imap");
+    for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
+    for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[1], &e, T0 + i);
+    int64_t late = T0 + 600000 - 5000;   /* the T0 bucket's last 5 s in the 10 min window */
+    broadcast(f, 0, late, false);
+    broadcast(f, 1, late, false);
+    drain_all(f, late);
+    assert_int_equal(f->decisions, 1);   /* the decider; its record goes nowhere */
+    int64_t due = late + SCENARIO_DEFER_MS;
+    struct sg_subject subj;
+    assert_int_equal(sg_subject_set(&subj, SG_SUBJ_IP, "203.0.113.56"), 0);
+    uint64_t v;
+    int64_t thr;
+    bool shared;
+    scenario_measure(&f->cfg, f->st[2], &f->cfg.scenarios[0], &subj, due, &v, &thr, &shared);
+    assert_int_equal(v, 0);              /* nothing left in the window at the deadline */
+    drain_all(f, due);
+    assert_int_equal(f->decisions, NODES);
+}
+
+/* A key that waited in the touch queue while its oldest bucket left the window is judged by the
+ * count it had when it was touched. */
+static void test_touch_queue_lag_window(void **state)
+{
+    struct fixture *f = *state;
+    struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.57", "a", "imap");
+    for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
+    for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[1], &e, T0 + i);
+    broadcast(f, 0, T0 + 10, true);
+    broadcast(f, 1, T0 + 10, true);
+    assert_int_equal(f->decisions, 0);
+    assert_int_equal(scenario_engine_queued(f->eng[2]), 1);
+    int64_t late = T0 + 700000;
+    while (scenario_engine_drain(f->eng[2], late, 1000000)) {}
+    assert_int_equal(stat_decisions(f, 2), 1);
+    assert_string_equal(f->last.key, "ip:203.0.113.57");
+    assert_true(f->last.time_ms == late);
+}
 /* The decider is gone (no longer heard) by the first deadline: the node that now decides among the
- * nodes it hears decides then, not before; the third, for which that node is the decider, waits
- * longer and takes its ban. */
+ * nodes it hears decides then, not before; the third, for which that node is the decider (heard
+ * deciding), waits longer and takes its ban. */
 static void test_touch_decider_gone(void **state)
 {
     struct fixture *f = *state;
     int d = spread_crossing(f, "203.0.113.53", T0);
+    for (int i = 0; i < NODES; i++) f->busy[i] = true;
     drain_all(f, T0 + 20);
     assert_int_equal(f->decisions, 1);
     f->gone[d] = true;
@@ -551,15 +650,17 @@ static void test_touch_decider_gone(void **state)
     scenario_engine_stats(f->eng[third], &s);
     assert_int_equal(s.extended, 1);
     broadcast(f, heir, first + 10, true);
-    drain_all(f, first + SCENARIO_DEFER_LONG_MS);
+    drain_all(f, first + SCENARIO_DEFER_MS);
     assert_int_equal(f->decisions, 2);
-    assert_non_null(gossip_state_ban_active(f->st[third], "ip:203.0.113.53", first + SCENARIO_DEFER_LONG_MS));
+    assert_non_null(gossip_state_ban_active(f->st[third], "ip:203.0.113.53", first + SCENARIO_DEFER_MS));
     scenario_engine_stats(f->eng[third], &s);
     assert_int_equal(s.taken_over, 0);
     assert_int_equal(s.deferred_now, 0);
 }
 
-/* A node that is not the decider still decides at once a crossing its own log causes. */
+/* A node that is not the decider: a crossing its own log causes with the peers' counts in it is
+ * left to the decider, which sees it in that event's delta; one its own counts cause alone is
+ * decided here at once. */
 static void test_local_event_decides_at_once(void **state)
 {
     struct fixture *f = *state;
@@ -568,13 +669,35 @@ static void test_local_event_decides_at_once(void **state)
     /* Before any drain (the merged 10 not yet evaluated), one more failure in other's log. */
     struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.52", "a", "pop3");
     scenario_engine_event(f->eng[other], &e, T0 + 15);
-    assert_int_equal(f->decisions, 1);
-    assert_int_equal(stat_decisions(f, other), 1);
-    /* The decider's own evaluation finds nothing left to do once that ban has come. */
+    assert_int_equal(f->decisions, 0);
+    struct scenario_stats s;
+    scenario_engine_stats(f->eng[other], &s);
+    assert_int_equal(s.deferred, 1);
+    /* The decider decides it (from the merges, or from other's delta); other finds its ban at its
+     * deadline and does nothing. */
     broadcast(f, other, T0 + 16, true);
     drain_all(f, T0 + 20);
+    assert_int_equal(f->decisions, 1);
+    assert_int_equal(stat_decisions(f, d), 1);
+    broadcast(f, d, T0 + 21, true);
     drain_all(f, T0 + 20 + SCENARIO_DEFER_MS);
     assert_int_equal(f->decisions, 1);
+    assert_int_equal(stat_decisions(f, other), 0);
+    /* Ten failures in one non-decider's own log: decided there at once. */
+    const char *ip = NULL;
+    char buf[32];
+    for (int i = 0; i < 256 && !ip; i++) {
+        snprintf(buf, sizeof buf, "203.0.113.%d", 100 + i % 100);
+        char subject[48];
+        snprintf(subject, sizeof subject, "ip:%s", buf);
+        if (scenario_decider(subject, f->origins, NODES) != f->origins[other]) ip = buf;
+    }
+    assert_non_null(ip);
+    use_deciders(f);
+    struct sg_event own = ev(SG_EV_AUTH_FAIL, ip, "b", "imap");
+    for (int i = 0; i < 10; i++) scenario_engine_event(f->eng[other], &own, T0 + 30 + i);
+    assert_int_equal(f->decisions, 2);
+    assert_int_equal(stat_decisions(f, other), 1);
 }
 
 /* Rendezvous: every node picks the same decider; subjects spread over the nodes; a node that goes
@@ -997,6 +1120,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_remote_touch_decides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_touch_one_decider, setup, teardown),
         cmocka_unit_test_setup_teardown(test_touch_decider_silent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_touch_decider_busy_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_crossing_at_window_edge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_touch_queue_lag_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_touch_decider_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_event_decides_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decider_rendezvous, setup, teardown),

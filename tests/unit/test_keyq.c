@@ -17,28 +17,33 @@ static void test_order_dups_bound(void **state)
     (void)state;
     struct keyq q;
     keyq_init(&q, 3);
-    assert_null(keyq_first(&q, NULL));
+    assert_null(keyq_first(&q, NULL, NULL));
     assert_null(keyq_pop(&q));
-    assert_int_equal(keyq_push(&q, "a", 1), KEYQ_ADDED);
-    assert_int_equal(keyq_push(&q, "b", 2), KEYQ_ADDED);
-    assert_int_equal(keyq_push(&q, "a", 9), KEYQ_QUEUED);   /* place and time kept */
-    assert_int_equal(keyq_push(&q, "c", 3), KEYQ_ADDED);
-    assert_int_equal(keyq_push(&q, "d", 4), KEYQ_FULL);
-    assert_int_equal(keyq_push(&q, "c", 4), KEYQ_QUEUED);   /* full, but queued already */
-    int64_t at;
-    assert_string_equal(keyq_first(&q, &at), "a");
+    assert_int_equal(keyq_push(&q, "a", 1, -1), KEYQ_ADDED);
+    assert_int_equal(keyq_push(&q, "b", 2, -2), KEYQ_ADDED);
+    assert_int_equal(keyq_push(&q, "a", 9, -9), KEYQ_QUEUED);   /* place and time kept */
+    assert_int_equal(keyq_push(&q, "c", 3, -3), KEYQ_ADDED);
+    assert_int_equal(keyq_push(&q, "d", 4, -4), KEYQ_FULL);
+    assert_int_equal(keyq_push(&q, "c", 4, -4), KEYQ_QUEUED);   /* full, but queued already */
+    int64_t at, t0;
+    assert_string_equal(keyq_first(&q, &at, &t0), "a");
     assert_int_equal(at, 1);
+    assert_int_equal(t0, -1);   /* the first push's second time too */
     char *k = keyq_pop(&q);
     assert_string_equal(k, "a");
     free(k);
-    assert_int_equal(keyq_push(&q, "a", 5), KEYQ_ADDED);    /* popped: queued again, last */
+    assert_int_equal(keyq_push(&q, "a", 5, -5), KEYQ_ADDED);    /* popped: queued again, last */
     struct keyq to;
     keyq_init(&to, 2);
-    assert_int_equal(keyq_push(&to, "c", 0), KEYQ_ADDED);
+    assert_int_equal(keyq_push(&to, "c", 0, 0), KEYQ_ADDED);
     keyq_move(&to, &q);                                    /* b joins; c is there; a does not fit */
     assert_int_equal(q.n, 0);
     assert_int_equal(to.n, 2);
-    const char *want[] = {"c", "b"};
+    free(keyq_pop(&to));
+    assert_string_equal(keyq_first(&to, &at, &t0), "b");   /* both times move with the key */
+    assert_true(at == 2 && t0 == -2);
+    assert_int_equal(keyq_push(&to, "c", 0, 0), KEYQ_ADDED);
+    const char *want[] = {"b", "c"};
     for (int i = 0; i < 2; i++) {
         k = keyq_pop(&to);
         assert_string_equal(k, want[i]);
@@ -47,7 +52,7 @@ static void test_order_dups_bound(void **state)
     keyq_fini(&to);
     keyq_fini(&q);
     keyq_init(&q, 0);
-    assert_int_equal(keyq_push(&q, "a", 0), KEYQ_FULL);
+    assert_int_equal(keyq_push(&q, "a", 0, 0), KEYQ_FULL);
     keyq_fini(&q);
 }
 
@@ -69,7 +74,7 @@ static void test_random_against_model(void **state)
             for (int i = 0; i < n; i++) queued |= model[(head + i) % CAP] == k;
             enum keyq_push want = queued ? KEYQ_QUEUED : n == CAP ? KEYQ_FULL : KEYQ_ADDED;
             assert_int_equal(keyq_has(&q, key), queued);
-            assert_int_equal(keyq_push(&q, key, k), want);
+            assert_int_equal(keyq_push(&q, key, k, -k), want);
             if (want == KEYQ_ADDED) model[(head + n++) % CAP] = k;
         } else {
             char *got = keyq_pop(&q);
