@@ -173,22 +173,10 @@ void agent_gossip_peers_json(struct agent *a, FILE *out, bool *all_alive, size_t
         if (!ps.configured) continue;
         if (ps.status == GOSSIP_PEER_ALIVE) (*alive)++;
         else *all_alive = false;
-        fprintf(out, "%s{\"name\":", first ? "" : ",");
+        fputs(first ? "{" : ",{", out);
         first = false;
-        json_str(out, ps.name);
-        fprintf(out, ",\"site\":");
-        json_str(out, ps.site);
-        fprintf(out, ",\"relay\":%s,\"direct\":%s", ps.relay ? "true" : "false", ps.direct ? "true" : "false");
-        fprintf(out, ",\"state\":\"%s\",\"last_seen_ms\":%" PRId64 ",\"epoch\":%u,\"seq\":%" PRIu64
-                     ",\"gaps_seen\":%" PRIu64 ",\"gaps_repaired\":%" PRIu64 ",\"clock_offset_ms\":%" PRId64
-                     ",\"frames_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64 ",\"entries_merged\":%" PRIu64
-                     ",\"entries_rejected\":%" PRIu64 ",\"drops\":{",
-                gossip_peer_status_name(ps.status), ps.last_msg_age_ms, ps.epoch, ps.last_seq, ps.gaps_seen,
-                ps.gaps_repaired, ps.clock_offset_ms, ps.frames_in, ps.bytes_in, ps.entries_merged,
-                ps.entries_rejected);
-        for (int d = 0; d < GOSSIP_DROP_MAX; d++)
-            fprintf(out, "%s\"%s\":%" PRIu64, d ? "," : "", gossip_drop_reason_name((enum gossip_drop_reason)d), ps.drops[d]);
-        fputs("}}", out);
+        gossip_peer_stats_json(&ps, out);
+        fputc('}', out);
     }
     /* configured peers left out for lack of a public key: the cluster is not whole */
     for (size_t i = 0; i < a->cfg->npeers; i++) {
@@ -247,20 +235,7 @@ void agent_gossip_totals_json(struct agent *a, FILE *out)
 {
     struct gossip_transport_totals tt = {0};
     if (a->tr) gossip_transport_totals(a->tr, &tt);
-    fprintf(out, "{\"epoch\":%u,\"seq\":%" PRIu64 ",\"synced\":%s,\"curve\":%s,\"frames_in\":%" PRIu64
-                 ",\"bytes_in\":%" PRIu64 ",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-                 ",\"syncs_completed\":%" PRIu64 ",\"syncs_refused\":%" PRIu64 ",\"sync_leaves_pulled\":%" PRIu64
-                 ",\"syncs_backed_off\":%" PRIu64 ",\"repairs_served\":%" PRIu64 ",\"recv_yields\":%" PRIu64
-                 ",\"bans_vouched\":%" PRIu64 ",\"site\":",
-            tt.epoch, tt.last_seq, tt.synced ? "true" : "false", tt.curve ? "true" : "false", tt.frames_in,
-            tt.bytes_in, tt.frames_out, tt.bytes_out, tt.syncs_completed, tt.syncs_refused, tt.sync_leaves_pulled,
-            tt.syncs_backed_off, tt.repairs_served, tt.recv_yields, tt.bans_vouched);
-    json_str(out, a->tr ? gossip_transport_site(a->tr) : "");
-    fprintf(out, ",\"relay\":%s,\"relay_heard\":%s,\"relayed_out\":%" PRIu64 ",\"relayed_in\":%" PRIu64
-                 ",\"relayed_dup\":%" PRIu64 ",\"relayed_refused\":%" PRIu64 ",\"drops\":{",
-            tt.relay ? "true" : "false", a->tr && gossip_transport_relay_heard(a->tr) ? "true" : "false", tt.relayed_out,
-            tt.relayed_in, tt.relayed_dup, tt.relayed_refused);
-    for (int d = 0; d < GOSSIP_DROP_MAX; d++)
-        fprintf(out, "%s\"%s\":%" PRIu64, d ? "," : "", gossip_drop_reason_name((enum gossip_drop_reason)d), tt.drops[d]);
-    fputs("}}", out);
+    fputc('{', out);
+    gossip_transport_totals_json(&tt, a->tr ? gossip_transport_site(a->tr) : "", out);
+    fprintf(out, ",\"relay_heard\":%s}", a->tr && gossip_transport_relay_heard(a->tr) ? "true" : "false");
 }

@@ -192,5 +192,10 @@ const char *gossip_transport_site(const struct gossip_transport *t);
 bool gossip_transport_relay_heard(const struct gossip_transport *t);
 /* One JSON object: {"self":{...},"peers":[{...},...]}. Returns 0, -1 on write error. */
 int gossip_transport_stats_json(const struct gossip_transport *t, FILE *f);
+/* The totals as JSON members ("epoch":...,"drops":{...}, no braces around them): the transport's
+ * own JSON above and the agent's `status --json` write them with this one function. */
+void gossip_transport_totals_json(const struct gossip_transport_totals *tot, const char *site, FILE *f);
+/* One peer's stats as JSON members, the same way (transport JSON, `status --json` peers). */
+void gossip_peer_stats_json(const struct gossip_peer_stats *ps, FILE *f);
 
 #endif

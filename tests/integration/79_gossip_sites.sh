@@ -65,7 +65,7 @@ t0=$(now_ms)
 wait_for 10 all_nodes has_ban ip:203.0.113.50 || fail "the ban of n2 did not reach every node"
 echo "measured: ban on n2 (site a) visible on all 4 nodes in $(( $(now_ms) - t0 )) ms"
 # n4 took n2's own frames, through n3, verified against n2's key
-n2seq=$(peer_field 4 n2 'p["seq"]')
+n2seq=$(peer_field 4 n2 'p["last_seq"]')
 [ "$n2seq" -ge 1 ] || fail "n4 has no delta of n2 (seq $n2seq)"
 [ "$(field 4 'd["gossip"]["relayed_in"]')" -ge 1 ] || fail "n4 took no relayed frame"
 [ "$(field 3 'd["gossip"]["relayed_out"]')" -ge 1 ] || fail "relay n3 relayed nothing"
