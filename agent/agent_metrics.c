@@ -216,12 +216,15 @@ static void write_decisions(struct agent *a, FILE *f)
                  "Touched keys evaluated at once because the evaluation queue was full.", sc.touch_full);
     prom_one_u64(f, "sgcluster_evaluated_keys_total", PROM_COUNTER, "Queued keys evaluated, in slices.", sc.evaluated);
     prom_one_u64(f, "sgcluster_evaluation_queue", PROM_GAUGE, "Keys waiting for evaluation.", sc.queued);
-    prom_one_u64(f, "sgcluster_deferred_total", PROM_COUNTER, "Crossings seen through merges left to their decider.",
+    prom_one_u64(f, "sgcluster_deferred_total", PROM_COUNTER, "Crossings left to their decider (merged, or shared local).",
                  sc.deferred);
     prom_one_u64(f, "sgcluster_deferred_extended_total", PROM_COUNTER,
-                 "Deferred crossings that waited longer: their decider was still heard at the deadline.", sc.extended);
+                 "Deferred crossings that waited again: their decider was heard deciding at the deadline.", sc.extended);
     prom_one_u64(f, "sgcluster_deferred_taken_over_total", PROM_COUNTER,
                  "Deferred crossings decided here at their deadline: no ban had come.", sc.taken_over);
+    prom_one_u64(f, "sgcluster_deferred_bound_total", PROM_COUNTER,
+                 "Deferred crossings decided here because the bound passed while their decider was heard deciding.",
+                 sc.defer_bound);
     prom_one_u64(f, "sgcluster_deferred_full_total", PROM_COUNTER,
                  "Crossings decided here at once because the deferred set was full.", sc.defer_full);
     struct agent_ban_census bc;

@@ -211,9 +211,10 @@ static int status_node(struct agent *a, bool json, FILE *out)
                 sc.refused_evidence, sc.stale_failures, sc.attack_bans);
         fprintf(out, ",\"evaluation\":{\"touches\":%" PRIu64 ",\"touch_dups\":%" PRIu64 ",\"touch_full\":%" PRIu64
                      ",\"evaluated\":%" PRIu64 ",\"slices\":%" PRIu64 ",\"queued\":%zu,\"deferred\":%" PRIu64
-                     ",\"deferred_now\":%zu,\"extended\":%" PRIu64 ",\"taken_over\":%" PRIu64 ",\"defer_full\":%" PRIu64 "}",
+                     ",\"deferred_now\":%zu,\"extended\":%" PRIu64 ",\"taken_over\":%" PRIu64 ",\"defer_bound\":%" PRIu64
+                     ",\"defer_full\":%" PRIu64 "}",
                 sc.touches, sc.touch_dups, sc.touch_full, sc.evaluated, sc.slices, sc.queued, sc.deferred,
-                sc.deferred_now, sc.extended, sc.taken_over, sc.defer_full);
+                sc.deferred_now, sc.extended, sc.taken_over, sc.defer_bound, sc.defer_full);
         fprintf(out, ",\"decisions\":%" PRIu64 ",\"records_from_peers\":%" PRIu64 ",\"refused_by_guard\":%" PRIu64
                      ",\"reloads\":%" PRIu64 ",\"reload_errors\":%" PRIu64,
                 agent_decisions(a), a->n.records_remote, sc.refused_guard + es.refused_by_guard, a->n.reloads,
@@ -270,10 +271,11 @@ static int status_node(struct agent *a, bool json, FILE *out)
                 agent_decisions(a), a->n.records_remote, sc.refused_guard + es.refused_by_guard);
         fprintf(out, "evaluate  %" PRIu64 " keys touched by peers (%" PRIu64 " while queued, %" PRIu64
                      " at once: queue full), %" PRIu64 " evaluated in %" PRIu64 " slices, %zu queued; %" PRIu64
-                     " crossings deferred to their decider (%zu waiting, %" PRIu64 " waited longer), %" PRIu64 " taken over, %" PRIu64
+                     " crossings deferred to their decider (%zu waiting, %" PRIu64 " waited again), %" PRIu64
+                     " taken over (%" PRIu64 " at the bound, their decider busy), %" PRIu64
                      " decided at once: deferred set full\n",
                 sc.touches, sc.touch_dups, sc.touch_full, sc.evaluated, sc.slices, sc.queued, sc.deferred,
-                sc.deferred_now, sc.extended, sc.taken_over, sc.defer_full);
+                sc.deferred_now, sc.extended, sc.taken_over, sc.defer_bound, sc.defer_full);
         uint64_t refused = 0;
         for (int r = 0; r < GOSSIP_REFUSE_MAX; r++) refused += ss.refused[r];
         agent_authpolicy_status(a, false, out);

@@ -218,7 +218,11 @@ static bool defer(struct scenario_engine *e, const char *subject, const char *ev
     enum scenario_decider_is who = e->decider(subject, e->decider_arg);
     if (who == SCENARIO_DECIDES_HERE) return false;
     bool again = how == HOW_DEADLINE;
-    if (again && (who == SCENARIO_DECIDER_QUIET || now_ms - cross_ms >= SCENARIO_DEFER_BOUND_MS)) return false;
+    if (again && who == SCENARIO_DECIDER_QUIET) return false;
+    if (again && now_ms - cross_ms >= SCENARIO_DEFER_BOUND_MS) {
+        e->stats.defer_bound++;
+        return false;
+    }
     switch (keyq_push(&e->deferred, evk, now_ms, cross_ms)) {
     case KEYQ_ADDED:
         if (again) e->stats.extended++;

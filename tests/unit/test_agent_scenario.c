@@ -553,6 +553,7 @@ static void test_touch_decider_busy_bound(void **state)
     assert_int_equal(f->decisions, NODES);
     scenario_engine_stats(f->eng[(d + 1) % NODES], &s);
     assert_int_equal(s.taken_over, 1);
+    assert_int_equal(s.defer_bound, 1);
     assert_int_equal(s.deferred_now, 0);
     /* Quiet: taken over at the first deadline. An address d decides too: */
     f->busy[d] = false;
