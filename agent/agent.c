@@ -72,10 +72,7 @@ static void on_ban_record(const struct gossip_ban *b, void *arg)
     struct agent *a = arg;
     int64_t now = sg_now_ms();
     bool remote = b->author != gossip_state_origin(a->st);
-    if (remote) {
-        a->n.records_remote++;
-        agent_gossip_heard_record(a, b->author);
-    }
+    if (remote) a->n.records_remote++;
     if (b->kind == GOSSIP_BAN_KIND_OFFENSE) return;
     if (b->kind == GOSSIP_BAN_KIND_ALLOW) {
         agent_allow_sync(a);

@@ -68,7 +68,10 @@ struct agent {
     uint64_t *live;                   /* this node's origin and its live peers', for the decider */
     size_t nlive;
     int64_t live_mono_ms;             /* when live was last built */
-    struct agent_heard { uint64_t origin; int64_t mono_ms; } *heard;   /* when a peer's own record last came */
+    struct agent_heard {              /* each peer heard deciding: */
+        uint64_t origin, hlc;         /* ... the newest record of its own in its own frames */
+        int64_t mono_ms;              /* ... and when it came */
+    } *heard;
     size_t nheard;
     /* enforcement */
     struct enforce *enf;
@@ -189,8 +192,6 @@ void agent_gossip_notify(struct agent *a);
 /* Arms the evaluation timers for what the scenario engine holds (keys queued, a deferred crossing's
  * deadline); call after anything that may have queued or deferred a key. */
 void agent_gossip_eval_arm(struct agent *a);
-/* A record by author (a peer) was stored: the author is deciding (scenario.h, SCENARIO_DECIDER_BUSY). */
-void agent_gossip_heard_record(struct agent *a, uint64_t author);
 /* True once the state was completed by a sync with a peer, or when there are no peers. */
 bool agent_gossip_synced(struct agent *a);
 /* Peers as JSON array (for status and peers) and whether every peer is alive. */

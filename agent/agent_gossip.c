@@ -61,14 +61,25 @@ static int on_eval_timer(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-void agent_gossip_heard_record(struct agent *a, uint64_t author)
+/* A peer is heard deciding while records of its own, newer than any it sent before, keep coming in
+ * its own frames (scenario.h, SCENARIO_DECIDER_BUSY). Whether the merge kept them does not matter: a
+ * record that lost to this node's own takeover still shows its author at work. Only the sender's own
+ * records count (its frame's signature is checked), so no member can make another look busy, and a
+ * sync answer's old records are no news. */
+static void heard_deciding(struct agent *a, const struct gossip_body *body, uint64_t sender)
 {
+    uint64_t newest = 0;
+    for (size_t i = 0; i < body->n_bans; i++)
+        if (body->bans[i].author == sender && body->bans[i].hlc > newest) newest = body->bans[i].hlc;
+    if (!newest) return;
     size_t i = 0;
-    while (i < a->nheard && a->heard[i].origin != author) i++;
-    if (i == a->nheard) {   /* authors of stored records are keyring members: few */
+    while (i < a->nheard && a->heard[i].origin != sender) i++;
+    if (i == a->nheard) {   /* senders are keyring members: few */
         a->heard = sg_xrealloc(a->heard, (a->nheard + 1) * sizeof *a->heard);
-        a->heard[a->nheard++].origin = author;
+        a->heard[a->nheard++] = (struct agent_heard){.origin = sender};
     }
+    if (newest <= a->heard[i].hlc) return;
+    a->heard[i].hlc = newest;
     a->heard[i].mono_ms = sg_mono_ms();
 }
 
@@ -105,8 +116,8 @@ static enum scenario_decider_is decides_here(const char *subject, void *arg)
  * queued for evaluation. */
 static void on_merge(const struct gossip_body *body, const struct gossip_merge_result *res, uint64_t sender, void *arg)
 {
-    (void)sender;
     struct agent *a = arg;
+    heard_deciding(a, body, sender);
     scenario_engine_touch_merged(a->eng, body, res->changed_marks, sg_now_ms());
     eval_slice(a);
 }
