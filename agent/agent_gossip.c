@@ -69,8 +69,10 @@ static int on_eval_timer(zloop_t *loop, int timer_id, void *arg)
 static void heard_deciding(struct agent *a, const struct gossip_body *body, uint64_t sender)
 {
     uint64_t newest = 0;
+    int64_t ahead = sg_now_ms() + a->cfg->max_skew_ms;   /* a stamp the merge refuses would pin it */
     for (size_t i = 0; i < body->n_bans; i++)
-        if (body->bans[i].author == sender && body->bans[i].hlc > newest) newest = body->bans[i].hlc;
+        if (body->bans[i].author == sender && body->bans[i].hlc > newest && (int64_t)GOSSIP_HLC_MS(body->bans[i].hlc) <= ahead)
+            newest = body->bans[i].hlc;
     if (!newest) return;
     size_t i = 0;
     while (i < a->nheard && a->heard[i].origin != sender) i++;

@@ -219,7 +219,8 @@ static void write_decisions(struct agent *a, FILE *f)
     prom_one_u64(f, "sgcluster_deferred_total", PROM_COUNTER, "Crossings left to their decider (merged, or shared local).",
                  sc.deferred);
     prom_one_u64(f, "sgcluster_deferred_extended_total", PROM_COUNTER,
-                 "Deferred crossings that waited again: their decider was heard deciding at the deadline.", sc.extended);
+                 "Waits of deferred crossings at a deadline: their decider was heard deciding (one crossing may wait many times).",
+                 sc.extended);
     prom_one_u64(f, "sgcluster_deferred_taken_over_total", PROM_COUNTER,
                  "Deferred crossings decided here at their deadline: no ban had come.", sc.taken_over);
     prom_one_u64(f, "sgcluster_deferred_bound_total", PROM_COUNTER,

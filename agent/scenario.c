@@ -45,9 +45,11 @@ struct scenario_engine {
 };
 
 /* How a crossing came: a local event that crossed with this node's counts alone (decide now), a local
- * event that needed the peers' counts too or a merge (its decider decides), or the deadline of a
- * deferred one (decide now unless its ban came or its decider is heard deciding within the bound). */
-enum how { HOW_EVENT, HOW_SHARED, HOW_MERGE, HOW_DEADLINE };
+ * event that needed the peers' counts too or a merge (its decider decides), the deadline of a
+ * deferred one (decide now unless its ban came or its decider is heard deciding within the bound),
+ * or the deadline of one that no longer crosses now, only in the window that ended when it crossed
+ * (decide now unless its ban came: the decider, measuring later, may never have seen it cross). */
+enum how { HOW_EVENT, HOW_SHARED, HOW_MERGE, HOW_DEADLINE, HOW_DEADLINE_PAST };
 
 int64_t scenario_engine_max_window_ms(const struct config *cfg)
 {
@@ -214,7 +216,7 @@ static void prefix_escalate(struct scenario_engine *e, const struct sg_subject *
 static bool defer(struct scenario_engine *e, const char *subject, const char *evk, int64_t now_ms, int64_t cross_ms,
                   enum how how)
 {
-    if (how == HOW_EVENT || !evk || !e->decider) return false;
+    if (how == HOW_EVENT || how == HOW_DEADLINE_PAST || !evk || !e->decider) return false;
     enum scenario_decider_is who = e->decider(subject, e->decider_arg);
     if (who == SCENARIO_DECIDES_HERE) return false;
     bool again = how == HOW_DEADLINE;
@@ -247,6 +249,8 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
         return;
     /* Already acted on, or cancelled by an operator within the unban grace. */
     if (gossip_state_ban_settled(e->st, bankey, now_ms)) return;
+    /* Left to its decider already: its deadline decides, not every event or merge until then. */
+    if ((how == HOW_SHARED || how == HOW_MERGE) && evk && keyq_has(&e->deferred, evk)) return;
     char gwhy[128];
     const char *refused = guard_refuses(e, subj, gwhy, sizeof gwhy);
     if (refused) {
@@ -290,12 +294,27 @@ static void decide(struct scenario_engine *e, const char *scen_id, enum scenario
     };
     gossip_state_ban_put(e->st, &mem, now_ms, NULL);
     e->stats.decisions++;
-    if (how == HOW_DEADLINE) e->stats.taken_over++;
+    if (how == HOW_DEADLINE || how == HOW_DEADLINE_PAST) e->stats.taken_over++;
     if (e->on_decision) e->on_decision(&d, e->arg);
     if (act == SACT_BAN) prefix_escalate(e, subj, duration_s, now_ms);
 }
 
-/* The counts in the window ending at at_ms; the good users that raise the threshold as known at now_ms. */
+/* True when subj is a shared address for sc in the windows ending at t_ms: failures from an address
+ * where other users log in or send fine (evidence_window), aimed at few users, are a shared address
+ * (office NAT, CGNAT, webmail) with stale passwords. */
+static bool shared_at(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
+                      const struct sg_subject *subj, int64_t t_ms)
+{
+    char key[GOSSIP_KEY_MAX + 1];
+    if (sc->nat_factor <= 1 || subj->type != SG_SUBJ_IP) return false;
+    if ((int64_t)evidence_good_users(st, cfg, subj, t_ms) < sc->nat_ok_users) return false;
+    uint64_t fu = evkey(key, SG_SCOPE_FAILUSERS, subj) < 0 ? 0
+                  : gossip_state_distinct_count(st, key, sc->window_s * 1000, t_ms);
+    return (int64_t)fu < sc->nat_spread_users;
+}
+
+/* The counts in the window ending at at_ms, held against the threshold raised for a shared address
+ * when the address was shared then or is now (the customer's side of doubt). */
 static void measure(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
                     const struct sg_subject *subj, int64_t at_ms, int64_t now_ms, uint64_t *value, int64_t *threshold,
                     bool *shared)
@@ -306,18 +325,8 @@ static void measure(const struct config *cfg, const struct gossip_state *st, con
     *value = evkey(key, sc->id, subj) < 0 ? 0
              : distinct ? gossip_state_distinct_count(st, key, win, at_ms)
                         : gossip_state_counter_total(st, key, win, at_ms);
-    *threshold = sc->threshold;
-    *shared = false;
-    if (sc->nat_factor > 1 && subj->type == SG_SUBJ_IP) {
-        /* Failures from an address where other users log in or send fine (evidence_window), aimed
-         * at few users, are a shared address (office NAT, CGNAT, webmail) with stale passwords. */
-        uint64_t ok = evidence_good_users(st, cfg, subj, now_ms);
-        uint64_t fu = evkey(key, SG_SCOPE_FAILUSERS, subj) < 0 ? 0 : gossip_state_distinct_count(st, key, win, at_ms);
-        if ((int64_t)ok >= sc->nat_ok_users && (int64_t)fu < sc->nat_spread_users) {
-            *threshold *= sc->nat_factor;
-            *shared = true;
-        }
-    }
+    *shared = shared_at(cfg, st, sc, subj, at_ms) || (at_ms != now_ms && shared_at(cfg, st, sc, subj, now_ms));
+    *threshold = *shared ? sc->threshold * sc->nat_factor : sc->threshold;
 }
 
 void scenario_measure(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
@@ -343,6 +352,7 @@ static void evaluate(struct scenario_engine *e, const struct config_scenario *sc
     }
     if ((int64_t)v < thr) return;
     int64_t cross = how == HOW_DEADLINE ? t0_ms : at;   /* a deferred crossing keeps its time */
+    if (how == HOW_DEADLINE && at != now_ms) how = HOW_DEADLINE_PAST;
     /* A count crossed by this node's event with the peers' counts in it: every node holding those
      * counts sees the crossing once this event's delta reaches it, so its decider decides it as if
      * merged (one record instead of one here and one there). Crossed by this node's counts alone

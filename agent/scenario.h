@@ -154,7 +154,7 @@ struct scenario_stats {
     uint64_t evaluated;          /* queued keys evaluated */
     uint64_t slices;             /* drain calls */
     uint64_t deferred;           /* crossings left to another node, the decider */
-    uint64_t extended;           /* ... waited again: their decider was heard deciding at the deadline */
+    uint64_t extended;           /* ... waits at a deadline, their decider heard deciding (one may wait often) */
     uint64_t taken_over;         /* ... decided here at their deadline: no ban had come */
     uint64_t defer_bound;        /* ... of which the decider was still heard deciding: the bound had passed */
     uint64_t defer_full;         /* crossings decided here at once: the deferred set was full */

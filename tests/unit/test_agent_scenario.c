@@ -246,14 +246,19 @@ static void test_dups_and_window(void **state)
     assert_int_equal(f->decisions, 1);
 }
 
+/* Two other users log in fine from ip on node at t: an office behind NAT. */
+static void office_logins(struct fixture *f, int node, const char *ip, int64_t t)
+{
+    struct sg_event ok1 = ev(SG_EV_AUTH_OK, ip, "u1", "imap"), ok2 = ev(SG_EV_AUTH_OK, ip, "u2", "imap");
+    scenario_engine_event(f->eng[node], &ok1, t);
+    scenario_engine_event(f->eng[node], &ok2, t);
+}
+
 static void test_shared_address_needs_more(void **state)
 {
     struct fixture *f = *state;
     const char *ip = "203.0.113.50";
-    /* Two other users log in fine from this address: an office behind NAT. */
-    struct sg_event ok1 = ev(SG_EV_AUTH_OK, ip, "u1", "imap"), ok2 = ev(SG_EV_AUTH_OK, ip, "u2", "imap");
-    scenario_engine_event(f->eng[0], &ok1, T0);
-    scenario_engine_event(f->eng[0], &ok2, T0);
+    office_logins(f, 0, ip, T0);
     struct sg_event bad = ev(SG_EV_AUTH_FAIL, ip, "phone-user", "imap");
     for (int i = 0; i < 30; i++) scenario_engine_event(f->eng[0], &bad, T0 + 1000 + i);
     assert_int_equal(f->decisions, 0);   /* 30 < 10 x 5 */
@@ -266,9 +271,7 @@ static void test_spread_users_not_weakened(void **state)
 {
     struct fixture *f = *state;
     const char *ip = "203.0.113.51";
-    struct sg_event ok1 = ev(SG_EV_AUTH_OK, ip, "u1", "imap"), ok2 = ev(SG_EV_AUTH_OK, ip, "u2", "imap");
-    scenario_engine_event(f->eng[0], &ok1, T0);
-    scenario_engine_event(f->eng[0], &ok2, T0);
+    office_logins(f, 0, ip, T0);
     const char *users[] = {"x1", "x2", "x3", "x4", "x5"};
     for (int i = 0; i < 10; i++) {
         struct sg_event bad = ev(SG_EV_AUTH_FAIL, ip, users[i % 5], "imap");
@@ -579,11 +582,14 @@ static void test_touch_decider_busy_bound(void **state)
 }
 
 /* A crossing made just before its oldest bucket leaves the window is judged by the count it had
- * when it crossed: a decider that never sends its ban cannot leave it unbanned by waiting. */
+ * when it crossed: a decider that never sends its ban cannot leave it unbanned by waiting. And as
+ * it no longer crosses now, a decider that measured it later may never have seen it cross: it is
+ * taken over at the first deadline even from a decider heard deciding. */
 static void test_deferred_crossing_at_window_edge(void **state)
 {
     struct fixture *f = *state;
     use_deciders(f);
+    for (int i = 0; i < NODES; i++) f->busy[i] = true;
     struct sg_event e = ev(SG_EV_AUTH_FAIL, "203.0.113.56", "a", "imap");
     for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[0], &e, T0 + i);
     for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[1], &e, T0 + i);
@@ -602,6 +608,29 @@ static void test_deferred_crossing_at_window_edge(void **state)
     assert_int_equal(v, 0);              /* nothing left in the window at the deadline */
     drain_all(f, due);
     assert_int_equal(f->decisions, NODES);
+    struct scenario_stats s;
+    scenario_engine_stats(f->eng[0], &s);
+    assert_int_equal(s.extended, 0);
+}
+
+/* A key judged in the window that ended when it was first touched is held against the threshold of
+ * a shared address if the address was shared then, even when its good users have left the evidence
+ * window by now: the past count never bans a customer that the count then would not have. */
+static void test_touch_queue_lag_shared_address(void **state)
+{
+    struct fixture *f = *state;
+    const char *ip = "203.0.113.58";
+    office_logins(f, 2, ip, T0);
+    struct sg_event bad = ev(SG_EV_AUTH_FAIL, ip, "phone-user", "imap");
+    for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[0], &bad, T0 + 1000 + i);
+    for (int i = 0; i < 5; i++) scenario_engine_event(f->eng[1], &bad, T0 + 1000 + i);
+    broadcast(f, 0, T0 + 2000, true);
+    broadcast(f, 1, T0 + 2000, true);
+    assert_int_equal(scenario_engine_queued(f->eng[2]), 1);
+    /* Evaluated once the good users have left the evidence window: 10 < 10 x 5 then. */
+    int64_t late = T0 + f->cfg.evidence_window_s * 1000 + 700000;
+    while (scenario_engine_drain(f->eng[2], late, 1000000)) {}
+    assert_int_equal(stat_decisions(f, 2), 0);
 }
 
 /* A key that waited in the touch queue while its oldest bucket left the window is judged by the
@@ -1124,6 +1153,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_touch_decider_busy_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_crossing_at_window_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_touch_queue_lag_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_touch_queue_lag_shared_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_touch_decider_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_event_decides_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decider_rendezvous, setup, teardown),
