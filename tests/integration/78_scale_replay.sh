@@ -26,8 +26,8 @@
 # Under the sanitizers (build-san: `make check`) SG_SCALE_ATTACKERS defaults to 30000: measured there,
 # each ASan agent holds ~25 KiB per address (750 MiB at 30000, so ~25 GiB for 1M over 3 agents) and
 # 30000 took 97 s on the 2-core machine. The plain build defaults to 100000 (425 s on the loaded
-# 2-core machine): at 1M the agents do not quite get there within the test's bound today (the last
-# run: 994,072 / 993,865 / 1,000,000 at 720 s; docs/scale.md, "Not done").
+# 2-core machine): at 1M the agents do not get there within the test's bound today (the best run:
+# 994,072 / 993,865 / 1,000,000 at 720 s, the last 451,306 / 895,731 / 914,021; docs/scale.md).
 # SG_SCALE_ATTACKERS=1000000 runs the full size.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
