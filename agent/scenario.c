@@ -314,9 +314,9 @@ static bool shared_at(const struct config *cfg, const struct gossip_state *st, c
 }
 
 /* The counts in the window ending at at_ms, held against the threshold raised for a shared address
- * when the address was shared then or is now (the customer's side of doubt). */
+ * when the address was shared then or shared_later is set (it is now: the customer's side of doubt). */
 static void measure(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
-                    const struct sg_subject *subj, int64_t at_ms, int64_t now_ms, uint64_t *value, int64_t *threshold,
+                    const struct sg_subject *subj, int64_t at_ms, bool shared_later, uint64_t *value, int64_t *threshold,
                     bool *shared)
 {
     char key[GOSSIP_KEY_MAX + 1];
@@ -325,14 +325,14 @@ static void measure(const struct config *cfg, const struct gossip_state *st, con
     *value = evkey(key, sc->id, subj) < 0 ? 0
              : distinct ? gossip_state_distinct_count(st, key, win, at_ms)
                         : gossip_state_counter_total(st, key, win, at_ms);
-    *shared = shared_at(cfg, st, sc, subj, at_ms) || (at_ms != now_ms && shared_at(cfg, st, sc, subj, now_ms));
+    *shared = shared_later || shared_at(cfg, st, sc, subj, at_ms);
     *threshold = *shared ? sc->threshold * sc->nat_factor : sc->threshold;
 }
 
 void scenario_measure(const struct config *cfg, const struct gossip_state *st, const struct config_scenario *sc,
                       const struct sg_subject *subj, int64_t now_ms, uint64_t *value, int64_t *threshold, bool *shared)
 {
-    measure(cfg, st, sc, subj, now_ms, now_ms, value, threshold, shared);
+    measure(cfg, st, sc, subj, now_ms, false, value, threshold, shared);
 }
 
 /* Evaluates subj's count in sc now and, when t0_ms (when the key was first touched, or when its
@@ -345,10 +345,10 @@ static void evaluate(struct scenario_engine *e, const struct config_scenario *sc
     uint64_t v;
     int64_t thr, at = now_ms, bucket = e->cfg->bucket_s > 0 ? e->cfg->bucket_s * 1000 : 1;
     bool shared;
-    measure(e->cfg, e->st, sc, subj, now_ms, now_ms, &v, &thr, &shared);
+    measure(e->cfg, e->st, sc, subj, now_ms, false, &v, &thr, &shared);
     if ((int64_t)v < thr && t0_ms < now_ms && t0_ms / bucket != now_ms / bucket) {
         at = t0_ms;
-        measure(e->cfg, e->st, sc, subj, at, now_ms, &v, &thr, &shared);
+        measure(e->cfg, e->st, sc, subj, at, shared, &v, &thr, &shared);   /* shared now: shared then too */
     }
     if ((int64_t)v < thr) return;
     int64_t cross = how == HOW_DEADLINE ? t0_ms : at;   /* a deferred crossing keeps its time */
