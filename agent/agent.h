@@ -66,13 +66,13 @@ struct agent {
     int deadline_timer;               /* ... of the timer of the first deferred crossing's deadline */
     int64_t eval_slice_end_us;        /* monotonic, when the last slice ended */
     uint64_t *live;                   /* this node's origin and its live peers', for the decider */
+    int64_t *live_seen;               /* ... and what each said it has caught up with (its `seen`) */
     size_t nlive;
     int64_t live_mono_ms;             /* when live was last built */
-    struct agent_heard {              /* each peer heard deciding: */
-        uint64_t origin, hlc;         /* ... the newest record of its own in its own frames */
-        int64_t mono_ms;              /* ... and when it came */
-    } *heard;
-    size_t nheard;
+    struct agent_input {              /* a ring of the transport's input horizon over time (agent_gossip.c) */
+        int64_t wall, input;
+    } *inputs;
+    size_t inputs_head, inputs_n;
     /* enforcement */
     struct enforce *enf;
     policy_server_t *policy;

@@ -61,35 +61,40 @@ static int on_eval_timer(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-/* A peer is heard deciding while records of its own, newer than any it sent before, keep coming in
- * its own frames (scenario.h, SCENARIO_DECIDER_BUSY). Whether the merge kept them does not matter: a
- * record that lost to this node's own takeover still shows its author at work. Only the sender's own
- * records count (its frame's signature is checked), so no member can make another look busy, and a
- * sync answer's old records are no news. */
-static void heard_deciding(struct agent *a, const struct gossip_body *body, uint64_t sender)
+/* What this node has caught up with (`seen` in its heartbeats, gossip/transport.h): every merge of
+ * the frames its peers sent before the input horizon is done, but the keys they touched may wait in
+ * the evaluation queue. The input horizon is kept over time (a sample every INPUTS_STEP_MS, the last
+ * INPUTS_MAX of them), and `seen` is the horizon as it was when the oldest queued key was touched:
+ * the merges before that have all been evaluated. A queue older than the ring says 0 (behind). */
+#define INPUTS_MAX 4096
+#define INPUTS_STEP_MS 100
+static int64_t seen_horizon(int64_t input_ms, void *arg)
 {
-    uint64_t newest = 0;
-    int64_t ahead = sg_now_ms() + a->cfg->max_skew_ms;   /* a stamp the merge refuses would pin it */
-    for (size_t i = 0; i < body->n_bans; i++)
-        if (body->bans[i].author == sender && body->bans[i].hlc > newest && (int64_t)GOSSIP_HLC_MS(body->bans[i].hlc) <= ahead)
-            newest = body->bans[i].hlc;
-    if (!newest) return;
-    size_t i = 0;
-    while (i < a->nheard && a->heard[i].origin != sender) i++;
-    if (i == a->nheard) {   /* senders are keyring members: few */
-        a->heard = sg_xrealloc(a->heard, (a->nheard + 1) * sizeof *a->heard);
-        a->heard[a->nheard++] = (struct agent_heard){.origin = sender};
+    struct agent *a = arg;
+    int64_t now = sg_now_ms();
+    if (!a->inputs) a->inputs = sg_xmalloc(INPUTS_MAX * sizeof *a->inputs);
+    const struct agent_input *last = a->inputs_n ? &a->inputs[(a->inputs_head + a->inputs_n - 1) % INPUTS_MAX] : NULL;
+    if (!last || now - last->wall >= INPUTS_STEP_MS || now < last->wall) {
+        if (a->inputs_n == INPUTS_MAX) {
+            a->inputs_head = (a->inputs_head + 1) % INPUTS_MAX;
+            a->inputs_n--;
+        }
+        a->inputs[(a->inputs_head + a->inputs_n++) % INPUTS_MAX] = (struct agent_input){now, input_ms};
     }
-    if (newest <= a->heard[i].hlc) return;
-    a->heard[i].hlc = newest;
-    a->heard[i].mono_ms = sg_mono_ms();
+    int64_t oldest = scenario_engine_oldest_queued(a->eng);
+    if (oldest < 0) return input_ms;
+    for (size_t i = a->inputs_n; i-- > 0;) {   /* the latest sample at or before it */
+        const struct agent_input *s = &a->inputs[(a->inputs_head + i) % INPUTS_MAX];
+        if (s->wall <= oldest) return s->input < input_ms ? s->input : input_ms;
+    }
+    return 0;
 }
 
 /* Who decides a crossing seen through merges: rendezvous over this node and the peers it hears now
  * (alive: a message within suspect_ms). Nodes that hear the same peers agree; one that hears a
  * different set may also decide (a duplicate ban, harmless) or leave it to a node that is gone (the
- * others take it over at the deadline). Another node is busy while records of its own keep coming. */
-static enum scenario_decider_is decides_here(const char *subject, void *arg)
+ * others take it over at the deadline). Another node is busy until its `seen` passes the crossing. */
+static enum scenario_decider_is decides_here(const char *subject, int64_t cross_ms, void *arg)
 {
     struct agent *a = arg;
     if (!a->tr) return SCENARIO_DECIDES_HERE;
@@ -97,21 +102,24 @@ static enum scenario_decider_is decides_here(const char *subject, void *arg)
     if (!a->live || now - a->live_mono_ms >= LIVE_REFRESH_MS) {
         size_t n = gossip_transport_peer_count(a->tr);
         a->live = sg_xrealloc(a->live, (n + 1) * sizeof *a->live);
+        a->live_seen = sg_xrealloc(a->live_seen, (n + 1) * sizeof *a->live_seen);
         a->nlive = 0;
+        a->live_seen[a->nlive] = 0;
         a->live[a->nlive++] = gossip_state_origin(a->st);
         for (size_t i = 0; i < n; i++) {
             struct gossip_peer_stats ps;
-            if (gossip_transport_peer_stats(a->tr, i, &ps) == 0 && ps.status == GOSSIP_PEER_ALIVE)
+            if (gossip_transport_peer_stats(a->tr, i, &ps) == 0 && ps.status == GOSSIP_PEER_ALIVE) {
+                a->live_seen[a->nlive] = ps.seen_ms;
                 a->live[a->nlive++] = ps.origin;
+            }
         }
         a->live_mono_ms = now;
     }
     uint64_t d = scenario_decider(subject, a->live, a->nlive);
     if (d == a->live[0]) return SCENARIO_DECIDES_HERE;
-    for (size_t i = 0; i < a->nheard; i++)
-        if (a->heard[i].origin == d)
-            return now - a->heard[i].mono_ms < SCENARIO_DECIDER_QUIET_MS ? SCENARIO_DECIDER_BUSY : SCENARIO_DECIDER_QUIET;
-    return SCENARIO_DECIDER_QUIET;
+    size_t i = 1;
+    while (i < a->nlive && a->live[i] != d) i++;
+    return scenario_decider_caught_up(i < a->nlive ? a->live_seen[i] : 0, cross_ms);
 }
 
 /* A threshold may be crossed by peers' increments alone: the keys whose counts a merge moved are
@@ -119,7 +127,7 @@ static enum scenario_decider_is decides_here(const char *subject, void *arg)
 static void on_merge(const struct gossip_body *body, const struct gossip_merge_result *res, uint64_t sender, void *arg)
 {
     struct agent *a = arg;
-    heard_deciding(a, body, sender);
+    (void)sender;
     scenario_engine_touch_merged(a->eng, body, res->changed_marks, sg_now_ms());
     eval_slice(a);
 }
@@ -148,6 +156,7 @@ int agent_gossip_start(struct agent *a, uint64_t last_seq)
     free(peers);
     if (!a->tr) return -1;
     gossip_transport_set_merge_cb(a->tr, on_merge, a);
+    gossip_transport_set_horizon_fn(a->tr, seen_horizon, a);
     scenario_engine_set_decider(a->eng, decides_here, a);
     return 0;
 }
@@ -157,10 +166,12 @@ void agent_gossip_stop(struct agent *a)
     gossip_transport_destroy(&a->tr);
     free(a->live);
     a->live = NULL;
+    free(a->live_seen);
+    a->live_seen = NULL;
     a->nlive = 0;
-    free(a->heard);
-    a->heard = NULL;
-    a->nheard = 0;
+    free(a->inputs);
+    a->inputs = NULL;
+    a->inputs_head = a->inputs_n = 0;
 }
 
 void agent_gossip_notify(struct agent *a)
@@ -220,8 +231,10 @@ void agent_gossip_peers_table(struct agent *a, FILE *out)
                 gossip_transport_site(a->tr),
                 tt.relay ? "this node is a relay" : gossip_transport_relay_heard(a->tr) ? "relay heard" : "RELAY NOT HEARD",
                 tt.relayed_out, tt.relayed_in, tt.relayed_dup, tt.relayed_refused);
-    fprintf(out, "%-16s %-8s %9s %10s %9s %9s %8s %9s %8s %7s\n", "PEER", "STATE", "LAST", "SEQ", "GAPS", "REPAIRED",
-            "OFFSET", "MERGED", "REFUSED", "DROPS");
+    /* BEHIND: how far what the peer last said it has seen (its `seen`) lags our clock */
+    fprintf(out, "%-16s %-8s %9s %10s %9s %9s %8s %8s %9s %8s %7s\n", "PEER", "STATE", "LAST", "SEQ", "GAPS", "REPAIRED",
+            "OFFSET", "BEHIND", "MERGED", "REFUSED", "DROPS");
+    int64_t wall = sg_now_ms();
     size_t n = gossip_transport_peer_count(a->tr);
     for (size_t i = 0; i < n; i++) {
         struct gossip_peer_stats ps;
@@ -231,11 +244,14 @@ void agent_gossip_peers_table(struct agent *a, FILE *out)
         char last[32];
         if (ps.last_msg_age_ms < 0) snprintf(last, sizeof last, "never");
         else snprintf(last, sizeof last, "%" PRId64 "ms", ps.last_msg_age_ms);
+        char behind[32];
+        if (ps.seen_ms <= 0) snprintf(behind, sizeof behind, "-");
+        else snprintf(behind, sizeof behind, "%" PRId64 "ms", wall > ps.seen_ms ? wall - ps.seen_ms : 0);
         /* REFUSED: entries it sent that were refused (records outside the limits, others' slots...). */
-        fprintf(out, "%-16s %-8s %9s %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %6" PRId64 "ms %9" PRIu64 " %8" PRIu64
+        fprintf(out, "%-16s %-8s %9s %10" PRIu64 " %9" PRIu64 " %9" PRIu64 " %6" PRId64 "ms %8s %9" PRIu64 " %8" PRIu64
                      " %7" PRIu64 "%s\n",
                 ps.name, gossip_peer_status_name(ps.status), last, ps.last_seq, ps.gaps_seen, ps.gaps_repaired,
-                ps.clock_offset_ms, ps.entries_merged, ps.entries_rejected, pd,
+                ps.clock_offset_ms, behind, ps.entries_merged, ps.entries_rejected, pd,
                 !ps.configured ? "  (not configured)" : !ps.direct ? "  (through the relay)" : ps.relay ? "  (relay)" : "");
     }
     for (size_t i = 0; i < a->cfg->npeers; i++)

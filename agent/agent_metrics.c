@@ -219,12 +219,12 @@ static void write_decisions(struct agent *a, FILE *f)
     prom_one_u64(f, "sgcluster_deferred_total", PROM_COUNTER, "Crossings left to their decider (merged, or shared local).",
                  sc.deferred);
     prom_one_u64(f, "sgcluster_deferred_extended_total", PROM_COUNTER,
-                 "Waits of deferred crossings at a deadline: their decider was heard deciding (one crossing may wait many times).",
+                 "Waits of deferred crossings at a deadline: their decider had not caught up with the crossing (one crossing may wait many times).",
                  sc.extended);
     prom_one_u64(f, "sgcluster_deferred_taken_over_total", PROM_COUNTER,
                  "Deferred crossings decided here at their deadline: no ban had come.", sc.taken_over);
     prom_one_u64(f, "sgcluster_deferred_bound_total", PROM_COUNTER,
-                 "Deferred crossings decided here because the bound passed while their decider was heard deciding.",
+                 "Deferred crossings decided here because the bound passed while their decider was still behind.",
                  sc.defer_bound);
     prom_one_u64(f, "sgcluster_deferred_full_total", PROM_COUNTER,
                  "Crossings decided here at once because the deferred set was full.", sc.defer_full);

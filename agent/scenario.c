@@ -46,7 +46,7 @@ struct scenario_engine {
 
 /* How a crossing came: a local event that crossed with this node's counts alone (decide now), a local
  * event that needed the peers' counts too or a merge (its decider decides), the deadline of a
- * deferred one (decide now unless its ban came or its decider is heard deciding within the bound),
+ * deferred one (decide now unless its ban came or its decider is behind it, within the bound),
  * or the deadline of one that no longer crosses now, only in the window that ended when it crossed
  * (decide now unless its ban came: the decider, measuring later, may never have seen it cross). */
 enum how { HOW_EVENT, HOW_SHARED, HOW_MERGE, HOW_DEADLINE, HOW_DEADLINE_PAST };
@@ -212,12 +212,12 @@ static void prefix_escalate(struct scenario_engine *e, const struct sg_subject *
 /* A crossing (made at cross_ms) of a subject another node decides, seen through a merge, a shared
  * local event or at its deadline: true when evk (the evidence key that crossed) waits in the deferred
  * set now for SCENARIO_DEFER_MS (or waited there already). At a deadline it waits again only while
- * its decider is heard deciding and SCENARIO_DEFER_BOUND_MS have not passed since the crossing. */
+ * its decider has not caught up with the crossing and SCENARIO_DEFER_BOUND_MS have not passed since. */
 static bool defer(struct scenario_engine *e, const char *subject, const char *evk, int64_t now_ms, int64_t cross_ms,
                   enum how how)
 {
     if (how == HOW_EVENT || how == HOW_DEADLINE_PAST || !evk || !e->decider) return false;
-    enum scenario_decider_is who = e->decider(subject, e->decider_arg);
+    enum scenario_decider_is who = e->decider(subject, cross_ms, e->decider_arg);
     if (who == SCENARIO_DECIDES_HERE) return false;
     bool again = how == HOW_DEADLINE;
     if (again && who == SCENARIO_DECIDER_QUIET) return false;
@@ -496,6 +496,11 @@ void scenario_engine_set_decider(struct scenario_engine *e, scenario_decider_fn 
     e->decider_arg = arg;
 }
 
+enum scenario_decider_is scenario_decider_caught_up(int64_t seen_ms, int64_t cross_ms)
+{
+    return seen_ms - SCENARIO_SEEN_SLACK_MS >= cross_ms ? SCENARIO_DECIDER_QUIET : SCENARIO_DECIDER_BUSY;
+}
+
 uint64_t scenario_decider(const char *subject, const uint64_t *origins, size_t n)
 {
     /* The hash of the subject followed by the origin (big-endian): the node fixed, subjects spread
@@ -571,6 +576,12 @@ bool scenario_engine_drain(struct scenario_engine *e, int64_t now_ms, int64_t bu
 size_t scenario_engine_queued(const struct scenario_engine *e)
 {
     return e->touched.n;
+}
+
+int64_t scenario_engine_oldest_queued(const struct scenario_engine *e)
+{
+    int64_t t0;
+    return keyq_first(&e->touched, NULL, &t0) ? t0 : -1;
 }
 
 int64_t scenario_engine_next_deadline(const struct scenario_engine *e)

@@ -71,34 +71,39 @@ void scenario_engine_event(struct scenario_engine *e, const struct sg_event *ev,
  * deferred set for SCENARIO_DEFER_MS with the time it crossed, then is evaluated again, counted in
  * the window that ended then (so a crossing near a bucket's edge is not lost while it waits). If a
  * ban for the subject arrived meanwhile, nothing is left to do. If its decider is gone (this node
- * now decides it among the nodes it hears) or quiet (no record of its own for
- * SCENARIO_DECIDER_QUIET_MS: it refuses, e.g. by a never-ban rule the others lack, or has stalled),
- * it is decided here (counted: taken_over). If its decider is heard deciding (busy with an attack,
- * behind on its queue), it waits SCENARIO_DEFER_MS more (counted: extended), as long as
- * SCENARIO_DEFER_BOUND_MS have not passed since the crossing; then it is decided here whatever.
+ * now decides it among the nodes it hears) or has caught up with the crossing (its heartbeat's
+ * `seen` has passed the crossing time by SCENARIO_SEEN_SLACK_MS: it had every count this node had,
+ * and any ban it made of them would have come before that heartbeat, so it refused, e.g. by a
+ * never-ban rule the others lack), it is decided here (counted: taken_over). If its decider is
+ * behind (busy with an attack: its readers or its queue have not reached the crossing yet), it waits
+ * SCENARIO_DEFER_MS more (counted: extended), as long as SCENARIO_DEFER_BOUND_MS have not passed
+ * since the crossing; then it is decided here whatever (counted: defer_bound).
  * With the set full (SCENARIO_DEFER_MAX), the crossing is decided here at once (counted:
  * defer_full). Without a decider callback this node decides all. */
 #define SCENARIO_TOUCH_QUEUE_MAX (256 * 1024)
 #define SCENARIO_DEFER_MAX (256 * 1024)
 /* Longer than a decision takes to reach every node (tens of ms; seconds on a loaded farm). */
 #define SCENARIO_DEFER_MS 15000
-/* The longest a deferred crossing waits for a decider heard deciding: under a botnet of a million
+/* The longest a deferred crossing waits for a decider that is behind: under a botnet of a million
  * addresses (test 78) a busy decider's queue lags by minutes, and a takeover at a fixed 60 s decided
  * most bans twice; at 180 s a node still took over a third of the bans, reading its peers' frames
- * 4 minutes late. A member that only pretends to be busy delays its share of bans this long. */
+ * 4 minutes late. A member that only pretends to be behind delays its share of bans this long. */
 #define SCENARIO_DEFER_BOUND_MS 300000
-/* A decider none of whose own records has come for this long is quiet: its deferred crossings are
- * taken over at their deadline. */
-#define SCENARIO_DECIDER_QUIET_MS 15000
+/* How far a decider's `seen` must pass a crossing before its silence means it will not decide it:
+ * the nodes' clocks are within it (NTP). */
+#define SCENARIO_SEEN_SLACK_MS 1000
 
-/* What the decider callback says of a subject. */
+/* What the decider callback says of a subject crossed at cross_ms (wall clock). */
 enum scenario_decider_is {
     SCENARIO_DECIDES_HERE,   /* this node decides its crossings */
-    SCENARIO_DECIDER_BUSY,   /* another node, heard deciding (a record of its own within SCENARIO_DECIDER_QUIET_MS) */
-    SCENARIO_DECIDER_QUIET,  /* another node, no record of its own lately */
+    SCENARIO_DECIDER_BUSY,   /* another node, not yet caught up with cross_ms */
+    SCENARIO_DECIDER_QUIET,  /* another node, caught up with cross_ms: what it decided has come */
 };
 /* subject: "ip:X", "net:P/len" or "user:U". */
-typedef enum scenario_decider_is (scenario_decider_fn)(const char *subject, void *arg);
+typedef enum scenario_decider_is (scenario_decider_fn)(const char *subject, int64_t cross_ms, void *arg);
+/* Another node that decides a crossing made at cross_ms and says it has caught up with seen_ms: busy
+ * until seen_ms passes cross_ms by SCENARIO_SEEN_SLACK_MS, then quiet. */
+enum scenario_decider_is scenario_decider_caught_up(int64_t seen_ms, int64_t cross_ms);
 /* fn may be NULL (the default): every crossing is decided here. */
 void scenario_engine_set_decider(struct scenario_engine *e, scenario_decider_fn *fn, void *arg);
 /* Of origins[0..n) (n >= 1), the one that decides subject: the highest hash of (subject, origin). Every
@@ -120,6 +125,9 @@ void scenario_engine_touch_merged(struct scenario_engine *e, const struct gossip
 bool scenario_engine_drain(struct scenario_engine *e, int64_t now_ms, int64_t budget_us);
 /* Keys queued for evaluation. */
 size_t scenario_engine_queued(const struct scenario_engine *e);
+/* When the oldest key queued for evaluation was first touched (wall ms), -1 when none is queued:
+ * every merge before it has been evaluated. */
+int64_t scenario_engine_oldest_queued(const struct scenario_engine *e);
 /* The earliest deadline of a deferred key (wall ms), -1 when none is deferred. */
 int64_t scenario_engine_next_deadline(const struct scenario_engine *e);
 /* Moves the queue, the deferred set and the counters of from (an engine being replaced on a reload)
@@ -154,9 +162,9 @@ struct scenario_stats {
     uint64_t evaluated;          /* queued keys evaluated */
     uint64_t slices;             /* drain calls */
     uint64_t deferred;           /* crossings left to another node, the decider */
-    uint64_t extended;           /* ... waits at a deadline, their decider heard deciding (one may wait often) */
+    uint64_t extended;           /* ... waits at a deadline, their decider behind them (one may wait often) */
     uint64_t taken_over;         /* ... decided here at their deadline: no ban had come */
-    uint64_t defer_bound;        /* ... of which the decider was still heard deciding: the bound had passed */
+    uint64_t defer_bound;        /* ... of which the decider was still behind: the bound had passed */
     uint64_t defer_full;         /* crossings decided here at once: the deferred set was full */
     size_t queued, deferred_now; /* keys in the queue and in the deferred set now */
 };

@@ -199,6 +199,7 @@ void gossip_state_mark(struct gossip_dirty *d, struct gossip_entry_head *h)
     d->v[d->n++] = h;
     h->dirty_pos = (uint32_t)d->n;
     d->live++;
+    d->added++;
 }
 
 void gossip_state_unmark(struct gossip_dirty *d, struct gossip_entry_head *h)

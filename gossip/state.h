@@ -203,6 +203,12 @@ int gossip_state_merge_marked(struct gossip_state *st, const struct gossip_body 
 size_t gossip_state_take_delta(struct gossip_state *st, struct gossip_writer *w, size_t max_bytes);
 /* How many entries wait for the next delta. */
 size_t gossip_state_pending(const struct gossip_state *st);
+/* Where the queues of entries to publish stand: every entry queued before gossip_state_pending_mark
+ * has gone into a delta (or was removed) once gossip_state_pending_sent is true of that mark. The
+ * queues are first in, first out, so a mark is passed in the order marks were taken. */
+struct gossip_pending_mark { uint64_t q[3]; };
+void gossip_state_pending_mark(const struct gossip_state *st, struct gossip_pending_mark *m);
+bool gossip_state_pending_sent(const struct gossip_state *st, const struct gossip_pending_mark *m);
 
 /* ---- sync support ---- */
 /* Partition of a key: siphash(key) % GOSSIP_PARTITIONS. */

@@ -73,11 +73,13 @@ struct gossip_author {
     struct gossip_author_hour *hours;
 };
 
-/* Entries queued for the next delta; slots of removed entries are set to NULL. */
+/* Entries queued for the next delta, first in, first out: v[head..n) (v[0..head) taken already,
+ * cut off when they are half of it); slots of removed entries are set to NULL. */
 struct gossip_dirty {
     void **v;
-    size_t n, cap;
-    size_t live;             /* non-NULL entries among the n */
+    size_t head, n, cap;
+    size_t live;             /* non-NULL entries among v[head..n) */
+    uint64_t added, taken;   /* entries ever appended, slots ever passed by a delta (gossip_pending_mark) */
 };
 
 struct gossip_state {

@@ -140,7 +140,7 @@ static void clear_dirty(enum entry_kind kind, void *e)
 static bool take_list(struct gossip_dirty *d, enum entry_kind kind, struct gossip_writer *w, size_t max_bytes,
                       size_t *taken)
 {
-    size_t i = 0;
+    size_t i = d->head;
     bool full = false;
     for (; i < d->n; i++) {
         struct gossip_entry_head *h = d->v[i];
@@ -156,16 +156,26 @@ static bool take_list(struct gossip_dirty *d, enum entry_kind kind, struct gossi
         *taken += w->entries - entries0;
         clear_dirty(kind, h);
         h->dirty_pos = 0;
+        d->live--;
     }
-    /* Keep what did not fit, renumbered from the front. */
-    size_t keep = 0;
-    for (size_t j = i; j < d->n; j++) {
-        struct gossip_entry_head *h = d->v[j];
-        if (!h) continue;
-        d->v[keep++] = h;
-        h->dirty_pos = (uint32_t)keep;
+    d->taken += i - d->head;
+    d->head = i;
+    if (d->head == d->n) {
+        d->head = d->n = 0;
+    } else if (d->head > d->n / 2) {
+        /* Cut off what was taken, renumbering the rest from the front: moving the whole queue at
+         * every frame made a long queue (a million pending counters) quadratic. */
+        size_t keep = 0;
+        for (size_t j = d->head; j < d->n; j++) {
+            struct gossip_entry_head *h = d->v[j];
+            if (!h) continue;
+            d->v[keep++] = h;
+            h->dirty_pos = (uint32_t)keep;
+        }
+        d->taken += (d->n - d->head) - keep;   /* the removed entries' slots are passed too */
+        d->head = 0;
+        d->n = keep;
     }
-    d->n = d->live = keep;
     return full;
 }
 
@@ -181,6 +191,26 @@ size_t gossip_state_take_delta(struct gossip_state *st, struct gossip_writer *w,
 size_t gossip_state_pending(const struct gossip_state *st)
 {
     return st->dirty_b.live + st->dirty_c.live + st->dirty_s.live;
+}
+
+void gossip_state_pending_mark(const struct gossip_state *st, struct gossip_pending_mark *m)
+{
+    m->q[0] = st->dirty_b.added;
+    m->q[1] = st->dirty_c.added;
+    m->q[2] = st->dirty_s.added;
+}
+
+/* A list's slots are passed in order, and a slot is passed once its entry went out or was removed:
+ * the queue is past the mark when the slots passed reach the slots appended by then, or when nothing
+ * is left in it. */
+static bool list_past(const struct gossip_dirty *d, uint64_t added)
+{
+    return d->live == 0 || d->taken >= added;
+}
+
+bool gossip_state_pending_sent(const struct gossip_state *st, const struct gossip_pending_mark *m)
+{
+    return list_past(&st->dirty_b, m->q[0]) && list_past(&st->dirty_c, m->q[1]) && list_past(&st->dirty_s, m->q[2]);
 }
 
 unsigned gossip_state_partition(const char *key)

@@ -145,6 +145,60 @@ int tp_publish(struct gossip_transport *t, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* ---- what this node has caught up with (gossip_transport_set_horizon_fn) ---- */
+
+void gossip_transport_set_horizon_fn(struct gossip_transport *t, gossip_transport_horizon_fn *fn, void *arg)
+{
+    t->horizon_fn = fn;
+    t->horizon_arg = arg;
+}
+
+int64_t gossip_transport_input_horizon(const struct gossip_transport *t)
+{
+    int64_t now = sg_mono_ms(), h = tp_now(t);
+    for (size_t i = 0; i < t->n_configured; i++) {
+        const struct gossip_peer *p = t->peers[i];
+        if (gossip_peer_status_at(p, now, t->cfg.suspect_ms, t->cfg.dead_ms) != GOSSIP_PEER_ALIVE) continue;
+        if (p->st.sent_ms < h) h = p->st.sent_ms;
+    }
+    return h;
+}
+
+static int64_t tp_seen_now(struct gossip_transport *t)
+{
+    int64_t in = gossip_transport_input_horizon(t);
+    return t->horizon_fn ? t->horizon_fn(in, t->horizon_arg) : in;
+}
+
+/* The checkpoints whose entries have all gone out are what we say now, the newest of them. */
+static void tp_horizon_resolve(struct gossip_transport *t)
+{
+    while (t->cp_n && gossip_state_pending_sent(t->st, &t->cps[t->cp_head].m)) {
+        t->tot.sent_ms = t->cps[t->cp_head].wall;
+        t->tot.seen_ms = t->cps[t->cp_head].seen;
+        t->cp_head = (t->cp_head + 1) % TP_CHECKPOINTS;
+        t->cp_n--;
+    }
+}
+
+/* Where publishing stands now: with nothing queued, that is what we say at once; else it is said
+ * when what is queued now has gone out (a full ring keeps its newest checkpoint the latest). */
+static void tp_horizon_checkpoint(struct gossip_transport *t)
+{
+    int64_t now = tp_now(t), seen = tp_seen_now(t);
+    if (gossip_state_pending(t->st) == 0) {
+        t->cp_n = 0;
+        t->tot.sent_ms = now;
+        t->tot.seen_ms = seen;
+        return;
+    }
+    if (t->cp_n == TP_CHECKPOINTS) t->cp_n--;
+    struct tp_checkpoint *c = &t->cps[(t->cp_head + t->cp_n++) % TP_CHECKPOINTS];
+    c->wall = now;
+    c->seen = seen;
+    gossip_state_pending_mark(t->st, &c->m);
+}
+
 static int on_flush(zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
@@ -156,6 +210,7 @@ static int on_flush(zloop_t *loop, int timer_id, void *arg)
     t->last_flush_mono = sg_mono_ms();
     size_t cap = t->cfg.max_frame_bytes - GOSSIP_WIRE_OVERHEAD;
     int64_t t0 = sg_mono_ns();
+    tp_horizon_checkpoint(t);
     for (int frames = 0; frames < TP_FLUSH_FRAMES_PER_TICK && gossip_state_pending(t->st) > 0; frames++) {
         /* the readers' turn budget bounds a burst too: after a catch-up, the ban records learned
          * (relayed, 250,000 of them in bench_catchup) took 64 frames a turn, tens of ms, while the
@@ -181,6 +236,7 @@ static int on_flush(zloop_t *loop, int timer_id, void *arg)
         t->tot.deltas_flushed++;
         t->tot.entries_published += n;
     }
+    tp_horizon_resolve(t);
     /* more than a burst is pending: come back after the loop has served its sockets */
     if (gossip_state_pending(t->st) > 0)
         t->flush_timer = zloop_timer(t->loop, 1, 1, on_flush, t->handle);
@@ -210,8 +266,12 @@ static int on_heartbeat(zloop_t *loop, int timer_id, void *arg)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 1);
+    tp_horizon_resolve(t);
+    tp_horizon_checkpoint(t);
+    msgpack_pack_array(&pk, 3);
     msgpack_pack_int64(&pk, tp_now(t));
+    msgpack_pack_int64(&pk, t->tot.sent_ms);
+    msgpack_pack_int64(&pk, t->tot.seen_ms);
     uint8_t *frame;
     size_t len;
     if (tp_frame(t, GOSSIP_FRAME_HEARTBEAT, t->seq, (const uint8_t *)sb.data, sb.size, &frame, &len) == 0) {

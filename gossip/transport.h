@@ -114,6 +114,19 @@ typedef void (*gossip_transport_merge_cb)(const struct gossip_body *body, const 
                                           uint64_t sender, void *arg);
 void gossip_transport_set_merge_cb(struct gossip_transport *t, gossip_transport_merge_cb cb, void *arg);
 
+/* What this node has caught up with, in its heartbeats: `sent`, the wall time before which every
+ * change it made has gone out, and `seen`, the wall time before which every change its live peers
+ * made (by their own `sent`) has been merged and evaluated here and every decision made of it has
+ * gone out. A peer that crossed a threshold at time t and waits for this node to decide it knows
+ * that this node has had all it had once this node's `seen` passes t (docs/agent.md, "Who decides").
+ * The callback gets the input horizon (the oldest `sent` of the live peers, or now with none live)
+ * and says what of it has been evaluated; without one, `seen` is the input horizon. */
+typedef int64_t (gossip_transport_horizon_fn)(int64_t input_ms, void *arg);
+void gossip_transport_set_horizon_fn(struct gossip_transport *t, gossip_transport_horizon_fn *fn, void *arg);
+/* The oldest `sent` of the live configured peers (0 while one has sent no heartbeat yet), our wall
+ * clock when none is live. */
+int64_t gossip_transport_input_horizon(const struct gossip_transport *t);
+
 /* Starts a digest sync with a random reachable peer now. -1 when no peer is connected. */
 int gossip_transport_sync_now(struct gossip_transport *t);
 /* True once a sync with at least one peer has completed since start (the node holds the cluster state). */
@@ -153,6 +166,8 @@ struct gossip_peer_stats {
     uint64_t last_seq;               /* highest DELTA seq received in that epoch */
     uint64_t gaps_seen, gaps_repaired, gaps_abandoned; /* in frames */
     int64_t clock_offset_ms;         /* its wall clock minus ours, from its last heartbeat */
+    int64_t sent_ms, seen_ms;        /* its `sent` and `seen` (its clock), from its last heartbeat; 0: unknown
+                                      * (an sgagent before them sends neither: its sent is its heartbeat's time) */
     uint64_t frames_in, bytes_in, frames_out, bytes_out; /* out: direct (repair/sync) traffic to it */
     uint64_t entries_merged, entries_rejected;
     uint64_t drops[GOSSIP_DROP_MAX];
@@ -173,6 +188,7 @@ struct gossip_transport_totals {
     uint64_t drops[GOSSIP_DROP_MAX]; /* every drop, known origin or not */
     uint64_t recv_yields;            /* reader turns cut by recv_budget_us, the rest left for the next turn */
     uint64_t bans_vouched;           /* ban records that came in their author's own frame: none checked alone */
+    int64_t sent_ms, seen_ms;        /* our `sent` and `seen`, as our last heartbeat said them */
     bool synced;
     bool curve;
     bool relay;                      /* we are a relay */

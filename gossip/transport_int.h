@@ -37,6 +37,15 @@ enum tp_reader { TP_RD_SUB, TP_RD_ROUTER, TP_RD_DEALER, TP_READERS };
                                        * again gets no more */
 #define TP_EXPORT_FRAMES_PER_TURN 2   /* a big export is spread over loop turns, deltas keep flowing */
 
+/* Where this node's publishing stood at a flush (tp_horizon_*): once every entry queued by then has gone
+ * out, at wall time `wall` this node had published every change it made and, seen, had evaluated
+ * every change its peers made before `seen` (what the horizon callback said then). */
+#define TP_CHECKPOINTS 64
+struct tp_checkpoint {
+    int64_t wall, seen;
+    struct gossip_pending_mark m;
+};
+
 struct tp_sent {                      /* one of our DELTA frames kept for repair */
     uint64_t seq;
     uint8_t *data;
@@ -125,7 +134,11 @@ struct gossip_transport {
     struct gossip_writer w;
     gossip_transport_merge_cb cb;
     void *cb_arg;
-    struct gossip_transport_totals tot;
+    struct gossip_transport_totals tot;   /* tot.sent_ms, tot.seen_ms: what our heartbeats say */
+    gossip_transport_horizon_fn *horizon_fn;
+    void *horizon_arg;
+    struct tp_checkpoint cps[TP_CHECKPOINTS];   /* a ring, oldest first */
+    size_t cp_head, cp_n;
     uint8_t curve_pk[32], curve_sk[32];
 };
 

@@ -316,12 +316,18 @@ static void on_heartbeat(struct gossip_transport *t, struct gossip_peer *p, cons
                          const uint8_t *body, size_t blen, bool relayed)
 {
     struct rd rd = { body, body + blen };
-    int64_t wall;
-    if (!rd_array(&rd, 1) || !rd_int(&rd, &wall)) {
+    int64_t wall, sent, seen = 0;
+    bool old = rd.p < rd.end && *rd.p == 0x91;   /* an sgagent before `sent` and `seen`: [wall] */
+    if (old ? !rd_array(&rd, 1) || !rd_int(&rd, &wall)
+            : !rd_array(&rd, 3) || !rd_int(&rd, &wall) || !rd_int(&rd, &sent) || !rd_int(&rd, &seen)) {
         drop(t, p, GOSSIP_DROP_MALFORMED, "bad HEARTBEAT body");
         return;
     }
     p->st.clock_offset_ms = wall - tp_now(t);
+    /* Its own word on what it has caught up with (a member may lie: saying it is behind delays its own
+     * share of decisions by SCENARIO_DEFER_BOUND_MS at most, saying it is ahead gets them taken over) */
+    p->st.sent_ms = old ? wall : sent < 0 ? 0 : sent;
+    p->st.seen_ms = seen < 0 ? 0 : seen;
     /* a relayed heartbeat says the author is alive; its gaps are not ours to repair (no DEALER to it) */
     if (!relayed && gossip_peer_announce(p, h->epoch, h->seq))
         tp_request_repairs(t, p, sg_mono_ms());

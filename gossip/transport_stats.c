@@ -75,11 +75,13 @@ void gossip_transport_totals_json(const struct gossip_transport_totals *tot, con
             ",\"entries_published\":%" PRIu64 ",\"syncs_started\":%" PRIu64 ",\"syncs_completed\":%" PRIu64
             ",\"repairs_served\":%" PRIu64 ",\"repairs_resent\":%" PRIu64 ",\"repairs_synced\":%" PRIu64
             ",\"syncs_refused\":%" PRIu64 ",\"sync_leaves_pulled\":%" PRIu64 ",\"syncs_backed_off\":%" PRIu64
-            ",\"recv_yields\":%" PRIu64 ",\"bans_vouched\":%" PRIu64 ",\"site\":",
+            ",\"recv_yields\":%" PRIu64 ",\"bans_vouched\":%" PRIu64 ",\"sent_ms\":%" PRId64 ",\"seen_ms\":%" PRId64
+            ",\"site\":",
             tot->epoch, tot->last_seq, tot->synced ? "true" : "false", tot->curve ? "true" : "false", tot->frames_in,
             tot->bytes_in, tot->frames_out, tot->bytes_out, tot->deltas_flushed, tot->entries_published,
             tot->syncs_started, tot->syncs_completed, tot->repairs_served, tot->repairs_resent, tot->repairs_synced,
-            tot->syncs_refused, tot->sync_leaves_pulled, tot->syncs_backed_off, tot->recv_yields, tot->bans_vouched);
+            tot->syncs_refused, tot->sync_leaves_pulled, tot->syncs_backed_off, tot->recv_yields, tot->bans_vouched,
+            tot->sent_ms, tot->seen_ms);
     json_str(f, site);   /* the operator's text: escaped */
     fprintf(f,
             ",\"relay\":%s,\"relayed_out\":%" PRIu64 ",\"relayed_in\":%" PRIu64 ",\"relayed_dup\":%" PRIu64
@@ -99,12 +101,12 @@ void gossip_peer_stats_json(const struct gossip_peer_stats *ps, FILE *f)
             ",\"relay\":%s,\"direct\":%s,\"state\":\"%s\","
             "\"last_msg_age_ms\":%" PRId64 ",\"epoch\":%" PRIu32 ",\"last_seq\":%" PRIu64
             ",\"gaps_seen\":%" PRIu64 ",\"gaps_repaired\":%" PRIu64 ",\"gaps_abandoned\":%" PRIu64
-            ",\"clock_offset_ms\":%" PRId64 ",\"frames_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+            ",\"clock_offset_ms\":%" PRId64 ",\"sent_ms\":%" PRId64 ",\"seen_ms\":%" PRId64 ",\"frames_in\":%" PRIu64 ",\"bytes_in\":%" PRIu64
             ",\"frames_out\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"entries_merged\":%" PRIu64
             ",\"entries_rejected\":%" PRIu64 ",\"drops\":",
             ps->relay ? "true" : "false", ps->direct ? "true" : "false", gossip_peer_status_name(ps->status),
             ps->last_msg_age_ms, ps->epoch, ps->last_seq, ps->gaps_seen, ps->gaps_repaired, ps->gaps_abandoned,
-            ps->clock_offset_ms, ps->frames_in, ps->bytes_in, ps->frames_out, ps->bytes_out, ps->entries_merged,
+            ps->clock_offset_ms, ps->sent_ms, ps->seen_ms, ps->frames_in, ps->bytes_in, ps->frames_out, ps->bytes_out, ps->entries_merged,
             ps->entries_rejected);
     json_drops(f, ps->drops);
 }

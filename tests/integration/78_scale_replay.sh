@@ -107,6 +107,10 @@ echo "info: $N-address attack appended to the 3 nodes' logs in $(( $(ms) - t0 ))
 
 # Every agent's view of its kernel set (the mirror of what it wrote, cheap to ask) reaches N.
 set4() { cluster_status_field "$1" 'd["kernel"]["set4"]' 2>/dev/null; }
+# How far each agent's `sent` and `seen` (docs/agent.md, "Who decides") lag its clock, in s.
+behind() {
+    cluster_status_field "$1" '"%d/%d" % tuple((__import__("time").time() * 1000 - d["gossip"][k]) // 1000 for k in ("sent_ms", "seen_ms"))' 2>/dev/null
+}
 declare -A done_at=()
 deadline=$(( t0 + BAN_WAIT * 1000 ))
 last_print=$t0
@@ -118,7 +122,8 @@ while [ ${#done_at[@]} -lt 3 ]; do
     done
     now=$(ms)
     if [ $(( now - last_print )) -ge 20000 ]; then
-        echo "info: after $(( (now - t0) / 1000 )) s: kernel sets $(set4 1) / $(set4 2) / $(set4 3) of $N"
+        echo "info: after $(( (now - t0) / 1000 )) s: kernel sets $(set4 1) / $(set4 2) / $(set4 3) of $N;" \
+             "s behind (sent/seen): $(behind 1) / $(behind 2) / $(behind 3)"
         last_print=$now
     fi
     if [ "$now" -ge $deadline ]; then

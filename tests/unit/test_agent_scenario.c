@@ -44,7 +44,8 @@ struct fixture {
     uint64_t origins[NODES];
     struct node_view view[NODES];
     bool gone[NODES];                   /* nodes the others no longer hear */
-    bool busy[NODES];                   /* nodes the others hear deciding (their own records come) */
+    bool busy[NODES];                   /* nodes behind: their `seen` is seen[i] (0 unless a test sets it); */
+    int64_t seen[NODES];                /* ... the others caught up with every crossing */
 };
 
 static void on_decision(const struct decision *d, void *arg)
@@ -395,7 +396,7 @@ static void test_remote_touch_decides(void **state)
 
 /* ---- keys touched by merges: evaluated in slices, decided by one node ---- */
 
-static enum scenario_decider_is fixture_decides(const char *subject, void *arg)
+static enum scenario_decider_is fixture_decides(const char *subject, int64_t cross_ms, void *arg)
 {
     const struct node_view *v = arg;
     uint64_t live[NODES];
@@ -405,7 +406,7 @@ static enum scenario_decider_is fixture_decides(const char *subject, void *arg)
     uint64_t d = scenario_decider(subject, live, n);
     if (d == v->f->origins[v->node]) return SCENARIO_DECIDES_HERE;
     for (int i = 0; i < NODES; i++)
-        if (d == v->f->origins[i] && v->f->busy[i]) return SCENARIO_DECIDER_BUSY;
+        if (d == v->f->origins[i]) return scenario_decider_caught_up(v->f->busy[i] ? v->f->seen[i] : INT64_MAX / 2, cross_ms);
     return SCENARIO_DECIDER_QUIET;
 }
 
@@ -499,15 +500,18 @@ static void test_touch_one_decider(void **state)
     }
 }
 
-/* The decider is heard deciding at the first deadline but its ban never comes (a never-ban rule the
- * others lack): the others wait again; once it has gone quiet (none of its own records comes), they
- * decide themselves at the next deadline, not before. */
+/* The decider is behind at the first deadline and its ban never comes (a never-ban rule the others
+ * lack): the others wait again; once it says it has caught up with the crossing, they decide
+ * themselves at the next deadline, not before. Its `seen` is held against the crossing's time: 1 ms
+ * short of SCENARIO_SEEN_SLACK_MS past it is still behind. */
 static void test_touch_decider_silent(void **state)
 {
     struct fixture *f = *state;
     int d = spread_crossing(f, "203.0.113.51", T0);
+    int64_t crossed = T0 + 20;
     f->busy[d] = true;
-    drain_all(f, T0 + 20);
+    f->seen[d] = crossed + SCENARIO_SEEN_SLACK_MS - 1;
+    drain_all(f, crossed);
     assert_int_equal(f->decisions, 1);
     broadcast(f, d, T0 + 30, false);   /* its counts may come, its records do not */
     int64_t first = T0 + 20 + SCENARIO_DEFER_MS, next = first + SCENARIO_DEFER_MS;
@@ -519,7 +523,7 @@ static void test_touch_decider_silent(void **state)
         assert_int_equal(s.extended, i == d ? 0 : 1);
         assert_int_equal(scenario_engine_next_deadline(f->eng[i]), i == d ? -1 : next);
     }
-    f->busy[d] = false;
+    f->seen[d] = crossed + SCENARIO_SEEN_SLACK_MS;
     drain_all(f, next - 1);
     assert_int_equal(f->decisions, 1);
     drain_all(f, next);
@@ -528,14 +532,15 @@ static void test_touch_decider_silent(void **state)
         struct scenario_stats s;
         scenario_engine_stats(f->eng[i], &s);
         assert_int_equal(s.taken_over, i == d ? 0 : 1);
+        assert_int_equal(s.defer_bound, 0);
         assert_int_equal(s.deferred_now, 0);
         assert_non_null(gossip_state_ban_active(f->st[i], "ip:203.0.113.51", next));
     }
 }
 
-/* A decider heard deciding all along whose ban never comes: the others wait deadline after deadline,
- * and take the crossing over once SCENARIO_DEFER_BOUND_MS have passed since it crossed. A quiet one
- * is taken over at the first deadline. */
+/* A decider behind all along whose ban never comes: the others wait deadline after deadline, and take
+ * the crossing over once SCENARIO_DEFER_BOUND_MS have passed since it crossed. One caught up is
+ * taken over at the first deadline. */
 static void test_touch_decider_busy_bound(void **state)
 {
     struct fixture *f = *state;
@@ -584,7 +589,7 @@ static void test_touch_decider_busy_bound(void **state)
 /* A crossing made just before its oldest bucket leaves the window is judged by the count it had
  * when it crossed: a decider that never sends its ban cannot leave it unbanned by waiting. And as
  * it no longer crosses now, a decider that measured it later may never have seen it cross: it is
- * taken over at the first deadline even from a decider heard deciding. */
+ * taken over at the first deadline even from a decider behind it. */
 static void test_deferred_crossing_at_window_edge(void **state)
 {
     struct fixture *f = *state;

@@ -448,6 +448,59 @@ static void test_cells_cap(void **state)
     gossip_state_destroy(&a);
 }
 
+/* Marks of the publish queues (gossip_state_pending_mark): a mark is passed once every entry queued
+ * before it has gone into a delta, in the order they were queued, whatever came after it; the
+ * queue's front is cut off as it is taken, and what stays keeps its order. */
+static void test_pending_marks(void **state)
+{
+    (void)state;
+    struct gossip_state *a = mk(0, 0);
+    char key[64];
+    struct gossip_pending_mark empty, m1, m2;
+    gossip_state_pending_mark(a, &empty);
+    assert_true(gossip_state_pending_sent(a, &empty));
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "auth-ip|ip:10.1.0.%d", i);
+        gossip_state_counter_add(a, key, 1, T0);
+    }
+    gossip_state_pending_mark(a, &m1);
+    assert_false(gossip_state_pending_sent(a, &m1));
+    assert_true(gossip_state_pending_sent(a, &empty));
+    for (int i = 0; i < 200; i++) {   /* the same keys again: they stay where they were queued */
+        snprintf(key, sizeof key, "auth-ip|ip:10.1.0.%d", i);
+        gossip_state_counter_add(a, key, 1, T0);
+    }
+    assert_true(gossip_state_pending_sent(a, &empty) && !gossip_state_pending_sent(a, &m1));
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "auth-ip|ip:10.2.0.%d", i);
+        gossip_state_counter_add(a, key, 1, T0);
+    }
+    gossip_state_distinct_add(a, "users|x", "alice", 5, T0);
+    gossip_state_pending_mark(a, &m2);
+    size_t total = 0, frames_to_m1 = 0;
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    for (;;) {
+        gossip_writer_reset(&w);
+        size_t got = gossip_state_take_delta(a, &w, 600);
+        if (!got) break;
+        total += got;
+        if (!gossip_state_pending_sent(a, &m1)) {
+            frames_to_m1++;
+            assert_true(total < 200);      /* not passed before all 200 first keys went out */
+        } else if (total < 200 + 100) {
+            assert_true(total >= 200);
+            assert_false(gossip_state_pending_sent(a, &m2));
+        }
+    }
+    gossip_writer_fini(&w);
+    assert_int_equal(total, 301);
+    assert_true(frames_to_m1 > 3);   /* several frames, so the front was cut off on the way */
+    assert_true(gossip_state_pending_sent(a, &m1) && gossip_state_pending_sent(a, &m2));
+    assert_int_equal(gossip_state_pending(a), 0);
+    gossip_state_destroy(&a);
+}
+
 static void test_delta_limits_and_export_chunks(void **state)
 {
     (void)state;
@@ -744,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_merge_rejections),
         cmocka_unit_test(test_cells_cap),
         cmocka_unit_test(test_delta_limits_and_export_chunks),
+        cmocka_unit_test(test_pending_marks),
         cmocka_unit_test(test_sketch_deltas_carry_new_items),
         cmocka_unit_test(test_key_cap_evicts_oldest),
         cmocka_unit_test(test_stats_recent_from_expiry_passes),

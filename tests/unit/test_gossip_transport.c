@@ -339,6 +339,68 @@ static int write_a_second(struct rig *r, int budget, const char *prefix, struct 
 /* Pacing: with a cluster budget of 20 frames/s and 2 nodes, a node that writes every 2 ms starts a
  * flush at most every 100 ms, so its frames carry more entries each, and nothing is lost. Unpaced, it
  * would flush every 5 ms (flush_delay_ms). */
+/* What a node has caught up with, in its heartbeats: `seen` is what its horizon callback says (given
+ * the input horizon: its live peers' `sent`), and `sent` does not pass a change of its own until that
+ * change has gone out, so a peer that reads a `sent` past a change has that change already. */
+struct horizon { int64_t value, input; };
+static int64_t test_horizon(int64_t input_ms, void *arg)
+{
+    struct horizon *h = arg;
+    h->input = input_ms;
+    return h->value;
+}
+
+static void test_loopback_heartbeat_horizons(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_up(&r, 0, 0);
+    struct horizon h = { 12345, 0 };
+    gossip_transport_set_horizon_fn(r.t[1], test_horizon, &h);
+    struct gossip_peer_stats of1, of0;
+    for (int i = 0; i < 100; i++) {
+        run_for(&r, 50);
+        gossip_transport_peer_stats(r.t[0], 0, &of1);
+        gossip_transport_peer_stats(r.t[1], 0, &of0);
+        if (of1.seen_ms == 12345 && h.input > 0 && of0.seen_ms > 0 && gossip_transport_synced(r.t[0]) &&
+            gossip_transport_synced(r.t[1]))
+            break;   /* the first syncs are over too: the next comes in 60 s */
+    }
+    assert_int_equal(of1.seen_ms, 12345);
+    assert_true(of1.sent_ms > 0 && of1.sent_ms <= sg_now_ms());
+    assert_true(h.input > 0 && h.input <= sg_now_ms());   /* node 0's sent, as node 1 read it */
+    assert_true(of0.seen_ms > 0);   /* without a callback: its input horizon, node 1's sent */
+    /* A change of node 1 not flushed yet holds its sent back, heartbeat after heartbeat. (A flush
+     * that something else asks for meanwhile sends it: then again.) */
+    int64_t wrote = 0;
+    char key[64];
+    bool held = false;
+    for (int attempt = 0; attempt < 10 && !held; attempt++) {
+        struct gossip_transport_totals t0, t1;
+        gossip_transport_totals(r.t[1], &t0);
+        snprintf(key, sizeof key, "auth-ip|ip:192.0.2.%d", 70 + attempt);
+        wrote = sg_now_ms();
+        gossip_state_counter_add(r.st[1], key, 1, wrote);
+        run_for(&r, 500);
+        gossip_transport_totals(r.t[1], &t1);
+        if (t1.deltas_flushed != t0.deltas_flushed) continue;
+        gossip_transport_peer_stats(r.t[0], 0, &of1);
+        assert_true(of1.sent_ms <= wrote);   /* sent: every change made before it, in ms */
+        assert_true(of1.last_msg_age_ms >= 0 && of1.last_msg_age_ms < 300);   /* heartbeats came meanwhile */
+        held = true;   /* (node 0 may have the change already: a sync answer carries pending entries too) */
+    }
+    assert_true(held);
+    /* Flushed: once node 0 reads a sent past it, it has merged the change. */
+    gossip_transport_notify(r.t[1]);
+    for (int i = 0; i < 100 && of1.sent_ms <= wrote; i++) {
+        run_for(&r, 20);
+        gossip_transport_peer_stats(r.t[0], 0, &of1);
+    }
+    assert_true(of1.sent_ms > wrote);
+    assert_int_equal(gossip_state_counter_total(r.st[0], key, 60000, wrote), 1);
+    rig_down(&r);
+}
+
 static void test_loopback_flush_paced(void **state)
 {
     (void)state;
@@ -764,6 +826,7 @@ int main(void)
         cmocka_unit_test(test_stamps_and_status),
         cmocka_unit_test(test_loopback_delta_and_repair),
         cmocka_unit_test(test_loopback_repair_by_sync),
+        cmocka_unit_test(test_loopback_heartbeat_horizons),
         cmocka_unit_test(test_loopback_flush_paced),
         cmocka_unit_test(test_loopback_flush_pace_bounded),
         cmocka_unit_test(test_read_budget),
