@@ -85,8 +85,9 @@ static void evict_ban(struct gossip_state *st)
     }
 }
 
-/* Stores rec as the key's record (it already won), queues it for the next delta and reports it. */
-static void store(struct gossip_state *st, struct gossip_bkey *k, const struct gossip_ban *rec)
+/* Stores rec as the key's record (it already won), queues it for the next delta (when queue is set)
+ * and reports it. */
+static void store(struct gossip_state *st, struct gossip_bkey *k, const struct gossip_ban *rec, bool queue)
 {
     if (!k) {
         if (st->bans.n >= st->cfg.max_keys) evict_ban(st);
@@ -104,7 +105,8 @@ static void store(struct gossip_state *st, struct gossip_bkey *k, const struct g
         k->rec = *rec;
         if (rec->expires_at > k->keep_until) k->keep_until = rec->expires_at;
     }
-    gossip_state_mark(&st->dirty_b, &k->h);
+    if (queue) gossip_state_mark(&st->dirty_b, &k->h);
+    else gossip_state_unmark(&st->dirty_b, &k->h);   /* a record it replaced no longer goes out */
     if (st->ban_cb) st->ban_cb(&k->rec, st->ban_cb_arg);
 }
 
@@ -144,7 +146,7 @@ int gossip_state_ban_put(struct gossip_state *st, const struct gossip_ban_spec *
     if (gossip_state_record_check(st, &r) < 0 || gossip_state_budget_charge(st, &r, k ? &k->rec : NULL) < 0)
         return -1;
     gossip_ban_sign(&r, st->self);
-    store(st, k, &r);
+    store(st, k, &r, true);
     if (out) *out = r;
     return 0;
 }
@@ -200,7 +202,7 @@ bool gossip_state_ban_needs_check(const struct gossip_state *st, const struct go
 }
 
 int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, unsigned flags, int64_t now_ms,
-                           enum gossip_sig sig, struct gossip_merge_result *res)
+                           enum gossip_sig sig, bool vouched, struct gossip_merge_result *res)
 {
     struct gossip_ban migrated;
     if ((flags & GOSSIP_MERGE_RESTORE) && b->author == st->self->origin && !verdict(st, b, &sig) &&
@@ -238,7 +240,7 @@ int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, 
         return -1;
     }
     gossip_hlc_observe(&st->hlc, b->hlc, now_ms);
-    store(st, k, b);
+    store(st, k, b, !vouched);
     res->bans_changed++;
     return 1;
 }

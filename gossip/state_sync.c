@@ -65,11 +65,12 @@ int gossip_state_merge_marked(struct gossip_state *st, const struct gossip_body 
     for (size_t i = 0; i < b->n_bans; i++) {
         size_t j = gossip_state_merge_index(i, b->n_bans);
         enum gossip_sig v = sig ? (enum gossip_sig)sig[j] : GOSSIP_SIG_UNKNOWN;
-        if (gossip_state_ban_vouched(&b->bans[j], sender, flags)) {
+        bool vouched = gossip_state_ban_vouched(&b->bans[j], sender, flags);
+        if (vouched) {
             v = GOSSIP_SIG_OK;
             res->bans_vouched++;
         }
-        r = gossip_state_merge_ban(st, &b->bans[j], flags, now_ms, v, res);
+        r = gossip_state_merge_ban(st, &b->bans[j], flags, now_ms, v, vouched, res);
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
     }

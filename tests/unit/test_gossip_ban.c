@@ -542,6 +542,22 @@ static void test_sender_vouches_own_records(void **state)
     assert_int_equal(r.bans_vouched, N);
     assert_int_equal(r.bans_changed, N + N / 2);
     assert_int_equal(r.rej_ban_sig, N / 2);
+    /* Relayed in this node's next delta: c's records, which came from b; not b's own, which b's frame
+     * brought to every peer that subscribes to b. */
+    assert_int_equal(gossip_state_pending(st), N / 2);
+    struct gossip_writer w;
+    gossip_writer_init(&w);
+    size_t taken = 0, got;
+    while ((got = gossip_state_take_delta(st, &w, 65536)) > 0) {
+        struct gossip_body *out = NULL;
+        assert_int_equal(gossip_body_decode((const uint8_t *)w.buf.data, w.buf.size, 0, &out), GOSSIP_WIRE_OK);
+        for (size_t i = 0; i < out->n_bans; i++) assert_true(out->bans[i].author == idc->origin);
+        gossip_body_destroy(&out);
+        gossip_writer_reset(&w);
+        taken += got;
+    }
+    gossip_writer_fini(&w);
+    assert_int_equal(taken, N / 2);
     gossip_state_destroy(&st);
     /* The same body from c: c's vouched for, b's altered ones refused. */
     st = mk(ida);
