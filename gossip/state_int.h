@@ -100,6 +100,7 @@ struct gossip_state {
     uint64_t digest[GOSSIP_PARTITIONS];   /* kept current by every change, see state_digest.c */
     uint64_t leaf[GOSSIP_SYNC_LEAVES];    /* the same sums per leaf (sync descends to them) */
     size_t expire_cursor[3];              /* gossip_state_expire_slice: counters, sketches, bans */
+    bool sketches_first;                  /* the next delta after the bans starts with the sketches */
     /* What the expiry slices saw of each table (counters, sketches, bans): the pass under way, and the
      * last one completed, which gossip_state_stats_recent reports (state.c). */
     struct gossip_census { size_t items, tombstones, mem; } census_part[3], census[3];
