@@ -172,6 +172,10 @@ enum gossip_merge_flags {
      * reaches a node (its DELTAs, its sync answers), and an Ed25519 check costs ~45 us. The record keeps
      * its own signature for the nodes it is passed on to, which check it. */
     GOSSIP_MERGE_SENDER_SIGNED = 4,
+    /* With SENDER_SIGNED: the frame came straight from its sender (not in a relay's RELAY frame, which
+     * cannot be repaired) and this node relays no site, so the sender's own records reached every peer
+     * that subscribes to it and are not queued for relay again (gossip_state_merge_ban). */
+    GOSSIP_MERGE_SENDER_DIRECT = 8,
 };
 struct gossip_merge_result {
     size_t changed;           /* entries that changed something */

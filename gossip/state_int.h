@@ -123,10 +123,11 @@ int gossip_state_merge_sketch(struct gossip_state *st, const struct gossip_sketc
 /* A ban record's signature: not checked yet, or the verdict of gossip_state_ban_authentic. */
 enum gossip_sig { GOSSIP_SIG_UNKNOWN = 0, GOSSIP_SIG_OK, GOSSIP_SIG_BAD };
 /* sig: the record's verdict when known (gossip_state_verify_bans), else GOSSIP_SIG_UNKNOWN: checked here
- * if the merge needs it. vouched: it came in its author's own frame (gossip_state_ban_vouched); a record
- * that wins is queued for the next delta (relayed) only when it did not: the author published that
- * frame to every peer that subscribes to it, and one that missed it repairs the gap from the author
- * or syncs, so relaying it too would only make every peer receive it once per member. */
+ * if the merge needs it. vouched: it came in its author's own frame, straight from the author, and this
+ * node relays no site (gossip_state_ban_vouched, GOSSIP_MERGE_SENDER_DIRECT); a record that wins is
+ * queued for the next delta (relayed) only when it did not: the author published that frame to every
+ * peer that subscribes to it, and one that missed it repairs the gap from the author or syncs, so
+ * relaying it too would only make every peer receive it once per member. */
 int gossip_state_merge_ban(struct gossip_state *st, const struct gossip_ban *b, unsigned flags, int64_t now_ms,
                            enum gossip_sig sig, bool vouched, struct gossip_merge_result *res);
 /* Whether b is signed by its author (our own key for our records, else the keyring's). A pure function

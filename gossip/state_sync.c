@@ -70,7 +70,8 @@ int gossip_state_merge_marked(struct gossip_state *st, const struct gossip_body 
             v = GOSSIP_SIG_OK;
             res->bans_vouched++;
         }
-        r = gossip_state_merge_ban(st, &b->bans[j], flags, now_ms, v, vouched, res);
+        r = gossip_state_merge_ban(st, &b->bans[j], flags, now_ms, v, vouched && (flags & GOSSIP_MERGE_SENDER_DIRECT),
+                                   res);
         if (r > 0) res->changed++;
         else if (r == 0) res->ignored++;
     }

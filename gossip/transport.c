@@ -164,8 +164,10 @@ int64_t gossip_transport_input_horizon(const struct gossip_transport *t)
     return h;
 }
 
+/* Nothing is said before the first sync: a node just started holds none of what its peers wrote. */
 static int64_t tp_seen_now(struct gossip_transport *t)
 {
+    if (t->n_configured && !t->tot.synced) return 0;
     int64_t in = gossip_transport_input_horizon(t);
     return t->horizon_fn ? t->horizon_fn(in, t->horizon_arg) : in;
 }

@@ -283,7 +283,7 @@ static void on_sync_leaves(struct gossip_transport *t, const struct tp_route *r,
 /* ---- the receive path ---- */
 
 static void merge_body(struct gossip_transport *t, struct gossip_peer *p, const struct gossip_frame_header *h,
-                       const uint8_t *body, size_t blen)
+                       const uint8_t *body, size_t blen, bool relayed)
 {
     struct gossip_body *b = NULL;
     enum gossip_wire_err e = gossip_body_decode(body, blen, 0, &b);
@@ -298,8 +298,9 @@ static void merge_body(struct gossip_transport *t, struct gossip_peer *p, const 
      * only from its own origin, in a DELTA or a SYNC_DATA alike: a peer cannot write (or inflate)
      * another node's counts. Sync still relays ban records, which carry their author's signature; the
      * sender's own records are vouched for by the frame's signature, checked before we got here. */
-    gossip_state_merge_marked(t->st, b, h->origin, GOSSIP_MERGE_SENDER_SLOTS_ONLY | GOSSIP_MERGE_SENDER_SIGNED,
-                              tp_now(t), &res, marks);
+    unsigned flags = GOSSIP_MERGE_SENDER_SLOTS_ONLY | GOSSIP_MERGE_SENDER_SIGNED;
+    if (!relayed && !t->cfg.relay) flags |= GOSSIP_MERGE_SENDER_DIRECT;
+    gossip_state_merge_marked(t->st, b, h->origin, flags, tp_now(t), &res, marks);
     p->st.entries_merged += res.changed;
     p->st.entries_rejected += res.rejected;
     t->tot.bans_vouched += res.bans_vouched;
@@ -324,13 +325,20 @@ static void on_heartbeat(struct gossip_transport *t, struct gossip_peer *p, cons
         return;
     }
     p->st.clock_offset_ms = wall - tp_now(t);
-    /* Its own word on what it has caught up with (a member may lie: saying it is behind delays its own
-     * share of decisions by SCENARIO_DEFER_BOUND_MS at most, saying it is ahead gets them taken over) */
-    p->st.sent_ms = old ? wall : sent < 0 ? 0 : sent;
-    p->st.seen_ms = seen < 0 ? 0 : seen;
     /* a relayed heartbeat says the author is alive; its gaps are not ours to repair (no DEALER to it) */
     if (!relayed && gossip_peer_announce(p, h->epoch, h->seq))
         tp_request_repairs(t, p, sg_mono_ms());
+    /* Its own word on what it has caught up with, believed only while no frame of its is missing here
+     * (a frame dropped at a high-water mark may hold the ban it says is out; a peer of another site,
+     * whose frames come through a relay and whose gaps are not ours to repair, is believed as it
+     * says: at worst a crossing is decided twice). A member may lie:
+     * saying it is ahead gets its crossings taken over (duplicates); saying it is behind holds back
+     * the `seen` of every node that hears it, so every takeover in the cluster waits, for at most
+     * SCENARIO_DEFER_BOUND_MS. */
+    if (relayed || !p->dealer || (p->n_gaps == 0 && p->st.epoch == h->epoch)) {
+        p->st.sent_ms = old ? wall : sent < 0 ? 0 : sent;
+        p->st.seen_ms = seen < 0 ? 0 : seen;
+    }
 }
 
 enum tp_verdict tp_handle(struct gossip_transport *t, const struct tp_route *r, const uint8_t *data, size_t len,
@@ -413,7 +421,7 @@ enum tp_verdict tp_handle(struct gossip_transport *t, const struct tp_route *r, 
         tp_relay_forward(t, p, h.type, data, len);
     switch (h.type) {
     case GOSSIP_FRAME_DELTA:
-        merge_body(t, p, &h, body, blen);
+        merge_body(t, p, &h, body, blen, relayed);
         if (v == GOSSIP_SEQ_GAP)
             tp_request_repairs(t, p, p->last_msg_mono);
         break;
@@ -422,7 +430,7 @@ enum tp_verdict tp_handle(struct gossip_transport *t, const struct tp_route *r, 
         break;
     case GOSSIP_FRAME_SYNC_DATA:
         tp_sync_on_data(t, p);
-        merge_body(t, p, &h, body, blen);
+        merge_body(t, p, &h, body, blen, relayed);
         break;
     case GOSSIP_FRAME_HEARTBEAT:
         on_heartbeat(t, p, &h, body, blen, relayed);

@@ -538,12 +538,12 @@ static void test_sender_vouches_own_records(void **state)
         assert_int_equal(sig[i], i < N ? GOSSIP_SIG_UNKNOWN : i % 2 ? GOSSIP_SIG_OK : GOSSIP_SIG_BAD);
     free(sig);
     gossip_body_destroy(&b);
-    r = merge_from(st, recs, 2 * N, idb->origin, both, T0);
+    r = merge_from(st, recs, 2 * N, idb->origin, both | GOSSIP_MERGE_SENDER_DIRECT, T0);
     assert_int_equal(r.bans_vouched, N);
     assert_int_equal(r.bans_changed, N + N / 2);
     assert_int_equal(r.rej_ban_sig, N / 2);
     /* Relayed in this node's next delta: c's records, which came from b; not b's own, which b's frame
-     * brought to every peer that subscribes to b. */
+     * brought straight to every peer that subscribes to b. */
     assert_int_equal(gossip_state_pending(st), N / 2);
     struct gossip_writer w;
     gossip_writer_init(&w);
@@ -558,6 +558,11 @@ static void test_sender_vouches_own_records(void **state)
     }
     gossip_writer_fini(&w);
     assert_int_equal(taken, N / 2);
+    gossip_state_destroy(&st);
+    /* The same frame in a relay's RELAY frame, or at a node that relays a site: b's are relayed too. */
+    st = mk(ida);
+    merge_from(st, recs, 2 * N, idb->origin, both, T0);
+    assert_int_equal(gossip_state_pending(st), N + N / 2);
     gossip_state_destroy(&st);
     /* The same body from c: c's vouched for, b's altered ones refused. */
     st = mk(ida);

@@ -504,8 +504,6 @@ static void test_loopback_recv_budget(void **state)
     rig_down(&r);
 }
 
-/* b arrives to find 30000 keys at a, never flushed: b's first sync brings them, in several
- * SYNC_DATA frames sent over several loop turns. */
 /* A flush turn after one that left entries queued lasts as long as the loop spent elsewhere since, as a
  * reader's does: with a base budget of 1 us, a turn publishes one frame, but while the loop spends
  * 5 ms elsewhere between turns (a busy timer here; readers and evaluation in test 78), the turns
@@ -555,6 +553,8 @@ static void test_loopback_flush_turn_grows(void **state)
     rig_down(&r);
 }
 
+/* b arrives to find 30000 keys at a, never flushed: b's first sync brings them, in several
+ * SYNC_DATA frames sent over several loop turns. */
 static void test_loopback_sync_large_state(void **state)
 {
     (void)state;
