@@ -212,18 +212,12 @@ static int on_flush(zloop_t *loop, int timer_id, void *arg)
     t->last_flush_mono = sg_mono_ms();
     size_t cap = t->cfg.max_frame_bytes - GOSSIP_WIRE_OVERHEAD;
     int64_t t0 = sg_mono_ns();
-    /* The readers' turn budget bounds a burst too: after a catch-up, the ban records learned (relayed,
-     * 250,000 of them in bench_catchup) took 64 frames a turn, tens of ms, while the sync answer still
-     * being read got 5 ms a turn. And as a reader's, a turn after one that left entries queued lasts
-     * as long as the loop spent elsewhere since (up to TP_RECV_BUDGET_MAX_US): with 5 ms a turn
-     * against readers and evaluation taking up to 50 ms each, a node of test 78 at a million
-     * addresses published its own changes 11 minutes late, and every peer waited on them. */
-    int64_t budget = t->cfg.recv_budget_us > 0 ? tp_read_budget_ns(t->cfg.recv_budget_us, t->flush_behind,
-                                                                   t0 - t->flush_end_ns)
-                                               : 0;
     tp_horizon_checkpoint(t);
     for (int frames = 0; frames < TP_FLUSH_FRAMES_PER_TICK && gossip_state_pending(t->st) > 0; frames++) {
-        if (frames && budget > 0 && sg_mono_ns() - t0 > budget)
+        /* the readers' turn budget bounds a burst too: after a catch-up, the ban records learned
+         * (relayed, 250,000 of them in bench_catchup) took 64 frames a turn, tens of ms, while the
+         * sync answer still being read got 5 ms a turn */
+        if (frames && t->cfg.recv_budget_us > 0 && sg_mono_ns() - t0 > (int64_t)t->cfg.recv_budget_us * 1000)
             break;
         gossip_writer_reset(&t->w);
         size_t n = gossip_state_take_delta(t->st, &t->w, cap);
@@ -245,10 +239,8 @@ static int on_flush(zloop_t *loop, int timer_id, void *arg)
         t->tot.entries_published += n;
     }
     tp_horizon_resolve(t);
-    t->flush_end_ns = sg_mono_ns();
-    t->flush_behind = gossip_state_pending(t->st) > 0;
     /* more than a burst is pending: come back after the loop has served its sockets */
-    if (t->flush_behind)
+    if (gossip_state_pending(t->st) > 0)
         t->flush_timer = zloop_timer(t->loop, 1, 1, on_flush, t->handle);
     return 0;
 }

@@ -107,8 +107,6 @@ struct tp_asker {
 struct gossip_transport {
     zloop_t *loop;
     int64_t read_end_ns[TP_READERS];      /* when each reader's last turn ended */
-    int64_t flush_end_ns;                 /* when the last flush turn ended */
-    bool flush_behind;                    /* ... and whether it left entries queued */
     bool read_behind[TP_READERS];         /* and whether it left messages queued */
     void *handle;                         /* what our zloop callbacks get: see transport_live.c */
     struct gossip_state *st;
