@@ -73,7 +73,7 @@ expect_refused 1 author_records 117
 [ "$(field 1 "d['gossip']['drops']['old_version']")" = 1 ] || fail "n1 did not count the version 1 frame"
 grep -q "old wire version 1.*claiming to be mallory" "$T/n1/agent.log" || fail "n1 did not say why, and from whom, it dropped the version 1 frame"
 # The peers table says who sent them: all 2178 from mallory, none from the honest peers.
-peer_refused() { sgc 1 peers | awk -v p="$1" '$1 == p { print $9 }'; }
+peer_refused() { sgc 1 peers | awk -v p="$1" '$1 == "PEER" { for (i = 1; i <= NF; i++) if ($i == "REFUSED") c = i } $1 == p { print $c }'; }
 [ "$(peer_refused mallory)" = 2178 ] || fail "n1's peers table shows $(peer_refused mallory) entries refused from mallory, expected 2178"
 for p in n2 n3; do [ "$(peer_refused $p)" = 0 ] || fail "n1 refused entries from the honest peer $p"; done
 echo "measured: n1 refused 2 too_long, 2001 too_wide, 5 bad_text, 3 bad_key, 2 foreign_slot, 48 author_span, 117 author_records, 1 old_version frame"
