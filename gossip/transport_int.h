@@ -174,6 +174,12 @@ void tp_count_drop(struct gossip_transport *t, struct gossip_peer *p, enum gossi
 int tp_publish(struct gossip_transport *t, const uint8_t *data, size_t len);
 
 /* transport_recv.c */
+/* A HEARTBEAT body, [wall, sent, seen] (or an older node's [wall]: sent = wall, seen = 0), with sent
+ * and seen clamped to [0, wall]; false (malformed) for any other shape or trailing bytes. */
+struct tp_heartbeat {
+    int64_t wall, sent, seen;
+};
+bool tp_heartbeat_parse(const uint8_t *body, size_t blen, struct tp_heartbeat *hb);
 enum tp_verdict { TP_REFUSED = -1, TP_TAKEN = 0, TP_DUPLICATE = 1 };
 /* The receive path for one frame; relayed: it came inside a RELAY frame (no forwarding, a replay is a
  * duplicate, not a drop). */

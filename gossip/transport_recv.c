@@ -313,31 +313,49 @@ static void merge_body(struct gossip_transport *t, struct gossip_peer *p, const 
         gossip_transport_notify(t);
 }
 
+bool tp_heartbeat_parse(const uint8_t *body, size_t blen, struct tp_heartbeat *hb)
+{
+    struct rd rd = { body, body + blen };
+    bool old = rd.p < rd.end && *rd.p == 0x91;   /* an sgagent before `sent` and `seen`: [wall] */
+    if (old ? !rd_array(&rd, 1) || !rd_int(&rd, &hb->wall)
+            : !rd_array(&rd, 3) || !rd_int(&rd, &hb->wall) || !rd_int(&rd, &hb->sent) || !rd_int(&rd, &hb->seen))
+        return false;
+    if (rd.p != rd.end)
+        return false;   /* trailing bytes: not a body this version (or the last) writes */
+    if (old)
+        hb->sent = hb->wall, hb->seen = 0;
+    /* Nothing it made after its own clock's now can have gone out, and nothing after it can have been
+     * seen: both are clamped to [0, wall], so a member's lie about them is bounded by its clock (whose
+     * offset is measured and shown) and a negative or far-future value means nothing more. */
+    if (hb->wall < 0)
+        hb->wall = 0;
+    hb->sent = hb->sent < 0 ? 0 : hb->sent > hb->wall ? hb->wall : hb->sent;
+    hb->seen = hb->seen < 0 ? 0 : hb->seen > hb->wall ? hb->wall : hb->seen;
+    return true;
+}
+
 static void on_heartbeat(struct gossip_transport *t, struct gossip_peer *p, const struct gossip_frame_header *h,
                          const uint8_t *body, size_t blen, bool relayed)
 {
-    struct rd rd = { body, body + blen };
-    int64_t wall, sent, seen = 0;
-    bool old = rd.p < rd.end && *rd.p == 0x91;   /* an sgagent before `sent` and `seen`: [wall] */
-    if (old ? !rd_array(&rd, 1) || !rd_int(&rd, &wall)
-            : !rd_array(&rd, 3) || !rd_int(&rd, &wall) || !rd_int(&rd, &sent) || !rd_int(&rd, &seen)) {
+    struct tp_heartbeat hb;
+    if (!tp_heartbeat_parse(body, blen, &hb)) {
         drop(t, p, GOSSIP_DROP_MALFORMED, "bad HEARTBEAT body");
         return;
     }
-    p->st.clock_offset_ms = wall - tp_now(t);
+    p->st.clock_offset_ms = hb.wall - tp_now(t);
     /* a relayed heartbeat says the author is alive; its gaps are not ours to repair (no DEALER to it) */
     if (!relayed && gossip_peer_announce(p, h->epoch, h->seq))
         tp_request_repairs(t, p, sg_mono_ms());
     /* Its own word on what it has caught up with, believed only while no frame of its is missing here
      * (a frame dropped at a high-water mark may hold the ban it says is out; a peer of another site,
      * whose frames come through a relay and whose gaps are not ours to repair, is believed as it
-     * says: at worst a crossing is decided twice). A member may lie:
-     * saying it is ahead gets its crossings taken over (duplicates); saying it is behind holds back
-     * the `seen` of every node that hears it, so every takeover in the cluster waits, for at most
-     * SCENARIO_DEFER_BOUND_MS. */
+     * says: at worst a crossing is decided twice). A member may lie within its clock
+     * (tp_heartbeat_parse): saying it is ahead gets its crossings taken over (duplicates); saying it
+     * is behind holds back the `seen` of every node that hears it, so every takeover in the cluster
+     * waits, for at most SCENARIO_DEFER_BOUND_MS. */
     if (relayed || !p->dealer || (p->n_gaps == 0 && p->st.epoch == h->epoch)) {
-        p->st.sent_ms = old ? wall : sent < 0 ? 0 : sent;
-        p->st.seen_ms = seen < 0 ? 0 : seen;
+        p->st.sent_ms = hb.sent;
+        p->st.seen_ms = hb.seen;
     }
 }
 

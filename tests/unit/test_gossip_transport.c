@@ -401,6 +401,62 @@ static void test_loopback_heartbeat_horizons(void **state)
     rig_down(&r);
 }
 
+/* The HEARTBEAT body a signed member writes: each shape other than [wall] and [wall, sent, seen] of
+ * integers is malformed, and sent and seen are held to [0, wall] whatever it claims. */
+static void test_heartbeat_body_hostile(void **state)
+{
+    (void)state;
+    struct tp_heartbeat hb;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    /* rows: array length, values (as int64), and what comes out (-1: malformed) */
+    static const struct {
+        unsigned n;
+        int64_t v[4];
+        int64_t wall, sent, seen;
+    } rows[] = {
+        { 3, { 5000, 4000, 3000 }, 5000, 4000, 3000 },                /* honest */
+        { 1, { 5000 }, 5000, 5000, 0 },                                /* an older node: [wall] */
+        { 3, { 5000, INT64_MAX, INT64_MAX }, 5000, 5000, 5000 },       /* far future: its own clock */
+        { 3, { 5000, -7, INT64_MIN }, 5000, 0, 0 },                    /* negative */
+        { 3, { -1, 10, 10 }, 0, 0, 0 },                                /* a clock before 1970 */
+        { 2, { 5000, 4000 }, -1, -1, -1 },                             /* short */
+        { 4, { 5000, 4000, 3000, 2000 }, -1, -1, -1 },                 /* long */
+        { 0, { 0 }, -1, -1, -1 },                                      /* empty */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, rows[i].n);
+        for (unsigned k = 0; k < rows[i].n; k++)
+            msgpack_pack_int64(&pk, rows[i].v[k]);
+        memset(&hb, 0x5a, sizeof hb);
+        bool ok = tp_heartbeat_parse((const uint8_t *)sb.data, sb.size, &hb);
+        assert_int_equal(ok, rows[i].wall >= 0);
+        if (ok) {
+            assert_int_equal(hb.wall, rows[i].wall);
+            assert_int_equal(hb.sent, rows[i].sent);
+            assert_int_equal(hb.seen, rows[i].seen);
+        }
+        /* every shorter prefix of it is malformed, and so is it with one byte more */
+        for (size_t cut = 0; cut < sb.size; cut++)
+            assert_false(tp_heartbeat_parse((const uint8_t *)sb.data, cut, &hb));
+        msgpack_sbuffer_write(&sb, "\x00", 1);
+        assert_false(tp_heartbeat_parse((const uint8_t *)sb.data, sb.size, &hb));
+        msgpack_sbuffer_destroy(&sb);
+    }
+    /* not integers: a string, a float, nil, a map */
+    static const uint8_t bad[][8] = {
+        { 0x93, 0xa1, 'x', 0x01, 0x02 },
+        { 0x93, 0xca, 0x40, 0x49, 0x0f, 0xdb, 0x01, 0x02 },
+        { 0x93, 0xc0, 0x01, 0x02 },
+        { 0x81, 0x01, 0x02 },
+    };
+    static const size_t bad_len[] = { 5, 8, 4, 3 };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(tp_heartbeat_parse(bad[i], bad_len[i], &hb));
+}
+
 static void test_loopback_flush_paced(void **state)
 {
     (void)state;
@@ -827,6 +883,7 @@ int main(void)
         cmocka_unit_test(test_loopback_delta_and_repair),
         cmocka_unit_test(test_loopback_repair_by_sync),
         cmocka_unit_test(test_loopback_heartbeat_horizons),
+        cmocka_unit_test(test_heartbeat_body_hostile),
         cmocka_unit_test(test_loopback_flush_paced),
         cmocka_unit_test(test_loopback_flush_pace_bounded),
         cmocka_unit_test(test_read_budget),
