@@ -28,8 +28,9 @@
 /* Label pairs kept for the metrics: kinds x services the rules name, and scenarios x actions. */
 #define EVENT_TALLY_CAP 128
 #define DECISION_TALLY_CAP 256
-/* Expiry scans 1/EXPIRE_SLICES of the state each tick: a full pass every 5 s (buckets are 10 s),
- * a few milliseconds a tick at a million keys instead of a scan of them all every second. */
+/* Expiry scans 1/EXPIRE_SLICES of each table each tick, at most GOSSIP_EXPIRE_SLICE_MAX slots: a
+ * full pass every 5 s (buckets are 10 s) up to ~300,000 keys a table, slower beyond (50 s at 3M),
+ * about a millisecond a tick instead of a scan of them all every second. */
 #define EXPIRE_SLICES 100
 /* A running snapshot writes a slice (GOSSIP_SNAPSHOT_SLICE_KEYS entries, about 2 ms) this often:
  * a million keys in about 5 s on an idle machine, well within the default 30 s period. */

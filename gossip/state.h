@@ -248,8 +248,11 @@ size_t gossip_state_expire(struct gossip_state *st, int64_t now_ms);
 /* The same work cut in slices: each call scans the next 1/parts of each table (from where the
  * previous call stopped), but never more than GOSSIP_EXPIRE_SLICE_MAX slots of a table: parts
  * calls make one full pass of a table up to parts * GOSSIP_EXPIRE_SLICE_MAX slots (more calls past
- * that), and no call holds the loop for a scan of millions of keys. Returns entries dropped. */
-#define GOSSIP_EXPIRE_SLICE_MAX 32768
+ * that), and no call holds the loop for a scan of millions of keys. The cap also bounds the work a
+ * second (each slot is a cache miss or more): a bigger table is passed more slowly, which costs only
+ * memory, since every count and ban check is bounded by its own window or expiry anyway (at 32,768
+ * the walks took a fifth of an agent's time under a 1M-address attack). Returns entries dropped. */
+#define GOSSIP_EXPIRE_SLICE_MAX 4096
 size_t gossip_state_expire_slice(struct gossip_state *st, int64_t now_ms, unsigned parts);
 /* Canonical encoding of the whole state: every entry as a body (see wire.h), counters, then sketches,
  * then bans, each sorted by key hash then key, cells and buckets in their stored (sorted) order.
