@@ -6,7 +6,8 @@
  * drawn at random for each table, so nobody outside the process can choose keys that pile onto one
  * run of slots and make every probe walk it). An entry's home slot is the top bits of its placement,
  * so slot order is placement order but for the short probing displacement: a scan in placement order
- * (gossip_table_range) needs no sort of the whole table. */
+ * (gossip_table_range) needs no sort of the whole table. Memory: 9 bytes a slot (a pointer and a
+ * tag byte), 12 to 24 bytes an entry. */
 #ifndef GOSSIP_TABLE_H
 #define GOSSIP_TABLE_H
 
@@ -16,6 +17,7 @@
 
 struct gossip_table {
     void **slots;
+    uint8_t *tags;   /* a byte of each slot's placement, 0 when empty: probes read these, not entries */
     size_t cap;      /* power of two, or 0 before the first insert */
     size_t n;
     unsigned shift;  /* 64 - log2(cap): home slot = hash >> shift */
@@ -47,7 +49,7 @@ size_t gossip_table_del(struct gossip_table *t, const void *entry);
  * the placement space (*next is then 0). */
 size_t gossip_table_range(const struct gossip_table *t, uint64_t from, size_t want, void ***v, size_t *vcap,
                           uint64_t *next, bool *last);
-/* Heap bytes of the slot array. */
+/* Heap bytes of the slot and tag arrays. */
 size_t gossip_table_mem(const struct gossip_table *t);
 
 #endif
