@@ -11,6 +11,7 @@
 #include "agent/config.h"
 #include "agent/control.h"
 #include "agent/scenario.h"
+#include "agent/seen.h"
 #include "common/hist.h"
 #include "detect/detect.h"
 #include "detect/journal.h"
@@ -69,10 +70,7 @@ struct agent {
     int64_t *live_seen;               /* ... and what each said it has caught up with (its `seen`) */
     size_t nlive;
     int64_t live_mono_ms;             /* when live was last built */
-    struct agent_input {              /* a ring of the transport's input horizon over time (agent_gossip.c) */
-        int64_t wall, input;
-    } *inputs;
-    size_t inputs_head, inputs_n;
+    struct seen_ring seen;            /* the input horizon over time, behind `seen` (agent/seen.h) */
     /* enforcement */
     struct enforce *enf;
     policy_server_t *policy;

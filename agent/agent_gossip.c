@@ -61,33 +61,14 @@ static int on_eval_timer(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-/* What this node has caught up with (`seen` in its heartbeats, gossip/transport.h): every merge of
- * the frames its peers sent before the input horizon is done, but the keys they touched may wait in
- * the evaluation queue. The input horizon is kept over time (a sample every INPUTS_STEP_MS, the last
- * INPUTS_MAX of them), and `seen` is the horizon as it was when the oldest queued key was touched:
- * the merges before that have all been evaluated. A queue older than the ring says 0 (behind). */
-#define INPUTS_MAX 4096
-#define INPUTS_STEP_MS 100
+/* What this node has caught up with (`seen` in its heartbeats): agent/seen.h. */
 static int64_t seen_horizon(int64_t input_ms, void *arg)
 {
     struct agent *a = arg;
-    int64_t now = sg_now_ms();
-    if (!a->inputs) a->inputs = sg_xmalloc(INPUTS_MAX * sizeof *a->inputs);
-    const struct agent_input *last = a->inputs_n ? &a->inputs[(a->inputs_head + a->inputs_n - 1) % INPUTS_MAX] : NULL;
-    if (!last || now - last->wall >= INPUTS_STEP_MS || now < last->wall) {
-        if (a->inputs_n == INPUTS_MAX) {
-            a->inputs_head = (a->inputs_head + 1) % INPUTS_MAX;
-            a->inputs_n--;
-        }
-        a->inputs[(a->inputs_head + a->inputs_n++) % INPUTS_MAX] = (struct agent_input){now, input_ms};
-    }
-    int64_t oldest = scenario_engine_oldest_queued(a->eng);
-    if (oldest < 0) return input_ms;
-    for (size_t i = a->inputs_n; i-- > 0;) {   /* the latest sample at or before it */
-        const struct agent_input *s = &a->inputs[(a->inputs_head + i) % INPUTS_MAX];
-        if (s->wall <= oldest) return s->input < input_ms ? s->input : input_ms;
-    }
-    return 0;
+    struct scenario_stats es;
+    scenario_engine_stats(a->eng, &es);
+    struct seen_queue q = {scenario_engine_oldest_queued(a->eng), scenario_engine_queued(a->eng), es.evaluated};
+    return seen_ring_update(&a->seen, sg_now_ms(), input_ms, &q);
 }
 
 /* Who decides a crossing seen through merges: rendezvous over this node and the peers it hears now
@@ -169,9 +150,7 @@ void agent_gossip_stop(struct agent *a)
     free(a->live_seen);
     a->live_seen = NULL;
     a->nlive = 0;
-    free(a->inputs);
-    a->inputs = NULL;
-    a->inputs_head = a->inputs_n = 0;
+    seen_ring_fini(&a->seen);
 }
 
 void agent_gossip_notify(struct agent *a)
