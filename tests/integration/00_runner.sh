@@ -2,7 +2,8 @@
 # 00_runner.sh: tests/run.sh itself. Fake integration scripts (exit 0, 77 with a reason, 1) and fake
 # unit binaries (exit 0, 77) run under SG_NO_SKIP=0 and 1: a script's 77 is a skip that prints its
 # reason and, under SG_NO_SKIP=1, fails the run; a binary's 77 is always a failure (cmocka: 77
-# failed tests); the summary line keeps its form.
+# failed tests); a script past SG_TEST_TIMEOUT seconds is stopped and fails; the summary line keeps
+# its form.
 set -u
 ROOT=${SG_ROOT:-$(pwd)}
 T=$(mktemp -d /tmp/sg-runner.XXXXXX)
@@ -12,6 +13,7 @@ fail() { echo "FAIL: $*"; [ -f "$T/out" ] && sed 's/^/    | /' "$T/out"; exit 1;
 printf 'echo fine\nexit 0\n' > "$T/ok.sh"
 printf 'echo working\necho "skip: no frobnicator here"\nexit 77\n' > "$T/skipper.sh"
 printf 'echo broken\nexit 1\n' > "$T/bad.sh"
+printf 'sleep 5\nexit 0\n' > "$T/slow.sh"
 printf '#!/bin/sh\nexit 0\n' > "$T/test_good"
 printf '#!/bin/sh\necho "[  FAILED  ] 77 test(s)"\nexit 77\n' > "$T/test_77"
 chmod +x "$T/test_good" "$T/test_77"
@@ -38,6 +40,14 @@ run 0 integration "$T/ok.sh" "$T/bad.sh"
 [ $rc -ne 0 ] || fail "a failing script passed the run"
 has "FAIL  bad (exit 1)"
 has "tests: 1 passed, 1 failed, 0 skipped"
+
+# The guard against a hang: SG_TEST_TIMEOUT seconds (900 by default) stops a script, and it fails.
+SG_TEST_TIMEOUT=1 SG_NO_SKIP=0 SG_BUILD=$T/build sh "$ROOT/tests/run.sh" integration "$T/slow.sh" > "$T/out" 2>&1; rc=$?
+[ $rc -ne 0 ] || fail "a script past SG_TEST_TIMEOUT passed the run"
+has "FAIL  slow (exit 124)"
+run 0 integration "$T/slow.sh"
+[ $rc -eq 0 ] || fail "a 5 s script failed under the default guard"
+has "PASS  slow ("
 
 for ns in 0 1; do
     run $ns unit "$T/test_good" "$T/test_77" --
