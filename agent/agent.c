@@ -29,7 +29,8 @@
 #define EVENT_TALLY_CAP 128
 #define DECISION_TALLY_CAP 256
 /* Expiry scans 1/EXPIRE_SLICES of each table each tick, at most GOSSIP_EXPIRE_SLICE_MAX slots: a
- * full pass every 5 s (buckets are 10 s) up to ~300,000 keys a table, slower beyond (50 s at 3M),
+ * full pass every 5 s (buckets are 10 s) up to 409,600 slots a table (~300,000 keys; tables never
+ * shrink, so a table an attack grew keeps the slower pass), slower beyond (50 s at 4M slots),
  * about a millisecond a tick instead of a scan of them all every second. */
 #define EXPIRE_SLICES 100
 /* A running snapshot writes a slice (GOSSIP_SNAPSHOT_SLICE_KEYS entries, about 2 ms) this often:
@@ -681,6 +682,7 @@ void agent_destroy(struct agent **pa)
     agent_authpolicy_stop(a);
     agent_metrics_stop(a);
     agent_gossip_stop(a);
+    seen_ring_fini(&a->seen);   /* kept across a reload: the engine's queue is */
     if (a->loop) sources_close(a);
     scenario_engine_destroy(&a->eng);
     detect_parser_destroy(&a->parser);

@@ -68,7 +68,7 @@ static int64_t seen_horizon(int64_t input_ms, void *arg)
     struct scenario_stats es;
     scenario_engine_stats(a->eng, &es);
     struct seen_queue q = {scenario_engine_oldest_queued(a->eng), scenario_engine_queued(a->eng), es.evaluated};
-    return seen_ring_update(&a->seen, sg_now_ms(), input_ms, &q);
+    return seen_ring_update(&a->seen, sg_now_ms(), sg_mono_ms(), input_ms, &q);
 }
 
 /* Who decides a crossing seen through merges: rendezvous over this node and the peers it hears now
@@ -150,7 +150,6 @@ void agent_gossip_stop(struct agent *a)
     free(a->live_seen);
     a->live_seen = NULL;
     a->nlive = 0;
-    seen_ring_fini(&a->seen);
 }
 
 void agent_gossip_notify(struct agent *a)

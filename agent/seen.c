@@ -9,10 +9,15 @@ static const struct seen_sample *at(const struct seen_ring *r, size_t i)
     return &r->v[(r->head + i) % SEEN_SAMPLES];
 }
 
-int64_t seen_ring_update(struct seen_ring *r, int64_t now, int64_t input_ms, const struct seen_queue *q)
+int64_t seen_ring_update(struct seen_ring *r, int64_t now, int64_t mono, int64_t input_ms,
+                         const struct seen_queue *q)
 {
     if (!r->v) r->v = sg_xmalloc(SEEN_SAMPLES * sizeof *r->v);
-    if (r->n && now < at(r, r->n - 1)->wall) {   /* stepped back: the keys queued now were touched before */
+    bool back = (r->have_offset && now - mono < r->offset - SEEN_STEP_BACK_MS) ||
+                (r->n && now < at(r, r->n - 1)->wall) || (q->oldest >= 0 && q->oldest > now);
+    r->offset = now - mono;
+    r->have_offset = true;
+    if (back) {   /* stepped back: the keys queued now were touched by the clock before */
         r->n = 0;
         r->stepped = true;
         r->step_done = q->evaluated + q->queued;

@@ -7,9 +7,13 @@
  * SEEN_STEP_MS at most, the last SEEN_SAMPLES of them, in wall-clock order (looked up by binary
  * search at every flush). A queue older than the ring says 0: behind.
  *
- * A wall clock stepped back would pair old touches with later samples and over-claim: a step back
- * empties the ring, and `seen` is 0 until the engine has evaluated every key queued before the step
- * (the queue is first in, first out, so a count of evaluations says when). Never more than is true.
+ * A wall clock stepped back would pair old touches with later samples and over-claim. A step back
+ * is seen by the wall clock's distance to the monotonic clock shrinking by more than
+ * SEEN_STEP_BACK_MS since the last call (however few calls there were), or by a queued touch
+ * later than now; it empties the ring, and `seen` is 0 until the engine has evaluated every key
+ * queued before the step (the queue is first in, first out, so a count of evaluations says when).
+ * The ring lives as long as the agent, across reloads, as the engine's queue does. Never more than
+ * is true.
  *
  * Memory: SEEN_SAMPLES x 16 bytes (64 KiB), allocated at the first sample. */
 #ifndef SG_AGENT_SEEN_H
@@ -21,12 +25,15 @@
 
 #define SEEN_SAMPLES 4096
 #define SEEN_STEP_MS 100
+#define SEEN_STEP_BACK_MS 2   /* the two clocks are read apart, each to the ms: 1 ms is noise */
 
 struct seen_ring {
     struct seen_sample {
         int64_t wall, input;
     } *v;
     size_t head, n;
+    int64_t offset;        /* wall - monotonic at the last call (valid once n or stepped was set) */
+    bool have_offset;
     bool stepped;          /* the wall clock stepped back: 0 until ... */
     uint64_t step_done;    /* ... the engine has evaluated this many keys (those queued before) */
 };
@@ -39,10 +46,11 @@ struct seen_queue {
     uint64_t evaluated;
 };
 
-/* Samples the input horizon at now (wall ms) and returns `seen`: the horizon when the oldest queued
+/* Samples the input horizon at now (wall ms; mono: the monotonic clock, ms) and returns `seen`: the horizon when the oldest queued
  * key was touched (input_ms with an empty queue), never more than input_ms; 0 when the queue is older
  * than the ring or the clock stepped back under it. */
-int64_t seen_ring_update(struct seen_ring *r, int64_t now, int64_t input_ms, const struct seen_queue *q);
+int64_t seen_ring_update(struct seen_ring *r, int64_t now, int64_t mono, int64_t input_ms,
+                         const struct seen_queue *q);
 void seen_ring_fini(struct seen_ring *r);
 
 #endif
