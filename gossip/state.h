@@ -297,8 +297,9 @@ struct gossip_state_stats {
 void gossip_state_stats(const struct gossip_state *st, struct gossip_state_stats *out);
 /* The same without walking the state, for what the agent serves (status, metrics) however large it is:
  * the key counts, evictions and refusals are current; cells, buckets, ban records, tombstones and the
- * memory are those of the last complete pass of gossip_state_expire_slice (a few seconds old; before
- * the first pass, only the tables' own memory). A full walk costs ~1 s at 4M keys. */
+ * memory are those of the last complete pass of gossip_state_expire_slice (5 s old for tables up to
+ * 409,600 slots, ~26 s at 2M slots, ~100 s at 8M: GOSSIP_EXPIRE_SLICE_MAX; before the first pass,
+ * only the tables' own memory). A full walk costs ~1 s at 4M keys. */
 void gossip_state_stats_recent(const struct gossip_state *st, struct gossip_state_stats *out);
 
 #endif

@@ -5,6 +5,7 @@
 # failed tests); a script past SG_TEST_TIMEOUT seconds is stopped and fails; the summary line keeps
 # its form.
 set -u
+unset SG_TEST_TIMEOUT   # the runs below set it where they mean to
 ROOT=${SG_ROOT:-$(pwd)}
 T=$(mktemp -d /tmp/sg-runner.XXXXXX)
 trap 'rm -rf "$T"' EXIT
