@@ -32,8 +32,8 @@ struct seen_ring {
         int64_t wall, input;
     } *v;
     size_t head, n;
-    int64_t offset;        /* wall - monotonic at the last call (valid once n or stepped was set) */
-    bool have_offset;
+    int64_t offset;        /* wall - monotonic at the last call ... */
+    bool have_offset;      /* ... once there was one */
     bool stepped;          /* the wall clock stepped back: 0 until ... */
     uint64_t step_done;    /* ... the engine has evaluated this many keys (those queued before) */
 };
@@ -46,9 +46,9 @@ struct seen_queue {
     uint64_t evaluated;
 };
 
-/* Samples the input horizon at now (wall ms; mono: the monotonic clock, ms) and returns `seen`: the horizon when the oldest queued
- * key was touched (input_ms with an empty queue), never more than input_ms; 0 when the queue is older
- * than the ring or the clock stepped back under it. */
+/* Samples the input horizon at now (wall ms; mono: the monotonic clock, ms) and returns `seen`: the
+ * horizon when the oldest queued key was touched (input_ms with an empty queue), never more than
+ * input_ms; 0 when the queue is older than the ring or the clock stepped back under it. */
 int64_t seen_ring_update(struct seen_ring *r, int64_t now, int64_t mono, int64_t input_ms,
                          const struct seen_queue *q);
 void seen_ring_fini(struct seen_ring *r);
